@@ -1,0 +1,1 @@
+"""rmx-widgets: contrastive explanations for language reward models."""

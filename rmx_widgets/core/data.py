@@ -1,0 +1,344 @@
+"""Comparisons: the unit of explanation, and how they get in from files and data frames.
+
+A comparison is a prompt with two responses. The input may carry a human preference
+(``chosen``/``rejected``) but the toolkit explains the *reward model's* own preference, so the
+records keep the two responses symmetric (``response_a``/``response_b``) and the human label on
+the side. Loading validates everything up front and names file, row and field on error, so a
+long GPU job never dies on row 9,000 of a bad file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from rmx_widgets.core.errors import DataError
+
+Message = dict[str, str]
+Prompt = Union[str, list[Message]]
+
+ROLES = ("system", "user", "assistant", "tool")
+
+# Accepted column names, in order of preference. A user mapping overrides these.
+_PROMPT_KEYS = ("prompt", "messages", "conversation", "question", "instruction")
+_PAIR_KEYS = (("chosen", "rejected"), ("response_a", "response_b"))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One prompt and two candidate responses (human preference optional)."""
+
+    id: str
+    prompt: Prompt
+    response_a: str
+    response_b: str
+    human_preferred: str | None = None  # "a", "b" or None
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def prompt_text(self) -> str:
+        return render_prompt(self.prompt)
+
+
+def render_prompt(prompt: Prompt) -> str:
+    """Flatten a prompt to text for places that need a string (perturbers, plain RM format).
+
+    A multi-turn prompt becomes ``Role: content`` blocks so that an LLM rewriting a response
+    still sees the conversation it answers.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in prompt)
+
+
+def prompt_key(prompt: Prompt) -> str:
+    """A canonical string for hashing/caching; identical prompts give identical keys."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps([[m["role"], m["content"]] for m in prompt], ensure_ascii=False)
+
+
+def comparison_id(prompt: Prompt, a: str, b: str) -> str:
+    h = hashlib.sha256("\x1f".join((prompt_key(prompt), a, b)).encode("utf-8")).hexdigest()
+    return h[:12]
+
+
+def validate_prompt(value: Any, *, source: str | None, row: int | None, field_name: str) -> Prompt:
+    """Accept a string or a list of ``{"role", "content"}`` messages; reject anything else."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError("the prompt is empty; give the text the responses answer.",
+                            source=source, row=row, field=field_name)
+        _check_text(value, source=source, row=row, field_name=field_name)
+        return value
+    if isinstance(value, (list, tuple)) or _is_array(value):
+        messages = list(value)
+        if not messages:
+            raise DataError("the message list is empty; give at least one user message.",
+                            source=source, row=row, field=field_name)
+        out: list[Message] = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+                raise DataError(
+                    f"message {i} must be an object with 'role' and 'content' "
+                    f"(got {type(m).__name__}: {str(m)[:60]!r}).",
+                    source=source, row=row, field=field_name)
+            role, content = m["role"], m["content"]
+            if role not in ROLES:
+                raise DataError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}.",
+                                source=source, row=row, field=field_name)
+            if not isinstance(content, str):
+                raise DataError(f"message {i} content must be a string, got "
+                                f"{type(content).__name__}.", source=source, row=row,
+                                field=field_name)
+            _check_text(content, source=source, row=row, field_name=field_name)
+            out.append({"role": str(role), "content": content})
+        if out[-1]["role"] == "assistant":
+            raise DataError("the prompt's last message is from the assistant; the compared "
+                            "responses are the assistant's next turn, so end the prompt with a "
+                            "user message.", source=source, row=row, field=field_name)
+        return out
+    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}.",
+                    source=source, row=row, field=field_name)
+
+
+def _is_array(value: Any) -> bool:
+    return type(value).__name__ == "ndarray"
+
+
+def _check_text(text: str, *, source: str | None, row: int | None, field_name: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t\r") or c == "\x7f"]
+    if bad:
+        raise DataError(f"contains control character {bad[0]!r}; remove it or escape it.",
+                        source=source, row=row, field=field_name)
+
+
+def _validate_response(value: Any, *, source: str | None, row: int | None, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise DataError(f"must be a string, got {type(value).__name__}.", source=source, row=row,
+                        field=field_name)
+    if not value.strip():
+        raise DataError("the response is empty or whitespace only; an RM cannot be explained "
+                        "on an empty response.", source=source, row=row, field=field_name)
+    _check_text(value, source=source, row=row, field_name=field_name)
+    return value
+
+
+def _resolve_columns(keys: Iterable[str], mapping: Mapping[str, str] | None,
+                     source: str | None, row: int | None) -> tuple[str, str, str, bool]:
+    """Return (prompt_col, a_col, b_col, is_human_labelled)."""
+    keys = list(keys)
+    if mapping:
+        unknown = set(mapping) - {"prompt", "chosen", "rejected", "response_a", "response_b", "id"}
+        if unknown:
+            raise DataError(f"column mapping has unknown targets {sorted(unknown)}; use prompt, "
+                            "chosen/rejected or response_a/response_b, and id.", source=source)
+        p = mapping.get("prompt", "prompt")
+        if "chosen" in mapping or "rejected" in mapping:
+            return p, mapping.get("chosen", "chosen"), mapping.get("rejected", "rejected"), True
+        if "response_a" in mapping or "response_b" in mapping:
+            return (p, mapping.get("response_a", "response_a"),
+                    mapping.get("response_b", "response_b"), False)
+        for a, b in _PAIR_KEYS:
+            if a in keys:
+                return p, a, b, a == "chosen"
+        return p, "chosen", "rejected", True
+    p = next((k for k in _PROMPT_KEYS if k in keys), "prompt")
+    for a, b in _PAIR_KEYS:
+        if a in keys or b in keys:
+            return p, a, b, a == "chosen"
+    near = _suggest(keys)
+    raise DataError("needs the fields prompt + chosen/rejected (or prompt + response_a/"
+                    f"response_b); found {sorted(keys)}.{near}", source=source, row=row)
+
+
+def _suggest(keys: Sequence[str]) -> str:
+    import difflib
+
+    wanted = ["prompt", "chosen", "rejected", "response_a", "response_b"]
+    tips = []
+    for k in keys:
+        m = difflib.get_close_matches(k, wanted, n=1, cutoff=0.75)
+        if m and k != m[0]:
+            tips.append(f"'{k}' → '{m[0]}'")
+    return f" Did you mean {', '.join(tips)}?" if tips else ""
+
+
+def comparisons_from_records(records: Iterable[Mapping[str, Any]], *, source: str | None = None,
+                             mapping: Mapping[str, str] | None = None,
+                             first_row: int = 1) -> list[Comparison]:
+    """Validate raw records (dicts) into comparisons; the shared path of every loader."""
+    out: list[Comparison] = []
+    cols: tuple[str, str, str, bool] | None = None
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(records, start=first_row):
+        if not isinstance(rec, Mapping):
+            raise DataError(f"must be an object with fields, got {type(rec).__name__}.",
+                            source=source, row=i)
+        if cols is None:
+            cols = _resolve_columns(rec.keys(), mapping, source, i)
+        pcol, acol, bcol, human = cols
+        for col in (pcol, acol, bcol):
+            if col not in rec or rec[col] is None:
+                hint = _suggest(list(rec.keys()))
+                raise DataError(f"the field is missing.{hint}", source=source, row=i, field=col)
+        prompt = validate_prompt(rec[pcol], source=source, row=i, field_name=pcol)
+        a = _validate_response(rec[acol], source=source, row=i, field_name=acol)
+        b = _validate_response(rec[bcol], source=source, row=i, field_name=bcol)
+        id_col = (mapping or {}).get("id", "id")
+        cid = rec.get(id_col)
+        cid = str(cid) if cid is not None and str(cid) != "" else comparison_id(prompt, a, b)
+        if cid in seen:
+            raise DataError(f"duplicate comparison id {cid!r} (first seen at row {seen[cid]}); "
+                            "ids must be unique.", source=source, row=i, field=id_col)
+        seen[cid] = i
+        meta = {k: v for k, v in rec.items() if k not in (pcol, acol, bcol, id_col)}
+        out.append(Comparison(id=cid, prompt=prompt, response_a=a, response_b=b,
+                              human_preferred="a" if human else None, metadata=meta))
+    return out
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """Parse every line first (true line numbers kept) so errors point at the file's line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8.",
+                        source=str(path), row=line) from None
+    records = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"is not valid JSON ({e.msg} at column {e.colno}).",
+                            source=str(path), row=n) from None
+        records.append((n, rec))
+    if not records:
+        raise DataError("is empty; it needs one JSON object per line.", source=str(path))
+    return records
+
+
+def load_comparisons(source: Any, *, mapping: Mapping[str, str] | None = None,
+                     split: str | None = None) -> list[Comparison]:
+    """Load comparisons from a path (.jsonl/.json/.csv/.parquet), a DataFrame, a list of dicts
+    or a Hugging Face ``datasets`` object.
+
+    ``mapping`` renames columns: ``{"prompt": "question", "chosen": "good", "rejected": "bad"}``.
+    Every row is validated before anything runs.
+    """
+    if isinstance(source, (str, Path)):
+        return _load_path(Path(source), mapping)
+    if type(source).__name__ == "DataFrame":
+        return _load_frame(source, mapping, source_name="DataFrame")
+    if type(source).__name__ == "DatasetDict":
+        if split is None:
+            raise DataError(f"a DatasetDict needs split=...; available: {list(source.keys())}.")
+        source = source[split]
+    if type(source).__name__ == "Dataset" and hasattr(source, "column_names"):
+        return comparisons_from_records(iter(source), source="dataset", mapping=mapping,
+                                        first_row=0)
+    if isinstance(source, Sequence):
+        if source and isinstance(source[0], Comparison):
+            return list(source)
+        return comparisons_from_records(source, source="records", mapping=mapping, first_row=0)
+    raise DataError(f"cannot load comparisons from a {type(source).__name__}; give a file path, "
+                    "a pandas DataFrame, a list of dicts or a datasets.Dataset.")
+
+
+def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison]:
+    if not path.exists():
+        raise DataError("no such file.", source=str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        numbered = _read_jsonl(path)
+        out: list[Comparison] = []
+        for n, rec in numbered:
+            out.extend(comparisons_from_records([rec], source=str(path), mapping=mapping,
+                                                first_row=n))
+        _check_unique(out, str(path))
+        return out
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"is not valid UTF-8 JSON ({e}).", source=str(path)) from None
+        if not isinstance(data, list) or not data:
+            raise DataError("must hold a non-empty JSON array of objects.", source=str(path))
+        return comparisons_from_records(data, source=str(path), mapping=mapping)
+    if suffix == ".csv":
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"is not valid UTF-8 (byte {e.start}).", source=str(path)) from None
+        rows = list(csv.DictReader(io.StringIO(text)))
+        if not rows:
+            raise DataError("is empty; it needs a header and at least one row.", source=str(path))
+        for r in rows:  # a multi-turn prompt in CSV is a JSON list in the cell
+            for k, v in list(r.items()):
+                if isinstance(v, str) and v.lstrip().startswith("[{"):
+                    try:
+                        r[k] = json.loads(v)
+                    except json.JSONDecodeError:
+                        pass
+        return comparisons_from_records(rows, source=str(path), mapping=mapping, first_row=2)
+    if suffix in (".parquet", ".pq"):
+        import pandas as pd
+
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises many types for a corrupt file
+            raise DataError(f"cannot be read as Parquet ({e}).", source=str(path)) from None
+        return _load_frame(frame, mapping, source_name=str(path))
+    raise DataError(f"has unsupported extension '{suffix}'; use .jsonl, .json, .csv or .parquet.",
+                    source=str(path))
+
+
+def _check_unique(comps: list[Comparison], source: str) -> None:
+    seen: set[str] = set()
+    for c in comps:
+        if c.id in seen:
+            raise DataError(f"duplicate comparison id {c.id!r}; ids must be unique.",
+                            source=source, field="id")
+        seen.add(c.id)
+
+
+def _load_frame(frame: Any, mapping: Mapping[str, str] | None, source_name: str
+                ) -> list[Comparison]:
+    if len(frame) == 0:
+        raise DataError("has no rows.", source=source_name)
+    records = frame.to_dict(orient="records")
+    return comparisons_from_records(records, source=source_name, mapping=mapping, first_row=0)
+
+
+def comparisons_to_frame(comps: Sequence[Comparison]) -> Any:
+    """The inverse of loading, for saving a cleaned set (prompts stay lists for multi-turn)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"id": c.id, "prompt": c.prompt, "response_a": c.response_a,
+                          "response_b": c.response_b} for c in comps])
+
+
+def save_comparisons(comps: Sequence[Comparison], path: str | Path) -> None:
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as f:
+        for c in comps:
+            f.write(json.dumps({"id": c.id, "prompt": c.prompt, "response_a": c.response_a,
+                                "response_b": c.response_b}, ensure_ascii=False) + "\n")
+
+
+def sample_comparisons() -> list[Comparison]:
+    """The bundled comparisons used by ``rmx demo`` and the tutorials."""
+    from importlib.resources import files
+
+    path = files("rmx_widgets.data").joinpath("sample_comparisons.jsonl")
+    return _load_path(Path(str(path)), None)

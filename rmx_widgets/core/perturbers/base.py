@@ -1,0 +1,131 @@
+"""The perturber protocol: one rewrite of one response along one attribute, in one direction.
+
+Perturbers work in batches (LLM backends gain a lot from concurrency and batched generation),
+and every request ends as either a text or a recorded failure with its reason. Failures are data,
+not exceptions: a 10,000-request job must not die on one unparseable reply. Only errors that make
+*every* request fail (bad API key, unreachable server) are raised, as ``PerturberError``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from rmx_widgets.core.attributes import Attribute
+from rmx_widgets.core.data import Prompt, render_prompt
+from rmx_widgets.core.errors import PerturberError
+
+
+@dataclass(frozen=True)
+class PerturbationRequest:
+    prompt: Prompt
+    response: str
+    attribute: Attribute
+    direction: str  # "worse" or "better"
+
+    @property
+    def prompt_text(self) -> str:
+        return render_prompt(self.prompt)
+
+
+@dataclass(frozen=True)
+class PerturbationResult:
+    """``text`` is the rewritten response, or ``None`` with ``failure`` saying why."""
+
+    text: str | None
+    failure: str | None = None
+
+    @staticmethod
+    def failed(reason: str) -> PerturbationResult:
+        return PerturbationResult(None, reason)
+
+
+def check_rewrite(original: str, text: Any) -> PerturbationResult:
+    """The checks every backend's output gets, so no perturber can return a non-perturbation."""
+    if not isinstance(text, str):
+        return PerturbationResult.failed(f"perturber returned {type(text).__name__}, not text")
+    if not text.strip():
+        return PerturbationResult.failed("perturber returned an empty response")
+    if text.strip() == original.strip():
+        return PerturbationResult.failed("perturber returned the original text unchanged")
+    return PerturbationResult(text)
+
+
+@runtime_checkable
+class Perturber(Protocol):
+    """Anything with an ``identity`` (part of the cache key) and ``perturb_batch``."""
+
+    identity: str
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]
+                      ) -> list[PerturbationResult]: ...
+
+
+class BasePerturber:
+    """Per-request perturbers subclass this and implement ``perturb``; batch backends override
+    ``perturb_batch``. ``supports`` lets a backend declare honestly what it cannot do."""
+
+    identity: str = "base"
+
+    def supports(self, attribute: Attribute) -> bool:
+        return True
+
+    def perturb(self, request: PerturbationRequest) -> PerturbationResult:
+        raise PerturberError(f"{type(self).__name__} must implement perturb or perturb_batch")
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
+        out = []
+        for r in requests:
+            if not self.supports(r.attribute):
+                out.append(PerturbationResult.failed(
+                    f"{self.identity} cannot perturb attribute '{r.attribute.name}'"))
+                continue
+            try:
+                res = self.perturb(r)
+            except PerturberError:
+                raise
+            except Exception as e:  # a user function's bug becomes a recorded failure
+                res = PerturbationResult.failed(f"{type(e).__name__}: {e}")
+            if res.text is not None:
+                res = check_rewrite(r.response, res.text)
+            out.append(res)
+        return out
+
+
+class CallablePerturber(BasePerturber):
+    """Wraps ``fn(prompt, response, attribute, direction) -> str``.
+
+    The identity defaults to the function's qualified name; pass ``name=`` with a version when
+    you change the function, or cached rewrites from the old version will be reused.
+    """
+
+    def __init__(self, fn: Callable[[str, str, Attribute, str], str], name: str | None = None):
+        if not callable(fn):
+            raise PerturberError(f"{fn!r} is not callable")
+        try:
+            n_params = len(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            n_params = 4
+        if n_params < 4:
+            raise PerturberError(
+                "a perturber function must take (prompt, response, attribute, direction); "
+                f"{getattr(fn, '__name__', fn)!r} takes {n_params} argument(s).")
+        self.fn = fn
+        self.identity = name or f"callable:{getattr(fn, '__module__', '?')}." \
+                                f"{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+    def perturb(self, request: PerturbationRequest) -> PerturbationResult:
+        return PerturbationResult(self.fn(request.prompt_text, request.response,
+                                          request.attribute, request.direction))
+
+
+def as_perturber(obj: Any) -> Perturber:
+    """Accept a perturber object or a bare callable, the same everywhere."""
+    if isinstance(obj, Perturber):
+        return obj
+    if callable(obj):
+        return CallablePerturber(obj)
+    raise PerturberError(f"{obj!r} is neither a perturber nor a callable "
+                         "fn(prompt, response, attribute, direction) -> str.")

@@ -1,0 +1,11 @@
+"""Public alias so users can write ``rmx.errors.DataError``."""
+
+from rmx_widgets.core.errors import (  # noqa: F401
+    AttributeSpecError,
+    AuthenticationError,
+    DataError,
+    PerturberError,
+    RewardModelError,
+    RMXError,
+    StoreError,
+)
