@@ -174,10 +174,15 @@ def comparisons_from_records(records: Iterable[Mapping[str, Any]], *, source: st
                              mapping: Mapping[str, str] | None = None,
                              first_row: int = 1) -> list[Comparison]:
     """Validate raw records (dicts) into comparisons; the shared path of every loader."""
+    return _validate_numbered(enumerate(records, start=first_row), source, mapping)
+
+
+def _validate_numbered(numbered: Iterable[tuple[int, Any]], source: str | None,
+                       mapping: Mapping[str, str] | None) -> list[Comparison]:
     out: list[Comparison] = []
     cols: tuple[str, str, str, bool] | None = None
     seen: dict[str, int] = {}
-    for i, rec in enumerate(records, start=first_row):
+    for i, rec in numbered:
         if not isinstance(rec, Mapping):
             raise DataError(f"must be an object with fields, got {type(rec).__name__}.",
                             source=source, row=i)
@@ -260,13 +265,7 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
         raise DataError("no such file.", source=str(path))
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        numbered = _read_jsonl(path)
-        out: list[Comparison] = []
-        for n, rec in numbered:
-            out.extend(comparisons_from_records([rec], source=str(path), mapping=mapping,
-                                                first_row=n))
-        _check_unique(out, str(path))
-        return out
+        return _validate_numbered(_read_jsonl(path), str(path), mapping)
     if suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -301,15 +300,6 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
         return _load_frame(frame, mapping, source_name=str(path))
     raise DataError(f"has unsupported extension '{suffix}'; use .jsonl, .json, .csv or .parquet.",
                     source=str(path))
-
-
-def _check_unique(comps: list[Comparison], source: str) -> None:
-    seen: set[str] = set()
-    for c in comps:
-        if c.id in seen:
-            raise DataError(f"duplicate comparison id {c.id!r}; ids must be unique.",
-                            source=source, field="id")
-        seen.add(c.id)
 
 
 def _load_frame(frame: Any, mapping: Mapping[str, str] | None, source_name: str
