@@ -88,7 +88,7 @@ class BasePerturber:
                 raise
             except Exception as e:  # a user function's bug becomes a recorded failure
                 res = PerturbationResult.failed(f"{type(e).__name__}: {e}")
-            if res.text is not None:
+            if res.failure is None:
                 res = check_rewrite(r.response, res.text)
             out.append(res)
         return out

@@ -1,0 +1,234 @@
+"""LLM perturbations with a local transformers causal LM (no server, no API key).
+
+The model gets the same versioned prompt as the HTTP backend (``prompts.py``) through its own
+chat template, and its replies go through the same strict parser, so the two backends differ
+only in where the tokens come from. Generation is greedy (reproducible rewrites, stable caches)
+and batched with left padding: a decoder-only model continues from the last position of each
+row, so padding must sit on the left or shorter prompts would be continued from pad tokens.
+Requests are batched longest-first, which keeps padding small and makes an out-of-memory
+error show up on the first batch rather than an hour in; a batch that does not fit is split.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.perturbers.base import (
+    BasePerturber,
+    PerturbationRequest,
+    PerturbationResult,
+)
+from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
+
+_DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
+           "half": "float16", "float32": "float32", "fp32": "float32", "float": "float32"}
+
+
+class HFPerturber(BasePerturber):
+    """Rewrites responses with a local chat model loaded through ``transformers``.
+
+    ``name_or_path`` is a hub name or a local folder; the model must ship a chat template
+    (instruction-tuned models do). ``device`` defaults to CUDA, then Apple MPS, then CPU;
+    ``dtype`` defaults to bfloat16 on a GPU that supports it and float32 otherwise.
+    ``trust_remote_code`` stays off unless you trust the repository's code. ``name`` replaces
+    the ``hf:{name_or_path}`` part of ``identity`` (the prompt version is always appended).
+    """
+
+    def __init__(self, name_or_path: str, device: str | None = None, dtype: Any = None,
+                 batch_size: int = 8, max_new_tokens: int = 512,
+                 trust_remote_code: bool = False, name: str | None = None) -> None:
+        if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+            raise PerturberError("HFPerturber needs a model name or folder, e.g. "
+                                 "HFPerturber('Qwen/Qwen2.5-0.5B-Instruct').")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise PerturberError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise PerturberError(
+                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
+        import torch
+
+        self.name_or_path = str(name_or_path)
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.trust_remote_code = trust_remote_code
+        self.device = torch.device(_resolve_device(device))
+        self.dtype = _resolve_dtype(dtype, self.device)
+        self.name = name
+        stem = name if name else f"hf:{self.name_or_path}"
+        self.identity = f"{stem}:prompt-{TEMPLATE_VERSION}"
+        self.tokenizer, self.model = self._load()
+        self.stats: dict[str, int] = {"requests": 0, "batches": 0, "failures": 0}
+
+    def __repr__(self) -> str:
+        return (f"HFPerturber({self.name_or_path!r}, device={str(self.device)!r}, "
+                f"dtype={str(self.dtype).replace('torch.', '')!r}, "
+                f"batch_size={self.batch_size}, max_new_tokens={self.max_new_tokens})")
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        src = self.name_or_path
+        looks_local = (os.path.isabs(src) or src.startswith((".", "~"))
+                       or src.count("/") > 1 or os.sep != "/" and os.sep in src)
+        if looks_local and not os.path.isdir(os.path.expanduser(src)):
+            raise PerturberError(
+                f"cannot load the perturbation model: the folder {src!r} does not exist. Give "
+                "the folder that holds config.json and the tokenizer files, or a hub name such "
+                "as 'Qwen/Qwen2.5-0.5B-Instruct'.")
+        src = os.path.expanduser(src)
+        hint = ("Check the hub name or folder; when offline, the model must already be in the "
+                "local Hugging Face cache (set HF_HUB_OFFLINE=1 to use it without network).")
+        try:
+            tok = AutoTokenizer.from_pretrained(src, trust_remote_code=self.trust_remote_code)
+        except Exception as e:  # OSError, ValueError, hub errors: all mean "cannot load"
+            raise PerturberError(f"cannot load the tokenizer of {src!r}: "
+                                 f"{type(e).__name__}: {_first_line(e)}. {hint}") from e
+        if not getattr(tok, "chat_template", None):
+            raise PerturberError(
+                f"the tokenizer of {src!r} has no chat template, so the perturbation prompt "
+                "cannot be formatted for it. Use an instruction-tuned (chat) model, or set "
+                "tokenizer.chat_template and save the tokenizer to a folder.")
+        tok.padding_side = "left"
+        if tok.pad_token is None:
+            if tok.eos_token is None:
+                raise PerturberError(f"the tokenizer of {src!r} has neither a pad nor an end "
+                                     "token; batched generation needs one of them.")
+            tok.pad_token = tok.eos_token
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                src, dtype=self.dtype, trust_remote_code=self.trust_remote_code)
+        except Exception as e:
+            extra = ("" if self.trust_remote_code else " If the model needs its own code, pass "
+                     "trust_remote_code=True (only for repositories you trust).")
+            raise PerturberError(f"cannot load {src!r} as a causal language model: "
+                                 f"{type(e).__name__}: {_first_line(e)}. {hint}{extra}") from e
+        model.to(self.device)
+        model.eval()
+        return tok, model
+
+    # -- generation ----------------------------------------------------------------------
+
+    def perturb(self, request: PerturbationRequest) -> PerturbationResult:
+        return self.perturb_batch([request])[0]
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
+        """Rewrite every request; results in input order, failures recorded with a reason."""
+        requests = list(requests)
+        if not requests:
+            return []
+        texts = [self._chat_text(r) for r in requests]
+        lengths = [len(ids) for ids in
+                   self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        order = sorted(range(len(requests)), key=lambda i: -lengths[i])
+        results: list[PerturbationResult | None] = [None] * len(requests)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            replies = self._generate_safely([texts[i] for i in idx])
+            for i, reply in zip(idx, replies):
+                if isinstance(reply, PerturbationResult):
+                    results[i] = reply
+                else:
+                    results[i] = parse_reply(reply, requests[i].response)
+        out = [r if r is not None else PerturbationResult.failed("no output was generated")
+               for r in results]
+        self.stats["requests"] += len(out)
+        self.stats["failures"] += sum(r.text is None for r in out)
+        return out
+
+    def _chat_text(self, request: PerturbationRequest) -> str:
+        """The prompt as the model's chat template renders it, ready for generation.
+
+        Some templates reject a system turn; the prompt then goes in one user turn instead.
+        """
+        try:
+            return self.tokenizer.apply_chat_template(
+                build_messages(request), tokenize=False, add_generation_prompt=True)
+        except Exception:
+            pass
+        try:
+            return self.tokenizer.apply_chat_template(
+                build_messages(request, system=False), tokenize=False,
+                add_generation_prompt=True)
+        except Exception as e:
+            raise PerturberError(f"the chat template of {self.name_or_path!r} cannot format the "
+                                 f"perturbation prompt: {type(e).__name__}: {_first_line(e)}"
+                                 ) from e
+
+    def _generate_safely(self, texts: list[str]) -> list[str | PerturbationResult]:
+        """Generate for one batch; on out-of-memory split the batch, and a single prompt that
+        does not fit becomes a recorded failure instead of ending the job."""
+        import torch
+
+        try:
+            return list(self.generate_batch(texts))
+        except torch.cuda.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(texts) == 1:
+                return [PerturbationResult.failed(
+                    f"out of memory generating on {self.device} for a single prompt; lower "
+                    "max_new_tokens or use a smaller model")]
+            half = len(texts) // 2
+            return self._generate_safely(texts[:half]) + self._generate_safely(texts[half:])
+
+    def generate_batch(self, texts: list[str]) -> list[str]:
+        """Greedy generation for chat-formatted prompts; returns only the new text per row."""
+        import torch
+
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        with torch.inference_mode():
+            out = self.model.generate(**enc, do_sample=False, max_new_tokens=self.max_new_tokens,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        self.stats["batches"] += 1
+        return self.decode_batch(out[:, enc["input_ids"].shape[1]:])
+
+    def decode_batch(self, new_tokens: Any) -> list[str]:
+        """Token ids generated after each prompt → reply text (special tokens dropped)."""
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device is not None:
+        try:
+            return str(torch.device(device))
+        except (RuntimeError, TypeError) as e:
+            raise PerturberError(f"device {device!r} is not a torch device ({e}); use e.g. "
+                                 "'cpu', 'cuda' or 'cuda:1'.") from None
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _resolve_dtype(dtype: Any, device: Any) -> Any:
+    import torch
+
+    if dtype is None:
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        if dtype == "auto":
+            return "auto"
+        key = _DTYPES.get(dtype.lower().replace("torch.", ""))
+        if key:
+            return getattr(torch, key)
+    raise PerturberError(f"dtype {dtype!r} is not supported; use 'bfloat16', 'float16', "
+                         "'float32', 'auto' or a torch.dtype.")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "no details"
