@@ -1,0 +1,264 @@
+"""Quality of contrastive explanations: distances, coverage, diversity (DESIGN §1).
+
+A good counterfactual is *close* to the original (a small edit flipped the preference); a good
+semifactual is *far* yet does not flip. These functions measure that on the explanation table,
+the DataFrame the Explainer produces (one row per new comparison), so the engine, the widgets,
+the CLI and the report all compute the numbers the same way.
+
+Semantic distance needs an embedder. The default :class:`HashingEmbedder` works offline and
+deterministically, but it is *lexical* (hashed word n-grams): it sees shared words, not shared
+meaning. Pass any callable ``list[str] -> np.ndarray`` (e.g. a sentence-transformers model's
+``encode``) for a truly semantic distance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import Levenshtein
+
+from rmx_widgets.core.errors import DataError, RMXError
+
+SIDES = ("chosen", "rejected", "both")
+OUTCOMES = ("CF", "SF", "failed")
+
+# Words (letters/digits/underscore runs, keeping in-word apostrophes) or single punctuation
+# marks: "don't stop!" -> ["don't", "stop", "!"]. Punctuation counts as its own token so that
+# changing "." into "?" is one edit, not a change of the neighbouring word.
+_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise a :class:`DataError` naming the missing columns, so a user who passes a
+    hand-made or truncated table learns what to add instead of getting a KeyError."""
+    if not isinstance(table, pd.DataFrame):
+        raise DataError(f"{what} needs the explanation table (a pandas DataFrame), "
+                        f"got {type(table).__name__}.")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(f"{what} needs the explanation-table column(s) {missing}; "
+                        "pass result.table from Explainer.explain().")
+
+
+def tokenize(text: str) -> list[str]:
+    """Word and punctuation tokens, the unit of the syntactic distance."""
+    return _TOKEN.findall(text)
+
+
+def syntactic_distance(a: str, b: str) -> float:
+    """Normalised token-level Levenshtein distance in [0, 1].
+
+    Tokens rather than characters, because an explanation edits words: replacing one word out of
+    four is 0.25 whatever the word lengths. Normalised by the longer token list (rapidfuzz), so
+    the number is comparable across short and long responses. Two empty texts are at distance 0.
+    """
+    return float(Levenshtein.normalized_distance(tokenize(a), tokenize(b)))
+
+
+def syntactic_distances(originals: Sequence[str], perturbed: Sequence[str | None]) -> np.ndarray:
+    """:func:`syntactic_distance` pairwise, NaN where the perturbation failed (``None``)."""
+    _check_pairs(originals, perturbed)
+    return np.array([np.nan if p is None else syntactic_distance(o, p)
+                     for o, p in zip(originals, perturbed)], dtype=float)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Anything that maps a list of texts to a (len(texts), dim) array of vectors."""
+
+    def __call__(self, texts: list[str]) -> np.ndarray: ...
+
+
+class HashingEmbedder:
+    """Offline default embedder: hashed word unigrams + bigrams, L2-normalised.
+
+    Lexical, not semantic: two paraphrases with no words in common are far apart. It exists so
+    that the toolkit computes a distance with no model download and the same number on every
+    machine (a stable hash, not Python's salted ``hash``). Case is ignored and punctuation is
+    dropped, so the vector reflects word content rather than formatting.
+    """
+
+    def __init__(self, dim: int = 1024) -> None:
+        if not isinstance(dim, int) or dim < 2:
+            raise RMXError(f"HashingEmbedder dim must be an integer >= 2, got {dim!r}.")
+        self.dim = dim
+
+    def _index(self, feature: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        # One hash bit picks the sign so that collisions cancel on average instead of adding up.
+        return (value >> 1) % self.dim, (1.0 if value & 1 else -1.0)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float64)
+        for i, text in enumerate(texts):
+            words = [w.lower() for w in _TOKEN.findall(text) if w[0].isalnum() or w[0] == "_"]
+            features = words + [f"{u} {v}" for u, v in zip(words, words[1:])]
+            for feature in features:
+                j, sign = self._index(feature)
+                out[i, j] += sign
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def __repr__(self) -> str:
+        return f"HashingEmbedder(dim={self.dim})"
+
+
+def _check_pairs(originals: Sequence, perturbed: Sequence) -> None:
+    if len(originals) != len(perturbed):
+        raise DataError(f"originals and perturbed must have the same length "
+                        f"({len(originals)} vs {len(perturbed)}).")
+
+
+def _embed(texts: list[str], embedder: Embedder) -> np.ndarray:
+    """Run the embedder and L2-normalise, so user embedders need not normalise themselves."""
+    if not texts:
+        return np.zeros((0, 1))
+    vectors = np.asarray(embedder(list(texts)), dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+        raise RMXError(f"the embedder must return an array of shape (n_texts, dim); for "
+                       f"{len(texts)} texts it returned shape {vectors.shape}.")
+    if not np.all(np.isfinite(vectors)):
+        raise RMXError("the embedder returned NaN or infinite values.")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors
+
+
+def _cosine_distance(u: np.ndarray, v: np.ndarray, same_text: np.ndarray) -> np.ndarray:
+    """1 - cosine of normalised rows; a zero vector (e.g. empty text) is at distance 1 from
+    anything except an identical text."""
+    nonzero = (np.linalg.norm(u, axis=1) > 0) & (np.linalg.norm(v, axis=1) > 0)
+    dist = np.where(nonzero, 1.0 - np.sum(u * v, axis=1), 1.0)
+    dist = np.where(same_text, 0.0, dist)
+    return np.clip(dist, 0.0, 2.0)
+
+
+def semantic_distances(originals: Sequence[str], perturbed: Sequence[str | None],
+                       embedder: Embedder | None = None) -> np.ndarray:
+    """1 − cosine similarity of embeddings per pair; NaN where the perturbation failed.
+
+    All texts are embedded in one call, which lets batched model embedders run efficiently.
+    """
+    _check_pairs(originals, perturbed)
+    embedder = embedder if embedder is not None else HashingEmbedder()
+    out = np.full(len(originals), np.nan)
+    keep = [i for i, p in enumerate(perturbed) if p is not None]
+    if not keep:
+        return out
+    a = [originals[i] for i in keep]
+    b = [perturbed[i] for i in keep]
+    vectors = _embed(a + b, embedder)
+    same = np.array([x == y for x, y in zip(a, b)])
+    out[keep] = _cosine_distance(vectors[: len(a)], vectors[len(a):], same)
+    return out
+
+
+def _side_rows(table: pd.DataFrame, side: str) -> pd.DataFrame:
+    return table if side == "both" else table[table["side"] == side]
+
+
+def coverage(table: pd.DataFrame) -> pd.DataFrame:
+    """Per side (chosen, rejected, both): the fraction of comparisons with ≥1 CF and ≥1 SF.
+
+    The denominator is the comparisons that have at least one non-failed perturbation on that
+    side: a comparison whose rewrites all failed says nothing about the RM, only about the
+    perturber (failures are reported separately). Columns: side, n_comparisons, cf_coverage,
+    sf_coverage (NaN when n_comparisons is 0).
+    """
+    require_columns(table, ["comparison_id", "side", "outcome"], "coverage")
+    records = []
+    for side in SIDES:
+        rows = _side_rows(table, side)
+        rows = rows[rows["outcome"] != "failed"]
+        flags = pd.DataFrame({"comparison_id": rows["comparison_id"],
+                              "cf": rows["outcome"] == "CF", "sf": rows["outcome"] == "SF"})
+        per = flags.groupby("comparison_id", sort=False)[["cf", "sf"]].any()
+        n = len(per)
+        has_cf, has_sf = int(per["cf"].sum()), int(per["sf"].sum())
+        records.append({
+            "side": side,
+            "n_comparisons": n,
+            "cf_coverage": has_cf / n if n else np.nan,
+            "sf_coverage": has_sf / n if n else np.nan,
+        })
+    return pd.DataFrame.from_records(records, columns=["side", "n_comparisons", "cf_coverage",
+                                                       "sf_coverage"])
+
+
+def diversity(table: pd.DataFrame, embedder: Embedder | None = None) -> pd.DataFrame:
+    """Per comparison: the mean pairwise semantic distance among its CF perturbations.
+
+    Several CFs that all say the same thing explain less than CFs that flip the preference in
+    different ways. NaN where a comparison has fewer than two CFs. Columns: comparison_id,
+    n_cf, diversity; one row per comparison in the table, in order of first appearance.
+    """
+    require_columns(table, ["comparison_id", "outcome", "perturbed"], "diversity")
+    embedder = embedder if embedder is not None else HashingEmbedder()
+    ids = pd.unique(table["comparison_id"])
+    cfs = table[(table["outcome"] == "CF") & table["perturbed"].notna()]
+    texts = [str(t) for t in cfs["perturbed"]]
+    vectors = _embed(texts, embedder)
+    zero = np.linalg.norm(vectors, axis=1) == 0 if len(texts) else np.zeros(0, bool)
+    positions: dict[object, list[int]] = {}
+    for pos, cid in enumerate(cfs["comparison_id"]):
+        positions.setdefault(cid, []).append(pos)
+    records = []
+    for cid in ids:
+        pos = positions.get(cid, [])
+        value = np.nan
+        if len(pos) >= 2:
+            v = vectors[pos]
+            dist = 1.0 - v @ v.T
+            z = zero[pos]
+            dist[z[:, None] | z[None, :]] = 1.0
+            t = [texts[p] for p in pos]
+            same = np.array([[x == y for y in t] for x in t])
+            dist[same] = 0.0
+            upper = np.triu_indices(len(pos), k=1)
+            value = float(np.clip(dist[upper], 0.0, 2.0).mean())
+        records.append({"comparison_id": cid, "n_cf": len(pos), "diversity": value})
+    return pd.DataFrame.from_records(records, columns=["comparison_id", "n_cf", "diversity"])
+
+
+def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Coverage plus mean distances of CFs and SFs, per side (chosen, rejected, both).
+
+    Reads the distances already stored in the table (the Explainer computes them once), so the
+    summary is cheap enough to refresh after every landed batch. Columns: side, n_comparisons,
+    cf_coverage, sf_coverage, n_cf, n_sf, n_failed, cf_syntactic, cf_semantic, sf_syntactic,
+    sf_semantic (NaN where there is nothing to average).
+    """
+    require_columns(table, ["comparison_id", "side", "outcome", "syntactic_distance",
+                            "semantic_distance"], "quality_summary")
+    cov = coverage(table).set_index("side")
+    records = []
+    for side in SIDES:
+        rows = _side_rows(table, side)
+        cf = rows[rows["outcome"] == "CF"]
+        sf = rows[rows["outcome"] == "SF"]
+        records.append({
+            "side": side,
+            "n_comparisons": int(cov.loc[side, "n_comparisons"]),
+            "cf_coverage": cov.loc[side, "cf_coverage"],
+            "sf_coverage": cov.loc[side, "sf_coverage"],
+            "n_cf": len(cf),
+            "n_sf": len(sf),
+            "n_failed": int((rows["outcome"] == "failed").sum()),
+            "cf_syntactic": _mean(cf["syntactic_distance"]),
+            "cf_semantic": _mean(cf["semantic_distance"]),
+            "sf_syntactic": _mean(sf["syntactic_distance"]),
+            "sf_semantic": _mean(sf["semantic_distance"]),
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def _mean(values: pd.Series) -> float:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else np.nan

@@ -1,0 +1,289 @@
+"""Global sensitivity of an RM to each attribute: preference flip rates (DESIGN §1).
+
+PFR(a) = #perturbations on a that flip the preference / #perturbations on a, per direction
+("worse": the chosen response made worse; "better": the rejected one made better) and pooled
+("both"). Failed perturbations are excluded: they measure the perturber, not the RM.
+
+Confidence intervals come from a percentile bootstrap that resamples *comparisons*, not rows:
+the rows of one comparison share a prompt and a margin, so they are not independent, and
+resampling rows would give intervals that are too narrow. The bootstrap is vectorised (a
+comparisons × cells count matrix multiplied by bootstrap weight matrices) so that it can run
+after every landed batch in a widget.
+
+The mean relative margin change, mean((margin_after − margin_before) / margin_before), is the
+continuous companion of the PFR: it uses how far the margin moved, not only its sign. A value
+below −1 means the average perturbation flips the preference.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.metrics import require_columns
+
+SENSITIVITY_COLUMNS = ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
+                       "mean_margin_change"]
+DIRECTION_ROWS = ("worse", "better", "both")
+_NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
+# Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
+# for tables with very many comparisons while keeping each chunk one matrix product.
+_CHUNK_CELLS = 4_000_000
+
+
+def relative_margin_change(table: pd.DataFrame) -> pd.Series:
+    """(margin_after − margin_before) / margin_before per row; NaN for failed rows or a
+    non-positive margin_before (a tie has no preference to move)."""
+    before = pd.to_numeric(table["margin_before"], errors="coerce").astype(float)
+    after = pd.to_numeric(table["margin_after"], errors="coerce").astype(float)
+    change = (after - before) / before.where(before > 0)
+    return change.where(np.isfinite(change))
+
+
+def sensitivity(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
+                confidence: float = 0.95) -> pd.DataFrame:
+    """PFR per attribute and direction with bootstrap CIs, sorted by pooled PFR.
+
+    Returns columns exactly ``attribute, direction, pfr, ci_low, ci_high, n,
+    mean_margin_change``: three rows per attribute (``worse``, ``better``, pooled ``both``).
+    ``n`` counts non-failed perturbations; an attribute whose perturbations all failed keeps
+    its rows with n = 0 and NaN elsewhere, so a user sees it was tried. ``n_boot=0`` skips the
+    bootstrap (NaN CIs) for a quick point estimate. Attributes are ordered by pooled PFR
+    descending, then pooled mean margin change ascending (bigger drop first), then name.
+    """
+    require_columns(table, _NEEDED, "sensitivity")
+    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0:
+        raise RMXError(f"n_boot must be a non-negative integer, got {n_boot!r}.")
+    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise RMXError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), "
+                       f"got {confidence!r}.")
+    bad = set(table["direction"].dropna().unique()) - {"worse", "better"}
+    if bad:
+        raise DataError(f"column 'direction' must hold 'worse' or 'better'; found {sorted(bad)}.")
+
+    attributes = list(pd.unique(table["attribute"]))
+    n_attr = len(attributes)
+    ok = table[table["outcome"] != "failed"]
+    attr_idx = pd.Categorical(ok["attribute"], categories=attributes).codes.astype(np.int64)
+    dir_idx = (ok["direction"] == "better").to_numpy().astype(np.int64)
+    comp_codes, comp_ids = pd.factorize(ok["comparison_id"])
+    n_comp = len(comp_ids)
+    is_cf = (ok["outcome"] == "CF").to_numpy().astype(float)
+
+    # Counts per comparison and cell (attribute × direction), flattened to one axis.
+    n_cells = n_attr * 2
+    cell = attr_idx * 2 + dir_idx
+    flat = comp_codes.astype(np.int64) * n_cells + cell
+    size = max(n_comp * n_cells, 0)
+    cf_counts = np.bincount(flat, weights=is_cf, minlength=size).reshape(n_comp, n_cells)
+    n_counts = np.bincount(flat, minlength=size).astype(float).reshape(n_comp, n_cells)
+
+    cf_total = _with_pooled(cf_counts.sum(axis=0)[None, :], n_attr)[0]
+    n_total = _with_pooled(n_counts.sum(axis=0)[None, :], n_attr)[0]
+    pfr = _ratio(cf_total, n_total)
+
+    ci_low = np.full_like(pfr, np.nan)
+    ci_high = np.full_like(pfr, np.nan)
+    if n_boot > 0 and n_comp > 0:
+        boot = _bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed)
+        alpha = (1 - confidence) / 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+            ci_low, ci_high = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
+
+    change = relative_margin_change(ok).to_numpy()
+    change_sum = np.zeros(n_cells)
+    change_n = np.zeros(n_cells)
+    finite = ~np.isnan(change)
+    np.add.at(change_sum, cell[finite], change[finite])
+    np.add.at(change_n, cell[finite], 1.0)
+    mean_change = _ratio(_with_pooled(change_sum[None, :], n_attr)[0],
+                         _with_pooled(change_n[None, :], n_attr)[0])
+
+    records = []
+    for a, name in enumerate(attributes):
+        for d, direction in enumerate(DIRECTION_ROWS):
+            j = a * 3 + d
+            records.append((name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]),
+                            mean_change[j]))
+    out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS)
+    out = out.astype({"pfr": float, "ci_low": float, "ci_high": float, "n": np.int64,
+                      "mean_margin_change": float})
+    order = attribute_order(out)
+    out["_a"] = out["attribute"].map({name: i for i, name in enumerate(order)})
+    out["_d"] = out["direction"].map({d: i for i, d in enumerate(DIRECTION_ROWS)})
+    out = out.sort_values(["_a", "_d"], kind="stable").drop(columns=["_a", "_d"])
+    return out.reset_index(drop=True)
+
+
+def _with_pooled(counts: np.ndarray, n_attr: int) -> np.ndarray:
+    """(B, A*2) worse/better counts -> (B, A*3) worse/better/both counts."""
+    by_dir = counts.reshape(counts.shape[0], n_attr, 2)
+    pooled = by_dir.sum(axis=2, keepdims=True)
+    return np.concatenate([by_dir, pooled], axis=2).reshape(counts.shape[0], n_attr * 3)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _bootstrap_pfr(cf_counts: np.ndarray, n_counts: np.ndarray, n_attr: int, n_boot: int,
+                   seed: int) -> np.ndarray:
+    """(n_boot, A*3) PFRs of comparison-level bootstrap resamples.
+
+    Resample b draws C comparisons with replacement; its counts are w_b @ counts where w_b[c]
+    is how often comparison c was drawn. Stacking the w_b turns the whole bootstrap into a few
+    matrix products.
+    """
+    rng = np.random.default_rng(seed)
+    n_comp = cf_counts.shape[0]
+    counts = np.concatenate([cf_counts, n_counts], axis=1)  # (C, 2 * A*2)
+    # Integer counts sum exactly in float32 below 2**24, and float32 products are several times
+    # faster; fall back to float64 for gigantic tables.
+    dtype = np.float32 if n_counts.sum() < 2**24 else np.float64
+    counts = counts.astype(dtype)
+    chunk = max(1, _CHUNK_CELLS // max(n_comp, 1))
+    parts = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_comp, size=(b, n_comp), dtype=np.int64)
+        draws += (np.arange(b, dtype=np.int64) * n_comp)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=b * n_comp).reshape(b, n_comp)
+        parts.append((weights.astype(dtype) @ counts).astype(np.float64))
+    boot = np.concatenate(parts, axis=0)
+    half = counts.shape[1] // 2
+    cf = _with_pooled(boot[:, :half], n_attr)
+    n = _with_pooled(boot[:, half:], n_attr)
+    return _ratio(cf, n)
+
+
+def _sort_key(pfr: float, change: float, name: str) -> tuple:
+    """Pooled PFR descending, then mean margin change ascending, then name; NaN last."""
+    pfr_nan, change_nan = math.isnan(pfr), math.isnan(change)
+    return (pfr_nan, -pfr if not pfr_nan else 0.0, change_nan,
+            change if not change_nan else 0.0, str(name))
+
+
+def _pooled(sens: pd.DataFrame) -> pd.DataFrame:
+    require_columns(sens, ["attribute", "direction", "pfr", "mean_margin_change"],
+                    "ranking (a sensitivity() table)")
+    return sens[sens["direction"] == "both"]
+
+
+def attribute_order(sens: pd.DataFrame) -> list[str]:
+    """Every attribute of a sensitivity table in ranking order, untried ones (NaN PFR) last;
+    charts use it so that an attribute whose rewrites all failed still gets a (empty) row."""
+    pooled = _pooled(sens)
+    keyed = [(_sort_key(float(p), float(c), a), a) for a, p, c in
+             zip(pooled["attribute"], pooled["pfr"], pooled["mean_margin_change"])]
+    return [a for _, a in sorted(keyed, key=lambda kv: kv[0])]
+
+
+def ranking(sens: pd.DataFrame) -> list[str]:
+    """Attributes from most to least sensitive: pooled PFR descending, ties broken by mean
+    margin change ascending (the bigger average drop ranks higher), then name.
+
+    Attributes with no usable perturbation (NaN pooled PFR) are left out: they have no place
+    in a ranking, and Kendall's tau should not count them.
+    """
+    pooled = _pooled(sens)
+    usable = set(pooled.loc[pooled["pfr"].notna(), "attribute"])
+    return [a for a in attribute_order(sens) if a in usable]
+
+
+def kendall_tau(rank_a: Sequence[str], rank_b: Sequence[str]) -> tuple[float, float]:
+    """Kendall's tau (and its p-value) between two rankings, on their common attributes.
+
+    Each ranking lists attributes from most to least sensitive. Attributes in only one ranking
+    are ignored. Fewer than two common attributes give (nan, nan): there is no pair to order.
+    """
+    pos_b = {a: i for i, a in enumerate(rank_b)}
+    common = [a for a in rank_a if a in pos_b]
+    if len(common) < 2:
+        return math.nan, math.nan
+    x = list(range(len(common)))
+    y = [pos_b[a] for a in common]
+    result = stats.kendalltau(x, y)
+    return float(result.statistic), float(result.pvalue)
+
+
+def preferences(table: pd.DataFrame) -> pd.Series:
+    """The RM's original preference ('a' or 'b') per comparison_id."""
+    require_columns(table, ["comparison_id", "preferred"], "preferences")
+    return table.groupby("comparison_id", sort=False)["preferred"].first()
+
+
+def agreeing_comparisons(table_a: pd.DataFrame, table_b: pd.DataFrame) -> list:
+    """Comparison ids present in both tables on which both RMs prefer the same response."""
+    pa, pb = preferences(table_a), preferences(table_b)
+    common = pa.index.intersection(pb.index, sort=False)
+    if len(common) == 0:
+        raise DataError("the two explanation tables share no comparison_id; run both reward "
+                        "models on the same comparisons before comparing them.")
+    same = pa.loc[common] == pb.loc[common]
+    return list(common[same.to_numpy()])
+
+
+@dataclass
+class RMComparison:
+    """Two RMs' sensitivities side by side and how well their rankings agree.
+
+    ``tau``/``p_value`` compare the two global rankings computed only on the ``n_agree``
+    comparisons where both RMs prefer the same original response: where they disagree, the
+    perturbations explain different preferences and are not comparable.
+    """
+
+    sens_a: pd.DataFrame
+    sens_b: pd.DataFrame
+    tau: float
+    p_value: float
+    n_agree: int
+    contrasting: pd.DataFrame
+    name_a: str = "rm-a"
+    name_b: str = "rm-b"
+    n_common: int = 0
+    ranking_a: list[str] = field(default_factory=list)
+    ranking_b: list[str] = field(default_factory=list)
+
+
+def _rm_name(table: pd.DataFrame, default: str) -> str:
+    if "rm" in table.columns and table["rm"].notna().any():
+        names = list(pd.unique(table["rm"].dropna()))
+        return str(names[0]) if len(names) == 1 else ", ".join(map(str, names))
+    return default
+
+
+def compare_tables(table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int = 5,
+                   n_boot: int = 1000, seed: int = 0) -> RMComparison:
+    """Compare two RMs explained on the same comparisons (DESIGN §1, "RM vs RM").
+
+    ``sens_a``/``sens_b`` use each full table; the Kendall tau between the rankings uses only
+    the comparisons on which both RMs agree on the original preference. ``contrasting`` holds
+    the k agreeing comparisons whose local rankings differ most.
+    """
+    from rmx_widgets.core.representatives import contrasting_examples  # avoids an import cycle
+
+    agree = agreeing_comparisons(table_a, table_b)
+    n_common = len(preferences(table_a).index.intersection(preferences(table_b).index))
+    sens_a = sensitivity(table_a, n_boot=n_boot, seed=seed)
+    sens_b = sensitivity(table_b, n_boot=n_boot, seed=seed)
+    sub_a = table_a[table_a["comparison_id"].isin(agree)]
+    sub_b = table_b[table_b["comparison_id"].isin(agree)]
+    rank_a = ranking(sensitivity(sub_a, n_boot=0)) if agree else []
+    rank_b = ranking(sensitivity(sub_b, n_boot=0)) if agree else []
+    tau, p_value = kendall_tau(rank_a, rank_b)
+    name_a, name_b = _rm_name(table_a, "rm-a"), _rm_name(table_b, "rm-b")
+    return RMComparison(sens_a=sens_a, sens_b=sens_b, tau=tau, p_value=p_value,
+                        n_agree=len(agree), contrasting=contrasting_examples(table_a, table_b,
+                                                                             k=k),
+                        name_a=name_a, name_b=name_b, n_common=int(n_common),
+                        ranking_a=rank_a, ranking_b=rank_b)

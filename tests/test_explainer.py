@@ -1,0 +1,155 @@
+"""The Explainer on hand-checkable cases: every label, margin and PFR computed by hand."""
+
+import math
+
+import pytest
+
+import rmx_widgets as rmx
+from rmx_widgets.errors import RewardModelError
+
+REWARDS = {
+    # comparison c1: A (2.0) beats B (1.0)
+    "A": 2.0, "B": 1.0,
+    "A|verbosity|worse": 0.5,   # 0.5 - 1.0 < 0  -> CF
+    "B|verbosity|better": 1.5,  # 2.0 - 1.5 > 0  -> SF
+    "A|manner|worse": 1.5,      # SF
+    "B|manner|better": 3.0,     # CF
+    # comparison c2: D (4.0) beats C (1.0)
+    "C": 1.0, "D": 4.0,
+    "D|verbosity|worse": 3.0,   # SF
+    "C|verbosity|better": 5.0,  # CF
+    "C|manner|better": 0.9,     # SF; D|manner|worse is returned unchanged -> failed
+    # comparison c3: a tie
+    "E": 1.0, "F": 1.0,
+}
+
+
+class Counting:
+    def __init__(self):
+        self.rm_calls = 0
+        self.rm_pairs = 0
+        self.perturb_calls = 0
+
+    def rm(self, prompts, responses):
+        self.rm_calls += 1
+        self.rm_pairs += len(responses)
+        return [REWARDS[r] for r in responses]
+
+    def perturb(self, prompt, response, attribute, direction):
+        self.perturb_calls += 1
+        if response == "D" and attribute.name == "manner":
+            return "D"
+        return f"{response}|{attribute.name}|{direction}"
+
+
+COMPS = [{"id": "c1", "prompt": "p1", "response_a": "A", "response_b": "B"},
+         {"id": "c2", "prompt": "p2", "response_a": "C", "response_b": "D"},
+         {"id": "c3", "prompt": "p3", "response_a": "E", "response_b": "F"}]
+
+
+def _explain(counter, store=None):
+    ex = rmx.Explainer(counter.rm, counter.perturb, attributes=["verbosity", "manner"],
+                       store=store, progress=False)
+    with pytest.warns(UserWarning, match="1 comparison.*tie.*c3"):
+        return ex.explain(COMPS)
+
+
+def test_labels_margins_and_pfr_by_hand():
+    counter = Counting()
+    res = _explain(counter)
+    t = res.table.set_index(["comparison_id", "attribute", "side"])
+    assert len(res.table) == 8  # 2 comparisons x 2 attributes x 2 sides; the tie has none
+    expect = {("c1", "verbosity", "chosen"): ("CF", 1.0, -0.5),
+              ("c1", "verbosity", "rejected"): ("SF", 1.0, 0.5),
+              ("c1", "manner", "chosen"): ("SF", 1.0, 0.5),
+              ("c1", "manner", "rejected"): ("CF", 1.0, -1.0),
+              ("c2", "verbosity", "chosen"): ("SF", 3.0, 2.0),
+              ("c2", "verbosity", "rejected"): ("CF", 3.0, -1.0),
+              ("c2", "manner", "rejected"): ("SF", 3.0, 3.1)}
+    for key, (outcome, before, after) in expect.items():
+        row = t.loc[key]
+        assert row["outcome"] == outcome, key
+        assert row["margin_before"] == pytest.approx(before)
+        assert row["margin_after"] == pytest.approx(after)
+    failed = t.loc[("c2", "manner", "chosen")]
+    assert failed["outcome"] == "failed" and "unchanged" in failed["failure_reason"]
+    assert math.isnan(failed["reward_perturbed"])
+    assert t.loc[("c2", "verbosity", "chosen"), "direction"] == "worse"
+    assert t.loc[("c2", "verbosity", "chosen"), "original"] == "D"
+    assert res.originals.set_index("comparison_id").loc["c2", "preferred"] == "b"
+    assert list(res.ties["comparison_id"]) == ["c3"]
+
+    sens = res.sensitivity(n_boot=200).set_index(["attribute", "direction"])
+    by_hand = {("verbosity", "worse"): (0.5, 2), ("verbosity", "better"): (0.5, 2),
+               ("verbosity", "both"): (0.5, 4), ("manner", "worse"): (0.0, 1),
+               ("manner", "better"): (0.5, 2), ("manner", "both"): (1 / 3, 3)}
+    for key, (pfr, n) in by_hand.items():
+        assert sens.loc[key, "pfr"] == pytest.approx(pfr), key
+        assert sens.loc[key, "n"] == n, key
+    # mean relative margin change, verbosity pooled: (-1.5/1 + -0.5/1 + -1/3 + -4/3) / 4
+    assert sens.loc[("verbosity", "both"), "mean_margin_change"] == pytest.approx(
+        (-1.5 - 0.5 - 1 / 3 - 4 / 3) / 4)
+
+
+def test_originals_scored_once_and_second_run_makes_no_model_calls(tmp_path):
+    counter = Counting()
+    first = _explain(counter, store=tmp_path / "s.sqlite")
+    # 6 originals + 7 successful rewrites, each scored exactly once
+    assert counter.rm_pairs == 13 and counter.perturb_calls == 8
+    again = Counting()
+    second = _explain(again, store=tmp_path / "s.sqlite")
+    assert again.rm_calls == 0 and again.perturb_calls == 0
+    assert second.stats.perturbations_cached == 8 and second.stats.scores_computed == 0
+    assert second.table.equals(first.table)
+
+
+def test_cancel_keeps_landed_batches():
+    import threading
+
+    counter = Counting()
+    cancel = threading.Event()
+    ex = rmx.Explainer(counter.rm, counter.perturb, attributes=["verbosity", "manner"],
+                       batch_size=1, progress=False)
+    seen = []
+
+    def on_batch(frame):
+        seen.append(len(frame))
+        cancel.set()
+
+    with pytest.warns(UserWarning):
+        res = ex.explain(COMPS, cancel=cancel, on_batch=on_batch)
+    assert seen == [2] and len(res.table) == 2 and res.stats.cancelled
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda p, r: [1.0], "returned 1 scores for 6"),
+    (lambda p, r: [float("nan")] * len(r), "non-finite"),
+    (lambda p, r: ["x"] * len(r), "non-numeric"),
+])
+def test_bad_reward_callables_raise_typed_errors(bad, match):
+    ex = rmx.Explainer(bad, Counting().perturb, attributes=["verbosity"], progress=False)
+    with pytest.raises(RewardModelError, match=match):
+        ex.explain(COMPS)
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("", "empty"), (None, "not text"), ("A", "unchanged"), (42, "not text")])
+def test_bad_perturber_outputs_become_failed_rows(output, reason):
+    def perturb(prompt, response, attribute, direction):
+        return output if response == "A" else f"{response}|{attribute.name}|{direction}"
+
+    ex = rmx.Explainer(Counting().rm, perturb, attributes=["verbosity"], progress=False)
+    with pytest.warns(UserWarning):
+        t = ex.explain(COMPS).table
+    row = t[(t.comparison_id == "c1") & (t.side == "chosen")].iloc[0]
+    assert row["outcome"] == "failed" and reason in row["failure_reason"]
+
+
+def test_perturber_exception_is_recorded_not_raised():
+    def perturb(prompt, response, attribute, direction):
+        raise ValueError("boom")
+
+    ex = rmx.Explainer(Counting().rm, perturb, attributes=["verbosity"], progress=False)
+    with pytest.warns(UserWarning):
+        t = ex.explain(COMPS).table
+    assert set(t["outcome"]) == {"failed"} and t["failure_reason"].str.contains("boom").all()

@@ -1,0 +1,220 @@
+"""Preference flip rates, bootstrap CIs, rankings and RM-vs-RM comparison on hand-built tables."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import table_factory as tf
+
+from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.sensitivity import (SENSITIVITY_COLUMNS, RMComparison, compare_tables,
+                                          kendall_tau, ranking, sensitivity)
+
+
+def small_table() -> pd.DataFrame:
+    """c1 (margin 2): verbosity chosen -1 (CF), rejected 1 (SF); correctness chosen 1 (SF),
+    rejected failed; clarity both failed.
+    c2 (margin 1): verbosity -0.5/-0.5 (CF, CF); correctness 0.5/0.5 (SF, SF)."""
+    return tf.table(
+        tf.comparison("c1", 2.0, {"verbosity": (-1.0, 1.0), "correctness": (1.0, None),
+                                  "clarity": (None, None)})
+        + tf.comparison("c2", 1.0, {"verbosity": (-0.5, -0.5), "correctness": (0.5, 0.5)}))
+
+
+def get(sens: pd.DataFrame, attribute: str, direction: str) -> pd.Series:
+    rows = sens[(sens["attribute"] == attribute) & (sens["direction"] == direction)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_columns_and_row_layout():
+    sens = sensitivity(small_table(), n_boot=200)
+    assert list(sens.columns) == SENSITIVITY_COLUMNS
+    assert len(sens) == 9  # 3 attributes x (worse, better, both)
+    assert list(sens["direction"]) == ["worse", "better", "both"] * 3
+    assert list(sens["attribute"]) == ["verbosity"] * 3 + ["correctness"] * 3 + ["clarity"] * 3
+
+
+def test_pfr_n_and_margin_change_by_hand():
+    sens = sensitivity(small_table(), n_boot=200)
+    w = get(sens, "verbosity", "worse")
+    # two chosen rewrites, both flip; changes (-1-2)/2 = -1.5 and (-0.5-1)/1 = -1.5
+    assert (w["pfr"], w["n"]) == (1.0, 2)
+    assert w["mean_margin_change"] == pytest.approx(-1.5)
+    b = get(sens, "verbosity", "better")
+    # c1 holds (SF), c2 flips (CF); changes (1-2)/2 = -0.5 and -1.5
+    assert (b["pfr"], b["n"]) == (0.5, 2)
+    assert b["mean_margin_change"] == pytest.approx(-1.0)
+    both = get(sens, "verbosity", "both")
+    assert (both["pfr"], both["n"]) == (0.75, 4)
+    assert both["mean_margin_change"] == pytest.approx((-1.5 - 1.5 - 0.5 - 1.5) / 4)
+    # the failed rejected rewrite of c1 is excluded everywhere
+    cb = get(sens, "correctness", "better")
+    assert (cb["pfr"], cb["n"]) == (0.0, 1)
+    assert cb["mean_margin_change"] == pytest.approx((0.5 - 1) / 1)
+    cboth = get(sens, "correctness", "both")
+    assert (cboth["pfr"], cboth["n"]) == (0.0, 3)
+    assert cboth["mean_margin_change"] == pytest.approx(-0.5)
+
+
+def test_attribute_with_only_failures_has_n_zero_and_nan():
+    sens = sensitivity(small_table(), n_boot=50)
+    for direction in ("worse", "better", "both"):
+        r = get(sens, "clarity", direction)
+        assert r["n"] == 0
+        assert all(math.isnan(r[c]) for c in ("pfr", "ci_low", "ci_high", "mean_margin_change"))
+
+
+def test_ci_degenerate_when_all_rows_agree():
+    sens = sensitivity(small_table(), n_boot=300, seed=3)
+    w = get(sens, "verbosity", "worse")  # every resample is all-CF
+    assert (w["ci_low"], w["ci_high"]) == (1.0, 1.0)
+    c = get(sens, "correctness", "both")  # every resample is all-SF
+    assert (c["ci_low"], c["ci_high"]) == (0.0, 0.0)
+    # verbosity/better: a resample of two comparisons is {c1,c1} -> 0, {c2,c2} -> 1, mixed
+    # -> 0.5; each pure case has probability 1/4, so the 2.5/97.5 percentiles are 0 and 1.
+    b = get(sens, "verbosity", "better")
+    assert (b["ci_low"], b["ci_high"]) == (0.0, 1.0)
+
+
+def test_bootstrap_resamples_comparisons_not_rows():
+    # c1: ten flipping rows, c2: ten holding rows on the same attribute. Row resampling would
+    # give a narrow interval around 0.5; comparison resampling gives [0, 1] because a
+    # resample {c1, c1} has PFR 1 and {c2, c2} has PFR 0 (each with probability 1/4).
+    rows = [tf.row("c1", "x", "chosen", 1.0, -1.0) for _ in range(10)]
+    rows += [tf.row("c2", "x", "chosen", 1.0, 1.0) for _ in range(10)]
+    r = get(sensitivity(tf.table(rows), n_boot=500), "x", "worse")
+    assert (r["pfr"], r["n"]) == (0.5, 20)
+    assert (r["ci_low"], r["ci_high"]) == (0.0, 1.0)
+
+
+def random_table(n_comp: int, attrs: list[str], seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_comp):
+        margin = float(rng.uniform(0.2, 3.0))
+        rows += tf.comparison(f"c{c:04d}", margin,
+                              {a: (float(rng.normal(0.5, 1.5)), float(rng.normal(0.5, 1.5)))
+                               for a in attrs})
+    return tf.table(rows)
+
+
+def test_seed_determinism_and_ci_contains_estimate():
+    table = random_table(40, ["a", "b", "c"], seed=1)
+    s1 = sensitivity(table, n_boot=300, seed=7)
+    s2 = sensitivity(table, n_boot=300, seed=7)
+    pd.testing.assert_frame_equal(s1, s2)
+    s3 = sensitivity(table, n_boot=300, seed=8)
+    assert not np.allclose(s1["ci_low"], s3["ci_low"]) or \
+        not np.allclose(s1["ci_high"], s3["ci_high"])
+    assert (s1["ci_low"] <= s1["pfr"]).all() and (s1["pfr"] <= s1["ci_high"]).all()
+    # narrower confidence -> interval no wider
+    narrow = sensitivity(table, n_boot=300, seed=7, confidence=0.5)
+    assert ((narrow["ci_high"] - narrow["ci_low"]) <=
+            (s1["ci_high"] - s1["ci_low"]) + 1e-12).all()
+
+
+def test_n_boot_zero_skips_bootstrap():
+    sens = sensitivity(small_table(), n_boot=0)
+    assert sens["ci_low"].isna().all() and sens["ci_high"].isna().all()
+    assert get(sens, "verbosity", "both")["pfr"] == 0.75
+
+
+def test_sort_ties_broken_by_margin_change_then_name():
+    # All three attributes have pooled PFR 0.5. "beta" drops the margin most (change -1.5 and
+    # -0.5 -> mean -1.0); "alpha" and "gamma" both average -0.75, so name decides.
+    rows = tf.comparison("c1", 1.0, {"gamma": (-0.25, 0.75), "alpha": (-0.25, 0.75),
+                                     "beta": (-0.5, 0.5)})
+    sens = sensitivity(tf.table(rows), n_boot=0)
+    assert list(sens["attribute"].unique()) == ["beta", "alpha", "gamma"]
+    assert ranking(sens) == ["beta", "alpha", "gamma"]
+    assert get(sens, "beta", "both")["mean_margin_change"] == pytest.approx(-1.0)
+
+
+def test_ranking_orders_by_pooled_pfr_and_drops_untried():
+    assert ranking(sensitivity(small_table(), n_boot=0)) == ["verbosity", "correctness"]
+
+
+def test_kendall_tau_known_rankings():
+    assert kendall_tau(["a", "b", "c", "d"], ["a", "b", "c", "d"])[0] == pytest.approx(1.0)
+    # only common attributes count: b holds d, c, b, a in that order -> reversed
+    assert kendall_tau(["a", "b", "c", "d"], ["d", "x", "c", "b", "a"])[0] == pytest.approx(-1.0)
+    # one adjacent swap among 4: 5 concordant, 1 discordant pairs -> (5 - 1) / 6
+    tau, p = kendall_tau(["a", "b", "c", "d"], ["b", "a", "c", "d"])
+    assert tau == pytest.approx(4 / 6)
+    assert 0.0 < p <= 1.0
+    tau, p = kendall_tau(["a", "b"], ["c", "a"])
+    assert math.isnan(tau) and math.isnan(p)
+
+
+def test_twenty_thousand_rows_thousand_boots_fast():
+    table = random_table(667, [f"attr{i}" for i in range(15)], seed=2)
+    assert len(table) == 20_010
+    sensitivity(table, n_boot=10)  # warm-up (imports, first allocation)
+    start = time.perf_counter()
+    sens = sensitivity(table, n_boot=1000, seed=0)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"sensitivity took {elapsed:.2f}s"
+    assert sens["n"].sum() == 2 * len(table)  # worse + better count each row once, both again
+    assert sens["ci_low"].notna().all()
+
+
+def test_user_errors_are_typed():
+    with pytest.raises(DataError, match="margin_after"):
+        sensitivity(small_table().drop(columns=["margin_after"]))
+    with pytest.raises(RMXError, match="n_boot"):
+        sensitivity(small_table(), n_boot=-1)
+    with pytest.raises(RMXError, match="confidence"):
+        sensitivity(small_table(), confidence=95)
+    bad = small_table()
+    bad.loc[0, "direction"] = "sideways"
+    with pytest.raises(DataError, match="sideways"):
+        sensitivity(bad)
+
+
+def two_rm_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """RM A: x flips both sides, y flips the chosen side only, z never (in c1..c4).
+    RM B on c1..c3: z flips both, y chosen only, x never -> ranking z, y, x. On c4 B prefers the
+    other response and has 20 extra flipping x rows, which would put x first if c4 counted."""
+    a_rows, b_rows = [], []
+    for cid in ("c1", "c2", "c3", "c4"):
+        a_rows += tf.comparison(cid, 1.0, {"x": (-1.0, -1.0), "y": (-1.0, 0.5), "z": (0.5, 0.5)},
+                                rm="rm-A")
+    for cid in ("c1", "c2", "c3"):
+        b_rows += tf.comparison(cid, 1.0, {"x": (0.5, 0.5), "y": (-1.0, 0.5), "z": (-1.0, -1.0)},
+                                rm="rm-B")
+    b_rows += tf.comparison("c4", 1.0, {"x": (-1.0, -1.0), "y": (0.5, 0.5), "z": (0.5, 0.5)},
+                            preferred="b", rm="rm-B")
+    b_rows += [tf.row("c4", "x", "chosen", 1.0, -1.0, preferred="b", rm="rm-B")
+               for _ in range(20)]
+    return tf.table(a_rows), tf.table(b_rows)
+
+
+def test_compare_tables_restricts_tau_to_agreeing_comparisons():
+    table_a, table_b = two_rm_tables()
+    # on the full B table, x ranks first (22 of 28 rewrites flip)
+    assert ranking(sensitivity(table_b, n_boot=0))[0] == "x"
+    result = compare_tables(table_a, table_b, k=2, n_boot=100)
+    assert isinstance(result, RMComparison)
+    assert result.n_agree == 3 and result.n_common == 4
+    assert result.ranking_a == ["x", "y", "z"]
+    assert result.ranking_b == ["z", "y", "x"]
+    assert result.tau == pytest.approx(-1.0)
+    assert (result.name_a, result.name_b) == ("rm-A", "rm-B")
+    # sens_a / sens_b describe each full table (c4 included)
+    assert get(result.sens_a, "x", "both")["n"] == 8
+    assert get(result.sens_b, "x", "both")["n"] == 28
+    # every agreeing comparison has reversed local rankings; ties broken by id
+    assert list(result.contrasting["comparison_id"]) == ["c1", "c2"]
+    assert result.contrasting["tau"].tolist() == pytest.approx([-1.0, -1.0])
+
+
+def test_compare_tables_without_shared_comparisons_is_an_error():
+    table_a, _ = two_rm_tables()
+    other = tf.table(tf.comparison("zz", 1.0, {"x": (1.0, 1.0)}))
+    with pytest.raises(DataError, match="share no comparison_id"):
+        compare_tables(table_a, other)
