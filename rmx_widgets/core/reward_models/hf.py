@@ -1,0 +1,503 @@
+"""Reward models loaded with transformers (``AutoModelForSequenceClassification``, one output).
+
+Explaining an RM means scoring thousands of rewritten responses, so this class is built for
+throughput without giving up exactness:
+
+* inputs are tokenised once, sorted by length and packed into batches under a *token budget*
+  (``batch size x padded length <= token_budget``), each batch padded only to its own longest
+  sequence, so short rewrites never pay for long ones;
+* padding is on the right and the attention mask hides it, so a score never depends on which
+  other inputs happened to share its batch (the tests check this against a one-at-a-time loop);
+* the text is formatted the way the RM was trained to read it: its chat template when it has
+  one, otherwise a documented plain format (decoders) or a text pair (encoders).
+
+``score`` is split into ``_encode`` (render + tokenise + truncate), ``_batches`` (packing) and
+``_forward`` (one padded forward pass) so that later optimisations (sharing the KV cache of a
+prompt prefix across its responses) can replace one stage without touching the others.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rmx_widgets.core.data import Prompt, render_prompt
+from rmx_widgets.core.errors import RewardModelError
+from rmx_widgets.core.reward_models.base import BaseRewardModel
+
+if TYPE_CHECKING:
+    import torch
+
+_DTYPE_ALIASES = {
+    "bf16": "bfloat16", "bfloat16": "bfloat16",
+    "fp16": "float16", "float16": "float16", "half": "float16",
+    "fp32": "float32", "float32": "float32", "float": "float32",
+}
+# Tokenizers without a configured limit report ~1e30; anything this large means "unknown".
+_SANE_LENGTH_LIMIT = 10_000_000
+_POSITION_ATTRS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+@dataclass
+class EncodedInput:
+    """One (prompt, response) pair exactly as the model will see it.
+
+    ``prompt_len`` counts the leading tokens that lie entirely before the response's first
+    character (the prompt side, template markers and BOS/CLS included); it is ``None`` when it
+    cannot be known (slow tokenizers without offsets, or a template that rewrote the response).
+    It tells truncation whether the response was reached, and marks the shareable prefix.
+    """
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+    prompt_len: int | None
+    truncated: bool = False
+    response_cut: bool | None = False
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    text: str
+    text_pair: str | None
+    add_special_tokens: bool
+
+
+def _env_offline() -> bool:
+    """Offline mode as the user set it *now* (huggingface_hub reads the variable only once, at
+    import, so a notebook that sets it later would otherwise still try the network)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(
+        (f or "").strip().upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
+
+
+def _looks_local(name_or_path: str) -> bool:
+    """Hub ids are ``name`` or ``org/name``; anything else that names a path is local."""
+    p = Path(name_or_path).expanduser()
+    return (p.exists() or p.is_absolute() or name_or_path.startswith((".", "~"))
+            or name_or_path.count("/") > 1 or "\\" in name_or_path)
+
+
+def _resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype | str:
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        key = dtype.strip().lower().removeprefix("torch.")
+        if key == "auto":
+            return "auto"
+        if key in _DTYPE_ALIASES:
+            return getattr(torch, _DTYPE_ALIASES[key])
+    raise RewardModelError(f"unknown dtype {dtype!r} for HFRewardModel; use 'bf16', 'fp16', "
+                           "'fp32', 'auto' (the checkpoint's own dtype) or a torch.dtype.")
+
+
+class HFRewardModel(BaseRewardModel):
+    """A transformers sequence-classification reward model (one scalar output).
+
+    Args:
+        name_or_path: a Hugging Face hub id (``"org/name"``) or a local directory.
+        device: ``"cuda"`` when available, else ``"cpu"``; any torch device string works.
+        dtype: ``"bf16"``, ``"fp16"``, ``"fp32"``, ``"auto"`` or a ``torch.dtype``; default
+            bfloat16 on CUDA and float32 on CPU. It is part of :attr:`identity` because
+            dtypes change scores numerically.
+        max_length: longest input in tokens; default min(tokenizer limit, model positions)
+            where either is known. Longer inputs are truncated from the left, after the leading
+            BOS/CLS token: the oldest prompt tokens go first, so the response stays intact
+            whenever the prompt alone is long enough to absorb the excess; only when the
+            response alone is too long does its beginning get cut. The end is always kept
+            because decoder RMs read their reward at the last token. Truncated inputs are listed
+            in :attr:`last_truncated` (indices in the last call), counted in
+            :attr:`n_truncated`, and each call that truncates emits one warning.
+        token_budget: upper bound on ``batch size x padded length`` per forward pass (bounds
+            memory); a single input longer than the budget is run alone.
+        max_batch_size: upper bound on the number of inputs per forward pass.
+        trust_remote_code: allow models whose architecture lives in their repository. Turning
+            it on *executes Python code downloaded from the model repository* on this machine,
+            with your permissions; enable it only for repositories you trust (pin a revision).
+        attn_implementation: e.g. ``"eager"``, ``"sdpa"``, ``"flash_attention_2"``; default
+            ``"sdpa"`` where the architecture supports it, else transformers' default.
+        name: the identity (cache key) to use instead of ``"hf:<name_or_path>:<dtype>"``.
+
+    Raises:
+        RewardModelError: the model cannot be found or loaded, or it does not have exactly one
+            output (a classifier, or a base language model without a trained reward head).
+    """
+
+    def __init__(self, name_or_path: str | os.PathLike[str],
+                 device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None, max_length: int | None = None,
+                 token_budget: int = 16384, max_batch_size: int = 64,
+                 trust_remote_code: bool = False, attn_implementation: str | None = None,
+                 name: str | None = None) -> None:
+        import torch
+
+        for arg, value in (("token_budget", token_budget), ("max_batch_size", max_batch_size)):
+            if not isinstance(value, int) or value < 1:
+                raise RewardModelError(f"HFRewardModel {arg} must be a positive integer, "
+                                       f"got {value!r}.")
+        if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
+            raise RewardModelError(f"HFRewardModel max_length must be an integer >= 2 or None, "
+                                   f"got {max_length!r}.")
+        self.name_or_path = os.fspath(name_or_path)
+        self.is_local = _looks_local(self.name_or_path)
+        self._source = (os.path.abspath(os.path.expanduser(self.name_or_path)) if self.is_local
+                        else self.name_or_path)
+        try:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except (RuntimeError, TypeError) as e:
+            raise RewardModelError(f"invalid device {device!r} for HFRewardModel: {e}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RewardModelError(f"device {device!r} was requested for {self.name_or_path} "
+                                   "but CUDA is not available here; use device='cpu'.")
+        self.trust_remote_code = bool(trust_remote_code)
+        self.tokenizer, self.model = self._load(_resolve_dtype(dtype, self.device),
+                                                attn_implementation)
+        self.dtype: torch.dtype = self.model.dtype
+        self.is_encoder = self.model.config.model_type in _encoder_model_types()
+        self._pad_id = self._ensure_pad_token()
+        self._head_ids = {t for t in (self.tokenizer.bos_token_id, self.tokenizer.cls_token_id)
+                          if t is not None}
+        self.max_length = max_length if max_length is not None else self._default_max_length()
+        self.token_budget = token_budget
+        self.max_batch_size = max_batch_size
+        params = inspect.signature(self.model.forward).parameters
+        self._use_token_types = ("token_type_ids" in params
+                                 and "token_type_ids" in self.tokenizer.model_input_names)
+        self.last_truncated: list[int] = []
+        self.n_truncated = 0
+        self.identity = name or f"hf:{self._source}:{str(self.dtype).removeprefix('torch.')}"
+
+    # ------------------------------------------------------------------ loading
+    def _load(self, dtype: torch.dtype | str, attn_implementation: str | None) -> tuple[Any, Any]:
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import is_accelerate_available
+
+        if self.is_local and not os.path.exists(self._source):
+            raise RewardModelError(
+                f"cannot load reward model {self.name_or_path!r}: it looks like a local path, but "
+                f"{self._source} does not exist. Check the path (or pass a hub name such as "
+                "'org/model').")
+        common: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if _env_offline():
+            common["local_files_only"] = True
+        try:
+            config = AutoConfig.from_pretrained(self._source, **common)
+        except Exception as e:  # transformers raises OSError, ValueError, ImportError, ...
+            raise self._load_error(e) from e
+        self._check_single_output(config)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self._source, **common)
+        except Exception as e:
+            raise self._load_error(e, what="tokenizer") from e
+
+        kwargs = {**common, "config": config, "dtype": dtype, "output_loading_info": True}
+        if self.device.type != "cpu" and is_accelerate_available():
+            # Load the weights straight onto the accelerator instead of staging them in RAM.
+            kwargs["device_map"] = {"": self.device}
+        try:
+            try:
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    self._source, attn_implementation=attn_implementation or "sdpa", **kwargs)
+            except ValueError:
+                if attn_implementation is not None:
+                    raise
+                # The architecture has no SDPA kernel: use transformers' default attention.
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    self._source, **kwargs)
+        except Exception as e:
+            raise self._load_error(e) from e
+        self._check_head_loaded(model, info)
+        try:
+            model.to(self.device)
+        except (RuntimeError, AssertionError) as e:
+            raise RewardModelError(f"cannot move reward model {self.name_or_path} to "
+                                   f"{self.device}: {e}") from e
+        model.eval()
+        return tokenizer, model
+
+    def _load_error(self, err: Exception, what: str = "model") -> RewardModelError:
+        kind = "a local path" if self.is_local else "a Hugging Face hub name"
+        if self.is_local:
+            hint = (f"check that {self._source} is a directory written by save_pretrained "
+                    "(config.json, weights and tokenizer files)")
+        else:
+            hint = ("check the spelling of the name, your network connection and, for gated or "
+                    "private models, that you are logged in (`hf auth login`)")
+            if _env_offline():
+                hint += ("; HF_HUB_OFFLINE is set, so only the local cache was searched: unset "
+                         "it to download, or point to a local copy")
+            else:
+                hint += "; set HF_HUB_OFFLINE=1 to use only models already in the local cache"
+        if "trust_remote_code" in str(err) and not self.trust_remote_code:
+            hint += ("; the model needs its own code: pass trust_remote_code=True only if you "
+                     "trust that repository (it runs its Python code on this machine)")
+        return RewardModelError(
+            f"cannot load the {what} of reward model {self.name_or_path!r} (treated as {kind}): "
+            f"{type(err).__name__}: {str(err).strip().rstrip('.')}. To fix: {hint}.")
+
+    def _check_single_output(self, config: Any) -> None:
+        """A reward is one number; a classifier's several logits are not a reward."""
+        if config.num_labels == 1:
+            return
+        archs = list(getattr(config, "architectures", None) or [])
+        if archs and not any("SequenceClassification" in a or "Reward" in a for a in archs):
+            raise RewardModelError(
+                f"{self.name_or_path!r} is a {', '.join(archs)} checkpoint, not a sequence-"
+                "classification reward model with one output. Load a reward model, or wrap "
+                "your own scoring function in a callable fn(prompts, responses) -> list[float].")
+        labels = list((getattr(config, "id2label", None) or {}).values())
+        raise RewardModelError(
+            f"{self.name_or_path!r} has {config.num_labels} outputs ({labels}), but a reward "
+            "model must have exactly one (num_labels=1). It is probably a classifier; to use one "
+            "of its outputs as a reward, wrap it in a callable fn(prompts, responses) -> "
+            "list[float] that picks the output you mean.")
+
+    def _check_head_loaded(self, model: Any, info: dict[str, Any]) -> None:
+        """transformers silently gives a checkpoint without a reward head a *random* one; its
+        scores would be noise that looks like preferences, so refuse it."""
+        prefix = f"{model.base_model_prefix}."
+        head = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
+        if head:
+            raise RewardModelError(
+                f"the checkpoint {self.name_or_path!r} has no trained reward head (missing "
+                f"{', '.join(head)}); transformers would initialise it randomly and the scores "
+                "would be noise. It is probably a base or chat language model, not a reward "
+                "model.")
+
+    def _ensure_pad_token(self) -> int | None:
+        """Batching needs a pad id that the model also knows (Llama-style heads find the last
+        real token by comparing with ``config.pad_token_id``). Returns the id used for padding,
+        or None when there is none and inputs must run one at a time."""
+        tok, cfg = self.tokenizer, self.model.config
+        if tok.pad_token_id is None and tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        if getattr(text_cfg, "pad_token_id", None) is None and tok.pad_token_id is not None:
+            for c in {id(cfg): cfg, id(text_cfg): text_cfg}.values():
+                c.pad_token_id = tok.pad_token_id
+        model_pad = getattr(text_cfg, "pad_token_id", None)
+        if model_pad is None:
+            warnings.warn(f"{self.name_or_path} defines neither a pad nor an EOS token; inputs "
+                          "will be scored one at a time (slow).", stacklevel=3)
+        return model_pad
+
+    def _default_max_length(self) -> int | None:
+        limits = []
+        tok_limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tok_limit, int) and 0 < tok_limit < _SANE_LENGTH_LIMIT:
+            limits.append(tok_limit)
+        cfg = self.model.config
+        text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        for attr in _POSITION_ATTRS:
+            value = getattr(text_cfg, attr, None)
+            if isinstance(value, int) and 0 < value < _SANE_LENGTH_LIMIT:
+                limits.append(value)
+                break
+        return min(limits) if limits else None
+
+    # ------------------------------------------------------------------ formatting
+    def _render(self, prompt: Prompt, response: str) -> _Rendered:
+        """The text the tokenizer gets, in the format the RM was trained on.
+
+        * chat template (when the tokenizer has one): the prompt as a user turn (or the given
+          message list) plus the response as the assistant turn; if the rendered text already
+          starts with the BOS token, the tokenizer must not add another;
+        * decoder without a template: ``f"{prompt_text}\\n\\n{response}"`` (multi-turn prompts
+          flattened by :func:`render_prompt`);
+        * encoder without a template: the text pair (prompt_text, response), so the tokenizer
+          inserts its own separator ([SEP] etc.).
+        """
+        if not isinstance(response, str):
+            raise RewardModelError(f"responses must be strings, got {type(response).__name__}.")
+        if isinstance(prompt, str):
+            messages = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m
+                                              and "content" in m for m in prompt):
+            messages = [dict(m) for m in prompt]
+        else:
+            raise RewardModelError("a prompt must be a string or a list of {'role', 'content'} "
+                                   f"messages, got {prompt!r:.80}.")
+        if getattr(self.tokenizer, "chat_template", None):
+            messages.append({"role": "assistant", "content": response})
+            try:
+                text = self.tokenizer.apply_chat_template(messages, tokenize=False)
+            except Exception as e:  # jinja errors, templates that raise on role order, ...
+                raise RewardModelError(
+                    f"the chat template of {self.name_or_path} rejected a conversation "
+                    f"({type(e).__name__}: {e}); check the prompt's roles (many templates need "
+                    "alternating user/assistant turns).") from e
+            bos = self.tokenizer.bos_token
+            return _Rendered(text, None, not (bos and text.startswith(bos)))
+        prompt_text = render_prompt(prompt)
+        if self.is_encoder:
+            return _Rendered(prompt_text, response, True)
+        return _Rendered(f"{prompt_text}\n\n{response}", None, True)
+
+    def format(self, prompt: Prompt, response: str) -> str:
+        """The text the model reads for (prompt, response), for inspection. For an encoder
+        text pair this is the decoded token sequence, separators included."""
+        r = self._render(prompt, response)
+        if r.text_pair is None:
+            return r.text
+        ids = self.tokenizer(r.text, r.text_pair, add_special_tokens=True)["input_ids"]
+        return self.tokenizer.decode(ids)
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        """One float32 reward per (prompt, response), in input order."""
+        prompts, responses = list(prompts), list(responses)
+        if len(prompts) != len(responses):
+            raise RewardModelError(f"score got {len(prompts)} prompts but {len(responses)} "
+                                   "responses; pass one prompt per response.")
+        encoded = self._encode(prompts, responses)
+        self._record_truncation(encoded)
+        scores = [0.0] * len(encoded)
+        for batch in self._batches(encoded):
+            for i, s in zip(batch, self._forward([encoded[i] for i in batch])):
+                scores[i] = s
+        return scores
+
+    def _encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[EncodedInput]:
+        """Render and tokenise every pair (batched through the fast tokenizer), then truncate."""
+        rendered = [self._render(p, r) for p, r in zip(prompts, responses)]
+        encoded: list[EncodedInput | None] = [None] * len(rendered)
+        groups: dict[tuple[bool, bool], list[int]] = {}
+        for i, r in enumerate(rendered):
+            groups.setdefault((r.text_pair is not None, r.add_special_tokens), []).append(i)
+        for (is_pair, add_special), idx in groups.items():
+            texts = [rendered[i].text for i in idx]
+            pairs = [rendered[i].text_pair for i in idx] if is_pair else None
+            kwargs = {"add_special_tokens": add_special, "return_token_type_ids":
+                      self._use_token_types, "verbose": False}
+            try:
+                batch = self.tokenizer(texts, pairs, return_offsets_mapping=True, **kwargs)
+                offsets = batch["offset_mapping"]
+            except (NotImplementedError, ValueError, TypeError):  # slow tokenizers: no offsets
+                batch, offsets = self.tokenizer(texts, pairs, **kwargs), None
+            for j, i in enumerate(idx):
+                ids = list(batch["input_ids"][j])
+                types = list(batch["token_type_ids"][j]) if self._use_token_types else None
+                if is_pair:
+                    prompt_len = self._pair_prompt_len(batch, j, len(ids))
+                else:
+                    prompt_len = self._text_prompt_len(rendered[i].text, responses[i],
+                                                       None if offsets is None else offsets[j])
+                encoded[i] = self._truncate(EncodedInput(ids, types, prompt_len))
+        return encoded  # type: ignore[return-value]
+
+    @staticmethod
+    def _pair_prompt_len(batch: Any, j: int, n: int) -> int | None:
+        try:
+            seq = batch.sequence_ids(j)
+        except (ValueError, NotImplementedError):
+            return None
+        return next((k for k, s in enumerate(seq) if s == 1), n)
+
+    @staticmethod
+    def _text_prompt_len(text: str, response: str,
+                         offsets: Sequence[tuple[int, int]] | None) -> int | None:
+        if offsets is None:
+            return None
+        start = text.rfind(response)
+        if start < 0 and response.strip():
+            start = text.rfind(response.strip())
+        if start < 0:
+            return None
+        return next((k for k, (_, end) in enumerate(offsets) if end > start), len(offsets))
+
+    def _truncate(self, item: EncodedInput) -> EncodedInput:
+        """Left truncation that keeps a leading BOS/CLS (see the class docstring)."""
+        n = len(item.input_ids)
+        if self.max_length is None or n <= self.max_length:
+            return item
+        head = 1 if item.input_ids and item.input_ids[0] in self._head_ids else 0
+        excess = n - self.max_length
+        if self.max_length <= head:
+            head = 0
+
+        def cut(seq: list[int]) -> list[int]:
+            return seq[:head] + seq[head + excess:]
+
+        prompt_len = item.prompt_len
+        response_cut = None if prompt_len is None else head + excess > prompt_len
+        if prompt_len is not None:
+            prompt_len = max(prompt_len - excess, head)
+        return EncodedInput(cut(item.input_ids),
+                            None if item.token_type_ids is None else cut(item.token_type_ids),
+                            prompt_len, truncated=True, response_cut=response_cut)
+
+    def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
+        self.last_truncated = [i for i, e in enumerate(encoded) if e.truncated]
+        if not self.last_truncated:
+            return
+        self.n_truncated += len(self.last_truncated)
+        cut = sum(1 for i in self.last_truncated if encoded[i].response_cut)
+        detail = (f"; for {cut} of them the response alone was too long and lost its beginning"
+                  if cut else "; every response was kept whole")
+        warnings.warn(
+            f"{self.identity}: {len(self.last_truncated)} of {len(encoded)} inputs were longer "
+            f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
+            f"first{detail}. Their indices are in .last_truncated.", stacklevel=3)
+
+    def _batches(self, encoded: Sequence[EncodedInput]) -> Iterator[list[int]]:
+        """Indices of ``encoded`` grouped into forward passes: longest first (an out-of-memory
+        error shows up on the first batch, not after an hour), each batch within
+        ``token_budget`` (count x its longest length) and ``max_batch_size``."""
+        cap = self.max_batch_size if self._pad_id is not None else 1
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
+        batch: list[int] = []
+        width = 0
+        for i in order:
+            length = len(encoded[i].input_ids)
+            grown = max(width, length)
+            if batch and (len(batch) >= cap or (len(batch) + 1) * grown > self.token_budget):
+                yield batch
+                batch, grown = [], length
+            batch.append(i)
+            width = grown
+        if batch:
+            yield batch
+
+    def _forward(self, batch: Sequence[EncodedInput]) -> list[float]:
+        """One right-padded forward pass; returns ``logits[:, 0]`` as Python floats."""
+        import torch
+
+        width = max(len(e.input_ids) for e in batch)
+        pad = self._pad_id if self._pad_id is not None else 0
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        token_types = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, e in enumerate(batch):
+            n = len(e.input_ids)
+            input_ids[row, :n] = torch.tensor(e.input_ids, dtype=torch.long)
+            attention_mask[row, :n] = 1
+            if e.token_type_ids is not None:
+                token_types[row, :n] = torch.tensor(e.token_type_ids, dtype=torch.long)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self._use_token_types:
+            inputs["token_type_ids"] = token_types
+        with torch.inference_mode():
+            logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
+        return logits[:, 0].float().cpu().tolist()
+
+    def __repr__(self) -> str:
+        return (f"HFRewardModel({self.name_or_path!r}, device={str(self.device)!r}, "
+                f"dtype={self.dtype}, max_length={self.max_length})")
+
+
+def _encoder_model_types() -> frozenset[str]:
+    """Model types that are bidirectional encoders (they have a masked-LM head); these read a
+    (prompt, response) text pair with separators rather than one concatenated string."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return frozenset(MODEL_FOR_MASKED_LM_MAPPING_NAMES)
