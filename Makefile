@@ -1,17 +1,28 @@
-# The two commands of the README. Both build everything from scratch into .venv.
+# The README's commands. Each builds what it needs from scratch into .venv and js/node_modules.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/package.json js/build.mjs
+BUNDLE := rmx_widgets/static/comparison_view.js
 
-.PHONY: install demo test clean
+.PHONY: install js demo test test-py test-js test-browser lab clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+js/node_modules/.package-lock.json: js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+	touch $@
+
+$(BUNDLE): js/node_modules/.package-lock.json $(JS_SOURCES)
+	cd js && npm run build
+
+js: $(BUNDLE)
+
 # torch first, pinned to the CPU build on local disk; everything else from pyproject.toml.
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml $(BUNDLE)
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
@@ -21,8 +32,26 @@ install: $(STAMP)
 demo: install
 	$(BIN)/rmx demo --out runs/demo
 
-test: install
+# Chromium comes from Debian (never `playwright install`, which downloads a browser).
+/usr/bin/chromium:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
+test-py: install
+	$(BIN)/python -m pytest -q -m "not browser"
+
+test-js: $(BUNDLE)
+	cd js && npm test && npm run typecheck
+
+test-browser: install /usr/bin/chromium
+	$(BIN)/python -m pytest -q -m browser
+
+test: install /usr/bin/chromium
+	cd js && npm test && npm run typecheck
 	$(BIN)/python -m pytest -q
 
+lab: install
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+
 clean:
-	rm -rf $(VENV) runs build dist
+	rm -rf $(VENV) runs build dist rmx_widgets/static js/node_modules

@@ -54,6 +54,7 @@ class RunStats:
     comparisons: int = 0
     ties: int = 0
     work_items: int = 0
+    work_done: int = 0
     perturbations_computed: int = 0
     perturbations_cached: int = 0
     perturbation_failures: int = 0
@@ -171,16 +172,20 @@ class Explainer:
     def explain(self, comparisons: Any, attributes: Any = None, *,
                 cancel: threading.Event | None = None,
                 on_batch: Callable[[pd.DataFrame], None] | None = None,
+                on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
                 retry_failed: bool = False) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
-        ``on_batch`` is called with each landed batch of rows; setting ``cancel`` stops
-        cleanly after the current batch, and the result holds what landed.
+        ``on_start`` gets the scored originals and the run's live stats before any rewrite;
+        ``on_batch`` gets each landed batch of rows; setting ``cancel`` stops cleanly after
+        the current batch, and the result holds what landed.
         """
         comps = self._comparisons(comparisons)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats()
         originals = self.score_originals(comps, stats)
+        if on_start is not None:
+            on_start(originals, stats)
         frames = []
         for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
                                        retry_failed=retry_failed):
@@ -245,6 +250,7 @@ class Explainer:
             self.store.delete_failed_perturbations(self.perturber.identity)
         items = self.plan(comps, attrs, originals)
         stats.work_items = len(items)
+        stats.work_done = 0
         self._warn_unsupported(attrs)
         from tqdm.auto import tqdm
 
@@ -255,7 +261,9 @@ class Explainer:
                     stats.cancelled = True
                     return
                 batch = items[start:start + self.batch_size * 2]
-                yield self._run_batch(batch, stats)
+                frame = self._run_batch(batch, stats)
+                stats.work_done += len(batch)
+                yield frame
                 bar.update(len(batch))
                 bar.set_postfix(failed=stats.perturbation_failures, refresh=False)
 

@@ -1,0 +1,38 @@
+"""Hatch build hook: build the front-end bundles (js/ → rmx_widgets/static/) into the wheel.
+
+The bundles are generated, so they are git-ignored; a wheel or sdist built from a clean clone
+must still carry them, hence this hook. It is a no-op when the bundles exist and are newer than
+every source file (``make`` builds them first).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+BUNDLES = ("comparison_view.js", "attribute_picker.js", "annotator.js", "widgets.css")
+
+
+class JSBuildHook(BuildHookInterface):
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict) -> None:
+        root = Path(self.root)
+        js, static = root / "js", root / "rmx_widgets" / "static"
+        if not js.exists():  # building from an sdist that already carries the bundles
+            return
+        sources = [p for p in (js / "src").rglob("*") if p.is_file()]
+        newest = max((p.stat().st_mtime for p in sources), default=0.0)
+        built = [static / b for b in BUNDLES]
+        if all(b.exists() and b.stat().st_mtime >= newest for b in built):
+            return
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("building rmx-widgets needs Node.js and npm for the front-end "
+                               "bundles (js/); install Node 20+ and retry.")
+        if not (js / "node_modules").exists():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True)
+        subprocess.run([npm, "run", "build"], cwd=js, check=True)

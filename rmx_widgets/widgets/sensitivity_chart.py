@@ -1,0 +1,71 @@
+"""SensitivityChart: PFR per attribute through ``altair.JupyterChart``, clickable.
+
+The chart's point selection (param ``attribute``) is observed on the Python side and mirrored
+into the ``selected`` trait, which the Explorer links to the ComparisonView's filter. Only the
+aggregated sensitivity rows travel to the browser, never the explanation table.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import ipywidgets as w
+import pandas as pd
+import traitlets
+
+from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
+from rmx_widgets.core.sensitivity import sensitivity
+
+
+def _waiting_chart() -> alt.Chart:
+    """What the chart area shows before the first batch lands."""
+    return alt.Chart(pd.DataFrame({"text": ["no results yet: press Run"]})).mark_text(
+        align="left", color="gray").encode(text="text:N").properties(width=300, height=30)
+
+
+class SensitivityChart(w.VBox):
+    """``selected`` holds the clicked attribute ('' when none)."""
+
+    selected = traitlets.Unicode("")
+
+    def __init__(self, table: pd.DataFrame | None = None, *, n_boot: int = 300,
+                 title: str | None = None) -> None:
+        self.n_boot = n_boot
+        self.title = title
+        self.sens: pd.DataFrame | None = None
+        self.chart = alt.JupyterChart(_waiting_chart(), embed_options={"actions": False})
+        self.caption = w.HTML()
+        super().__init__([self.chart, self.caption])
+        self.add_class("rmx-sensitivity-chart")
+        if table is not None and len(table):
+            self.update(table)
+
+    def update(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Recompute PFRs from the (possibly partial) table and redraw."""
+        sens = sensitivity(table, n_boot=self.n_boot)
+        self.show(sens)
+        return sens
+
+    def show(self, sens: pd.DataFrame) -> None:
+        self.sens = sens
+        self._set_chart(sensitivity_chart(sens, title=self.title))
+        n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
+        self.caption.value = (f"<small>PFR with 95% bootstrap CIs over comparisons; "
+                              f"{n} successful rewrites. Click a bar to filter the examples.</small>")
+
+    def show_comparison(self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
+                        name_b: str, tau: float | None = None) -> None:
+        self.sens = None
+        self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
+        tau_text = "n/a" if tau is None or pd.isna(tau) else f"{tau:.3f}"
+        self.caption.value = f"<small>Kendall's τ between the rankings: {tau_text}</small>"
+
+    def _set_chart(self, chart: alt.TopLevelMixin) -> None:
+        # a new chart object gets a new Selections object: re-attach the observer each time
+        self.chart.chart = chart
+        selections = self.chart.selections
+        if "attribute" in selections.trait_names():
+            selections.observe(self._on_selection, ["attribute"])
+
+    def _on_selection(self, change) -> None:
+        value = getattr(change["new"], "value", None) or []
+        self.selected = str(value[0].get("attribute", "")) if value else ""

@@ -1,0 +1,210 @@
+"""Widget state without a browser: traitlets round trips and the Explorer's run/cancel logic."""
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import rmx_widgets as rmx
+from rmx_widgets.widgets import (
+    Annotator,
+    AttributePicker,
+    ComparisonView,
+    Explorer,
+    RMCompare,
+    SensitivityChart,
+)
+
+COMPS = [{"id": f"c{i}", "prompt": f"question {i}" if i % 3 else
+          [{"role": "user", "content": f"hi {i}"}], "response_a": f"short answer {i}",
+          "response_b": f"a much longer answer number {i} with details"} for i in range(12)]
+ATTRS = ["verbosity", "manner", "assertiveness", "clarity"]
+
+
+def rm(prompts, responses):
+    return [-len(r) / 10 + (0.5 if "please" in r else 0.0) for r in responses]
+
+
+def perturb(prompt, response, attribute, direction):
+    if attribute.name == "assertiveness":
+        return response  # unchanged → failed rows
+    if attribute.name == "clarity":
+        return response.replace("answer", "reply") + "."
+    if attribute.name == "manner":
+        return response + " please" if direction == "better" else "ok " + response
+    return " ".join([response] * 4) if direction == "worse" else response[:8]
+
+
+@pytest.fixture
+def result():
+    ex = rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False)
+    return ex.explain(COMPS)
+
+
+def test_comparison_view_filters_navigation_and_paging(result):
+    view = ComparisonView(result, page_size=2)
+    assert view.comparison["id"] == "c0" and view.comparison["total"] == 12
+    assert view.comparison["prompt_turns"] == [{"role": "user", "content": "hi 0"}]
+    assert view.n_rows == 8 and len(view.rows) == 2 and view.attribute_options == ATTRS
+    view.page = 2
+    assert [r["attribute"] for r in view.rows] == ["assertiveness", "assertiveness"]
+    view.index = 5  # a new comparison starts on its first page
+    assert view.comparison["id"] == "c5" and view.page == 0
+    view.filters = {"attribute": "assertiveness", "side": "all", "outcome": "failed"}
+    assert view.comparison["id"] == "c5" and view.n_rows == 2  # the current one is kept
+    assert all(r["outcome"] == "failed" and r["failure_reason"] for r in view.rows)
+    assert all(r["perturbed"] is None and r["reward_perturbed"] is None for r in view.rows)
+    view.filters = {"attribute": "", "side": "all", "outcome": "CF"}
+    cf_ids = set(result.table.loc[result.table.outcome == "CF", "comparison_id"])
+    assert set(view.visible_ids) == cf_ids and view.comparison["total"] == len(cf_ids)
+    view.show_attribute("manner")  # no manner rewrite flips: nothing left to show
+    assert view.comparison is None and view.rows == [] and view.visible_ids == []
+    view.filters = {"attribute": "", "side": "rejected", "outcome": "all"}
+    view.show_attribute("manner")
+    assert [(r["attribute"], r["side"]) for r in view.rows] == [("manner", "rejected")]
+    view.index = 999
+    assert view.index == len(view.visible_ids) - 1
+    state = view.get_state()
+    assert state["filters"]["attribute"] == "manner" and isinstance(state["rows"], list)
+
+
+def test_comparison_view_empty_and_nothing_matching():
+    view = ComparisonView()
+    assert view.comparison is None and view.rows == []
+
+
+def test_attribute_picker_selection_and_custom_attribute():
+    picker = AttributePicker(["verbosity", "manner"], selected=["manner"])
+    assert [a.name for a in picker.selected_attributes] == ["manner"]
+    picker.selected = ["verbosity", "nonsense", "manner", "manner"]
+    assert picker.selected == ["verbosity", "manner"]
+    picker._on_msg(picker, {"type": "add", "name": "humour",
+                            "definition": "How funny the response is."}, [])
+    assert picker.error == "" and picker.attributes[-1] == {
+        "name": "humour", "definition": "How funny the response is.", "custom": True}
+    assert picker.selected_attributes[-1].name == "humour"
+    picker._on_msg(picker, {"type": "add", "name": "Bad Name", "definition": "x" * 20}, [])
+    assert "not valid" in picker.error
+    picker._on_msg(picker, {"type": "add", "name": "humour", "definition": "y" * 20}, [])
+    assert "exists already" in picker.error
+
+
+def test_custom_attribute_flows_through_the_engine():
+    picker = AttributePicker(["verbosity"])
+    picker.add("humour", "How funny the response is, through wit or wordplay.")
+    ex = rmx.Explainer(rm, lambda p, r, a, d: r + f" ({a.name})", progress=False)
+    t = ex.explain(COMPS[:2], picker.selected_attributes).table
+    assert set(t["attribute"]) == {"verbosity", "humour"}
+
+
+def _click(attribute):
+    return {"attribute": {"value": {"vlPoint": {"or": [{"attribute": attribute}]}},
+                          "store": [{"unit": "", "fields": [], "values": [attribute]}]}}
+
+
+def test_sensitivity_chart_selection_reaches_python(result):
+    chart = SensitivityChart(result.table)
+    assert set(chart.sens["attribute"]) == set(ATTRS)
+    chart.chart._vl_selections = _click("manner")  # what the browser syncs on a click
+    assert chart.selected == "manner"
+    chart.update(result.table)  # a redraw re-attaches the observer
+    chart.chart._vl_selections = _click("verbosity")
+    assert chart.selected == "verbosity"
+    chart.chart._vl_selections = {"attribute": {"value": None, "store": []}}
+    assert chart.selected == ""
+    spec = chart.chart.spec
+    assert "attribute" in str(spec["params"]) and len(str(spec)) < 60_000
+
+
+def _explorer(delay=0.0, batch_size=1):
+    def slow(prompt, response, attribute, direction):
+        time.sleep(delay)
+        return perturb(prompt, response, attribute, direction)
+
+    ex = rmx.Explainer(rm, slow, attributes=ATTRS, batch_size=batch_size, progress=False)
+    return Explorer(ex, COMPS, redraw_every=0.0)
+
+
+def test_explorer_runs_in_background_and_updates_live():
+    exp = _explorer()
+    seen = []
+    exp.view.observe(lambda ch: seen.append(len(exp.table)), "attribute_options")
+    exp.chart.chart.observe(lambda ch: seen.append(("chart", len(exp.table))), "spec")
+    exp.run()
+    result = exp.wait(60)
+    assert result is not None and not exp.running and exp.error is None
+    assert len(result.table) == 12 * 4 * 2
+    assert exp.progress.value == exp.progress.max == 96
+    assert exp.status.value.startswith("done: 96 rewrites")
+    chart_updates = [s for s in seen if isinstance(s, tuple)]
+    assert len(chart_updates) >= 3 and chart_updates[0][1] < 96  # redrawn while running
+    assert exp.view.comparison["total"] == 12
+    exp.chart.selected = "manner"  # the click on a bar filters the ComparisonView
+    assert exp.view.filters["attribute"] == "manner"
+    assert {r["attribute"] for r in exp.view.rows} == {"manner"}
+    assert not exp.run_button.disabled and exp.cancel_button.disabled
+
+
+def test_explorer_cancel_keeps_what_landed():
+    exp = _explorer(delay=0.02)
+    exp.run()
+    deadline = time.time() + 30
+    while len(exp.table) < 4 and time.time() < deadline:
+        time.sleep(0.01)
+    exp.cancel()
+    result = exp.wait(30)
+    assert result.stats.cancelled and 4 <= len(result.table) < 96
+    assert exp.status.value.startswith("cancelled")
+    store_counts = exp.explainer.store.counts()
+    assert store_counts["perturbations"] >= len(result.table) - 2
+
+
+def test_explorer_shows_errors_in_the_widget():
+    ex = rmx.Explainer(lambda p, r: [1.0], perturb, attributes=ATTRS, progress=False)
+    exp = Explorer(ex, COMPS)
+    exp.run()
+    exp.wait(30)
+    assert "returned 1 scores for 24" in exp.error
+    assert "returned 1 scores" in exp.error_box.value and exp.status.value.startswith("stopped")
+    exp.picker.selected = []
+    exp.run()
+    assert "Select at least one attribute" in exp.error
+
+
+def test_annotator_saves_at_once_and_reloads(result, tmp_path):
+    store = tmp_path / "s.sqlite"
+    ann = Annotator(result, store, k=3, export_dir=tmp_path)
+    assert 1 <= len(ann.examples) <= 3
+    cid = ann.examples[0]["comparison_id"]
+    ann._on_msg(ann, {"type": "save", "comparison_id": cid, "tags": ["surprising", "x"],
+                      "note": "<b>why</b>"}, [])
+    assert ann.annotations[cid]["tags"] == ["surprising", "x"] and "saved" in ann.status
+    again = Annotator(result, store, k=3)
+    assert again.annotations[cid]["note"] == "<b>why</b>"
+    ann._on_msg(ann, {"type": "export", "format": "csv"}, [])
+    frame = pd.read_csv(tmp_path / "annotations.csv")
+    row = frame[frame.comparison_id == cid].iloc[0]
+    assert row["tags"] == "surprising;x" and row["response_chosen"]
+    path = ann.export(tmp_path / "a.jsonl")
+    assert '"tags": ["surprising", "x"]' in path.read_text()
+    ann._on_msg(ann, {"type": "save", "comparison_id": "nope", "tags": [], "note": ""}, [])
+    assert ann.status.startswith("error")
+
+
+def test_rm_compare_shows_both_and_contrasting(result):
+    ex_b = rmx.Explainer(lambda p, r: [len(x) / 10 for x in r], perturb, attributes=ATTRS,
+                         progress=False)
+    result_b = ex_b.explain(COMPS)
+    cmp = RMCompare(result, result_b, names=("length-lover", "length-hater"))
+    assert "Kendall" in cmp.children[0].value
+    cmp.which.value = "length-hater"
+    assert set(cmp.view.visible_ids) <= set(cmp.contrasting_ids)
+
+
+def test_widgets_state_json_has_no_nan(result):
+    import json
+
+    view = ComparisonView(result)
+    json.dumps(view.get_state(), allow_nan=False)
+    threading.Event()
