@@ -1,1 +1,45 @@
-"""rmx-widgets: contrastive explanations for language reward models."""
+"""rmx-widgets: contrastive explanations for language reward models.
+
+``import rmx_widgets as rmx`` gives the public API of DESIGN.md §3. Heavy backends (torch,
+transformers, httpx) load on first use, so the CLI and the transparent demo start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rmx_widgets import errors
+from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES, Attribute, get_attribute
+from rmx_widgets.core.data import Comparison, load_comparisons, sample_comparisons
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Explainer": "rmx_widgets.core.explain",
+    "ExplanationResult": "rmx_widgets.core.explain",
+    "compare": "rmx_widgets.core.explain",
+    "Store": "rmx_widgets.core.store",
+    "RulePerturber": "rmx_widgets.core.perturbers.rules",
+    "OpenAIPerturber": "rmx_widgets.core.perturbers.openai",
+    "HFPerturber": "rmx_widgets.core.perturbers.hf",
+    "HFRewardModel": "rmx_widgets.core.reward_models.hf",
+    "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
+    "sensitivity": "rmx_widgets.core.sensitivity",
+    "write_report": "rmx_widgets.core.report",
+}
+
+__all__ = ["DEFAULT_ATTRIBUTES", "Attribute", "Comparison", "errors", "get_attribute",
+           "load_comparisons", "sample_comparisons", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rmx_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
