@@ -23,6 +23,7 @@ _LAZY = {
     "RulePerturber": "rmx_widgets.core.perturbers.rules",
     "OpenAIPerturber": "rmx_widgets.core.perturbers.openai",
     "HFPerturber": "rmx_widgets.core.perturbers.hf",
+    "VLLMPerturber": "rmx_widgets.core.perturbers.vllm",
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",

@@ -1,0 +1,79 @@
+"""LLM perturbations with vLLM's offline engine, for GPU throughput without a server.
+
+vLLM schedules all prompts of a batch together (continuous batching, paged KV cache), which
+makes it the fastest way to rewrite tens of thousands of responses on one GPU. It is an
+optional extra (``pip install 'rmx-widgets[vllm]'``, CUDA only); the prompts and the strict
+reply parsing are the same as every other LLM backend's (``prompts.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.perturbers.base import (
+    BasePerturber,
+    PerturbationRequest,
+    PerturbationResult,
+)
+from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as e:
+        raise PerturberError(
+            "VLLMPerturber needs vLLM, an optional extra for CUDA machines: pip install "
+            f"'rmx-widgets[vllm]' (import failed: {e}). Without a GPU use HFPerturber or "
+            "OpenAIPerturber with a local server.") from None
+    return vllm
+
+
+class VLLMPerturber(BasePerturber):
+    """``VLLMPerturber("Qwen/Qwen2.5-7B-Instruct")``: greedy rewrites with ``vllm.LLM.chat``.
+
+    Extra keyword arguments go to ``vllm.LLM`` (e.g. ``tensor_parallel_size=2``,
+    ``gpu_memory_utilization=0.85``). ``trust_remote_code`` stays off unless you trust the
+    repository's code.
+    """
+
+    def __init__(self, name_or_path: str, *, max_new_tokens: int = 1024,
+                 trust_remote_code: bool = False, name: str | None = None,
+                 **llm_kwargs: Any) -> None:
+        vllm = _import_vllm()
+        self.name_or_path = str(name_or_path)
+        self.identity = f"{name or 'vllm:' + self.name_or_path}:prompt-{TEMPLATE_VERSION}"
+        try:
+            self.llm = vllm.LLM(model=self.name_or_path, trust_remote_code=trust_remote_code,
+                                **llm_kwargs)
+        except Exception as e:
+            raise PerturberError(f"vLLM could not load {self.name_or_path!r}: "
+                                 f"{type(e).__name__}: {e}") from None
+        self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        self.stats: dict[str, int] = {"requests": 0, "failures": 0}
+
+    def perturb(self, request: PerturbationRequest) -> PerturbationResult:
+        return self.perturb_batch([request])[0]
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
+        """One engine call for the whole batch; vLLM returns outputs in input order."""
+        requests = list(requests)
+        if not requests:
+            return []
+        outputs = self.llm.chat([build_messages(r) for r in requests], self.sampling,
+                                use_tqdm=False)
+        if len(outputs) != len(requests):
+            raise PerturberError(f"vLLM returned {len(outputs)} outputs for {len(requests)} "
+                                 "prompts.")
+        results = []
+        for req, out in zip(requests, outputs):
+            completions = getattr(out, "outputs", None) or []
+            if not completions:
+                results.append(PerturbationResult.failed("vLLM produced no completion"))
+                continue
+            results.append(parse_reply(completions[0].text, req.response))
+        self.stats["requests"] += len(results)
+        self.stats["failures"] += sum(r.text is None for r in results)
+        return results
