@@ -1,0 +1,190 @@
+"""Execute every tutorial notebook end to end, offline, the way a reader would run it.
+
+Tutorials rot silently: an API rename breaks a notebook that no unit test imports. So each
+``notebooks/*.ipynb`` runs top to bottom in a fresh kernel of this environment, in a copy of
+the folder (its ``runs/`` artifacts land in a temporary directory, never in the checkout),
+with the hub forced offline, an empty Hugging Face cache and no OpenAI key. Any cell error fails
+the test; a few key outputs per notebook are checked too, including that the cells needing a
+GPU, network or key print ``skipped: …`` instead of failing. Execution times are printed (see
+them with ``pytest -s``) and written to ``notebook_times.json`` in pytest's temporary root.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+TUTORIALS = ["01_quickstart.ipynb", "02_global_sensitivity.ipynb", "03_compare_two_rms.ipynb",
+             "04_annotate_representatives.ipynb",
+             "05_real_models_and_custom_attributes.ipynb"]
+CELL_TIMEOUT = 120
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+PREFIX_MARK = "RMX_TEST_KERNEL_PREFIX="
+
+
+class Run:
+    """An executed notebook: per-cell text outputs, output MIME types and its folder."""
+
+    def __init__(self, nb: nbformat.NotebookNode, workdir: Path, seconds: float) -> None:
+        self.nb = nb
+        self.workdir = workdir
+        self.seconds = seconds
+        self.cells = [_cell_text(c) for c in nb.cells if c.cell_type == "code"]
+        self.text = "\n".join(self.cells)
+        self.mimes = {m for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []) for m in o.get("data", {})}
+
+    def lines_starting(self, prefix: str) -> list[str]:
+        return [ln.strip() for ln in self.text.splitlines() if ln.strip().startswith(prefix)]
+
+
+def _cell_text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def times_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "notebook_times.json"
+
+
+def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times_file: Path) -> Run:
+    """Run one notebook in a copy of the notebooks folder, offline, in this env's kernel."""
+    workdir = tmp_path / "notebooks"
+    workdir.mkdir()
+    for path in NOTEBOOKS_DIR.glob("*.ipynb"):  # siblings too, for relative links
+        shutil.copy(path, workdir / path.name)
+    # The kernel inherits this environment: hub offline, an empty model cache (so the online
+    # cells take their "skipped" path even where a developer has the models cached), no key.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+
+    nb = nbformat.read(workdir / name, as_version=4)
+    # Last cell: report which Python the kernel runs, to prove it is this environment's.
+    nb.cells.append(nbformat.v4.new_code_cell(f"import sys; print({PREFIX_MARK!r} + sys.prefix)"))
+    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT,
+                            resources={"metadata": {"path": str(workdir)}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the traceback, on any cell error
+    seconds = time.perf_counter() - start
+
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    times[name] = round(seconds, 2)
+    times_file.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
+    print(f"\n{name}: executed in {seconds:.1f} s (times in {times_file})")
+    return Run(nb, workdir, seconds)
+
+
+# -- per-notebook checks ------------------------------------------------------------------------
+
+def _check_01(run: Run) -> None:
+    assert (run.workdir / "runs" / "quickstart.sqlite").exists()
+    assert "avoid-to-answer" in run.text  # the sensitivity table was shown
+
+
+def _check_02(run: Run) -> None:
+    assert "most sensitive attribute: manner" in run.text  # the planted feature was found
+    assert "ranking, most sensitive first: ['avoid-to-answer'" in run.text
+    assert re.search(r"mean 95% CI width: [0-9.]+ with \d+ comparisons", run.text)
+    out = run.workdir / "runs" / "02"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "vega" in html and "cdn.jsdelivr" not in html
+    assert "external scripts or stylesheets: 0" in run.text
+    sens = pd.read_csv(out / "sensitivity.csv")
+    assert list(sens.columns) == ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
+                                  "mean_margin_change"]
+    assert (out / "table.parquet").exists() and (out / "summary.json").exists()
+
+
+def _check_03(run: Run) -> None:
+    m = re.search(r"Kendall's tau = (-?\d+\.\d+) \(p = [0-9.]+\) over (\d+) of (\d+) "
+                  r"comparisons", run.text)
+    assert m, "notebook 03 did not print Kendall's tau"
+    tau, n_agree, n_common = float(m.group(1)), int(m.group(2)), int(m.group(3))
+    assert -1.0 <= tau < 1.0  # two RMs with different tastes do not rank identically
+    assert 0 < n_agree < n_common  # tau is restricted to the agreeing comparisons
+    assert len(run.lines_starting("skipped:")) == 2  # both online cells, no GPU/hub here
+
+
+def _check_04(run: Run) -> None:
+    out = run.workdir / "runs" / "04"
+    csv = pd.read_csv(out / "annotations.csv", keep_default_na=False)
+    tagged = dict(zip(csv["comparison_id"], csv["tags"]))
+    assert sorted(t for t in tagged.values() if t) == ["expected", "surprising"]
+    assert set(csv["kind"]) == {"representative", "contrasting"}
+    jsonl = pd.read_json(out / "annotations.jsonl", lines=True)
+    assert ["surprising"] in jsonl["tags"].tolist()
+    from rmx_widgets.core.store import Store
+
+    store = Store(run.workdir / "runs" / "04.sqlite")
+    try:
+        saved = {a["comparison_id"]: a["tags"] for a in store.annotations()}
+    finally:
+        store.close()
+    assert sorted(sum(saved.values(), [])) == ["expected", "surprising"]
+    assert {cid for cid, tags in tagged.items() if tags} == set(saved)
+
+
+def _check_05(run: Run) -> None:
+    skipped = run.lines_starting("skipped:")
+    assert len(skipped) == 3, skipped  # hub RM on GPU, OpenAI-compatible LLM, local LLM
+    assert any("OPENAI_API_KEY" in s for s in skipped)
+    assert "sycophancy" in run.text and "humour" in run.text  # custom attributes were used
+    assert (run.workdir / "runs" / "05.sqlite").exists()
+
+
+CHECKS: dict[str, Callable[[Run], None]] = dict(zip(TUTORIALS, [
+    _check_01, _check_02, _check_03, _check_04, _check_05]))
+
+
+def test_all_tutorials_are_present() -> None:
+    assert [n for n in TUTORIALS if n not in NOTEBOOKS] == []
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_commit_ready(name: str) -> None:
+    """Saved without outputs (small diffs, no stale results) and bound to the python3 kernel."""
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{name} has no code"
+    assert all(not c.outputs and c.execution_count is None for c in code), \
+        f"{name} was saved with outputs; clear them before committing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_offline(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   times_file: Path) -> None:
+    run = _execute(name, tmp_path, monkeypatch, times_file)
+    prefix = run.lines_starting(PREFIX_MARK)
+    assert prefix == [PREFIX_MARK + sys.prefix], "the kernel is not this environment's Python"
+    assert "Traceback" not in run.text
+    assert WIDGET_MIME in run.mimes, f"{name} displays no widget"
+    check = CHECKS.get(name)
+    if check is not None:
+        check(run)
