@@ -24,7 +24,7 @@ class RMCompare(w.VBox):
         self.comparison = compare(result_a, result_b, k=k)
         c = self.comparison
         self.chart = SensitivityChart()
-        self.chart.show_comparison(c.sens_a, c.sens_b, self.names[0], self.names[1], c.tau)
+        self.chart.show_comparison(c.sens_a, c.sens_b, self.names[0], self.names[1])
         ids = list(c.contrasting["comparison_id"]) if len(c.contrasting) else []
         self.contrasting_ids = ids
         self.which = w.ToggleButtons(options=list(self.names), description="Rewrites of")

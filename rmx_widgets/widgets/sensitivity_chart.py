@@ -53,11 +53,11 @@ class SensitivityChart(w.VBox):
                               f"{n} successful rewrites. Click a bar to filter the examples.</small>")
 
     def show_comparison(self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
-                        name_b: str, tau: float | None = None) -> None:
+                        name_b: str) -> None:
         self.sens = None
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
-        tau_text = "n/a" if tau is None or pd.isna(tau) else f"{tau:.3f}"
-        self.caption.value = f"<small>Kendall's τ between the rankings: {tau_text}</small>"
+        self.caption.value = ("<small>Pooled PFR per attribute for each reward model, with "
+                              "95% bootstrap CIs. Click a bar to filter the examples.</small>")
 
     def _set_chart(self, chart: alt.TopLevelMixin) -> None:
         # a new chart object gets a new Selections object: re-attach the observer each time
