@@ -320,3 +320,48 @@ def test_works_through_checked_scores(tiny_decoder_rm):
     assert len(scores) == len(PROMPTS) and all(isinstance(s, float) for s in scores)
     with pytest.raises(RewardModelError, match="2 prompts but 1 responses"):
         rm.score(PROMPTS[:2], RESPONSES[:1])
+
+
+def test_attention_auto_choice(tiny_decoder_rm, monkeypatch):
+    rm = HFRewardModel(tiny_decoder_rm)
+    assert rm.attn_implementation == "sdpa"
+    import importlib.util
+
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "flash_attn" else real_find(name, *a))
+    cfg = rm.model.config
+    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["sdpa", None]  # CPU: no FA2
+    rm.device = torch.device("cuda")
+    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["flash_attention_2", "sdpa", None]
+    assert rm._auto_attn_candidates(torch.float16, cfg)[0] == "flash_attention_2"
+    assert rm._auto_attn_candidates(torch.float32, cfg) == ["sdpa", None]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["sdpa", None]
+
+
+def test_explicit_attention_implementation_is_used(tiny_decoder_rm):
+    rm = HFRewardModel(tiny_decoder_rm, attn_implementation="eager")
+    assert rm.attn_implementation == "eager"
+    ref = HFRewardModel(tiny_decoder_rm)
+    assert rm.score(PROMPTS, RESPONSES) == pytest.approx(ref.score(PROMPTS, RESPONSES), abs=1e-4)
+
+
+def test_duplicate_pairs_run_once(tiny_decoder_rm):
+    rm = HFRewardModel(tiny_decoder_rm)
+    shapes = _spy_forward(rm)
+    scores = rm.score(PROMPTS * 3, RESPONSES * 3)
+    assert sum(rows for rows, _ in shapes) == len(PROMPTS)
+    assert scores == pytest.approx(rm.score(PROMPTS, RESPONSES) * 3, abs=1e-6)
+    assert rm.stats["pairs"] == 4 * len(PROMPTS) and rm.stats["unique_pairs"] == 2 * len(PROMPTS)
+
+
+def test_from_model_wraps_a_model_in_memory(tiny_decoder_rm):
+    ref = HFRewardModel(tiny_decoder_rm)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_decoder_rm)
+    rm = HFRewardModel.from_model(model, AutoTokenizer.from_pretrained(tiny_decoder_rm),
+                                  name="tiny-in-memory")
+    assert rm.identity == "tiny-in-memory" and rm.device.type == "cpu" and rm.prefix_sharing
+    assert rm.score(PROMPTS, RESPONSES) == pytest.approx(ref.score(PROMPTS, RESPONSES), abs=1e-4)
+    with pytest.raises(RewardModelError, match="token_budget"):
+        HFRewardModel.from_model(model, rm.tokenizer, name="x", token_budget=0)

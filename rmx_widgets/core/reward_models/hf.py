@@ -11,14 +11,27 @@ throughput without giving up exactness:
 * the text is formatted the way the RM was trained to read it: its chat template when it has
   one, otherwise a documented plain format (decoders) or a text pair (encoders).
 
-``score`` is split into ``_encode`` (render + tokenise + truncate), ``_batches`` (packing) and
-``_forward`` (one padded forward pass) so that later optimisations (sharing the KV cache of a
-prompt prefix across its responses) can replace one stage without touching the others.
+* identical (prompt, response) pairs inside one call are scored once;
+* for decoder RMs, the responses of one prompt share its KV cache: the prompt prefix runs once
+  and every response is scored as a continuation of it (the Explainer scores up to ~30 rewrites
+  per prompt, and prompts are often much longer than responses, so this removes most of the
+  work). The prefix is the longest *token* prefix common to the group's full tokenisations, so
+  ``tokens(full text) == prefix + continuation`` holds by construction even where a chat
+  template or BPE merges tokens across the prompt/response boundary; a causal model's states
+  over those tokens do not depend on what follows, so the rewards equal full-sequence scoring;
+* attention runs through FlashAttention-2 when it is installed (CUDA, bf16/fp16), else SDPA.
+
+``score`` is split into ``_encode`` (render + tokenise + truncate), ``_plan_prefixes`` (which
+inputs share a prompt prefix), ``_batches`` (packing), ``_forward`` (one padded forward pass)
+and ``_forward_shared`` (continuations of one cached prefix), so each stage can be tested and
+replaced on its own.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import json
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -41,6 +54,8 @@ _DTYPE_ALIASES = {
 # Tokenizers without a configured limit report ~1e30; anything this large means "unknown".
 _SANE_LENGTH_LIMIT = 10_000_000
 _POSITION_ATTRS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+# The prefix pass costs one extra forward call; below this many shared tokens it does not pay.
+MIN_PREFIX_TOKENS = 32
 
 
 @dataclass
@@ -51,6 +66,9 @@ class EncodedInput:
     character (the prompt side, template markers and BOS/CLS included); it is ``None`` when it
     cannot be known (slow tokenizers without offsets, or a template that rewrote the response).
     It tells truncation whether the response was reached, and marks the shareable prefix.
+    ``boundary_merged`` is True when one token spans the end of the prompt side and the start
+    of the response (BPE merged them), so the prompt tokenised alone is *not* a prefix of this
+    sequence.
     """
 
     input_ids: list[int]
@@ -58,6 +76,7 @@ class EncodedInput:
     prompt_len: int | None
     truncated: bool = False
     response_cut: bool | None = False
+    boundary_merged: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,8 +144,25 @@ class HFRewardModel(BaseRewardModel):
             it on *executes Python code downloaded from the model repository* on this machine,
             with your permissions; enable it only for repositories you trust (pin a revision).
         attn_implementation: e.g. ``"eager"``, ``"sdpa"``, ``"flash_attention_2"``; default
-            ``"sdpa"`` where the architecture supports it, else transformers' default.
+            ``"flash_attention_2"`` when the ``flash_attn`` package is installed, the device is
+            CUDA and the dtype bf16/fp16, else ``"sdpa"`` where the architecture supports it,
+            else transformers' default. The choice is in :attr:`attn_implementation`.
         name: the identity (cache key) to use instead of ``"hf:<name_or_path>:<dtype>"``.
+        prefix_sharing: score the responses of one prompt as continuations of the prompt's
+            cached keys/values (decoder RMs with a standard ``score`` head only; others always
+            use full sequences). The rewards are the same either way; turn it off to measure.
+        min_prefix_tokens: share a prefix only when at least this many tokens are common to a
+            group of two or more inputs (shorter ones are cheaper to recompute).
+
+    :attr:`stats` counts what the calls did (cumulative): ``pairs`` (inputs received),
+    ``unique_pairs`` (after de-duplication), ``prefix_groups`` (prompts whose prefix was
+    shared), ``prefix_tokens_saved`` (tokens not recomputed thanks to it),
+    ``prefix_fallbacks`` (groups of two or more inputs of one prompt that used full sequences,
+    because their common token prefix was too short or the prefix could not be cached),
+    ``prefix_boundary_merges`` (groups where a token spans the prompt/response boundary, so
+    the prompt tokenised alone is not a prefix of the full tokens; the common token prefix then
+    stops before that token, or the group falls back), ``forward_passes`` and
+    ``tokens_processed`` (token positions run through the model, padding included).
 
     Raises:
         RewardModelError: the model cannot be found or loaded, or it does not have exactly one
@@ -138,16 +174,11 @@ class HFRewardModel(BaseRewardModel):
                  dtype: str | torch.dtype | None = None, max_length: int | None = None,
                  token_budget: int = 16384, max_batch_size: int = 64,
                  trust_remote_code: bool = False, attn_implementation: str | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, prefix_sharing: bool = True,
+                 min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> None:
         import torch
 
-        for arg, value in (("token_budget", token_budget), ("max_batch_size", max_batch_size)):
-            if not isinstance(value, int) or value < 1:
-                raise RewardModelError(f"HFRewardModel {arg} must be a positive integer, "
-                                       f"got {value!r}.")
-        if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
-            raise RewardModelError(f"HFRewardModel max_length must be an integer >= 2 or None, "
-                                   f"got {max_length!r}.")
+        _check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
         self.name_or_path = os.fspath(name_or_path)
         self.is_local = _looks_local(self.name_or_path)
         self._source = (os.path.abspath(os.path.expanduser(self.name_or_path)) if self.is_local
@@ -160,8 +191,42 @@ class HFRewardModel(BaseRewardModel):
             raise RewardModelError(f"device {device!r} was requested for {self.name_or_path} "
                                    "but CUDA is not available here; use device='cpu'.")
         self.trust_remote_code = bool(trust_remote_code)
+        self.attn_implementation: str | None = None
         self.tokenizer, self.model = self._load(_resolve_dtype(dtype, self.device),
                                                 attn_implementation)
+        self._setup(max_length, token_budget, max_batch_size, name, prefix_sharing,
+                    min_prefix_tokens)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, name: str,
+                   max_length: int | None = None, token_budget: int = 16384,
+                   max_batch_size: int = 64, prefix_sharing: bool = True,
+                   min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> HFRewardModel:
+        """Wrap a sequence-classification model already in memory (built from a config, or
+        loaded with options this class does not expose, e.g. quantisation). ``name`` is the
+        identity: choose one that changes whenever the weights do, since caches are keyed by
+        it. The model stays on its device and dtype."""
+        _check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
+        if getattr(model.config, "num_labels", None) != 1:
+            raise RewardModelError(f"{type(model).__name__} has "
+                                   f"{getattr(model.config, 'num_labels', '?')} outputs; a reward "
+                                   "model must have exactly one (num_labels=1).")
+        self = cls.__new__(cls)
+        self.name_or_path = self._source = name
+        self.is_local = False
+        self.device = next(model.parameters()).device
+        self.trust_remote_code = False
+        self.attn_implementation = getattr(model.config, "_attn_implementation", None)
+        self.tokenizer, self.model = tokenizer, model.eval()
+        self._setup(max_length, token_budget, max_batch_size, name, prefix_sharing,
+                    min_prefix_tokens)
+        return self
+
+    def _setup(self, max_length: int | None, token_budget: int, max_batch_size: int,
+               name: str | None, prefix_sharing: bool, min_prefix_tokens: int) -> None:
+        """Everything that follows from the loaded model and tokenizer."""
+        import torch
+
         self.dtype: torch.dtype = self.model.dtype
         self.is_encoder = self.model.config.model_type in _encoder_model_types()
         self._pad_id = self._ensure_pad_token()
@@ -176,6 +241,12 @@ class HFRewardModel(BaseRewardModel):
         self.last_truncated: list[int] = []
         self.n_truncated = 0
         self.identity = name or f"hf:{self._source}:{str(self.dtype).removeprefix('torch.')}"
+        self.min_prefix_tokens = min_prefix_tokens
+        self.prefix_sharing = bool(prefix_sharing) and self._supports_prefix_sharing()
+        self._prefix_verified = False
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("pairs", "unique_pairs", "prefix_groups", "prefix_tokens_saved", "prefix_fallbacks",
+             "prefix_boundary_merges", "forward_passes", "tokens_processed"), 0)
 
     # ------------------------------------------------------------------ loading
     def _load(self, dtype: torch.dtype | str, attn_implementation: str | None) -> tuple[Any, Any]:
@@ -204,18 +275,21 @@ class HFRewardModel(BaseRewardModel):
         if self.device.type != "cpu" and is_accelerate_available():
             # Load the weights straight onto the accelerator instead of staging them in RAM.
             kwargs["device_map"] = {"": self.device}
-        try:
+        candidates = ([attn_implementation] if attn_implementation is not None
+                      else self._auto_attn_candidates(dtype, config))
+        for k, attn in enumerate(candidates):
             try:
+                extra = {} if attn is None else {"attn_implementation": attn}
                 model, info = AutoModelForSequenceClassification.from_pretrained(
-                    self._source, attn_implementation=attn_implementation or "sdpa", **kwargs)
-            except ValueError:
-                if attn_implementation is not None:
-                    raise
-                # The architecture has no SDPA kernel: use transformers' default attention.
-                model, info = AutoModelForSequenceClassification.from_pretrained(
-                    self._source, **kwargs)
-        except Exception as e:
-            raise self._load_error(e) from e
+                    self._source, **extra, **kwargs)
+                break
+            except (ValueError, ImportError) as e:
+                if attn_implementation is not None or k == len(candidates) - 1:
+                    raise self._load_error(e) from e
+                # This architecture or installation lacks that kernel: try the next one.
+            except Exception as e:
+                raise self._load_error(e) from e
+        self.attn_implementation = getattr(model.config, "_attn_implementation", None) or attn
         self._check_head_loaded(model, info)
         try:
             model.to(self.device)
@@ -224,6 +298,20 @@ class HFRewardModel(BaseRewardModel):
                                    f"{self.device}: {e}") from e
         model.eval()
         return tokenizer, model
+
+    def _auto_attn_candidates(self, dtype: torch.dtype | str, config: Any) -> list[str | None]:
+        """Fastest attention first: FlashAttention-2 needs the ``flash_attn`` package, a CUDA
+        device and a half-precision dtype; SDPA is in torch itself; ``None`` is transformers'
+        default for architectures with neither."""
+        import torch
+
+        if dtype == "auto":
+            dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+            if isinstance(dtype, str):
+                dtype = getattr(torch, dtype, None)
+        fa2 = (self.device.type == "cuda" and dtype in (torch.bfloat16, torch.float16)
+               and importlib.util.find_spec("flash_attn") is not None)
+        return (["flash_attention_2"] if fa2 else []) + ["sdpa", None]
 
     def _load_error(self, err: Exception, what: str = "model") -> RewardModelError:
         kind = "a local path" if self.is_local else "a Hugging Face hub name"
@@ -354,18 +442,209 @@ class HFRewardModel(BaseRewardModel):
 
     # ------------------------------------------------------------------ scoring
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
-        """One float32 reward per (prompt, response), in input order."""
+        """One float32 reward per (prompt, response), in input order.
+
+        Identical pairs are scored once; groups of inputs that share a long token prefix (the
+        responses of one prompt) run it once through :meth:`_forward_shared`; the rest run as
+        length-sorted, token-budgeted full sequences through :meth:`_forward`.
+        """
         prompts, responses = list(prompts), list(responses)
         if len(prompts) != len(responses):
             raise RewardModelError(f"score got {len(prompts)} prompts but {len(responses)} "
                                    "responses; pass one prompt per response.")
-        encoded = self._encode(prompts, responses)
-        self._record_truncation(encoded)
+        slot: dict[tuple[Any, str], int] = {}
+        uniq: list[int] = []
+        inverse: list[int] = []
+        for i, (p, r) in enumerate(zip(prompts, responses)):
+            key = (_pair_key(p), r)
+            if key not in slot:
+                slot[key] = len(uniq)
+                uniq.append(i)
+            inverse.append(slot[key])
+        u_prompts = [prompts[i] for i in uniq]
+        encoded = self._encode(u_prompts, [responses[i] for i in uniq])
+        self._record_truncation([encoded[u] for u in inverse])
+        self.stats["pairs"] += len(prompts)
+        self.stats["unique_pairs"] += len(uniq)
+
         scores = [0.0] * len(encoded)
-        for batch in self._batches(encoded):
-            for i, s in zip(batch, self._forward([encoded[i] for i in batch])):
+        groups, rest = self._plan_prefixes(u_prompts, encoded)
+        for prefix_len, members in groups:
+            try:
+                got = self._score_group(encoded, prefix_len, members)
+            except (_PrefixUnsupported, TypeError, ValueError, AttributeError, IndexError) as e:
+                # An architecture whose cache API differs: same rewards via full sequences.
+                self._disable_prefix_sharing(f"{type(e).__name__}: {e}")
+                got = None
+            if got is None:
+                self.stats["prefix_fallbacks"] += 1
+                rest.extend(members)
+                continue
+            for i, s in got.items():
                 scores[i] = s
-        return scores
+        for batch in self._batches([encoded[i] for i in rest]):
+            for j, s in zip(batch, self._forward([encoded[rest[j]] for j in batch])):
+                scores[rest[j]] = s
+        return [scores[u] for u in inverse]
+
+    # ------------------------------------------------------------------ prefix sharing
+    def _supports_prefix_sharing(self) -> bool:
+        """Only decoders whose head reads the hidden state at the last non-pad token
+        (transformers' generic ``*ForSequenceClassification``: Llama, Qwen, Mistral, Gemma, ...)
+        and whose base model accepts a cache and explicit position ids."""
+        if self.is_encoder or getattr(self.model.config, "is_encoder_decoder", False):
+            return False
+        try:
+            from transformers.modeling_layers import GenericForSequenceClassification
+        except ImportError:
+            return False
+        base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
+        if not isinstance(self.model, GenericForSequenceClassification) or base is None \
+                or not hasattr(self.model, "score"):
+            return False
+        params = inspect.signature(base.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        return "position_ids" in params and self._cache_arg in params
+
+    def _disable_prefix_sharing(self, why: str) -> None:
+        self.prefix_sharing = False
+        warnings.warn(f"{self.identity}: prompt-prefix sharing turned off ({why}); scoring full "
+                      "sequences instead (same rewards, slower).", stacklevel=4)
+
+    def _plan_prefixes(self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput]
+                       ) -> tuple[list[tuple[int, list[int]]], list[int]]:
+        """Split input indices into prefix-sharing groups ``(prefix_len, members)`` and the rest.
+
+        A group is the untruncated inputs of one prompt; its prefix is the longest token prefix
+        common to all of them, stopped one token short of the shortest so that every member
+        keeps a continuation (its reward is read there). Where a prompt's last tokens merge with
+        a response's first ones, the common prefix simply ends earlier: correctness never
+        depends on how the tokenizer treats the boundary.
+        """
+        if not self.prefix_sharing:
+            return [], list(range(len(encoded)))
+        by_prompt: dict[Any, list[int]] = {}
+        rest: list[int] = []
+        for i, (p, e) in enumerate(zip(prompts, encoded)):
+            if e.truncated:  # left truncation cuts each input differently
+                rest.append(i)
+            else:
+                by_prompt.setdefault(_pair_key(p), []).append(i)
+        groups = []
+        for members in by_prompt.values():
+            if len(members) < 2:
+                rest.extend(members)
+                continue
+            seqs = [encoded[i].input_ids for i in members]
+            n = _common_prefix_len(seqs)
+            n = min(n, min(len(q) for q in seqs) - 1)
+            # The head reads the rightmost non-pad token; it must lie in the continuation.
+            keep = [i for i in members if self._pool_index(encoded[i].input_ids) >= n]
+            rest.extend(sorted(set(members) - set(keep)))
+            if len(keep) < 2 or n < self.min_prefix_tokens:
+                self.stats["prefix_fallbacks"] += 1
+                if any(encoded[i].boundary_merged for i in keep):
+                    self.stats["prefix_boundary_merges"] += 1
+                rest.extend(keep)
+                continue
+            if any(encoded[i].boundary_merged for i in keep):
+                self.stats["prefix_boundary_merges"] += 1
+            groups.append((n, keep))
+        return groups, rest
+
+    def _pool_index(self, ids: Sequence[int]) -> int:
+        """Where transformers' generic head reads the reward: the rightmost token that is not
+        the pad id (index 0 if all are), or the last token when the model has no pad id."""
+        if self._pad_id is None:
+            return len(ids) - 1
+        return next((k for k in range(len(ids) - 1, -1, -1) if ids[k] != self._pad_id), 0)
+
+    def _score_group(self, encoded: Sequence[EncodedInput], prefix_len: int,
+                     members: list[int]) -> dict[int, float] | None:
+        """Run one prompt's prefix once, then its members' continuations in budgeted batches.
+        Returns None when the prefix cannot be cached in a form this class can reuse."""
+        import torch
+
+        prefix = encoded[members[0]].input_ids[:prefix_len]
+        cache = self._prefix_cache(prefix)
+        order = sorted(members, key=lambda i: len(encoded[i].input_ids), reverse=True)
+        out: dict[int, float] = {}
+        conts = {i: len(encoded[i].input_ids) - prefix_len for i in members}
+        for batch in _pack(order, conts, self.max_batch_size, self.token_budget, prefix_len):
+            ids = [encoded[i].input_ids[prefix_len:] for i in batch]
+            pools = [self._pool_index(encoded[i].input_ids) - prefix_len for i in batch]
+            for i, s in zip(batch, self._forward_shared(cache, prefix_len, ids, pools)):
+                out[i] = s
+        if not self._prefix_verified:
+            # Once per model: the shared path must reproduce a full forward pass (guards
+            # architectures whose attention or positions behave unexpectedly with a cache).
+            first = members[0]
+            (ref,) = self._forward([encoded[first]])
+            tol = (1e-3 if self.dtype == torch.float32 else 5e-2) * max(1.0, abs(ref))
+            if not abs(out[first] - ref) <= tol:
+                raise _PrefixUnsupported(f"a self-check found {out[first]:.6g} with a shared "
+                                         f"prefix vs {ref:.6g} without")
+            self._prefix_verified = True
+        self.stats["prefix_groups"] += 1
+        self.stats["prefix_tokens_saved"] += prefix_len * (len(members) - 1)
+        return out
+
+    def _prefix_cache(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values of every layer for the prefix (batch 1), from one forward pass."""
+        import torch
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        base = getattr(self.model, self.model.base_model_prefix)
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = base(input_ids=ids, use_cache=True)
+        self.stats["forward_passes"] += 1
+        self.stats["tokens_processed"] += len(prefix)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        layers = getattr(cache, "layers", None)
+        if type(cache) is not DynamicCache or not layers \
+                or any(type(layer) is not DynamicLayer for layer in layers):
+            raise _PrefixUnsupported(f"the model returned a {type(cache).__name__} cache "
+                                     "(sliding-window, hybrid or legacy layers)")
+        return [(layer.keys, layer.values) for layer in layers]
+
+    def _forward_shared(self, prefix_kv: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                        prefix_len: int, conts: Sequence[Sequence[int]],
+                        pools: Sequence[int]) -> list[float]:
+        """Score continuations of one cached prefix in one right-padded pass.
+
+        A forward pass appends to the cache it is given, so each pass gets a fresh
+        ``DynamicCache`` built from the prefix tensors expanded over the batch (the prefix
+        tensors themselves are never modified). Positions continue after the prefix; the mask
+        covers prefix + continuation; ``pools`` are the positions (within each continuation)
+        where the head reads the reward, as the full-sequence head would.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        rows, width = len(conts), max(len(c) for c in conts)
+        pad = self._pad_id if self._pad_id is not None else 0
+        input_ids = torch.full((rows, width), pad, dtype=torch.long)
+        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for row, c in enumerate(conts):
+            input_ids[row, :len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[row, prefix_len:prefix_len + len(c)] = 1
+        positions = torch.arange(prefix_len, prefix_len + width).expand(rows, width)
+        cache = DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                              for k, v in prefix_kv])
+        base = getattr(self.model, self.model.base_model_prefix)
+        dev = self.device
+        with torch.inference_mode():
+            hidden = base(input_ids=input_ids.to(dev), attention_mask=mask.to(dev),
+                          position_ids=positions.to(dev), use_cache=True,
+                          **{self._cache_arg: cache}).last_hidden_state
+            picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
+            logits = self.model.score(picked)
+        self.stats["forward_passes"] += 1
+        self.stats["tokens_processed"] += rows * width
+        return logits[:, 0].float().cpu().tolist()
 
     def _encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[EncodedInput]:
         """Render and tokenise every pair (batched through the fast tokenizer), then truncate."""
@@ -387,12 +666,14 @@ class HFRewardModel(BaseRewardModel):
             for j, i in enumerate(idx):
                 ids = list(batch["input_ids"][j])
                 types = list(batch["token_type_ids"][j]) if self._use_token_types else None
+                merged = False
                 if is_pair:
                     prompt_len = self._pair_prompt_len(batch, j, len(ids))
                 else:
-                    prompt_len = self._text_prompt_len(rendered[i].text, responses[i],
-                                                       None if offsets is None else offsets[j])
-                encoded[i] = self._truncate(EncodedInput(ids, types, prompt_len))
+                    prompt_len, merged = self._text_prompt_len(
+                        rendered[i].text, responses[i], None if offsets is None else offsets[j])
+                encoded[i] = self._truncate(EncodedInput(ids, types, prompt_len,
+                                                         boundary_merged=merged))
         return encoded  # type: ignore[return-value]
 
     @staticmethod
@@ -404,16 +685,18 @@ class HFRewardModel(BaseRewardModel):
         return next((k for k, s in enumerate(seq) if s == 1), n)
 
     @staticmethod
-    def _text_prompt_len(text: str, response: str,
-                         offsets: Sequence[tuple[int, int]] | None) -> int | None:
+    def _text_prompt_len(text: str, response: str, offsets: Sequence[tuple[int, int]] | None
+                         ) -> tuple[int | None, bool]:
+        """(tokens entirely before the response, whether the next token straddles its start)."""
         if offsets is None:
-            return None
+            return None, False
         start = text.rfind(response)
         if start < 0 and response.strip():
             start = text.rfind(response.strip())
         if start < 0:
-            return None
-        return next((k for k, (_, end) in enumerate(offsets) if end > start), len(offsets))
+            return None, False
+        k = next((k for k, (_, end) in enumerate(offsets) if end > start), len(offsets))
+        return k, k < len(offsets) and offsets[k][0] < start
 
     def _truncate(self, item: EncodedInput) -> EncodedInput:
         """Left truncation that keeps a leading BOS/CLS (see the class docstring)."""
@@ -434,7 +717,8 @@ class HFRewardModel(BaseRewardModel):
             prompt_len = max(prompt_len - excess, head)
         return EncodedInput(cut(item.input_ids),
                             None if item.token_type_ids is None else cut(item.token_type_ids),
-                            prompt_len, truncated=True, response_cut=response_cut)
+                            prompt_len, truncated=True, response_cut=response_cut,
+                            boundary_merged=item.boundary_merged)
 
     def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
         self.last_truncated = [i for i, e in enumerate(encoded) if e.truncated]
@@ -455,18 +739,7 @@ class HFRewardModel(BaseRewardModel):
         ``token_budget`` (count x its longest length) and ``max_batch_size``."""
         cap = self.max_batch_size if self._pad_id is not None else 1
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
-        batch: list[int] = []
-        width = 0
-        for i in order:
-            length = len(encoded[i].input_ids)
-            grown = max(width, length)
-            if batch and (len(batch) >= cap or (len(batch) + 1) * grown > self.token_budget):
-                yield batch
-                batch, grown = [], length
-            batch.append(i)
-            width = grown
-        if batch:
-            yield batch
+        yield from _pack(order, [len(e.input_ids) for e in encoded], cap, self.token_budget, 0)
 
     def _forward(self, batch: Sequence[EncodedInput]) -> list[float]:
         """One right-padded forward pass; returns ``logits[:, 0]`` as Python floats."""
@@ -488,6 +761,8 @@ class HFRewardModel(BaseRewardModel):
             inputs["token_type_ids"] = token_types
         with torch.inference_mode():
             logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
+        self.stats["forward_passes"] += 1
+        self.stats["tokens_processed"] += len(batch) * width
         return logits[:, 0].float().cpu().tolist()
 
     def __repr__(self) -> str:
@@ -501,3 +776,68 @@ def _encoder_model_types() -> frozenset[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     return frozenset(MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+
+class _PrefixUnsupported(RuntimeError):
+    """The model's cache cannot be reused as a shared prefix; internal, turns sharing off."""
+
+
+def _pair_key(prompt: Prompt) -> Any:
+    """Hashable identity of a prompt as rendered: every message field counts (templates may
+    read more than role and content), so two prompts share a key only if they render alike."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by all sequences."""
+    first = seqs[0]
+    n = min(len(q) for q in seqs)
+    for q in seqs[1:]:
+        k = 0
+        while k < n and q[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+# A batch of at least this many rows is closed rather than padded by more than MAX_PAD_WASTE:
+# per token, a CPU runs one long row as fast as many, and a GPU is busy long before 8 rows.
+MIN_ROWS_BEFORE_SPLIT = 8
+MAX_PAD_WASTE = 0.1
+
+
+def _pack(order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int, budget: int,
+          extra: int) -> Iterator[list[int]]:
+    """Greedy batches over ``order`` (sorted longest first): at most ``cap`` rows and
+    ``rows x (extra + widest) <= budget`` (``extra``: cached prefix tokens every row attends
+    to); a batch of MIN_ROWS_BEFORE_SPLIT or more rows closes rather than let padding exceed
+    MAX_PAD_WASTE of its tokens. A single over-budget input runs alone."""
+    batch: list[int] = []
+    width = real = 0
+    for i in order:
+        n = length[i]
+        grown = max(width, n)
+        rows = len(batch) + 1
+        if batch and (len(batch) >= cap or rows * (extra + grown) > budget
+                      or (len(batch) >= MIN_ROWS_BEFORE_SPLIT
+                          and rows * grown - (real + n) > MAX_PAD_WASTE * rows * grown)):
+            yield batch
+            batch, grown, real = [], n, 0
+        batch.append(i)
+        width, real = grown, real + n
+    if batch:
+        yield batch
+
+
+def _check_sizes(max_length: int | None, token_budget: int, max_batch_size: int,
+                 min_prefix_tokens: int) -> None:
+    for arg, value in (("token_budget", token_budget), ("max_batch_size", max_batch_size),
+                       ("min_prefix_tokens", min_prefix_tokens)):
+        if not isinstance(value, int) or value < 1:
+            raise RewardModelError(f"HFRewardModel {arg} must be a positive integer, "
+                                   f"got {value!r}.")
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
+        raise RewardModelError(f"HFRewardModel max_length must be an integer >= 2 or None, "
+                               f"got {max_length!r}.")

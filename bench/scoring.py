@@ -1,0 +1,439 @@
+"""Scoring throughput: HFRewardModel.score against the naive ways, side by side.
+
+    python bench/scoring.py [--quick] [--out bench/results/scoring_cpu.txt]
+    python bench/scoring.py --device cuda --model llama8b [--peak-tflops 989]
+
+CPU mode (default): one run builds a small random Llama RM and a small random DeBERTa-v2 RM
+offline, generates one synthetic Explainer-shaped workload from a fixed seed (comparisons x
+attributes x 2 sides + the two originals, all of one prompt sharing it), and times, on the same
+model and inputs:
+
+  naive     tokenise + forward one pair at a time (torch.no_grad), in data order;
+  batch16   fixed batches of 16 in data order, padded to the longest (what a plain
+            DataLoader / text-classification pipeline does);
+  ours      HFRewardModel.score over the whole workload (one call);
+  ours-noshare  the same with prompt-prefix sharing off;
+  ideal     the lower bound without sharing: the same number of real tokens run as batches of
+            equal-length sequences (no padding, no mask, tensors prebuilt, no Python work).
+
+Every method's rewards are checked against ours (max abs diff printed and asserted). The naive
+and batch16 loops are timed on a random subset of pairs and their per-pair rate extrapolated;
+this is printed. Figures: pairs/s, real tokens/s (tokens of the pairs scored), tokens the model
+actually processed (padding included, a shared prefix counted once), and ratios.
+
+CUDA mode: an 8B Llama-architecture RM with random bf16 weights built directly on the GPU
+(nothing downloaded), scored by HFRewardModel; prints tokens/s and MFU against the GPU's dense
+bf16 peak (FLOPs = 2 x params x tokens + causal attention 2 x layers x hidden x seq^2 per seq).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.models import TextGen  # noqa: E402
+
+N_ATTRIBUTES = 15
+REPEATS = 2  # every method: best of 2 runs
+
+
+# --------------------------------------------------------------------------- workload
+@dataclass
+class Workload:
+    prompts: list[Any]
+    responses: list[str]
+    comparisons: int
+
+
+def make_workload(n_comparisons: int, seed: int = 0, words_per_token: float = 0.5,
+                  max_prompt_tokens: int = 1000) -> Workload:
+    """Explainer-shaped pairs: for each comparison, (prompt, a), (prompt, b) and 15 rewrites
+    of each side. Prompt lengths are lognormal (median ~150 tokens, tail to ~1,000; 30 %
+    multi-turn), responses lognormal in 20-400 tokens; rewrites keep most of the original and
+    change a span, as an LLM rewrite would."""
+    gen = TextGen(seed)
+    rng = random.Random(seed + 1)
+
+    def words(tokens: int) -> int:
+        return max(1, round(tokens * words_per_token))
+
+    prompts: list[Any] = []
+    responses: list[str] = []
+    for _ in range(n_comparisons):
+        p_tokens = gen.lognormal_int(150, 0.9, 10, max_prompt_tokens)
+        if rng.random() < 0.3:
+            turns = rng.choice((3, 5))
+            shares = [rng.random() + 0.2 for _ in range(turns)]
+            roles = ["user", "assistant"] * 3
+            prompt: Any = [{"role": "system", "content": gen.text(words(20))}] + [
+                {"role": roles[k], "content": gen.text(words(p_tokens * w / sum(shares)))}
+                for k, w in enumerate(shares)]
+        else:
+            prompt = gen.text(words(p_tokens))
+        sides = [gen.text(words(gen.lognormal_int(100, 0.6, 20, 400))) for _ in range(2)]
+        for side in sides:
+            prompts.append(prompt)
+            responses.append(side)
+        for side in sides:
+            base = side.split(" ")
+            for _ in range(N_ATTRIBUTES):
+                a = rng.randrange(len(base))
+                b = min(len(base), a + rng.randint(1, max(2, len(base) // 3)))
+                new = gen.text(max(1, round((b - a) * rng.uniform(0.6, 1.5)))).split(" ")
+                prompts.append(prompt)
+                responses.append(" ".join(base[:a] + new + base[b:]))
+    return Workload(prompts, responses, n_comparisons)
+
+
+# --------------------------------------------------------------------------- methods
+def timed(fn: Any, repeats: int) -> tuple[float, Any]:
+    """Best of ``repeats`` wall-clock runs (other processes share the cores; the minimum is the
+    least disturbed estimate) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def naive_scores(rm: Any, prompts: list[Any], responses: list[str]) -> tuple[list[float], int]:
+    """The obvious loop: format, tokenise, forward, one pair at a time."""
+    import torch
+
+    tok, model, out, tokens = rm.tokenizer, rm.model, [], 0
+    for p, r in zip(prompts, responses):
+        enc = _encode_plain(rm, [p], [r], padding=False)
+        tokens += enc["input_ids"].numel()
+        with torch.no_grad():
+            out.append(float(model(**enc).logits[0, 0]))
+    del tok
+    return out, tokens
+
+
+def batch16_scores(rm: Any, prompts: list[Any], responses: list[str], batch: int = 16
+                   ) -> tuple[list[float], int]:
+    """Fixed-size batches in data order, each padded to its longest member (right padding)."""
+    import torch
+
+    out: list[float] = []
+    tokens = 0
+    for k in range(0, len(prompts), batch):
+        enc = _encode_plain(rm, prompts[k:k + batch], responses[k:k + batch], padding=True)
+        tokens += enc["input_ids"].numel()
+        with torch.no_grad():
+            out.extend(rm.model(**enc).logits[:, 0].float().tolist())
+    return out, tokens
+
+
+def _encode_plain(rm: Any, prompts: list[Any], responses: list[str], padding: bool) -> Any:
+    """What a user writes by hand: chat template (decoder) or text pair (encoder)."""
+    tok = rm.tokenizer
+    kw = {"return_tensors": "pt", "padding": padding}
+    if rm.is_encoder:
+        texts = [p if isinstance(p, str) else "\n\n".join(
+            f"{m['role'].capitalize()}: {m['content']}" for m in p) for p in prompts]
+        return tok(texts, list(responses), **kw)
+    texts = [tok.apply_chat_template(
+        ([{"role": "user", "content": p}] if isinstance(p, str) else list(p))
+        + [{"role": "assistant", "content": r}], tokenize=False)
+        for p, r in zip(prompts, responses)]
+    return tok(texts, add_special_tokens=False, **kw)
+
+
+def ideal_packed_seconds(rm: Any, lengths: list[int], token_budget: int = 16384,
+                         max_batch: int = 64) -> tuple[float, int]:
+    """Time the pad-free lower bound: the same real tokens, batched under the same budget as
+    rows of equal length (each batch's mean length), no attention mask, tensors built before
+    the clock starts."""
+    import torch
+
+    order = sorted(lengths, reverse=True)
+    shapes, batch = [], []
+    for n in order:
+        if batch and (len(batch) >= max_batch or (len(batch) + 1) * batch[0] > token_budget):
+            shapes.append((len(batch), round(sum(batch) / len(batch))))
+            batch = []
+        batch.append(n)
+    if batch:
+        shapes.append((len(batch), round(sum(batch) / len(batch))))
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randint(10, len(rm.tokenizer), s, generator=gen) for s in shapes]
+    with torch.inference_mode():
+        rm.model(input_ids=inputs[-1])  # warm-up
+        start = time.perf_counter()
+        for ids in inputs:
+            rm.model(input_ids=ids)
+        secs = time.perf_counter() - start
+    return secs, sum(r * w for r, w in shapes)
+
+
+# --------------------------------------------------------------------------- reporting
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+
+def _row(rep: Report, name: str, pairs: int, secs: float, real: int, processed: int,
+         note: str = "") -> float:
+    rate = pairs / secs
+    rep(f"  {name:<13} {rate:9.1f} pairs/s {real / secs:10.0f} real tok/s "
+        f"{processed:>10,d} tok processed ({processed / max(real, 1):.2f}x real)  {note}")
+    return rate
+
+
+def _check(rep: Report, name: str, got: list[float], ref: list[float], tol: float) -> None:
+    diff = max(abs(a - b) for a, b in zip(got, ref))
+    rep(f"  check {name}: max |diff| vs ours = {diff:.2e} over {len(got)} pairs (tol {tol:g})")
+    assert diff < tol, f"{name} disagrees with HFRewardModel.score: {diff}"
+
+
+def machine(rep: Report) -> None:
+    import torch
+    import transformers
+
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    rep(f"machine: {cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads used); transformers {transformers.__version__}; "
+        f"python {platform.python_version()}")
+    rep(f"load average at start (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)}")
+
+
+# --------------------------------------------------------------------------- CPU bench
+def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_comps: int,
+                  tol: float) -> None:
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    rm = HFRewardModel(path, device="cpu")
+    n = len(work.prompts)
+    enc = rm._encode(work.prompts, work.responses)
+    lengths = [len(e.input_ids) for e in enc]
+    real = sum(lengths)
+    p_lens = sorted({id(p): e.prompt_len for p, e in zip(work.prompts, enc)}.values())
+    rep(f"\n== decoder RM (Llama, {rm.model.config.num_hidden_layers} layers, hidden "
+        f"{rm.model.config.hidden_size}, {sum(x.numel() for x in rm.model.parameters()):,} params,"
+        f" fp32, attn={rm.attn_implementation})")
+    rep(f"  workload: {work.comparisons} comparisons x ({N_ATTRIBUTES} attributes x 2 sides + 2 "
+        f"originals) = {n} pairs, {real:,} real tokens; prompt tokens median "
+        f"{p_lens[len(p_lens) // 2]}, max {p_lens[-1]}; full input median "
+        f"{sorted(lengths)[n // 2]}, max {max(lengths)}")
+
+    rm.score(work.prompts[:64], work.responses[:64])  # warm-up (allocator, kernels)
+    ours_rm = HFRewardModel(path, device="cpu")
+
+    def run_ours() -> list[float]:
+        ours_rm.stats = dict.fromkeys(ours_rm.stats, 0)
+        return ours_rm.score(work.prompts, work.responses)
+
+    t_ours, ours = timed(run_ours, REPEATS)
+    st = ours_rm.stats
+    rep(f"  ours: {st['prefix_groups']} prompt groups shared, {st['prefix_fallbacks']} fell back,"
+        f" {st['prefix_tokens_saved']:,} prefix tokens not recomputed, "
+        f"{st['forward_passes']} forward passes")
+
+    rng = random.Random(7)
+    idx = sorted(rng.sample(range(n), min(subset, n)))
+    sp, sr = [work.prompts[i] for i in idx], [work.responses[i] for i in idx]
+    sub_real = sum(lengths[i] for i in idx)
+    t_naive, (naive, naive_tok) = timed(lambda: naive_scores(rm, sp, sr), REPEATS)
+    t_b16, (b16, b16_tok) = timed(lambda: batch16_scores(rm, sp, sr), REPEATS)
+
+    # Without sharing: ours-noshare vs the ideal packed forward, on the first comparisons.
+    m = min(n, noshare_comps * (2 + 2 * N_ATTRIBUTES))
+    ns_rm = HFRewardModel(path, device="cpu", prefix_sharing=False)
+
+    def run_ns() -> list[float]:
+        ns_rm.stats = dict.fromkeys(ns_rm.stats, 0)
+        return ns_rm.score(work.prompts[:m], work.responses[:m])
+
+    t_ns, ns = timed(run_ns, REPEATS)
+    t_ideal, ideal_tok = min(ideal_packed_seconds(rm, lengths[:m]) for _ in range(REPEATS))
+    ns_real = sum(lengths[:m])
+
+    rep(f"  -- all {n} pairs (ours) / random subset of {len(idx)} pairs (naive, batch16; "
+        "per-pair rate extrapolated to the workload)")
+    r_ours = _row(rep, "ours", n, t_ours, real, st["tokens_processed"], f"{t_ours:.1f} s")
+    r_naive = _row(rep, "naive", len(idx), t_naive, sub_real, naive_tok,
+                   f"subset {t_naive:.1f} s -> ~{t_naive * n / len(idx):.0f} s for all")
+    r_b16 = _row(rep, "batch16", len(idx), t_b16, sub_real, b16_tok,
+                 f"subset {t_b16:.1f} s -> ~{t_b16 * n / len(idx):.0f} s for all")
+    rep(f"  -- without prefix sharing: first {m} pairs ({m // (2 + 2 * N_ATTRIBUTES)} "
+        "comparisons)")
+    r_ns = _row(rep, "ours-noshare", m, t_ns, ns_real, ns_rm.stats["tokens_processed"],
+                f"{t_ns:.1f} s")
+    r_ideal = _row(rep, "ideal", m, t_ideal, ns_real, ideal_tok, f"{t_ideal:.1f} s")
+    _check(rep, "naive", naive, [ours[i] for i in idx], tol)
+    _check(rep, "batch16", b16, [ours[i] for i in idx], tol)
+    _check(rep, "ours-noshare", ns, ours[:m], tol)
+    rep(f"  RATIOS decoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
+        f"{r_ours / r_b16:.1f}x   ours-noshare/ideal = {r_ns / r_ideal:.2f}   "
+        f"ours/ours-noshare = {r_ours / r_ns:.1f}x   (pairs/s)")
+
+
+def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: int,
+                  tol: float) -> None:
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    m = min(len(work.prompts), comps * (2 + 2 * N_ATTRIBUTES))
+    prompts, responses = work.prompts[:m], work.responses[:m]
+    rm = HFRewardModel(path, device="cpu")
+    enc = rm._encode(prompts, responses)
+    lengths = [len(e.input_ids) for e in enc]
+    real = sum(lengths)
+    rep(f"\n== encoder RM (DeBERTa-v2, {rm.model.config.num_hidden_layers} layers, hidden "
+        f"{rm.model.config.hidden_size}, {sum(x.numel() for x in rm.model.parameters()):,} "
+        f"params, fp32, attn={rm.attn_implementation}; text pairs, no prefix sharing)")
+    rep(f"  workload: first {comps} comparisons = {m} pairs, {real:,} real tokens, "
+        f"{sum(e.truncated for e in enc)} truncated")
+    rm.score(prompts[:32], responses[:32])  # warm-up
+    ours_rm = HFRewardModel(path, device="cpu")
+
+    def run_ours() -> list[float]:
+        ours_rm.stats = dict.fromkeys(ours_rm.stats, 0)
+        return ours_rm.score(prompts, responses)
+
+    t_ours, ours = timed(run_ours, REPEATS)
+    idx = sorted(random.Random(8).sample(range(m), min(subset, m)))
+    sp, sr = [prompts[i] for i in idx], [responses[i] for i in idx]
+    sub_real = sum(lengths[i] for i in idx)
+    t_naive, (naive, naive_tok) = timed(lambda: naive_scores(rm, sp, sr), REPEATS)
+    t_b16, (b16, b16_tok) = timed(lambda: batch16_scores(rm, sp, sr), REPEATS)
+    t_ideal, ideal_tok = min(ideal_packed_seconds(rm, lengths) for _ in range(REPEATS))
+    rep(f"  -- {m} pairs (ours, ideal) / random subset of {len(idx)} pairs (naive, batch16; "
+        "per-pair rate extrapolated)")
+    r_ours = _row(rep, "ours", m, t_ours, real, ours_rm.stats["tokens_processed"],
+                  f"{t_ours:.1f} s")
+    r_naive = _row(rep, "naive", len(idx), t_naive, sub_real, naive_tok, f"subset {t_naive:.1f} s")
+    r_b16 = _row(rep, "batch16", len(idx), t_b16, sub_real, b16_tok, f"subset {t_b16:.1f} s")
+    r_ideal = _row(rep, "ideal", m, t_ideal, real, ideal_tok, f"{t_ideal:.1f} s")
+    _check(rep, "naive", naive, [ours[i] for i in idx], tol)
+    _check(rep, "batch16", b16, [ours[i] for i in idx], tol)
+    rep(f"  RATIOS encoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
+        f"{r_ours / r_b16:.1f}x   ours/ideal = {r_ours / r_ideal:.2f}   (pairs/s)")
+
+
+def run_cpu(args: argparse.Namespace) -> Report:
+    import torch
+
+    from bench.models import build_decoder_rm, build_encoder_rm
+
+    torch.set_num_threads(args.threads)
+    rep = Report()
+    rep(f"bench/scoring.py {'--quick' if args.quick else '(full)'}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}")
+    machine(rep)
+    comps = 12 if args.quick else 200
+    subset = 40 if args.quick else 300
+    noshare = 6 if args.quick else 40
+    enc_comps = 4 if args.quick else 25
+    work = make_workload(comps, seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        dec = build_decoder_rm(Path(tmp) / "dec")
+        enc = build_encoder_rm(Path(tmp) / "enc")
+        bench_decoder(rep, dec, work, subset, noshare, args.tol)
+        bench_encoder(rep, enc, work, subset // 2, enc_comps, args.tol)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    rep(f"\nload average at end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)} "
+        "(other processes share these cores; ratios are measured within one run)")
+    return rep
+
+
+# --------------------------------------------------------------------------- CUDA bench
+def run_cuda(args: argparse.Namespace) -> Report:
+    import torch
+
+    from bench.models import build_llama8b_rm
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--device cuda needs a CUDA GPU and a CUDA build of torch; none is "
+                         f"available here (torch {torch.__version__}). Run the CPU bench "
+                         "without --device, or run this on a GPU machine.")
+    rep = Report()
+    rep(f"bench/scoring.py --device cuda --model {args.model}; {time.strftime('%Y-%m-%d %H:%M')}")
+    rep(f"gpu: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
+        f"peak dense bf16 = {args.peak_tflops:g} TFLOP/s (--peak-tflops)")
+    comps = 20 if args.quick else 200
+    work = make_workload(comps, seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build_llama8b_rm(Path(tmp) / "llama8b", device="cuda")
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(Path(tmp) / "llama8b")
+        cfg = model.config
+        params = sum(p.numel() for p in model.parameters())
+        rep(f"model: Llama {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+            f"{params / 1e9:.2f} B params, bf16, random weights")
+        for sharing in (True, False):
+            rm = HFRewardModel.from_model(model, tok, name=f"llama8b-random-{sharing}",
+                                          token_budget=args.token_budget,
+                                          prefix_sharing=sharing)
+            rep(f"  attention: {rm.attn_implementation}; prefix sharing: {rm.prefix_sharing}")
+            rm.score(work.prompts[:64], work.responses[:64])  # warm-up
+            rm.stats = dict.fromkeys(rm.stats, 0)
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            rm.score(work.prompts, work.responses)
+            torch.cuda.synchronize()
+            secs = time.perf_counter() - t
+            enc = rm._encode(work.prompts, work.responses)
+            real = sum(len(e.input_ids) for e in enc)
+            processed = rm.stats["tokens_processed"]
+            # Useful work = what a full-sequence forward of the real tokens costs.
+            layers, hidden = cfg.num_hidden_layers, cfg.hidden_size
+            flops_real = sum(2 * params * len(e.input_ids)
+                             + 2 * layers * hidden * len(e.input_ids) ** 2 for e in enc)
+            rep(f"  {len(enc)} pairs, {real:,} real tokens, {processed:,} processed, "
+                f"{secs:.1f} s: {len(enc) / secs:.1f} pairs/s, {real / secs:,.0f} real tok/s, "
+                f"{processed / secs:,.0f} processed tok/s")
+            rep(f"  effective TFLOP/s (full-sequence FLOPs of the real tokens / time) = "
+                f"{flops_real / secs / 1e12:.1f}; MFU = {flops_real / secs / 1e12 / args.peak_tflops:.1%}"
+                + ("  (above the hardware bound is possible: prefix sharing skips work)"
+                   if sharing else ""))
+    return rep
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small workload (about a minute)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--model", default="small", choices=("small", "llama8b"),
+                    help="small: the random 4-layer RMs (CPU); llama8b: 8B random RM (CUDA)")
+    ap.add_argument("--peak-tflops", type=float, default=989.0,
+                    help="dense bf16 peak of the GPU for MFU (H100 SXM: 989)")
+    ap.add_argument("--token-budget", type=int, default=32768)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tol", type=float, default=1e-3, help="max abs reward diff allowed")
+    ap.add_argument("--out", type=Path, help="also write the printed report to this file")
+    args = ap.parse_args(argv)
+    if (args.device == "cuda") != (args.model == "llama8b"):
+        ap.error("use --device cuda with --model llama8b, and the small models on the CPU")
+    rep = run_cuda(args) if args.device == "cuda" else run_cpu(args)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(rep.lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

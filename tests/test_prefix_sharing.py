@@ -1,0 +1,179 @@
+"""Prompt-prefix sharing in HFRewardModel: scoring the responses of one prompt as continuations
+of its cached prefix must give the same rewards as full sequences (fp32, max abs diff < 1e-4),
+whatever the template, turn structure, lengths, batch composition or tokenizer boundary
+behaviour, and the statistics must show that the shared path really ran."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+from transformers import AutoTokenizer
+
+from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+TOL = 1e-4
+WORDS = ("the quick brown fox jumps over lazy dog water boils at degrees Paris capital France "
+         "sorted items list Python sorry help request answer multiply check result").split()
+LONG_PROMPT = ("Please explain, step by step and with examples, how sorting a list in Python "
+               "works and when to prefer sorted(items) over items.sort().")
+MULTI_TURN = [
+    {"role": "system", "content": "You are a careful assistant. Answer briefly and precisely."},
+    {"role": "user", "content": "What is the capital of France, and why is it famous?"},
+    {"role": "assistant", "content": "Paris. It is famous for art, food and history."},
+    {"role": "user", "content": "And at what temperature does water boil at sea level?"},
+]
+
+
+def _text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
+
+
+def _workload(seed: int = 0, per_prompt: int = 6) -> tuple[list, list[str]]:
+    """Several prompts (single- and multi-turn, long and short), each with responses of mixed
+    lengths, interleaved as the Explainer's batches are."""
+    rng = random.Random(seed)
+    prompt_list = [LONG_PROMPT, MULTI_TURN, "Hi?", LONG_PROMPT + " " + _text(rng, 40)]
+    prompts, responses = [], []
+    for k in range(per_prompt):
+        for p in prompt_list:
+            prompts.append(p)
+            responses.append(_text(rng, rng.choice([1, 3, 12, 40])) + f" v{k}")
+    return prompts, responses
+
+
+def _pair(path, **kwargs) -> tuple[HFRewardModel, HFRewardModel]:
+    return (HFRewardModel(path, **kwargs),
+            HFRewardModel(path, prefix_sharing=False, **kwargs))
+
+
+def _max_diff(a: list[float], b: list[float]) -> float:
+    assert len(a) == len(b)
+    return max(abs(x - y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_decoder_rm", "tiny_decoder_rm_no_template"])
+def test_shared_prefix_equals_full_sequences(request, fixture):
+    rm, full = _pair(request.getfixturevalue(fixture))
+    assert rm.prefix_sharing and not full.prefix_sharing
+    prompts, responses = _workload()
+    shared, reference = rm.score(prompts, responses), full.score(prompts, responses)
+    assert _max_diff(shared, reference) < TOL
+    assert len({round(s, 3) for s in shared}) > 10, "rewards should differ between inputs"
+    # "Hi?" is too short to share; the three long prompts (one multi-turn) are shared.
+    assert rm.stats["prefix_groups"] == 3 and full.stats["prefix_groups"] == 0
+    assert rm.stats["prefix_fallbacks"] == 1
+    assert rm.stats["prefix_tokens_saved"] > 0
+    assert rm.stats["tokens_processed"] < full.stats["tokens_processed"]
+
+
+def test_many_responses_per_prompt_and_batch_composition(tiny_decoder_rm):
+    rng = random.Random(1)
+    responses = [_text(rng, rng.randint(1, 60)) for _ in range(30)]
+    prompts = [MULTI_TURN] * 30
+    reference = HFRewardModel(tiny_decoder_rm, prefix_sharing=False).score(prompts, responses)
+    results = []
+    for budget, max_batch in [(16384, 64), (700, 64), (16384, 4), (16384, 1)]:
+        rm = HFRewardModel(tiny_decoder_rm, token_budget=budget, max_batch_size=max_batch)
+        results.append(rm.score(prompts, responses))
+        assert rm.stats["prefix_groups"] == 1
+        # prefix pass + continuation passes (+ one self-check pass per model)
+        assert rm.stats["forward_passes"] >= 2 + (30 // max_batch if max_batch < 30 else 0)
+        assert _max_diff(results[-1], reference) < TOL
+    # A response's reward does not depend on which others share its batch or its prompt group.
+    rm = HFRewardModel(tiny_decoder_rm)
+    alone = HFRewardModel(tiny_decoder_rm).score(prompts[:1], responses[:1])[0]
+    assert rm.score(prompts, responses)[0] == pytest.approx(alone, abs=TOL)
+    shuffled = list(range(30))
+    random.Random(2).shuffle(shuffled)
+    again = rm.score([prompts[i] for i in shuffled], [responses[i] for i in shuffled])
+    assert _max_diff(again, [results[0][i] for i in shuffled]) < TOL
+
+
+def _concat_template_model(src, dst) -> str:
+    """The tiny decoder RM with a template that glues prompt and response together with no
+    separator, so BPE can merge the prompt's last letters with the response's first ones."""
+    shutil.copytree(src, dst)
+    tok = AutoTokenizer.from_pretrained(dst)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    tok.save_pretrained(str(dst))
+    return str(dst)
+
+
+MERGE_PROMPT = ("Paris is the capital of France. Water boils at 100 degrees. " * 2).strip() + " Th"
+
+
+def test_boundary_merge_shares_only_the_exact_common_tokens(tiny_decoder_rm, tmp_path):
+    path = _concat_template_model(tiny_decoder_rm, tmp_path / "concat")
+    tok = AutoTokenizer.from_pretrained(path)
+    responses = ["e quick brown fox.", "e lazy dog sleeps.", "e answer is 42."]
+    # The merge is real: prompt tokens + response tokens != tokens of the whole text.
+    p_ids = tok(MERGE_PROMPT)["input_ids"]
+    assert tok(MERGE_PROMPT + responses[0])["input_ids"] != p_ids + tok(responses[0])["input_ids"]
+    assert len(p_ids) >= 32
+    rm, full = _pair(path)
+    enc = rm._encode([MERGE_PROMPT] * 3, responses)
+    assert all(e.boundary_merged for e in enc)
+    shared = rm.score([MERGE_PROMPT] * 3, responses)
+    assert _max_diff(shared, full.score([MERGE_PROMPT] * 3, responses)) < TOL
+    assert rm.stats["prefix_groups"] == 1 and rm.stats["prefix_boundary_merges"] == 1
+
+
+def test_boundary_merge_too_short_falls_back_and_still_equal(tiny_decoder_rm, tmp_path):
+    path = _concat_template_model(tiny_decoder_rm, tmp_path / "concat")
+    n_prompt = len(AutoTokenizer.from_pretrained(path)(MERGE_PROMPT)["input_ids"])
+    # "The" (merged) vs "Th"+"an...": the common tokens stop one short of the prompt's own
+    # tokens, below the threshold that tokenising the prompt alone would have suggested.
+    responses = ["e quick brown fox.", "ank you for asking!"]
+    rm, full = _pair(path, min_prefix_tokens=n_prompt)
+    shared = rm.score([MERGE_PROMPT] * 2, responses)
+    assert _max_diff(shared, full.score([MERGE_PROMPT] * 2, responses)) < TOL
+    assert rm.stats["prefix_groups"] == 0
+    assert rm.stats["prefix_fallbacks"] == 1 and rm.stats["prefix_boundary_merges"] == 1
+    assert rm.stats["tokens_processed"] == full.stats["tokens_processed"]
+
+
+def test_truncated_inputs_use_full_sequences(tiny_decoder_rm):
+    rm, full = _pair(tiny_decoder_rm, max_length=60)
+    prompts = [LONG_PROMPT] * 4
+    responses = ["Short.", "word " * 5, "The quick brown fox jumps over the lazy dog. " * 4, "4"]
+    with pytest.warns(UserWarning, match="truncated"):
+        shared = rm.score(prompts, responses)
+    with pytest.warns(UserWarning, match="truncated"):
+        reference = full.score(prompts, responses)
+    assert _max_diff(shared, reference) < TOL
+    assert rm.last_truncated and set(rm.last_truncated) == set(full.last_truncated)
+    n_untruncated = 4 - len(rm.last_truncated)
+    assert rm.stats["prefix_groups"] == (1 if n_untruncated >= 2 else 0)
+
+
+def test_encoder_never_shares(tiny_encoder_rm):
+    rm = HFRewardModel(tiny_encoder_rm)
+    assert not rm.prefix_sharing
+    prompts, responses = _workload(per_prompt=2)
+    rm.score(prompts, responses)
+    assert rm.stats["prefix_groups"] == 0 and rm.stats["forward_passes"] >= 1
+
+
+def test_duplicates_scored_once(tiny_decoder_rm):
+    rm = HFRewardModel(tiny_decoder_rm, prefix_sharing=False)
+    prompts = ["Hi?", "Hi?", [{"role": "user", "content": "Hi?"}], "Hi?"]
+    responses = ["Hello!", "Hello!", "Hello!", "Hey."]
+    scores = rm.score(prompts, responses)
+    assert rm.stats["pairs"] == 4 and rm.stats["unique_pairs"] == 3
+    assert scores[0] == scores[1]
+    # A one-message list renders like the string prompt: same reward, but its own key.
+    assert scores[2] == pytest.approx(scores[0], abs=TOL)
+    assert scores[3] != pytest.approx(scores[0], abs=1e-3)
+
+
+def test_self_check_turns_sharing_off_when_the_shared_path_disagrees(tiny_decoder_rm):
+    rm, full = _pair(tiny_decoder_rm)
+    real = rm._forward_shared
+    rm._forward_shared = lambda *a: [s + 1.0 for s in real(*a)]  # a broken architecture
+    prompts, responses = _workload(per_prompt=3)
+    with pytest.warns(UserWarning, match="prefix sharing turned off"):
+        scores = rm.score(prompts, responses)
+    assert not rm.prefix_sharing and rm.stats["prefix_groups"] == 0
+    assert _max_diff(scores, full.score(prompts, responses)) < TOL
