@@ -1,19 +1,22 @@
 """The command-line face: ``rmx demo | explain | report``.
 
 A thin layer over the engine: it parses arguments, builds the RM and perturber, runs the
-Explainer and prints the sensitivity table. User mistakes (``RMXError``) print one readable
-message and exit 2 — no traceback; Ctrl-C exits 130 and says the store keeps what landed.
+Explainer and prints the sensitivity table. User mistakes (``RMXError``) and unusable files
+(``OSError``) print one readable line, ``rmx: error: ...``, and exit 2 — no traceback; Ctrl-C
+exits 130 and says the store keeps what landed. Outputs are written only after a run succeeds,
+so a failed run leaves no table, report or summary behind (the store keeps its cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.errors import AttributeSpecError, DataError, RMXError
 
 
 def _build_rm(args: argparse.Namespace) -> Any:
@@ -45,6 +48,39 @@ def _build_perturber(args: argparse.Namespace) -> Any:
     return HFPerturber(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
 
 
+def _attributes(args: argparse.Namespace) -> Any:
+    """``--attributes`` names, plus custom attributes from ``--attributes-file``."""
+    names = args.attributes
+    path = getattr(args, "attributes_file", None)
+    if not path:
+        return names
+    from rmx_widgets.core.attributes import resolve_attributes
+
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise AttributeSpecError(f"{p}: cannot read the attributes file ({e.strerror}).") from None
+    except UnicodeDecodeError as e:
+        raise AttributeSpecError(f"{p}: is not valid UTF-8 (byte {e.start}).") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AttributeSpecError(f"{p}: is not valid JSON ({e.msg} at line {e.lineno} column "
+                                 f"{e.colno}); give a list of {{\"name\", \"definition\"}} "
+                                 "objects.") from None
+    if not isinstance(spec, list) or not all(isinstance(a, dict) for a in spec):
+        raise AttributeSpecError(f"{p}: must hold a JSON list of objects with \"name\" and "
+                                 "\"definition\" (optionally \"worse\" and \"better\").")
+    custom = []
+    for i, item in enumerate(spec):
+        try:
+            custom.extend(resolve_attributes([item]))
+        except AttributeSpecError as e:
+            raise AttributeSpecError(f"{p}, attribute {i}: {e}") from None
+    return resolve_attributes(([*names.split(",")] if names else []) + custom)
+
+
 def _print_sensitivity(sens: Any) -> None:
     import pandas as pd
 
@@ -56,22 +92,36 @@ def _print_sensitivity(sens: Any) -> None:
 
 
 def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: Path | None,
-         batch_size: int, retry_failed: bool = False) -> None:
+         batch_size: int, retry_failed: bool = False, source: str = "the data",
+         report: bool = True) -> None:
     from rmx_widgets.core.explain import Explainer
 
     explainer = Explainer(rm, perturber, attributes=attributes,
-                          store=store or out / "store.sqlite", batch_size=batch_size)
+                          store=store or out / "store.sqlite", batch_size=batch_size,
+                          progress=sys.stderr.isatty())
     result = explainer.explain(data, retry_failed=retry_failed)
     s = result.summary()
-    print(f"\n{s['comparisons']} comparisons ({s['ties']} ties), {s['rows']} new comparisons: "
-          f"{s['cf']} CF, {s['sf']} SF, {s['failed']} failed; "
+    if result.stats.work_items == 0 and s["ties"]:
+        raise DataError(f"every comparison ({s['ties']}) is a tie for {result.rm} (|margin| < "
+                        f"{explainer.tie_eps}), so there is nothing to explain; check that the "
+                        "two responses of each comparison differ.", source=source)
+    kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
+    failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
+    print(f"\n{s['comparisons']} comparisons ({s['ties']} ties, not explained; see "
+          f"originals.csv), {s['rows']} new comparisons: {s['cf']} CF, {s['sf']} SF, "
+          f"{failed}; "
           f"{s['run_perturbations_computed']} rewrites and {s['run_scores_computed']} scores "
           f"computed, {s['run_perturbations_cached']} rewrites and {s['run_scores_cached']} "
           "scores from the store.")
-    if result.stats.work_items == 0:
-        raise RMXError("nothing to explain: every comparison is a tie for this RM.")
+    pstats = s.get("run_perturber_stats") or {}
+    if pstats.get("http_requests"):
+        print(f"LLM: {pstats['http_requests']} HTTP requests, {pstats.get('retries', 0)} "
+              f"retries, {pstats.get('failures', 0)} failed rewrites.")
+    if s["truncated_rows"]:
+        print(f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
+              "(column 'truncated'); their rewards describe part of the text.")
     _print_sensitivity(result.sensitivity())
-    paths = result.save(out)
+    paths = result.save(out, report=report)
     print("\nWrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -85,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("rmx demo: the bundled sample comparisons, the transparent demo RM (a documented "
           "weighted sum of text features, not a learned model) and the offline rule perturber.")
     _run(sample_comparisons(), TransparentRewardModel(), perturber, attributes,
-         Path(args.out), None, args.batch_size)
+         Path(args.out), None, args.batch_size, source="the bundled samples")
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
@@ -94,8 +144,14 @@ def cmd_explain(args: argparse.Namespace) -> None:
     comps = load_comparisons(args.data)
     if args.limit:
         comps = comps[: args.limit]
-    _run(comps, _build_rm(args), _build_perturber(args), args.attributes, Path(args.out),
-         Path(args.store) if args.store else None, args.batch_size, args.retry_failed)
+    attributes = _attributes(args)
+    if attributes is not None:  # unknown names fail before any model loads
+        from rmx_widgets.core.attributes import resolve_attributes
+
+        attributes = resolve_attributes(attributes)
+    _run(comps, _build_rm(args), _build_perturber(args), attributes, Path(args.out),
+         Path(args.store) if args.store else None, args.batch_size, args.retry_failed,
+         source=str(args.data), report=not args.no_report)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -134,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
                         "TGI); the API key is read from OPENAI_API_KEY")
     e.add_argument("--attributes", default=None, help="comma-separated (default: all 15)")
+    e.add_argument("--attributes-file", default=None,
+                   help="JSON list of custom attributes [{\"name\", \"definition\", "
+                        "\"worse\", \"better\"}], used with --attributes if both are given")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--store", default=None, help="SQLite store (default OUT/store.sqlite)")
     e.add_argument("--device", default=None, help="cuda, cpu, cuda:1 … (default: cuda if any)")
@@ -142,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32, help="comparisons' rewrites per batch")
     e.add_argument("--concurrency", type=int, default=16, help="parallel LLM requests")
     e.add_argument("--limit", type=int, default=None, help="only the first N comparisons")
+    e.add_argument("--no-report", action="store_true",
+                   help="skip report.html (the slowest output; `rmx report` writes it later)")
     e.add_argument("--retry-failed", action="store_true",
                    help="recompute rewrites that failed in earlier runs")
     e.add_argument("--trust-remote-code", action="store_true",
@@ -164,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             args.func(args)
     except RMXError as e:
-        print(f"rmx: error: {e}", file=sys.stderr)
+        print(f"rmx: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unreadable input, an unwritable output folder, a full disk
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"rmx: error: {where}{_one_line(e.strerror or str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rmx: interrupted; finished batches are in the store, rerun to resume.",
@@ -173,9 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """Messages may quote multi-line library errors; the CLI prints exactly one line."""
+    return " ".join(text.split())
+
+
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
                   line: Any = None) -> None:
-    print(f"rmx: warning: {message}", file=sys.stderr)
+    print(f"rmx: warning: {_one_line(str(message))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -79,3 +79,84 @@ def test_sigkill_then_resume_matches_clean_run(tmp_path, kill_points):
     # at most the in-flight batch (2 comparisons x 2 attributes x 2 sides) is redone per kill
     assert _count(log, "perturb") <= n_perturb + 8 * len(kill_points)
     assert _count(log, "score") <= n_score + 8 * len(kill_points)
+
+
+def test_streamed_results_are_committed_before_the_batch_returns(tmp_path):
+    """With ``on_result``, each rewrite is in the store (visible to another connection) the
+    moment it is reported, not when the batch ends."""
+    import sqlite3
+
+    import rmx_widgets as rmx
+    from rmx_widgets.core.perturbers.base import BasePerturber, PerturbationResult
+
+    path = tmp_path / "s.sqlite"
+    seen = []
+
+    class Watching(BasePerturber):
+        identity = "watching:v1"
+
+        def perturb(self, req):
+            db = sqlite3.connect(path)
+            seen.append(db.execute("SELECT COUNT(*) FROM perturbations").fetchone()[0])
+            db.close()
+            return PerturbationResult(req.response + " (more)")
+
+    comps = [{"id": f"c{i}", "prompt": f"p{i}", "response_a": f"a{i} x",
+              "response_b": f"b{i} yy"} for i in range(3)]
+    rmx.Explainer(lambda p, r: [float(len(x)) for x in r], Watching(),
+                  attributes=["verbosity"], store=path, batch_size=8,
+                  progress=False).explain(comps)
+    assert seen == [0, 1, 2, 3, 4, 5]  # one batch of 6, each earlier result already stored
+
+
+def test_perturber_without_on_result_is_stored_per_batch(tmp_path):
+    import rmx_widgets as rmx
+    from rmx_widgets.core.perturbers.base import PerturbationResult, streams_results
+    from rmx_widgets.core.store import Store
+
+    class Plain:
+        identity = "plain:v1"
+
+        def __init__(self):
+            self.calls = 0
+
+        def perturb_batch(self, requests):
+            self.calls += len(requests)
+            return [PerturbationResult(r.response + " (more)") for r in requests]
+
+    plain = Plain()
+    assert not streams_results(plain)
+    comps = [{"id": "c1", "prompt": "p", "response_a": "a x", "response_b": "b yy"}]
+    rm = lambda p, r: [float(len(x)) for x in r]  # noqa: E731
+    first = rmx.Explainer(rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite",
+                          progress=False).explain(comps)
+    again = rmx.Explainer(rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite",
+                          progress=False).explain(comps)
+    assert plain.calls == 2 and again.stats.perturbations_cached == 2
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert Store(tmp_path / "s.sqlite").open_claims() == 0
+
+
+def test_version_1_store_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    from rmx_widgets.core.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema', '1');
+        CREATE TABLE scores (key TEXT PRIMARY KEY, rm TEXT NOT NULL, reward REAL NOT NULL,
+                             created REAL NOT NULL);
+        INSERT INTO scores VALUES ('k1', 'rm', 1.5, 0);
+    """)
+    db.commit()
+    db.close()
+    s = Store(path)
+    assert s.get_scores(["k1"]) == {"k1": 1.5} and s.get_truncated(["k1"]) == set()
+    s.put_scores([("k2", "rm", 2.0, True)])
+    assert s.get_truncated(["k1", "k2"]) == {"k2"}
+    assert s._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == \
+        SCHEMA_VERSION == "2"
+    assert s.integrity_check() == "ok"

@@ -104,8 +104,11 @@ def validate_prompt(value: Any, *, source: str | None, row: int | None, field_na
                             "responses are the assistant's next turn, so end the prompt with a "
                             "user message.", source=source, row=row, field=field_name)
         return out
-    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}.",
-                    source=source, row=row, field=field_name)
+    hint = ""
+    if isinstance(value, Mapping) and {"role", "content"} <= set(value):
+        hint = " A single message still goes inside a list: [{\"role\": ..., \"content\": ...}]."
+    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}."
+                    f"{hint}", source=source, row=row, field=field_name)
 
 
 def _is_array(value: Any) -> bool:
@@ -117,6 +120,18 @@ def _check_text(text: str, *, source: str | None, row: int | None, field_name: s
     if bad:
         raise DataError(f"contains control character {bad[0]!r}; remove it or escape it.",
                         source=source, row=row, field=field_name)
+    # JSON can spell a lone UTF-16 surrogate ("\ud800"); it is not a character, cannot be
+    # encoded as UTF-8 and would crash hashing, tokenisers and every writer downstream.
+    lone = next((c for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if lone is not None:
+        raise DataError(f"contains an unpaired surrogate {lone!r} (not valid Unicode); fix the "
+                        "escape sequence or re-export the file as UTF-8.", source=source, row=row,
+                        field=field_name)
+
+
+def _missing(value: Any) -> bool:
+    """None, or the NaN that pandas puts in an empty cell."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _validate_response(value: Any, *, source: str | None, row: int | None, field_name: str) -> str:
@@ -190,15 +205,19 @@ def _validate_numbered(numbered: Iterable[tuple[int, Any]], source: str | None,
             cols = _resolve_columns(rec.keys(), mapping, source, i)
         pcol, acol, bcol, human = cols
         for col in (pcol, acol, bcol):
-            if col not in rec or rec[col] is None:
+            if col not in rec:
                 hint = _suggest(list(rec.keys()))
                 raise DataError(f"the field is missing.{hint}", source=source, row=i, field=col)
+            if _missing(rec[col]):
+                raise DataError("the field is null (or NaN); give the text.", source=source,
+                                row=i, field=col)
         prompt = validate_prompt(rec[pcol], source=source, row=i, field_name=pcol)
         a = _validate_response(rec[acol], source=source, row=i, field_name=acol)
         b = _validate_response(rec[bcol], source=source, row=i, field_name=bcol)
         id_col = (mapping or {}).get("id", "id")
         cid = rec.get(id_col)
-        cid = str(cid) if cid is not None and str(cid) != "" else comparison_id(prompt, a, b)
+        cid = (str(cid) if not _missing(cid) and str(cid) != ""
+               else comparison_id(prompt, a, b))
         if cid in seen:
             raise DataError(f"duplicate comparison id {cid!r} (first seen at row {seen[cid]}); "
                             "ids must be unique.", source=source, row=i, field=id_col)
@@ -209,25 +228,55 @@ def _validate_numbered(numbered: Iterable[tuple[int, Any]], source: str | None,
     return out
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses ``{"chosen": "a", "chosen": "b"}``: JSON parsers keep
+    the last value silently, which would explain a response the user did not mean."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _decode_utf8(raw: bytes, path: Path) -> str:
+    """UTF-8 with an optional byte-order mark (Windows editors add one); errors name the line."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        start = e.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw[:start].count(b"\n") + 1
+        raise DataError(f"is not valid UTF-8 (byte {start}); re-save the file as UTF-8.",
+                        source=str(path), row=line) from None
+
+
+def _loads(text: str, path: Path, row: int | None) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as e:
+        raise DataError("the field appears twice in one object; keep one.", source=str(path),
+                        row=row, field=e.key) from None
+    except json.JSONDecodeError as e:
+        where = f"column {e.colno}" if row is not None else f"line {e.lineno} column {e.colno}"
+        msg = e.msg.removesuffix(" at")  # "Invalid control character at" → no "at at"
+        raise DataError(f"is not valid JSON ({msg} at {where}).", source=str(path),
+                        row=row) from None
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
     """Parse every line first (true line numbers kept) so errors point at the file's line."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"is not valid UTF-8 (byte {e.start}); re-save the file as UTF-8.",
-                        source=str(path), row=line) from None
+    text = _decode_utf8(path.read_bytes(), path)
     records = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"is not valid JSON ({e.msg} at column {e.colno}).",
-                            source=str(path), row=n) from None
-        records.append((n, rec))
+        records.append((n, _loads(line, path, n)))
     if not records:
         raise DataError("is empty; it needs one JSON object per line.", source=str(path))
     return records
@@ -267,22 +316,22 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
     if suffix in (".jsonl", ".ndjson"):
         return _validate_numbered(_read_jsonl(path), str(path), mapping)
     if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(f"is not valid UTF-8 JSON ({e}).", source=str(path)) from None
+        data = _loads(_decode_utf8(path.read_bytes(), path), path, None)
         if not isinstance(data, list) or not data:
             raise DataError("must hold a non-empty JSON array of objects.", source=str(path))
         return comparisons_from_records(data, source=str(path), mapping=mapping)
     if suffix == ".csv":
+        text = _decode_utf8(path.read_bytes(), path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(f"is not valid UTF-8 (byte {e.start}).", source=str(path)) from None
-        rows = list(csv.DictReader(io.StringIO(text)))
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise DataError(f"is not valid CSV ({e}).", source=str(path)) from None
         if not rows:
             raise DataError("is empty; it needs a header and at least one row.", source=str(path))
-        for r in rows:  # a multi-turn prompt in CSV is a JSON list in the cell
+        for n, r in enumerate(rows, start=2):  # a multi-turn prompt is a JSON list in the cell
+            if None in r:
+                raise DataError(f"has {len(r[None])} more cell(s) than the header; quote cells "
+                                "that contain commas.", source=str(path), row=n)
             for k, v in list(r.items()):
                 if isinstance(v, str) and v.lstrip().startswith("[{"):
                     try:

@@ -5,9 +5,15 @@ scores (ties are reported and skipped, never silently dropped), the preferred re
 rewritten to be worse on each attribute and the other to be better, and each rewrite yields a
 new comparison labelled counterfactual (CF: the preference flips) or semifactual (SF: it holds).
 
-Work runs in batches of whole comparisons. Every batch's perturbations and scores are written
-to the store before the batch's rows are yielded, so a killed job loses at most one batch, a
-rerun costs no model calls, and a widget can redraw after each batch.
+Work runs in batches of whole comparisons, and nothing computed is computed twice:
+- each perturbation is written to the store the moment the perturber reports it (perturbers
+  that accept ``on_result`` stream results; others are stored when their batch returns), and
+  each RM call's scores right after the call, each in its own transaction. A job killed at any
+  point loses only the work in flight, a rerun resumes with no repeated model calls, and a
+  widget can redraw after each batch.
+- before computing, the keys are claimed in the store, so several processes explaining into one
+  store split the work instead of doubling it (see ``Store.claim``); a process waits for results
+  another one is computing and takes over claims whose owner died.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,18 +41,31 @@ from rmx_widgets.core.perturbers.base import (
     Perturber,
     as_perturber,
     check_rewrite,
+    failure_kind,
+    streams_results,
 )
-from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model, checked_scores
+from rmx_widgets.core.reward_models.base import (
+    RewardModel,
+    as_reward_model,
+    checked_scores,
+    truncated_indices,
+)
 from rmx_widgets.core.store import Store, content_key
 
 TABLE_COLUMNS = [
     "comparison_id", "prompt", "preferred", "side", "attribute", "direction", "original",
     "perturbed", "reward_original", "reward_perturbed", "reward_other", "margin_before",
     "margin_after", "outcome", "failure_reason", "syntactic_distance", "semantic_distance",
-    "perturber", "rm",
+    "perturber", "rm", "truncated",
 ]
 
-ORIGINALS_COLUMNS = ["comparison_id", "reward_a", "reward_b", "preferred", "margin", "tie"]
+# ``truncated``: the RM cut (to its maximum length) at least one of the inputs this row's margins
+# come from (the original, the rewrite or the other response); see ``last_truncated`` in
+# ``reward_models/base.py``.
+ORIGINALS_COLUMNS = ["comparison_id", "reward_a", "reward_b", "preferred", "margin", "tie",
+                     "truncated_a", "truncated_b"]
+
+_POLL_START, _POLL_MAX = 0.01, 0.2  # seconds between looks at results another process owes us
 
 
 @dataclass
@@ -61,9 +82,18 @@ class RunStats:
     scores_computed: int = 0
     scores_cached: int = 0
     cancelled: bool = False
+    #: inputs (original or rewritten responses) the RM reported as truncated, this run
+    truncated_inputs: int = 0
+    #: results another process computed while this one waited for them (not redone here)
+    computed_elsewhere: int = 0
+    #: failed rows of this run by kind (see ``perturbers.base.failure_kind``)
+    failures_by_reason: dict[str, int] = field(default_factory=dict)
+    #: what the perturber's own ``stats`` counters (if any) grew by during this run, e.g.
+    #: ``http_requests``, ``retries``, ``failures`` for the OpenAI-compatible backend
+    perturber_stats: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -79,6 +109,7 @@ class _Item:
     reward_original: float
     reward_other: float
     preferred: str
+    originals_truncated: bool = False
 
 
 @dataclass
@@ -119,7 +150,10 @@ class ExplanationResult:
             "comparisons": len(self.comparisons), "ties": int(self.originals["tie"].sum()),
             "rows": len(t), "cf": int((t["outcome"] == "CF").sum()),
             "sf": int((t["outcome"] == "SF").sum()),
-            "failed": int((t["outcome"] == "failed").sum()), **{
+            "failed": int((t["outcome"] == "failed").sum()),
+            "failures_by_reason": failures_by_reason(t),
+            "truncated_rows": int(t["truncated"].fillna(False).astype(bool).sum())
+            if "truncated" in t else 0, **{
                 f"run_{k}": v for k, v in self.stats.as_dict().items()},
         }
 
@@ -183,12 +217,13 @@ class Explainer:
         comps = self._comparisons(comparisons)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats()
+        baseline = _counters(self.perturber)
         originals = self.score_originals(comps, stats)
         if on_start is not None:
             on_start(originals, stats)
         frames = []
         for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
-                                       retry_failed=retry_failed):
+                                       retry_failed=retry_failed, _baseline=baseline):
             frames.append(frame)
             if on_batch is not None:
                 on_batch(frame)
@@ -204,14 +239,15 @@ class Explainer:
         stats = stats or RunStats()
         prompts = [c.prompt for c in comps for _ in (0, 1)]
         responses = [r for c in comps for r in (c.response_a, c.response_b)]
-        rewards = self._score(prompts, responses, stats)
+        rewards, cut = self._score(prompts, responses, stats)
         rows = []
         for i, c in enumerate(comps):
             ra, rb = rewards[2 * i], rewards[2 * i + 1]
             tie = abs(ra - rb) < self.tie_eps
             rows.append({"comparison_id": c.id, "reward_a": ra, "reward_b": rb,
                          "preferred": None if tie else ("a" if ra > rb else "b"),
-                         "margin": abs(ra - rb), "tie": tie})
+                         "margin": abs(ra - rb), "tie": tie, "truncated_a": cut[2 * i],
+                         "truncated_b": cut[2 * i + 1]})
         frame = pd.DataFrame(rows, columns=ORIGINALS_COLUMNS)
         stats.comparisons = len(comps)
         stats.ties = int(frame["tie"].sum())
@@ -234,18 +270,21 @@ class Explainer:
             a_wins = o["preferred"] == "a"
             win, lose = (c.response_a, c.response_b) if a_wins else (c.response_b, c.response_a)
             rw, rl = ((o["reward_a"], o["reward_b"]) if a_wins else (o["reward_b"], o["reward_a"]))
+            cut = bool(o.get("truncated_a", False)) or bool(o.get("truncated_b", False))
             for attr in attrs:
-                items.append(_Item(c, "chosen", attr, "worse", win, lose, rw, rl, o["preferred"]))
+                items.append(_Item(c, "chosen", attr, "worse", win, lose, rw, rl, o["preferred"],
+                                   cut))
                 items.append(_Item(c, "rejected", attr, "better", lose, win, rl, rw,
-                                   o["preferred"]))
+                                   o["preferred"], cut))
         return items
 
     def iter_batches(self, comps: Sequence[Comparison], attrs: Sequence[Attribute],
                      originals: pd.DataFrame, *, stats: RunStats | None = None,
-                     cancel: threading.Event | None = None, retry_failed: bool = False
-                     ) -> Iterator[pd.DataFrame]:
+                     cancel: threading.Event | None = None, retry_failed: bool = False,
+                     _baseline: dict[str, float] | None = None) -> Iterator[pd.DataFrame]:
         """Yield the explanation table batch by batch, each batch already in the store."""
         stats = stats or RunStats()
+        baseline = _baseline if _baseline is not None else _counters(self.perturber)
         if retry_failed:
             self.store.delete_failed_perturbations(self.perturber.identity)
         items = self.plan(comps, attrs, originals)
@@ -261,8 +300,13 @@ class Explainer:
                     stats.cancelled = True
                     return
                 batch = items[start:start + self.batch_size * 2]
-                frame = self._run_batch(batch, stats)
+                try:
+                    frame = self._run_batch(batch, stats)
+                finally:
+                    stats.perturber_stats = _grown(baseline, _counters(self.perturber))
                 stats.work_done += len(batch)
+                for kind, n in failures_by_reason(frame).items():
+                    stats.failures_by_reason[kind] = stats.failures_by_reason.get(kind, 0) + n
                 yield frame
                 bar.update(len(batch))
                 bar.set_postfix(failed=stats.perturbation_failures, refresh=False)
@@ -293,60 +337,135 @@ class Explainer:
     def _perturb(self, batch: Sequence[_Item], stats: RunStats) -> list[PerturbationResult]:
         keys = [self._perturbation_key(it) for it in batch]
         cached = self.store.get_perturbations(keys)
-        todo = [i for i, k in enumerate(keys) if k not in cached]
         # identical requests inside one batch (e.g. duplicate responses) are asked once
-        unique: dict[str, int] = {}
-        for i in todo:
-            unique.setdefault(keys[i], i)
-        if unique:
-            reqs = [PerturbationRequest(batch[i].comparison.prompt, batch[i].original,
-                                        batch[i].attribute, batch[i].direction)
-                    for i in unique.values()]
-            results = self.perturber.perturb_batch(reqs)
-            if len(results) != len(reqs):
-                raise PerturberError(f"{self.perturber.identity} returned {len(results)} "
-                                     f"results for {len(reqs)} requests.")
-            rows = []
-            for (key, i), res, req in zip(unique.items(), results, reqs):
-                if not isinstance(res, PerturbationResult):
-                    res = check_rewrite(req.response, res)
-                elif res.failure is None:  # backends are not trusted to have checked
-                    res = check_rewrite(req.response, res.text)
-                cached[key] = (res.text, res.failure)
-                rows.append((key, self.perturber.identity, batch[i].attribute.name,
-                             batch[i].direction, *cached[key]))
-            self.store.put_perturbations(rows)
-            stats.perturbations_computed += len(rows)
-        stats.perturbations_cached += len(batch) - len(unique)
+        pending: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in cached:
+                pending.setdefault(k, i)
+        computed = 0
+        for mine in self._claimed(pending, "perturbations", self.store.get_perturbations,
+                                  cached, stats):
+            computed += self._perturb_claimed([(k, pending[k]) for k in mine], batch, cached)
+        stats.perturbations_computed += computed
+        stats.perturbations_cached += len(batch) - computed
         out = [PerturbationResult(*cached[k]) for k in keys]
         stats.perturbation_failures += sum(r.text is None for r in out)
         return out
 
+    def _claimed(self, pending: dict[str, int], table: str,
+                 lookup: Callable[[list[str]], dict], found: dict, stats: RunStats
+                 ) -> Iterator[list[str]]:
+        """Yield the pending keys this process claimed (the caller computes and stores them),
+        waiting for the ones another process is computing; ``found`` gets the others' results.
+
+        The caller releases every claim before asking for more (results are stored or, on an
+        error, released), so two processes never wait on each other.
+        """
+        delay = _POLL_START
+        while pending:
+            claimed = self.store.claim(list(pending), done_in=table)
+            mine = [k for k in pending if k in claimed]
+            if mine:
+                yield mine
+                for k in mine:
+                    pending.pop(k, None)
+                delay = _POLL_START
+            if not pending:
+                return
+            got = lookup(list(pending))  # finished elsewhere, or still claimed by others
+            found.update(got)
+            stats.computed_elsewhere += len(got)
+            for k in got:
+                pending.pop(k, None)
+            if pending and not mine and not got:
+                time.sleep(delay)
+                delay = min(_POLL_MAX, delay * 2)
+
+    def _perturb_claimed(self, work: list[tuple[str, int]], batch: Sequence[_Item],
+                         cached: dict[str, tuple[str | None, str | None]]) -> int:
+        """Perturb the claimed ``(key, batch index)`` pairs, storing each result at once."""
+        reqs = [PerturbationRequest(batch[i].comparison.prompt, batch[i].original,
+                                    batch[i].attribute, batch[i].direction) for _, i in work]
+        stored: set[int] = set()
+        lock = threading.Lock()
+
+        def row(j: int, res: Any) -> tuple:
+            if not isinstance(res, PerturbationResult):
+                res = check_rewrite(reqs[j].response, res)
+            elif res.failure is None:  # backends are not trusted to have checked
+                res = check_rewrite(reqs[j].response, res.text)
+            key, i = work[j]
+            cached[key] = (res.text, res.failure)
+            return (key, self.perturber.identity, batch[i].attribute.name, batch[i].direction,
+                    res.text, res.failure)
+
+        def on_result(j: int, res: Any) -> None:
+            if not isinstance(j, int) or not 0 <= j < len(reqs):
+                raise PerturberError(f"{self.perturber.identity} reported a result for request "
+                                     f"{j!r} of a batch of {len(reqs)}.")
+            with lock:
+                if j in stored:
+                    return
+                self.store.put_perturbations([row(j, res)])  # one transaction per result
+                stored.add(j)
+
+        try:
+            if streams_results(self.perturber):
+                results = self.perturber.perturb_batch(reqs, on_result=on_result)
+            else:
+                results = self.perturber.perturb_batch(reqs)
+            if len(results) != len(reqs):
+                raise PerturberError(f"{self.perturber.identity} returned {len(results)} "
+                                     f"results for {len(reqs)} requests.")
+            with lock:
+                rest = [row(j, res) for j, res in enumerate(results) if j not in stored]
+                self.store.put_perturbations(rest)
+                stored.update(range(len(reqs)))
+        finally:
+            with lock:
+                self.store.release([work[j][0] for j in range(len(reqs)) if j not in stored])
+        return len(reqs)
+
     def _score(self, prompts: Sequence[Prompt], responses: Sequence[str], stats: RunStats
-               ) -> list[float]:
-        """Score through the cache; each distinct (prompt, response) is scored at most once."""
+               ) -> tuple[list[float], list[bool]]:
+        """Score through the cache; each distinct (prompt, response) is scored at most once.
+
+        Returns the rewards and, per input, whether the RM truncated it.
+        """
         keys = [content_key("score", self.rm.identity, prompt_key(p), r)
                 for p, r in zip(prompts, responses)]
         known = self.store.get_scores(keys)
-        todo: dict[str, int] = {}
+        pending: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k not in known:
-                todo.setdefault(k, i)
-        if todo:
-            idx = list(todo.values())
-            rewards = checked_scores(self.rm, [prompts[i] for i in idx],
-                                     [responses[i] for i in idx])
-            self.store.put_scores([(k, self.rm.identity, r) for k, r in zip(todo, rewards)])
-            known.update(zip(todo, rewards))
-            stats.scores_computed += len(todo)
-        stats.scores_cached += len(keys) - len(todo)
-        return [known[k] for k in keys]
+                pending.setdefault(k, i)
+        computed = 0
+        for mine in self._claimed(pending, "scores", self.store.get_scores, known, stats):
+            idx = [pending[k] for k in mine]
+            try:
+                rewards = checked_scores(self.rm, [prompts[i] for i in idx],
+                                         [responses[i] for i in idx])
+                cut = set(truncated_indices(self.rm, len(idx)))
+                self.store.put_scores([(k, self.rm.identity, r, j in cut)
+                                       for j, (k, r) in enumerate(zip(mine, rewards))])
+            except BaseException:
+                self.store.release(mine)
+                raise
+            known.update(zip(mine, rewards))
+            computed += len(mine)
+            stats.truncated_inputs += len(cut)
+        stats.scores_computed += computed
+        stats.scores_cached += len(keys) - computed
+        truncated = self.store.get_truncated(keys)
+        return [known[k] for k in keys], [k in truncated for k in keys]
 
     def _run_batch(self, batch: Sequence[_Item], stats: RunStats) -> pd.DataFrame:
         results = self._perturb(batch, stats)
         ok = [i for i, r in enumerate(results) if r.text is not None]
-        rewards = dict(zip(ok, self._score([batch[i].comparison.prompt for i in ok],
-                                           [results[i].text for i in ok], stats)))
+        scored, cut = self._score([batch[i].comparison.prompt for i in ok],
+                                  [results[i].text for i in ok], stats)
+        rewards = dict(zip(ok, scored))
+        truncated = dict(zip(ok, cut))
         sem = metrics.semantic_distances([it.original for it in batch],
                                          [r.text for r in results], self.embedder)
         rows = []
@@ -371,8 +490,31 @@ class Explainer:
                 "syntactic_distance": syn,
                 "semantic_distance": float(sem[i]) if res.text is not None else math.nan,
                 "perturber": self.perturber.identity, "rm": self.rm.identity,
+                "truncated": bool(it.originals_truncated or truncated.get(i, False)),
             })
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def failures_by_reason(table: pd.DataFrame) -> dict[str, int]:
+    """Failed rows of an explanation table counted by kind (``perturbers.base.failure_kind``)."""
+    if len(table) == 0 or "outcome" not in table:
+        return {}
+    failed = table.loc[table["outcome"] == "failed", "failure_reason"]
+    counts = Counter(failure_kind(r if isinstance(r, str) else None) for r in failed)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _counters(perturber: Any) -> dict[str, float]:
+    """A snapshot of a perturber's numeric ``stats`` counters (empty if it keeps none)."""
+    stats = getattr(perturber, "stats", None)
+    if not isinstance(stats, dict):
+        return {}
+    return {str(k): v for k, v in stats.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _grown(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    return {k: v - before.get(k, 0) for k, v in after.items()}
 
 
 def compare(result_a: ExplanationResult, result_b: ExplanationResult, *, k: int = 5) -> Any:

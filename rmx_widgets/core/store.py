@@ -6,22 +6,33 @@ the model/perturber (which includes its prompt-template version), so a rerun, a 
 another job over overlapping data does no repeated work, while a changed model, template or
 attribute definition never reuses stale results. One file per project, WAL mode so a notebook
 can read while a batch job writes.
+
+Every write is one IMMEDIATE transaction, so a process killed at any instant leaves the file
+consistent (SQLite's journal rolls back the unfinished one) and loses only what was not yet
+committed. Several processes may explain into one store at once: before computing, a process
+*claims* the keys it is about to compute (``claim``), and others wait for those results instead
+of computing them again. A claim is released when its result is written; a claim whose owner
+died (its process is gone) or whose lease ran out is taken over, so a SIGKILL never blocks a
+resume.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from rmx_widgets.core.errors import StoreError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: scores.truncated and the claims table (1 is migrated in place)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,7 +40,10 @@ CREATE TABLE IF NOT EXISTS perturbations (
     key TEXT PRIMARY KEY, perturber TEXT NOT NULL, attribute TEXT NOT NULL,
     direction TEXT NOT NULL, text TEXT, failure TEXT, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS scores (
-    key TEXT PRIMARY KEY, rm TEXT NOT NULL, reward REAL NOT NULL, created REAL NOT NULL);
+    key TEXT PRIMARY KEY, rm TEXT NOT NULL, reward REAL NOT NULL, created REAL NOT NULL,
+    truncated INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS annotations (
     comparison_id TEXT NOT NULL, rm TEXT NOT NULL, tags TEXT NOT NULL, note TEXT NOT NULL,
     updated REAL NOT NULL, PRIMARY KEY (comparison_id, rm));
@@ -47,16 +61,61 @@ def content_key(*parts: str) -> str:
     return h.hexdigest()
 
 
+_HOST = socket.gethostname()
+_LIVE_OWNERS: set[str] = set()  # owner tokens of the Store objects alive in this process
+_LIVE_LOCK = threading.Lock()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists and is not a zombie (a killed, unreaped child)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _owner_alive(owner: str) -> bool:
+    """An owner is ``host:pid:token``; only owners on this host can be checked directly."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) < 3:
+        return False
+    host, pid_text, token = parts
+    if host != _HOST:
+        return True  # another machine: trust the lease
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        with _LIVE_LOCK:
+            return token in _LIVE_OWNERS  # an earlier process that had our pid is gone
+    return _pid_alive(pid)
+
+
 class Store:
     """Perturbation/score caches and annotations in one SQLite file (``None``: in memory).
 
     Safe to share between the kernel thread and a background worker thread (one connection
-    guarded by a lock), and between processes (WAL + busy timeout).
+    guarded by a lock), and between processes (WAL + busy timeout + claims). ``claim_lease`` is
+    how long (seconds) a claim by a process on another machine is honoured.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, claim_lease: float = 900.0) -> None:
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
+        self.claim_lease = float(claim_lease)
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        with _LIVE_LOCK:
+            _LIVE_OWNERS.add(self.owner.rsplit(":", 1)[1])
         target = ":memory:"
         if self.path is not None:
             try:
@@ -97,11 +156,20 @@ class Store:
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] == "1":  # version 1 lacked scores.truncated (claims were created above)
+                cols = {r[1] for r in self._db.execute("PRAGMA table_info(scores)")}
+                if "truncated" not in cols:
+                    self._db.execute("ALTER TABLE scores ADD COLUMN truncated INTEGER NOT NULL "
+                                     "DEFAULT 0")
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'",
+                                 (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise StoreError(f"store {self.path} has schema {row[0]}, this version of "
                                  f"rmx-widgets uses {SCHEMA_VERSION}; use a new store file.")
 
     def close(self) -> None:
+        with _LIVE_LOCK:
+            _LIVE_OWNERS.discard(self.owner.rsplit(":", 1)[1])
         with self._lock:
             self._db.close()
 
@@ -112,12 +180,15 @@ class Store:
 
     def put_perturbations(self, rows: Iterable[tuple[str, str, str, str, str | None,
                                                      str | None]]) -> None:
-        """rows: (key, perturber, attribute, direction, text, failure), written atomically."""
+        """rows: (key, perturber, attribute, direction, text, failure), written atomically
+        together with the release of this store's claims on those keys."""
         now = time.time()
+        rows = list(rows)
         with self._lock_and_tx():
             self._db.executemany(
                 "INSERT OR REPLACE INTO perturbations VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(*r, now) for r in rows])
+            self._release_in_tx([r[0] for r in rows])
 
     def delete_failed_perturbations(self, perturber: str) -> int:
         with self._lock_and_tx():
@@ -129,12 +200,81 @@ class Store:
     def get_scores(self, keys: Sequence[str]) -> dict[str, float]:
         return dict(self._select("SELECT key, reward FROM scores WHERE key IN ({})", keys))
 
-    def put_scores(self, rows: Iterable[tuple[str, str, float]]) -> None:
-        """rows: (key, rm, reward), written atomically."""
+    def get_truncated(self, keys: Sequence[str]) -> set[str]:
+        """The keys among ``keys`` whose input the RM reported as truncated when scoring."""
+        return {k for (k,) in self._select(
+            "SELECT key FROM scores WHERE truncated != 0 AND key IN ({})", keys)}
+
+    def put_scores(self, rows: Iterable[tuple[str, str, float] | tuple[str, str, float, bool]]
+                   ) -> None:
+        """rows: (key, rm, reward) or (key, rm, reward, truncated), written atomically together
+        with the release of this store's claims on those keys."""
+        now = time.time()
+        rows = [(r[0], r[1], r[2], now, int(bool(r[3])) if len(r) > 3 else 0) for r in rows]
+        with self._lock_and_tx():
+            self._db.executemany("INSERT OR REPLACE INTO scores (key, rm, reward, created, "
+                                 "truncated) VALUES (?, ?, ?, ?, ?)", rows)
+            self._release_in_tx([r[0] for r in rows])
+
+    # -- claims (several processes on one store) -------------------------------------------
+    def claim(self, keys: Sequence[str], done_in: str | None = None) -> set[str]:
+        """Claim the keys nobody else is computing; return those now claimed by this store.
+
+        A key claimed by another owner is left alone while that owner lives and its lease
+        holds. ``done_in`` ("perturbations" or "scores") also skips keys that already have a
+        result there, checked in the same transaction: another process may have finished a key
+        between the caller's cache lookup and this claim. In-memory stores are private to one
+        object, so every key is theirs at once.
+        """
+        if done_in not in (None, "perturbations", "scores"):
+            raise ValueError(f"done_in must be 'perturbations' or 'scores', got {done_in!r}")
+        keys = list(dict.fromkeys(keys))
+        if self.path is None or not keys:
+            return set(keys)
         now = time.time()
         with self._lock_and_tx():
-            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)",
-                                 [(*r, now) for r in rows])
+            held: dict[str, tuple[str, float]] = {}
+            done: set[str] = set()
+            for i in range(0, len(keys), 900):
+                chunk = keys[i:i + 900]
+                marks = ",".join("?" * len(chunk))
+                held.update((k, (o, e)) for k, o, e in self._db.execute(
+                    f"SELECT key, owner, expires FROM claims WHERE key IN ({marks})", chunk))
+                if done_in is not None:
+                    done.update(k for (k,) in self._db.execute(
+                        f"SELECT key FROM {done_in} WHERE key IN ({marks})", chunk))
+            alive: dict[str, bool] = {}
+            mine = []
+            for k in keys:
+                if k in done:
+                    continue
+                if k in held:
+                    owner, expires = held[k]
+                    if owner != self.owner:
+                        if owner not in alive:
+                            alive[owner] = _owner_alive(owner)
+                        if alive[owner] and expires > now:
+                            continue
+                mine.append(k)
+            self._db.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                                 [(k, self.owner, now + self.claim_lease) for k in mine])
+        return set(mine)
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give up this store's claims on ``keys`` (e.g. after an error) so others proceed."""
+        keys = list(keys)
+        if self.path is None or not keys:
+            return
+        with self._lock_and_tx():
+            self._release_in_tx(keys)
+
+    def _release_in_tx(self, keys: Sequence[str]) -> None:
+        if self.path is None:
+            return
+        for i in range(0, len(keys), 900):
+            chunk = list(keys[i:i + 900])
+            self._db.execute(f"DELETE FROM claims WHERE owner = ? AND key IN "
+                             f"({','.join('?' * len(chunk))})", [self.owner, *chunk])
 
     # -- annotations -----------------------------------------------------------------------
     def save_annotation(self, comparison_id: str, rm: str, tags: Sequence[str], note: str
@@ -168,6 +308,11 @@ class Store:
         with self._lock:
             return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                     for t in ("perturbations", "scores", "annotations")}
+
+    def open_claims(self) -> int:
+        """How many claims are held (by anyone): 0 after every finished or failed run."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
 
     def integrity_check(self) -> str:
         with self._lock:

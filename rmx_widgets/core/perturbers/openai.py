@@ -12,7 +12,14 @@ early: a rejected API key (``AuthenticationError``, no retries) and a server tha
 reached (``PerturberError`` after the first wave of requests, not after 1,000 retry budgets).
 
 The API key is read from the environment at request time and never stored on the object, so it
-cannot leak into ``identity`` (a cache key written to disk), ``repr`` or pickles.
+cannot leak into ``identity`` (a cache key written to disk), ``repr`` or pickles. Server text
+that ends up in a failure reason (and so in the store) has the key masked, because some proxies
+echo request headers in their error bodies.
+
+With ``on_result`` each request's result is reported the moment it is final, so the Explainer
+can store it before the rest of the batch is back. Connection failures are not streamed: they
+may turn into "the server is unreachable" for the whole batch, which must not be cached as
+per-row failures.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
     PerturbationResult,
+    ResultCallback,
 )
 from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
 
@@ -161,12 +169,14 @@ class OpenAIPerturber(BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
+    def perturb_batch(self, requests: Sequence[PerturbationRequest],
+                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
         """Rewrite every request; results come back in input order, one per request.
 
         Blocking. Inside a running event loop (Jupyter) the batch runs on its own loop in a
         worker thread, because ``asyncio.run`` cannot nest; async code can await
-        ``aperturb_batch`` instead.
+        ``aperturb_batch`` instead. ``on_result(i, result)`` is called as each request
+        finishes (from the thread running the loop).
         """
         requests = list(requests)
         if not requests:
@@ -174,11 +184,13 @@ class OpenAIPerturber(BasePerturber):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.aperturb_batch(requests))
+            return asyncio.run(self.aperturb_batch(requests, on_result=on_result))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmx-openai") as pool:
-            return pool.submit(lambda: asyncio.run(self.aperturb_batch(requests))).result()
+            return pool.submit(lambda: asyncio.run(
+                self.aperturb_batch(requests, on_result=on_result))).result()
 
-    async def aperturb_batch(self, requests: Sequence[PerturbationRequest]
+    async def aperturb_batch(self, requests: Sequence[PerturbationRequest],
+                             on_result: ResultCallback | None = None
                              ) -> list[PerturbationResult]:
         """The async form of ``perturb_batch``, for callers that already run an event loop."""
         requests = list(requests)
@@ -199,8 +211,9 @@ class OpenAIPerturber(BasePerturber):
         self._count("requests", len(requests))
         async with httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits,
                                      timeout=httpx.Timeout(self.timeout)) as client:
-            tasks = [asyncio.create_task(self._one(client, sem, state, req, body))
-                     for req, body in zip(requests, payloads)]
+            tasks = [asyncio.create_task(self._reported(i, on_result, client, sem, state, req,
+                                                        body))
+                     for i, (req, body) in enumerate(zip(requests, payloads))]
             try:
                 done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             except BaseException:  # cancelled from outside: do not leave tasks running
@@ -227,6 +240,16 @@ class OpenAIPerturber(BasePerturber):
         body["max_completion_tokens" if self._official else "max_tokens"] = self.max_tokens
         return body
 
+    async def _reported(self, i: int, on_result: ResultCallback | None,
+                        client: httpx.AsyncClient, sem: asyncio.Semaphore, state: _BatchState,
+                        request: PerturbationRequest, body: dict[str, Any]
+                        ) -> PerturbationResult:
+        """``_one``, then tell ``on_result`` (connection failures excepted, see module doc)."""
+        result = await self._one(client, sem, state, request, body)
+        if on_result is not None and not (result.failure or "").startswith("cannot connect"):
+            on_result(i, result)
+        return result
+
     async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore,
                    state: _BatchState, request: PerturbationRequest,
                    body: dict[str, Any]) -> PerturbationResult:
@@ -245,8 +268,8 @@ class OpenAIPerturber(BasePerturber):
                 delay = outcome.delay if outcome.delay is not None else self._backoff(attempt)
                 if delay > 0:
                     await asyncio.sleep(delay)
-        return PerturbationResult.failed(
-            f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})")
+        return PerturbationResult.failed(self._mask(
+            f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"))
 
     async def _attempt(self, client: httpx.AsyncClient, state: _BatchState,
                        request: PerturbationRequest, body: dict[str, Any]) -> _Attempt:
@@ -271,21 +294,21 @@ class OpenAIPerturber(BasePerturber):
         if status in (401, 403):
             key_state = ("is set but was rejected" if os.environ.get(self.api_key_env)
                          else "is not set")
-            raise AuthenticationError(
+            raise AuthenticationError(self._mask(
                 f"the LLM server at {_redact(self.base_url)} refused the request with HTTP "
                 f"{status} ({_server_message(resp)}). The environment variable "
-                f"{self.api_key_env} {key_state}; set it to a valid API key for this server.")
+                f"{self.api_key_env} {key_state}; set it to a valid API key for this server."))
         if status == 404:
-            raise PerturberError(
+            raise PerturberError(self._mask(
                 f"the LLM server at {_redact(self.base_url)} answered HTTP 404 for "
                 f"chat/completions with model {self.model!r} ({_server_message(resp)}). Check "
-                "base_url (it should end in the API root, e.g. '/v1') and the model name.")
+                "base_url (it should end in the API root, e.g. '/v1') and the model name."))
         if status == 429 or status in _RETRY_STATUS or status >= 500:
             return _Attempt(reason=f"HTTP {status} ({_server_message(resp)})",
                             delay=_retry_after(resp.headers.get("retry-after")))
         if status >= 400:  # this request is unacceptable as sent; retrying cannot help
-            return _Attempt(result=PerturbationResult.failed(
-                f"HTTP {status} from the server: {_server_message(resp)}"))
+            return _Attempt(result=PerturbationResult.failed(self._mask(
+                f"HTTP {status} from the server: {_server_message(resp)}")))
         try:
             data = resp.json()
         except ValueError:
@@ -315,6 +338,11 @@ class OpenAIPerturber(BasePerturber):
     def _backoff(self, attempt: int) -> float:
         base = min(self.backoff_max, self.backoff_base * (2 ** attempt))
         return base * (0.5 + self._rng.random())
+
+    def _mask(self, text: str) -> str:
+        """``text`` with the API key (if set and echoed by the server) replaced by ``***``."""
+        key = os.environ.get(self.api_key_env)
+        return text.replace(key, "***") if key and len(key) >= 4 else text
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:

@@ -3,6 +3,11 @@
 Every RM is used through ``checked_scores`` so that a model or user function returning the
 wrong number of scores, NaN or infinity fails loudly with a typed error before a bad number can
 be mistaken for a preference.
+
+An RM may also say which inputs it had to truncate to fit its maximum length, through an optional
+``last_truncated`` attribute: the indices, within its last ``score`` call, of the inputs it cut
+(``HFRewardModel`` sets it). A truncated input's reward is the reward of *part* of the text, so
+the Explainer flags every row that used one (``truncated`` column) instead of hiding it.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ class CallableRewardModel(BaseRewardModel):
                                 f"{getattr(fn, '__qualname__', type(fn).__name__)}"
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
-        return list(self.fn(list(prompts), list(responses)))
+        scores = self.fn(list(prompts), list(responses))
+        _require_sequence(self, scores, len(responses))
+        return list(scores)
 
 
 def as_reward_model(obj: Any) -> RewardModel:
@@ -56,9 +63,20 @@ def as_reward_model(obj: Any) -> RewardModel:
                            "fn(prompts, responses) -> list[float].")
 
 
+def _require_sequence(rm: Any, scores: Any, n: int) -> None:
+    if scores is None or isinstance(scores, (str, bytes, int, float)) or not hasattr(
+            scores, "__iter__"):
+        raise RewardModelError(
+            f"reward model {getattr(rm, 'identity', rm)} returned {type(scores).__name__} "
+            f"({str(scores)[:40]!r}), not a list of scores; it must return one float per "
+            f"(prompt, response), here {n}.")
+
+
 def checked_scores(rm: RewardModel, prompts: Sequence[Prompt], responses: Sequence[str]
                    ) -> list[float]:
+    """``rm.score`` with its output checked: one finite float per input, or ``RewardModelError``."""
     scores = rm.score(prompts, responses)
+    _require_sequence(rm, scores, len(responses))
     try:
         scores = [float(s) for s in scores]
     except (TypeError, ValueError) as e:
@@ -75,3 +93,19 @@ def checked_scores(rm: RewardModel, prompts: Sequence[Prompt], responses: Sequen
             f"response {bad[0]} of the batch ({responses[bad[0]][:60]!r}); check the model's "
             "dtype (fp16 overflow?) and its input.")
     return scores
+
+
+def truncated_indices(rm: Any, n: int) -> list[int]:
+    """The indices (within the last call of ``n`` inputs) that ``rm`` reports as truncated.
+
+    Read from the optional ``last_truncated`` attribute; anything that is not a list of valid
+    indices is ignored, because a missing report must never break scoring.
+    """
+    reported = getattr(rm, "last_truncated", None)
+    if reported is None or isinstance(reported, (str, bytes)):
+        return []
+    try:
+        out = sorted({int(i) for i in reported})
+    except (TypeError, ValueError):
+        return []
+    return [i for i in out if 0 <= i < n]
