@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/package.json js/build.mjs
 BUNDLE := rmx_widgets/static/comparison_view.js
 
-.PHONY: install js demo test test-py test-js test-browser lab clean
+.PHONY: install js demo test test-py test-js test-browser screenshots lab clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,11 +44,16 @@ test-js: $(BUNDLE)
 	cd js && npm test && npm run typecheck
 
 test-browser: install /usr/bin/chromium
-	$(BIN)/python -m pytest -q -m browser
+	RMX_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -m browser
+
+# refresh the README's screenshots (docs/images) from the browser tests
+screenshots: install /usr/bin/chromium
+	RMX_REQUIRE_BROWSER=1 RMX_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser \
+		-k screenshots
 
 test: install /usr/bin/chromium
 	cd js && npm test && npm run typecheck
-	$(BIN)/python -m pytest -q
+	RMX_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks

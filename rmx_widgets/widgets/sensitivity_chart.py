@@ -7,6 +7,8 @@ aggregated sensitivity rows travel to the browser, never the explanation table.
 
 from __future__ import annotations
 
+import functools
+
 import altair as alt
 import ipywidgets as w
 import pandas as pd
@@ -14,6 +16,13 @@ import traitlets
 
 from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
 from rmx_widgets.core.sensitivity import sensitivity
+
+
+@functools.cache
+def _enable_offline() -> None:
+    """JupyterChart fetches vega-embed from a CDN unless told otherwise; the bundles come from
+    vl-convert instead (a few seconds, once per kernel), so charts work without a network."""
+    alt.JupyterChart.enable_offline()
 
 
 def _waiting_chart() -> alt.Chart:
@@ -32,7 +41,9 @@ class SensitivityChart(w.VBox):
         self.n_boot = n_boot
         self.title = title
         self.sens: pd.DataFrame | None = None
-        self.chart = alt.JupyterChart(_waiting_chart(), embed_options={"actions": False})
+        _enable_offline()
+        self.chart = alt.JupyterChart(_waiting_chart(),
+                                      embed_options={"actions": False, "renderer": "svg"})
         self.caption = w.HTML()
         super().__init__([self.chart, self.caption])
         self.add_class("rmx-sensitivity-chart")
