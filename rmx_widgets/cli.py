@@ -99,12 +99,17 @@ def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: 
     explainer = Explainer(rm, perturber, attributes=attributes,
                           store=store or out / "store.sqlite", batch_size=batch_size,
                           progress=sys.stderr.isatty())
-    result = explainer.explain(data, retry_failed=retry_failed)
-    s = result.summary()
-    if result.stats.work_items == 0 and s["ties"]:
-        raise DataError(f"every comparison ({s['ties']}) is a tie for {result.rm} (|margin| < "
-                        f"{explainer.tie_eps}), so there is nothing to explain; check that the "
-                        "two responses of each comparison differ.", source=source)
+
+    def refuse_all_ties(originals: Any, stats: Any) -> None:
+        if len(originals) and bool(originals["tie"].all()):
+            raise DataError(f"every comparison ({len(originals)}) is a tie for "
+                            f"{explainer.rm.identity} (|margin| < {explainer.tie_eps}), so "
+                            "there is nothing to explain; check that the two responses of each "
+                            "comparison differ.", source=source)
+
+    run = explainer.explain_to(data, out, report=report, retry_failed=retry_failed,
+                               on_start=refuse_all_ties)
+    s = run.summary
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
     print(f"\n{s['comparisons']} comparisons ({s['ties']} ties, not explained; see "
@@ -120,9 +125,8 @@ def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: 
     if s["truncated_rows"]:
         print(f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
               "(column 'truncated'); their rewards describe part of the text.")
-    _print_sensitivity(result.sensitivity())
-    paths = result.save(out, report=report)
-    print("\nWrote " + ", ".join(str(p) for p in paths.values()))
+    _print_sensitivity(run.sensitivity)
+    print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -51,6 +51,7 @@ from rmx_widgets.core.reward_models.base import (
     truncated_indices,
 )
 from rmx_widgets.core.store import Store, content_key
+from rmx_widgets.core.table_io import TableWriter
 
 TABLE_COLUMNS = [
     "comparison_id", "prompt", "preferred", "side", "attribute", "direction", "original",
@@ -158,26 +159,47 @@ class ExplanationResult:
         }
 
     def save(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
-        """Write table (Parquet + JSONL), sensitivity CSV, summary JSON and the HTML report."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"table_parquet": out / "table.parquet", "table_jsonl": out / "table.jsonl",
-                 "originals": out / "originals.csv", "sensitivity": out / "sensitivity.csv",
-                 "summary": out / "summary.json"}
-        self.table.to_parquet(paths["table_parquet"], index=False)
-        self.table.to_json(paths["table_jsonl"], orient="records", lines=True,
-                           force_ascii=False)
-        self.originals.to_csv(paths["originals"], index=False)
-        sens = self.sensitivity()
-        sens.to_csv(paths["sensitivity"], index=False)
-        paths["summary"].write_text(json.dumps(self.summary(), indent=2) + "\n")
-        if report:
-            from rmx_widgets.core.report import write_report
+        """Write table (Parquet + JSONL), originals and sensitivity CSVs, summary JSON and the
+        HTML report: the same files ``Explainer.explain_to`` streams."""
+        writer = TableWriter(out_dir)
+        writer.write(self.table)
+        writer.close(empty_columns=TABLE_COLUMNS)
+        return _write_run_files(writer, self.table, self, report=report,
+                                example_rows=None).paths
 
-            paths["report"] = write_report(self.table, out / "report.html", sens=sens,
-                                           summary=self.summary(),
-                                           title=f"rmx-widgets report — {self.rm}")
-        return paths
+
+@dataclass
+class SavedRun:
+    """A run streamed to disk by ``Explainer.explain_to``: its figures and its files."""
+
+    summary: dict[str, Any]
+    sensitivity: pd.DataFrame
+    paths: dict[str, Path]
+    stats: RunStats
+
+
+def _write_run_files(writer: TableWriter, table: pd.DataFrame, result: ExplanationResult, *,
+                     report: bool, example_rows: Callable[[list], pd.DataFrame] | None
+                     ) -> SavedRun:
+    """Everything beside the table: originals, sensitivity, summary and the report."""
+    from rmx_widgets.core.sensitivity import sensitivity
+
+    out = writer.out_dir
+    paths = {"table_parquet": writer.parquet_path, "table_jsonl": writer.jsonl_path,
+             "originals": out / "originals.csv", "sensitivity": out / "sensitivity.csv",
+             "summary": out / "summary.json"}
+    result.originals.to_csv(paths["originals"], index=False)
+    sens = sensitivity(table)
+    sens.to_csv(paths["sensitivity"], index=False)
+    summary = result.summary()
+    paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    if report:
+        from rmx_widgets.core.report import write_report
+
+        paths["report"] = write_report(table, out / "report.html", sens=sens, summary=summary,
+                                       title=f"rmx-widgets report — {result.rm}",
+                                       example_rows=example_rows)
+    return SavedRun(summary=summary, sensitivity=sens, paths=paths, stats=result.stats)
 
 
 class Explainer:
@@ -232,6 +254,39 @@ class Explainer:
         return ExplanationResult(table=table, originals=originals, comparisons=comps,
                                  attributes=attrs, rm=self.rm.identity,
                                  perturber=self.perturber.identity, stats=stats)
+
+    def explain_to(self, comparisons: Any, out_dir: str | Path, attributes: Any = None, *,
+                   report: bool = True, cancel: threading.Event | None = None,
+                   on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
+                   retry_failed: bool = False) -> SavedRun:
+        """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
+
+        Memory stays flat in the number of comparisons: only the table's text-free columns are
+        kept (all that sensitivity and rankings need) and the report reads its few examples
+        back from the Parquet file. Files appear under their final names only when complete.
+        """
+        comps = self._comparisons(comparisons)
+        attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
+        stats = RunStats()
+        baseline = _counters(self.perturber)
+        originals = self.score_originals(comps, stats)
+        if on_start is not None:
+            on_start(originals, stats)
+        writer = TableWriter(out_dir)
+        try:
+            for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
+                                           retry_failed=retry_failed, _baseline=baseline):
+                writer.write(frame)
+            writer.close(empty_columns=TABLE_COLUMNS)
+        except BaseException:
+            writer.abort()
+            raise
+        slim = writer.slim_table()
+        result = ExplanationResult(table=slim, originals=originals, comparisons=comps,
+                                   attributes=attrs, rm=self.rm.identity,
+                                   perturber=self.perturber.identity, stats=stats)
+        return _write_run_files(writer, slim, result, report=report,
+                                example_rows=writer.rows_for)
 
     def score_originals(self, comps: Sequence[Comparison], stats: RunStats | None = None
                         ) -> pd.DataFrame:

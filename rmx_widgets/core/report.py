@@ -18,7 +18,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import escape
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order, s
 _REPORT_COLUMNS = ["comparison_id", "prompt", "side", "attribute", "direction", "original",
                    "perturbed", "reward_original", "reward_perturbed", "reward_other",
                    "margin_before", "margin_after", "outcome"]
+_TEXT_COLUMNS = ("prompt", "original", "perturbed")
 _DIFF_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 CHART_ID = "rmx-sensitivity-chart"
 SPEC_ID = "rmx-sensitivity-spec"
@@ -233,9 +234,11 @@ def _fallback_examples(table: pd.DataFrame, k: int) -> list:
 
 def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
                 sens: pd.DataFrame | None = None, k: int = 5,
-                summary: Mapping[str, object] | None = None) -> str:
+                summary: Mapping[str, object] | None = None,
+                example_rows: Callable[[list], pd.DataFrame] | None = None) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
-    require_columns(table, _REPORT_COLUMNS, "the report")
+    needed = [c for c in _REPORT_COLUMNS if example_rows is None or c not in _TEXT_COLUMNS]
+    require_columns(table, needed, "the report")
     if sens is None:
         sens = sensitivity(table)
     require_columns(sens, SENSITIVITY_COLUMNS, "the report's sensitivity table")
@@ -288,8 +291,9 @@ def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
                         "no representative could be computed; showing the comparisons with the "
                         "most counterfactuals instead.</p>" if chosen_ids else
                         '<p class="note">No examples.</p>')
+    shown = table if example_rows is None else example_rows(list(chosen_ids))
     for cid in chosen_ids:
-        rows = table[table["comparison_id"] == cid]
+        rows = shown[shown["comparison_id"] == cid]
         sections.append(_example_html(rows, cid, captions[cid], order))
 
     embed = (f'const spec = JSON.parse(document.getElementById("{SPEC_ID}").textContent);\n'
@@ -307,16 +311,20 @@ def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
 
 def write_report(table: pd.DataFrame, path: str | Path, *, title: str = "rmx-widgets report",
                  sens: pd.DataFrame | None = None, k: int = 5,
-                 summary: dict | None = None) -> Path:
+                 summary: dict | None = None,
+                 example_rows: Callable[[list], pd.DataFrame] | None = None) -> Path:
     """Write a standalone offline HTML report and return its path.
 
     Contents: summary numbers (plus any ``summary`` items the caller adds, e.g. the data set
     name), the sensitivity chart and table, coverage and distances, failure reasons, and k
     representative comparisons with their CFs and SFs beside the originals. ``sens`` reuses a
     computed :func:`sensitivity` table (otherwise one is computed with 1000 bootstrap draws).
+    ``example_rows(ids)`` supplies the full rows of the shown comparisons when ``table`` was
+    kept without its texts (streamed runs read them back from the Parquet file).
     """
     path = Path(path)
-    html_text = report_html(table, title=title, sens=sens, k=k, summary=summary)
+    html_text = report_html(table, title=title, sens=sens, k=k, summary=summary,
+                            example_rows=example_rows)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(html_text, encoding="utf-8")

@@ -35,7 +35,7 @@ DIRECTION_ROWS = ("worse", "better", "both")
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
 # Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
 # for tables with very many comparisons while keeping each chunk one matrix product.
-_CHUNK_CELLS = 4_000_000
+_CHUNK_CELLS = 1_000_000  # ~25 MB of bootstrap scratch at a time, whatever the table size
 
 
 def relative_margin_change(table: pd.DataFrame) -> pd.Series:

@@ -1,0 +1,97 @@
+"""Streaming the explanation table to disk, so a 10,000-comparison job runs in flat memory.
+
+Batches go straight to ``table.parquet`` (one row group per batch) and ``table.jsonl`` as they
+land; only the text-free columns stay in memory, which is all that sensitivity, rankings and
+summaries need. The few comparisons a report shows are read back from the Parquet file with a
+filter. Files are written under a temporary name and renamed when complete, so a crash never
+leaves a truncated table that looks finished (the store still holds every landed batch).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TEXT_COLUMNS = ("prompt", "original", "perturbed")
+
+
+def _arrow_type(series: pd.Series) -> pa.DataType:
+    if pd.api.types.is_bool_dtype(series):
+        return pa.bool_()
+    if pd.api.types.is_integer_dtype(series):
+        return pa.int64()
+    if pd.api.types.is_float_dtype(series):
+        return pa.float64()
+    return pa.string()  # object columns may be all-None in one batch: fix them as strings
+
+
+class TableWriter:
+    """Append explanation-table batches to Parquet + JSONL; keep a slim copy in memory."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.parquet_path = self.out_dir / "table.parquet"
+        self.jsonl_path = self.out_dir / "table.jsonl"
+        self._tmp_parquet = self.parquet_path.with_suffix(".parquet.partial")
+        self._tmp_jsonl = self.jsonl_path.with_suffix(".jsonl.partial")
+        self._jsonl = self._tmp_jsonl.open("w", encoding="utf-8")
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._columns: list[str] | None = None
+        self._slim: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self._writer is None:
+            self._columns = list(frame.columns)
+            self._schema = pa.schema([(c, _arrow_type(frame[c])) for c in self._columns])
+            self._writer = pq.ParquetWriter(self._tmp_parquet, self._schema)
+        self._writer.write_table(pa.Table.from_pandas(frame[self._columns], schema=self._schema,
+                                                      preserve_index=False))
+        frame.to_json(self._jsonl, orient="records", lines=True, force_ascii=False)
+        if len(frame):
+            self._jsonl.write("\n")
+        self._slim.append(frame.drop(columns=[c for c in TEXT_COLUMNS if c in frame]))
+        if len(self._slim) >= 64:  # one frame per batch costs more than its rows: compact
+            self._slim = [pd.concat(self._slim, ignore_index=True)]
+        self.rows += len(frame)
+
+    def close(self, empty_columns: Sequence[str] | None = None) -> None:
+        """Finish both files and move them into place."""
+        if self._writer is None:  # nothing landed: still write a valid empty table
+            cols = list(empty_columns or [])
+            self._schema = pa.schema([(c, pa.string()) for c in cols])
+            self._writer = pq.ParquetWriter(self._tmp_parquet, self._schema)
+            self._columns = cols
+        self._writer.close()
+        self._jsonl.close()
+        os.replace(self._tmp_parquet, self.parquet_path)
+        os.replace(self._tmp_jsonl, self.jsonl_path)
+
+    def abort(self) -> None:
+        """Drop the partial files (the store keeps every landed batch; a rerun rewrites them)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._jsonl.close()
+        for tmp in (self._tmp_parquet, self._tmp_jsonl):
+            tmp.unlink(missing_ok=True)
+
+    def slim_table(self) -> pd.DataFrame:
+        """Every row without its texts: what sensitivity and rankings need."""
+        if not self._slim:
+            return pd.DataFrame(columns=[c for c in (self._columns or [])
+                                         if c not in TEXT_COLUMNS])
+        return pd.concat(self._slim, ignore_index=True)
+
+    def rows_for(self, comparison_ids: Sequence[str]) -> pd.DataFrame:
+        """Full rows (texts included) of a few comparisons, read back from the Parquet file."""
+        if not comparison_ids:
+            return pd.DataFrame(columns=self._columns or [])
+        return pq.read_table(self.parquet_path, filters=[
+            ("comparison_id", "in", list(comparison_ids))]).to_pandas()
