@@ -208,3 +208,11 @@ def test_widgets_state_json_has_no_nan(result):
     view = ComparisonView(result)
     json.dumps(view.get_state(), allow_nan=False)
     threading.Event()
+
+
+def test_explorer_shows_an_existing_result(result):
+    ex = rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False)
+    exp = Explorer(ex, COMPS)
+    exp.show_result(result)
+    assert exp.status.value.startswith("loaded: 96 rewrites")
+    assert exp.view.comparison["total"] == 12 and len(exp.chart.sens) == 12

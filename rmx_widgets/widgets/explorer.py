@@ -105,6 +105,20 @@ class Explorer(w.VBox):
             self._cancel.set()
             self.status.value = "cancelling after the current batch…"
 
+    def show_result(self, result: ExplanationResult) -> None:
+        """Display a finished result (e.g. loaded from an earlier run) without rerunning."""
+        if self.running:
+            raise RuntimeError("a run is in progress; cancel it first")
+        self.result = result
+        self._originals = result.originals
+        with self._lock:
+            self._frames = [result.table]
+        self.comparisons = list(result.comparisons)
+        self._redraw()
+        s = result.summary()
+        self.status.value = (f"loaded: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, "
+                             f"{s['failed']} failed")
+
     def wait(self, timeout: float | None = None) -> ExplanationResult | None:
         if self._thread is not None:
             self._thread.join(timeout)
