@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/package.json js/build.mjs
 BUNDLE := rmx_widgets/static/comparison_view.js
 
-.PHONY: install js demo test test-py test-js test-browser screenshots lab clean
+.PHONY: install js demo test test-py test-js test-browser screenshots bench lab clean
+, := ,
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,8 +56,15 @@ test: install /usr/bin/chromium
 	cd js && npm test && npm run typecheck
 	RMX_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
+# benchmarks print side-by-side figures (not timed tests); QUICK=1 for a smaller workload
+bench: install /usr/bin/chromium
+	$(BIN)/python bench/scoring.py $(if $(QUICK),--quick,)
+	$(BIN)/python bench/generation.py $(if $(QUICK),--quick,)
+	$(BIN)/python bench/scaling.py $(if $(QUICK),--sizes 100$(,)1000,)
+	$(BIN)/python bench/widgets.py
+
 lab: install
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+	$(BIN)/rmx lab --dir notebooks
 
 clean:
 	rm -rf $(VENV) runs build dist rmx_widgets/static js/node_modules

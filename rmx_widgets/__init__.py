@@ -30,6 +30,13 @@ _LAZY = {
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
+    # the Jupyter face (imports anywidget/ipywidgets on first use only)
+    "Explorer": "rmx_widgets.widgets",
+    "ComparisonView": "rmx_widgets.widgets",
+    "AttributePicker": "rmx_widgets.widgets",
+    "SensitivityChart": "rmx_widgets.widgets",
+    "Annotator": "rmx_widgets.widgets",
+    "RMCompare": "rmx_widgets.widgets",
     "write_report": "rmx_widgets.core.report",
 }
 

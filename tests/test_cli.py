@@ -77,3 +77,13 @@ def test_bad_data_file_names_line_and_field(tmp_path):
     assert proc.returncode == 2
     assert f"{data}, row 2, field 'chosen': the field is missing." in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_lab_binds_loopback_and_opens_the_notebooks(tmp_path):
+    from rmx_widgets.cli import lab_command
+
+    cmd = lab_command(tmp_path, 8899)
+    assert cmd[1:3] == ["-m", "jupyterlab"] and "--ip" in cmd
+    assert cmd[cmd.index("--ip") + 1] == "127.0.0.1" and "--no-browser" in cmd
+    assert f"--ServerApp.root_dir={tmp_path}" in cmd and "--port=8899" in cmd
+    assert main(["lab", "--dir", str(tmp_path / "missing")]) == 2
