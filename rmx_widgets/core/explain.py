@@ -236,19 +236,15 @@ class Explainer:
         ``on_batch`` gets each landed batch of rows; setting ``cancel`` stops cleanly after
         the current batch, and the result holds what landed.
         """
-        comps = self._comparisons(comparisons)
-        attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
-        stats = RunStats()
-        baseline = _counters(self.perturber)
-        originals = self.score_originals(comps, stats)
-        if on_start is not None:
-            on_start(originals, stats)
-        frames = []
-        for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
-                                       retry_failed=retry_failed, _baseline=baseline):
+        frames: list[pd.DataFrame] = []
+
+        def land(frame: pd.DataFrame) -> None:
             frames.append(frame)
             if on_batch is not None:
                 on_batch(frame)
+
+        comps, attrs, originals, stats = self._execute(comparisons, attributes, land, cancel,
+                                                       on_start, retry_failed)
         table = (pd.concat(frames, ignore_index=True) if frames
                  else pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS}))
         return ExplanationResult(table=table, originals=originals, comparisons=comps,
@@ -265,18 +261,10 @@ class Explainer:
         kept (all that sensitivity and rankings need) and the report reads its few examples
         back from the Parquet file. Files appear under their final names only when complete.
         """
-        comps = self._comparisons(comparisons)
-        attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
-        stats = RunStats()
-        baseline = _counters(self.perturber)
-        originals = self.score_originals(comps, stats)
-        if on_start is not None:
-            on_start(originals, stats)
         writer = TableWriter(out_dir)
         try:
-            for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
-                                           retry_failed=retry_failed, _baseline=baseline):
-                writer.write(frame)
+            comps, attrs, originals, stats = self._execute(comparisons, attributes, writer.write,
+                                                           cancel, on_start, retry_failed)
             writer.close(empty_columns=TABLE_COLUMNS)
         except BaseException:
             writer.abort()
@@ -287,6 +275,25 @@ class Explainer:
                                    perturber=self.perturber.identity, stats=stats)
         return _write_run_files(writer, slim, result, report=report,
                                 example_rows=writer.rows_for)
+
+    def _execute(self, comparisons: Any, attributes: Any,
+                 land: Callable[[pd.DataFrame], None], cancel: threading.Event | None,
+                 on_start: Callable[[pd.DataFrame, RunStats], None] | None,
+                 retry_failed: bool) -> tuple[list[Comparison], list[Attribute], pd.DataFrame,
+                                              RunStats]:
+        """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
+        handed to ``land`` as they are stored."""
+        comps = self._comparisons(comparisons)
+        attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
+        stats = RunStats()
+        baseline = _counters(self.perturber)
+        originals = self.score_originals(comps, stats)
+        if on_start is not None:
+            on_start(originals, stats)
+        for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
+                                       retry_failed=retry_failed, _baseline=baseline):
+            land(frame)
+        return comps, attrs, originals, stats
 
     def score_originals(self, comps: Sequence[Comparison], stats: RunStats | None = None
                         ) -> pd.DataFrame:
