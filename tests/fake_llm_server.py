@@ -58,6 +58,8 @@ def rewrite_for(user_text: str) -> tuple[str, str]:
 
 
 class FakeLLMServer:
+    handler_base: type = None  # set below the handler's definition; subclasses swap it
+
     def __init__(self, *, delay: float = 0.0, hang_seconds: float = 2.0) -> None:
         self.delay = delay
         self.hang_seconds = hang_seconds
@@ -76,7 +78,7 @@ class FakeLLMServer:
     def start(self) -> FakeLLMServer:
         server = self
 
-        class Handler(_Handler):
+        class Handler(self.handler_base or _Handler):
             fake = server
 
         class Server(ThreadingHTTPServer):

@@ -18,7 +18,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -334,23 +333,7 @@ class FaultyHandler(_Handler):
 
 
 class FaultyLLMServer(FakeLLMServer):
-    def start(self) -> FaultyLLMServer:
-        from http.server import ThreadingHTTPServer
-
-        server = self
-
-        class Handler(FaultyHandler):
-            fake = server
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 128
-
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
+    handler_base = FaultyHandler
 
 
 def _hash_rm(prompts, responses):
