@@ -216,3 +216,26 @@ def test_explorer_shows_an_existing_result(result):
     exp.show_result(result)
     assert exp.status.value.startswith("loaded: 96 rewrites")
     assert exp.view.comparison["total"] == 12 and len(exp.chart.sens) == 12
+
+
+def test_offline_chart_bundle_is_built_once_and_cached(tmp_path, monkeypatch):
+    import altair as alt
+
+    from rmx_widgets.widgets import sensitivity_chart as sc
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
+    monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
+    sc._enable_offline()  # builds with vl-convert and caches
+    built = alt.JupyterChart._esm
+    assert alt.JupyterChart._is_offline and "esm.sh" not in built
+    assert sc._offline_bundle_path().read_text() == built
+    assert str(tmp_path) in str(sc._offline_bundle_path())
+
+    def no_rebuild(*a, **k):
+        raise AssertionError("the cached bundle should be used")
+
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
+    monkeypatch.setattr(alt.JupyterChart, "enable_offline", no_rebuild)
+    sc._enable_offline()  # a new kernel: read from the cache
+    assert alt.JupyterChart._is_offline and alt.JupyterChart._esm == built

@@ -7,7 +7,8 @@ aggregated sensitivity rows travel to the browser, never the explanation table.
 
 from __future__ import annotations
 
-import functools
+import os
+from pathlib import Path
 
 import altair as alt
 import ipywidgets as w
@@ -18,11 +19,36 @@ from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
 from rmx_widgets.core.sensitivity import sensitivity
 
 
-@functools.cache
+def _offline_bundle_path() -> Path:
+    """Where the offline chart bundle is cached, keyed by the versions that produce it."""
+    from importlib.metadata import version
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rmx-widgets"
+    return root / (f"jupyterchart-offline-altair{alt.__version__}-"
+                   f"vlconvert{version('vl-convert-python')}.js")
+
+
 def _enable_offline() -> None:
-    """JupyterChart fetches vega-embed from a CDN unless told otherwise; the bundles come from
-    vl-convert instead (a few seconds, once per kernel), so charts work without a network."""
+    """JupyterChart fetches vega-embed from a CDN unless told otherwise; its offline bundle
+    comes from vl-convert, whose build takes seconds, so it is built once per installation
+    and cached on disk rather than rebuilt in every kernel."""
+    if alt.JupyterChart._is_offline:
+        return
+    path = _offline_bundle_path()
+    try:
+        alt.JupyterChart._esm = path.read_text(encoding="utf-8")
+        alt.JupyterChart._is_offline = True
+        return
+    except OSError:
+        pass
     alt.JupyterChart.enable_offline()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(alt.JupyterChart._esm, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home only costs the rebuild next time
+        pass
 
 
 def _waiting_chart() -> alt.Chart:
