@@ -194,7 +194,11 @@ def test_works_inside_a_running_event_loop(server):
         native = await pert.aperturb_batch(reqs(2, tag="async", direction="better"))
         return sync, native
 
-    sync, native = asyncio.run(notebook_cell())
+    # a fresh thread plays the kernel's loop thread (the test process may hold a loop already)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        sync, native = pool.submit(asyncio.run, notebook_cell()).result(timeout=60)
     assert [o.text for o in sync] == [f"row-{i} answer text. [worse:verbosity]" for i in range(3)]
     assert native[1].text == "async-1 answer text. [better:verbosity]"
 
