@@ -19,8 +19,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
-_SYLLABLES = ("ka lo mi ne ra tu si po ve da ri zo fe gu la ti mo na be co ha je ke "
-              "lu pa qu re so ta vi wa xe yo zu an el in or us").split()
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "tu", "si", "po", "ve", "da", "ri", "zo", "fe", "gu", "la", "ti", "mo", "na", "be", "co", "ha", "je", "ke", "lu", "pa", "qu", "re", "so", "ta", "vi", "wa", "xe", "yo", "zu", "an", "el", "in", "or", "us"]
 
 
 def make_lexicon(n_words: int = 3000, seed: int = 0) -> list[str]:

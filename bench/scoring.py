@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.models import TextGen  # noqa: E402
+from bench.models import TextGen
 
 N_ATTRIBUTES = 15
 REPEATS = 2  # every method: best of 2 runs
@@ -55,32 +55,45 @@ class Workload:
     comparisons: int
 
 
-def make_workload(n_comparisons: int, seed: int = 0, words_per_token: float = 0.5,
-                  max_prompt_tokens: int = 1000) -> Workload:
+def make_workload(n_comparisons: int, tokenizer: Any, seed: int = 0,
+                  prompt_median: int = 300, prompt_sigma: float = 0.75,
+                  prompt_range: tuple[int, int] = (20, 1000),
+                  response_median: int = 100, response_sigma: float = 0.6,
+                  response_range: tuple[int, int] = (20, 400)) -> Workload:
     """Explainer-shaped pairs: for each comparison, (prompt, a), (prompt, b) and 15 rewrites
-    of each side. Prompt lengths are lognormal (median ~150 tokens, tail to ~1,000; 30 %
-    multi-turn), responses lognormal in 20-400 tokens; rewrites keep most of the original and
-    change a span, as an LLM rewrite would."""
+    of each side. Lengths are drawn in *tokenizer tokens* (the unit the cost is in), not words:
+    prompts lognormal (median 300, clipped to 20-1,000; 30 % multi-turn with a system message,
+    the length split over the turns), responses lognormal (median 100, clipped to 20-400).
+    Rewrites keep most of the original and change a span, as an LLM rewrite would."""
     gen = TextGen(seed)
     rng = random.Random(seed + 1)
 
-    def words(tokens: int) -> int:
-        return max(1, round(tokens * words_per_token))
+    def text_of(n_tokens: int) -> str:
+        """Synthetic text of exactly ``n_tokens`` tokens on its own: generated with spare
+        words, then cut at the character offset where token ``n_tokens`` ends."""
+        while True:
+            text = gen.text(n_tokens + 8)
+            enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            if len(enc["input_ids"]) >= n_tokens:
+                return text[:enc["offset_mapping"][n_tokens - 1][1]]
 
     prompts: list[Any] = []
     responses: list[str] = []
     for _ in range(n_comparisons):
-        p_tokens = gen.lognormal_int(150, 0.9, 10, max_prompt_tokens)
+        p_tokens = gen.lognormal_int(prompt_median, prompt_sigma, *prompt_range)
         if rng.random() < 0.3:
             turns = rng.choice((3, 5))
+            system = min(20, p_tokens // 4)
             shares = [rng.random() + 0.2 for _ in range(turns)]
+            rest = p_tokens - system - 3 * (turns + 1)  # ~3 template tokens per message
             roles = ["user", "assistant"] * 3
-            prompt: Any = [{"role": "system", "content": gen.text(words(20))}] + [
-                {"role": roles[k], "content": gen.text(words(p_tokens * w / sum(shares)))}
+            prompt: Any = [{"role": "system", "content": text_of(max(1, system))}] + [
+                {"role": roles[k], "content": text_of(max(1, round(rest * w / sum(shares))))}
                 for k, w in enumerate(shares)]
         else:
-            prompt = gen.text(words(p_tokens))
-        sides = [gen.text(words(gen.lognormal_int(100, 0.6, 20, 400))) for _ in range(2)]
+            prompt = text_of(p_tokens)
+        sides = [text_of(gen.lognormal_int(response_median, response_sigma, *response_range))
+                 for _ in range(2)]
         for side in sides:
             prompts.append(prompt)
             responses.append(side)
@@ -96,15 +109,21 @@ def make_workload(n_comparisons: int, seed: int = 0, words_per_token: float = 0.
 
 
 # --------------------------------------------------------------------------- methods
-def timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    """Best of ``repeats`` wall-clock runs (other processes share the cores; the minimum is the
-    least disturbed estimate) and the last result."""
-    best, out = float("inf"), None
+def timed_rounds(methods: dict[str, Any], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Best wall-clock time of each method over ``repeats`` rounds, and its last result.
+
+    The methods run interleaved (round 1: all of them, round 2: all of them, ...), not one
+    after the other: other processes share these cores and their load drifts over minutes, so
+    timing method A now and method B five minutes later compares the machine's load, not the
+    methods. The minimum over rounds is the least disturbed estimate."""
+    best: dict[str, float] = dict.fromkeys(methods, float("inf"))
+    out: dict[str, Any] = {}
     for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+        for name, fn in methods.items():
+            t = time.perf_counter()
+            out[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return {name: (best[name], out[name]) for name in methods}
 
 
 def naive_scores(rm: Any, prompts: list[Any], responses: list[str]) -> tuple[list[float], int]:
@@ -245,18 +264,10 @@ def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_
         ours_rm.stats = dict.fromkeys(ours_rm.stats, 0)
         return ours_rm.score(work.prompts, work.responses)
 
-    t_ours, ours = timed(run_ours, REPEATS)
-    st = ours_rm.stats
-    rep(f"  ours: {st['prefix_groups']} prompt groups shared, {st['prefix_fallbacks']} fell back,"
-        f" {st['prefix_tokens_saved']:,} prefix tokens not recomputed, "
-        f"{st['forward_passes']} forward passes")
-
     rng = random.Random(7)
     idx = sorted(rng.sample(range(n), min(subset, n)))
     sp, sr = [work.prompts[i] for i in idx], [work.responses[i] for i in idx]
     sub_real = sum(lengths[i] for i in idx)
-    t_naive, (naive, naive_tok) = timed(lambda: naive_scores(rm, sp, sr), REPEATS)
-    t_b16, (b16, b16_tok) = timed(lambda: batch16_scores(rm, sp, sr), REPEATS)
 
     # Without sharing: ours-noshare vs the ideal packed forward, on the first comparisons.
     m = min(n, noshare_comps * (2 + 2 * N_ATTRIBUTES))
@@ -266,8 +277,24 @@ def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_
         ns_rm.stats = dict.fromkeys(ns_rm.stats, 0)
         return ns_rm.score(work.prompts[:m], work.responses[:m])
 
-    t_ns, ns = timed(run_ns, REPEATS)
-    t_ideal, ideal_tok = min(ideal_packed_seconds(rm, lengths[:m]) for _ in range(REPEATS))
+    ideal_runs: list[tuple[float, int]] = []  # its own clock: tensors are built before it starts
+    res = timed_rounds({
+        "ours": run_ours,
+        "naive": lambda: naive_scores(rm, sp, sr),
+        "batch16": lambda: batch16_scores(rm, sp, sr),
+        "ours-noshare": run_ns,
+        "ideal": lambda: ideal_runs.append(ideal_packed_seconds(
+            rm, lengths[:m], ns_rm.token_budget, ns_rm.max_batch_size)),
+    }, REPEATS)
+    t_ours, ours = res["ours"]
+    t_naive, (naive, naive_tok) = res["naive"]
+    t_b16, (b16, b16_tok) = res["batch16"]
+    t_ns, ns = res["ours-noshare"]
+    t_ideal, ideal_tok = min(ideal_runs)
+    st = ours_rm.stats
+    rep(f"  ours: token budget {ours_rm.token_budget}, {st['prefix_groups']} prompt groups "
+        f"shared, {st['prefix_fallbacks']} fell back, {st['prefix_tokens_saved']:,} prefix "
+        f"tokens not recomputed, {st['forward_passes']} forward passes")
     ns_real = sum(lengths[:m])
 
     rep(f"  -- all {n} pairs (ours) / random subset of {len(idx)} pairs (naive, batch16; "
@@ -288,6 +315,10 @@ def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_
     rep(f"  RATIOS decoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
         f"{r_ours / r_b16:.1f}x   ours-noshare/ideal = {r_ns / r_ideal:.2f}   "
         f"ours/ours-noshare = {r_ours / r_ns:.1f}x   (pairs/s)")
+    rep(f"  work: ours runs {st['tokens_processed'] / real:.2f} of the real tokens, so on a CPU "
+        f"(same cost per token at any batch size) ours/naive is bounded by about "
+        f"{real / st['tokens_processed']:.1f}x; load now "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: int,
@@ -312,13 +343,23 @@ def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: i
         ours_rm.stats = dict.fromkeys(ours_rm.stats, 0)
         return ours_rm.score(prompts, responses)
 
-    t_ours, ours = timed(run_ours, REPEATS)
     idx = sorted(random.Random(8).sample(range(m), min(subset, m)))
     sp, sr = [prompts[i] for i in idx], [responses[i] for i in idx]
     sub_real = sum(lengths[i] for i in idx)
-    t_naive, (naive, naive_tok) = timed(lambda: naive_scores(rm, sp, sr), REPEATS)
-    t_b16, (b16, b16_tok) = timed(lambda: batch16_scores(rm, sp, sr), REPEATS)
-    t_ideal, ideal_tok = min(ideal_packed_seconds(rm, lengths) for _ in range(REPEATS))
+    ideal_runs: list[tuple[float, int]] = []
+    res = timed_rounds({
+        "ours": run_ours,
+        "naive": lambda: naive_scores(rm, sp, sr),
+        "batch16": lambda: batch16_scores(rm, sp, sr),
+        "ideal": lambda: ideal_runs.append(ideal_packed_seconds(
+            rm, lengths, ours_rm.token_budget, ours_rm.max_batch_size)),
+    }, REPEATS)
+    t_ours, ours = res["ours"]
+    t_naive, (naive, naive_tok) = res["naive"]
+    t_b16, (b16, b16_tok) = res["batch16"]
+    t_ideal, ideal_tok = min(ideal_runs)
+    rep(f"  ours: token budget {ours_rm.token_budget}, {ours_rm.stats['forward_passes']} "
+        "forward passes")
     rep(f"  -- {m} pairs (ours, ideal) / random subset of {len(idx)} pairs (naive, batch16; "
         "per-pair rate extrapolated)")
     r_ours = _row(rep, "ours", m, t_ours, real, ours_rm.stats["tokens_processed"],
@@ -344,12 +385,15 @@ def run_cpu(args: argparse.Namespace) -> Report:
     machine(rep)
     comps = 12 if args.quick else 200
     subset = 40 if args.quick else 300
-    noshare = 6 if args.quick else 40
-    enc_comps = 4 if args.quick else 25
-    work = make_workload(comps, seed=args.seed)
+    noshare = 6 if args.quick else 20
+    enc_comps = 4 if args.quick else 12
     with tempfile.TemporaryDirectory() as tmp:
+        from transformers import AutoTokenizer
+
         dec = build_decoder_rm(Path(tmp) / "dec")
         enc = build_encoder_rm(Path(tmp) / "enc")
+        # Both RMs use the same BPE tokenizer (same corpus and seed): lengths are in its tokens.
+        work = make_workload(comps, AutoTokenizer.from_pretrained(dec), seed=args.seed)
         bench_decoder(rep, dec, work, subset, noshare, args.tol)
         bench_encoder(rep, enc, work, subset // 2, enc_comps, args.tol)
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
@@ -374,12 +418,12 @@ def run_cuda(args: argparse.Namespace) -> Report:
     rep(f"gpu: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
         f"peak dense bf16 = {args.peak_tflops:g} TFLOP/s (--peak-tflops)")
     comps = 20 if args.quick else 200
-    work = make_workload(comps, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         model = build_llama8b_rm(Path(tmp) / "llama8b", device="cuda")
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(Path(tmp) / "llama8b")
+        work = make_workload(comps, tok, seed=args.seed)
         cfg = model.config
         params = sum(p.numel() for p in model.parameters())
         rep(f"model: Llama {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "

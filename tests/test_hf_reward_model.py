@@ -99,7 +99,7 @@ def test_scores_equal_naive_loop(request, fixture, budget, max_batch):
     scores = rm.score(PROMPTS, RESPONSES)
     expected = _naive_scores(rm, path, PROMPTS, RESPONSES)
     assert scores == pytest.approx(expected, abs=1e-4)
-    assert len(set(round(s, 3) for s in scores)) > 3, "scores should differ between inputs"
+    assert len({round(s, 3) for s in scores}) > 3, "scores should differ between inputs"
     assert sum(rows for rows, _ in shapes) == len(PROMPTS)
     for rows, width in shapes:
         assert rows <= max_batch and (rows == 1 or rows * width <= budget)
@@ -207,9 +207,8 @@ def test_encoder_model(tiny_encoder_rm):
 
 
 def test_bos_rendered_by_template_is_not_doubled(tiny_decoder_rm, tmp_path):
-    from tokenizers.processors import TemplateProcessing
-
     from tiny_models import CHAT_TEMPLATE
+    from tokenizers.processors import TemplateProcessing
 
     for with_bos in (True, False):
         dst = _copy_with(tiny_decoder_rm, tmp_path / f"bos_{with_bos}")
@@ -365,3 +364,19 @@ def test_from_model_wraps_a_model_in_memory(tiny_decoder_rm):
     assert rm.score(PROMPTS, RESPONSES) == pytest.approx(ref.score(PROMPTS, RESPONSES), abs=1e-4)
     with pytest.raises(RewardModelError, match="token_budget"):
         HFRewardModel.from_model(model, rm.tokenizer, name="x", token_budget=0)
+
+
+def test_default_token_budget_is_small_on_cpu(tiny_decoder_rm):
+    """A CPU gains nothing from big batches and loses cache locality (see CPU_TOKEN_BUDGET);
+    an explicit budget always wins."""
+    from rmx_widgets.core.reward_models.hf import (
+        ACCELERATOR_TOKEN_BUDGET,
+        CPU_TOKEN_BUDGET,
+    )
+
+    assert CPU_TOKEN_BUDGET < ACCELERATOR_TOKEN_BUDGET
+    rm = HFRewardModel(tiny_decoder_rm, device="cpu")
+    assert rm.token_budget == CPU_TOKEN_BUDGET
+    wrapped = HFRewardModel.from_model(rm.model, rm.tokenizer, name="x")
+    assert wrapped.token_budget == CPU_TOKEN_BUDGET
+    assert HFRewardModel(tiny_decoder_rm, device="cpu", token_budget=999).token_budget == 999

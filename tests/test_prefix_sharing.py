@@ -14,8 +14,9 @@ from transformers import AutoTokenizer
 from rmx_widgets.core.reward_models.hf import HFRewardModel
 
 TOL = 1e-4
-WORDS = ("the quick brown fox jumps over lazy dog water boils at degrees Paris capital France "
-         "sorted items list Python sorry help request answer multiply check result").split()
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "water", "boils", "at",
+         "degrees", "Paris", "capital", "France", "sorted", "items", "list", "Python", "sorry",
+         "help", "request", "answer", "multiply", "check", "result")
 LONG_PROMPT = ("Please explain, step by step and with examples, how sorting a list in Python "
                "works and when to prefer sorted(items) over items.sort().")
 MULTI_TURN = [

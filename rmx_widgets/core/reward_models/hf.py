@@ -22,7 +22,8 @@ throughput without giving up exactness:
 * attention runs through FlashAttention-2 when it is installed (CUDA, bf16/fp16), else SDPA.
 
 ``score`` is split into ``_encode`` (render + tokenise + truncate), ``_plan_prefixes`` (which
-inputs share a prompt prefix), ``_batches`` (packing), ``_forward`` (one padded forward pass)
+inputs share a prompt prefix), ``_run_batches`` (packing, shrinking the batches when the
+accelerator runs out of memory), ``_forward`` (one padded forward pass)
 and ``_forward_shared`` (continuations of one cached prefix), so each stage can be tested and
 replaced on its own.
 """
@@ -34,7 +35,7 @@ import inspect
 import json
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,13 @@ _SANE_LENGTH_LIMIT = 10_000_000
 _POSITION_ATTRS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 # The prefix pass costs one extra forward call; below this many shared tokens it does not pay.
 MIN_PREFIX_TOKENS = 32
+# Default token budgets. An accelerator needs big batches to be busy. A CPU runs a forward pass
+# at about the same cost per token at batch 1 as at batch 64, so batching buys it nothing, while
+# big batches push the activations and the (rows x heads x length^2) attention scores out of
+# its caches: measured on 2 Xeon cores (bench/results/scoring_cpu.txt), a 4-layer Llama RM ran
+# ~15% and a DeBERTa-v2 RM (eager attention) ~2x slower per token at 16384 than at 1024-2048.
+ACCELERATOR_TOKEN_BUDGET = 16384
+CPU_TOKEN_BUDGET = 2048
 
 
 @dataclass
@@ -138,7 +146,11 @@ class HFRewardModel(BaseRewardModel):
             in :attr:`last_truncated` (indices in the last call), counted in
             :attr:`n_truncated`, and each call that truncates emits one warning.
         token_budget: upper bound on ``batch size x padded length`` per forward pass (bounds
-            memory); a single input longer than the budget is run alone.
+            memory); a single input longer than the budget is run alone. Default 16384 on an
+            accelerator and 2048 on the CPU (see :data:`CPU_TOKEN_BUDGET`). When a batch runs
+            out of accelerator memory, the batch and this budget are halved for the model from
+            then on and the run continues (one warning per model); a single input that does not
+            fit raises :class:`RewardModelError`.
         max_batch_size: upper bound on the number of inputs per forward pass.
         trust_remote_code: allow models whose architecture lives in their repository. Turning
             it on *executes Python code downloaded from the model repository* on this machine,
@@ -172,7 +184,7 @@ class HFRewardModel(BaseRewardModel):
     def __init__(self, name_or_path: str | os.PathLike[str],
                  device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, max_length: int | None = None,
-                 token_budget: int = 16384, max_batch_size: int = 64,
+                 token_budget: int | None = None, max_batch_size: int = 64,
                  trust_remote_code: bool = False, attn_implementation: str | None = None,
                  name: str | None = None, prefix_sharing: bool = True,
                  min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> None:
@@ -199,7 +211,7 @@ class HFRewardModel(BaseRewardModel):
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, *, name: str,
-                   max_length: int | None = None, token_budget: int = 16384,
+                   max_length: int | None = None, token_budget: int | None = None,
                    max_batch_size: int = 64, prefix_sharing: bool = True,
                    min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> HFRewardModel:
         """Wrap a sequence-classification model already in memory (built from a config, or
@@ -222,18 +234,17 @@ class HFRewardModel(BaseRewardModel):
                     min_prefix_tokens)
         return self
 
-    def _setup(self, max_length: int | None, token_budget: int, max_batch_size: int,
+    def _setup(self, max_length: int | None, token_budget: int | None, max_batch_size: int,
                name: str | None, prefix_sharing: bool, min_prefix_tokens: int) -> None:
         """Everything that follows from the loaded model and tokenizer."""
-        import torch
-
         self.dtype: torch.dtype = self.model.dtype
         self.is_encoder = self.model.config.model_type in _encoder_model_types()
         self._pad_id = self._ensure_pad_token()
         self._head_ids = {t for t in (self.tokenizer.bos_token_id, self.tokenizer.cls_token_id)
                           if t is not None}
         self.max_length = max_length if max_length is not None else self._default_max_length()
-        self.token_budget = token_budget
+        self.token_budget = token_budget if token_budget is not None else (
+            CPU_TOKEN_BUDGET if self.device.type == "cpu" else ACCELERATOR_TOKEN_BUDGET)
         self.max_batch_size = max_batch_size
         params = inspect.signature(self.model.forward).parameters
         self._use_token_types = ("token_type_ids" in params
@@ -246,11 +257,16 @@ class HFRewardModel(BaseRewardModel):
         self._prefix_verified = False
         self.stats: dict[str, int] = dict.fromkeys(
             ("pairs", "unique_pairs", "prefix_groups", "prefix_tokens_saved", "prefix_fallbacks",
-             "prefix_boundary_merges", "forward_passes", "tokens_processed"), 0)
+             "prefix_boundary_merges", "forward_passes", "tokens_processed", "oom_retries"), 0)
+        self._oom_warned = False
 
     # ------------------------------------------------------------------ loading
     def _load(self, dtype: torch.dtype | str, attn_implementation: str | None) -> tuple[Any, Any]:
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import (
+            AutoConfig,
+            AutoModelForSequenceClassification,
+            AutoTokenizer,
+        )
         from transformers.utils import is_accelerate_available
 
         if self.is_local and not os.path.exists(self._source):
@@ -482,10 +498,77 @@ class HFRewardModel(BaseRewardModel):
                 continue
             for i, s in got.items():
                 scores[i] = s
-        for batch in self._batches([encoded[i] for i in rest]):
-            for j, s in zip(batch, self._forward([encoded[rest[j]] for j in batch])):
-                scores[rest[j]] = s
+        lengths = {i: len(encoded[i].input_ids) for i in rest}
+        cap = self.max_batch_size if self._pad_id is not None else 1
+        order = sorted(rest, key=lengths.__getitem__, reverse=True)
+        for i, s in self._run_batches(order, lengths, cap, 0,
+                                      lambda batch: self._forward([encoded[i] for i in batch])):
+            scores[i] = s
         return [scores[u] for u in inverse]
+
+    # ------------------------------------------------------------------ out of memory
+    def _run_batches(self, order: Sequence[int], length: dict[int, int], cap: int, extra: int,
+                     run: Callable[[list[int]], list[float]]) -> Iterator[tuple[int, float]]:
+        """Pack ``order`` (longest first) with :func:`_pack` under the current token budget and
+        yield ``(index, score)`` from ``run(batch)``. When a batch runs out of accelerator
+        memory the budget shrinks (:meth:`_shrink_after_oom`) and the inputs not yet scored are
+        re-packed under it, so a long job survives one batch that was too big instead of losing
+        everything. ``extra``: cached prefix tokens every row attends to."""
+        remaining = list(order)
+        while remaining:
+            for batch in _pack(remaining, length, cap, self.token_budget, extra):
+                try:
+                    got = run(batch)
+                except RuntimeError as e:
+                    if not _is_oom(e):
+                        raise
+                    detail = _oom_detail(e)
+                else:
+                    yield from zip(batch, got)
+                    remaining = remaining[len(batch):]  # _pack yields consecutive runs
+                    continue
+                # Outside the except block, so the traceback's tensors can be freed first.
+                self._shrink_after_oom(len(batch), max(length[i] for i in batch), extra, detail)
+                break
+
+    def _run_single(self, run: Callable[[], Any], tokens: int) -> Any:
+        """``run()`` for a pass over one sequence, which cannot be split: out of memory there
+        raises :class:`RewardModelError`."""
+        try:
+            return run()
+        except RuntimeError as e:
+            if not _is_oom(e):
+                raise
+            detail = _oom_detail(e)
+        _free_accelerator_memory(self.device)
+        raise self._oom_error(tokens, 0, detail)
+
+    def _shrink_after_oom(self, rows: int, width: int, extra: int, detail: str) -> None:
+        """Free the allocator cache and halve the token budget below the batch that failed,
+        for this model from now on (later calls would fail the same way); a single input that
+        does not fit cannot be split, so that raises :class:`RewardModelError`."""
+        _free_accelerator_memory(self.device)
+        if rows <= 1:
+            raise self._oom_error(width, extra, detail)
+        self.stats["oom_retries"] += 1
+        old, total = self.token_budget, extra + width
+        self.token_budget = max(1, min(old, rows * total) // 2)
+        if not self._oom_warned:
+            self._oom_warned = True
+            shared = f" ({extra} of them a shared prompt prefix)" if extra else ""
+            warnings.warn(
+                f"{self.identity}: out of memory at batch {rows} x {total} tokens{shared} on "
+                f"{self.device}; continuing with token budget {self.token_budget} (was {old}) "
+                f"for this model. Pass token_budget={self.token_budget} to start there; further "
+                "reductions are counted in .stats['oom_retries'].", stacklevel=4)
+
+    def _oom_error(self, width: int, extra: int, detail: str) -> RewardModelError:
+        shared = f" ({extra} of them a shared prompt prefix)" if extra else ""
+        return RewardModelError(
+            f"{self.identity}: a single input of {extra + width} tokens{shared} does not fit in "
+            f"the memory of {self.device} ({detail}). Lower max_length (now {self.max_length}) "
+            "so long inputs are truncated, load the model in a smaller dtype (e.g. "
+            "dtype='bf16'), or free memory held by other models or processes on that device.")
 
     # ------------------------------------------------------------------ prefix sharing
     def _supports_prefix_sharing(self) -> bool:
@@ -566,20 +649,22 @@ class HFRewardModel(BaseRewardModel):
         import torch
 
         prefix = encoded[members[0]].input_ids[:prefix_len]
-        cache = self._prefix_cache(prefix)
+        cache = self._run_single(lambda: self._prefix_cache(prefix), prefix_len)
         order = sorted(members, key=lambda i: len(encoded[i].input_ids), reverse=True)
-        out: dict[int, float] = {}
         conts = {i: len(encoded[i].input_ids) - prefix_len for i in members}
-        for batch in _pack(order, conts, self.max_batch_size, self.token_budget, prefix_len):
+
+        def run(batch: list[int]) -> list[float]:
             ids = [encoded[i].input_ids[prefix_len:] for i in batch]
             pools = [self._pool_index(encoded[i].input_ids) - prefix_len for i in batch]
-            for i, s in zip(batch, self._forward_shared(cache, prefix_len, ids, pools)):
-                out[i] = s
+            return self._forward_shared(cache, prefix_len, ids, pools)
+
+        out = dict(self._run_batches(order, conts, self.max_batch_size, prefix_len, run))
         if not self._prefix_verified:
             # Once per model: the shared path must reproduce a full forward pass (guards
             # architectures whose attention or positions behave unexpectedly with a cache).
             first = members[0]
-            (ref,) = self._forward([encoded[first]])
+            (ref,) = self._run_single(lambda: self._forward([encoded[first]]),
+                                      len(encoded[first].input_ids))
             tol = (1e-3 if self.dtype == torch.float32 else 5e-2) * max(1.0, abs(ref))
             if not abs(out[first] - ref) <= tol:
                 raise _PrefixUnsupported(f"a self-check found {out[first]:.6g} with a shared "
@@ -733,14 +818,6 @@ class HFRewardModel(BaseRewardModel):
             f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
             f"first{detail}. Their indices are in .last_truncated.", stacklevel=3)
 
-    def _batches(self, encoded: Sequence[EncodedInput]) -> Iterator[list[int]]:
-        """Indices of ``encoded`` grouped into forward passes: longest first (an out-of-memory
-        error shows up on the first batch, not after an hour), each batch within
-        ``token_budget`` (count x its longest length) and ``max_batch_size``."""
-        cap = self.max_batch_size if self._pad_id is not None else 1
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids), reverse=True)
-        yield from _pack(order, [len(e.input_ids) for e in encoded], cap, self.token_budget, 0)
-
     def _forward(self, batch: Sequence[EncodedInput]) -> list[float]:
         """One right-padded forward pass; returns ``logits[:, 0]`` as Python floats."""
         import torch
@@ -776,6 +853,39 @@ def _encoder_model_types() -> frozenset[str]:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
     return frozenset(MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+
+def _is_oom(err: BaseException) -> bool:
+    """An accelerator out-of-memory error: torch's own type, or a RuntimeError that says so
+    (older torch versions, other backends and custom kernels raise plain RuntimeErrors)."""
+    import torch
+
+    oom_type = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(err, oom_type) or (isinstance(err, RuntimeError)
+                                         and "out of memory" in str(err).lower())
+
+
+def _oom_detail(err: BaseException) -> str:
+    """The first line of an out-of-memory message (torch appends a long allocator report)."""
+    text = str(err).strip()
+    return (text.splitlines()[0][:200] if text else type(err).__name__).rstrip(". ")
+
+
+def _free_accelerator_memory(device: torch.device) -> None:
+    """Give the failed batch's blocks back before retrying: collect unreachable tensors (a
+    full collection takes a fraction of a second, nothing next to an accelerator batch), then
+    return the caching allocator's free blocks so the smaller batches can use them. The CPU
+    has no such cache, so there is nothing to do there."""
+    import gc
+
+    import torch
+
+    if device.type == "cuda" and torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        gc.collect()
+        torch.mps.empty_cache()
 
 
 class _PrefixUnsupported(RuntimeError):
@@ -831,9 +941,10 @@ def _pack(order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int
         yield batch
 
 
-def _check_sizes(max_length: int | None, token_budget: int, max_batch_size: int,
+def _check_sizes(max_length: int | None, token_budget: int | None, max_batch_size: int,
                  min_prefix_tokens: int) -> None:
-    for arg, value in (("token_budget", token_budget), ("max_batch_size", max_batch_size),
+    for arg, value in (("token_budget", 1 if token_budget is None else token_budget),
+                       ("max_batch_size", max_batch_size),
                        ("min_prefix_tokens", min_prefix_tokens)):
         if not isinstance(value, int) or value < 1:
             raise RewardModelError(f"HFRewardModel {arg} must be a positive integer, "
