@@ -82,16 +82,26 @@ class DelayedChatServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
                 length = 0
-                for line in head.decode("latin-1").split("\r\n")[1:]:
+                for line in lines[1:]:
                     if line.lower().startswith("content-length:"):
                         length = int(line.split(":", 1)[1])
                 body = json.loads(await reader.readexactly(length)) if length else {}
-                self._in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self._in_flight)
-                await asyncio.sleep(self.delay)
-                self._in_flight -= 1
-                payload = json.dumps(self._reply(body)).encode()
+                path = lines[0].split(" ")[1]
+                if path.endswith("/stats"):  # the bench reads the server's counts here
+                    payload = json.dumps({"seen": dict(self.seen),
+                                          "connections": self.connections,
+                                          "max_in_flight": self.max_in_flight}).encode()
+                    if body.get("reset"):
+                        self.reset()
+                        self.connections = 1  # this connection stays open
+                else:
+                    self._in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self._in_flight)
+                    await asyncio.sleep(self.delay)
+                    self._in_flight -= 1
+                    payload = json.dumps(self._reply(body)).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n"
                              + payload)
@@ -123,6 +133,29 @@ class DelayedChatServer:
         self._thread.join(10)
 
 
+class ServerProcess:
+    """The delayed server in its own process, as a real server would be: client and server do
+    not share one interpreter (and its GIL), so the client's overhead is measured honestly."""
+
+    def __init__(self, delay: float) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(delay)],
+                                     stdout=subprocess.PIPE, text=True)
+        self.base_url = self.proc.stdout.readline().strip()
+        self._client = httpx.Client(base_url=self.base_url, timeout=30)
+
+    def stats(self, reset: bool = False) -> dict:
+        out = self._client.post("/stats", json={"reset": reset}).json()
+        out["seen"] = collections.Counter({int(k): v for k, v in out["seen"].items()})
+        return out
+
+    def close(self) -> None:
+        self._client.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
 def make_requests(n: int) -> list[PerturbationRequest]:
     attr = get_attribute("verbosity")
     return [PerturbationRequest(f"Question {i}?", f"This is response request-{i} about topic "
@@ -142,28 +175,29 @@ def sequential(base_url: str, requests: list[PerturbationRequest]) -> list[str |
 
 
 def bench_openai(n: int, delay: float, concurrency: int) -> dict:
-    server = DelayedChatServer(delay)
+    server = ServerProcess(delay)
     reqs = make_requests(n)
     try:
+        server.stats(reset=True)
         t0 = time.perf_counter()
         seq = sequential(server.base_url, reqs)
         t_seq = time.perf_counter() - t0
-        seq_seen, seq_conns = dict(server.seen), server.connections
-        server.reset()
+        seq_stats = server.stats(reset=True)
         pert = OpenAIPerturber(model="bench", base_url=server.base_url, concurrency=concurrency)
         t0 = time.perf_counter()
         ours = [r.text for r in pert.perturb_batch(reqs)]
         t_ours = time.perf_counter() - t0
-        lost = [i for i in range(n) if server.seen[i] == 0]
-        dup = [i for i, c in server.seen.items() if c > 1]
+        st = server.stats()
+        lost = [i for i in range(n) if st["seen"][i] == 0]
+        dup = [i for i, c in st["seen"].items() if c > 1]
         assert not lost and not dup, (lost, dup)
-        assert all(seq_seen.get(i) == 1 for i in range(n))
+        assert all(seq_stats["seen"].get(i) == 1 for i in range(n))
         assert ours == seq and all(t is not None for t in ours), "results differ"
         return {"n": n, "delay_s": delay, "concurrency": concurrency, "sequential_s": t_seq,
                 "ours_s": t_ours, "ratio": t_seq / t_ours, "lost": len(lost),
-                "duplicated": len(dup), "connections_ours": server.connections,
-                "connections_sequential": seq_conns, "max_in_flight": server.max_in_flight,
-                "retries": pert.stats["retries"]}
+                "duplicated": len(dup), "connections_ours": st["connections"] - 1,
+                "connections_sequential": seq_stats["connections"] - 1,
+                "max_in_flight": st["max_in_flight"], "retries": pert.stats["retries"]}
     finally:
         server.close()
 
@@ -201,7 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--requests", type=int, default=None)
     ap.add_argument("--delay", type=float, default=0.1, help="server delay per request (s)")
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--serve", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve is not None:  # child process: run the server until killed
+        server = DelayedChatServer(args.serve)
+        print(server.base_url, flush=True)
+        threading.Event().wait()
     import torch
 
     torch.set_num_threads(2)
