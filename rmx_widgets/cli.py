@@ -112,8 +112,9 @@ def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: 
     s = run.summary
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
-    print(f"\n{s['comparisons']} comparisons ({s['ties']} ties, not explained; see "
-          f"originals.csv), {s['rows']} new comparisons: {s['cf']} CF, {s['sf']} SF, "
+    ties = (f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else "")
+    print(f"\n{s['comparisons']} comparisons{ties}, {s['rows']} new comparisons: "
+          f"{s['cf']} CF, {s['sf']} SF, "
           f"{failed}; "
           f"{s['run_perturbations_computed']} rewrites and {s['run_scores_computed']} scores "
           f"computed, {s['run_perturbations_cached']} rewrites and {s['run_scores_cached']} "

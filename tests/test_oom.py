@@ -18,33 +18,21 @@ import torch
 
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.hf import HFRewardModel
+from scoring_inputs import MULTI_TURN, random_text
 
 TOL = 1e-4
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "water", "boils", "at",
-         "degrees", "Paris", "capital", "France", "sorted", "items", "list", "Python", "sorry",
-         "help", "request", "answer", "multiply", "check", "result")
-MULTI_TURN = [
-    {"role": "system", "content": "You are a careful assistant. Answer briefly and precisely."},
-    {"role": "user", "content": "What is the capital of France, and why is it famous?"},
-    {"role": "assistant", "content": "Paris. It is famous for art, food and history."},
-    {"role": "user", "content": "And at what temperature does water boil at sea level?"},
-]
-
-
-def _text(rng: random.Random, n_words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
 
 
 def _workload(seed: int, per_prompt: int = 6) -> tuple[list[Any], list[str]]:
     """Long and short prompts (one multi-turn), several responses of mixed length each, so both
     the shared-prefix path and the full-sequence path get batches of many rows."""
     rng = random.Random(seed)
-    prompt_list = [_text(rng, 40), MULTI_TURN, "Hi?", _text(rng, 25)]
+    prompt_list = [random_text(rng, 40), MULTI_TURN, "Hi?", random_text(rng, 25)]
     prompts, responses = [], []
     for k in range(per_prompt):
         for p in prompt_list:
             prompts.append(p)
-            responses.append(_text(rng, rng.choice([2, 6, 15, 30])) + f" s{seed}v{k}")
+            responses.append(random_text(rng, rng.choice([2, 6, 15, 30])) + f" s{seed}v{k}")
     return prompts, responses
 
 

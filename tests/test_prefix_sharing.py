@@ -12,35 +12,23 @@ import pytest
 from transformers import AutoTokenizer
 
 from rmx_widgets.core.reward_models.hf import HFRewardModel
+from scoring_inputs import MULTI_TURN, random_text
 
 TOL = 1e-4
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "water", "boils", "at",
-         "degrees", "Paris", "capital", "France", "sorted", "items", "list", "Python", "sorry",
-         "help", "request", "answer", "multiply", "check", "result")
 LONG_PROMPT = ("Please explain, step by step and with examples, how sorting a list in Python "
                "works and when to prefer sorted(items) over items.sort().")
-MULTI_TURN = [
-    {"role": "system", "content": "You are a careful assistant. Answer briefly and precisely."},
-    {"role": "user", "content": "What is the capital of France, and why is it famous?"},
-    {"role": "assistant", "content": "Paris. It is famous for art, food and history."},
-    {"role": "user", "content": "And at what temperature does water boil at sea level?"},
-]
-
-
-def _text(rng: random.Random, n_words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
 
 
 def _workload(seed: int = 0, per_prompt: int = 6) -> tuple[list, list[str]]:
     """Several prompts (single- and multi-turn, long and short), each with responses of mixed
     lengths, interleaved as the Explainer's batches are."""
     rng = random.Random(seed)
-    prompt_list = [LONG_PROMPT, MULTI_TURN, "Hi?", LONG_PROMPT + " " + _text(rng, 40)]
+    prompt_list = [LONG_PROMPT, MULTI_TURN, "Hi?", LONG_PROMPT + " " + random_text(rng, 40)]
     prompts, responses = [], []
     for k in range(per_prompt):
         for p in prompt_list:
             prompts.append(p)
-            responses.append(_text(rng, rng.choice([1, 3, 12, 40])) + f" v{k}")
+            responses.append(random_text(rng, rng.choice([1, 3, 12, 40])) + f" v{k}")
     return prompts, responses
 
 
@@ -71,7 +59,7 @@ def test_shared_prefix_equals_full_sequences(request, fixture):
 
 def test_many_responses_per_prompt_and_batch_composition(tiny_decoder_rm):
     rng = random.Random(1)
-    responses = [_text(rng, rng.randint(1, 60)) for _ in range(30)]
+    responses = [random_text(rng, rng.randint(1, 60)) for _ in range(30)]
     prompts = [MULTI_TURN] * 30
     reference = HFRewardModel(tiny_decoder_rm, prefix_sharing=False).score(prompts, responses)
     results = []

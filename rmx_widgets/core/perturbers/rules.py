@@ -872,15 +872,7 @@ def _coherence_worse(doc: _Doc, ctx: _Ctx) -> PerturbationResult:
     # Sentences that introduce a list or code block (ending in ':') stay in place.
     sentences = [i for i, u in enumerate(doc.units)
                  if u.kind == "sentence" and not u.body.rstrip().endswith(":")]
-    groups = [sentences] if len(sentences) >= 2 else []
-    run: list[int] = []
-    for i, u in enumerate(doc.units + [_Unit("static", "")]):
-        if u.kind == "item":
-            run.append(i)
-            continue
-        if len(run) >= 2:
-            groups.append(run)
-        run = []
+    groups = ([sentences] if len(sentences) >= 2 else []) + _list_runs(doc)
     if not groups:
         return PerturbationResult.failed(
             "fewer than two sentences or list items outside code to reorder")
@@ -1221,16 +1213,22 @@ def _engagement_better(doc: _Doc, ctx: _Ctx) -> PerturbationResult:
 # clarity (formatting)
 # --------------------------------------------------------------------------------------------
 
-def _clarity_worse(doc: _Doc, ctx: _Ctx) -> PerturbationResult:
-    lists: list[list[int]] = []
+def _list_runs(doc: _Doc) -> list[list[int]]:
+    """Unit indices of each markdown list (two or more consecutive items)."""
+    runs: list[list[int]] = []
     run: list[int] = []
     for i, u in enumerate(doc.units + [_Unit("static", "")]):
         if u.kind == "item":
             run.append(i)
             continue
         if len(run) >= 2:
-            lists.append(run)
+            runs.append(run)
         run = []
+    return runs
+
+
+def _clarity_worse(doc: _Doc, ctx: _Ctx) -> PerturbationResult:
+    lists = _list_runs(doc)
     if not lists:
         return PerturbationResult.failed("no markdown list (two or more items) to flatten")
     run = lists[ctx.rng.randrange(len(lists))]
