@@ -225,12 +225,9 @@ def machine(rep: Report) -> None:
     import torch
     import transformers
 
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    from machine import cpu_name
+
+    cpu = cpu_name()
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     rep(f"machine: {cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
         f"({torch.get_num_threads()} threads used); transformers {transformers.__version__}; "

@@ -387,12 +387,9 @@ def mb(n: float) -> str:
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    from machine import cpu_name
+
+    cpu = cpu_name()
     return f"{cpu}; {os.cpu_count()} logical cores; python {platform.python_version()}"
 
 
