@@ -94,13 +94,33 @@ def coverage_table():
 
 def test_coverage_by_hand():
     cov = coverage(coverage_table()).set_index("side")
-    assert list(cov.index) == ["chosen", "rejected", "both"]
+    assert list(cov.index) == ["chosen", "rejected", "either", "both"]
     # chosen: c1 and c2 have a non-failed row; c1's is a CF, c2's an SF
     assert cov.loc["chosen"].tolist() == pytest.approx([2, 0.5, 0.5])
     # rejected: only c1 counts; it has an SF but no CF
     assert cov.loc["rejected"].tolist() == pytest.approx([1, 0.0, 1.0])
-    # both: c1 and c2 (c3 all failed); CF only in c1, SF in both
-    assert cov.loc["both"].tolist() == pytest.approx([2, 0.5, 1.0])
+    # either: c1 and c2 (c3 all failed); CF only in c1, SF in both
+    assert cov.loc["either"].tolist() == pytest.approx([2, 0.5, 1.0])
+    # both: only c1 has a usable row on each side, and neither kind is on each side of it
+    assert cov.loc["both"].tolist() == pytest.approx([1, 0.0, 0.0])
+
+
+def test_both_needs_one_on_each_side():
+    """A comparison counts under "both" only when each side has its own CF (resp. SF)."""
+    t = tf.table(
+        [tf.row("c1", "v", "chosen", 1.0, -0.5, syntactic_distance=0.2, semantic_distance=0.1),
+         tf.row("c1", "v", "rejected", 1.0, -0.1, syntactic_distance=0.4, semantic_distance=0.3),
+         tf.row("c2", "v", "chosen", 1.0, -0.5, syntactic_distance=0.9, semantic_distance=0.9),
+         tf.row("c2", "v", "rejected", 1.0, 0.5, syntactic_distance=0.8, semantic_distance=0.8)])
+    cov = coverage(t).set_index("side")
+    assert cov.loc["both"].tolist() == pytest.approx([2, 0.5, 0.0])
+    assert cov.loc["either"].tolist() == pytest.approx([2, 1.0, 0.5])
+    q = quality_summary(t).set_index("side")
+    # only c1's two CFs count under "both"; "either" pools all three CFs
+    assert q.loc["both", "n_cf"] == 2
+    assert q.loc["both", "cf_syntactic"] == pytest.approx(0.3)
+    assert q.loc["either", "cf_syntactic"] == pytest.approx((0.2 + 0.4 + 0.9) / 3)
+    assert math.isnan(q.loc["both", "sf_syntactic"])
 
 
 def test_coverage_of_all_failed_table_is_nan():
@@ -130,9 +150,10 @@ def test_quality_summary_by_hand():
     assert q.loc["chosen", "sf_semantic"] == pytest.approx(0.8)
     assert q.loc["rejected", "n_failed"] == 2
     assert math.isnan(q.loc["rejected", "cf_syntactic"])
-    assert q.loc["both", "sf_syntactic"] == pytest.approx((0.5 + 0.7) / 2)
-    assert q.loc["both", "cf_coverage"] == pytest.approx(0.5)
-    assert q.loc["both", "n_failed"] == 3
+    assert q.loc["either", "sf_syntactic"] == pytest.approx((0.5 + 0.7) / 2)
+    assert q.loc["either", "cf_coverage"] == pytest.approx(0.5)
+    assert q.loc["either", "n_failed"] == 3
+    assert math.isnan(q.loc["both", "sf_syntactic"])
 
 
 def test_missing_columns_are_named():

@@ -24,7 +24,9 @@ from rapidfuzz.distance import Levenshtein
 
 from rmx_widgets.core.errors import DataError, RMXError
 
-SIDES = ("chosen", "rejected", "both")
+#: Where a comparison's explanations may be found: on the chosen side, the rejected side, on
+#: either, or on *both* (a comparison counts under "both" only when each side has one).
+SCOPES = ("chosen", "rejected", "either", "both")
 OUTCOMES = ("CF", "SF", "failed")
 
 # Words (letters/digits/underscore runs, keeping in-word apostrophes) or single punctuation
@@ -160,30 +162,48 @@ def semantic_distances(originals: Sequence[str], perturbed: Sequence[str | None]
     return out
 
 
-def _side_rows(table: pd.DataFrame, side: str) -> pd.DataFrame:
-    return table if side == "both" else table[table["side"] == side]
+def _side_flags(table: pd.DataFrame) -> pd.DataFrame:
+    """Per comparison: has a usable row / a CF / an SF on the chosen and on the rejected side."""
+    ok = table[table["outcome"] != "failed"]
+    flags = pd.DataFrame({"comparison_id": ok["comparison_id"], "side": ok["side"],
+                          "ok": True, "cf": ok["outcome"] == "CF", "sf": ok["outcome"] == "SF"})
+    per = flags.groupby(["comparison_id", "side"], sort=False)[["ok", "cf", "sf"]].any()
+    wide = per.unstack("side", fill_value=False)
+    for col in ("ok", "cf", "sf"):
+        for side in ("chosen", "rejected"):
+            if (col, side) not in wide.columns:
+                wide[(col, side)] = False
+    return wide.astype(bool)
+
+
+def _in_scope(wide: pd.DataFrame, col: str, scope: str) -> pd.Series:
+    if scope in ("chosen", "rejected"):
+        return wide[(col, scope)]
+    if scope == "either":
+        return wide[(col, "chosen")] | wide[(col, "rejected")]
+    return wide[(col, "chosen")] & wide[(col, "rejected")]
 
 
 def coverage(table: pd.DataFrame) -> pd.DataFrame:
-    """Per side (chosen, rejected, both): the fraction of comparisons with ≥1 CF and ≥1 SF.
+    """Per scope (chosen, rejected, either, both): the fraction of comparisons with a CF / SF.
 
-    The denominator is the comparisons that have at least one non-failed perturbation on that
-    side: a comparison whose rewrites all failed says nothing about the RM, only about the
-    perturber (failures are reported separately). Columns: side, n_comparisons, cf_coverage,
-    sf_coverage (NaN when n_comparisons is 0).
+    Under ``both`` a comparison counts only when *each* side has one; under ``either`` when
+    any side does. The denominator is the comparisons with at least one non-failed rewrite in
+    the scope (for ``both``: on each side): a comparison whose rewrites all failed says nothing
+    about the RM, only about the perturber (failures are reported separately; the evaluation,
+    which judges perturbers, counts them as not found instead). Columns: side, n_comparisons,
+    cf_coverage, sf_coverage (NaN when n_comparisons is 0).
     """
     require_columns(table, ["comparison_id", "side", "outcome"], "coverage")
+    wide = _side_flags(table)
     records = []
-    for side in SIDES:
-        rows = _side_rows(table, side)
-        rows = rows[rows["outcome"] != "failed"]
-        flags = pd.DataFrame({"comparison_id": rows["comparison_id"],
-                              "cf": rows["outcome"] == "CF", "sf": rows["outcome"] == "SF"})
-        per = flags.groupby("comparison_id", sort=False)[["cf", "sf"]].any()
-        n = len(per)
-        has_cf, has_sf = int(per["cf"].sum()), int(per["sf"].sum())
+    for scope in SCOPES:
+        usable = _in_scope(wide, "ok", scope)
+        n = int(usable.sum())
+        has_cf = int((_in_scope(wide, "cf", scope) & usable).sum())
+        has_sf = int((_in_scope(wide, "sf", scope) & usable).sum())
         records.append({
-            "side": side,
+            "side": scope,
             "n_comparisons": n,
             "cf_coverage": has_cf / n if n else np.nan,
             "sf_coverage": has_sf / n if n else np.nan,
@@ -205,56 +225,50 @@ def diversity(table: pd.DataFrame, embedder: Embedder | None = None) -> pd.DataF
     cfs = table[(table["outcome"] == "CF") & table["perturbed"].notna()]
     texts = [str(t) for t in cfs["perturbed"]]
     vectors = _embed(texts, embedder)
-    zero = np.linalg.norm(vectors, axis=1) == 0 if len(texts) else np.zeros(0, bool)
     positions: dict[object, list[int]] = {}
     for pos, cid in enumerate(cfs["comparison_id"]):
         positions.setdefault(cid, []).append(pos)
-    records = []
-    for cid in ids:
-        pos = positions.get(cid, [])
-        value = np.nan
-        if len(pos) >= 2:
-            v = vectors[pos]
-            dist = 1.0 - v @ v.T
-            z = zero[pos]
-            dist[z[:, None] | z[None, :]] = 1.0
-            t = [texts[p] for p in pos]
-            same = np.array([[x == y for y in t] for x in t])
-            dist[same] = 0.0
-            upper = np.triu_indices(len(pos), k=1)
-            value = float(np.clip(dist[upper], 0.0, 2.0).mean())
-        records.append({"comparison_id": cid, "n_cf": len(pos), "diversity": value})
+    records = [{"comparison_id": cid, "n_cf": len(positions.get(cid, [])),
+                "diversity": _pairwise_mean(vectors, positions.get(cid, []), texts)}
+               for cid in ids]
     return pd.DataFrame.from_records(records, columns=["comparison_id", "n_cf", "diversity"])
 
 
 def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Coverage plus mean distances of CFs and SFs, per side (chosen, rejected, both).
+    """Coverage plus mean distances of CFs and SFs, per scope (chosen, rejected, either, both).
 
     Reads the distances already stored in the table (the Explainer computes them once), so the
-    summary is cheap enough to refresh after every landed batch. Columns: side, n_comparisons,
-    cf_coverage, sf_coverage, n_cf, n_sf, n_failed, cf_syntactic, cf_semantic, sf_syntactic,
-    sf_semantic (NaN where there is nothing to average).
+    summary is cheap enough to refresh after every landed batch. Under ``both`` the distances
+    average the explanations of the comparisons that have one on each side. Columns: side,
+    n_comparisons, cf_coverage, sf_coverage, n_cf, n_sf, n_failed, cf_syntactic, cf_semantic,
+    sf_syntactic, sf_semantic (NaN where there is nothing to average).
     """
     require_columns(table, ["comparison_id", "side", "outcome", "syntactic_distance",
                             "semantic_distance"], "quality_summary")
     cov = coverage(table).set_index("side")
+    wide = _side_flags(table)
     records = []
-    for side in SIDES:
-        rows = _side_rows(table, side)
-        cf = rows[rows["outcome"] == "CF"]
-        sf = rows[rows["outcome"] == "SF"]
+    for scope in SCOPES:
+        rows = table if scope in ("either", "both") else table[table["side"] == scope]
+        kinds = {}
+        for kind in ("CF", "SF"):
+            found = rows[rows["outcome"] == kind]
+            if scope == "both":
+                each = _in_scope(wide, kind.lower(), "both")
+                found = found[found["comparison_id"].isin(each.index[each.to_numpy()])]
+            kinds[kind] = found
         records.append({
-            "side": side,
-            "n_comparisons": int(cov.loc[side, "n_comparisons"]),
-            "cf_coverage": cov.loc[side, "cf_coverage"],
-            "sf_coverage": cov.loc[side, "sf_coverage"],
-            "n_cf": len(cf),
-            "n_sf": len(sf),
+            "side": scope,
+            "n_comparisons": int(cov.loc[scope, "n_comparisons"]),
+            "cf_coverage": cov.loc[scope, "cf_coverage"],
+            "sf_coverage": cov.loc[scope, "sf_coverage"],
+            "n_cf": len(kinds["CF"]),
+            "n_sf": len(kinds["SF"]),
             "n_failed": int((rows["outcome"] == "failed").sum()),
-            "cf_syntactic": _mean(cf["syntactic_distance"]),
-            "cf_semantic": _mean(cf["semantic_distance"]),
-            "sf_syntactic": _mean(sf["syntactic_distance"]),
-            "sf_semantic": _mean(sf["semantic_distance"]),
+            "cf_syntactic": _mean(kinds["CF"]["syntactic_distance"]),
+            "cf_semantic": _mean(kinds["CF"]["semantic_distance"]),
+            "sf_syntactic": _mean(kinds["SF"]["syntactic_distance"]),
+            "sf_semantic": _mean(kinds["SF"]["semantic_distance"]),
         })
     return pd.DataFrame.from_records(records)
 
@@ -262,3 +276,97 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
 def _mean(values: pd.Series) -> float:
     values = pd.to_numeric(values, errors="coerce").dropna()
     return float(values.mean()) if len(values) else np.nan
+
+
+# --------------------------------------------------------------------------------------------
+# Per-comparison quality, the unit of the paper's evaluation (rmx_widgets.core.evaluate)
+# --------------------------------------------------------------------------------------------
+
+QUALITY_COLUMNS = ["comparison_id", "side", "kind", "found", "n", "syntactic", "semantic",
+                   "diversity"]
+
+
+def comparison_quality(table: pd.DataFrame, embedder: Embedder | None = None,
+                       comparison_ids: Sequence | None = None) -> pd.DataFrame:
+    """Per comparison × scope × kind (CF, SF): found?, how many, mean distances, diversity.
+
+    This is the unit the evaluation averages over comparisons (DESIGN §1): ``found`` gives the
+    coverage, ``syntactic``/``semantic`` the mean distance of the explanations found to their
+    original, ``diversity`` the mean pairwise semantic distance among them (NaN below two).
+    Failed rewrites never count as found, so a perturber that often fails gets a lower coverage
+    — that is a property of the perturber the evaluation must show. Under ``both`` a comparison
+    is found only if each side has one, and its distances pool both sides' explanations; under
+    ``either`` they pool whatever was found. ``comparison_ids`` lists the comparisons to report
+    (default: those in the table), so comparisons with no rows at all report not found.
+    """
+    require_columns(table, ["comparison_id", "side", "outcome", "original", "perturbed",
+                            "syntactic_distance", "semantic_distance"], "comparison_quality")
+    embedder = embedder if embedder is not None else HashingEmbedder()
+    ids = list(pd.unique(table["comparison_id"])) if comparison_ids is None \
+        else list(comparison_ids)
+    found_rows = table[table["outcome"].isin(["CF", "SF"]) & table["perturbed"].notna()]
+    texts = [str(t) for t in found_rows["perturbed"]]
+    vectors = _embed(texts, embedder)
+    # (comparison, side, kind) -> positions into found_rows / vectors
+    groups: dict[tuple, list[int]] = {}
+    for pos, key in enumerate(zip(found_rows["comparison_id"], found_rows["side"],
+                                  found_rows["outcome"])):
+        groups.setdefault(key, []).append(pos)
+    syn = pd.to_numeric(found_rows["syntactic_distance"], errors="coerce").to_numpy(float)
+    sem = pd.to_numeric(found_rows["semantic_distance"], errors="coerce").to_numpy(float)
+
+    records = []
+    for cid in ids:
+        for kind in ("CF", "SF"):
+            chosen = groups.get((cid, "chosen", kind), [])
+            rejected = groups.get((cid, "rejected", kind), [])
+            for scope in SCOPES:
+                if scope == "chosen":
+                    pos, found = chosen, bool(chosen)
+                elif scope == "rejected":
+                    pos, found = rejected, bool(rejected)
+                elif scope == "either":
+                    pos, found = chosen + rejected, bool(chosen or rejected)
+                else:
+                    found = bool(chosen and rejected)
+                    pos = chosen + rejected if found else []
+                records.append((cid, scope, kind, found, len(pos), _nanmean(syn[pos]),
+                                _nanmean(sem[pos]),
+                                _pairwise_mean(vectors, pos, texts)))
+    out = pd.DataFrame.from_records(records, columns=QUALITY_COLUMNS)
+    return out.astype({"found": bool, "n": np.int64, "syntactic": float, "semantic": float,
+                       "diversity": float})
+
+
+def _nanmean(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else np.nan
+
+
+def _pairwise_mean(vectors: np.ndarray, pos: list[int], texts: list[str]) -> float:
+    """Mean pairwise cosine distance among the rows at ``pos`` (identical texts at 0, a zero
+    vector at 1 from anything else), the same convention as :func:`diversity`."""
+    if len(pos) < 2:
+        return np.nan
+    v = vectors[pos]
+    dist = 1.0 - v @ v.T
+    zero = np.linalg.norm(v, axis=1) == 0
+    dist[zero[:, None] | zero[None, :]] = 1.0
+    t = [texts[p] for p in pos]
+    dist[np.array([[x == y for y in t] for x in t])] = 0.0
+    upper = np.triu_indices(len(pos), k=1)
+    return float(np.clip(dist[upper], 0.0, 2.0).mean())
+
+
+def mean_and_se(values: pd.Series | np.ndarray) -> tuple[float, float, int]:
+    """Mean, standard error of the mean (sample std / √n) and n of the finite values.
+
+    SE is NaN for fewer than two values: one number says nothing about its spread.
+    """
+    arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    arr = arr[np.isfinite(arr)]
+    n = len(arr)
+    if n == 0:
+        return np.nan, np.nan, 0
+    se = float(arr.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+    return float(arr.mean()), se, n
