@@ -11,6 +11,7 @@ error show up on the first batch rather than an hour in; a batch that does not f
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,12 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
 )
-from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
+from rmx_widgets.core.perturbers.prompts import (
+    ATTRIBUTE_TEMPLATE,
+    PromptTemplate,
+    check_template,
+    parse_reply,
+)
 
 _DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
            "half": "float16", "float32": "float32", "fp32": "float32", "float": "float32"}
@@ -35,11 +41,14 @@ class HFPerturber(BasePerturber):
     ``dtype`` defaults to bfloat16 on a GPU that supports it and float32 otherwise.
     ``trust_remote_code`` stays off unless you trust the repository's code. ``name`` replaces
     the ``hf:{name_or_path}`` part of ``identity`` (the prompt version is always appended).
+    ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or ``PARAPHRASE_TEMPLATE``);
+    its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
     """
 
     def __init__(self, name_or_path: str, device: str | None = None, dtype: Any = None,
                  batch_size: int = 8, max_new_tokens: int = 512,
-                 trust_remote_code: bool = False, name: str | None = None) -> None:
+                 trust_remote_code: bool = False, name: str | None = None, *,
+                 template: PromptTemplate = ATTRIBUTE_TEMPLATE) -> None:
         if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
             raise PerturberError("HFPerturber needs a model name or folder, e.g. "
                                  "HFPerturber('Qwen/Qwen2.5-0.5B-Instruct').")
@@ -57,8 +66,9 @@ class HFPerturber(BasePerturber):
         self.device = torch.device(_resolve_device(device))
         self.dtype = _resolve_dtype(dtype, self.device)
         self.name = name
-        stem = name if name else f"hf:{self.name_or_path}"
-        self.identity = f"{stem}:prompt-{TEMPLATE_VERSION}"
+        self.template = check_template(template)
+        self.identity_stem = name if name else f"hf:{self.name_or_path}"
+        self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.tokenizer, self.model = self._load()
         self.stats: dict[str, int] = {"requests": 0, "batches": 0, "failures": 0}
 
@@ -66,6 +76,16 @@ class HFPerturber(BasePerturber):
         return (f"HFPerturber({self.name_or_path!r}, device={str(self.device)!r}, "
                 f"dtype={str(self.dtype).replace('torch.', '')!r}, "
                 f"batch_size={self.batch_size}, max_new_tokens={self.max_new_tokens})")
+
+    def with_template(self, template: PromptTemplate) -> HFPerturber:
+        """A copy that sends ``template``'s prompt; it shares the loaded model and tokenizer
+        (no second copy of the weights) but has its own ``stats``. This object is unchanged."""
+        template = check_template(template)
+        clone = copy.copy(self)
+        clone.template = template
+        clone.identity = f"{self.identity_stem}:{template.tag}"
+        clone.stats = dict.fromkeys(self.stats, 0)
+        return clone
 
     # -- loading -------------------------------------------------------------------------
 
@@ -147,12 +167,12 @@ class HFPerturber(BasePerturber):
         """
         try:
             return self.tokenizer.apply_chat_template(
-                build_messages(request), tokenize=False, add_generation_prompt=True)
+                self.template.messages(request), tokenize=False, add_generation_prompt=True)
         except Exception:
             pass
         try:
             return self.tokenizer.apply_chat_template(
-                build_messages(request, system=False), tokenize=False,
+                self.template.messages(request, system=False), tokenize=False,
                 add_generation_prompt=True)
         except Exception as e:
             raise PerturberError(f"the chat template of {self.name_or_path!r} cannot format the "

@@ -25,6 +25,7 @@ per-row failures.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import random
 import threading
@@ -45,7 +46,12 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationResult,
     ResultCallback,
 )
-from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
+from rmx_widgets.core.perturbers.prompts import (
+    ATTRIBUTE_TEMPLATE,
+    PromptTemplate,
+    check_template,
+    parse_reply,
+)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = {408, 409, 425, 429}
@@ -99,7 +105,9 @@ class OpenAIPerturber(BasePerturber):
     the environment variable ``api_key_env`` only; a local server without authentication works
     with the variable unset (no ``Authorization`` header is sent). ``name`` replaces the
     ``openai:{model}@{host}`` part of ``identity`` (the prompt version is always appended), e.g.
-    to keep one cache across two hosts serving the same weights.
+    to keep one cache across two hosts serving the same weights. ``template`` picks the prompt
+    (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
+    its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
 
     ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
     ``http_requests`` (attempts sent), ``retries``, ``failures`` (recorded failed
@@ -110,7 +118,8 @@ class OpenAIPerturber(BasePerturber):
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 16,
                  max_retries: int = 4, timeout: float = 60.0, temperature: float = 0.0,
                  max_tokens: int = 1024, name: str | None = None, *,
-                 backoff_base: float = 0.5, backoff_max: float = 30.0, seed: int = 0) -> None:
+                 backoff_base: float = 0.5, backoff_max: float = 30.0, seed: int = 0,
+                 template: PromptTemplate = ATTRIBUTE_TEMPLATE) -> None:
         if not isinstance(model, str) or not model.strip():
             raise PerturberError("OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
                                  "(for vLLM/Ollama: the name the server serves).")
@@ -143,8 +152,9 @@ class OpenAIPerturber(BasePerturber):
             host = f"{host}:{parts.port}"
         self.host = host
         self.name = name
-        stem = name if name else f"openai:{model}@{host}"
-        self.identity = f"{stem}:prompt-{TEMPLATE_VERSION}"
+        self.template = check_template(template)
+        self.identity_stem = name if name else f"openai:{model}@{host}"
+        self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.stats: dict[str, int] = dict.fromkeys(
             ("requests", "http_requests", "retries", "failures", "prompt_tokens",
              "completion_tokens"), 0)
@@ -163,6 +173,24 @@ class OpenAIPerturber(BasePerturber):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._stats_lock = threading.Lock()
+        # objects pickled before templates existed used the attribute prompt
+        self.__dict__.setdefault("template", ATTRIBUTE_TEMPLATE)
+        self.__dict__.setdefault("identity_stem", self.identity.rsplit(":", 1)[0])
+
+    def with_template(self, template: PromptTemplate) -> OpenAIPerturber:
+        """A copy that sends ``template``'s prompt; this object is left as it is.
+
+        The copy has its own ``stats``, lock and backoff RNG, so running it does not change the
+        counters of the original.
+        """
+        template = check_template(template)
+        clone = copy.copy(self)
+        clone.template = template
+        clone.identity = f"{self.identity_stem}:{template.tag}"
+        clone.stats = dict.fromkeys(self.stats, 0)
+        clone._stats_lock = threading.Lock()
+        clone._rng = random.Random(self._rng.random())
+        return clone
 
     # -- public entry points -------------------------------------------------------------
 
@@ -233,7 +261,7 @@ class OpenAIPerturber(BasePerturber):
     # -- one request ---------------------------------------------------------------------
 
     def _payload(self, request: PerturbationRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": build_messages(request),
+        body: dict[str, Any] = {"model": self.model, "messages": self.template.messages(request),
                                 "temperature": self.temperature}
         # OpenAI's own API deprecated max_tokens (reasoning models reject it); the other
         # servers only know max_tokens.

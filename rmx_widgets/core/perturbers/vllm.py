@@ -8,6 +8,7 @@ reply parsing are the same as every other LLM backend's (``prompts.py``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,12 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
 )
-from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION, build_messages, parse_reply
+from rmx_widgets.core.perturbers.prompts import (
+    ATTRIBUTE_TEMPLATE,
+    PromptTemplate,
+    check_template,
+    parse_reply,
+)
 
 
 def _import_vllm() -> Any:
@@ -36,15 +42,18 @@ class VLLMPerturber(BasePerturber):
 
     Extra keyword arguments go to ``vllm.LLM`` (e.g. ``tensor_parallel_size=2``,
     ``gpu_memory_utilization=0.85``). ``trust_remote_code`` stays off unless you trust the
-    repository's code.
+    repository's code. ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or
+    ``PARAPHRASE_TEMPLATE``); its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
     """
 
     def __init__(self, name_or_path: str, *, max_new_tokens: int = 1024,
                  trust_remote_code: bool = False, name: str | None = None,
-                 **llm_kwargs: Any) -> None:
+                 template: PromptTemplate = ATTRIBUTE_TEMPLATE, **llm_kwargs: Any) -> None:
+        self.template = check_template(template)
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
-        self.identity = f"{name or 'vllm:' + self.name_or_path}:prompt-{TEMPLATE_VERSION}"
+        self.identity_stem = name or f"vllm:{self.name_or_path}"
+        self.identity = f"{self.identity_stem}:{self.template.tag}"
         try:
             self.llm = vllm.LLM(model=self.name_or_path, trust_remote_code=trust_remote_code,
                                 **llm_kwargs)
@@ -54,6 +63,16 @@ class VLLMPerturber(BasePerturber):
         self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         self.stats: dict[str, int] = {"requests": 0, "failures": 0}
 
+    def with_template(self, template: PromptTemplate) -> VLLMPerturber:
+        """A copy that sends ``template``'s prompt; it shares the loaded engine but has its own
+        ``stats``. This object is unchanged."""
+        template = check_template(template)
+        clone = copy.copy(self)
+        clone.template = template
+        clone.identity = f"{self.identity_stem}:{template.tag}"
+        clone.stats = dict.fromkeys(self.stats, 0)
+        return clone
+
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
@@ -62,7 +81,7 @@ class VLLMPerturber(BasePerturber):
         requests = list(requests)
         if not requests:
             return []
-        outputs = self.llm.chat([build_messages(r) for r in requests], self.sampling,
+        outputs = self.llm.chat([self.template.messages(r) for r in requests], self.sampling,
                                 use_tqdm=False)
         if len(outputs) != len(requests):
             raise PerturberError(f"vLLM returned {len(outputs)} outputs for {len(requests)} "
