@@ -27,9 +27,14 @@ _LAZY = {
     "OpenAIPerturber": "rmx_widgets.core.perturbers.openai",
     "HFPerturber": "rmx_widgets.core.perturbers.hf",
     "VLLMPerturber": "rmx_widgets.core.perturbers.vllm",
+    "RandomWordPerturber": "rmx_widgets.core.perturbers.random_words",
+    "ParaphrasePerturber": "rmx_widgets.core.perturbers.paraphrase",
+    "PolyjuicePerturber": "rmx_widgets.core.perturbers.polyjuice",
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
+    "evaluate": "rmx_widgets.core.evaluate",
+    "StudyResult": "rmx_widgets.core.evaluate",
     # the Jupyter face (imports anywidget/ipywidgets on first use only)
     "Explorer": "rmx_widgets.widgets",
     "ComparisonView": "rmx_widgets.widgets",
@@ -37,6 +42,7 @@ _LAZY = {
     "SensitivityChart": "rmx_widgets.widgets",
     "Annotator": "rmx_widgets.widgets",
     "RMCompare": "rmx_widgets.widgets",
+    "StudyView": "rmx_widgets.widgets",
     "write_report": "rmx_widgets.core.report",
 }
 

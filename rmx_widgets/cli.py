@@ -1,4 +1,4 @@
-"""The command-line face: ``rmx demo | explain | report``.
+"""The command-line face: ``rmx demo | explain | evaluate | report | lab``.
 
 A thin layer over the engine: it parses arguments, builds the RM and perturber, runs the
 Explainer and prints the sensitivity table. User mistakes (``RMXError``) and unusable files
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -159,6 +160,139 @@ def cmd_explain(args: argparse.Namespace) -> None:
          source=str(args.data), report=not args.no_report)
 
 
+_NAMED = re.compile(r"^(?P<name>[^:/=\\]+)=(?P<spec>.+)$")
+
+
+def _split_name(spec: str) -> tuple[str | None, str]:
+    """``NAME=SPEC`` → (NAME, SPEC); a bare SPEC (``transparent:length=1`` included) → (None,
+    SPEC): a name never holds ':' or '/', so feature weights and hub paths are not names."""
+    m = _NAMED.match(spec.strip())
+    return (m.group("name").strip(), m.group("spec").strip()) if m else (None, spec.strip())
+
+
+def rm_from_spec(spec: str, args: argparse.Namespace) -> tuple[str, Any]:
+    """``transparent`` (default weights), ``transparent:feature=weight,...`` (only those
+    features) or a hub name / local path of a sequence-classification RM."""
+    name, spec = _split_name(spec)
+    if spec == "transparent" or spec.startswith("transparent:"):
+        from rmx_widgets.core.reward_models.transparent import TransparentRewardModel
+
+        weights: dict[str, float] = {}
+        for part in filter(None, spec.partition(":")[2].split(",")):
+            feature, eq, value = part.partition("=")
+            try:
+                weights[feature.strip()] = float(value)
+            except ValueError:
+                raise RMXError(f"--rm {spec!r}: {part!r} is not feature=weight (e.g. "
+                               "transparent:hedging=-1,length=0.4).") from None
+            if not eq:
+                raise RMXError(f"--rm {spec!r}: {part!r} is not feature=weight.")
+        rm = TransparentRewardModel(weights or None, only=bool(weights), name=name)
+        return name or (spec if weights else "transparent"), rm
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    return name or spec, HFRewardModel(spec, device=args.device, dtype=args.dtype,
+                                       max_length=args.max_length,
+                                       trust_remote_code=args.trust_remote_code)
+
+
+def _llm_backend(args: argparse.Namespace, what: str, **kwargs: Any) -> Any:
+    if not args.model:
+        raise RMXError(f"--perturber {what} needs --model (an OpenAI-compatible model name, or "
+                       "a local model path with --backend hf).")
+    if args.backend == "hf":
+        from rmx_widgets.core.perturbers.hf import HFPerturber
+
+        return HFPerturber(args.model, device=args.device,
+                           trust_remote_code=args.trust_remote_code, **kwargs)
+    from rmx_widgets.core.perturbers.openai import OpenAIPerturber
+
+    return OpenAIPerturber(model=args.model, base_url=args.base_url,
+                           concurrency=args.concurrency, **kwargs)
+
+
+def perturber_from_spec(spec: str, args: argparse.Namespace) -> tuple[str, Any]:
+    """``rules``, ``random[:fraction]``, ``paraphrase``, ``polyjuice[:name_or_path]`` or
+    ``llm`` (the attribute-targeted LLM perturber); the LLM ones use --model/--backend."""
+    name, spec = _split_name(spec)
+    kind, _, option = spec.partition(":")
+    if kind == "rules":
+        from rmx_widgets.core.perturbers.rules import RulePerturber
+
+        return name or "rules", RulePerturber()
+    if kind == "random":
+        from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
+
+        try:
+            fraction = float(option) if option else 0.15
+        except ValueError:
+            raise RMXError(f"--perturber {spec!r}: the fraction must be a number, e.g. "
+                           "random:0.2.") from None
+        return name or "random", RandomWordPerturber(fraction=fraction)
+    if kind == "paraphrase":
+        from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
+
+        return name or "paraphrase", ParaphrasePerturber(_llm_backend(args, "paraphrase"))
+    if kind == "polyjuice":
+        from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
+
+        return name or "polyjuice", PolyjuicePerturber(option or "uw-hai/polyjuice",
+                                                        device=args.device)
+    if kind == "llm":
+        return name or f"llm:{args.model}", _llm_backend(args, "llm")
+    raise RMXError(f"--perturber {spec!r}: unknown kind {kind!r}; use rules, random[:fraction], "
+                   "paraphrase, polyjuice[:name_or_path] or llm.")
+
+
+def _unique(pairs: list[tuple[str, Any]], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, obj in pairs:
+        if name in out:
+            raise RMXError(f"two {flag} are both named {name!r}; name them, e.g. "
+                           f"{flag} a=SPEC {flag} b=SPEC.")
+        out[name] = obj
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from rmx_widgets.core.data import load_comparisons
+    from rmx_widgets.core.evaluate import evaluate
+
+    datasets = {}
+    for spec in args.data:
+        name, path = _split_name(spec)
+        name = name or Path(path).stem
+        if name in datasets:
+            raise RMXError(f"two --data are both named {name!r}; write NAME=PATH.")
+        comps = load_comparisons(path)
+        datasets[name] = comps[: args.limit] if args.limit else comps
+    attributes = _attributes(args)
+    rms = _unique([rm_from_spec(s, args) for s in args.rm], "--rm")
+    perturbers = _unique([perturber_from_spec(s, args) for s in args.perturber], "--perturber")
+    out = Path(args.out)
+    study = evaluate(datasets, rms, perturbers, attributes=attributes, seeds=args.seeds,
+                     per_seed=args.per_seed, store=Path(args.store) if args.store
+                     else out / "store.sqlite", primary=args.primary, k=args.k,
+                     n_boot=args.n_boot, batch_size=args.batch_size,
+                     progress=sys.stderr.isatty())
+    for name, reason in study.skipped.items():
+        print(f"skipped perturber {name}: {_one_line(reason)}")
+    with pd.option_context("display.max_rows", 200, "display.width", 160,
+                           "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        for ds in study.datasets:
+            print(f"\n[{ds}] explanation quality, side 'both' (mean ± s.e. over "
+                  f"{len(study.config['seeds'])} seeds × {study.config['per_seed']} comparisons)")
+            print(study.main_table(ds, side="both").to_string(index=False))
+            if len(study.tau):
+                print(f"\n[{ds}] Kendall's tau between the RMs' attribute rankings "
+                      f"(perturber {study.primary}, comparisons all RMs agree on)")
+                print(study.tau_matrix(ds).to_string())
+    paths = study.save(out, report=not args.no_report)
+    print("\nWrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def lab_command(folder: Path, port: int | None = None) -> list[str]:
     """JupyterLab bound to loopback; it prints the URL with its token itself."""
     import os
@@ -237,6 +371,45 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--trust-remote-code", action="store_true",
                    help="run Python code shipped in the model repository (off by default)")
     e.set_defaults(func=cmd_explain)
+
+    v = sub.add_parser("evaluate", help="the paper's study: explanation quality against "
+                       "baselines and RM vs RM, on your data")
+    v.add_argument("--data", required=True, action="append",
+                   help="comparisons file, or NAME=PATH; repeat for several data sets")
+    v.add_argument("--rm", required=True, action="append",
+                   help="[NAME=]transparent | transparent:feature=weight,... | hub name or path; "
+                        "repeat for each RM")
+    v.add_argument("--perturber", required=True, action="append",
+                   help="[NAME=]rules | random[:fraction] | paraphrase | polyjuice[:path] | llm; "
+                        "repeat for each perturber")
+    v.add_argument("--model", help="LLM for paraphrase/llm perturbers")
+    v.add_argument("--backend", choices=["openai", "hf"], default="openai",
+                   help="how --model is served: an OpenAI-compatible API (default) or local "
+                        "transformers")
+    v.add_argument("--base-url", default=None,
+                   help="OpenAI-compatible server; the key is read from OPENAI_API_KEY")
+    v.add_argument("--attributes", default=None,
+                   help="comma-separated (default: those every attribute perturber supports)")
+    v.add_argument("--attributes-file", default=None, help="JSON list of custom attributes")
+    v.add_argument("--seeds", type=int, default=5, help="how many seeded samples (default 5)")
+    v.add_argument("--per-seed", type=int, default=30,
+                   help="comparisons per sample (default 30)")
+    v.add_argument("--primary", default=None,
+                   help="perturber for the RM-vs-RM part (default: first attribute perturber)")
+    v.add_argument("--k", type=int, default=5, help="examples per RM and per pair")
+    v.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws for PFR CIs")
+    v.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
+    v.add_argument("--store", default=None, help="SQLite store (default OUT/store.sqlite)")
+    v.add_argument("--limit", type=int, default=None, help="only the first N of each data set")
+    v.add_argument("--device", default=None)
+    v.add_argument("--dtype", default=None)
+    v.add_argument("--max-length", type=int, default=None)
+    v.add_argument("--batch-size", type=int, default=32)
+    v.add_argument("--concurrency", type=int, default=16)
+    v.add_argument("--no-report", action="store_true", help="skip report.html")
+    v.add_argument("--trust-remote-code", action="store_true",
+                   help="run Python code shipped in model repositories (off by default)")
+    v.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("report", help="write the HTML report of a saved table")
     r.add_argument("--table", required=True, help="table.parquet or table.jsonl of a run")

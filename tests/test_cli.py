@@ -87,3 +87,53 @@ def test_lab_binds_loopback_and_opens_the_notebooks(tmp_path):
     assert cmd[cmd.index("--ip") + 1] == "127.0.0.1" and "--no-browser" in cmd
     assert f"--ServerApp.root_dir={tmp_path}" in cmd and "--port=8899" in cmd
     assert main(["lab", "--dir", str(tmp_path / "missing")]) == 2
+
+
+SAMPLES = "rmx_widgets/data/sample_comparisons.jsonl"
+PLANTED = "planted=transparent:pleasantries=13.5,follow_up=4.5,hedging=-1.5,off_topic=-0.5"
+
+
+def test_evaluate_two_rms_three_perturbers_offline(tmp_path, capsys, monkeypatch):
+    """The README's `rmx evaluate` line: Polyjuice is skipped offline with its reason, the
+    study still writes every table, and a rerun is served from the store."""
+    from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
+
+    monkeypatch.setattr(PolyjuicePerturber, "unavailable_reason",
+                        staticmethod(lambda name_or_path="": "huggingface.co is unreachable"))
+    out = tmp_path / "study"
+    argv = ["evaluate", "--data", f"samples={SAMPLES}", "--rm", PLANTED, "--rm", "transparent",
+            "--perturber", "rules", "--perturber", "random:0.2", "--perturber", "polyjuice",
+            "--seeds", "2", "--per-seed", "10", "--n-boot", "50", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "skipped perturber polyjuice: huggingface.co is unreachable" in printed
+    assert "[samples] explanation quality" in printed and "Kendall's tau" in printed
+    quality = pd.read_csv(out / "quality.csv")
+    assert set(quality["perturber"]) == {"rules", "random"}
+    assert set(quality["rm"]) == {"planted", "transparent"}
+    assert set(quality["seed"]) == {0, 1}
+    tau = pd.read_csv(out / "tau.csv")
+    assert len(tau) == 4 and set(tau["dataset"]) == {"samples"}
+    study = json.loads((out / "study.json").read_text())
+    assert study["skipped"] == {"polyjuice": "huggingface.co is unreachable"}
+    assert study["baselines"] == ["random", "polyjuice"]
+    assert (out / "report.html").exists()
+    assert main(argv) == 0  # resumed from the store
+    pd.testing.assert_frame_equal(pd.read_csv(out / "quality.csv"), quality)
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--rm", "transparent:hedging"], "is not feature=weight"),
+    (["--rm", "transparent:nonsense=1"], "unknown feature"),
+    (["--rm", "transparent", "--perturber", "warp"], "unknown kind 'warp'"),
+    (["--rm", "transparent", "--perturber", "random:lots"], "fraction must be a number"),
+    (["--rm", "transparent", "--perturber", "paraphrase"], "needs --model"),
+    (["--rm", "transparent", "--rm", "transparent"], "both named 'transparent'"),
+])
+def test_evaluate_bad_specs_exit_2(tmp_path, capsys, extra, needle):
+    argv = ["evaluate", "--data", SAMPLES, "--out", str(tmp_path / "s"), *extra]
+    if "--perturber" not in extra:
+        argv += ["--perturber", "rules"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err

@@ -255,3 +255,44 @@ def test_bad_arguments_say_what_to_fix(kwargs, error, match):
     comps, rms, perts = args.pop("comparisons"), args.pop("rms"), args.pop("perturbers")
     with pytest.raises(error, match=match):
         evaluate(comps, rms, perts, attributes=ATTRS, progress=False, **args)
+
+
+# --------------------------------------------------------------------------------------------
+# The attribute-targeted rules against the random word baseline (README, "Reproducing the
+# paper"): measured on the sample data with the default transparent RM, 5 seeds × 30.
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rules_vs_random():
+    from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
+
+    perturbers = {"rules": rmx.RulePerturber(), "random": RandomWordPerturber(),
+                  "random0.3": RandomWordPerturber(fraction=0.3)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = evaluate(rmx.sample_comparisons(), {"transparent": TransparentRewardModel()},
+                         perturbers, progress=False, n_boot=0)
+    s = study.quality_summary
+    return s[s["kind"] == "CF"].set_index(["side", "perturber"])
+
+
+def test_rules_find_more_counterfactuals_than_random_words(rules_vs_random):
+    cf = rules_vs_random
+    for side in ("chosen", "rejected", "either", "both"):
+        for baseline in ("random", "random0.3"):
+            assert cf.loc[(side, "rules"), "coverage"] > cf.loc[(side, baseline), "coverage"]
+    # both sides flipped: 0.300 ± 0.030 for the rules, 0.060 ± 0.012 for random words (15 %)
+    assert cf.loc[("both", "rules"), "coverage"] > 3 * cf.loc[("both", "random"), "coverage"]
+
+
+def test_rule_counterfactuals_are_not_closer_than_random_ones(rules_vs_random):
+    """Documents an honest negative: the rules' CFs are *further* from the original than the
+    random baseline's (both sides: syntactic 0.50 vs 0.10), because the strongest transparent
+    feature is a refusal and the avoid-to-answer rule replaces the whole response. At a
+    matched distance on the rejected side (random at 30 % of words, ≈ 0.25 vs 0.27) the rules
+    still find more CFs (0.30 vs 0.19)."""
+    cf = rules_vs_random
+    assert cf.loc[("both", "rules"), "syntactic"] > cf.loc[("both", "random"), "syntactic"]
+    rules, matched = cf.loc[("rejected", "rules")], cf.loc[("rejected", "random0.3")]
+    assert abs(rules["syntactic"] - matched["syntactic"]) < 0.05
+    assert rules["coverage"] > matched["coverage"]

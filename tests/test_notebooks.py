@@ -28,7 +28,7 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
 TUTORIALS = ["01_quickstart.ipynb", "02_global_sensitivity.ipynb", "03_compare_two_rms.ipynb",
              "04_annotate_representatives.ipynb",
-             "05_real_models_and_custom_attributes.ipynb"]
+             "05_real_models_and_custom_attributes.ipynb", "06_reproduce_the_paper.ipynb"]
 CELL_TIMEOUT = 120
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PREFIX_MARK = "RMX_TEST_KERNEL_PREFIX="
@@ -156,8 +156,26 @@ def _check_05(run: Run) -> None:
     assert (run.workdir / "runs" / "05.sqlite").exists()
 
 
+def _check_06(run: Run) -> None:
+    skipped = run.lines_starting("skipped:")
+    assert len(skipped) == 2, skipped  # Polyjuice offline, and the whole online study
+    assert any("polyjuice" in s for s in skipped)
+    m = re.search(r"Spearman\(planted weights, planted PFR\) = (-?\d+\.\d+)", run.text)
+    assert m and float(m.group(1)) >= 0.9, "the planted ranking was not recovered"
+    out = run.workdir / "runs" / "06_study"
+    quality = pd.read_csv(out / "quality.csv")
+    assert set(quality["rm"]) == {"planted", "reversed", "demo"}
+    assert set(quality["perturber"]) == {"rules", "random"}
+    assert set(quality["seed"]) == {0, 1, 2, 3, 4}
+    tau = pd.read_csv(out / "tau.csv").set_index(["rm_a", "rm_b"])["tau"]
+    assert tau[("planted", "planted")] == 1.0 and tau[("planted", "reversed")] < 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "vega" in html and "cdn.jsdelivr" not in html
+    assert WIDGET_MIME in run.mimes  # the StudyView was displayed
+
+
 CHECKS: dict[str, Callable[[Run], None]] = dict(zip(TUTORIALS, [
-    _check_01, _check_02, _check_03, _check_04, _check_05]))
+    _check_01, _check_02, _check_03, _check_04, _check_05, _check_06]))
 
 
 def test_all_tutorials_are_present() -> None:
