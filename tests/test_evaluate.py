@@ -296,3 +296,26 @@ def test_rule_counterfactuals_are_not_closer_than_random_ones(rules_vs_random):
     rules, matched = cf.loc[("rejected", "rules")], cf.loc[("rejected", "random0.3")]
     assert abs(rules["syntactic"] - matched["syntactic"]) < 0.05
     assert rules["coverage"] > matched["coverage"]
+
+
+def test_a_rerun_on_the_same_store_recomputes_nothing(tmp_path):
+    """Rewrites are cached across RMs and runs: a second RM with the same preferences asks for
+    no rewrite, and a rerun of the whole study asks for none."""
+    calls = []
+
+    def counting_perturber(prompt, response, attribute, direction):
+        calls.append((response, attribute.name, direction))
+        return hand_perturber(prompt, response, attribute, direction)
+
+    store = tmp_path / "study.sqlite"
+    args = (COMPS, {"count": counting_rm, "same": lambda p, r: counting_rm(p, r)},
+            {"hand": rmx.CallablePerturber(counting_perturber, name="hand:v1")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = evaluate(*args, attributes=ATTRS, seeds=1, per_seed=3, store=store,
+                         progress=False, n_boot=0)
+        assert len(calls) == 2 * 2 * 2  # 2 explained comparisons × 2 attributes × 2 sides
+        again = evaluate(*args, attributes=ATTRS, seeds=1, per_seed=3, store=store,
+                         progress=False, n_boot=0)
+    assert len(calls) == 8
+    pd.testing.assert_frame_equal(first.quality, again.quality)
