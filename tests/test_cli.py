@@ -137,3 +137,31 @@ def test_evaluate_bad_specs_exit_2(tmp_path, capsys, extra, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, monkeypatch):
+    """The LLM perturber and its attribute-free paraphrase baseline, through `rmx evaluate`,
+    against a local OpenAI-compatible server: both run, and only the attribute prompt names
+    an attribute."""
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from fake_llm_server import FakeLLMServer
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeLLMServer() as server:
+        out = tmp_path / "llm"
+        assert main(["evaluate", "--data", SAMPLES, "--limit", "6", "--rm", "transparent",
+                     "--perturber", "llm", "--perturber", "paraphrase", "--model", "fake-model",
+                     "--base-url", server.url, "--attributes", "verbosity,manner", "--seeds", "2",
+                     "--per-seed", "4", "--n-boot", "20", "--no-report",
+                     "--out", str(out)]) == 0
+        texts = [r.user_text for r in server.requests]
+    quality = pd.read_csv(out / "quality.csv")
+    assert set(quality["perturber"]) == {"llm:fake-model", "paraphrase"}
+    study = json.loads((out / "study.json").read_text())
+    assert study["baselines"] == ["paraphrase"] and study["primary"] == "llm:fake-model"
+    assert study["perturbers"]["paraphrase"].endswith(":paraphrase-v1")
+    attribute_prompts = [t for t in texts if "Quality: " in t]
+    explained = {c for ids in study["samples"]["sample_comparisons"].values() for c in ids}
+    # each sampled comparison × 2 attributes × 2 sides, for each of the two perturbers
+    assert len(attribute_prompts) == 4 * len(explained) and len(texts) == 8 * len(explained)
+    assert "OPENAI_API_KEY" not in (out / "study.json").read_text()

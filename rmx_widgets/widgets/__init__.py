@@ -6,6 +6,7 @@ from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.explorer import Explorer
 from rmx_widgets.widgets.rm_compare import RMCompare
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
+from rmx_widgets.widgets.study_view import StudyView
 
 __all__ = ["Annotator", "AttributePicker", "ComparisonView", "Explorer", "RMCompare",
-           "SensitivityChart"]
+           "SensitivityChart", "StudyView"]

@@ -1,0 +1,317 @@
+"""A standalone, offline HTML report of a study (:func:`rmx_widgets.core.evaluate.evaluate`).
+
+It is laid out like the paper's evaluation: what was run (data sets, reward models, perturbers
+and which of them are attribute-blind baselines, seeds, attributes, what was skipped and why),
+then per data set the quality table (coverage, distances and diversity of CFs and SFs, one
+table per side), the PFR chart of every RM, Kendall's τ between the RMs' rankings, and the
+representative and contrasting examples with their rewrites.
+
+The report reuses :mod:`rmx_widgets.core.report`'s machinery and its safety rules: the Vega
+libraries are inlined (the file opens offline), every piece of text that came from a model, a
+data set *or a user* (RM, perturber and data-set names are user input too) goes through
+:func:`html.escape`, and chart specs travel as JSON inside ``<script type="application/json">``
+with ``<``, ``>`` and ``&`` written as ``\\u`` escapes, so no name can close the script.
+Element ids are built from counters, never from names.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import altair as alt
+import pandas as pd
+
+from rmx_widgets.core.charts import sensitivity_chart
+from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.report import (
+    _CSS,
+    _example_html,
+    _fmt,
+    _html_table,
+    script_json,
+    vega_bundle,
+)
+from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order
+
+if TYPE_CHECKING:
+    from rmx_widgets.core.evaluate import StudyResult
+
+SIDES = ("chosen", "rejected", "both", "either")
+SIDE_NOTES = {
+    "chosen": "the chosen (RM-preferred) response made worse",
+    "rejected": "the rejected response made better",
+    "both": "a CF (SF) on each side of the same comparison",
+    "either": "a CF (SF) on at least one side",
+}
+SPECS_ID = "rmx-study-specs"
+CHART_PREFIX = "rmx-study-chart-"
+
+_STUDY_CSS = """
+nav.toc a { margin-right: 1rem; }
+section.dataset { border-top: 2px solid #ccc; margin-top: 2rem; }
+.chart { margin: 0.5rem 0 1rem; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+.contrast { border-left: 4px solid #7570b3; padding-left: 0.8rem; margin: 1.5rem 0; }
+"""
+
+
+def _na(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _Charts:
+    """Collects chart specs under counter-made element ids; one script embeds them all."""
+
+    def __init__(self) -> None:
+        self.specs: dict[str, dict] = {}
+
+    def add(self, chart: alt.TopLevelMixin) -> str:
+        chart_id = f"{CHART_PREFIX}{len(self.specs)}"
+        self.specs[chart_id] = chart.to_dict()
+        return (f'<div class="chart" id="{chart_id}"></div>'
+                '<noscript><p class="note">The chart needs JavaScript; the table holds the '
+                "same numbers.</p></noscript>")
+
+
+def _config_html(result: StudyResult) -> str:
+    cfg = result.config
+    baselines = set(cfg.get("baselines", []))
+    primary = cfg.get("primary")
+    datasets = pd.DataFrame([(name, n) for name, n in cfg.get("datasets", {}).items()],
+                            columns=["data set", "comparisons"])
+    rms = pd.DataFrame(list(cfg.get("rms", {}).items()), columns=["reward model", "identity"])
+    perts = []
+    for name, identity in cfg.get("perturbers", {}).items():
+        role = "baseline (attribute-blind)" if name in baselines else "attribute perturber"
+        if name == primary:
+            role += "; primary (drives RM vs RM)"
+        status = f"skipped: {result.skipped[name]}" if name in result.skipped else "ran"
+        perts.append((name, identity, role, status))
+    perts_df = pd.DataFrame(perts, columns=["perturber", "identity", "role", "status"])
+    seeds = cfg.get("seeds", [])
+    settings = pd.DataFrame([
+        ("seeds × comparisons per seed", (f"{len(seeds)} × {cfg.get('per_seed')} "
+                                         f"(seeds {', '.join(map(str, seeds))})")),
+        ("attributes", ", ".join(map(str, cfg.get("attributes", [])))),
+        ("primary perturber", primary if primary is not None else "none (all skipped)"),
+        ("examples per RM / pair (k)", cfg.get("k")),
+        ("bootstrap draws", cfg.get("n_boot")),
+        ("embedder", cfg.get("embedder")),
+    ], columns=["setting", "value"], dtype=object)
+    parts = ["<h2 id=\"config\">Configuration</h2>", _html_table(datasets), _html_table(rms),
+             _html_table(perts_df), _html_table(settings)]
+    if result.skipped:
+        skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
+        parts += ["<h3>Skipped perturbers</h3>", _html_table(skipped, cls="skipped")]
+    return "\n".join(parts)
+
+
+def _quality_html(result: StudyResult, dataset: str) -> str:
+    n_seeds = len(result.config.get("seeds", []))
+    parts = ["<h3>Quality of the explanations</h3>",
+             ('<p class="meta">Coverage: fraction of comparisons with at least one CF (SF); '
+             "syntactic and semantic distance to the original (small is good for a CF, large "
+             "for an SF); diversity: mean pairwise distance among one comparison's CFs (SFs). "
+             f"Each cell is the mean over {n_seeds} seed(s) ± the standard error of the "
+             "per-seed means.</p>")]
+    for side in SIDES:
+        table = result.main_table(dataset, side)
+        parts.append(f"<h4>Side: {escape(side)}</h4>"
+                     f'<p class="meta">{escape(SIDE_NOTES[side])}</p>')
+        parts.append(_html_table(table, cls=f"quality side-{side}") if len(table) else
+                     '<p class="note">No explanations on this side.</p>')
+    return "\n".join(parts)
+
+
+def _sens_rows(result: StudyResult, dataset: str) -> pd.DataFrame:
+    s = result.sensitivity
+    return s[s["dataset"] == dataset]
+
+
+def _pfr_cell(row: pd.Series) -> str:
+    if _na(row["pfr"]):
+        return "–"
+    return f"{row['pfr']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def _sensitivity_html(result: StudyResult, dataset: str, charts: _Charts) -> str:
+    sens = _sens_rows(result, dataset)
+    parts = ["<h3>Global sensitivity: preference flip rate (PFR)</h3>"]
+    if sens.empty:
+        return parts[0] + '<p class="note">No sensitivity: no attribute perturber ran.</p>'
+    n_agree = int(sens["n_agree"].iloc[0])
+    parts.append(f'<p class="meta">PFR per attribute with bootstrap confidence intervals, on '
+                 f"the {n_agree} comparisons on which all reward models agree on the original "
+                 "preference; &quot;worse&quot; rewrites the chosen response, &quot;better"
+                 "&quot; the rejected one, the black tick is the pooled PFR.</p>")
+    for pert, by_pert in sens.groupby("perturber", sort=False):
+        blocks, pooled = [], {}
+        for rm in [r for r in result.rms if r in set(by_pert["rm"])]:
+            rows = by_pert[by_pert["rm"] == rm][SENSITIVITY_COLUMNS]
+            chart = sensitivity_chart(rows, title=f"{rm} — {pert}")
+            blocks.append(f"<div><h4>{escape(str(rm))}</h4>{charts.add(chart)}</div>")
+            both = rows[rows["direction"] == "both"].set_index("attribute")
+            pooled[str(rm)] = both.apply(_pfr_cell, axis=1)
+        parts.append(f"<h4>Perturber: {escape(str(pert))}</h4>")
+        parts.append(f'<div class="charts">{"".join(blocks)}</div>')
+        table = pd.DataFrame(pooled)
+        table = table.reindex([a for a in result.config.get("attributes", [])
+                               if a in table.index] +
+                              [a for a in table.index
+                               if a not in result.config.get("attributes", [])])
+        parts.append('<p class="meta">Pooled PFR [95% CI] per attribute and reward model.</p>')
+        parts.append(_html_table(table.rename_axis("attribute").reset_index().fillna("–"),
+                                 cls="pfr"))
+    return "\n".join(parts)
+
+
+def _tau_chart(result: StudyResult, dataset: str) -> alt.LayerChart:
+    rows = result.tau[result.tau["dataset"] == dataset][["rm_a", "rm_b", "tau", "p_value"]]
+    rows = rows.astype({"rm_a": str, "rm_b": str})
+    order = [str(r) for r in result.rms]
+    base = alt.Chart(rows).encode(x=alt.X("rm_b:N", sort=order, title=None),
+                                  y=alt.Y("rm_a:N", sort=order, title=None))
+    rect = base.mark_rect().encode(
+        color=alt.Color("tau:Q", title="Kendall's τ",
+                        scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
+        tooltip=[alt.Tooltip("rm_a:N"), alt.Tooltip("rm_b:N"),
+                 alt.Tooltip("tau:Q", format=".3f"), alt.Tooltip("p_value:Q", format=".3g")])
+    # white figures on the dark ends of the scale, black in the pale middle
+    text = base.mark_text().encode(
+        text=alt.Text("tau:Q", format=".2f"),
+        color=alt.condition("abs(datum.tau) > 0.5", alt.value("white"), alt.value("black")))
+    side = max(120, 60 * len(order))
+    return alt.layer(rect, text).properties(width=side, height=side,
+                                            title="Kendall's τ between attribute rankings")
+
+
+def _tau_html(result: StudyResult, dataset: str, charts: _Charts) -> str:
+    parts = ["<h3>RM vs RM: Kendall's τ between attribute rankings</h3>"]
+    rows = result.tau[result.tau["dataset"] == dataset]
+    if rows.empty:
+        return parts[0] + '<p class="note">No τ: no ranking was computed on this data set.</p>'
+    n_agree = int(rows["n_agree"].iloc[0])
+    parts.append(f'<p class="meta">Rankings by pooled PFR (primary perturber), over the '
+                 f"{n_agree} comparisons all reward models agree on.</p>")
+    for values, label in (("tau", "τ"), ("p_value", "p-value")):
+        matrix = result.tau_matrix(dataset, values=values)
+        matrix = matrix.rename_axis(None, axis=1).rename_axis(label).reset_index()
+        parts.append(_html_table(matrix, cls=f"tau-matrix {values}"))
+    parts.append(charts.add(_tau_chart(result, dataset)))
+    return "\n".join(parts)
+
+
+def _order(result: StudyResult, dataset: str, rm: str) -> list[str]:
+    sens = _sens_rows(result, dataset)
+    rows = sens[(sens["rm"] == rm) & (sens["perturber"] == result.primary)]
+    return attribute_order(rows[SENSITIVITY_COLUMNS]) if len(rows) else []
+
+
+def _rows(result: StudyResult, dataset: str, rm: str, cid: Any) -> pd.DataFrame:
+    table = result.tables.get((dataset, rm, result.primary))
+    if table is None:
+        return pd.DataFrame()
+    return table[table["comparison_id"] == cid]
+
+
+def _examples_html(result: StudyResult, dataset: str) -> str:
+    parts = ["<h3>Representative examples</h3>",
+             ('<p class="meta">Per reward model, the comparisons whose own attribute ranking '
+             "agrees best with the RM's global ranking (Kendall's τ), with their CFs and "
+             "SFs.</p>")]
+    reps = result.representatives[result.representatives["dataset"] == dataset]
+    if reps.empty:
+        parts.append('<p class="note">No representative examples (too few ranked '
+                     "attributes per comparison).</p>")
+    for rm, group in reps.groupby("rm", sort=False):
+        parts.append(f"<h4>{escape(str(rm))}</h4>")
+        order = _order(result, dataset, rm)
+        for r in group.sort_values("rank").itertuples():
+            rows = _rows(result, dataset, rm, r.comparison_id)
+            if rows.empty:
+                continue
+            caption = (f"#{r.rank} for {rm}: Kendall's τ with its global ranking = "
+                       f"{_fmt(r.tau)} (p = {_fmt(r.p)}) over {r.n_attributes} attributes")
+            parts.append(_example_html(rows, r.comparison_id, caption, order))
+
+    parts += ["<h3>Contrasting examples</h3>",
+              ('<p class="meta">Per pair of reward models, comparisons on which both agree on '
+              "the original preference but rank the attributes most differently; each is "
+              "shown as explained for either model.</p>")]
+    cons = result.contrasting[result.contrasting["dataset"] == dataset]
+    if cons.empty:
+        parts.append('<p class="note">No contrasting examples (one reward model, or no '
+                     "comparison all of them agree on).</p>")
+    for (a, b), group in cons.groupby(["rm_a", "rm_b"], sort=False):
+        parts.append(f"<h4>{escape(str(a))} vs {escape(str(b))}</h4>")
+        for r in group.sort_values("rank").itertuples():
+            blocks = []
+            for rm in (a, b):
+                rows = _rows(result, dataset, rm, r.comparison_id)
+                if not rows.empty:
+                    blocks.append(_example_html(rows, r.comparison_id, f"explained for {rm}",
+                                                _order(result, dataset, rm)))
+            parts.append(f'<div class="contrast"><p><b>#{r.rank}</b>: Kendall\'s τ between '
+                         f"the two local rankings = {_fmt(r.tau)} (p = {_fmt(r.p)}) over "
+                         f"{r.n_attributes} attributes</p>{''.join(blocks)}</div>")
+    return "\n".join(parts)
+
+
+def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") -> str:
+    """The study report as one HTML string (see :func:`write_study_report`)."""
+    charts = _Charts()
+    datasets = result.datasets
+    toc = " ".join(f'<a href="#dataset-{i}">{escape(str(d))}</a>'
+                   for i, d in enumerate(datasets))
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        ('<p class="meta">Contrastive explanations of reward models, evaluated as in '
+        "&quot;Interpreting Language Reward Models via Contrastive Explanations&quot;: "
+        "counterfactuals (CF) flip an RM's preference, semifactuals (SF) do not.</p>"),
+        f'<nav class="toc"><a href="#config">Configuration</a> {toc}</nav>',
+        _config_html(result),
+    ]
+    for i, dataset in enumerate(datasets):
+        n = result.config["datasets"].get(dataset, "?")
+        sections.append(f'<section class="dataset" id="dataset-{i}">'
+                        f"<h2>Data set: {escape(str(dataset))}</h2>"
+                        f'<p class="meta">{_fmt(n)} comparisons.</p>')
+        sections.append(_quality_html(result, dataset))
+        sections.append(_sensitivity_html(result, dataset, charts))
+        sections.append(_tau_html(result, dataset, charts))
+        sections.append(_examples_html(result, dataset))
+        sections.append("</section>")
+
+    embed = (f'const specs = JSON.parse(document.getElementById("{SPECS_ID}").textContent);\n'
+             "for (const [id, spec] of Object.entries(specs)) {\n"
+             '  vegaEmbed("#" + id, spec, {"mode": "vega-lite", "actions": false, '
+             '"renderer": "svg"}).catch(console.error);\n}')
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{escape(title)}</title>\n<style>{_CSS}{_STUDY_CSS}</style>\n"
+        f'<script type="text/javascript">\n{vega_bundle()}\n</script>\n'
+        "</head>\n<body>\n" + "\n".join(sections) +
+        f'\n<script type="application/json" id="{SPECS_ID}">{script_json(charts.specs)}'
+        f'</script>\n<script type="text/javascript">\n{embed}\n</script>\n</body>\n</html>\n'
+    )
+
+
+def write_study_report(result: StudyResult, path: str | Path, *,
+                       title: str = "rmx-widgets study") -> Path:
+    """Write the study's standalone offline HTML report and return its path.
+
+    One file for the whole study, so it can be mailed or archived beside the CSVs that
+    :meth:`StudyResult.save` writes; a path that cannot be written raises :class:`RMXError`.
+    """
+    path = Path(path)
+    text = study_report_html(result, title=title)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RMXError(f"cannot write the study report to {path}: {exc}. Choose a writable "
+                       "path.") from exc
+    return path
