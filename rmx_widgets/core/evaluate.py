@@ -444,8 +444,10 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
     quality = pd.DataFrame.from_records(quality_rows, columns=QUALITY_COLUMNS)
     config = {
         "datasets": {d: len(c) for d, c in datasets.items()},
-        "rms": {n: rm_identity.get(n, repr(r)) for n, r in rms.items()},
-        "perturbers": {n: pert_identity.get(n, repr(p)) for n, p in perturbers.items()},
+        "rms": {n: rm_identity.get(n, str(getattr(r, "identity", None) or repr(r)))
+                for n, r in rms.items()},
+        "perturbers": {n: pert_identity.get(n, str(getattr(p, "identity", None) or repr(p)))
+                       for n, p in perturbers.items()},
         "baselines": [n for n, p in perturbers.items()
                       if not getattr(p, "attribute_aware", True)],
         "primary": primary, "attributes": [a.name for a in attrs], "seeds": seed_list,
