@@ -34,6 +34,8 @@ _LAZY = {
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.evaluate",
+    "TransformersEmbedder": "rmx_widgets.core.embedders",
+    "HashingEmbedder": "rmx_widgets.core.metrics",
     "StudyResult": "rmx_widgets.core.evaluate",
     # the Jupyter face (imports anywidget/ipywidgets on first use only)
     "Explorer": "rmx_widgets.widgets",

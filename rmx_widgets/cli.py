@@ -94,12 +94,12 @@ def _print_sensitivity(sens: Any) -> None:
 
 def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: Path | None,
          batch_size: int, retry_failed: bool = False, source: str = "the data",
-         report: bool = True) -> None:
+         report: bool = True, embedder: Any = None) -> None:
     from rmx_widgets.core.explain import Explainer
 
     explainer = Explainer(rm, perturber, attributes=attributes,
                           store=store or out / "store.sqlite", batch_size=batch_size,
-                          progress=sys.stderr.isatty())
+                          embedder=embedder, progress=sys.stderr.isatty())
 
     def refuse_all_ties(originals: Any, stats: Any) -> None:
         if len(originals) and bool(originals["tie"].all()):
@@ -157,7 +157,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         attributes = resolve_attributes(attributes)
     _run(comps, _build_rm(args), _build_perturber(args), attributes, Path(args.out),
          Path(args.store) if args.store else None, args.batch_size, args.retry_failed,
-         source=str(args.data), report=not args.no_report)
+         source=str(args.data), report=not args.no_report, embedder=_embedder(args))
 
 
 _NAMED = re.compile(r"^(?P<name>[^:/=\\]+)=(?P<spec>.+)$")
@@ -244,6 +244,19 @@ def perturber_from_spec(spec: str, args: argparse.Namespace) -> tuple[str, Any]:
                    "paraphrase, polyjuice[:name_or_path] or llm.")
 
 
+def _embedder(args: argparse.Namespace) -> Any:
+    """``hashing`` (offline, lexical; the default) or an encoder's hub name / folder."""
+    spec = getattr(args, "embedder", None) or "hashing"
+    if spec == "hashing":
+        return None
+    from rmx_widgets.core.embedders import TransformersEmbedder
+
+    embedder = TransformersEmbedder(spec, device=args.device,
+                                    trust_remote_code=args.trust_remote_code)
+    embedder.load()  # fail before any rewrite is asked for
+    return embedder
+
+
 def _unique(pairs: list[tuple[str, Any]], flag: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, obj in pairs:
@@ -276,7 +289,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                      per_seed=args.per_seed, store=Path(args.store) if args.store
                      else out / "store.sqlite", primary=args.primary, k=args.k,
                      n_boot=args.n_boot, batch_size=args.batch_size,
-                     progress=sys.stderr.isatty())
+                     embedder=_embedder(args), progress=sys.stderr.isatty())
     for name, reason in study.skipped.items():
         print(f"skipped perturber {name}: {_one_line(reason)}")
     with pd.option_context("display.max_rows", 200, "display.width", 160,
@@ -364,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32, help="comparisons' rewrites per batch")
     e.add_argument("--concurrency", type=int, default=16, help="parallel LLM requests")
     e.add_argument("--limit", type=int, default=None, help="only the first N comparisons")
+    e.add_argument("--embedder", default="hashing",
+                   help="semantic distance: 'hashing' (offline, lexical; default) or a sentence "
+                        "encoder, e.g. sentence-transformers/all-MiniLM-L6-v2")
     e.add_argument("--no-report", action="store_true",
                    help="skip report.html (the slowest output; `rmx report` writes it later)")
     e.add_argument("--retry-failed", action="store_true",
@@ -406,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-length", type=int, default=None)
     v.add_argument("--batch-size", type=int, default=32)
     v.add_argument("--concurrency", type=int, default=16)
+    v.add_argument("--embedder", default="hashing",
+                   help="semantic distance: 'hashing' (offline, lexical; default) or a sentence "
+                        "encoder, e.g. sentence-transformers/all-MiniLM-L6-v2")
     v.add_argument("--no-report", action="store_true", help="skip report.html")
     v.add_argument("--trust-remote-code", action="store_true",
                    help="run Python code shipped in model repositories (off by default)")
