@@ -6,6 +6,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+@pytest.fixture
+def server():
+    """A local scripted OpenAI-compatible chat server (see fake_llm_server.py)."""
+    from fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as s:
+        yield s
+
+
 @pytest.fixture(scope="session")
 def tiny_decoder_rm(tmp_path_factory):
     from tiny_models import build_decoder_rm

@@ -144,12 +144,6 @@ def test_random_words_identity_and_arguments():
 # Paraphrase
 # ============================================================================================
 
-@pytest.fixture
-def server():
-    with FakeLLMServer() as s:
-        yield s
-
-
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)

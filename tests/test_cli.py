@@ -139,22 +139,18 @@ def test_evaluate_bad_specs_exit_2(tmp_path, capsys, extra, needle):
     assert needle in err and "Traceback" not in err
 
 
-def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, monkeypatch):
+def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, monkeypatch,
+                                                           server):
     """The LLM perturber and its attribute-free paraphrase baseline, through `rmx evaluate`,
     against a local OpenAI-compatible server: both run, and only the attribute prompt names
     an attribute."""
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from fake_llm_server import FakeLLMServer
-
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with FakeLLMServer() as server:
-        out = tmp_path / "llm"
-        assert main(["evaluate", "--data", SAMPLES, "--limit", "6", "--rm", "transparent",
-                     "--perturber", "llm", "--perturber", "paraphrase", "--model", "fake-model",
-                     "--base-url", server.url, "--attributes", "verbosity,manner", "--seeds", "2",
-                     "--per-seed", "4", "--n-boot", "20", "--no-report",
-                     "--out", str(out)]) == 0
-        texts = [r.user_text for r in server.requests]
+    out = tmp_path / "llm"
+    assert main(["evaluate", "--data", SAMPLES, "--limit", "6", "--rm", "transparent",
+                 "--perturber", "llm", "--perturber", "paraphrase", "--model", "fake-model",
+                 "--base-url", server.url, "--attributes", "verbosity,manner", "--seeds", "2",
+                 "--per-seed", "4", "--n-boot", "20", "--no-report", "--out", str(out)]) == 0
+    texts = [r.user_text for r in server.requests]
     quality = pd.read_csv(out / "quality.csv")
     assert set(quality["perturber"]) == {"llm:fake-model", "paraphrase"}
     study = json.loads((out / "study.json").read_text())

@@ -19,12 +19,6 @@ from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION
 KEY_ENV = "RMX_TEST_LLM_KEY"
 
 
-@pytest.fixture
-def server():
-    with FakeLLMServer() as s:
-        yield s
-
-
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)

@@ -11,7 +11,6 @@ error show up on the first batch rather than an hour in; a batch that does not f
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from rmx_widgets.core.perturbers.base import (
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
     PromptTemplate,
+    TemplatedLLM,
     check_template,
     parse_reply,
 )
@@ -33,7 +33,7 @@ _DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp
            "half": "float16", "float32": "float32", "fp32": "float32", "float": "float32"}
 
 
-class HFPerturber(BasePerturber):
+class HFPerturber(TemplatedLLM, BasePerturber):
     """Rewrites responses with a local chat model loaded through ``transformers``.
 
     ``name_or_path`` is a hub name or a local folder; the model must ship a chat template
@@ -76,16 +76,6 @@ class HFPerturber(BasePerturber):
         return (f"HFPerturber({self.name_or_path!r}, device={str(self.device)!r}, "
                 f"dtype={str(self.dtype).replace('torch.', '')!r}, "
                 f"batch_size={self.batch_size}, max_new_tokens={self.max_new_tokens})")
-
-    def with_template(self, template: PromptTemplate) -> HFPerturber:
-        """A copy that sends ``template``'s prompt; it shares the loaded model and tokenizer
-        (no second copy of the weights) but has its own ``stats``. This object is unchanged."""
-        template = check_template(template)
-        clone = copy.copy(self)
-        clone.template = template
-        clone.identity = f"{self.identity_stem}:{template.tag}"
-        clone.stats = dict.fromkeys(self.stats, 0)
-        return clone
 
     # -- loading -------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ per-row failures.
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import random
 import threading
@@ -49,6 +48,7 @@ from rmx_widgets.core.perturbers.base import (
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
     PromptTemplate,
+    TemplatedLLM,
     check_template,
     parse_reply,
 )
@@ -97,7 +97,7 @@ class _BatchState:
         return self.connect_failures >= limit
 
 
-class OpenAIPerturber(BasePerturber):
+class OpenAIPerturber(TemplatedLLM, BasePerturber):
     """Rewrites responses with an OpenAI-compatible chat model (OpenAI, vLLM, TGI, Ollama...).
 
     ``base_url`` is the API root, e.g. ``http://localhost:8000/v1`` for vLLM or
@@ -177,20 +177,10 @@ class OpenAIPerturber(BasePerturber):
         self.__dict__.setdefault("template", ATTRIBUTE_TEMPLATE)
         self.__dict__.setdefault("identity_stem", self.identity.rsplit(":", 1)[0])
 
-    def with_template(self, template: PromptTemplate) -> OpenAIPerturber:
-        """A copy that sends ``template``'s prompt; this object is left as it is.
-
-        The copy has its own ``stats``, lock and backoff RNG, so running it does not change the
-        counters of the original.
-        """
-        template = check_template(template)
-        clone = copy.copy(self)
-        clone.template = template
-        clone.identity = f"{self.identity_stem}:{template.tag}"
-        clone.stats = dict.fromkeys(self.stats, 0)
-        clone._stats_lock = threading.Lock()
-        clone._rng = random.Random(self._rng.random())
-        return clone
+    def _detach(self) -> None:
+        """The copy gets its own stats lock and backoff RNG (see ``TemplatedLLM``)."""
+        self._stats_lock = threading.Lock()
+        self._rng = random.Random(self._rng.random())
 
     # -- public entry points -------------------------------------------------------------
 

@@ -28,10 +28,12 @@ perturber's ``identity`` (``...:prompt-v1``, ``...:paraphrase-v1``):
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from rmx_widgets.core.errors import PerturberError
 from rmx_widgets.core.perturbers.base import (
@@ -50,7 +52,9 @@ SYSTEM_PROMPT = (
     "word for word as it was. You always answer with a single JSON object and nothing else."
 )
 
-USER_TEMPLATE = """\
+#: The part both templates share: the conversation and the response, in tags the model can
+#: quote back.
+_CONVERSATION = """\
 Below is a conversation prompt and an assistant's response to it.
 
 <prompt>
@@ -61,6 +65,9 @@ Below is a conversation prompt and an assistant's response to it.
 {response}
 </response>
 
+"""
+
+USER_TEMPLATE = _CONVERSATION + """\
 Quality: {attribute}
 Definition: {definition}
 Goal: make the response {direction} overall, and specifically {direction} with respect to \
@@ -84,17 +91,7 @@ PARAPHRASE_SYSTEM_PROMPT = (
     "exactly as they are. You always answer with a single JSON object and nothing else."
 )
 
-PARAPHRASE_USER_TEMPLATE = """\
-Below is a conversation prompt and an assistant's response to it.
-
-<prompt>
-{prompt}
-</prompt>
-
-<response>
-{response}
-</response>
-
+PARAPHRASE_USER_TEMPLATE = _CONVERSATION + """\
 Paraphrase the response: change its wording, but keep its meaning, its content, its level of \
 detail and its quality exactly as they are. Do not add or remove information, do not fix or \
 introduce mistakes, and do not improve or degrade it in any way. Keep its formatting (lists, \
@@ -138,11 +135,14 @@ def build_messages(request: PerturbationRequest, *, system: bool = True) -> list
     ``system=False`` folds the system prompt into the user turn, for chat templates that reject
     a system role (some open models do); the words the model reads are the same.
     """
-    user = render_user_message(request)
+    return _chat(SYSTEM_PROMPT, render_user_message(request), system)
+
+
+def _chat(system_prompt: str, user: str, system: bool) -> list[dict[str, str]]:
     if system:
-        return [{"role": "system", "content": SYSTEM_PROMPT},
+        return [{"role": "system", "content": system_prompt},
                 {"role": "user", "content": user}]
-    return [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{user}"}]
+    return [{"role": "user", "content": f"{system_prompt}\n\n{user}"}]
 
 
 def render_paraphrase_message(request: PerturbationRequest) -> str:
@@ -154,11 +154,7 @@ def build_paraphrase_messages(request: PerturbationRequest, *,
                               system: bool = True) -> list[dict[str, str]]:
     """The chat messages of the attribute-free paraphrase (``system`` as in ``build_messages``).
     """
-    user = render_paraphrase_message(request)
-    if system:
-        return [{"role": "system", "content": PARAPHRASE_SYSTEM_PROMPT},
-                {"role": "user", "content": user}]
-    return [{"role": "user", "content": f"{PARAPHRASE_SYSTEM_PROMPT}\n\n{user}"}]
+    return _chat(PARAPHRASE_SYSTEM_PROMPT, render_paraphrase_message(request), system)
 
 
 @dataclass(frozen=True)
@@ -197,6 +193,32 @@ def check_template(template: object) -> PromptTemplate:
             f"template must be a PromptTemplate such as ATTRIBUTE_TEMPLATE or "
             f"PARAPHRASE_TEMPLATE (rmx_widgets.core.perturbers.prompts), got {template!r}.")
     return template
+
+
+class TemplatedLLM:
+    """What the LLM backends share about templates: ``identity`` is ``identity_stem`` plus the
+    template's tag, and ``with_template`` gives a copy that sends another prompt.
+
+    The copy shares whatever is expensive (loaded weights, an engine, connection settings)
+    but gets its own ``stats``, so running it leaves the original's counters alone; backends
+    with more per-object state (locks, random generators) refresh it in ``_detach``.
+    """
+
+    identity_stem: str
+    template: PromptTemplate
+    stats: dict[str, int]
+
+    def with_template(self, template: PromptTemplate) -> Self:
+        template = check_template(template)
+        clone = copy.copy(self)
+        clone.template = template
+        clone.identity = f"{self.identity_stem}:{template.tag}"
+        clone.stats = dict.fromkeys(self.stats, 0)
+        clone._detach()
+        return clone
+
+    def _detach(self) -> None:
+        """Give a fresh copy its own mutable state (nothing to do by default)."""
 
 
 def extract_reply(text: str) -> ParsedReply:

@@ -171,7 +171,8 @@ _STRIPPABLE_MARKERS = tuple(m for m in DISCOURSE_MARKERS if m not in ("start by"
 FACT_SWAPS: tuple[tuple[str, str], ...] = (
     ("Paris", "Lyon"), ("Canberra", "Sydney"), ("Ottawa", "Toronto"), ("Tokyo", "Osaka"),
     ("Berlin", "Munich"), ("Madrid", "Barcelona"), ("Rome", "Milan"),
-    ("Brasília", "Rio de Janeiro"), ("Brasilia", "Rio de Janeiro"), ("Nairobi", "Mombasa"), ("New Delhi", "Mumbai"),
+    ("Brasília", "Rio de Janeiro"), ("Brasilia", "Rio de Janeiro"), ("Nairobi", "Mombasa"),
+    ("New Delhi", "Mumbai"),
     ("100 degrees", "90 degrees"), ("100 °C", "90 °C"), ("212 degrees", "200 degrees"),
     ("32 degrees", "40 degrees"), ("Jupiter", "Saturn"), ("Mercury", "Mars"),
     ("Pacific", "Atlantic"), ("Everest", "K2"), ("Shakespeare", "Marlowe"),

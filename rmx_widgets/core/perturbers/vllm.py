@@ -8,7 +8,6 @@ reply parsing are the same as every other LLM backend's (``prompts.py``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from rmx_widgets.core.perturbers.base import (
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
     PromptTemplate,
+    TemplatedLLM,
     check_template,
     parse_reply,
 )
@@ -37,7 +37,7 @@ def _import_vllm() -> Any:
     return vllm
 
 
-class VLLMPerturber(BasePerturber):
+class VLLMPerturber(TemplatedLLM, BasePerturber):
     """``VLLMPerturber("Qwen/Qwen2.5-7B-Instruct")``: greedy rewrites with ``vllm.LLM.chat``.
 
     Extra keyword arguments go to ``vllm.LLM`` (e.g. ``tensor_parallel_size=2``,
@@ -62,16 +62,6 @@ class VLLMPerturber(BasePerturber):
                                  f"{type(e).__name__}: {e}") from None
         self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         self.stats: dict[str, int] = {"requests": 0, "failures": 0}
-
-    def with_template(self, template: PromptTemplate) -> VLLMPerturber:
-        """A copy that sends ``template``'s prompt; it shares the loaded engine but has its own
-        ``stats``. This object is unchanged."""
-        template = check_template(template)
-        clone = copy.copy(self)
-        clone.template = template
-        clone.identity = f"{self.identity_stem}:{template.tag}"
-        clone.stats = dict.fromkeys(self.stats, 0)
-        return clone
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
