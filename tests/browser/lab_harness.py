@@ -419,3 +419,22 @@ def restart_and_run_all(lab: Lab, page: Any, name: str,
     wait_for(lambda: page.locator("[data-rmx-stale]").count() == 0, timeout,
              f"the outputs of {name} to be replaced after the restart", page)
     wait_for_all_executed(lab, page, name, n_code, timeout)
+
+
+IMAGES_ENV = "RMX_UPDATE_SCREENSHOTS"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """docs/images when refreshing the README's screenshots (``make screenshots``), else a
+    temporary folder: the screenshot tests always run, and only write the docs on request."""
+    return REPO / "docs" / "images" if os.environ.get(IMAGES_ENV) == "1" else tmp_path
+
+def shoot(element: Any, path: Path) -> None:
+    """Screenshot just the widget; it must fit the viewport, or the notebook would clip it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    viewport = element.page.viewport_size
+    assert box and box["height"] < viewport["height"] - 100, (box, viewport)
+    element.screenshot(path=str(path), animations="disabled", caret="hide")
+    assert path.stat().st_size < 600_000, f"{path} is {path.stat().st_size} bytes"

@@ -7,18 +7,17 @@ annotation form, and — for untrusted model text — that markup stays text.
 
 from __future__ import annotations
 
-import os
 
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import rmx_widgets as rmx
 from lab_harness import (
-    REPO,
+    screenshot_dir,
+    shoot,
     Browser,
     Lab,
     open_notebook,
@@ -30,7 +29,6 @@ from lab_harness import (
 QUICKSTART = "01_quickstart.ipynb"
 # screenshots refresh docs/images only when asked (make screenshots); otherwise a temp folder,
 # so a test run never dirties the checkout
-IMAGES_ENV = "RMX_UPDATE_SCREENSHOTS"
 RUN_TIMEOUT = 90.0  # seconds for the Explorer's background run (about 2 s here)
 
 pytestmark = pytest.mark.browser
@@ -326,19 +324,9 @@ results = [
 '''
 
 
-def _shoot(element: Any, path: Path) -> None:
-    """Screenshot just the widget; it must fit the viewport, or the notebook would clip it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    element.scroll_into_view_if_needed()
-    box = element.bounding_box()
-    viewport = element.page.viewport_size
-    assert box and box["height"] < viewport["height"] - 100, (box, viewport)
-    element.screenshot(path=str(path), animations="disabled", caret="hide")
-    assert path.stat().st_size < 600_000, f"{path} is {path.stat().st_size} bytes"
-
 
 def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -> None:
-    IMAGES = REPO / "docs" / "images" if os.environ.get(IMAGES_ENV) == "1" else tmp_path
+    IMAGES = screenshot_dir(tmp_path)
     tall = {"width": 1280, "height": 2400}  # tall widgets fit unclipped
     page = browser_page.new_page(tall)
     open_notebook(lab, page, QUICKSTART)
@@ -351,13 +339,13 @@ def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -
     attribute = click_widest_bar(page, chart)
     wait_for_filter(page, view, attribute)
     page.mouse.move(0, 0)  # no tooltip in the picture
-    _shoot(box, IMAGES / "explorer.png")
+    shoot(box, IMAGES / "explorer.png")
     # a small rewrite shows the word diff best: pick it with the view's own filter
     view.locator('[data-testid="rmx-filter-attribute"]').select_option("assertiveness")
     wait_for_filter(page, view, "assertiveness")
     wait_for(lambda: view.locator("ins.rmx-ins").count() > 0, 30, "a word diff on screen", page)
     assert view.locator("ins.rmx-ins").first.is_visible()
-    _shoot(view, IMAGES / "comparison_view.png")
+    shoot(view, IMAGES / "comparison_view.png")
 
     name = lab.write_notebook("rm_compare.ipynb", [
         RM_COMPARE_SETUP,
@@ -377,5 +365,5 @@ def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -
              "the RMCompare rewrites", page)
     wait_for_filter(page, compare_view, click_widest_bar(page, compare_chart))
     page.mouse.move(0, 0)
-    _shoot(compare, IMAGES / "rm_compare.png")
+    shoot(compare, IMAGES / "rm_compare.png")
     no_page_errors(browser_page)

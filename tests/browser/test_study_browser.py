@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lab_harness import Browser, Lab, open_notebook, run_all, wait_for
+from lab_harness import (Browser, Lab, open_notebook, run_all, screenshot_dir, shoot,
+                         wait_for)
 
 import rmx_widgets as rmx
 from rmx_widgets.core.evaluate import evaluate
@@ -105,3 +106,37 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert page.evaluate("window.__pwned") is None
     errors = [c for c in browser_page.console if c.startswith("pageerror")]
     assert not errors and not browser_page.dialogs, (errors, browser_page.dialogs)
+
+
+SCREENSHOT_SETUP = '''\
+import rmx_widgets as rmx
+
+PLANTED = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5,
+           "length": 0.4}
+REVERSED = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
+            "length": 0.4}
+study = rmx.evaluate(rmx.sample_comparisons(),
+                     {"planted": rmx.TransparentRewardModel(PLANTED, only=True),
+                      "reversed": rmx.TransparentRewardModel(REVERSED, only=True)},
+                     {"rules": rmx.RulePerturber(), "random": rmx.RandomWordPerturber()},
+                     attributes=["manner", "engagement", "assertiveness", "relevance"],
+                     progress=False, n_boot=200)
+'''
+
+
+def test_screenshots_of_the_study_view(lab: Lab, browser_page: Browser, tmp_path) -> None:
+    """The README's StudyView pictures: the quality table with the τ matrix, and the PFR
+    charts (``make screenshots`` writes them to docs/images)."""
+    images = screenshot_dir(tmp_path)
+    page = browser_page.new_page({"width": 1280, "height": 2400})
+    name = lab.write_notebook("study_shot.ipynb", [SCREENSHOT_SETUP, "rmx.StudyView(study)"])
+    open_notebook(lab, page, name)
+    run_all(lab, page, name)
+    study = page.locator(".rmx-study")
+    study.wait_for()
+    sens = study.locator(".rmx-study-sensitivity")
+    wait_for(lambda: sens.locator("svg.marks").count() == 2, 30, "both PFR charts", page)
+    page.mouse.move(0, 0)
+    shoot(study.locator(".rmx-study-quality"), images / "study_quality.png")
+    shoot(sens, images / "study_sensitivity.png")
+    shoot(study.locator(".rmx-study-tau"), images / "study_tau.png")
