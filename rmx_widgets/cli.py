@@ -292,6 +292,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                      embedder=_embedder(args), progress=sys.stderr.isatty())
     for name, reason in study.skipped.items():
         print(f"skipped perturber {name}: {_one_line(reason)}")
+    agreement = study.agreement
+    for rm in study.rms:
+        column = f"preferred_{rm}"
+        if column in agreement and agreement[column].isna().any():
+            print(f"{int(agreement[column].isna().sum())} comparisons are ties for {rm}: not "
+                  "explained, left out of its coverage (see agreement.csv).")
     with pd.option_context("display.max_rows", 200, "display.width", 160,
                            "display.max_columns", 30, "display.float_format", "{:.3f}".format):
         for ds in study.datasets:

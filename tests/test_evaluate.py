@@ -319,3 +319,10 @@ def test_a_rerun_on_the_same_store_recomputes_nothing(tmp_path):
                          progress=False, n_boot=0)
     assert len(calls) == 8
     pd.testing.assert_frame_equal(first.quality, again.quality)
+
+
+def test_ties_are_reported_not_silently_dropped(hand_study):
+    """c3 is a tie for the counting RM: it is out of every denominator, and the study says so."""
+    assert set(hand_study.quality["n_ties"]) == {1}
+    agree = hand_study.agreement.set_index("comparison_id")
+    assert pd.isna(agree.loc["c3", "preferred_count"]) and not agree.loc["c3", "all_agree"]

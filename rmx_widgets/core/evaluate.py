@@ -45,7 +45,7 @@ from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, kendall_tau, ranki
 from rmx_widgets.core.store import Store
 
 QUALITY_METRICS = ("coverage", "syntactic", "semantic", "diversity")
-QUALITY_COLUMNS = ["dataset", "rm", "perturber", "seed", "side", "kind", "n_comparisons",
+QUALITY_COLUMNS = ["dataset", "rm", "perturber", "seed", "side", "kind", "n_comparisons", "n_ties",
                    *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")]]
 SUMMARY_COLUMNS = ["dataset", "rm", "perturber", "side", "kind", "n_seeds",
                    *[c for m in QUALITY_METRICS for c in (m, f"{m}_se")]]
@@ -61,7 +61,8 @@ class StudyResult:
 
     - ``quality``: per dataset × RM × perturber × seed × side × kind (CF/SF): coverage,
       syntactic and semantic distance and diversity, each with its standard error over the
-      seed's comparisons and the number of comparisons it averages (``*_n``).
+      seed's comparisons and the number of comparisons it averages (``*_n``); ``n_ties``
+      counts the sampled comparisons the RM scores as ties, left out (nothing to explain).
     - ``quality_summary``: the same averaged over seeds; ``*_se`` is then the standard error of
       the per-seed values (seed-to-seed spread), as a paper table reports it.
     - ``per_comparison``: the unit behind ``quality`` (``metrics.comparison_quality`` rows with
@@ -283,7 +284,7 @@ def _quality_by_seed(pc: pd.DataFrame, samples: dict[int, list[str]],
         rows = pc[pc["comparison_id"].isin(keep)]
         for (side, kind), group in rows.groupby(["side", "kind"], sort=False):
             rec: dict[str, Any] = {"seed": seed, "side": side, "kind": kind,
-                                   "n_comparisons": len(keep)}
+                                   "n_comparisons": len(keep), "n_ties": len(ids) - len(keep)}
             rec["coverage"], rec["coverage_se"], rec["coverage_n"] = metrics.mean_and_se(
                 group["found"].astype(float))
             found = group[group["found"]]
