@@ -62,6 +62,7 @@ bench: install /usr/bin/chromium
 	$(BIN)/python bench/generation.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/scaling.py $(if $(QUICK),--sizes 100$(,)1000,)
 	$(BIN)/python bench/widgets.py
+	$(BIN)/python bench/study.py $(if $(QUICK),--quick,)
 
 lab: install
 	$(BIN)/rmx lab --dir notebooks
