@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from planted import PLANTED_ORDER, PLANTED_WEIGHTS, planted_rms
 from scipy import stats
 
 import rmx_widgets as rmx
@@ -155,22 +156,9 @@ def test_sample_ids_are_seeded_and_distinct():
 # Planted rankings with transparent RMs on the sample data and the rule perturber
 # --------------------------------------------------------------------------------------------
 
-#: Each attribute's rule moves one transparent feature: pleasantries (manner), follow-up
-#: invitations (engagement), hedges (assertiveness), off-topic sentences (relevance). Weights
-#: a factor of three apart plant the order manner > engagement > assertiveness > relevance;
-#: a little length weight gives every comparison a margin to overcome.
-PLANTED_ORDER = ["manner", "engagement", "assertiveness", "relevance"]
-PLANTED = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5,
-           "length": 0.4}
-REVERSED = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
-            "length": 0.4}
-
-
 @pytest.fixture(scope="module")
 def planted_study():
-    rms = {"planted": TransparentRewardModel(PLANTED, only=True),
-           "copy": TransparentRewardModel(PLANTED, only=True, name="planted-copy"),
-           "reversed": TransparentRewardModel(REVERSED, only=True)}
+    rms = planted_rms()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return evaluate(rmx.sample_comparisons(), rms, {"rules": rmx.RulePerturber()},
@@ -181,8 +169,7 @@ def test_pfr_ranking_recovers_the_planted_ranking(planted_study):
     s = planted_study.sensitivity
     pooled = s[(s["rm"] == "planted") & (s["direction"] == "both")].set_index("attribute")
     pfr = pooled.loc[PLANTED_ORDER, "pfr"].to_numpy()
-    weights = [13.5, 4.5, 1.5, 0.5]
-    rho = stats.spearmanr(weights, pfr).statistic
+    rho = stats.spearmanr(PLANTED_WEIGHTS, pfr).statistic
     assert rho >= 0.9, (rho, dict(zip(PLANTED_ORDER, pfr)))
 
 

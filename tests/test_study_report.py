@@ -7,11 +7,11 @@ import json
 from html.parser import HTMLParser
 
 import pytest
+from planted import PLANTED_ORDER, planted_rms
 
 import rmx_widgets as rmx
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.evaluate import evaluate
-from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
 from rmx_widgets.core.study_report import (
     CHART_PREFIX,
     SIDES,
@@ -20,10 +20,7 @@ from rmx_widgets.core.study_report import (
     write_study_report,
 )
 
-W = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5, "length": 0.4}
-REV = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
-       "length": 0.4}
-STUDY_ATTRS = ["manner", "engagement", "assertiveness", "relevance"]
+STUDY_ATTRS = PLANTED_ORDER
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
@@ -85,8 +82,7 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def study():
-    rms = {"planted": T(W, only=True), "copy": T(W, only=True, name="copy"),
-           "reversed": T(REV, only=True)}
+    rms = planted_rms()
     return evaluate(rmx.sample_comparisons(), rms, {"rules": rmx.RulePerturber()},
                     attributes=STUDY_ATTRS, progress=False, n_boot=200)
 

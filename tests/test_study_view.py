@@ -6,23 +6,19 @@ from __future__ import annotations
 import html
 
 import pytest
+from planted import PLANTED_ORDER, planted_rms
 
 import rmx_widgets as rmx
 from rmx_widgets.core.evaluate import evaluate
-from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
 from rmx_widgets.widgets import StudyView
 
-W = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5, "length": 0.4}
-REV = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
-       "length": 0.4}
-ATTRS = ["manner", "engagement", "assertiveness", "relevance"]
+ATTRS = PLANTED_ORDER
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
 
 
 def rms(copy_name: str = "copy") -> dict:
-    return {"planted": T(W, only=True), copy_name: T(W, only=True, name="copy"),
-            "reversed": T(REV, only=True)}
+    return planted_rms(copy_name)
 
 
 @pytest.fixture(scope="module")
