@@ -207,7 +207,7 @@ class UnavailablePerturber:
     identity = "nowhere:v1"
     attribute_aware = False
 
-    def unavailable_reason(self):
+    def why_unavailable(self):
         return "the model hub cannot be reached"
 
     def perturb_batch(self, requests):
@@ -313,3 +313,13 @@ def test_ties_are_reported_not_silently_dropped(hand_study):
     assert set(hand_study.quality["n_ties"]) == {1}
     agree = hand_study.agreement.set_index("comparison_id")
     assert pd.isna(agree.loc["c3", "preferred_count"]) and not agree.loc["c3", "all_agree"]
+
+
+def test_polyjuice_is_checked_at_its_own_path(tmp_path):
+    """The study asks the perturber about *its* model, not the default hub name."""
+    from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
+
+    missing = PolyjuicePerturber(str(tmp_path / "no-such-model"))
+    assert "does not exist" in missing.why_unavailable()
+    (tmp_path / "pj").mkdir()
+    assert "config.json" in PolyjuicePerturber(str(tmp_path / "pj")).why_unavailable()

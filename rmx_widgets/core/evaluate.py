@@ -262,13 +262,10 @@ def default_attributes(perturbers: Mapping[str, Any]) -> list[Attribute]:
 
 
 def _unavailable(perturber: Any) -> str | None:
-    check = getattr(perturber, "unavailable_reason", None)
-    if check is None:
-        return None
-    try:
-        return check() if callable(check) else str(check)
-    except TypeError:
-        return check(getattr(perturber, "name_or_path", None))
+    """A perturber that may not run everywhere (a hub model offline) says why in
+    ``why_unavailable()``; the study skips it with that reason instead of failing later."""
+    check = getattr(perturber, "why_unavailable", None)
+    return check() if callable(check) else None
 
 
 def _quality_by_seed(pc: pd.DataFrame, samples: dict[int, list[str]],

@@ -204,6 +204,11 @@ class PolyjuicePerturber(BasePerturber):
 
         return why_not_hub(str(name_or_path))
 
+    def why_unavailable(self) -> str | None:
+        """Why this perturber's model cannot be loaded here, or ``None``: the check the study
+        (``core.evaluate``) makes before running any perturber that has it."""
+        return self.unavailable_reason(self.name_or_path)
+
     def _cannot_load(self, reason: str) -> PerturberError:
         return PerturberError(f"Polyjuice model {self.name_or_path!r} cannot be loaded: "
                               f"{reason}; the study runs without it")
