@@ -66,3 +66,23 @@ def test_cli_embedder_option(tiny_encoder_rm, tmp_path, capsys):
                  "transparent", "--perturber", "rules", "--embedder", str(tmp_path / "none"),
                  "--out", str(out)]) == 2
     assert "cannot load the embedding model" in capsys.readouterr().err
+
+
+def test_the_study_embeds_each_text_once():
+    from rmx_widgets.core.metrics import HashingEmbedder
+
+    seen: list[str] = []
+
+    def counting(texts):
+        seen.extend(texts)
+        return HashingEmbedder()(texts)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = evaluate(rmx.sample_comparisons()[:8],
+                         {"a": rmx.TransparentRewardModel(),
+                          "b": rmx.TransparentRewardModel(name="b")},
+                         {"rules": rmx.RulePerturber()}, attributes=["manner", "verbosity"],
+                         seeds=1, per_seed=8, embedder=counting, progress=False, n_boot=0)
+    assert seen and len(seen) == len(set(seen))
+    assert study.per_comparison["semantic"].notna().any()

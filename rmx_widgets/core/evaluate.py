@@ -337,7 +337,9 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
     attrs = resolve_attributes(attributes) if attributes is not None \
         else default_attributes(perturbers)
     shared = store if isinstance(store, Store) else Store(store)
-    embedder = embedder if embedder is not None else metrics.HashingEmbedder()
+    # every text is embedded once for the whole study (distances, diversity, every RM)
+    embedder = metrics.CachedEmbedder(embedder if embedder is not None
+                                      else metrics.HashingEmbedder())
 
     skipped: dict[str, str] = {}
     for name, pert in perturbers.items():

@@ -112,6 +112,35 @@ class HashingEmbedder:
         return f"HashingEmbedder(dim={self.dim})"
 
 
+class CachedEmbedder:
+    """Embeds each distinct text once, however often it is asked for.
+
+    A study embeds the same texts many times: the Explainer for semantic distances, then the
+    diversity of the CFs and SFs, for every RM that asks for the same rewrites. With a model
+    embedder that is real GPU/CPU time, so the study wraps its embedder in this for its
+    lifetime. Vectors are kept as the wrapped embedder returned them.
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        new = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if new:
+            vectors = np.asarray(self.embedder(new), dtype=np.float64)
+            if vectors.ndim != 2 or vectors.shape[0] != len(new):
+                raise RMXError(f"the embedder must return an array of shape (n_texts, dim); "
+                               f"for {len(new)} texts it returned shape {vectors.shape}.")
+            self._vectors.update(zip(new, vectors))
+        if not texts:
+            return np.zeros((0, 1))
+        return np.stack([self._vectors[t] for t in texts])
+
+    def __repr__(self) -> str:
+        return repr(self.embedder)
+
+
 def _check_pairs(originals: Sequence, perturbed: Sequence) -> None:
     if len(originals) != len(perturbed):
         raise DataError(f"originals and perturbed must have the same length "
