@@ -117,7 +117,7 @@ def hostile_perturb(prompt, response, attribute, direction):
 class Gone:
     """A perturber that cannot run here, whose reason and repr are hostile too."""
 
-    def unavailable_reason(self) -> str:
+    def why_unavailable(self) -> str:
         return f"offline {SCRIPT}"
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ format, ``" {template} [SEP] {answer} [ANSWER] ... <|endoftext|>"`` or, without 
 that does not follow the format is a recorded failure with its reason, never a guess.
 
 The model loads on first use. Offline, a hub name that is not in the local cache cannot be
-loaded: ``PolyjuicePerturber.unavailable_reason`` says so before anything is run, so an
+loaded: ``why_unavailable()`` says so before anything is run, so an
 evaluation can leave this baseline out with one clear line instead of failing after a network
 timeout.
 """
