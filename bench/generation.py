@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # tiny offline model builders
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))  # tiny offline model builders
 
 from rmx_widgets.core.attributes import get_attribute  # noqa: E402
 from rmx_widgets.core.perturbers.base import PerturbationRequest  # noqa: E402

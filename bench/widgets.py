@@ -3,7 +3,7 @@
 Why in a real browser: what a person waits for is the rendered DOM inside JupyterLab (the kernel
 building the widgets, the comm messages crossing the WebSocket, anywidget and Vega rendering),
 and no Python-side timer sees most of that. So this starts a throw-away JupyterLab on 127.0.0.1
-and a headless Debian Chromium through Playwright (``tests/browser/lab_harness.py``), writes a
+and a headless Debian Chromium through Playwright (``tests/helpers/lab_harness.py``), writes a
 notebook that builds a 20,000-row result (1,000 synthetic comparisons x 10 attributes x 2 sides,
 through ``rmx.Explainer`` with a fast callable RM and perturber), and measures:
 
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "browser"))
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
 import lab_harness as lh  # (needs the sys.path entry above)
 

@@ -1,6 +1,6 @@
 """The offline HTML report in a real browser: model text stays text, and the chart renders.
 
-``tests/test_report.py`` checks the escaping by parsing the HTML in Python; this test opens the
+``tests/core/test_report.py`` checks the escaping by parsing the HTML in Python; this test opens the
 written file in the harness's Debian Chromium (file://, name resolution off, so nothing can be
 fetched) and checks what a reader would actually get: no hostile string ran (no dialog, no
 ``window.__pwned``, no <img>/javascript: link made from model text), every hostile string is

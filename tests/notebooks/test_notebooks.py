@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
 TUTORIALS = ["01_quickstart.ipynb", "02_global_sensitivity.ipynb", "03_compare_two_rms.ipynb",
              "04_annotate_representatives.ipynb",

@@ -4,7 +4,7 @@ Each rule attribute below moves one transparent feature: pleasantries (manner), 
 invitations (engagement), hedges (assertiveness), off-topic sentences (relevance). PLANTED
 weights them a factor of three apart in that order, REVERSED flips the order, and a little
 length weight gives every comparison a margin to overcome. On the sample data with the rule
-perturber the study must recover the planted order (tests/test_evaluate.py).
+perturber the study must recover the planted order (tests/core/study/test_evaluate.py).
 """
 
 from __future__ import annotations
