@@ -15,14 +15,15 @@ parameter still works; its results are stored when the whole batch returns.
 from __future__ import annotations
 
 import inspect
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Prompt, render_prompt
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 
 #: ``on_result(i, result)``: request ``i`` of the batch is done (called at most once per index).
 ResultCallback = Callable[[int, "PerturbationResult"], None]
@@ -42,58 +43,43 @@ class PerturbationRequest:
 
 @dataclass(frozen=True)
 class PerturbationResult:
-    """``text`` is the rewritten response, or ``None`` with ``failure`` saying why."""
+    """``text`` is the rewritten response, or ``None`` with ``failure`` saying why and ``kind``
+    saying what sort of failure it is (set by the code that saw it fail, never guessed later).
+    """
 
     text: str | None
     failure: str | None = None
+    kind: FailureKind | None = None
 
     @staticmethod
-    def failed(reason: str) -> PerturbationResult:
-        return PerturbationResult(None, reason)
+    def failed(reason: str, kind: FailureKind | None = None) -> PerturbationResult:
+        # TODO(redesign, removed before landing): ``kind`` becomes required once every
+        # backend passes it; the fallback only keeps half-migrated branches running.
+        return PerturbationResult(None, reason,
+                                  legacy_failure_kind(reason) if kind is None else FailureKind(kind))
 
 
 def check_rewrite(original: str, text: Any) -> PerturbationResult:
     """The checks every backend's output gets, so no perturber can return a non-perturbation."""
     if not isinstance(text, str):
-        return PerturbationResult.failed(f"perturber returned {type(text).__name__}, not text")
+        return PerturbationResult.failed(f"perturber returned {type(text).__name__}, not text",
+                                         FailureKind.UNPARSEABLE)
     if not text.strip():
-        return PerturbationResult.failed("perturber returned an empty response")
+        return PerturbationResult.failed("perturber returned an empty response",
+                                         FailureKind.EMPTY)
     if text.strip() == original.strip():
-        return PerturbationResult.failed("perturber returned the original text unchanged")
+        return PerturbationResult.failed("perturber returned the original text unchanged",
+                                         FailureKind.UNCHANGED)
     return PerturbationResult(text)
 
 
-# Reasons are free text (they carry server messages and counts); these patterns, tried in
-# order, group them into a few kinds so that a run's summary can say "12 rate limited, 3
-# unparseable" instead of listing 15 distinct strings.
-_FAILURE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
-        ("unsupported attribute", r"cannot perturb attribute"),
-        ("unchanged", r"unchanged"),
-        ("rate limited", r"HTTP 429"),
-        ("server error", r"HTTP 5\d\d"),
-        ("client error", r"HTTP 4\d\d"),
-        ("exception", r"^[A-Z]\w*(Error|Exception)\b"),
-        ("timeout", r"timeout|timed out"),
-        ("broken reply", r"broken reply|malformed JSON body|no choices|no text content"),
-        ("connection", r"cannot connect|connection"),
-        ("empty", r"\bempty\b"),
-        ("unparseable", r"not a JSON|JSON \w+, not an object|no 'rewritten'|'rewritten' field|"
-                        r"not text|unparseable|parse"),
-        # rule perturbers: the response has nothing the rule can change
-        ("not applicable", r"^(no|fewer than|every) |\balready\b|leaves? no |would leave|"
-                           r"nothing (would remain|to change)|\bis only (a|pleasantries)\b"),
-    ))
-
-
 def failure_kind(reason: str | None) -> str:
-    """The coarse kind of a recorded failure reason (``"other"`` when none matches)."""
-    if not reason:
-        return "other"
-    for kind, pattern in _FAILURE_KINDS:
-        if pattern.search(reason):
-            return kind
-    return "other"
+    """The kind of a failure *reason text* stored before kinds were recorded.
+
+    New failures carry their kind (``PerturbationResult.kind``); this classifier only reads
+    reasons that arrive without one (see ``core.failures``).
+    """
+    return legacy_failure_kind(reason).value
 
 
 @runtime_checkable
@@ -121,12 +107,33 @@ def streams_results(perturber: Any) -> bool:
 
 class BasePerturber:
     """Per-request perturbers subclass this and implement ``perturb``; batch backends override
-    ``perturb_batch``. ``supports`` lets a backend declare honestly what it cannot do."""
+    ``perturb_batch``.
+
+    What a perturber can do is *declared* here, typed, so callers ask instead of probing:
+
+    * ``supports(attribute)``: whether it can rewrite along this attribute at all (the rule
+      perturber knows only some); unsupported requests become failed rows, and the Explainer
+      warns once up front.
+    * ``why_unavailable()``: ``None`` when it can run on this machine now, else the reason
+      (e.g. a hub model that cannot be loaded offline); studies skip it and say why.
+    * ``attribute_aware``: ``False`` for baselines that ignore the attribute (random words,
+      paraphrase, Polyjuice); studies report them beside the attribute perturbers, not in PFR.
+    * ``streams_results``: ``True`` when ``perturb_batch`` calls ``on_result`` for each
+      request as it finishes, so the caller can store results one by one.
+    * ``stats``: cumulative counters (requests, retries, failures …) the run reports.
+    """
 
     identity: str = "base"
+    attribute_aware: bool = True
+    streams_results: bool = True  # the loop below reports every result as it is done
+    #: no counters unless a backend keeps some (it assigns its own dict in ``__init__``)
+    stats: Mapping[str, int] = MappingProxyType({})
 
     def supports(self, attribute: Attribute) -> bool:
         return True
+
+    def why_unavailable(self) -> str | None:
+        return None
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         raise PerturberError(f"{type(self).__name__} must implement perturb or perturb_batch")
@@ -138,14 +145,16 @@ class BasePerturber:
         for i, r in enumerate(requests):
             if not self.supports(r.attribute):
                 res = PerturbationResult.failed(
-                    f"{self.identity} cannot perturb attribute '{r.attribute.name}'")
+                    f"{self.identity} cannot perturb attribute '{r.attribute.name}'",
+                    FailureKind.UNSUPPORTED_ATTRIBUTE)
             else:
                 try:
                     res = self.perturb(r)
                 except PerturberError:
                     raise
                 except Exception as e:  # a user function's bug becomes a recorded failure
-                    res = PerturbationResult.failed(f"{type(e).__name__}: {e}")
+                    res = PerturbationResult.failed(f"{type(e).__name__}: {e}",
+                                                    FailureKind.EXCEPTION)
                 if not isinstance(res, PerturbationResult):
                     res = check_rewrite(r.response, res)
                 elif res.failure is None:

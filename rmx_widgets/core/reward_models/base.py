@@ -13,7 +13,8 @@ the Explainer flags every row that used one (``truncated`` column) instead of hi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from rmx_widgets.core.data import Prompt
@@ -28,7 +29,24 @@ class RewardModel(Protocol):
 
 
 class BaseRewardModel:
+    """Reward models subclass this and implement ``score``.
+
+    Declared capabilities (typed, so callers ask instead of probing):
+
+    * ``last_truncated``: indices, within the last ``score`` call, of the inputs the model cut
+      to its maximum length (empty for models that never truncate); the Explainer flags every
+      row whose reward used one.
+    * ``why_unavailable()``: ``None`` when the model can score here now, else the reason.
+    * ``stats``: cumulative counters (forward passes, tokens …) for benchmarks and summaries.
+    """
+
     identity: str = "base"
+    #: a fresh list is assigned by models that truncate; the shared default is never mutated
+    last_truncated: Sequence[int] = ()
+    stats: Mapping[str, int] = MappingProxyType({})
+
+    def why_unavailable(self) -> str | None:
+        return None
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         raise RewardModelError(f"{type(self).__name__} must implement score")
