@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 JS_SOURCES := $(shell find js/src -type f 2>/dev/null) js/package.json js/build.mjs
 BUNDLE := rmx_widgets/static/comparison_view.js
 
-.PHONY: install js demo test test-py test-js test-browser screenshots bench lab clean
+.PHONY: install js demo lint test test-py test-js test-browser screenshots bench lab clean
 , := ,
 
 $(BIN)/python:
@@ -52,7 +52,14 @@ screenshots: install /usr/bin/chromium
 	RMX_REQUIRE_BROWSER=1 RMX_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser \
 		-k screenshots
 
-test: install /usr/bin/chromium
+# guardrails: lint + format check (ruff) and types (mypy, config in pyproject.toml)
+LINTED := rmx_widgets tests bench hatch_build.py
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+test: install /usr/bin/chromium lint
 	cd js && npm test && npm run typecheck
 	RMX_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 

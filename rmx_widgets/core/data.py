@@ -9,6 +9,7 @@ long GPU job never dies on row 9,000 of a bad file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -16,12 +17,12 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from rmx_widgets.core.errors import DataError
 
 Message = dict[str, str]
-Prompt = Union[str, list[Message]]
+Prompt = str | list[Message]
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -334,10 +335,8 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
                                 "that contain commas.", source=str(path), row=n)
             for k, v in list(r.items()):
                 if isinstance(v, str) and v.lstrip().startswith("[{"):
-                    try:
+                    with contextlib.suppress(json.JSONDecodeError):  # else it stays text
                         r[k] = json.loads(v)
-                    except json.JSONDecodeError:
-                        pass
         return comparisons_from_records(rows, source=str(path), mapping=mapping, first_row=2)
     if suffix in (".parquet", ".pq"):
         import pandas as pd

@@ -20,14 +20,14 @@ import pandas as pd
 
 from rmx_widgets.core.data import Comparison, load_comparisons
 from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.explain import ExplanationResult, Explainer, RunStats
+from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
 
 def _eta(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 

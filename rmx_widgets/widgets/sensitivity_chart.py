@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import altair as alt
 import ipywidgets as w
@@ -86,8 +87,8 @@ class SensitivityChart(w.VBox):
         self.sens = sens
         self._set_chart(sensitivity_chart(sens, title=self.title))
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
-        self.caption.value = (f"<small>PFR with 95% bootstrap CIs over comparisons; "
-                              f"{n} successful rewrites. Click a bar to filter the examples.</small>")
+        self.caption.value = (f"<small>PFR with 95% bootstrap CIs over comparisons; {n} "
+                              "successful rewrites. Click a bar to filter the examples.</small>")
 
     def show_comparison(self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
                         name_b: str) -> None:
@@ -98,7 +99,7 @@ class SensitivityChart(w.VBox):
 
     def _set_chart(self, chart: alt.TopLevelMixin) -> None:
         # a new chart object gets a new Selections object: re-attach the observer each time
-        self.chart.chart = chart
+        self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
         selections = self.chart.selections
         if "attribute" in selections.trait_names():
             selections.observe(self._on_selection, ["attribute"])
