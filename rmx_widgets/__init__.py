@@ -2,6 +2,11 @@
 
 ``import rmx_widgets as rmx`` gives the public API of DESIGN.md §3. Heavy backends (torch,
 transformers, httpx) load on first use, so the CLI and the transparent demo start fast.
+
+The objects can also be named by the specs the ``rmx`` command takes (see ``core.specs``)::
+
+    rm = rmx.reward_model_from_spec("transparent:hedging=-1,length=0.4")
+    llm = rmx.perturber_from_spec("llm", model="gpt-4o-mini")  # or backend="hf", a local LM
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ _LAZY = {
     "TransformersEmbedder": "rmx_widgets.core.embedders",
     "HashingEmbedder": "rmx_widgets.core.metrics",
     "StudyResult": "rmx_widgets.core.evaluate",
+    "reward_model_from_spec": "rmx_widgets.core.specs",
+    "perturber_from_spec": "rmx_widgets.core.specs",
     # the Jupyter face (imports anywidget/ipywidgets on first use only)
     "Explorer": "rmx_widgets.widgets",
     "ComparisonView": "rmx_widgets.widgets",

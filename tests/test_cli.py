@@ -161,3 +161,75 @@ def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, mo
     # each sampled comparison × 2 attributes × 2 sides, for each of the two perturbers
     assert len(attribute_prompts) == 4 * len(explained) and len(texts) == 8 * len(explained)
     assert "OPENAI_API_KEY" not in (out / "study.json").read_text()
+
+
+# -- one spec vocabulary: each subcommand takes the other's forms --------------------------
+
+def test_explain_takes_the_study_specs(tmp_path):
+    out = tmp_path / "x"
+    assert main(["explain", "--data", SAMPLES, "--limit", "5", "--rm", PLANTED,
+                 "--perturber", "noise=random:0.3", "--attributes", "verbosity", "--no-report",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rm"] == "planted"
+    assert summary["perturber"].startswith("random-words:v1:f0.3:")
+
+
+@pytest.mark.parametrize("perturber", [["--perturber", "llm"], ["--perturber", "openai"],
+                                       ["--perturber", "llm", "--backend", "openai"]])
+def test_explain_llm_and_its_openai_alias_are_one_perturber(tmp_path, server, monkeypatch,
+                                                            perturber):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "x"
+    assert main(["explain", "--data", SAMPLES, "--limit", "3", "--rm", "transparent",
+                 *perturber, "--model", "fake-model", "--base-url", server.url,
+                 "--concurrency", "2", "--attributes", "verbosity", "--no-report",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["perturber"].startswith("openai:fake-model@127.0.0.1:")
+    assert server.requests and all(r.body["model"] == "fake-model" for r in server.requests)
+
+
+def test_evaluate_takes_the_explain_alias(tmp_path, server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "s"
+    assert main(["evaluate", "--data", SAMPLES, "--limit", "4", "--rm", "transparent",
+                 "--perturber", "openai", "--model", "fake-model", "--base-url", server.url,
+                 "--attributes", "verbosity", "--seeds", "1", "--per-seed", "2", "--n-boot",
+                 "10", "--no-report", "--out", str(out)]) == 0
+    assert set(pd.read_csv(out / "quality.csv")["perturber"]) == {"llm:fake-model"}
+
+
+@pytest.mark.parametrize("argv_tail, needle", [
+    (["--perturber", "warp"], "unknown kind 'warp'"),
+    (["--perturber", "hf", "--backend", "openai", "--model", "m"],
+     "'hf' runs on the hf backend, but backend 'openai' was asked for"),
+    (["--perturber", "llm"], "needs --model"),
+    (["--rm", "transparent:hedging"], "is not feature=weight"),
+])
+def test_explain_bad_specs_exit_2(tmp_path, capsys, argv_tail, needle):
+    argv = ["explain", "--data", SAMPLES, "--out", str(tmp_path / "o")]
+    if "--rm" not in argv_tail:
+        argv += ["--rm", "transparent"]
+    assert main(argv + argv_tail) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_explain_and_evaluate_share_their_common_flags():
+    import argparse
+
+    from rmx_widgets.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+
+    def flags(command):
+        return {a.option_strings[0]: (a.default, a.type, a.choices)
+                for a in sub.choices[command]._actions if a.option_strings}
+
+    explain, evaluate = flags("explain"), flags("evaluate")
+    shared = {"--model", "--backend", "--base-url", "--concurrency", "--device", "--dtype",
+              "--max-length", "--trust-remote-code", "--attributes", "--attributes-file",
+              "--store", "--limit", "--batch-size", "--embedder", "--no-report"}
+    assert shared <= set(explain) & set(evaluate)
+    assert {f: explain[f] for f in shared} == {f: evaluate[f] for f in shared}

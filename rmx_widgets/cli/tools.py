@@ -1,0 +1,60 @@
+"""``rmx report`` (the HTML report of a saved table) and ``rmx lab`` (JupyterLab)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rmx_widgets.core.errors import RMXError
+
+
+def add_parsers(sub: Any) -> None:
+    r = sub.add_parser("report", help="write the HTML report of a saved table")
+    r.add_argument("--table", required=True, help="table.parquet or table.jsonl of a run")
+    r.add_argument("--out", required=True, help="HTML file to write")
+    r.add_argument("--title", default="rmx-widgets report")
+    r.set_defaults(func=cmd_report)
+
+    lab = sub.add_parser("lab", help="start JupyterLab on the tutorial notebooks (127.0.0.1)")
+    lab.add_argument("--dir", default="notebooks", help="folder to open (default notebooks/)")
+    lab.add_argument("--port", type=int, default=None)
+    lab.set_defaults(func=cmd_lab)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from rmx_widgets.core.report import write_report
+
+    src = Path(args.table)
+    if not src.exists():
+        raise RMXError(f"{src}: no such file; give the table.parquet of a run.")
+    table = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_json(src, lines=True)
+    path = write_report(table, args.out, title=args.title)
+    print(f"Wrote {path}")
+
+
+def lab_command(folder: Path, port: int | None = None) -> list[str]:
+    """JupyterLab bound to loopback; it prints the URL with its token itself."""
+    import os
+
+    cmd = [sys.executable, "-m", "jupyterlab", "--ip", "127.0.0.1", "--no-browser",
+           f"--ServerApp.root_dir={folder}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
+        cmd.append("--allow-root")
+    return cmd + ([f"--port={port}"] if port else [])
+
+
+def cmd_lab(args: argparse.Namespace) -> None:
+    import importlib.util
+    import subprocess
+
+    folder = Path(args.dir).resolve()
+    if not folder.is_dir():
+        raise RMXError(f"{folder}: no such folder; run `rmx lab` from a clone of rmx-widgets "
+                       "or pass --dir.")
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise RMXError("JupyterLab is not installed: pip install 'rmx-widgets[lab]'.")
+    raise SystemExit(subprocess.call(lab_command(folder, args.port)))

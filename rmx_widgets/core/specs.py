@@ -1,0 +1,241 @@
+"""One small text vocabulary for reward models, perturbers and embedders.
+
+A *spec* is a short string that names an object and how to build it, so that a command line, a
+config file or a notebook cell can say ``"transparent:hedging=-1"`` or ``"random:0.2"`` instead
+of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both read their
+``--rm`` / ``--perturber`` / ``--embedder`` values through this module, so the two subcommands
+(and Python users) share one grammar and one set of error messages::
+
+    RM         [NAME=]transparent                 the documented demo RM, default weights
+               [NAME=]transparent:f=w,...         only those features, with those weights
+               [NAME=]<hub name or local path>    a sequence-classification RM (HFRewardModel)
+    perturber  [NAME=]rules                       the offline rule perturber
+               [NAME=]random[:fraction]           random word edits (default 0.15)
+               [NAME=]paraphrase                  attribute-free LLM paraphrases
+               [NAME=]polyjuice[:name_or_path]    Polyjuice (default uw-hai/polyjuice)
+               [NAME=]llm                         the attribute-targeted LLM perturber
+               [NAME=]openai | hf                 ``llm`` with backend openai | hf
+    embedder   hashing | <hub name or local path of a sentence encoder>
+
+``NAME=`` labels the object in a study (the keys of ``evaluate``'s ``rms`` / ``perturbers``);
+a name never holds ``:``, ``/``, ``=`` or ``\\``, so feature weights and hub paths are never
+mistaken for one. The transparent RM also takes NAME as its identity (its cache key), as it
+always has; a hub RM keeps its own identity, so naming it does not invalidate cached scores.
+
+Keyword options carry what a spec does not: the LLM (``model``, ``backend``, ``base_url``, …)
+and where models run (``device``, ``dtype``, …). Each applies only to the kinds that load such
+a model and is ignored by the others, so one set of options can serve several specs.
+
+>>> import rmx_widgets as rmx
+>>> rm = rmx.reward_model_from_spec("planted=transparent:hedging=-1.5,length=0.4")
+>>> rm.identity
+'planted'
+>>> rmx.perturber_from_spec("random:0.2").identity.startswith("random")
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from rmx_widgets.core.errors import PerturberError, RewardModelError, RMXError
+from rmx_widgets.core.metrics import Embedder
+from rmx_widgets.core.perturbers.base import BasePerturber
+from rmx_widgets.core.reward_models.base import BaseRewardModel
+
+BACKENDS = ("openai", "hf")
+_PERTURBER_KINDS = ("rules, random[:fraction], paraphrase, polyjuice[:name_or_path], llm, or "
+                   "openai / hf (llm with that backend)")
+_NAMED = re.compile(r"^(?P<name>[^:/=\\]+)=(?P<spec>.+)$")
+
+
+def split_name(spec: str) -> tuple[str | None, str]:
+    """``NAME=SPEC`` → (NAME, SPEC); a bare SPEC (``transparent:length=1`` included) →
+    (None, SPEC). Also reads the ``NAME=PATH`` of ``rmx evaluate --data``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise RMXError(f"a spec must be a non-empty string, got {spec!r}.")
+    m = _NAMED.match(spec.strip())
+    return (m.group("name").strip(), m.group("spec").strip()) if m else (None, spec.strip())
+
+
+# -- reward models ----------------------------------------------------------------------------
+
+def reward_model_from_spec(spec: str, *, device: str | None = None, dtype: str | None = None,
+                           max_length: int | None = None,
+                           trust_remote_code: bool = False) -> BaseRewardModel:
+    """Build the reward model a spec names (see the module docstring for the grammar).
+
+    ``device``, ``dtype``, ``max_length`` and ``trust_remote_code`` go to
+    :class:`~rmx_widgets.core.reward_models.hf.HFRewardModel`, which loads the model now, so a
+    wrong name fails here rather than after the first rewrites. Mistakes in the spec raise
+    :class:`~rmx_widgets.errors.RewardModelError` saying what is accepted.
+    """
+    name, body = split_name(spec)
+    kind, colon, option = body.partition(":")
+    if kind == "transparent":
+        from rmx_widgets.core.reward_models.transparent import TransparentRewardModel
+
+        weights = _feature_weights(body, option)
+        if colon and not weights:
+            raise RewardModelError(f"RM spec {body!r}: give feature=weight pairs after ':' "
+                                   "(e.g. transparent:hedging=-1,length=0.4), or drop the ':'.")
+        return TransparentRewardModel(weights or None, only=bool(weights), name=name)
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    return HFRewardModel(body, device=device, dtype=dtype, max_length=max_length,
+                         trust_remote_code=trust_remote_code)
+
+
+def reward_models_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BaseRewardModel]:
+    """``{name: RM}`` for several specs, as ``evaluate`` takes them; each is named by its
+    ``NAME=`` or, without one, by the spec itself (``transparent``, the hub name or path).
+    ``options`` are :func:`reward_model_from_spec`'s. Two RMs with one name are an error,
+    found before any model loads."""
+    specs = list(specs)
+    labels = _unique([split_name(s)[0] or split_name(s)[1] for s in specs], "RM")
+    return {label: reward_model_from_spec(s, **options) for label, s in zip(labels, specs)}
+
+
+def _feature_weights(body: str, option: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in option.split(","))):
+        feature, eq, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise RewardModelError(f"RM spec {body!r}: {part!r} is not feature=weight (e.g. "
+                                   "transparent:hedging=-1,length=0.4).") from None
+        if not eq:
+            raise RewardModelError(f"RM spec {body!r}: {part!r} is not feature=weight.")
+        weights[feature.strip()] = weight
+    return weights
+
+
+# -- perturbers -------------------------------------------------------------------------------
+
+def perturber_from_spec(spec: str, *, model: str | None = None, backend: str | None = None,
+                        base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                        concurrency: int = 16, temperature: float = 0.0,
+                        device: str | None = None, dtype: str | None = None,
+                        trust_remote_code: bool = False) -> BasePerturber:
+    """Build the perturber a spec names (see the module docstring for the grammar).
+
+    ``llm`` and ``paraphrase`` need ``model``: the name an OpenAI-compatible server serves
+    (``backend="openai"``, the default; ``base_url``, ``api_key_env``, ``concurrency`` and
+    ``temperature`` go to :class:`~rmx_widgets.core.perturbers.openai.OpenAIPerturber`) or a
+    hub name / folder run by local transformers (``backend="hf"``; ``device``, ``dtype`` and
+    ``trust_remote_code`` go to :class:`~rmx_widgets.core.perturbers.hf.HFPerturber`).
+    ``openai`` and ``hf`` are ``llm`` with that backend. Mistakes raise
+    :class:`~rmx_widgets.errors.PerturberError` saying what is accepted.
+    """
+    body = split_name(spec)[1]
+    kind, colon, option = body.partition(":")
+    if kind in ("rules", "paraphrase", "llm", *BACKENDS) and colon:
+        given = " (the LLM is given with --model, model=... in Python)" if kind != "rules" else ""
+        raise PerturberError(f"perturber spec {body!r}: {kind} takes no option after "
+                             f"':'{given}.")
+    if kind == "rules":
+        from rmx_widgets.core.perturbers.rules import RulePerturber
+
+        return RulePerturber()
+    if kind == "random":
+        from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
+
+        try:
+            fraction = float(option) if option else 0.15
+        except ValueError:
+            raise PerturberError(f"perturber spec {body!r}: the fraction must be a number, "
+                                 "e.g. random:0.2.") from None
+        return RandomWordPerturber(fraction=fraction)
+    if kind == "polyjuice":
+        from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
+
+        return PolyjuicePerturber(option or "uw-hai/polyjuice", device=device,
+                                  trust_remote_code=trust_remote_code)
+    if kind not in ("paraphrase", "llm", *BACKENDS):
+        raise PerturberError(f"perturber spec {body!r}: unknown kind {kind!r}; use "
+                             f"{_PERTURBER_KINDS}.")
+    served = _backend(kind, backend)
+    if not model:
+        hint = ("a hub name or local folder of a chat LM" if served == "hf" else
+                "the name the OpenAI-compatible server serves, e.g. gpt-4o, or a local model "
+                "path with backend hf")
+        raise PerturberError(f"perturber {kind!r} needs --model (model=... in Python): {hint}.")
+    llm: BasePerturber
+    if served == "hf":
+        from rmx_widgets.core.perturbers.hf import HFPerturber
+
+        llm = HFPerturber(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    else:
+        from rmx_widgets.core.perturbers.openai import OpenAIPerturber
+
+        llm = OpenAIPerturber(model=model, base_url=base_url, api_key_env=api_key_env,
+                              concurrency=concurrency, temperature=temperature)
+    if kind == "paraphrase":
+        from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
+
+        return ParaphrasePerturber(llm)
+    return llm
+
+
+def perturbers_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BasePerturber]:
+    """``{name: perturber}`` for several specs, as ``evaluate`` takes them; without ``NAME=``
+    each is named by its kind (``rules``, ``random``, ``paraphrase``, ``polyjuice``) or, for
+    the LLM perturber, ``llm:MODEL``. ``options`` are :func:`perturber_from_spec`'s. Two
+    perturbers with one name are an error, found before any model loads."""
+    specs = list(specs)
+    labels = _unique([_perturber_label(s, options.get("model")) for s in specs], "perturber")
+    return {label: perturber_from_spec(s, **options) for label, s in zip(labels, specs)}
+
+
+def _perturber_label(spec: str, model: str | None) -> str:
+    name, body = split_name(spec)
+    kind = body.partition(":")[0]
+    return name or (f"llm:{model}" if kind in ("llm", *BACKENDS) else kind)
+
+
+def _backend(kind: str, backend: str | None) -> str:
+    """The backend an LLM kind runs on: ``openai``/``hf`` fix theirs, the others follow
+    ``backend`` (default openai); a contradiction is a mistake, not a silent choice."""
+    if backend is not None and backend not in BACKENDS:
+        raise PerturberError(f"backend {backend!r} is not supported; use "
+                             f"{' or '.join(BACKENDS)}.")
+    if kind in BACKENDS:
+        if backend is not None and backend != kind:
+            raise PerturberError(f"perturber {kind!r} runs on the {kind} backend, but backend "
+                                 f"{backend!r} was asked for; use llm with --backend {backend}.")
+        return kind
+    return backend or "openai"
+
+
+# -- embedders --------------------------------------------------------------------------------
+
+def embedder_from_spec(spec: str = "hashing", *, device: str | None = None,
+                       trust_remote_code: bool = False) -> Embedder:
+    """``hashing`` (offline, lexical; the default) or the hub name / folder of a sentence
+    encoder (:class:`~rmx_widgets.core.embedders.TransformersEmbedder`), loaded now so that a
+    wrong name fails before any rewrite is asked for."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise RMXError(f"an embedder spec must be 'hashing' or a model name, got {spec!r}.")
+    if spec.strip() == "hashing":
+        from rmx_widgets.core.metrics import HashingEmbedder
+
+        return HashingEmbedder()
+    from rmx_widgets.core.embedders import TransformersEmbedder
+
+    embedder = TransformersEmbedder(spec.strip(), device=device,
+                                    trust_remote_code=trust_remote_code)
+    embedder.load()
+    return embedder
+
+
+def _unique(labels: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    for label in labels:
+        if label in seen:
+            raise RMXError(f"two {what} specs are both named {label!r}; name them, e.g. "
+                           "a=SPEC and b=SPEC.")
+        seen.add(label)
+    return labels
