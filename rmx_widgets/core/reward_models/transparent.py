@@ -3,8 +3,9 @@
 This is **not a learned model**. It exists so that the toolkit runs offline (``rmx demo``, the
 tutorials, CI) and so that tests have a ground truth: because every weight is inspectable and
 settable, we know exactly which attribute *should* drive its preferences, and can check that the
-explanations recover it. Its phrase lists are shared with the rule perturber, so a rule that
-adds a hedge is seen by the hedging feature.
+explanations recover it. Its phrase lists and arithmetic check come from
+``rmx_widgets.core.text``, which the rule perturber uses too, so a rule that adds a hedge is seen
+by the hedging feature.
 """
 
 from __future__ import annotations
@@ -17,22 +18,28 @@ from collections.abc import Callable, Mapping, Sequence
 
 from rmx_widgets.core.data import Prompt, render_prompt
 from rmx_widgets.core.errors import RewardModelError
-from rmx_widgets.core.perturbers import rules
 from rmx_widgets.core.reward_models.base import BaseRewardModel
+from rmx_widgets.core.text.arithmetic import find_arithmetic
+from rmx_widgets.core.text.phrases import count_phrases
+from rmx_widgets.core.text.wordlists import FOLLOW_UPS, HEDGES, PLEASANTRIES, REFUSALS
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 _STRUCTURE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)", re.M)
-_STOP = frozenset("""a an the and or but if then so of to in on at for with from by about as is
-are was were be been being it its this that these those i you he she we they me my your our
-their what which who whom how why when where do does did can could should would will shall
-may might must have has had not no yes there here than too very just also into over under
-more most some any all each other such only own same few""".split())
+_STOP = frozenset({"a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in",
+                   "on", "at", "for", "with", "from", "by", "about", "as", "is", "are", "was",
+                   "were", "be", "been", "being", "it", "its", "this", "that", "these", "those",
+                   "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "their",
+                   "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does",
+                   "did", "can", "could", "should", "would", "will", "shall", "may", "might",
+                   "must", "have", "has", "had", "not", "no", "yes", "there", "here", "than",
+                   "too", "very", "just", "also", "into", "over", "under", "more", "most", "some",
+                   "any", "all", "each", "other", "such", "only", "own", "same", "few"})
 
 
 def _has_any(text: str, phrases: Sequence[str]) -> int:
     """Whole-word, case-insensitive matches outside code, exactly as the rules match them."""
-    return rules.count_phrases(text, phrases)
+    return count_phrases(text, phrases)
 
 
 def _content_words(text: str) -> set[str]:
@@ -50,17 +57,17 @@ def length(prompt: str, response: str) -> float:
 
 def hedging(prompt: str, response: str) -> float:
     """Hedge phrases ('might', 'perhaps', 'I think', …) per sentence."""
-    return _has_any(response, rules.HEDGES) / max(1, len(_sentences(response)))
+    return _has_any(response, HEDGES) / max(1, len(_sentences(response)))
 
 
 def refusal(prompt: str, response: str) -> float:
     """1 if the response contains a refusal phrase ('I can't help with that', …), else 0."""
-    return float(_has_any(response, rules.REFUSALS) > 0)
+    return float(_has_any(response, REFUSALS) > 0)
 
 
 def pleasantries(prompt: str, response: str) -> float:
     """Number of pleasantries ('Great question!', 'I hope this helps', …), capped at 3."""
-    return float(min(3, _has_any(response, rules.PLEASANTRIES)))
+    return float(min(3, _has_any(response, PLEASANTRIES)))
 
 
 def prompt_overlap(prompt: str, response: str) -> float:
@@ -80,7 +87,7 @@ def off_topic(prompt: str, response: str) -> float:
 
 def arithmetic_errors(prompt: str, response: str) -> float:
     """Number of false 'a op b = c' statements in the response (outside code)."""
-    return float(sum(not st.correct for st in rules.find_arithmetic(response)))
+    return float(sum(not st.correct for st in find_arithmetic(response)))
 
 
 def formatting(prompt: str, response: str) -> float:
@@ -90,7 +97,7 @@ def formatting(prompt: str, response: str) -> float:
 
 def follow_up(prompt: str, response: str) -> float:
     """1 if the response invites a follow-up ('Would you like me to…', 'Let me know…')."""
-    return float(_has_any(response, rules.FOLLOW_UPS) > 0)
+    return float(_has_any(response, FOLLOW_UPS) > 0)
 
 
 FEATURES: dict[str, Callable[[str, str], float]] = {
@@ -113,7 +120,7 @@ class TransparentRewardModel(BaseRewardModel):
 
     def __init__(self, weights: Mapping[str, float] | None = None, *, only: bool = False,
                  name: str | None = None) -> None:
-        base = {k: 0.0 for k in FEATURES} if only else dict(DEFAULT_WEIGHTS)
+        base = dict.fromkeys(FEATURES, 0.0) if only else dict(DEFAULT_WEIGHTS)
         self._name = name
         self.weights = {**base, **(weights or {})}
 
@@ -133,11 +140,9 @@ class TransparentRewardModel(BaseRewardModel):
                 raise RewardModelError(f"weight for {k!r} must be a finite number, got {v!r}.")
             clean[k] = float(v)
         self._weights = {k: clean.get(k, 0.0) for k in FEATURES}
-
-    @property
-    def identity(self) -> str:  # the weights are part of the cache key
+        # The weights are part of the cache key, so the identity follows every change to them.
         digest = hashlib.sha256(json.dumps(self._weights, sort_keys=True).encode()).hexdigest()
-        return self._name or f"transparent:v1:{digest[:10]}"
+        self.identity = self._name or f"transparent:v1:{digest[:10]}"
 
     def features(self, prompt: Prompt, response: str) -> dict[str, float]:
         text = render_prompt(prompt)

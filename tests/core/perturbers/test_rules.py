@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES, Attribute, get_attribute
+from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES, DIRECTIONS, Attribute, get_attribute
+from rmx_widgets.core.data import sample_comparisons
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
+from rmx_widgets.core.perturbers import base
 from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationResult
 from rmx_widgets.core.perturbers.rules import (
     CLOSINGS,
@@ -505,3 +508,31 @@ def test_all_default_attribute_names_are_either_supported_or_refused() -> None:
             assert res.text is not None or res.failure.startswith(("no ", "the ", "fewer"))
         else:
             assert res.failure == f"rules:v1 cannot perturb attribute '{attr.name}'"
+
+
+# ------------------------------------------------------------------------------ failure kinds
+
+def test_every_failure_names_the_kind_the_old_classifier_gave_its_reason(monkeypatch) -> None:
+    """Each rule now says its failure's kind itself; it must be the kind that the regex
+    classifier gave the same reason before, or summaries of cached ``rules:v1`` runs would
+    change. While the rules run, any call to the classifier is recorded: none may be needed."""
+    requests = [PerturbationRequest(c.prompt, response, get_attribute(name), direction)
+                for c in sample_comparisons() for response in (c.response_a, c.response_b)
+                for name in SUPPORTED_ATTRIBUTES for direction in DIRECTIONS]
+    requests += [PerturbationRequest("q", "text", get_attribute("helpfulness"), "worse"),
+                 PerturbationRequest("q", "text", get_attribute("verbosity"), "sideways"),
+                 PerturbationRequest("q", "  ", get_attribute("verbosity"), "worse")]
+
+    guessed: list[str | None] = []
+
+    def guessing(reason: str | None) -> FailureKind:
+        guessed.append(reason)
+        return legacy_failure_kind(reason)
+
+    monkeypatch.setattr(base, "legacy_failure_kind", guessing)
+    failures = [r for r in RULES.perturb_batch(requests) if r.failure is not None]
+    monkeypatch.undo()
+    assert guessed == [], "failures created without their kind"
+    assert len({re.sub(r"\d+", "N", r.failure) for r in failures}) >= 15  # most reasons occur
+    for r in failures:
+        assert r.kind == legacy_failure_kind(r.failure), r.failure

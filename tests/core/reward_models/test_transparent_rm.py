@@ -34,6 +34,9 @@ def test_score_is_the_documented_weighted_sum():
 def test_identity_changes_with_weights_and_bad_weights_fail():
     a, b = rmx.TransparentRewardModel(), rmx.TransparentRewardModel({"length": 9.0})
     assert a.identity != b.identity and a.identity == rmx.TransparentRewardModel().identity
+    a.weights = {**a.weights, "length": 9.0}  # the identity follows the weights it scores with
+    assert a.identity == b.identity
+    assert rmx.TransparentRewardModel(name="mine").identity == "mine"
     with pytest.raises(RewardModelError, match="unknown feature"):
         rmx.TransparentRewardModel({"lenght": 1.0})
     with pytest.raises(RewardModelError, match="finite"):
