@@ -5,7 +5,8 @@ lands and looked up before anything is computed. Keys hash the *content* plus th
 the model/perturber (which includes its prompt-template version), so a rerun, a resumed run or
 another job over overlapping data does no repeated work, while a changed model, template or
 attribute definition never reuses stale results. One file per project, WAL mode so a notebook
-can read while a batch job writes.
+can read while a batch job writes. A failure is stored with its kind (``encode_failure``);
+reasons stored before kinds existed are plain text and still read (``decode_failure``).
 
 Every write is one IMMEDIATE transaction, so a process killed at any instant leaves the file
 consistent (SQLite's journal rolls back the unfinished one) and loses only what was not yet
@@ -31,6 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rmx_widgets.core.errors import StoreError
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
+from rmx_widgets.core.perturbers.base import PerturbationResult
 
 SCHEMA_VERSION = "2"  # 2: scores.truncated and the claims table (1 is migrated in place)
 
@@ -61,6 +64,35 @@ def content_key(*parts: str) -> str:
     return h.hexdigest()
 
 
+def encode_failure(result: PerturbationResult) -> str | None:
+    """The ``failure`` column of a result: ``None`` for a rewrite, else a small JSON object
+    ``{"kind": ..., "reason": ...}``, so the kind chosen where the failure was created comes
+    back with it (the column stays TEXT: the schema and the cache keys are unchanged)."""
+    if result.failure is None:
+        return None
+    kind = FailureKind(result.kind) if result.kind is not None else FailureKind.OTHER
+    return json.dumps({"kind": kind.value, "reason": result.failure}, ensure_ascii=False)
+
+
+def decode_failure(stored: str) -> tuple[str, FailureKind]:
+    """The reason and kind of a stored failure.
+
+    Rows written by ``encode_failure`` are parsed strictly (exactly the two keys, a known kind);
+    anything else is a plain reason text stored before kinds were recorded, whose kind only the
+    legacy classifier can tell.
+    """
+    if stored.startswith("{"):
+        try:
+            obj = json.loads(stored)
+        except ValueError:
+            obj = None
+        if (isinstance(obj, dict) and obj.keys() == {"kind", "reason"}
+                and isinstance(obj["reason"], str) and obj["kind"] in _KINDS):
+            return obj["reason"], FailureKind(obj["kind"])
+    return stored, legacy_failure_kind(stored)
+
+
+_KINDS = frozenset(k.value for k in FailureKind)
 _HOST = socket.gethostname()
 _LIVE_OWNERS: set[str] = set()  # owner tokens of the Store objects alive in this process
 _LIVE_LOCK = threading.Lock()
@@ -174,21 +206,30 @@ class Store:
             self._db.close()
 
     # -- perturbations ---------------------------------------------------------------------
-    def get_perturbations(self, keys: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
-        return {k: (t, f) for k, t, f in self._select(
-            "SELECT key, text, failure FROM perturbations WHERE key IN ({})", keys)}
+    def get_perturbations(self, keys: Sequence[str]) -> dict[str, PerturbationResult]:
+        """The stored results among ``keys``, each failure with its kind (see
+        ``decode_failure``)."""
+        out: dict[str, PerturbationResult] = {}
+        for k, text, failure in self._select(
+                "SELECT key, text, failure FROM perturbations WHERE key IN ({})", keys):
+            if failure is None:
+                out[k] = PerturbationResult(text)
+            else:
+                reason, kind = decode_failure(failure)
+                out[k] = PerturbationResult(text, reason, kind)
+        return out
 
-    def put_perturbations(self, rows: Iterable[tuple[str, str, str, str, str | None,
-                                                     str | None]]) -> None:
-        """rows: (key, perturber, attribute, direction, text, failure), written atomically
-        together with the release of this store's claims on those keys."""
+    def put_perturbations(self, rows: Iterable[tuple[str, str, str, str, PerturbationResult]]
+                          ) -> None:
+        """rows: (key, perturber, attribute, direction, result), written atomically together
+        with the release of this store's claims on those keys."""
         now = time.time()
-        rows = list(rows)
+        values = [(key, perturber, attribute, direction, result.text, encode_failure(result),
+                   now) for key, perturber, attribute, direction, result in rows]
         with self._lock_and_tx():
             self._db.executemany(
-                "INSERT OR REPLACE INTO perturbations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(*r, now) for r in rows])
-            self._release_in_tx([r[0] for r in rows])
+                "INSERT OR REPLACE INTO perturbations VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            self._release_in_tx([v[0] for v in values])
 
     def delete_failed_perturbations(self, perturber: str) -> int:
         with self._lock_and_tx():
@@ -210,11 +251,11 @@ class Store:
         """rows: (key, rm, reward) or (key, rm, reward, truncated), written atomically together
         with the release of this store's claims on those keys."""
         now = time.time()
-        rows = [(r[0], r[1], r[2], now, int(bool(r[3])) if len(r) > 3 else 0) for r in rows]
+        values = [(r[0], r[1], r[2], now, int(bool(r[3])) if len(r) > 3 else 0) for r in rows]
         with self._lock_and_tx():
             self._db.executemany("INSERT OR REPLACE INTO scores (key, rm, reward, created, "
-                                 "truncated) VALUES (?, ?, ?, ?, ?)", rows)
-            self._release_in_tx([r[0] for r in rows])
+                                 "truncated) VALUES (?, ?, ?, ?, ?)", values)
+            self._release_in_tx([v[0] for v in values])
 
     # -- claims (several processes on one store) -------------------------------------------
     def claim(self, keys: Sequence[str], done_in: str | None = None) -> set[str]:

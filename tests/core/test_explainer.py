@@ -2,10 +2,30 @@
 
 import math
 
+import pandas as pd
 import pytest
 
 import rmx_widgets as rmx
-from rmx_widgets.errors import RewardModelError
+from rmx_widgets.core.attributes import get_attribute
+from rmx_widgets.core.data import load_comparisons
+from rmx_widgets.core.explain import TABLE_COLUMNS, PlannedRewrite, failures_by_reason
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
+from rmx_widgets.core.perturbers.base import (
+    BasePerturber,
+    CallablePerturber,
+    PerturbationRequest,
+    PerturbationResult,
+    Perturber,
+    ProtocolPerturber,
+    as_perturber,
+)
+from rmx_widgets.core.reward_models.base import (
+    CallableRewardModel,
+    ProtocolRewardModel,
+    RewardModel,
+    as_reward_model,
+)
+from rmx_widgets.errors import PerturberError, RewardModelError
 
 REWARDS = {
     # comparison c1: A (2.0) beats B (1.0)
@@ -153,3 +173,107 @@ def test_perturber_exception_is_recorded_not_raised():
     with pytest.warns(UserWarning):
         t = ex.explain(COMPS).table
     assert set(t["outcome"]) == {"failed"} and t["failure_reason"].str.contains("boom").all()
+
+
+# -- failure kinds: chosen where the failure is created, never re-parsed from the text ---------
+
+class _Resetting(BasePerturber):
+    """Fails every request with a reason the legacy classifier would call a connection error."""
+
+    identity = "resetting:v1"
+
+    def perturb(self, request):
+        return PerturbationResult.failed("connection reset", FailureKind.EXCEPTION)
+
+
+def test_declared_failure_kind_is_reported_through_store_table_and_parquet(tmp_path):
+    assert legacy_failure_kind("connection reset") is FailureKind.CONNECTION  # the text's guess
+    ex = rmx.Explainer(Counting().rm, _Resetting(), attributes=["verbosity"],
+                       store=tmp_path / "s.sqlite", progress=False)
+    with pytest.warns(UserWarning):
+        first = ex.explain(COMPS)
+    assert list(first.table.columns) == TABLE_COLUMNS and TABLE_COLUMNS[-1] == "failure_kind"
+    assert set(first.table["failure_kind"]) == {"exception"}
+    assert first.summary()["failures_by_reason"] == {"exception": 4}
+    assert first.stats.failures_by_reason == {"exception": 4}
+    with pytest.warns(UserWarning):  # from the store this time: the kind came back with it
+        again = rmx.Explainer(Counting().rm, _Resetting(), attributes=["verbosity"],
+                              store=tmp_path / "s.sqlite", progress=False).explain(COMPS)
+    assert again.stats.perturbations_cached == 4 and again.stats.perturbations_computed == 0
+    assert again.summary()["failures_by_reason"] == {"exception": 4}
+    saved = pd.read_parquet(first.save(tmp_path / "out", report=False)["table_parquet"])
+    assert failures_by_reason(saved) == {"exception": 4}
+    # a table written before the column existed is classified from its reason texts
+    assert failures_by_reason(saved.drop(columns=["failure_kind"])) == {"connection": 4}
+
+
+def test_successful_rows_have_no_failure_kind():
+    t = _explain(Counting()).table
+    assert t.loc[t["outcome"] != "failed", "failure_kind"].isna().all()
+    assert list(t.loc[t["outcome"] == "failed", "failure_kind"]) == ["unchanged"]
+
+
+# -- what the Explainer accepts: everything ends with the declared capabilities ---------------
+
+class _Bare:
+    """A foreign perturber with only the minimal protocol (no base class, no on_result)."""
+
+    identity = "bare:v1"
+
+    def perturb_batch(self, requests):
+        counter = Counting()
+        return [PerturbationResult(counter.perturb(r.prompt_text, r.response, r.attribute,
+                                                   r.direction)) for r in requests]
+
+
+class _BareRM:
+    identity = "bare-rm:v1"
+
+    def score(self, prompts, responses):
+        return [REWARDS[r] for r in responses]
+
+
+def test_minimal_protocol_objects_get_declared_defaults():
+    pert, rm = as_perturber(_Bare()), as_reward_model(_BareRM())
+    assert isinstance(pert, ProtocolPerturber) and isinstance(pert, Perturber)
+    assert pert.identity == "bare:v1" and not pert.streams_results and pert.attribute_aware
+    assert pert.supports(get_attribute("verbosity")) and pert.why_unavailable() is None
+    assert dict(pert.stats) == {}
+    assert isinstance(rm, ProtocolRewardModel) and isinstance(rm, RewardModel)
+    assert rm.identity == "bare-rm:v1" and list(rm.last_truncated) == []
+    assert rm.why_unavailable() is None and dict(rm.stats) == {}
+    seen = []
+    req = PerturbationRequest("p", "A", get_attribute("verbosity"), "worse")
+    assert pert.perturb_batch([req], on_result=lambda i, r: seen.append(i))[0].text == \
+        "A|verbosity|worse" and seen == [0]  # told when the batch is back
+    with pytest.warns(UserWarning):
+        res = rmx.Explainer(_BareRM(), _Bare(), attributes=["verbosity", "manner"],
+                            progress=False).explain(COMPS)
+    assert res.perturber == "bare:v1" and res.rm == "bare-rm:v1"
+    assert len(res.table) == 8 and res.stats.perturber_stats == {}
+
+
+def test_declared_objects_are_used_as_they_are_and_callables_wrapped():
+    rule, transparent = rmx.RulePerturber(), rmx.TransparentRewardModel()
+    assert as_perturber(rule) is rule and as_reward_model(transparent) is transparent
+    assert isinstance(as_perturber(Counting().perturb), CallablePerturber)
+    assert isinstance(as_reward_model(Counting().rm), CallableRewardModel)
+    with pytest.raises(PerturberError, match="neither a perturber"):
+        as_perturber(42)
+    with pytest.raises(RewardModelError, match="neither a reward model"):
+        as_reward_model("not a model")
+
+
+def test_plan_is_public_planned_rewrites():
+    ex = rmx.Explainer(Counting().rm, Counting().perturb, attributes=["verbosity"],
+                       progress=False)
+    comps = load_comparisons(COMPS)
+    with pytest.warns(UserWarning):
+        originals = ex.score_originals(comps)
+    plan = ex.plan(comps, ex.attributes, originals)
+    assert all(isinstance(p, PlannedRewrite) for p in plan) and len(plan) == 4
+    first = plan[0]
+    assert (first.side, first.direction, first.original, first.other) == (
+        "chosen", "worse", "A", "B")
+    assert first.margin(first.reward_original) == pytest.approx(1.0)
+    assert first.request == PerturbationRequest("p1", "A", get_attribute("verbosity"), "worse")

@@ -38,7 +38,8 @@ JOB = textwrap.dedent('''
 def _count(log, kind):
     if not os.path.exists(log):
         return 0
-    lines = open(log).read().split("\n")
+    with open(log) as f:
+        lines = f.read().split("\n")
     if kind == "perturb":
         return sum(1 for line in lines if line == "perturb")
     return sum(int(line.split()[1]) for line in lines if line.startswith("score"))
@@ -111,7 +112,7 @@ def test_streamed_results_are_committed_before_the_batch_returns(tmp_path):
 
 def test_perturber_without_on_result_is_stored_per_batch(tmp_path):
     import rmx_widgets as rmx
-    from rmx_widgets.core.perturbers.base import PerturbationResult, streams_results
+    from rmx_widgets.core.perturbers.base import PerturbationResult, as_perturber
     from rmx_widgets.core.store import Store
 
     class Plain:
@@ -125,7 +126,7 @@ def test_perturber_without_on_result_is_stored_per_batch(tmp_path):
             return [PerturbationResult(r.response + " (more)") for r in requests]
 
     plain = Plain()
-    assert not streams_results(plain)
+    assert not as_perturber(plain).streams_results  # it only has identity + perturb_batch
     comps = [{"id": "c1", "prompt": "p", "response_a": "a x", "response_b": "b yy"}]
     rm = lambda p, r: [float(len(x)) for x in r]  # noqa: E731
     first = rmx.Explainer(rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite",

@@ -1,15 +1,20 @@
 """The perturber protocol: one rewrite of one response along one attribute, in one direction.
 
 Perturbers work in batches (LLM backends gain a lot from concurrency and batched generation),
-and every request ends as either a text or a recorded failure with its reason. Failures are data,
-not exceptions: a 10,000-request job must not die on one unparseable reply. Only errors that make
-*every* request fail (bad API key, unreachable server) are raised, as ``PerturberError``.
+and every request ends as either a text or a recorded failure with its reason and kind. Failures
+are data, not exceptions: a 10,000-request job must not die on one unparseable reply. Only errors
+that make *every* request fail (bad API key, unreachable server) are raised, as
+``PerturberError``.
 
-Streaming: ``perturb_batch(requests, on_result=None)`` may call ``on_result(i, result)`` as soon
-as request ``i`` is done. The Explainer passes a callback that writes each result to the store
-in its own transaction, so a job killed in the middle of a 64-request batch of LLM calls loses
-only the requests still in flight, not the ones that already came back. A perturber without the
-parameter still works; its results are stored when the whole batch returns.
+Streaming: ``perturb_batch(requests, on_result=None)`` tells ``on_result(i, result)`` about
+request ``i`` (at most once). A perturber that declares ``streams_results`` does so as soon as the
+request is done; the Explainer's cache (``core.cached``) then writes each result to the store in
+its own transaction, so a job killed in the middle of a 64-request batch of LLM calls loses only
+the requests still in flight. Other perturbers are stored when the whole batch returns.
+
+``as_perturber`` turns whatever the user passes (a ``BasePerturber``, a bare function, or a
+foreign object with just ``identity`` and ``perturb_batch``) into an object with the whole
+declared surface of ``Perturber``, so no caller has to probe for a capability.
 """
 
 from __future__ import annotations
@@ -55,8 +60,8 @@ class PerturbationResult:
     def failed(reason: str, kind: FailureKind | None = None) -> PerturbationResult:
         # TODO(redesign, removed before landing): ``kind`` becomes required once every
         # backend passes it; the fallback only keeps half-migrated branches running.
-        return PerturbationResult(None, reason,
-                                  legacy_failure_kind(reason) if kind is None else FailureKind(kind))
+        return PerturbationResult(
+            None, reason, legacy_failure_kind(reason) if kind is None else FailureKind(kind))
 
 
 def check_rewrite(original: str, text: Any) -> PerturbationResult:
@@ -84,25 +89,43 @@ def failure_kind(reason: str | None) -> str:
 
 @runtime_checkable
 class Perturber(Protocol):
-    """Anything with an ``identity`` (part of the cache key) and ``perturb_batch``.
+    """What every perturber the engine uses declares (``BasePerturber`` has it all).
 
-    ``perturb_batch`` may take an optional keyword ``on_result`` (see the module docstring).
+    ``identity`` is part of every cache key (name it with a version); ``attribute_aware``,
+    ``streams_results``, ``stats``, ``supports`` and ``why_unavailable`` are described on
+    ``BasePerturber``; ``perturb_batch`` returns one result per request, in order, and tells
+    ``on_result`` about each (see the module docstring).
     """
+
+    identity: str
+
+    @property
+    def attribute_aware(self) -> bool: ...
+
+    @property
+    def streams_results(self) -> bool: ...
+
+    @property
+    def stats(self) -> Mapping[str, int]: ...
+
+    def supports(self, attribute: Attribute) -> bool: ...
+
+    def why_unavailable(self) -> str | None: ...
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest],
+                      on_result: ResultCallback | None = None) -> list[PerturbationResult]: ...
+
+
+@runtime_checkable
+class BarePerturber(Protocol):
+    """The least an object must have to be used as a perturber: ``identity`` and
+    ``perturb_batch(requests)`` (``as_perturber`` declares the rest for it, see
+    ``ProtocolPerturber``)."""
 
     identity: str
 
     def perturb_batch(self, requests: Sequence[PerturbationRequest]
                       ) -> list[PerturbationResult]: ...
-
-
-def streams_results(perturber: Any) -> bool:
-    """Whether ``perturber.perturb_batch`` accepts ``on_result`` (by name or ``**kwargs``)."""
-    try:
-        params = inspect.signature(perturber.perturb_batch).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "on_result" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD
-                                        for p in params.values())
 
 
 class BasePerturber:
@@ -192,11 +215,39 @@ class CallablePerturber(BasePerturber):
                                           request.attribute, request.direction))
 
 
+class ProtocolPerturber(BasePerturber):
+    """A foreign object with only ``identity`` and ``perturb_batch(requests)``
+    (``BarePerturber``), given the defaults of everything else: it supports every attribute,
+    is available, keeps no counters and does not stream (``on_result`` hears about each result
+    when the batch is back)."""
+
+    streams_results = False
+
+    def __init__(self, perturber: BarePerturber) -> None:
+        self.perturber = perturber
+        self.identity = perturber.identity
+
+    def __repr__(self) -> str:
+        return f"ProtocolPerturber({self.perturber!r})"
+
+    def perturb_batch(self, requests: Sequence[PerturbationRequest],
+                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+        results = self.perturber.perturb_batch(list(requests))
+        if on_result is not None:
+            for i, res in enumerate(results):
+                on_result(i, res)
+        return results
+
+
 def as_perturber(obj: Any) -> Perturber:
-    """Accept a perturber object or a bare callable, the same everywhere."""
+    """``obj`` as a ``Perturber`` with every capability declared, the same everywhere: a
+    perturber as it is, a ``BarePerturber`` wrapped in ``ProtocolPerturber``, a callable
+    ``fn(prompt, response, attribute, direction)`` in ``CallablePerturber``."""
     if isinstance(obj, Perturber):
         return obj
+    if isinstance(obj, BarePerturber):
+        return ProtocolPerturber(obj)
     if callable(obj):
         return CallablePerturber(obj)
-    raise PerturberError(f"{obj!r} is neither a perturber nor a callable "
-                         "fn(prompt, response, attribute, direction) -> str.")
+    raise PerturberError(f"{obj!r} is neither a perturber (identity + perturb_batch) nor a "
+                         "callable fn(prompt, response, attribute, direction) -> str.")

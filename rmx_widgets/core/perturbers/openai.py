@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from rmx_widgets.core.errors import AuthenticationError, PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
@@ -60,11 +61,13 @@ _RETRY_AFTER_CAP = 120.0
 
 @dataclass
 class _Attempt:
-    """What one HTTP attempt ended in: a final ``result``, or a ``reason`` to retry after
-    ``delay`` seconds (``None`` = the usual exponential backoff)."""
+    """What one HTTP attempt ended in: a final ``result``, or a ``reason`` (of ``kind``, which
+    the request's failure gets if every retry ends the same way) to retry after ``delay``
+    seconds (``None`` = the usual exponential backoff)."""
 
     result: PerturbationResult | None = None
     reason: str = ""
+    kind: FailureKind = FailureKind.OTHER
     delay: float | None = None
 
 
@@ -109,10 +112,13 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
     its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
 
-    ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
+    Declared capabilities: it streams (``on_result`` hears about each request as it is final)
+    and ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
     ``http_requests`` (attempts sent), ``retries``, ``failures`` (recorded failed
     perturbations) and the ``prompt_tokens``/``completion_tokens`` the server reported.
     """
+
+    streams_results = True
 
     def __init__(self, model: str, base_url: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 16,
@@ -233,12 +239,12 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                                                         body))
                      for i, (req, body) in enumerate(zip(requests, payloads))]
             try:
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             except BaseException:  # cancelled from outside: do not leave tasks running
                 await _cancel(tasks)
                 raise
-            errors = [t.exception() for t in tasks if t.done() and not t.cancelled()
-                      and t.exception() is not None]
+            errors = [e for t in tasks if t.done() and not t.cancelled()
+                      and (e := t.exception()) is not None]
             if errors:
                 await _cancel(pending)
                 raise errors[0]
@@ -264,14 +270,14 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                         ) -> PerturbationResult:
         """``_one``, then tell ``on_result`` (connection failures excepted, see module doc)."""
         result = await self._one(client, sem, state, request, body)
-        if on_result is not None and not (result.failure or "").startswith("cannot connect"):
+        if on_result is not None and result.kind is not FailureKind.CONNECTION:
             on_result(i, result)
         return result
 
     async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore,
                    state: _BatchState, request: PerturbationRequest,
                    body: dict[str, Any]) -> PerturbationResult:
-        reason = ""
+        reason, kind = "", FailureKind.OTHER
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             if attempt:
@@ -281,13 +287,13 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 outcome = await self._attempt(client, state, request, body)
             if outcome.result is not None:
                 return outcome.result
-            reason = outcome.reason
+            reason, kind = outcome.reason, outcome.kind
             if attempt + 1 < attempts:
                 delay = outcome.delay if outcome.delay is not None else self._backoff(attempt)
                 if delay > 0:
                     await asyncio.sleep(delay)
         return PerturbationResult.failed(self._mask(
-            f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"))
+            f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"), kind)
 
     async def _attempt(self, client: httpx.AsyncClient, state: _BatchState,
                        request: PerturbationRequest, body: dict[str, Any]) -> _Attempt:
@@ -297,13 +303,14 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             error = f"cannot connect ({type(e).__name__}: {e})"
             if state.connect_failed(error):
                 raise PerturberError(self._unreachable_message(error)) from None
-            return _Attempt(reason=error)
+            return _Attempt(reason=error, kind=FailureKind.CONNECTION)
         except httpx.TimeoutException as e:
             return _Attempt(reason=f"no complete reply within timeout={self.timeout}s "
-                                   f"({type(e).__name__})")
+                                   f"({type(e).__name__})", kind=FailureKind.TIMEOUT)
         except httpx.TransportError as e:  # reset connections, truncated bodies
             state.answered()
-            return _Attempt(reason=f"broken reply from the server ({type(e).__name__}: {e})")
+            return _Attempt(reason=f"broken reply from the server ({type(e).__name__}: {e})",
+                            kind=FailureKind.BROKEN_REPLY)
         state.answered()
         return self._handle(resp, request)
 
@@ -322,34 +329,41 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 f"chat/completions with model {self.model!r} ({_server_message(resp)}). Check "
                 "base_url (it should end in the API root, e.g. '/v1') and the model name."))
         if status == 429 or status in _RETRY_STATUS or status >= 500:
-            return _Attempt(reason=f"HTTP {status} ({_server_message(resp)})",
+            kind = (FailureKind.RATE_LIMITED if status == 429 else FailureKind.SERVER_ERROR
+                    if status >= 500 else FailureKind.CLIENT_ERROR)
+            return _Attempt(reason=f"HTTP {status} ({_server_message(resp)})", kind=kind,
                             delay=_retry_after(resp.headers.get("retry-after")))
         if status >= 400:  # this request is unacceptable as sent; retrying cannot help
             return _Attempt(result=PerturbationResult.failed(self._mask(
-                f"HTTP {status} from the server: {_server_message(resp)}")))
+                f"HTTP {status} from the server: {_server_message(resp)}"),
+                FailureKind.CLIENT_ERROR))
         try:
             data = resp.json()
         except ValueError:
-            return _Attempt(reason="the server sent a malformed JSON body")
+            return _Attempt(reason="the server sent a malformed JSON body",
+                            kind=FailureKind.BROKEN_REPLY)
         try:
             choice = data["choices"][0]
             content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            return _Attempt(reason="the server's JSON has no choices[0].message.content")
+            return _Attempt(reason="the server's JSON has no choices[0].message.content",
+                            kind=FailureKind.BROKEN_REPLY)
         usage = data.get("usage") if isinstance(data, dict) else None
         if isinstance(usage, dict):
             for key in ("prompt_tokens", "completion_tokens"):
                 if isinstance(usage.get(key), int):
                     self._count(key, usage[key])
         if content is None:
-            return _Attempt(reason="the model returned no text content")
+            return _Attempt(reason="the model returned no text content",
+                            kind=FailureKind.BROKEN_REPLY)
         result = parse_reply(content, request.response)
         if result.text is not None:
             return _Attempt(result=result)
         reason = result.failure or "unparseable reply"
         if isinstance(choice, dict) and choice.get("finish_reason") == "length":
             reason += f" (the reply was cut off at max_tokens={self.max_tokens}; raise it)"
-        return _Attempt(reason=reason, delay=0.0)  # the server is fine: ask again at once
+        # the server is fine: ask again at once
+        return _Attempt(reason=reason, kind=result.kind or FailureKind.UNPARSEABLE, delay=0.0)
 
     # -- helpers -------------------------------------------------------------------------
 

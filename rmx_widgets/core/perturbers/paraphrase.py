@@ -16,7 +16,7 @@ parts (loaded weights, the vLLM engine).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.errors import PerturberError
@@ -25,12 +25,16 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
-    streams_results,
 )
 from rmx_widgets.core.perturbers.prompts import PARAPHRASE_TEMPLATE
 
+if TYPE_CHECKING:  # the same modules _llm_backends imports (lazily: torch, vllm, httpx)
+    from rmx_widgets.core.perturbers.hf import HFPerturber
+    from rmx_widgets.core.perturbers.openai import OpenAIPerturber
+    from rmx_widgets.core.perturbers.vllm import VLLMPerturber
 
-def _llm_backends() -> tuple[type, ...]:
+
+def _llm_backends() -> tuple[type[OpenAIPerturber], type[HFPerturber], type[VLLMPerturber]]:
     from rmx_widgets.core.perturbers.hf import HFPerturber
     from rmx_widgets.core.perturbers.openai import OpenAIPerturber
     from rmx_widgets.core.perturbers.vllm import VLLMPerturber
@@ -59,19 +63,22 @@ class ParaphrasePerturber(BasePerturber):
                 f"VLLMPerturber) and asks it for attribute-free paraphrases; got "
                 f"{type(backend).__name__}. Build one first, e.g. "
                 "ParaphrasePerturber(OpenAIPerturber('gpt-4o-mini')).")
-        self.backend = backend.with_template(PARAPHRASE_TEMPLATE)
+        self.backend: BasePerturber = backend.with_template(PARAPHRASE_TEMPLATE)
         self.identity = self.backend.identity
+        # Declared as the backend copy's: it streams where the backend streams, and its
+        # counters are the copy's (the same dict, so they grow as the copy works; the
+        # wrapped object's own stay untouched).
+        self.streams_results = self.backend.streams_results
+        self.stats = self.backend.stats
 
     def __repr__(self) -> str:
         return f"ParaphrasePerturber({self.backend!r})"
 
-    @property
-    def stats(self) -> dict[str, int]:
-        """The paraphrasing copy's counters (the wrapped object's own stay untouched)."""
-        return self.backend.stats
-
     def supports(self, attribute: Attribute) -> bool:
         return self.backend.supports(attribute)
+
+    def why_unavailable(self) -> str | None:
+        return self.backend.why_unavailable()
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
@@ -83,7 +90,7 @@ class ParaphrasePerturber(BasePerturber):
         requests = list(requests)
         if not requests:
             return []
-        if on_result is not None and streams_results(self.backend):
+        if on_result is not None and self.backend.streams_results:
             return self.backend.perturb_batch(requests, on_result=on_result)
         results = self.backend.perturb_batch(requests)
         if len(results) != len(requests):

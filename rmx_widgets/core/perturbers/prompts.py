@@ -33,9 +33,10 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TypeVar
 
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
@@ -113,7 +114,13 @@ class ParsedReply:
 
 
 class ReplyParseError(ValueError):
-    """The model's reply is not the JSON object the template asks for."""
+    """The model's reply is not the JSON object the template asks for; ``kind`` is the failure
+    it becomes (``EMPTY`` when there is nothing to parse or no rewrite in it, else
+    ``UNPARSEABLE``)."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.UNPARSEABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def render_user_message(request: PerturbationRequest) -> str:
@@ -195,6 +202,9 @@ def check_template(template: object) -> PromptTemplate:
     return template
 
 
+_LLM = TypeVar("_LLM", bound="TemplatedLLM")
+
+
 class TemplatedLLM:
     """What the LLM backends share about templates: ``identity`` is ``identity_stem`` plus the
     template's tag, and ``with_template`` gives a copy that sends another prompt.
@@ -204,11 +214,12 @@ class TemplatedLLM:
     with more per-object state (locks, random generators) refresh it in ``_detach``.
     """
 
+    identity: str
     identity_stem: str
     template: PromptTemplate
     stats: dict[str, int]
 
-    def with_template(self, template: PromptTemplate) -> Self:
+    def with_template(self: _LLM, template: PromptTemplate) -> _LLM:
         template = check_template(template)
         clone = copy.copy(self)
         clone.template = template
@@ -233,7 +244,7 @@ def extract_reply(text: str) -> ParsedReply:
         raise ReplyParseError(f"the reply is {type(text).__name__}, not text")
     body = text.strip()
     if not body:
-        raise ReplyParseError("the reply is empty")
+        raise ReplyParseError("the reply is empty", FailureKind.EMPTY)
     fenced = FENCE.match(body)
     if fenced:
         body = fenced.group("body").strip()
@@ -252,7 +263,7 @@ def extract_reply(text: str) -> ParsedReply:
         raise ReplyParseError(
             f"the reply's 'rewritten' field is {type(rewritten).__name__}, not a string")
     if not rewritten.strip():
-        raise ReplyParseError("the reply's 'rewritten' field is empty")
+        raise ReplyParseError("the reply's 'rewritten' field is empty", FailureKind.EMPTY)
     locate = obj.get("locate", [])
     if not isinstance(locate, list) or not all(isinstance(s, str) for s in locate):
         raise ReplyParseError("the reply's 'locate' field is not a list of strings")
@@ -268,7 +279,7 @@ def parse_reply(text: str, original: str) -> PerturbationResult:
     try:
         parsed = extract_reply(text)
     except ReplyParseError as e:
-        return PerturbationResult.failed(f"unparseable reply: {e}")
+        return PerturbationResult.failed(f"unparseable reply: {e}", e.kind)
     return check_rewrite(original, parsed.rewritten)
 
 

@@ -4,10 +4,15 @@ Every RM is used through ``checked_scores`` so that a model or user function ret
 wrong number of scores, NaN or infinity fails loudly with a typed error before a bad number can
 be mistaken for a preference.
 
-An RM may also say which inputs it had to truncate to fit its maximum length, through an optional
-``last_truncated`` attribute: the indices, within its last ``score`` call, of the inputs it cut
-(``HFRewardModel`` sets it). A truncated input's reward is the reward of *part* of the text, so
-the Explainer flags every row that used one (``truncated`` column) instead of hiding it.
+An RM also says which inputs it had to truncate to fit its maximum length: ``last_truncated``,
+the indices, within its last ``score`` call, of the inputs it cut (``HFRewardModel`` fills it;
+models that never truncate leave it empty). A truncated input's reward is the reward of *part*
+of the text, so the Explainer flags every row that used one (``truncated`` column) instead of
+hiding it.
+
+``as_reward_model`` turns whatever the user passes (a ``BaseRewardModel``, a bare function, or a
+foreign object with just ``identity`` and ``score``) into an object with the whole declared
+surface of ``RewardModel``, so no caller has to probe for a capability.
 """
 
 from __future__ import annotations
@@ -23,6 +28,30 @@ from rmx_widgets.core.errors import RewardModelError
 
 @runtime_checkable
 class RewardModel(Protocol):
+    """What every reward model the engine uses declares (``BaseRewardModel`` has it all).
+
+    ``identity`` is part of every cache key (name it with a version); ``last_truncated``,
+    ``why_unavailable()`` and ``stats`` are described on ``BaseRewardModel``.
+    """
+
+    identity: str
+
+    @property
+    def last_truncated(self) -> Sequence[int]: ...
+
+    @property
+    def stats(self) -> Mapping[str, int]: ...
+
+    def why_unavailable(self) -> str | None: ...
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]: ...
+
+
+@runtime_checkable
+class BareRewardModel(Protocol):
+    """The least an object must have to be used as a reward model: ``identity`` and ``score``
+    (``as_reward_model`` declares the rest for it, see ``ProtocolRewardModel``)."""
+
     identity: str
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]: ...
@@ -72,20 +101,41 @@ class CallableRewardModel(BaseRewardModel):
         return list(scores)
 
 
+class ProtocolRewardModel(BaseRewardModel):
+    """A foreign object with only ``identity`` and ``score`` (``BareRewardModel``), given the
+    defaults of everything else: always available, no counters, nothing truncated (it cannot
+    say, so its rows are never flagged)."""
+
+    def __init__(self, model: BareRewardModel) -> None:
+        self.model = model
+        self.identity = model.identity
+
+    def __repr__(self) -> str:
+        return f"ProtocolRewardModel({self.model!r})"
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        return self.model.score(prompts, responses)
+
+
 def as_reward_model(obj: Any) -> RewardModel:
+    """``obj`` as a ``RewardModel`` with every capability declared: a reward model as it is, a
+    ``BareRewardModel`` wrapped in ``ProtocolRewardModel``, a callable in ``CallableRewardModel``.
+    """
     if isinstance(obj, RewardModel):
         return obj
+    if isinstance(obj, BareRewardModel):
+        return ProtocolRewardModel(obj)
     if callable(obj):
         return CallableRewardModel(obj)
-    raise RewardModelError(f"{obj!r} is neither a reward model nor a callable "
-                           "fn(prompts, responses) -> list[float].")
+    raise RewardModelError(f"{obj!r} is neither a reward model (identity + score) nor a "
+                           "callable fn(prompts, responses) -> list[float].")
 
 
-def _require_sequence(rm: Any, scores: Any, n: int) -> None:
+def _require_sequence(rm: RewardModel, scores: Any, n: int) -> None:
     if scores is None or isinstance(scores, (str, bytes, int, float)) or not hasattr(
             scores, "__iter__"):
         raise RewardModelError(
-            f"reward model {getattr(rm, 'identity', rm)} returned {type(scores).__name__} "
+            f"reward model {rm.identity} returned {type(scores).__name__} "
             f"({str(scores)[:40]!r}), not a list of scores; it must return one float per "
             f"(prompt, response), here {n}.")
 
@@ -113,17 +163,8 @@ def checked_scores(rm: RewardModel, prompts: Sequence[Prompt], responses: Sequen
     return scores
 
 
-def truncated_indices(rm: Any, n: int) -> list[int]:
-    """The indices (within the last call of ``n`` inputs) that ``rm`` reports as truncated.
-
-    Read from the optional ``last_truncated`` attribute; anything that is not a list of valid
-    indices is ignored, because a missing report must never break scoring.
-    """
-    reported = getattr(rm, "last_truncated", None)
-    if reported is None or isinstance(reported, (str, bytes)):
-        return []
-    try:
-        out = sorted({int(i) for i in reported})
-    except (TypeError, ValueError):
-        return []
-    return [i for i in out if 0 <= i < n]
+def truncated_indices(rm: RewardModel, n: int) -> list[int]:
+    """The distinct indices (within the last call of ``n`` inputs) that ``rm`` declared as
+    truncated, sorted; indices outside the call are dropped, because a wrong report must never
+    break scoring."""
+    return sorted({int(i) for i in rm.last_truncated if 0 <= int(i) < n})

@@ -8,6 +8,7 @@ import pytest
 
 from rmx_widgets.core.attributes import Attribute, get_attribute
 from rmx_widgets.core.errors import AttributeSpecError
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 from rmx_widgets.core.perturbers import prompts
 from rmx_widgets.core.perturbers.base import PerturbationRequest
 from rmx_widgets.core.perturbers.prompts import (
@@ -88,7 +89,7 @@ def test_extract_keeps_located_spans_and_literal_newlines():
     assert parsed.locate == ["a", "b"] and parsed.rewritten == "line 1\nline 2"
 
 
-@pytest.mark.parametrize("reply, reason", [
+REJECTED = [
     ("Sure! " + json.dumps(GOOD), "not a JSON object"),
     (json.dumps(GOOD) + " Hope that helps.", "not a JSON object"),
     ("Here you go:\n```json\n" + json.dumps(GOOD) + "\n```", "not a JSON object"),
@@ -100,7 +101,10 @@ def test_extract_keeps_located_spans_and_literal_newlines():
     ('{"locate": [], "rewritten": null}', "not a string"),
     ('{"locate": [], "rewritten": "   "}', "'rewritten' field is empty"),
     ('{"locate": "x", "rewritten": "new text"}', "not a list of strings"),
-])
+]
+
+
+@pytest.mark.parametrize("reply, reason", REJECTED)
 def test_parse_rejects_anything_else_with_a_reason(reply, reason):
     res = parse_reply(reply, ORIGINAL)
     assert res.text is None
@@ -112,3 +116,16 @@ def test_parse_rejects_anything_else_with_a_reason(reply, reason):
 def test_unchanged_rewrite_is_a_failure():
     res = parse_reply(json.dumps({"locate": [], "rewritten": ORIGINAL + "\n"}), ORIGINAL)
     assert res.text is None and "unchanged" in res.failure
+    assert res.kind is FailureKind.UNCHANGED
+
+
+@pytest.mark.parametrize("reply, reason", REJECTED)
+def test_parse_failures_name_their_kind(reply, reason):
+    """Nothing to parse, or no rewrite in it, is EMPTY; any other bad reply is UNPARSEABLE (the
+    kinds the old classifier gave these reasons, now chosen where the reply is rejected)."""
+    res = parse_reply(reply, ORIGINAL)
+    expected = FailureKind.EMPTY if "empty" in reason else FailureKind.UNPARSEABLE
+    assert res.kind is expected and legacy_failure_kind(res.failure) is expected
+    with pytest.raises(ReplyParseError) as info:
+        extract_reply(reply)
+    assert info.value.kind is expected

@@ -12,6 +12,7 @@ from fake_llm_server import FakeLLMServer
 
 from rmx_widgets.core.attributes import get_attribute
 from rmx_widgets.core.errors import AuthenticationError, PerturberError
+from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 from rmx_widgets.core.perturbers.base import PerturbationRequest
 from rmx_widgets.core.perturbers.openai import OpenAIPerturber
 from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION
@@ -203,3 +204,32 @@ def test_bad_configuration_is_a_clear_error(kwargs):
     args = {"model": "m", "base_url": "http://127.0.0.1:1/v1", **kwargs}
     with pytest.raises(PerturberError):
         OpenAIPerturber(**args)
+
+
+@pytest.mark.parametrize("behaviour, kind", [
+    ("429", FailureKind.RATE_LIMITED), ("500", FailureKind.SERVER_ERROR),
+    ("400", FailureKind.CLIENT_ERROR), ("truncated", FailureKind.BROKEN_REPLY),
+    ("badjson", FailureKind.BROKEN_REPLY), ("malformed", FailureKind.UNPARSEABLE),
+    ("missing_key", FailureKind.UNPARSEABLE), ("unchanged", FailureKind.UNCHANGED),
+])
+def test_recorded_failures_name_their_kind(server, behaviour, kind):
+    """Each failure carries the kind of its last attempt, chosen where it was seen (the same
+    kind the old classifier read from these reasons), and the backend declares that it
+    streams and what it counts."""
+    pert = make(server, max_retries=1)
+    server.script("row-0 ", [behaviour] * 5)
+    reported = {}
+    out = pert.perturb_batch(reqs(2), on_result=lambda i, r: reported.setdefault(i, r))
+    assert out[0].text is None and out[0].kind is kind
+    assert legacy_failure_kind(out[0].failure) is kind
+    assert reported == {0: out[0], 1: out[1]} and out[1].kind is None
+    assert pert.streams_results and pert.stats["failures"] == 1
+
+
+def test_hanging_request_that_never_answers_is_a_timeout():
+    with FakeLLMServer(hang_seconds=1.0) as s:
+        pert = make(s, timeout=0.2, max_retries=0)
+        s.script("row-0 ", ["hang"])
+        out = pert.perturb_batch(reqs(2))  # row-1 answers: the server is there
+    assert out[0].kind is FailureKind.TIMEOUT and "timeout" in out[0].failure
+    assert out[1].text is not None
