@@ -577,11 +577,3 @@ def _counters(perturber: Any) -> dict[str, float]:
 
 def _grown(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     return {k: v - before.get(k, 0) for k, v in after.items()}
-
-
-def compare(result_a: ExplanationResult, result_b: ExplanationResult, *, k: int = 5) -> Any:
-    """Compare two RMs explained on the same comparisons (Kendall's τ of their global
-    rankings, restricted to comparisons where both agree on the original preference)."""
-    from rmx_widgets.core.sensitivity import compare_tables
-
-    return compare_tables(result_a.table, result_b.table, k=k)
