@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Explainer": "rmx_widgets.core.explain",
     "ExplanationResult": "rmx_widgets.core.explain",
-    "compare": "rmx_widgets.core.explain",
+    "compare": "rmx_widgets.core.compare",
     "Store": "rmx_widgets.core.store",
     "RulePerturber": "rmx_widgets.core.perturbers.rules",
     "CallablePerturber": "rmx_widgets.core.perturbers.base",
@@ -38,10 +38,10 @@ _LAZY = {
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
-    "evaluate": "rmx_widgets.core.evaluate",
+    "evaluate": "rmx_widgets.core.study.run",
     "TransformersEmbedder": "rmx_widgets.core.embedders",
     "HashingEmbedder": "rmx_widgets.core.metrics",
-    "StudyResult": "rmx_widgets.core.evaluate",
+    "StudyResult": "rmx_widgets.core.study.result",
     "reward_model_from_spec": "rmx_widgets.core.specs",
     "perturber_from_spec": "rmx_widgets.core.specs",
     # the Jupyter face (imports anywidget/ipywidgets on first use only)

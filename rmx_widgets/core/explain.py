@@ -246,10 +246,3 @@ class Explainer:
         return explanation_rows(rewritten, embedder=self.embedder,
                                 perturber=self.perturber.identity, rm=self.rm.identity)
 
-
-def compare(result_a: ExplanationResult, result_b: ExplanationResult, *, k: int = 5) -> Any:
-    """Compare two RMs explained on the same comparisons (Kendall's τ of their global
-    rankings, restricted to comparisons where both agree on the original preference)."""
-    from rmx_widgets.core.sensitivity import compare_tables
-
-    return compare_tables(result_a.table, result_b.table, k=k)

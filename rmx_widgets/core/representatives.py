@@ -1,17 +1,17 @@
-"""Local sensitivity, representative and contrasting examples (DESIGN §1).
+"""Local sensitivity and representative examples (DESIGN §1).
 
 A global PFR ranking is an average; readers trust it more when they can see single comparisons
 that behave like it. The *local ranking* of one comparison orders its attributes by how
 strongly perturbing them moved that comparison's margin: number of flips first, then the mean
 relative margin drop. *Representative* comparisons are those whose local ranking agrees best
-with the RM's global ranking (Kendall's tau); *contrasting* comparisons, for two RMs, are those
-where both prefer the same response but for the most different reasons (lowest tau between
-their local rankings).
+with the RM's global ranking (Kendall's tau). The same local rankings, τ and example picking
+give the *contrasting* examples of two RMs (:mod:`rmx_widgets.core.compare`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,7 @@ from scipy import stats
 
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
-from rmx_widgets.core.sensitivity import (agreeing_comparisons, ranking,
-                                          relative_margin_change, sensitivity)
+from rmx_widgets.core.sensitivity import ranking, relative_margin_change, sensitivity
 
 LOCAL_COLUMNS = ["comparison_id", "attribute", "flips", "n", "margin_drop", "rank"]
 EXAMPLE_COLUMNS = ["comparison_id", "tau", "p", "n_attributes"]
@@ -74,20 +73,27 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
     return local[LOCAL_COLUMNS]
 
 
-def _tau(x: list[float], y: list[float]) -> tuple[float, float]:
-    """Kendall's tau-b (ties allowed); NaN when either side is constant."""
+def rank_tau(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Kendall's tau-b (ties allowed) and its p-value between two rank vectors of the same
+    items; (nan, nan) for fewer than two items or when either side is constant (no pair is
+    ordered on it, so agreement is undefined)."""
     if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return math.nan, math.nan
     result = stats.kendalltau(x, y)
     return float(result.statistic), float(result.pvalue)
 
 
-def _check_k(k: int) -> None:
+def check_k(k: int) -> None:
+    """How many examples to return must be a positive integer; say so otherwise."""
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise RMXError(f"k must be a positive integer (how many examples to return), got {k!r}.")
 
 
-def _sorted_examples(records: list[tuple], k: int, best_first: bool) -> pd.DataFrame:
+def top_examples(records: Sequence[tuple], k: int, *, best_first: bool) -> pd.DataFrame:
+    """The k best of (comparison_id, tau, p, n_attributes) records as an EXAMPLE_COLUMNS frame:
+    highest (``best_first``) or lowest tau first, ties broken by comparison_id so the choice is
+    reproducible; undefined taus and comparisons with fewer than MIN_ATTRIBUTES ranked
+    attributes (a tau over two items is just ±1) are left out."""
     out = pd.DataFrame.from_records(records, columns=EXAMPLE_COLUMNS)
     out = out[out["tau"].notna() & (out["n_attributes"] >= MIN_ATTRIBUTES)]
     if out.empty:
@@ -111,7 +117,7 @@ def representatives(table: pd.DataFrame, k: int = 5,
     reuses an already computed :func:`sensitivity` table (otherwise one is computed without
     bootstrap, which the ranking does not need).
     """
-    _check_k(k)
+    check_k(k)
     require_columns(table, _NEEDED, "representatives")
     if sens is None:
         sens = sensitivity(table, n_boot=0)
@@ -121,29 +127,6 @@ def representatives(table: pd.DataFrame, k: int = 5,
         group = group[group["attribute"].isin(global_pos)]
         x = [float(global_pos[a]) for a in group["attribute"]]
         y = [float(r) for r in group["rank"]]
-        tau, p = _tau(x, y)
+        tau, p = rank_tau(x, y)
         records.append((cid, tau, p, len(group)))
-    return _sorted_examples(records, k, best_first=True)
-
-
-def contrasting_examples(table_a: pd.DataFrame, table_b: pd.DataFrame,
-                         k: int = 5) -> pd.DataFrame:
-    """The k comparisons where two RMs prefer the same response for the most different reasons.
-
-    Restricted to comparisons on which both RMs agree on ``preferred``; for each, Kendall's tau
-    between the two local rankings over the attributes ranked by both (at least three). Lowest
-    tau first, ties broken by comparison_id. Columns: comparison_id, tau, p, n_attributes.
-    """
-    _check_k(k)
-    require_columns(table_a, _NEEDED + ["preferred"], "contrasting_examples (first table)")
-    require_columns(table_b, _NEEDED + ["preferred"], "contrasting_examples (second table)")
-    agree = set(agreeing_comparisons(table_a, table_b))
-    local_a = local_rankings(table_a[table_a["comparison_id"].isin(agree)])
-    local_b = local_rankings(table_b[table_b["comparison_id"].isin(agree)])
-    merged = local_a.merge(local_b, on=["comparison_id", "attribute"], suffixes=("_a", "_b"),
-                           sort=False)
-    records = []
-    for cid, group in merged.groupby("comparison_id", sort=False):
-        tau, p = _tau([float(r) for r in group["rank_a"]], [float(r) for r in group["rank_b"]])
-        records.append((cid, tau, p, len(group)))
-    return _sorted_examples(records, k, best_first=False)
+    return top_examples(records, k, best_first=True)

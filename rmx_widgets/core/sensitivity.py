@@ -13,18 +13,18 @@ after every landed batch in a widget.
 The mean relative margin change, mean((margin_after − margin_before) / margin_before), is the
 continuous companion of the PFR: it uses how far the margin moved, not only its sign. A value
 below −1 means the average perturbation flips the preference.
+
+Comparing two RMs' rankings (Kendall's τ, agreement on the original preference) is
+:mod:`rmx_widgets.core.compare`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
@@ -198,92 +198,3 @@ def ranking(sens: pd.DataFrame) -> list[str]:
     pooled = _pooled(sens)
     usable = set(pooled.loc[pooled["pfr"].notna(), "attribute"])
     return [a for a in attribute_order(sens) if a in usable]
-
-
-def kendall_tau(rank_a: Sequence[str], rank_b: Sequence[str]) -> tuple[float, float]:
-    """Kendall's tau (and its p-value) between two rankings, on their common attributes.
-
-    Each ranking lists attributes from most to least sensitive. Attributes in only one ranking
-    are ignored. Fewer than two common attributes give (nan, nan): there is no pair to order.
-    """
-    pos_b = {a: i for i, a in enumerate(rank_b)}
-    common = [a for a in rank_a if a in pos_b]
-    if len(common) < 2:
-        return math.nan, math.nan
-    x = list(range(len(common)))
-    y = [pos_b[a] for a in common]
-    result = stats.kendalltau(x, y)
-    return float(result.statistic), float(result.pvalue)
-
-
-def preferences(table: pd.DataFrame) -> pd.Series:
-    """The RM's original preference ('a' or 'b') per comparison_id."""
-    require_columns(table, ["comparison_id", "preferred"], "preferences")
-    return table.groupby("comparison_id", sort=False)["preferred"].first()
-
-
-def agreeing_comparisons(table_a: pd.DataFrame, table_b: pd.DataFrame) -> list:
-    """Comparison ids present in both tables on which both RMs prefer the same response."""
-    pa, pb = preferences(table_a), preferences(table_b)
-    common = pa.index.intersection(pb.index, sort=False)
-    if len(common) == 0:
-        raise DataError("the two explanation tables share no comparison_id; run both reward "
-                        "models on the same comparisons before comparing them.")
-    same = pa.loc[common] == pb.loc[common]
-    return list(common[same.to_numpy()])
-
-
-@dataclass
-class RMComparison:
-    """Two RMs' sensitivities side by side and how well their rankings agree.
-
-    ``tau``/``p_value`` compare the two global rankings computed only on the ``n_agree``
-    comparisons where both RMs prefer the same original response: where they disagree, the
-    perturbations explain different preferences and are not comparable.
-    """
-
-    sens_a: pd.DataFrame
-    sens_b: pd.DataFrame
-    tau: float
-    p_value: float
-    n_agree: int
-    contrasting: pd.DataFrame
-    name_a: str = "rm-a"
-    name_b: str = "rm-b"
-    n_common: int = 0
-    ranking_a: list[str] = field(default_factory=list)
-    ranking_b: list[str] = field(default_factory=list)
-
-
-def _rm_name(table: pd.DataFrame, default: str) -> str:
-    if "rm" in table.columns and table["rm"].notna().any():
-        names = list(pd.unique(table["rm"].dropna()))
-        return str(names[0]) if len(names) == 1 else ", ".join(map(str, names))
-    return default
-
-
-def compare_tables(table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int = 5,
-                   n_boot: int = 1000, seed: int = 0) -> RMComparison:
-    """Compare two RMs explained on the same comparisons (DESIGN §1, "RM vs RM").
-
-    ``sens_a``/``sens_b`` use each full table; the Kendall tau between the rankings uses only
-    the comparisons on which both RMs agree on the original preference. ``contrasting`` holds
-    the k agreeing comparisons whose local rankings differ most.
-    """
-    from rmx_widgets.core.representatives import contrasting_examples  # avoids an import cycle
-
-    agree = agreeing_comparisons(table_a, table_b)
-    n_common = len(preferences(table_a).index.intersection(preferences(table_b).index))
-    sens_a = sensitivity(table_a, n_boot=n_boot, seed=seed)
-    sens_b = sensitivity(table_b, n_boot=n_boot, seed=seed)
-    sub_a = table_a[table_a["comparison_id"].isin(agree)]
-    sub_b = table_b[table_b["comparison_id"].isin(agree)]
-    rank_a = ranking(sensitivity(sub_a, n_boot=0)) if agree else []
-    rank_b = ranking(sensitivity(sub_b, n_boot=0)) if agree else []
-    tau, p_value = kendall_tau(rank_a, rank_b)
-    name_a, name_b = _rm_name(table_a, "rm-a"), _rm_name(table_b, "rm-b")
-    return RMComparison(sens_a=sens_a, sens_b=sens_b, tau=tau, p_value=p_value,
-                        n_agree=len(agree), contrasting=contrasting_examples(table_a, table_b,
-                                                                             k=k),
-                        name_a=name_a, name_b=name_b, n_common=int(n_common),
-                        ranking_a=rank_a, ranking_b=rank_b)

@@ -17,8 +17,9 @@ import anywidget
 import pandas as pd
 import traitlets
 
+from rmx_widgets.core.compare import contrasting_examples
 from rmx_widgets.core.explain import ExplanationResult
-from rmx_widgets.core.representatives import contrasting_examples, representatives
+from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import clean, rows_payload

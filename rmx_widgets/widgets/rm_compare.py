@@ -11,7 +11,8 @@ import html
 
 import ipywidgets as w
 
-from rmx_widgets.core.explain import ExplanationResult, compare
+from rmx_widgets.core.compare import compare
+from rmx_widgets.core.explain import ExplanationResult
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 

@@ -17,9 +17,9 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from rmx_widgets.core.report import _html_table
+from rmx_widgets.core.html import html_table
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
-from rmx_widgets.core.study_report import SIDE_NOTES, SIDES
+from rmx_widgets.core.study.report import SIDE_NOTES, SIDES
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
@@ -140,7 +140,7 @@ class StudyView(w.VBox):
         table = self.result.main_table(self.dataset, self.side.value)
         note = f"<p><i>{_esc(SIDE_NOTES[self.side.value])}; mean ± standard error over seeds." \
                "</i></p>"
-        self.quality.value = note + (_html_table(table, cls=f"quality side-{self.side.value}")
+        self.quality.value = note + (html_table(table, cls=f"quality side-{self.side.value}")
                                      if len(table) else "<p>No explanations on this side.</p>")
 
     def _sens(self) -> pd.DataFrame:
@@ -178,7 +178,7 @@ class StudyView(w.VBox):
         matrix = matrix.rename_axis(None, axis=1).rename_axis("τ").reset_index()
         self.tau.value = (f"<p><i>Kendall's τ between the attribute rankings (pooled PFR), "
                           f"over {int(rows['n_agree'].iloc[0])} comparisons all reward models "
-                          f"agree on.</i></p>{_html_table(matrix, cls='tau-matrix')}")
+                          f"agree on.</i></p>{html_table(matrix, cls='tau-matrix')}")
 
     # -- examples ----------------------------------------------------------------------------
     def _example_options(self) -> list[tuple[str, tuple]]:
@@ -217,7 +217,7 @@ class StudyView(w.VBox):
         cid = key[-1]
         ds = self.dataset
         comps = [c for c in self.result.comparisons.get(ds, []) if c.id == cid]
-        table = self.result.tables.get((ds, rm, self.result.primary))
+        table = self.result.primary_table(ds, rm)
         rows = table[table["comparison_id"] == cid] if table is not None else None
         self.view.set_data(comps, rows, self.result.originals.get((ds, rm)))
         kind = "representative example" if key[0] == "representative" else \

@@ -11,7 +11,8 @@ import pytest
 import table_factory as tf
 
 from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
-from rmx_widgets.core.report import SPEC_ID, diff_html, script_json, write_report
+from rmx_widgets.core.html import diff_html, script_json
+from rmx_widgets.core.report import SPEC_ID, write_report
 from rmx_widgets.core.sensitivity import sensitivity
 
 HOSTILE = "<script>alert(1)</script>"

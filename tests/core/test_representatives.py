@@ -1,4 +1,4 @@
-"""Local rankings, representative and contrasting examples on hand-built tables."""
+"""Local rankings and representative examples on hand-built tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import pytest
 import table_factory as tf
 
 from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.representatives import (contrasting_examples, local_rankings,
-                                              representatives)
+from rmx_widgets.core.representatives import local_rankings, representatives
 from rmx_widgets.core.sensitivity import ranking, sensitivity
 
 
@@ -86,25 +85,3 @@ def test_representatives_reuse_given_sensitivity():
     assert list(representatives(table, k=1, sens=reversed_sens)["comparison_id"]) == ["rev"]
     with pytest.raises(RMXError, match="k must be"):
         representatives(table, k=0)
-
-
-def contrasting_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """x1: both RMs rank a, b, c (tau 1); x2: B ranks the reverse (tau -1); x3: B prefers the
-    other response, so it is never a contrasting example however different."""
-    forward = {"a": (-1.0, -1.0), "b": (-1.0, 0.5), "c": (0.5, 0.5)}
-    backward = {"c": (-1.0, -1.0), "b": (-1.0, 0.5), "a": (0.5, 0.5)}
-    table_a = tf.table(tf.comparison("x1", 1.0, forward) + tf.comparison("x2", 1.0, forward)
-                       + tf.comparison("x3", 1.0, forward))
-    table_b = tf.table(tf.comparison("x1", 1.0, forward, rm="rm-b")
-                       + tf.comparison("x2", 1.0, backward, rm="rm-b")
-                       + tf.comparison("x3", 1.0, backward, preferred="b", rm="rm-b"))
-    return table_a, table_b
-
-
-def test_contrasting_examples_pick_the_disagreeing_comparison():
-    table_a, table_b = contrasting_tables()
-    out = contrasting_examples(table_a, table_b, k=5)
-    assert list(out["comparison_id"]) == ["x2", "x1"]
-    assert out["tau"].tolist() == pytest.approx([-1.0, 1.0])
-    assert list(out["n_attributes"]) == [3, 3]
-    assert list(contrasting_examples(table_a, table_b, k=1)["comparison_id"]) == ["x2"]

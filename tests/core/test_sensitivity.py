@@ -1,4 +1,4 @@
-"""Preference flip rates, bootstrap CIs, rankings and RM-vs-RM comparison on hand-built tables."""
+"""Preference flip rates, bootstrap CIs and rankings on hand-built tables."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import table_factory as tf
 
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.sensitivity import (SENSITIVITY_COLUMNS, RMComparison, compare_tables,
-                                          kendall_tau, ranking, sensitivity)
+from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, ranking, sensitivity
 
 
 def small_table() -> pd.DataFrame:
@@ -139,18 +138,6 @@ def test_ranking_orders_by_pooled_pfr_and_drops_untried():
     assert ranking(sensitivity(small_table(), n_boot=0)) == ["verbosity", "correctness"]
 
 
-def test_kendall_tau_known_rankings():
-    assert kendall_tau(["a", "b", "c", "d"], ["a", "b", "c", "d"])[0] == pytest.approx(1.0)
-    # only common attributes count: b holds d, c, b, a in that order -> reversed
-    assert kendall_tau(["a", "b", "c", "d"], ["d", "x", "c", "b", "a"])[0] == pytest.approx(-1.0)
-    # one adjacent swap among 4: 5 concordant, 1 discordant pairs -> (5 - 1) / 6
-    tau, p = kendall_tau(["a", "b", "c", "d"], ["b", "a", "c", "d"])
-    assert tau == pytest.approx(4 / 6)
-    assert 0.0 < p <= 1.0
-    tau, p = kendall_tau(["a", "b"], ["c", "a"])
-    assert math.isnan(tau) and math.isnan(p)
-
-
 def test_twenty_thousand_rows_thousand_boots_fast():
     table = random_table(667, [f"attr{i}" for i in range(15)], seed=2)
     assert len(table) == 20_010
@@ -174,47 +161,3 @@ def test_user_errors_are_typed():
     bad.loc[0, "direction"] = "sideways"
     with pytest.raises(DataError, match="sideways"):
         sensitivity(bad)
-
-
-def two_rm_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """RM A: x flips both sides, y flips the chosen side only, z never (in c1..c4).
-    RM B on c1..c3: z flips both, y chosen only, x never -> ranking z, y, x. On c4 B prefers the
-    other response and has 20 extra flipping x rows, which would put x first if c4 counted."""
-    a_rows, b_rows = [], []
-    for cid in ("c1", "c2", "c3", "c4"):
-        a_rows += tf.comparison(cid, 1.0, {"x": (-1.0, -1.0), "y": (-1.0, 0.5), "z": (0.5, 0.5)},
-                                rm="rm-A")
-    for cid in ("c1", "c2", "c3"):
-        b_rows += tf.comparison(cid, 1.0, {"x": (0.5, 0.5), "y": (-1.0, 0.5), "z": (-1.0, -1.0)},
-                                rm="rm-B")
-    b_rows += tf.comparison("c4", 1.0, {"x": (-1.0, -1.0), "y": (0.5, 0.5), "z": (0.5, 0.5)},
-                            preferred="b", rm="rm-B")
-    b_rows += [tf.row("c4", "x", "chosen", 1.0, -1.0, preferred="b", rm="rm-B")
-               for _ in range(20)]
-    return tf.table(a_rows), tf.table(b_rows)
-
-
-def test_compare_tables_restricts_tau_to_agreeing_comparisons():
-    table_a, table_b = two_rm_tables()
-    # on the full B table, x ranks first (22 of 28 rewrites flip)
-    assert ranking(sensitivity(table_b, n_boot=0))[0] == "x"
-    result = compare_tables(table_a, table_b, k=2, n_boot=100)
-    assert isinstance(result, RMComparison)
-    assert result.n_agree == 3 and result.n_common == 4
-    assert result.ranking_a == ["x", "y", "z"]
-    assert result.ranking_b == ["z", "y", "x"]
-    assert result.tau == pytest.approx(-1.0)
-    assert (result.name_a, result.name_b) == ("rm-A", "rm-B")
-    # sens_a / sens_b describe each full table (c4 included)
-    assert get(result.sens_a, "x", "both")["n"] == 8
-    assert get(result.sens_b, "x", "both")["n"] == 28
-    # every agreeing comparison has reversed local rankings; ties broken by id
-    assert list(result.contrasting["comparison_id"]) == ["c1", "c2"]
-    assert result.contrasting["tau"].tolist() == pytest.approx([-1.0, -1.0])
-
-
-def test_compare_tables_without_shared_comparisons_is_an_error():
-    table_a, _ = two_rm_tables()
-    other = tf.table(tf.comparison("zz", 1.0, {"x": (1.0, 1.0)}))
-    with pytest.raises(DataError, match="share no comparison_id"):
-        compare_tables(table_a, other)

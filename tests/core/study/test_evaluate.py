@@ -1,4 +1,4 @@
-"""The paper's study (core.evaluate): hand-computed quality figures, planted rankings, τ.
+"""The paper's study (core.study): hand-computed quality figures, planted rankings, τ.
 
 The small fixed case uses a counting RM and a perturber whose every rewrite is written out
 below, so each coverage, distance and diversity value can be computed by hand. The planted
@@ -8,6 +8,7 @@ perturber, so the study must recover the ranking we put in.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -19,8 +20,10 @@ from scipy import stats
 
 import rmx_widgets as rmx
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.evaluate import evaluate, sample_ids
+from rmx_widgets.core.perturbers.base import BasePerturber
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel
+from rmx_widgets.core.study.inputs import sample_ids
+from rmx_widgets.core.study.run import evaluate
 
 ATTRS = [{"name": "a", "definition": "how good it is"},
          {"name": "b", "definition": "an attribute the RM ignores"}]
@@ -125,6 +128,26 @@ def test_summary_main_table_and_files(hand_study, tmp_path):
     assert "report" not in paths
 
 
+def test_save_writes_the_report_with_the_renderer_it_was_given(hand_study, tmp_path):
+    """The result does not import its renderer: ``evaluate`` hands it one, and a result
+    without one refuses to pretend it wrote a report."""
+    bare = dataclasses.replace(hand_study, render_report=None)
+    with pytest.raises(RMXError, match="no report renderer"):
+        bare.save(tmp_path / "bare")
+    assert not (tmp_path / "bare").exists()  # refused before writing anything
+    assert "report" not in bare.save(tmp_path / "bare", report=False)
+    seen = []
+
+    def render(result, path):
+        seen.append(result)
+        path.write_text("report")
+        return path
+
+    paths = dataclasses.replace(hand_study, render_report=render).save(tmp_path / "given")
+    assert paths["report"] == tmp_path / "given" / "report.html"
+    assert len(seen) == 1 and seen[0].quality is hand_study.quality
+
+
 def test_seeds_slice_one_run(tmp_path):
     """Two seeds of two comparisons: each seed's figures come from its own sample only, and
     the summary averages the seeds."""
@@ -203,14 +226,14 @@ def test_sensitivity_uses_only_comparisons_all_rms_agree_on(planted_study):
 # Skips and bad input
 # --------------------------------------------------------------------------------------------
 
-class UnavailablePerturber:
+class UnavailablePerturber(BasePerturber):
     identity = "nowhere:v1"
     attribute_aware = False
 
     def why_unavailable(self):
         return "the model hub cannot be reached"
 
-    def perturb_batch(self, requests):
+    def perturb_batch(self, requests, on_result=None):
         raise AssertionError("an unavailable perturber must not be asked")
 
 

@@ -11,14 +11,15 @@ from planted import PLANTED_ORDER, planted_rms
 
 import rmx_widgets as rmx
 from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.evaluate import evaluate
-from rmx_widgets.core.study_report import (
+from rmx_widgets.core.perturbers.base import BasePerturber
+from rmx_widgets.core.study.report import (
     CHART_PREFIX,
     SIDES,
     SPECS_ID,
     study_report_html,
     write_study_report,
 )
+from rmx_widgets.core.study.run import evaluate
 
 STUDY_ATTRS = PLANTED_ORDER
 
@@ -114,14 +115,13 @@ def hostile_perturb(prompt, response, attribute, direction):
     return IMG + " " + response[: max(1, len(response) // (k + 1))]
 
 
-class Gone:
-    """A perturber that cannot run here, whose reason and repr are hostile too."""
+class Gone(BasePerturber):
+    """A perturber that cannot run here, whose reason and identity are hostile too."""
+
+    identity = f"Gone({IMG})"
 
     def why_unavailable(self) -> str:
         return f"offline {SCRIPT}"
-
-    def __repr__(self) -> str:
-        return f"Gone({IMG})"
 
 
 @pytest.fixture(scope="module")

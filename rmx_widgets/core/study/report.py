@@ -1,4 +1,4 @@
-"""A standalone, offline HTML report of a study (:func:`rmx_widgets.core.evaluate.evaluate`).
+"""A standalone, offline HTML report of a study (:func:`rmx_widgets.core.study.run.evaluate`).
 
 It is laid out like the paper's evaluation: what was run (data sets, reward models, perturbers
 and which of them are attribute-blind baselines, seeds, attributes, what was skipped and why),
@@ -6,12 +6,11 @@ then per data set the quality table (coverage, distances and diversity of CFs an
 table per side), the PFR chart of every RM, Kendall's τ between the RMs' rankings, and the
 representative and contrasting examples with their rewrites.
 
-The report reuses :mod:`rmx_widgets.core.report`'s machinery and its safety rules: the Vega
-libraries are inlined (the file opens offline), every piece of text that came from a model, a
-data set *or a user* (RM, perturber and data-set names are user input too) goes through
-:func:`html.escape`, and chart specs travel as JSON inside ``<script type="application/json">``
-with ``<``, ``>`` and ``&`` written as ``\\u`` escapes, so no name can close the script.
-Element ids are built from counters, never from names.
+The report is built from :mod:`rmx_widgets.core.html`'s pieces and under its safety rules: the
+Vega libraries are inlined (the file opens offline), every piece of text that came from a
+model, a data set *or a user* (RM, perturber and data-set names are user input too) is
+escaped, chart specs travel as safe JSON, and element ids are built from counters, never from
+names.
 """
 
 from __future__ import annotations
@@ -19,25 +18,22 @@ from __future__ import annotations
 import math
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from rmx_widgets.core.charts import sensitivity_chart
-from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.report import (
-    _CSS,
-    _example_html,
-    _fmt,
-    _html_table,
-    script_json,
-    vega_bundle,
+from rmx_widgets.core.html import (
+    ChartSet,
+    example_html,
+    fmt,
+    html_table,
+    standalone_page,
+    write_page,
 )
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order
-
-if TYPE_CHECKING:
-    from rmx_widgets.core.evaluate import StudyResult
+from rmx_widgets.core.study.result import StudyResult
 
 SIDES = ("chosen", "rejected", "both", "either")
 SIDE_NOTES = {
@@ -60,20 +56,6 @@ section.dataset { border-top: 2px solid #ccc; margin-top: 2rem; }
 
 def _na(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-class _Charts:
-    """Collects chart specs under counter-made element ids; one script embeds them all."""
-
-    def __init__(self) -> None:
-        self.specs: dict[str, dict] = {}
-
-    def add(self, chart: alt.TopLevelMixin) -> str:
-        chart_id = f"{CHART_PREFIX}{len(self.specs)}"
-        self.specs[chart_id] = chart.to_dict()
-        return (f'<div class="chart" id="{chart_id}"></div>'
-                '<noscript><p class="note">The chart needs JavaScript; the table holds the '
-                "same numbers.</p></noscript>")
 
 
 def _config_html(result: StudyResult) -> str:
@@ -101,11 +83,11 @@ def _config_html(result: StudyResult) -> str:
         ("bootstrap draws", cfg.get("n_boot")),
         ("embedder", cfg.get("embedder")),
     ], columns=["setting", "value"], dtype=object)
-    parts = ["<h2 id=\"config\">Configuration</h2>", _html_table(datasets), _html_table(rms),
-             _html_table(perts_df), _html_table(settings)]
+    parts = ["<h2 id=\"config\">Configuration</h2>", html_table(datasets), html_table(rms),
+             html_table(perts_df), html_table(settings)]
     if result.skipped:
         skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
-        parts += ["<h3>Skipped perturbers</h3>", _html_table(skipped, cls="skipped")]
+        parts += ["<h3>Skipped perturbers</h3>", html_table(skipped, cls="skipped")]
     return "\n".join(parts)
 
 
@@ -121,7 +103,7 @@ def _quality_html(result: StudyResult, dataset: str) -> str:
         table = result.main_table(dataset, side)
         parts.append(f"<h4>Side: {escape(side)}</h4>"
                      f'<p class="meta">{escape(SIDE_NOTES[side])}</p>')
-        parts.append(_html_table(table, cls=f"quality side-{side}") if len(table) else
+        parts.append(html_table(table, cls=f"quality side-{side}") if len(table) else
                      '<p class="note">No explanations on this side.</p>')
     return "\n".join(parts)
 
@@ -137,7 +119,7 @@ def _pfr_cell(row: pd.Series) -> str:
     return f"{row['pfr']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
-def _sensitivity_html(result: StudyResult, dataset: str, charts: _Charts) -> str:
+def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> str:
     sens = _sens_rows(result, dataset)
     parts = ["<h3>Global sensitivity: preference flip rate (PFR)</h3>"]
     if sens.empty:
@@ -163,7 +145,7 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: _Charts) -> str
                               [a for a in table.index
                                if a not in result.config.get("attributes", [])])
         parts.append('<p class="meta">Pooled PFR [95% CI] per attribute and reward model.</p>')
-        parts.append(_html_table(table.rename_axis("attribute").reset_index().fillna("–"),
+        parts.append(html_table(table.rename_axis("attribute").reset_index().fillna("–"),
                                  cls="pfr"))
     return "\n".join(parts)
 
@@ -188,7 +170,7 @@ def _tau_chart(result: StudyResult, dataset: str) -> alt.LayerChart:
                                             title="Kendall's τ between attribute rankings")
 
 
-def _tau_html(result: StudyResult, dataset: str, charts: _Charts) -> str:
+def _tau_html(result: StudyResult, dataset: str, charts: ChartSet) -> str:
     parts = ["<h3>RM vs RM: Kendall's τ between attribute rankings</h3>"]
     rows = result.tau[result.tau["dataset"] == dataset]
     if rows.empty:
@@ -199,7 +181,7 @@ def _tau_html(result: StudyResult, dataset: str, charts: _Charts) -> str:
     for values, label in (("tau", "τ"), ("p_value", "p-value")):
         matrix = result.tau_matrix(dataset, values=values)
         matrix = matrix.rename_axis(None, axis=1).rename_axis(label).reset_index()
-        parts.append(_html_table(matrix, cls=f"tau-matrix {values}"))
+        parts.append(html_table(matrix, cls=f"tau-matrix {values}"))
     parts.append(charts.add(_tau_chart(result, dataset)))
     return "\n".join(parts)
 
@@ -211,7 +193,7 @@ def _order(result: StudyResult, dataset: str, rm: str) -> list[str]:
 
 
 def _rows(result: StudyResult, dataset: str, rm: str, cid: Any) -> pd.DataFrame:
-    table = result.tables.get((dataset, rm, result.primary))
+    table = result.primary_table(dataset, rm)
     if table is None:
         return pd.DataFrame()
     return table[table["comparison_id"] == cid]
@@ -234,8 +216,8 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
             if rows.empty:
                 continue
             caption = (f"#{r.rank} for {rm}: Kendall's τ with its global ranking = "
-                       f"{_fmt(r.tau)} (p = {_fmt(r.p)}) over {r.n_attributes} attributes")
-            parts.append(_example_html(rows, r.comparison_id, caption, order))
+                       f"{fmt(r.tau)} (p = {fmt(r.p)}) over {r.n_attributes} attributes")
+            parts.append(example_html(rows, r.comparison_id, caption, order))
 
     parts += ["<h3>Contrasting examples</h3>",
               ('<p class="meta">Per pair of reward models, comparisons on which both agree on '
@@ -252,17 +234,17 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
             for rm in (a, b):
                 rows = _rows(result, dataset, rm, r.comparison_id)
                 if not rows.empty:
-                    blocks.append(_example_html(rows, r.comparison_id, f"explained for {rm}",
+                    blocks.append(example_html(rows, r.comparison_id, f"explained for {rm}",
                                                 _order(result, dataset, rm)))
             parts.append(f'<div class="contrast"><p><b>#{r.rank}</b>: Kendall\'s τ between '
-                         f"the two local rankings = {_fmt(r.tau)} (p = {_fmt(r.p)}) over "
+                         f"the two local rankings = {fmt(r.tau)} (p = {fmt(r.p)}) over "
                          f"{r.n_attributes} attributes</p>{''.join(blocks)}</div>")
     return "\n".join(parts)
 
 
 def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") -> str:
     """The study report as one HTML string (see :func:`write_study_report`)."""
-    charts = _Charts()
+    charts = ChartSet(CHART_PREFIX)
     datasets = result.datasets
     toc = " ".join(f'<a href="#dataset-{i}">{escape(str(d))}</a>'
                    for i, d in enumerate(datasets))
@@ -278,25 +260,15 @@ def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") 
         n = result.config["datasets"].get(dataset, "?")
         sections.append(f'<section class="dataset" id="dataset-{i}">'
                         f"<h2>Data set: {escape(str(dataset))}</h2>"
-                        f'<p class="meta">{_fmt(n)} comparisons.</p>')
+                        f'<p class="meta">{fmt(n)} comparisons.</p>')
         sections.append(_quality_html(result, dataset))
         sections.append(_sensitivity_html(result, dataset, charts))
         sections.append(_tau_html(result, dataset, charts))
         sections.append(_examples_html(result, dataset))
         sections.append("</section>")
 
-    embed = (f'const specs = JSON.parse(document.getElementById("{SPECS_ID}").textContent);\n'
-             "for (const [id, spec] of Object.entries(specs)) {\n"
-             '  vegaEmbed("#" + id, spec, {"mode": "vega-lite", "actions": false, '
-             '"renderer": "svg"}).catch(console.error);\n}')
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{escape(title)}</title>\n<style>{_CSS}{_STUDY_CSS}</style>\n"
-        f'<script type="text/javascript">\n{vega_bundle()}\n</script>\n'
-        "</head>\n<body>\n" + "\n".join(sections) +
-        f'\n<script type="application/json" id="{SPECS_ID}">{script_json(charts.specs)}'
-        f'</script>\n<script type="text/javascript">\n{embed}\n</script>\n</body>\n</html>\n'
-    )
+    return standalone_page(title, sections, css=_STUDY_CSS, data_id=SPECS_ID,
+                           data=charts.specs, embed_js=ChartSet.embed_js(SPECS_ID))
 
 
 def write_study_report(result: StudyResult, path: str | Path, *,
@@ -304,14 +276,7 @@ def write_study_report(result: StudyResult, path: str | Path, *,
     """Write the study's standalone offline HTML report and return its path.
 
     One file for the whole study, so it can be mailed or archived beside the CSVs that
-    :meth:`StudyResult.save` writes; a path that cannot be written raises :class:`RMXError`.
+    :meth:`StudyResult.save` writes; a path that cannot be written raises
+    :class:`~rmx_widgets.core.errors.RMXError`.
     """
-    path = Path(path)
-    text = study_report_html(result, title=title)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise RMXError(f"cannot write the study report to {path}: {exc}. Choose a writable "
-                       "path.") from exc
-    return path
+    return write_page(study_report_html(result, title=title), path, "the study report")

@@ -1,0 +1,165 @@
+"""What a study produced (:class:`StudyResult`): tidy frames, one concept per frame, and the
+files they are saved as.
+
+The result knows nothing about HTML: :func:`~rmx_widgets.core.study.run.evaluate` hands it the
+renderer of its report (``render_report``), so ``save`` can write ``report.html`` beside the
+frames while this module stays free of the report's imports (and the report may import it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rmx_widgets.core.data import Comparison
+from rmx_widgets.core.errors import RMXError
+
+QUALITY_METRICS = ("coverage", "syntactic", "semantic", "diversity")
+QUALITY_COLUMNS = ["dataset", "rm", "perturber", "seed", "side", "kind", "n_comparisons", "n_ties",
+                   *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")]]
+SUMMARY_COLUMNS = ["dataset", "rm", "perturber", "side", "kind", "n_seeds",
+                   *[c for m in QUALITY_METRICS for c in (m, f"{m}_se")]]
+EXAMPLE_COLUMNS = ["dataset", "rm", "rank", "comparison_id", "tau", "p", "n_attributes"]
+CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p",
+                    "n_attributes"]
+TAU_COLUMNS = ["dataset", "rm_a", "rm_b", "tau", "p_value", "n_attributes", "n_agree"]
+
+ReportRenderer = Callable[["StudyResult", Path], Path]
+
+
+@dataclass
+class StudyResult:
+    """Everything the study produced, as tidy DataFrames (one concept per frame).
+
+    - ``quality``: per dataset × RM × perturber × seed × side × kind (CF/SF): coverage,
+      syntactic and semantic distance and diversity, each with its standard error over the
+      seed's comparisons and the number of comparisons it averages (``*_n``); ``n_ties``
+      counts the sampled comparisons the RM scores as ties, left out (nothing to explain).
+    - ``quality_summary``: the same averaged over seeds; ``*_se`` is then the standard error of
+      the per-seed values (seed-to-seed spread), as a paper table reports it.
+    - ``per_comparison``: the unit behind ``quality`` (``metrics.comparison_quality`` rows with
+      dataset, rm, perturber): recompute or re-slice any figure from it.
+    - ``sensitivity``: PFR per dataset × RM × perturber × attribute × direction, on the
+      comparisons all RMs agree on (``agreement``: each RM's preference per comparison and
+      ``all_agree``, see :func:`rmx_widgets.core.compare.agreement`); ``tau``: Kendall's τ for
+      every ordered pair of RMs (the matrix: :meth:`tau_matrix`); ``representatives`` per RM;
+      ``contrasting`` per pair.
+    - ``tables``: the explanation tables, keyed by (dataset, rm, perturber), with the study's
+      names in the ``rm`` and ``perturber`` columns; ``skipped``: perturbers that could not
+      run, with the reason; ``config``: what was asked for (names → identities, seeds, ...).
+    """
+
+    quality: pd.DataFrame
+    quality_summary: pd.DataFrame
+    per_comparison: pd.DataFrame
+    sensitivity: pd.DataFrame
+    tau: pd.DataFrame
+    representatives: pd.DataFrame
+    contrasting: pd.DataFrame
+    agreement: pd.DataFrame
+    tables: dict[tuple[str, str, str], pd.DataFrame]
+    skipped: dict[str, str]
+    config: dict[str, Any]
+    samples: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    #: the RM-ordered originals per (dataset, rm) and the comparisons per dataset, so that
+    #: views can show any example beside its originals
+    originals: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
+    #: writes the HTML report of this result to a path (``evaluate`` gives
+    #: ``rmx_widgets.core.study.report.write_study_report``); ``save(report=True)`` uses it
+    render_report: ReportRenderer | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    @property
+    def rms(self) -> list[str]:
+        return list(self.config["rms"])
+
+    @property
+    def primary(self) -> str | None:
+        return self.config.get("primary")
+
+    def tau_matrix(self, dataset: str | None = None, *, values: str = "tau") -> pd.DataFrame:
+        """Kendall's τ (or ``values="p_value"``) as an RM × RM matrix for one data set."""
+        dataset = self._dataset(dataset)
+        rows = self.tau[self.tau["dataset"] == dataset]
+        matrix = rows.pivot(index="rm_a", columns="rm_b", values=values)
+        return matrix.reindex(index=self.rms, columns=self.rms)
+
+    def main_table(self, dataset: str | None = None, side: str = "both") -> pd.DataFrame:
+        """The paper's main table for one data set and side: one row per (RM, perturber),
+        CF and SF coverage, distances and diversity as "mean ± se" strings."""
+        dataset = self._dataset(dataset)
+        s = self.quality_summary
+        s = s[(s["dataset"] == dataset) & (s["side"] == side)]
+        rows = []
+        for (rm, pert), group in s.groupby(["rm", "perturber"], sort=False):
+            row: dict[str, Any] = {"rm": rm, "perturber": pert}
+            for kind in ("CF", "SF"):
+                k = group[group["kind"] == kind]
+                for m in QUALITY_METRICS:
+                    row[f"{kind} {m}"] = _pm(k[m].iloc[0], k[f"{m}_se"].iloc[0]) \
+                        if len(k) else ""
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def primary_table(self, dataset: str, rm: str) -> pd.DataFrame | None:
+        """The explanation table of ``rm`` by the primary perturber (the one the RM-vs-RM
+        half and the examples use), or None when it did not run."""
+        if self.primary is None:
+            return None
+        return self.tables.get((dataset, rm, self.primary))
+
+    def save(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
+        """Write every frame (CSV, plus Parquet for the large ones), ``study.json`` and, with
+        ``report``, the HTML report; returns the paths by name."""
+        if report and self.render_report is None:
+            raise RMXError("this StudyResult has no report renderer; save it with "
+                           "report=False, or write the report with rmx_widgets.core.study."
+                           "report.write_study_report(result, path).")
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RMXError(f"cannot create the output folder {out}: {e.strerror}.") from None
+        paths: dict[str, Path] = {}
+        csv_frames = {"quality": self.quality, "quality_summary": self.quality_summary,
+                      "sensitivity": self.sensitivity, "tau": self.tau,
+                      "representatives": self.representatives,
+                      "contrasting": self.contrasting, "agreement": self.agreement}
+        for name, frame in csv_frames.items():
+            paths[name] = out / f"{name}.csv"
+            frame.to_csv(paths[name], index=False)
+        paths["per_comparison"] = out / "per_comparison.parquet"
+        self.per_comparison.to_parquet(paths["per_comparison"], index=False)
+        paths["tables"] = out / "tables.parquet"
+        tables = [t for t in self.tables.values() if len(t)]
+        (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_parquet(
+            paths["tables"], index=False)
+        paths["study"] = out / "study.json"
+        paths["study"].write_text(json.dumps({**self.config, "skipped": self.skipped,
+                                              "samples": self.samples}, indent=2) + "\n")
+        if report and self.render_report is not None:
+            paths["report"] = self.render_report(self, out / "report.html")
+        return paths
+
+    def _dataset(self, dataset: str | None) -> str:
+        if dataset is None:
+            return self.datasets[0]
+        if dataset not in self.datasets:
+            raise RMXError(f"unknown data set {dataset!r}; the study has {self.datasets}.")
+        return dataset
+
+
+def _pm(mean: float, se: float) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    return f"{mean:.3f}" if se is None or math.isnan(se) else f"{mean:.3f} ± {se:.3f}"

@@ -1,0 +1,80 @@
+"""The second half of the study, per data set: how the RMs differ.
+
+Everything here is restricted to the comparisons *all* RMs agree on
+(:func:`rmx_widgets.core.compare.agreement` over every RM): elsewhere the rewrites explain
+different preferences and are not comparable. On them: the global sensitivity (PFR with
+bootstrap CIs) of each RM under each attribute-aware perturber, and, from the primary
+perturber's explanations, each RM's attribute ranking, Kendall's τ between every two rankings,
+the representative examples per RM and the contrasting examples per pair (which need only the
+pair to agree, :func:`rmx_widgets.core.compare.contrasting_pairs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rmx_widgets.core.compare import agreement, contrasting_pairs, pairwise_tau, preferences
+from rmx_widgets.core.representatives import representatives
+from rmx_widgets.core.sensitivity import ranking, sensitivity
+
+
+@dataclass
+class RMvsRM:
+    """One data set's RM-vs-RM frames (without the ``dataset`` column the study adds); a
+    frame is None where nothing was computed (no attribute perturber, fewer than two RMs)."""
+
+    agreement: pd.DataFrame
+    sensitivity: pd.DataFrame | None
+    tau: pd.DataFrame | None
+    representatives: pd.DataFrame | None
+    contrasting: pd.DataFrame | None
+
+
+def agreement_frame(originals: Mapping[str, pd.DataFrame], ids: Sequence[str]) -> pd.DataFrame:
+    """Per comparison: each RM's preferred response (``preferred_<rm>``, empty for a tie) and
+    whether all RMs agree on it (``all_agree``)."""
+    frame = pd.DataFrame({"comparison_id": list(ids)})
+    prefs = {rm: preferences(orig) for rm, orig in originals.items()}
+    for rm, pref in prefs.items():
+        frame[f"preferred_{rm}"] = frame["comparison_id"].map(pref)
+    frame["all_agree"] = agreement(list(prefs.values()), ids).to_numpy()
+    return frame
+
+
+def rm_vs_rm(tables: Mapping[tuple[str, str], pd.DataFrame],
+             originals: Mapping[str, pd.DataFrame], ids: Sequence[str], *,
+             primary: str | None, aware: set[str], k: int, n_boot: int) -> RMvsRM:
+    """The RM-vs-RM frames of one data set.
+
+    ``tables``: the explanation tables keyed by (rm, perturber); ``originals``: each RM's
+    originals; ``ids``: the data set's explained comparisons, in order; ``aware``: the
+    attribute-aware perturbers (attribute-blind baselines have no PFR to speak of, unless one
+    is the primary).
+    """
+    agree = agreement_frame(originals, ids)
+    agreed = set(agree.loc[agree["all_agree"], "comparison_id"])
+    sens_frames, rep_frames = [], []
+    rankings: dict[str, list[str]] = {}
+    primary_tables: dict[str, pd.DataFrame] = {}
+    for (rm, pert), table in tables.items():
+        if pert != primary and pert not in aware:
+            continue
+        sub = table[table["comparison_id"].isin(agreed)]
+        sens = sensitivity(sub, n_boot=n_boot)
+        sens_frames.append(sens.assign(rm=rm, perturber=pert, n_agree=len(agreed)))
+        if pert == primary:
+            rankings[rm] = ranking(sens)
+            primary_tables[rm] = table
+            reps = representatives(sub, k=k, sens=sens)
+            rep_frames.append(reps.assign(rm=rm, rank=np.arange(1, len(reps) + 1)))
+    return RMvsRM(
+        agreement=agree,
+        sensitivity=pd.concat(sens_frames, ignore_index=True) if sens_frames else None,
+        tau=pairwise_tau(rankings).assign(n_agree=len(agreed)) if rankings else None,
+        representatives=pd.concat(rep_frames, ignore_index=True) if rep_frames else None,
+        contrasting=contrasting_pairs(primary_tables, k=k) if len(primary_tables) > 1
+        else None)
