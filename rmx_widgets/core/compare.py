@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.explain import ExplanationResult
+from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.representatives import (
     check_k,

@@ -50,7 +50,7 @@ from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import TableWriter
 
 __all__ = ["ORIGINALS_COLUMNS", "TABLE_COLUMNS", "Explainer", "ExplanationResult",
-           "PlannedRewrite", "RunStats", "SavedRun", "compare", "failures_by_reason"]
+           "PlannedRewrite", "RunStats", "SavedRun", "failures_by_reason"]
 
 
 class Explainer:
