@@ -1,7 +1,7 @@
 """``rmx evaluate``: the paper's study (explanation quality against baselines, RM vs RM).
 
 Every ``--data``, ``--rm`` and ``--perturber`` may be repeated and named (``NAME=...``); the
-engine's :func:`~rmx_widgets.core.evaluate.evaluate` does the work.
+engine's :func:`~rmx_widgets.core.study.run.evaluate` does the work.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from rmx_widgets.core.data import load_comparisons
-    from rmx_widgets.core.evaluate import evaluate
+    from rmx_widgets.core.study.run import evaluate
     from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs, split_name
 
     datasets = {}

@@ -308,7 +308,7 @@ def _mean(values: pd.Series) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Per-comparison quality, the unit of the paper's evaluation (rmx_widgets.core.evaluate)
+# Per-comparison quality, the unit of the paper's evaluation (rmx_widgets.core.study)
 # --------------------------------------------------------------------------------------------
 
 QUALITY_COLUMNS = ["comparison_id", "side", "kind", "found", "n", "syntactic", "semantic",

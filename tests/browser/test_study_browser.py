@@ -10,7 +10,7 @@ from lab_harness import (Browser, Lab, open_notebook, run_all, screenshot_dir, s
                          wait_for)
 
 import rmx_widgets as rmx
-from rmx_widgets.core.evaluate import evaluate
+from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
 
 pytestmark = pytest.mark.browser
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 IMG = '<img src=x onerror="window.__pwned=1">'
 SETUP = f'''\
 import rmx_widgets as rmx
-from rmx_widgets.core.evaluate import evaluate
+from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
 
 w = {{"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5, "length": 0.4}}

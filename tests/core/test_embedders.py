@@ -10,7 +10,7 @@ import pytest
 import rmx_widgets as rmx
 from rmx_widgets.core.embedders import TransformersEmbedder
 from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.evaluate import evaluate
+from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.core.metrics import semantic_distances
 
 

@@ -9,7 +9,7 @@ import pytest
 from planted import PLANTED_ORDER, planted_rms
 
 import rmx_widgets as rmx
-from rmx_widgets.core.evaluate import evaluate
+from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.widgets import StudyView
 
 ATTRS = PLANTED_ORDER
