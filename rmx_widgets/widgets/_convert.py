@@ -1,6 +1,6 @@
 """Turn engine records into the JSON-safe payloads the front ends render.
 
-Each builder returns a record of the widget contract (rmx_widgets/widgets/contract.py), so mypy
+Each builder returns a record of the widget contract (rmx_widgets/widgets/contract), so mypy
 checks its keys and tests/widgets/test_contract.py checks its values against the schema the
 TypeScript types are generated from.
 """

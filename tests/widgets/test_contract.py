@@ -1,6 +1,6 @@
-"""The Python widgets keep to the one widget contract (rmx_widgets/widgets/contract.py).
+"""The Python widgets keep to the one widget contract (rmx_widgets/widgets/contract).
 
-The committed js/src/contract.json must be what contract.py generates (the TypeScript types
+The committed js/src/contract.json must be what the contract generates (the TypeScript types
 are generated from that file, see js/test/contract.test.ts), every widget's synced traits must
 be the contract's state fields with matching trait kinds, and what the widgets really put on
 the wire, and read back from it, must validate against the schema.
@@ -44,11 +44,17 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
                                             "$defs": committed["$defs"]})
 
 
+def _describe(error: jsonschema.ValidationError) -> str:
+    """The innermost reason: for a nullable record (anyOf [record, null]), the record's."""
+    while error.context:
+        error = next(e for e in error.context if e.schema != {"type": "null"})
+    return f"{error.json_path}: {error.message}"
+
+
 def _check_state(widget: AnyWidget, name: str) -> None:
     state_def = WIDGETS[name].state.__name__
     wire = {k: v for k, v in widget.get_state().items() if k in fields(WIDGETS[name].state)}
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in _validator(state_def).iter_errors(json.loads(json.dumps(wire)))]
+    errors = [_describe(e) for e in _validator(state_def).iter_errors(json.loads(json.dumps(wire)))]
     assert errors == [], f"{name} state leaves the contract: {errors}"
 
 

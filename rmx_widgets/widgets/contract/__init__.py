@@ -1,11 +1,11 @@
 """The widget contract: what each anywidget front end and its Python model say to each other.
 
-A widget's payload used to be written three times (traitlets, the payload builders, the
-TypeScript interfaces) with nothing checking that they agreed; a renamed field showed up as a
-blank cell in the browser. It is declared once here, as TypedDicts:
+A widget's payload lives in three places (its traitlets, the payload builders in _convert.py,
+the TypeScript that renders it); left alone they drift, and a renamed field shows up as a blank
+cell in the browser, not as an error. So the payload is declared once, here, as TypedDicts:
 
-* per widget, the synced traits (``<Widget>State``) and the custom messages the browser sends
-  back (``<Widget>Message``);
+* per widget, its synced traits (``<Widget>State``) and the custom messages its front end sends
+  back (``...Message``);
 * the records inside those traits (a rewrite ``Row``, the ``ShownComparison``, ...).
 
 ``python -m rmx_widgets.widgets.contract`` writes it as a JSON schema, ``js/src/contract.json``
@@ -19,9 +19,7 @@ Only plain typing here (no Jupyter): the schema can be built without a kernel.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +208,7 @@ def fields(record: type) -> tuple[str, ...]:
 
 
 # -- the JSON schema ------------------------------------------------------------------------
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "js" / "src" / "contract.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "js" / "src" / "contract.json"
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -243,7 +241,8 @@ def _type_schema(tp: Any) -> dict[str, Any]:
 
 def _record_schema(record: type) -> dict[str, Any]:
     hints = get_type_hints(record)
-    return {"description": " ".join((record.__doc__ or "").split()), "type": "object",
+    text = " ".join((record.__doc__ or "").split()).replace("``", "`")  # Markdown for TS
+    return {"description": text, "type": "object",
             "properties": {name: _type_schema(tp) for name, tp in hints.items()},
             "required": list(hints), "additionalProperties": False}
 
@@ -277,7 +276,7 @@ def schema() -> dict[str, Any]:
                       "messages": [_ref(m.__name__) for m in w.messages]}
                for name, w in WIDGETS.items()}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$comment": "Generated from rmx_widgets/widgets/contract.py by "
+            "$comment": "Generated from rmx_widgets/widgets/contract by "
                         "`python -m rmx_widgets.widgets.contract`; do not edit by hand.",
             "title": "rmx-widgets widget contract", "widgets": widgets, "$defs": defs}
 
@@ -285,30 +284,3 @@ def schema() -> dict[str, Any]:
 def schema_text() -> str:
     """The schema exactly as committed (two-space indent, trailing newline)."""
     return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m rmx_widgets.widgets.contract",
-        description="Write the widget contract as JSON schema (then run `npm run contract` "
-                    "in js/ for the TypeScript types).")
-    parser.add_argument("--out", type=Path, default=SCHEMA_PATH, help="default: %(default)s")
-    parser.add_argument("--check", action="store_true",
-                        help="only report whether the file is up to date (exit 1 if not)")
-    args = parser.parse_args(argv)
-    text = schema_text()
-    current = args.out.read_text(encoding="utf-8") if args.out.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{args.out} is out of date; run python -m rmx_widgets.widgets.contract",
-                  file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
