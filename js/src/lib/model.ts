@@ -9,7 +9,6 @@ import type { AnyModel, RenderProps } from "@anywidget/types";
 export type { AnyModel };
 
 /** What anywidget accepts as a model's state (its own ObjectHash is not exported). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type State = Record<string, any>;
 
 /** The part of anywidget's RenderProps the widgets use (the tests pass just these). */

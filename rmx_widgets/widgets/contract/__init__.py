@@ -209,6 +209,7 @@ def fields(record: type) -> tuple[str, ...]:
 
 # -- the JSON schema ------------------------------------------------------------------------
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "js" / "src" / "contract.json"
+"""Where the schema is committed, in a source checkout (the wheel needs only this module)."""
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -248,7 +249,7 @@ def _record_schema(record: type) -> dict[str, Any]:
 
 
 def _records() -> list[type]:
-    """Every TypedDict the widgets reach, states and messages first, each once."""
+    """Every TypedDict the widgets reach, once each, in the order they are reached."""
     seen: dict[str, type] = {}
 
     def visit(tp: Any) -> None:
