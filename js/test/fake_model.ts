@@ -1,11 +1,14 @@
 /** A minimal stand-in for the anywidget model: get/set/save_changes/on/off/send. */
+import type { AnyModel, State, WidgetProps } from "../src/lib/model";
+
 type Callback = (...args: any[]) => void;
 
 function same(a: unknown, b: unknown): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-export class FakeModel {
+/** Untyped state on purpose (tests put what the contract forbids in it), same methods as anywidget's. */
+export class FakeModel implements Omit<AnyModel, "widget_manager"> {
   state: Record<string, unknown>;
   listeners = new Map<string, Set<Callback>>();
   sent: unknown[] = [];
@@ -72,15 +75,15 @@ export class FakeModel {
   }
 }
 
-export interface Widget {
-  render(props: { model: any; el: HTMLElement }): () => void;
+export interface Widget<S extends State> {
+  render(props: WidgetProps<S>): () => void;
 }
 
-export function mount(widget: Widget, state: Record<string, unknown>) {
+export function mount<S extends State>(widget: Widget<S>, state: Record<string, unknown>) {
   const el = document.createElement("div");
   document.body.appendChild(el);
   const model = new FakeModel(state);
-  const cleanup = widget.render({ model, el });
+  const cleanup = widget.render({ model: model as unknown as AnyModel<S>, el });
   const q = (testid: string) => el.querySelector<HTMLElement>(`[data-testid="${testid}"]`);
   const qa = (testid: string) => Array.from(el.querySelectorAll<HTMLElement>(`[data-testid="${testid}"]`));
   return {

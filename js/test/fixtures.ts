@@ -1,94 +1,109 @@
-export function row(over: Record<string, unknown> = {}) {
-  return {
-    row_id: "r1",
-    side: "chosen",
-    attribute: "politeness",
-    direction: "worse",
-    original: "Thank you for asking. The answer is 42.",
-    perturbed: "Ugh. The answer is 42.",
-    reward_original: 1.25,
-    reward_perturbed: -0.5,
-    reward_other: 0.1,
-    margin_before: 1.15,
-    margin_after: -0.6,
-    outcome: "CF",
-    failure_reason: null,
-    ...over,
-  };
-}
+/**
+ * Model states for the widget tests. Each base record is typed with the contract's types
+ * (src/lib/contract.ts), so a fixture that leaves the contract fails the typecheck, and
+ * test/contract.test.ts compares their keys with src/contract.json. The builders take loose
+ * overrides on purpose: the hostile tests send what the contract forbids.
+ */
+import type {
+  AnnotatorState,
+  AttributePickerState,
+  ComparisonViewState,
+  Example,
+  Row,
+  ShownComparison,
+} from "../src/lib/contract";
 
-export function comparison(over: Record<string, unknown> = {}) {
-  return {
-    id: "c1",
-    index: 0,
-    total: 3,
-    prompt_turns: [
-      { role: "user", content: "What is the answer?" },
-      { role: "assistant", content: "Which one?" },
-      { role: "user", content: "The big one." },
-    ],
-    response_a: "Thank you for asking. The answer is 42.",
-    response_b: "42",
-    reward_a: 1.25,
-    reward_b: 0.1,
-    preferred: "a",
-    margin: 1.15,
-    tie: false,
-    ...over,
-  };
-}
+type Over = Record<string, unknown>;
 
-export function cvState(over: Record<string, unknown> = {}) {
-  return {
-    comparison: comparison(),
-    rows: [
-      row(),
-      row({ row_id: "r2", side: "rejected", attribute: "length", direction: "better", outcome: "SF", perturbed: "42, definitely." }),
-      row({ row_id: "r3", attribute: "tone", outcome: "failed", perturbed: null, reward_perturbed: null, margin_after: null, failure_reason: "rewriter returned empty text" }),
-    ],
-    attribute_options: ["politeness", "length", "tone"],
-    filters: { attribute: "", side: "all", outcome: "all" },
-    index: 0,
-    page: 0,
-    page_size: 20,
-    n_rows: 3,
-    ...over,
-  };
-}
+export const ROW: Row = {
+  row_id: 1,
+  side: "chosen",
+  attribute: "politeness",
+  direction: "worse",
+  original: "Thank you for asking. The answer is 42.",
+  perturbed: "Ugh. The answer is 42.",
+  reward_original: 1.25,
+  reward_perturbed: -0.5,
+  reward_other: 0.1,
+  margin_before: 1.15,
+  margin_after: -0.6,
+  outcome: "CF",
+  failure_reason: null,
+};
 
-export function example(over: Record<string, unknown> = {}) {
-  return {
-    comparison_id: "c1",
-    kind: "representative",
-    score: 0.8,
-    prompt: "What is the answer?",
-    response_chosen: "The answer is 42.",
-    response_rejected: "No idea.",
-    rows: [row(), row({ row_id: "r2", outcome: "SF", perturbed: "The answer is 42!" })],
-    ...over,
-  };
-}
+export const COMPARISON: ShownComparison = {
+  id: "c1",
+  index: 0,
+  total: 3,
+  prompt_turns: [
+    { role: "user", content: "What is the answer?" },
+    { role: "assistant", content: "Which one?" },
+    { role: "user", content: "The big one." },
+  ],
+  response_a: "Thank you for asking. The answer is 42.",
+  response_b: "42",
+  reward_a: 1.25,
+  reward_b: 0.1,
+  preferred: "a",
+  margin: 1.15,
+  tie: false,
+};
 
-export function annState(over: Record<string, unknown> = {}) {
-  return {
-    examples: [example(), example({ comparison_id: "c2", kind: "contrasting", prompt: "Second prompt" })],
-    index: 0,
-    annotations: {},
-    tag_options: ["expected", "surprising", "RM bug"],
-    status: "",
-    ...over,
-  };
-}
+export const CV_STATE: ComparisonViewState = {
+  comparison: COMPARISON,
+  rows: [
+    ROW,
+    { ...ROW, row_id: 2, side: "rejected", attribute: "length", direction: "better", outcome: "SF", perturbed: "42, definitely." },
+    {
+      ...ROW,
+      row_id: 3,
+      attribute: "tone",
+      outcome: "failed",
+      perturbed: null,
+      reward_perturbed: null,
+      margin_after: null,
+      failure_reason: "rewriter returned empty text",
+    },
+  ],
+  attribute_options: ["politeness", "length", "tone"],
+  filters: { attribute: "", side: "all", outcome: "all" },
+  index: 0,
+  page: 0,
+  page_size: 20,
+  n_rows: 3,
+};
 
-export function apState(over: Record<string, unknown> = {}) {
-  return {
-    attributes: [
-      { name: "politeness", definition: "Courteous and respectful wording.", custom: false },
-      { name: "length", definition: "How long the response is.", custom: false },
-      { name: "humor", definition: "Jokes.", custom: true },
-    ],
-    selected: ["politeness"],
-    error: "",
-    ...over,
-  };
-}
+export const EXAMPLE: Example = {
+  comparison_id: "c1",
+  kind: "representative",
+  score: 0.8,
+  prompt: "What is the answer?",
+  response_chosen: "The answer is 42.",
+  response_rejected: "No idea.",
+  rows: [ROW, { ...ROW, row_id: 2, outcome: "SF", perturbed: "The answer is 42!" }],
+};
+
+export const ANN_STATE: AnnotatorState = {
+  examples: [EXAMPLE, { ...EXAMPLE, comparison_id: "c2", kind: "contrasting", prompt: "Second prompt" }],
+  index: 0,
+  annotations: {},
+  tag_options: ["expected", "surprising", "RM bug"],
+  status: "",
+};
+
+export const AP_STATE: AttributePickerState = {
+  attributes: [
+    { name: "politeness", definition: "Courteous and respectful wording.", custom: false },
+    { name: "length", definition: "How long the response is.", custom: false },
+    { name: "humor", definition: "Jokes.", custom: true },
+  ],
+  selected: ["politeness"],
+  error: "",
+};
+
+export const row = (over: Over = {}) => ({ ...structuredClone(ROW), ...over });
+export const comparison = (over: Over = {}) => ({ ...structuredClone(COMPARISON), ...over });
+export const cvState = (over: Over = {}) => ({ ...structuredClone(CV_STATE), ...over });
+export const example = (over: Over = {}) => ({ ...structuredClone(EXAMPLE), ...over });
+export const annState = (over: Over = {}) => ({ ...structuredClone(ANN_STATE), ...over });
+export const apState = (over: Over = {}) => ({ ...structuredClone(AP_STATE), ...over });

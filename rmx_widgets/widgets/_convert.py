@@ -1,18 +1,23 @@
-"""Turn engine records into the JSON-safe dicts the front ends render (see js/src)."""
+"""Turn engine records into the JSON-safe payloads the front ends render.
+
+Each builder returns a record of the widget contract (rmx_widgets/widgets/contract), so mypy
+checks its keys and tests/widgets/test_contract.py checks its values against the schema the
+TypeScript types are generated from.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.widgets.contract import Row, ShownComparison, Turn, fields
 
-ROW_FIELDS = ("side", "attribute", "direction", "original", "perturbed", "reward_original",
-              "reward_perturbed", "reward_other", "margin_before", "margin_after", "outcome",
-              "failure_reason")
+ROW_FIELDS = tuple(f for f in fields(Row) if f != "row_id")
+"""The explanation-table columns a Row carries as they are (``row_id`` is the table index)."""
 
 
 def clean(value: Any) -> Any:
@@ -26,24 +31,28 @@ def clean(value: Any) -> Any:
     return value
 
 
-def rows_payload(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"row_id": int(i), **{f: clean(r[f]) for f in ROW_FIELDS}}
+def rows_payload(frame: pd.DataFrame) -> list[Row]:
+    """One Row per table row; the fields come from the contract, the cast is checked by tests."""
+    return [cast(Row, {"row_id": int(i), **{f: clean(r[f]) for f in ROW_FIELDS}})
             for i, r in zip(frame.index, frame.to_dict(orient="records"))]
 
 
-def prompt_turns(comparison: Comparison) -> list[dict[str, str]]:
+def prompt_turns(comparison: Comparison) -> list[Turn]:
     p = comparison.prompt
-    return [{"role": "user", "content": p}] if isinstance(p, str) else [dict(m) for m in p]
+    if isinstance(p, str):
+        return [Turn(role="user", content=p)]
+    return [Turn(role=m["role"], content=m["content"]) for m in p]
 
 
 def comparison_payload(comparison: Comparison, original: dict[str, Any] | None, index: int,
-                       total: int) -> dict[str, Any]:
+                       total: int) -> ShownComparison:
     o = original or {}
-    return {"id": comparison.id, "index": index, "total": total,
-            "prompt_turns": prompt_turns(comparison), "response_a": comparison.response_a,
-            "response_b": comparison.response_b, "reward_a": clean(o.get("reward_a")),
-            "reward_b": clean(o.get("reward_b")), "preferred": clean(o.get("preferred")),
-            "margin": clean(o.get("margin")), "tie": bool(o.get("tie", False))}
+    return ShownComparison(
+        id=comparison.id, index=index, total=total, prompt_turns=prompt_turns(comparison),
+        response_a=comparison.response_a, response_b=comparison.response_b,
+        reward_a=clean(o.get("reward_a")), reward_b=clean(o.get("reward_b")),
+        preferred=clean(o.get("preferred")), margin=clean(o.get("margin")),
+        tie=bool(o.get("tie", False)))
 
 
 def originals_by_id(originals: pd.DataFrame | None) -> dict[str, dict[str, Any]]:

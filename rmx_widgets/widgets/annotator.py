@@ -23,6 +23,7 @@ from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import clean, rows_payload
+from rmx_widgets.widgets.contract import Annotation, Example, ExampleKind
 
 DEFAULT_TAGS = ("expected", "surprising", "RM bug")
 EXPORT_FIELDS = ("comparison_id", "kind", "score", "tags", "note", "updated", "rm", "prompt",
@@ -30,13 +31,16 @@ EXPORT_FIELDS = ("comparison_id", "kind", "score", "tags", "note", "updated", "r
 
 
 class Annotator(anywidget.AnyWidget):
+    """Synced traits: ``contract.AnnotatorState``; messages: ``SaveAnnotationMessage``,
+    ``ExportMessage``."""
+
     _esm = bundle("annotator.js")
     _css = bundle("widgets.css")
 
-    examples = traitlets.List().tag(sync=True)
+    examples: traitlets.List[Example] = traitlets.List().tag(sync=True)
     index = traitlets.Int(0).tag(sync=True)
-    annotations = traitlets.Dict().tag(sync=True)
-    tag_options = traitlets.List(list(DEFAULT_TAGS)).tag(sync=True)
+    annotations: traitlets.Dict[str, Annotation] = traitlets.Dict().tag(sync=True)
+    tag_options: traitlets.List[str] = traitlets.List(list(DEFAULT_TAGS)).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, result: ExplanationResult, store: str | Path | Store, *, k: int = 5,
@@ -47,7 +51,7 @@ class Annotator(anywidget.AnyWidget):
         self.store = store if isinstance(store, Store) else Store(store)
         self.rm = result.rm
         self.export_dir = Path(export_dir)
-        picks = [("representative", r) for r in
+        picks: list[tuple[ExampleKind, dict[str, Any]]] = [("representative", r) for r in
                  representatives(result.table, k=k).to_dict(orient="records")]
         if contrast_with is not None:
             picks += [("contrasting", r) for r in contrasting_examples(
@@ -56,20 +60,20 @@ class Annotator(anywidget.AnyWidget):
         self._load()
         self.on_msg(self._on_msg)
 
-    def _example(self, kind: str, rec: dict[str, Any]) -> dict[str, Any]:
+    def _example(self, kind: ExampleKind, rec: dict[str, Any]) -> Example:
         cid = rec["comparison_id"]
         rows = self.result.table[self.result.table["comparison_id"] == cid]
         chosen = rows[rows["side"] == "chosen"]
         rejected = rows[rows["side"] == "rejected"]
-        return {"comparison_id": cid, "kind": kind, "score": clean(rec.get("tau")),
-                "prompt": rows["prompt"].iloc[0],
-                "response_chosen": chosen["original"].iloc[0] if len(chosen) else "",
-                "response_rejected": rejected["original"].iloc[0] if len(rejected) else "",
-                "rows": rows_payload(rows[rows["outcome"] != "failed"])}
+        return Example(comparison_id=cid, kind=kind, score=clean(rec.get("tau")),
+                       prompt=rows["prompt"].iloc[0],
+                       response_chosen=chosen["original"].iloc[0] if len(chosen) else "",
+                       response_rejected=rejected["original"].iloc[0] if len(rejected) else "",
+                       rows=rows_payload(rows[rows["outcome"] != "failed"]))
 
     def _load(self) -> None:
-        self.annotations = {a["comparison_id"]: {"tags": a["tags"], "note": a["note"],
-                                                 "updated": a["updated"]}
+        self.annotations = {a["comparison_id"]: Annotation(tags=a["tags"], note=a["note"],
+                                                           updated=a["updated"])
                             for a in self.store.annotations(rm=self.rm)}
 
     # -- actions (also callable from Python) -----------------------------------------------
@@ -85,10 +89,11 @@ class Annotator(anywidget.AnyWidget):
         """Annotations joined with the examples' texts (one row per example)."""
         rows = []
         for e in self.examples:
-            a = self.annotations.get(e["comparison_id"], {})
+            a = self.annotations.get(e["comparison_id"])
             rows.append({"comparison_id": e["comparison_id"], "kind": e["kind"],
-                         "score": e["score"], "tags": list(a.get("tags", [])),
-                         "note": a.get("note", ""), "updated": a.get("updated"), "rm": self.rm,
+                         "score": e["score"], "tags": list(a["tags"]) if a else [],
+                         "note": a["note"] if a else "", "updated": a["updated"] if a else None,
+                         "rm": self.rm,
                          "prompt": e["prompt"], "response_chosen": e["response_chosen"],
                          "response_rejected": e["response_rejected"]})
         return pd.DataFrame(rows, columns=list(EXPORT_FIELDS))

@@ -14,18 +14,21 @@ import traitlets
 from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES, Attribute, resolve_attributes
 from rmx_widgets.core.errors import AttributeSpecError
 from rmx_widgets.widgets._assets import bundle
+from rmx_widgets.widgets.contract import PickerAttribute
 
 
-def _payload(attr: Attribute, custom: bool) -> dict:
-    return {"name": attr.name, "definition": attr.definition, "custom": custom}
+def _payload(attr: Attribute, custom: bool) -> PickerAttribute:
+    return PickerAttribute(name=attr.name, definition=attr.definition, custom=custom)
 
 
 class AttributePicker(anywidget.AnyWidget):
+    """Synced traits: ``contract.AttributePickerState``; messages: ``AddAttributeMessage``."""
+
     _esm = bundle("attribute_picker.js")
     _css = bundle("widgets.css")
 
-    attributes = traitlets.List().tag(sync=True)
-    selected = traitlets.List().tag(sync=True)
+    attributes: traitlets.List[PickerAttribute] = traitlets.List().tag(sync=True)
+    selected: traitlets.List[str] = traitlets.List().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, attributes: Iterable | None = None, selected: Iterable[str] | None = None,

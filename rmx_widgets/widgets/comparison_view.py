@@ -8,10 +8,12 @@ tables of tens of thousands of rows and lets the Explorer push new batches cheap
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import anywidget
 import pandas as pd
 import traitlets
+from traitlets import TraitType
 
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.widgets._assets import bundle
@@ -21,18 +23,24 @@ from rmx_widgets.widgets._convert import (
     originals_by_id,
     rows_payload,
 )
+from rmx_widgets.widgets.contract import Filters, Row, ShownComparison
 
-_NO_FILTER = {"attribute": "", "side": "all", "outcome": "all"}
+_NO_FILTER = Filters(attribute="", side="all", outcome="all")
 
 
 class ComparisonView(anywidget.AnyWidget):
+    """Synced traits: ``contract.ComparisonViewState``."""
+
     _esm = bundle("comparison_view.js")
     _css = bundle("widgets.css")
 
-    comparison = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    rows = traitlets.List().tag(sync=True)
-    attribute_options = traitlets.List().tag(sync=True)
-    filters = traitlets.Dict(default_value=dict(_NO_FILTER)).tag(sync=True)
+    # traitlets types a Dict trait as dict[K, V]; the casts name the contract record it holds.
+    comparison = cast("TraitType[ShownComparison | None, ShownComparison | None]",
+                      traitlets.Dict(allow_none=True, default_value=None).tag(sync=True))
+    rows: traitlets.List[Row] = traitlets.List().tag(sync=True)
+    attribute_options: traitlets.List[str] = traitlets.List().tag(sync=True)
+    filters = cast("TraitType[Filters, Filters]",
+                   traitlets.Dict(default_value=dict(_NO_FILTER)).tag(sync=True))
     index = traitlets.Int(0).tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(20).tag(sync=True)

@@ -5,6 +5,7 @@ import time
 
 import pandas as pd
 import pytest
+from widget_inputs import ATTRS, COMPS, perturb, rm
 
 import rmx_widgets as rmx
 from rmx_widgets.widgets import (
@@ -15,25 +16,6 @@ from rmx_widgets.widgets import (
     RMCompare,
     SensitivityChart,
 )
-
-COMPS = [{"id": f"c{i}", "prompt": f"question {i}" if i % 3 else
-          [{"role": "user", "content": f"hi {i}"}], "response_a": f"short answer {i}",
-          "response_b": f"a much longer answer number {i} with details"} for i in range(12)]
-ATTRS = ["verbosity", "manner", "assertiveness", "clarity"]
-
-
-def rm(prompts, responses):
-    return [-len(r) / 10 + (0.5 if "please" in r else 0.0) for r in responses]
-
-
-def perturb(prompt, response, attribute, direction):
-    if attribute.name == "assertiveness":
-        return response  # unchanged → failed rows
-    if attribute.name == "clarity":
-        return response.replace("answer", "reply") + "."
-    if attribute.name == "manner":
-        return response + " please" if direction == "better" else "ok " + response
-    return " ".join([response] * 4) if direction == "worse" else response[:8]
 
 
 @pytest.fixture

@@ -2,24 +2,7 @@
 import { h, type Child } from "./dom";
 import { wordDiff, type Segment } from "./diff";
 import { DASH, fmtNum, fmtSigned, isNum } from "./format";
-
-export type Outcome = "CF" | "SF" | "failed";
-
-export interface Row {
-  row_id: string | number;
-  side: "chosen" | "rejected";
-  attribute: string;
-  direction: "worse" | "better";
-  original: string;
-  perturbed: string | null;
-  reward_original: number | null;
-  reward_perturbed: number | null;
-  reward_other: number | null;
-  margin_before: number | null;
-  margin_after: number | null;
-  outcome: Outcome;
-  failure_reason: string | null;
-}
+import type { Outcome, Row } from "./contract";
 
 const OUTCOME_CLASS: Record<Outcome, string> = { CF: "rmx-cf", SF: "rmx-sf", failed: "rmx-failed" };
 const OUTCOME_TITLE: Record<Outcome, string> = {

@@ -1,0 +1,150 @@
+// Generated from src/contract.json by scripts/contract_types.mjs (`npm run contract`); do not edit.
+
+export type Side = "chosen" | "rejected";
+
+export type Direction = "worse" | "better";
+
+export type Outcome = "CF" | "SF" | "failed";
+
+export type SideFilter = "all" | "chosen" | "rejected";
+
+export type OutcomeFilter = "all" | "CF" | "SF" | "failed";
+
+export type Preferred = "a" | "b";
+
+export type ExampleKind = "representative" | "contrasting";
+
+export type ExportFormat = "csv" | "jsonl";
+
+/** ComparisonView's traits: Python filters and pages, the browser shows one page. */
+export interface ComparisonViewState {
+  comparison: ShownComparison | null;
+  rows: Row[];
+  attribute_options: string[];
+  filters: Filters;
+  index: number;
+  page: number;
+  page_size: number;
+  n_rows: number;
+}
+
+/** The comparison on screen, with its position among the visible ones and its rewards. */
+export interface ShownComparison {
+  id: string;
+  index: number;
+  total: number;
+  prompt_turns: Turn[];
+  response_a: string;
+  response_b: string;
+  reward_a: number | null;
+  reward_b: number | null;
+  preferred: Preferred | null;
+  margin: number | null;
+  tie: boolean;
+}
+
+/** One message of a (possibly multi-turn) prompt. */
+export interface Turn {
+  role: string;
+  content: string;
+}
+
+/** One rewrite of one response: a row of the explanation table (NaN sent as null). */
+export interface Row {
+  row_id: number;
+  side: Side;
+  attribute: string;
+  direction: Direction;
+  original: string;
+  perturbed: string | null;
+  reward_original: number | null;
+  reward_perturbed: number | null;
+  reward_other: number | null;
+  margin_before: number | null;
+  margin_after: number | null;
+  outcome: Outcome;
+  failure_reason: string | null;
+}
+
+/** The ComparisonView's row filters; an empty attribute means every attribute. */
+export interface Filters {
+  attribute: string;
+  side: SideFilter;
+  outcome: OutcomeFilter;
+}
+
+/** AttributePicker's traits; `error` is the last rejected custom attribute's reason. */
+export interface AttributePickerState {
+  attributes: PickerAttribute[];
+  selected: string[];
+  error: string;
+}
+
+/** An attribute the AttributePicker offers; `custom` when the user added it. */
+export interface PickerAttribute {
+  name: string;
+  definition: string;
+  custom: boolean;
+}
+
+/** AttributePicker: validate and add a custom attribute. */
+export interface AddAttributeMessage {
+  type: "add";
+  name: string;
+  definition: string;
+}
+
+/** Annotator's traits; `annotations` is keyed by comparison id. */
+export interface AnnotatorState {
+  examples: Example[];
+  index: number;
+  annotations: Record<string, Annotation>;
+  tag_options: string[];
+  status: string;
+}
+
+/** A representative or contrasting comparison to annotate, with its texts and rewrites. */
+export interface Example {
+  comparison_id: string;
+  kind: ExampleKind;
+  score: number | null;
+  prompt: string;
+  response_chosen: string;
+  response_rejected: string;
+  rows: Row[];
+}
+
+/** What is saved for one example; `updated` is epoch seconds. */
+export interface Annotation {
+  tags: string[];
+  note: string;
+  updated: number;
+}
+
+/** Annotator: save the tags and note of one example. */
+export interface SaveAnnotationMessage {
+  type: "save";
+  comparison_id: string;
+  tags: string[];
+  note: string;
+}
+
+/** Annotator: write every annotation to the export directory. */
+export interface ExportMessage {
+  type: "export";
+  format: ExportFormat;
+}
+
+/** Each widget's synced traits (its model's state). */
+export interface WidgetStates {
+  ComparisonView: ComparisonViewState;
+  AttributePicker: AttributePickerState;
+  Annotator: AnnotatorState;
+}
+
+/** Each widget's synced trait names, in the contract's order: what its view listens to. */
+export const TRAITS = {
+  ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows"],
+  AttributePicker: ["attributes", "selected", "error"],
+  Annotator: ["examples", "index", "annotations", "tag_options", "status"],
+} as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

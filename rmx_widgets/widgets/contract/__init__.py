@@ -1,0 +1,287 @@
+"""The widget contract: what each anywidget front end and its Python model say to each other.
+
+A widget's payload lives in three places (its traitlets, the payload builders in _convert.py,
+the TypeScript that renders it); left alone they drift, and a renamed field shows up as a blank
+cell in the browser, not as an error. So the payload is declared once, here, as TypedDicts:
+
+* per widget, its synced traits (``<Widget>State``) and the custom messages its front end sends
+  back (``...Message``);
+* the records inside those traits (a rewrite ``Row``, the ``ShownComparison``, ...).
+
+``python -m rmx_widgets.widgets.contract`` writes it as a JSON schema, ``js/src/contract.json``
+(committed); ``npm run contract`` (js/scripts/contract_types.mjs) turns that file into the
+front end's types, ``js/src/lib/contract.ts``. tests/widgets/test_contract.py fails when the
+JSON falls behind this module or a widget's traits or payloads leave it, and
+js/test/contract.test.ts when the TypeScript falls behind the JSON.
+
+Only plain typing here (no Jupyter): the schema can be built without a kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import (
+    Any,
+    Literal,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
+
+# -- enumerations ---------------------------------------------------------------------------
+Side = Literal["chosen", "rejected"]
+Direction = Literal["worse", "better"]
+Outcome = Literal["CF", "SF", "failed"]
+SideFilter = Literal["all", "chosen", "rejected"]
+OutcomeFilter = Literal["all", "CF", "SF", "failed"]
+Preferred = Literal["a", "b"]
+ExampleKind = Literal["representative", "contrasting"]
+ExportFormat = Literal["csv", "jsonl"]
+
+ENUMS: dict[str, Any] = {
+    "Side": Side, "Direction": Direction, "Outcome": Outcome, "SideFilter": SideFilter,
+    "OutcomeFilter": OutcomeFilter, "Preferred": Preferred, "ExampleKind": ExampleKind,
+    "ExportFormat": ExportFormat,
+}
+"""Named so that both sides share one spelling (``Outcome`` in TypeScript is this Literal)."""
+
+
+# -- records inside the traits --------------------------------------------------------------
+class Row(TypedDict):
+    """One rewrite of one response: a row of the explanation table (NaN sent as null)."""
+
+    row_id: int
+    side: Side
+    attribute: str
+    direction: Direction
+    original: str
+    perturbed: str | None
+    reward_original: float | None
+    reward_perturbed: float | None
+    reward_other: float | None
+    margin_before: float | None
+    margin_after: float | None
+    outcome: Outcome
+    failure_reason: str | None
+
+
+class Turn(TypedDict):
+    """One message of a (possibly multi-turn) prompt."""
+
+    role: str
+    content: str
+
+
+class ShownComparison(TypedDict):
+    """The comparison on screen, with its position among the visible ones and its rewards."""
+
+    id: str
+    index: int
+    total: int
+    prompt_turns: list[Turn]
+    response_a: str
+    response_b: str
+    reward_a: float | None
+    reward_b: float | None
+    preferred: Preferred | None
+    margin: float | None
+    tie: bool
+
+
+class Filters(TypedDict):
+    """The ComparisonView's row filters; an empty attribute means every attribute."""
+
+    attribute: str
+    side: SideFilter
+    outcome: OutcomeFilter
+
+
+class PickerAttribute(TypedDict):
+    """An attribute the AttributePicker offers; ``custom`` when the user added it."""
+
+    name: str
+    definition: str
+    custom: bool
+
+
+class Example(TypedDict):
+    """A representative or contrasting comparison to annotate, with its texts and rewrites."""
+
+    comparison_id: str
+    kind: ExampleKind
+    score: float | None
+    prompt: str
+    response_chosen: str
+    response_rejected: str
+    rows: list[Row]
+
+
+class Annotation(TypedDict):
+    """What is saved for one example; ``updated`` is epoch seconds."""
+
+    tags: list[str]
+    note: str
+    updated: float
+
+
+# -- synced traits, per widget --------------------------------------------------------------
+class ComparisonViewState(TypedDict):
+    """ComparisonView's traits: Python filters and pages, the browser shows one page."""
+
+    comparison: ShownComparison | None
+    rows: list[Row]
+    attribute_options: list[str]
+    filters: Filters
+    index: int
+    page: int
+    page_size: int
+    n_rows: int
+
+
+class AttributePickerState(TypedDict):
+    """AttributePicker's traits; ``error`` is the last rejected custom attribute's reason."""
+
+    attributes: list[PickerAttribute]
+    selected: list[str]
+    error: str
+
+
+class AnnotatorState(TypedDict):
+    """Annotator's traits; ``annotations`` is keyed by comparison id."""
+
+    examples: list[Example]
+    index: int
+    annotations: dict[str, Annotation]
+    tag_options: list[str]
+    status: str
+
+
+# -- messages from the browser --------------------------------------------------------------
+class AddAttributeMessage(TypedDict):
+    """AttributePicker: validate and add a custom attribute."""
+
+    type: Literal["add"]
+    name: str
+    definition: str
+
+
+class SaveAnnotationMessage(TypedDict):
+    """Annotator: save the tags and note of one example."""
+
+    type: Literal["save"]
+    comparison_id: str
+    tags: list[str]
+    note: str
+
+
+class ExportMessage(TypedDict):
+    """Annotator: write every annotation to the export directory."""
+
+    type: Literal["export"]
+    format: ExportFormat
+
+
+@dataclass(frozen=True)
+class WidgetContract:
+    """One widget: its synced traits and the messages its front end may send."""
+
+    state: type
+    messages: tuple[type, ...] = ()
+
+
+WIDGETS: dict[str, WidgetContract] = {
+    "ComparisonView": WidgetContract(ComparisonViewState),
+    "AttributePicker": WidgetContract(AttributePickerState, (AddAttributeMessage,)),
+    "Annotator": WidgetContract(AnnotatorState, (SaveAnnotationMessage, ExportMessage)),
+}
+
+
+def fields(record: type) -> tuple[str, ...]:
+    """A record's field names in declaration order (the order the JSON and TypeScript keep)."""
+    return tuple(get_type_hints(record))
+
+
+# -- the JSON schema ------------------------------------------------------------------------
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "js" / "src" / "contract.json"
+"""Where the schema is committed, in a source checkout (the wheel needs only this module)."""
+_SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _type_schema(tp: Any) -> dict[str, Any]:
+    """JSON schema of one field type; only what both ends can spell is accepted."""
+    for name, enum in ENUMS.items():
+        if tp == enum:
+            return _ref(name)
+    if is_typeddict(tp):
+        return _ref(tp.__name__)
+    if tp in _SCALARS:
+        return {"type": _SCALARS[tp]}
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Literal:
+        return {"const": args[0]} if len(args) == 1 else {"enum": list(args)}
+    if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        return {"anyOf": [_type_schema(inner), {"type": "null"}]}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0])}
+    if origin is dict and args[0] is str:
+        return {"type": "object", "additionalProperties": _type_schema(args[1])}
+    raise TypeError(f"the widget contract cannot express {tp!r}: use str, int, float, bool, "
+                    "a Literal, a TypedDict, list[...], dict[str, ...] or X | None.")
+
+
+def _record_schema(record: type) -> dict[str, Any]:
+    hints = get_type_hints(record)
+    text = " ".join((record.__doc__ or "").split()).replace("``", "`")  # Markdown for TS
+    return {"description": text, "type": "object",
+            "properties": {name: _type_schema(tp) for name, tp in hints.items()},
+            "required": list(hints), "additionalProperties": False}
+
+
+def _records() -> list[type]:
+    """Every TypedDict the widgets reach, once each, in the order they are reached."""
+    seen: dict[str, type] = {}
+
+    def visit(tp: Any) -> None:
+        if is_typeddict(tp):
+            if tp.__name__ in seen:
+                return
+            seen[tp.__name__] = tp
+            for field_type in get_type_hints(tp).values():
+                visit(field_type)
+        else:
+            for arg in get_args(tp):
+                visit(arg)
+
+    for widget in WIDGETS.values():
+        for record in (widget.state, *widget.messages):
+            visit(record)
+    return list(seen.values())
+
+
+def schema() -> dict[str, Any]:
+    """The contract as a JSON schema (draft 2020-12): ``$defs`` plus a ``widgets`` index."""
+    defs: dict[str, Any] = {name: {"enum": list(get_args(enum))} for name, enum in ENUMS.items()}
+    defs.update({r.__name__: _record_schema(r) for r in _records()})
+    widgets = {name: {"state": _ref(w.state.__name__),
+                      "messages": [_ref(m.__name__) for m in w.messages]}
+               for name, w in WIDGETS.items()}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$comment": "Generated from rmx_widgets/widgets/contract by "
+                        "`python -m rmx_widgets.widgets.contract`; do not edit by hand.",
+            "title": "rmx-widgets widget contract", "widgets": widgets, "$defs": defs}
+
+
+def schema_text() -> str:
+    """The schema exactly as committed (two-space indent, trailing newline)."""
+    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"
