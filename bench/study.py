@@ -25,8 +25,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rmx_widgets as rmx  # noqa: E402
 from machine import cpu_name  # noqa: E402
+
+import rmx_widgets as rmx  # noqa: E402
 from rmx_widgets.core.perturbers.base import (  # noqa: E402
     PerturbationRequest,
     PerturbationResult,

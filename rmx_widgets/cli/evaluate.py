@@ -46,8 +46,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from rmx_widgets.core.data import load_comparisons
-    from rmx_widgets.core.study.run import evaluate
     from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs, split_name
+    from rmx_widgets.core.study.run import evaluate
 
     datasets = {}
     for spec in args.data:

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.representatives import (
     check_k,
@@ -33,6 +32,7 @@ from rmx_widgets.core.representatives import (
     rank_tau,
     top_examples,
 )
+from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.sensitivity import ranking, sensitivity
 
 TAU_COLUMNS = ["rm_a", "rm_b", "tau", "p_value", "n_attributes"]

@@ -14,6 +14,7 @@ meaning. Pass any callable ``list[str] -> np.ndarray`` (e.g. a sentence-transfor
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
@@ -100,7 +101,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
         for i, text in enumerate(texts):
             words = [w.lower() for w in _TOKEN.findall(text) if w[0].isalnum() or w[0] == "_"]
-            features = words + [f"{u} {v}" for u, v in zip(words, words[1:])]
+            features = words + [f"{u} {v}" for u, v in itertools.pairwise(words)]
             for feature in features:
                 j, sign = self._index(feature)
                 out[i, j] += sign
@@ -184,7 +185,7 @@ def semantic_distances(originals: Sequence[str], perturbed: Sequence[str | None]
     if not keep:
         return out
     a = [originals[i] for i in keep]
-    b = [perturbed[i] for i in keep]
+    b = [p for p in perturbed if p is not None]  # the same order as ``keep``
     vectors = _embed(a + b, embedder)
     same = np.array([x == y for x, y in zip(a, b)])
     out[keep] = _cosine_distance(vectors[: len(a)], vectors[len(a):], same)
@@ -338,9 +339,9 @@ def comparison_quality(table: pd.DataFrame, embedder: Embedder | None = None,
     vectors = _embed(texts, embedder)
     # (comparison, side, kind) -> positions into found_rows / vectors
     groups: dict[tuple, list[int]] = {}
-    for pos, key in enumerate(zip(found_rows["comparison_id"], found_rows["side"],
+    for row, key in enumerate(zip(found_rows["comparison_id"], found_rows["side"],
                                   found_rows["outcome"])):
-        groups.setdefault(key, []).append(pos)
+        groups.setdefault(key, []).append(row)
     syn = pd.to_numeric(found_rows["syntactic_distance"], errors="coerce").to_numpy(float)
     sem = pd.to_numeric(found_rows["semantic_distance"], errors="coerce").to_numpy(float)
 

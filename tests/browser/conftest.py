@@ -12,8 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from lab_harness import Browser, Lab, close_browser, launch_browser, missing_requirement, \
-    start_lab, stop_lab
+from lab_harness import (
+    Browser,
+    Lab,
+    close_browser,
+    launch_browser,
+    missing_requirement,
+    start_lab,
+    stop_lab,
+)
 
 _FAILED = pytest.StashKey[bool]()
 
@@ -54,7 +61,7 @@ def playwright_driver() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture()
+@pytest.fixture
 def browser_page(request: pytest.FixtureRequest, playwright_driver: Any, lab: Lab
                  ) -> Iterator[Browser]:
     """A fresh Chromium that can reach only the lab server; closed and checked afterwards.

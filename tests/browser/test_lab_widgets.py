@@ -7,24 +7,23 @@ annotation form, and — for untrusted model text — that markup stays text.
 
 from __future__ import annotations
 
-
 import re
 from collections import Counter
 from typing import Any
 
 import pytest
-
-import rmx_widgets as rmx
 from lab_harness import (
-    screenshot_dir,
-    shoot,
     Browser,
     Lab,
     open_notebook,
     restart_and_run_all,
     run_all,
+    screenshot_dir,
+    shoot,
     wait_for,
 )
+
+import rmx_widgets as rmx
 
 QUICKSTART = "01_quickstart.ipynb"
 # screenshots refresh docs/images only when asked (make screenshots); otherwise a temp folder,

@@ -64,7 +64,7 @@ def hostile_table() -> Any:
     return table
 
 
-@pytest.fixture()
+@pytest.fixture
 def report_page(tmp_path: Path, playwright_driver: Any) -> Iterator[tuple[Browser, list[str]]]:
     """The report opened from file:// in a fresh offline Chromium, plus every URL it asked for
     that is not the file itself."""

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lab_harness import (Browser, Lab, open_notebook, run_all, screenshot_dir, shoot,
-                         wait_for)
+from lab_harness import Browser, Lab, open_notebook, run_all, screenshot_dir, shoot, wait_for
 
 import rmx_widgets as rmx
-from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
+from rmx_widgets.core.study.run import evaluate
 
 pytestmark = pytest.mark.browser
 

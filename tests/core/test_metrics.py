@@ -9,9 +9,17 @@ import pytest
 import table_factory as tf
 
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.metrics import (Embedder, HashingEmbedder, coverage, diversity,
-                                      quality_summary, semantic_distances, syntactic_distance,
-                                      syntactic_distances, tokenize)
+from rmx_widgets.core.metrics import (
+    Embedder,
+    HashingEmbedder,
+    coverage,
+    diversity,
+    quality_summary,
+    semantic_distances,
+    syntactic_distance,
+    syntactic_distances,
+    tokenize,
+)
 
 
 def test_tokenize_words_and_punctuation():
