@@ -29,8 +29,11 @@ CHILD = textwrap.dedent('''
     n, out = int(sys.argv[1]), sys.argv[2]
     base = rmx.sample_comparisons()
     # distinct texts per copy, so nothing is served from a cache
-    comps = [Comparison(id=f"{c.id}-{i}", prompt=(f"[{i}] " + c.prompt) if isinstance(c.prompt, str)
-                        else [*c.prompt[:-1], {"role": "user", "content": f"[{i}] " + c.prompt[-1]["content"]}],
+    def tagged(prompt, i):
+        if isinstance(prompt, str):
+            return f"[{i}] " + prompt
+        return [*prompt[:-1], {"role": "user", "content": f"[{i}] " + prompt[-1]["content"]}]
+    comps = [Comparison(id=f"{c.id}-{i}", prompt=tagged(c.prompt, i),
                         response_a=c.response_a + f" (v{i})", response_b=c.response_b + f" (v{i})")
              for i, c in ((i, base[i % len(base)]) for i in range(n))]
     import gc; gc.collect()

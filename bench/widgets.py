@@ -47,7 +47,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
-import lab_harness as lh  # (needs the sys.path entry above)
+import lab_harness as lh  # noqa: E402 (needs the sys.path entry above)
 
 TARGET_RENDER_S = 2.0
 TARGET_SELECT_MS = 100.0

@@ -20,7 +20,7 @@ def test_jsonl_chosen_rejected_and_multiturn(tmp_path):
         {"prompt": MT, "chosen": "Hello.", "rejected": "Go away."},
     ])
     comps = rmx.load_comparisons(p)
-    assert [c.id for c in comps][0] == "x1"
+    assert next(c.id for c in comps) == "x1"
     assert comps[0].response_a == "4." and comps[0].human_preferred == "a"
     assert comps[0].metadata == {"src": "t"}
     assert comps[1].prompt == MT and len(comps[1].id) == 12

@@ -11,6 +11,7 @@ survivors by PID (and fail loudly if any remain) without touching anyone else's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -78,10 +79,8 @@ def kill_marked(marker: str, timeout: float = 10.0) -> list[int]:
     for sig, wait in ((signal.SIGTERM, timeout / 2), (signal.SIGKILL, timeout / 2)):
         pids = pids_with_marker(marker)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + wait
         while pids_with_marker(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -227,10 +226,8 @@ def start_lab(base: Path) -> Lab:
 def stop_lab(server: Lab) -> None:
     """Shut kernels down, end the server's process group, then kill any marked survivor."""
     proc, client, marker = server.proc, server.client, server.marker
-    try:
+    with contextlib.suppress(httpx.HTTPError):
         server.shutdown_kernels()
-    except httpx.HTTPError:
-        pass
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

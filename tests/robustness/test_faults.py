@@ -9,6 +9,8 @@ and count how much in-flight (computed but not yet committed) work a kill cost.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import random
 import signal
@@ -38,7 +40,7 @@ ATTRS = ["verbosity", "manner", "clarity"]
 # The child job. argv: store, log, out (parquet or "-"), tx_log ("-": no hook), n_comparisons.
 # The tx hook sleeps inside every store write transaction, after its statements and before
 # COMMIT, so a kill timed on the hook's marker lands in the middle of a write.
-JOB = textwrap.dedent('''
+JOB = textwrap.dedent(f'''
     import hashlib, json, sys, time
     from contextlib import contextmanager
 
@@ -67,7 +69,7 @@ JOB = textwrap.dedent('''
         Store._lock_and_tx = slow_tx
 
     class Perturber(BasePerturber):
-        identity = "%s"
+        identity = "{PERTURBER_ID}"
 
         def perturb(self, req):
             time.sleep(0.002)
@@ -76,7 +78,7 @@ JOB = textwrap.dedent('''
             return PerturbationResult(text)
 
     class RM(BaseRewardModel):
-        identity = "%s"
+        identity = "{RM_ID}"
 
         def score(self, prompts, responses):
             time.sleep(0.002)
@@ -84,15 +86,15 @@ JOB = textwrap.dedent('''
             record("S", [[p, r] for p, r in zip(prompts, responses)])
             return out
 
-    comps = [{"id": "c%%02d" %% i, "prompt": "question %%d" %% i,
-              "response_a": "answer %%d" %% i, "response_b": "reply %%d" %% (i * 7)}
+    comps = [{{"id": "c%02d" % i, "prompt": "question %d" % i,
+              "response_a": "answer %d" % i, "response_b": "reply %d" % (i * 7)}}
              for i in range(int(n))]
-    ex = rmx.Explainer(RM(), Perturber(), attributes=%r, store=store, batch_size=2,
+    ex = rmx.Explainer(RM(), Perturber(), attributes={ATTRS!r}, store=store, batch_size=2,
                        progress=False)
     table = ex.explain(comps).table
     if out != "-":
         table.to_parquet(out)
-''' % (PERTURBER_ID, RM_ID, ATTRS))
+''')
 
 
 def _records(log: Path) -> list[tuple[str, list]]:
@@ -305,10 +307,8 @@ class FaultyHandler(_Handler):
     Authorization header, as some proxies do)."""
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionResetError):  # our own "reset": keep output clean
             super().handle()
-        except ConnectionResetError:  # our own "reset" behaviour; keep the test output clean
-            pass
 
     def _respond(self, rec) -> None:
         b = rec.behaviour
@@ -383,7 +383,7 @@ def test_llm_server_faults_end_to_end(tmp_path, monkeypatch):
         assert ps["retries"] == 2 + 2 + 1 + 1 + 2 + 2 and ps["http_requests"] == 12 + 10
         assert ps["failures"] == 3 and len(server.requests) == 22
         r429 = server.requests_with("m429-")
-        assert [round(b.started - a.started, 1) >= 0.3 for a, b in zip(r429, r429[1:])] == [
+        assert [round(b.started - a.started, 1) >= 0.3 for a, b in itertools.pairwise(r429)] == [
             True, True]  # Retry-After honoured
         assert elapsed < 6
         print(f"\n[llm faults] 6 kinds injected, {len(server.requests)} HTTP requests, "
