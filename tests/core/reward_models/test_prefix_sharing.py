@@ -159,8 +159,8 @@ def test_duplicates_scored_once(tiny_decoder_rm):
 
 def test_self_check_turns_sharing_off_when_the_shared_path_disagrees(tiny_decoder_rm):
     rm, full = _pair(tiny_decoder_rm)
-    real = rm._forward_shared
-    rm._forward_shared = lambda *a: [s + 1.0 for s in real(*a)]  # a broken architecture
+    real = rm._sharer.forward_shared
+    rm._sharer.forward_shared = lambda *a: [s + 1.0 for s in real(*a)]  # a broken architecture
     prompts, responses = _workload(per_prompt=3)
     with pytest.warns(UserWarning, match="prefix sharing turned off"):
         scores = rm.score(prompts, responses)
