@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
+F = TypeVar("F")
 
 DTYPE_ALIASES = {
     "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -113,6 +114,21 @@ def looks_local(name_or_path: str) -> bool:
             or name_or_path.count("/") > 1 or "\\" in name_or_path)
 
 
+def local_folder(name_or_path: str, *, owner: str, error: type[RMXError],
+                 example: str = "org/model") -> str | None:
+    """The absolute folder ``name_or_path`` names when it :func:`looks_local`, else ``None``
+    (a hub id). A local path that is not an existing folder raises ``error`` at once: the
+    loaders would otherwise try the hub with it and fail with a confusing message."""
+    if not looks_local(name_or_path):
+        return None
+    path = os.path.abspath(os.path.expanduser(name_or_path))
+    if not os.path.isdir(path):
+        raise error(f"cannot load {owner}: it looks like a local path, but {path} does not "
+                    "exist or is not a folder. Give the folder that holds config.json and the "
+                    f"tokenizer files, or a hub name such as {example!r}.")
+    return path
+
+
 def is_oom(err: BaseException) -> bool:
     """An accelerator out-of-memory error: torch's own type, or a RuntimeError that says so
     (older torch versions, MPS, other backends and custom kernels raise plain RuntimeErrors).
@@ -147,7 +163,7 @@ def free_accelerator_memory(device: str | torch.device) -> None:
 
 
 def halve_on_oom(items: Sequence[T], run: Callable[[list[T]], Sequence[R]],
-                 device: str | torch.device, too_big: R) -> list[R]:
+                 device: str | torch.device, too_big: F) -> list[R | F]:
     """``run(items)``, splitting the batch in halves (recursively) while it runs out of
     accelerator memory; a single item that does not fit gets ``too_big`` instead of ending the
     job. Any other error propagates. For generation, where batches are few and the output
@@ -155,7 +171,8 @@ def halve_on_oom(items: Sequence[T], run: Callable[[list[T]], Sequence[R]],
     model's token-budget policy is in ``reward_models/hf/batching.py``)."""
     batch = list(items)
     try:
-        return list(run(batch))
+        done: list[R | F] = list(run(batch))
+        return done
     except RuntimeError as e:
         if not is_oom(e):
             raise

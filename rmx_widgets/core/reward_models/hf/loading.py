@@ -13,12 +13,11 @@ format must not change.
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rmx_widgets.core.devices import env_offline, looks_local, pretrained_kwargs
+from rmx_widgets.core.devices import env_offline, local_folder, pretrained_kwargs
 from rmx_widgets.core.errors import RewardModelError
 
 if TYPE_CHECKING:
@@ -60,9 +59,11 @@ class ModelSource:
 
     @classmethod
     def of(cls, name_or_path: str, trust_remote_code: bool) -> ModelSource:
-        local = looks_local(name_or_path)
-        path = os.path.abspath(os.path.expanduser(name_or_path)) if local else name_or_path
-        return cls(name_or_path, path, local, bool(trust_remote_code))
+        """The source ``name_or_path`` names; a local path must be an existing folder."""
+        folder = local_folder(name_or_path, owner=f"reward model {name_or_path!r}",
+                              error=RewardModelError)
+        return cls(name_or_path, folder or name_or_path, folder is not None,
+                   bool(trust_remote_code))
 
     def load(self, device: torch.device, dtype: torch.dtype | str,
              attn_implementation: str | None) -> tuple[Any, Any, str | None]:
@@ -70,11 +71,6 @@ class ModelSource:
         ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order."""
         from transformers import AutoConfig, AutoTokenizer
 
-        if self.is_local and not os.path.exists(self.path):
-            raise RewardModelError(
-                f"cannot load reward model {self.name_or_path!r}: it looks like a local path, but "
-                f"{self.path} does not exist. Check the path (or pass a hub name such as "
-                "'org/model').")
         common = pretrained_kwargs(self.trust_remote_code)
         try:
             config = AutoConfig.from_pretrained(self.path, **common)
