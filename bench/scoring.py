@@ -224,7 +224,6 @@ def _check(rep: Report, name: str, got: list[float], ref: list[float], tol: floa
 def machine(rep: Report) -> None:
     import torch
     import transformers
-
     from machine import cpu_name
 
     cpu = cpu_name()

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rmx_widgets.core.devices import local_folder, pretrained_kwargs, resolve_device
 from rmx_widgets.core.errors import RMXError
 
 
@@ -56,15 +57,16 @@ class TransformersEmbedder:
         be loaded (offline, a typo, not an encoder) raises ``RMXError`` saying which."""
         if self._model is not None:
             return
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        owner = f"the embedding model {self.name_or_path!r}"
+        device = str(resolve_device(self.device, owner=owner, error=RMXError))
+        src = local_folder(self.name_or_path, owner=owner, error=RMXError,
+                           example="sentence-transformers/all-MiniLM-L6-v2") or self.name_or_path
+        common = pretrained_kwargs(self.trust_remote_code)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                self.name_or_path, trust_remote_code=self.trust_remote_code)
-            model = AutoModel.from_pretrained(self.name_or_path,
-                                              trust_remote_code=self.trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(src, **common)
+            model = AutoModel.from_pretrained(src, **common)
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RMXError(f"cannot load the embedding model {self.name_or_path!r}: {first}. "

@@ -15,11 +15,20 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from rmx_widgets.core.devices import (
+    halve_on_oom,
+    local_folder,
+    pretrained_kwargs,
+    resolve_device,
+    resolve_dtype,
+)
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
     PerturbationResult,
+    ResultCallback,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -28,9 +37,6 @@ from rmx_widgets.core.perturbers.prompts import (
     check_template,
     parse_reply,
 )
-
-_DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
-           "half": "float16", "float32": "float32", "fp32": "float32", "float": "float32"}
 
 
 class HFPerturber(TemplatedLLM, BasePerturber):
@@ -45,6 +51,9 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
     """
 
+    #: ``on_result`` hears about every result once the whole batch is generated
+    streams_results = False
+
     def __init__(self, name_or_path: str, device: str | None = None, dtype: Any = None,
                  batch_size: int = 8, max_new_tokens: int = 512,
                  trust_remote_code: bool = False, name: str | None = None, *,
@@ -57,14 +66,14 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise PerturberError(
                 f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
-        import torch
-
         self.name_or_path = str(name_or_path)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.trust_remote_code = trust_remote_code
-        self.device = torch.device(_resolve_device(device))
-        self.dtype = _resolve_dtype(dtype, self.device)
+        owner = f"HFPerturber({self.name_or_path!r})"
+        self.device = resolve_device(device, owner=owner, error=PerturberError, use_mps=True)
+        self.dtype = resolve_dtype(dtype, self.device, owner=owner, error=PerturberError,
+                                   bf16_only_if_supported=True)
         self.name = name
         self.template = check_template(template)
         self.identity_stem = name if name else f"hf:{self.name_or_path}"
@@ -82,19 +91,15 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     def _load(self) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        src = self.name_or_path
-        looks_local = (os.path.isabs(src) or src.startswith((".", "~"))
-                       or src.count("/") > 1 or os.sep != "/" and os.sep in src)
-        if looks_local and not os.path.isdir(os.path.expanduser(src)):
-            raise PerturberError(
-                f"cannot load the perturbation model: the folder {src!r} does not exist. Give "
-                "the folder that holds config.json and the tokenizer files, or a hub name such "
-                "as 'Qwen/Qwen2.5-0.5B-Instruct'.")
-        src = os.path.expanduser(src)
+        src = local_folder(self.name_or_path,
+                           owner=f"the perturbation model {self.name_or_path!r}",
+                           error=PerturberError, example="Qwen/Qwen2.5-0.5B-Instruct"
+                           ) or self.name_or_path
+        common = pretrained_kwargs(self.trust_remote_code)
         hint = ("Check the hub name or folder; when offline, the model must already be in the "
                 "local Hugging Face cache (set HF_HUB_OFFLINE=1 to use it without network).")
         try:
-            tok = AutoTokenizer.from_pretrained(src, trust_remote_code=self.trust_remote_code)
+            tok = AutoTokenizer.from_pretrained(src, **common)
         except Exception as e:  # OSError, ValueError, hub errors: all mean "cannot load"
             raise PerturberError(f"cannot load the tokenizer of {src!r}: "
                                  f"{type(e).__name__}: {_first_line(e)}. {hint}") from e
@@ -110,8 +115,7 @@ class HFPerturber(TemplatedLLM, BasePerturber):
                                      "token; batched generation needs one of them.")
             tok.pad_token = tok.eos_token
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                src, dtype=self.dtype, trust_remote_code=self.trust_remote_code)
+            model: Any = AutoModelForCausalLM.from_pretrained(src, dtype=self.dtype, **common)
         except Exception as e:
             extra = ("" if self.trust_remote_code else " If the model needs its own code, pass "
                      "trust_remote_code=True (only for repositories you trust).")
@@ -126,8 +130,10 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
-        """Rewrite every request; results in input order, failures recorded with a reason."""
+    def perturb_batch(self, requests: Sequence[PerturbationRequest],
+                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+        """Rewrite every request; results in input order, failures recorded with a reason.
+        ``on_result`` is called for each, in order, when the whole batch is done."""
         requests = list(requests)
         if not requests:
             return []
@@ -135,19 +141,19 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         lengths = [len(ids) for ids in
                    self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(requests)), key=lambda i: -lengths[i])
-        results: list[PerturbationResult | None] = [None] * len(requests)
+        results: dict[int, PerturbationResult] = {}
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             replies = self._generate_safely([texts[i] for i in idx])
-            for i, reply in zip(idx, replies):
-                if isinstance(reply, PerturbationResult):
-                    results[i] = reply
-                else:
-                    results[i] = parse_reply(reply, requests[i].response)
-        out = [r if r is not None else PerturbationResult.failed("no output was generated")
-               for r in results]
+            for i, reply in zip(idx, replies, strict=True):
+                results[i] = (reply if isinstance(reply, PerturbationResult)
+                              else parse_reply(reply, requests[i].response))
+        out = [results[i] for i in range(len(requests))]
         self.stats["requests"] += len(out)
         self.stats["failures"] += sum(r.text is None for r in out)
+        if on_result is not None:
+            for i, res in enumerate(out):
+                on_result(i, res)
         return out
 
     def _chat_text(self, request: PerturbationRequest) -> str:
@@ -172,19 +178,10 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     def _generate_safely(self, texts: list[str]) -> list[str | PerturbationResult]:
         """Generate for one batch; on out-of-memory split the batch, and a single prompt that
         does not fit becomes a recorded failure instead of ending the job."""
-        import torch
-
-        try:
-            return list(self.generate_batch(texts))
-        except torch.cuda.OutOfMemoryError:
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if len(texts) == 1:
-                return [PerturbationResult.failed(
-                    f"out of memory generating on {self.device} for a single prompt; lower "
-                    "max_new_tokens or use a smaller model")]
-            half = len(texts) // 2
-            return self._generate_safely(texts[:half]) + self._generate_safely(texts[half:])
+        too_big = PerturbationResult.failed(
+            f"out of memory generating on {self.device} for a single prompt; lower "
+            "max_new_tokens or use a smaller model", FailureKind.OTHER)
+        return halve_on_oom(texts, self.generate_batch, self.device, too_big)
 
     def generate_batch(self, texts: list[str]) -> list[str]:
         """Greedy generation for chat-formatted prompts; returns only the new text per row."""
@@ -201,42 +198,6 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     def decode_batch(self, new_tokens: Any) -> list[str]:
         """Token ids generated after each prompt → reply text (special tokens dropped)."""
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-
-
-def _resolve_device(device: str | None) -> str:
-    import torch
-
-    if device is not None:
-        try:
-            return str(torch.device(device))
-        except (RuntimeError, TypeError) as e:
-            raise PerturberError(f"device {device!r} is not a torch device ({e}); use e.g. "
-                                 "'cpu', 'cuda' or 'cuda:1'.") from None
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def _resolve_dtype(dtype: Any, device: Any) -> Any:
-    import torch
-
-    if dtype is None:
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if isinstance(dtype, str):
-        if dtype == "auto":
-            return "auto"
-        key = _DTYPES.get(dtype.lower().replace("torch.", ""))
-        if key:
-            return getattr(torch, key)
-    raise PerturberError(f"dtype {dtype!r} is not supported; use 'bfloat16', 'float16', "
-                         "'float32', 'auto' or a torch.dtype.")
 
 
 def _first_line(e: BaseException) -> str:

@@ -28,7 +28,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from rmx_widgets.core.devices import (
+    halve_on_oom,
+    looks_local,
+    pretrained_kwargs,
+    resolve_device,
+)
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
@@ -126,11 +133,6 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _looks_local(src: str) -> bool:
-    return (os.path.isabs(src) or src.startswith((".", "~")) or src.count("/") > 1
-            or (os.sep != "/" and os.sep in src))
-
-
 class PolyjuicePerturber(BasePerturber):
     """Rewrite one seeded-random sentence of each response with Polyjuice.
 
@@ -142,6 +144,7 @@ class PolyjuicePerturber(BasePerturber):
     """
 
     attribute_aware = False
+    streams_results = True  # each request is reported as soon as its batch is generated
 
     def __init__(self, name_or_path: str = DEFAULT_MODEL, device: str | None = None,
                  seed: int = 0, max_new_tokens: int = 64,
@@ -165,10 +168,10 @@ class PolyjuicePerturber(BasePerturber):
         if not codes or unknown:
             raise PerturberError(f"ctrl_codes must be a non-empty subset of Polyjuice's codes "
                                  f"{CTRL_CODES}; got {tuple(ctrl_codes)!r}.")
-        from rmx_widgets.core.perturbers.hf import _resolve_device
-
         self.name_or_path = str(name_or_path)
-        self.device = _resolve_device(device)
+        self.device = str(resolve_device(
+            device, owner=f"PolyjuicePerturber({self.name_or_path!r})", error=PerturberError,
+            use_mps=True))
         self.seed = seed
         self.max_new_tokens = max_new_tokens
         self.ctrl_codes = codes
@@ -198,7 +201,7 @@ class PolyjuicePerturber(BasePerturber):
             if not os.path.isfile(os.path.join(src, "config.json")):
                 return f"the folder {str(name_or_path)!r} has no config.json"
             return None
-        if _looks_local(str(name_or_path)):
+        if looks_local(str(name_or_path)):
             return f"the folder {str(name_or_path)!r} does not exist"
         from rmx_widgets.core.availability import why_not_hub
 
@@ -223,10 +226,10 @@ class PolyjuicePerturber(BasePerturber):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         src = os.path.expanduser(self.name_or_path)
+        common = pretrained_kwargs(self.trust_remote_code)
         try:
-            tok = AutoTokenizer.from_pretrained(src, trust_remote_code=self.trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(
-                src, trust_remote_code=self.trust_remote_code)
+            tok = AutoTokenizer.from_pretrained(src, **common)
+            model: Any = AutoModelForCausalLM.from_pretrained(src, **common)
         except Exception as e:  # OSError, ValueError, hub errors: all mean "cannot load"
             text = str(e).strip()
             raise self._cannot_load(f"{type(e).__name__}: "
@@ -246,14 +249,19 @@ class PolyjuicePerturber(BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def plan(self, request: PerturbationRequest) -> tuple[tuple[int, int], str] | str:
-        """The sentence span and control code drawn for a request, or why there is none."""
+    def plan(self, request: PerturbationRequest
+             ) -> tuple[tuple[int, int], str] | PerturbationResult:
+        """The sentence span and control code drawn for a request, or the failure that says
+        why there is none."""
         text = request.response
         if not isinstance(text, str) or not text.strip():
-            return "empty response: there is no sentence to perturb"
+            return PerturbationResult.failed("empty response: there is no sentence to perturb",
+                                             FailureKind.EMPTY)
         spans = _sentence_spans(text)
         if not spans:
-            return "no sentence outside code blocks to perturb in this response"
+            return PerturbationResult.failed(
+                "no sentence outside code blocks to perturb in this response",
+                FailureKind.NOT_APPLICABLE)
         key = "\x1f".join((str(self.seed), text, request.attribute.name, request.direction))
         rng = random.Random(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8],
                                            "big"))
@@ -265,14 +273,14 @@ class PolyjuicePerturber(BasePerturber):
         requests = list(requests)
         if not requests:
             return []
-        results: list[PerturbationResult | None] = [None] * len(requests)
+        results: dict[int, PerturbationResult] = {}
         todo: list[tuple[int, tuple[int, int], str, str]] = []
         for i, req in enumerate(requests):
             plan = self.plan(req)
-            if isinstance(plan, str):
-                results[i] = PerturbationResult.failed(plan)
+            if isinstance(plan, PerturbationResult):
+                results[i] = plan
                 if on_result is not None:
-                    on_result(i, results[i])
+                    on_result(i, plan)
                 continue
             (a, b), code = plan
             todo.append((i, (a, b), code, f"{req.response[a:b]} {PERTURB_TOK} [{code}]"))
@@ -283,12 +291,11 @@ class PolyjuicePerturber(BasePerturber):
             chunk = todo[start:start + step]
             outputs = self._generate_safely([p for *_, p in chunk],
                                             [requests[i] for i, *_ in chunk])
-            for (i, (a, b), code, _), out in zip(chunk, outputs):
+            for (i, (a, b), code, _), out in zip(chunk, outputs, strict=True):
                 results[i] = self._result(requests[i].response, (a, b), code, out)
                 if on_result is not None:
                     on_result(i, results[i])
-        final = [r if r is not None else PerturbationResult.failed("no output was generated")
-                 for r in results]
+        final = [results[i] for i in range(len(requests))]
         self.stats["requests"] += len(final)
         self.stats["failures"] += sum(r.text is None for r in final)
         return final
@@ -305,42 +312,37 @@ class PolyjuicePerturber(BasePerturber):
             excerpt = flat if len(flat) <= 80 else flat[:80] + "…"
             cut = "" if END_TOK in tail else " (no <|endoftext|>: cut off at max_new_tokens?)"
             return PerturbationResult.failed(
-                f"Polyjuice output could not be parsed for code [{code}]{cut}: {excerpt!r}")
+                f"Polyjuice output could not be parsed for code [{code}]{cut}: {excerpt!r}",
+                FailureKind.UNPARSEABLE)
         a, b = span
         return check_rewrite(response, response[:a] + sentence + response[b:])
 
     def _generate_safely(self, prompts: list[str], requests: list[PerturbationRequest]
                          ) -> list[str | PerturbationResult]:
-        """``generate_batch``, with out-of-memory splitting and over-long prompts recorded."""
-        import torch
+        """``generate_batch``, with over-long prompts recorded as failures and out-of-memory
+        batches split (a single sentence that does not fit is a recorded failure)."""
+        too_long = self._too_long(prompts)
+        keep = [k for k in range(len(prompts)) if k not in too_long]
+        too_big = PerturbationResult.failed(
+            f"out of memory generating on {self.device} for a single sentence", FailureKind.OTHER)
+        generated: list[str | PerturbationResult] = []
+        if keep:
+            generated = halve_on_oom(keep, lambda ks: self.generate_batch(
+                [prompts[k] for k in ks], [requests[k] for k in ks]), self.device, too_big)
+        done = iter(generated)
+        return [too_long[k] if k in too_long else next(done) for k in range(len(prompts))]
 
+    def _too_long(self, prompts: list[str]) -> dict[int, PerturbationResult]:
+        """The prompts that leave no room for ``max_new_tokens`` in the model's positions."""
         limit = getattr(self.model.config, "n_positions", None) \
             or getattr(self.model.config, "max_position_embeddings", None)
-        if limit:
-            lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-            too_long = {k for k, n in enumerate(lengths) if n + self.max_new_tokens > limit}
-            if too_long:
-                keep = [k for k in range(len(prompts)) if k not in too_long]
-                done = self._generate_safely([prompts[k] for k in keep],
-                                             [requests[k] for k in keep]) if keep else []
-                out: list[str | PerturbationResult] = []
-                it = iter(done)
-                for k in range(len(prompts)):
-                    out.append(PerturbationResult.failed(
-                        f"the sentence is too long for Polyjuice ({lengths[k]} tokens + "
-                        f"max_new_tokens={self.max_new_tokens} > {limit})")
-                        if k in too_long else next(it))
-                return out
-        try:
-            return list(self.generate_batch(prompts, requests))
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(prompts) == 1:
-                return [PerturbationResult.failed(
-                    f"out of memory generating on {self.device} for a single sentence")]
-            half = len(prompts) // 2
-            return (self._generate_safely(prompts[:half], requests[:half])
-                    + self._generate_safely(prompts[half:], requests[half:]))
+        if not limit:
+            return {}
+        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
+        return {k: PerturbationResult.failed(
+                    f"the sentence is too long for Polyjuice ({n} tokens + "
+                    f"max_new_tokens={self.max_new_tokens} > {limit})", FailureKind.OTHER)
+                for k, n in enumerate(lengths) if n + self.max_new_tokens > limit}
 
     def generate_batch(self, prompts: list[str],
                        requests: Sequence[PerturbationRequest] = ()) -> list[str]:

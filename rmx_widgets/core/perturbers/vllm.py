@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rmx_widgets.core.devices import local_folder
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
     PerturbationResult,
+    ResultCallback,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -46,6 +49,9 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
     ``PARAPHRASE_TEMPLATE``); its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
     """
 
+    #: one engine call per batch: ``on_result`` hears about every result once it returns
+    streams_results = False
+
     def __init__(self, name_or_path: str, *, max_new_tokens: int = 1024,
                  trust_remote_code: bool = False, name: str | None = None,
                  template: PromptTemplate = ATTRIBUTE_TEMPLATE, **llm_kwargs: Any) -> None:
@@ -54,9 +60,11 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         self.name_or_path = str(name_or_path)
         self.identity_stem = name or f"vllm:{self.name_or_path}"
         self.identity = f"{self.identity_stem}:{self.template.tag}"
+        model = local_folder(self.name_or_path, owner=f"vLLM model {self.name_or_path!r}",
+                             error=PerturberError, example="Qwen/Qwen2.5-7B-Instruct")
         try:
-            self.llm = vllm.LLM(model=self.name_or_path, trust_remote_code=trust_remote_code,
-                                **llm_kwargs)
+            self.llm = vllm.LLM(model=model or self.name_or_path,
+                                trust_remote_code=trust_remote_code, **llm_kwargs)
         except Exception as e:
             raise PerturberError(f"vLLM could not load {self.name_or_path!r}: "
                                  f"{type(e).__name__}: {e}") from None
@@ -66,8 +74,10 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
-        """One engine call for the whole batch; vLLM returns outputs in input order."""
+    def perturb_batch(self, requests: Sequence[PerturbationRequest],
+                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+        """One engine call for the whole batch; vLLM returns outputs in input order.
+        ``on_result`` is called for each result, in order, when the call returns."""
         requests = list(requests)
         if not requests:
             return []
@@ -80,9 +90,13 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         for req, out in zip(requests, outputs):
             completions = getattr(out, "outputs", None) or []
             if not completions:
-                results.append(PerturbationResult.failed("vLLM produced no completion"))
+                results.append(PerturbationResult.failed("vLLM produced no completion",
+                                                         FailureKind.OTHER))
                 continue
             results.append(parse_reply(completions[0].text, req.response))
         self.stats["requests"] += len(results)
         self.stats["failures"] += sum(r.text is None for r in results)
+        if on_result is not None:
+            for i, res in enumerate(results):
+                on_result(i, res)
         return results

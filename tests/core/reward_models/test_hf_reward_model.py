@@ -16,6 +16,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.base import RewardModel, checked_scores
 from rmx_widgets.core.reward_models.hf import HFRewardModel
+from rmx_widgets.core.reward_models.hf.loading import auto_attn_candidates
 
 PROMPTS = [
     "Hi?",
@@ -330,13 +331,13 @@ def test_attention_auto_choice(tiny_decoder_rm, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "flash_attn" else real_find(name, *a))
     cfg = rm.model.config
-    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["sdpa", None]  # CPU: no FA2
-    rm.device = torch.device("cuda")
-    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["flash_attention_2", "sdpa", None]
-    assert rm._auto_attn_candidates(torch.float16, cfg)[0] == "flash_attention_2"
-    assert rm._auto_attn_candidates(torch.float32, cfg) == ["sdpa", None]
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert auto_attn_candidates(cpu, torch.bfloat16, cfg) == ["sdpa", None]  # CPU: no FA2
+    assert auto_attn_candidates(cuda, torch.bfloat16, cfg) == ["flash_attention_2", "sdpa", None]
+    assert auto_attn_candidates(cuda, torch.float16, cfg)[0] == "flash_attention_2"
+    assert auto_attn_candidates(cuda, torch.float32, cfg) == ["sdpa", None]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    assert rm._auto_attn_candidates(torch.bfloat16, cfg) == ["sdpa", None]
+    assert auto_attn_candidates(cuda, torch.bfloat16, cfg) == ["sdpa", None]
 
 
 def test_explicit_attention_implementation_is_used(tiny_decoder_rm):

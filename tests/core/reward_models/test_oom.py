@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import torch
+from scoring_inputs import MULTI_TURN, random_text
 
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.hf import HFRewardModel
-from scoring_inputs import MULTI_TURN, random_text
 
 TOL = 1e-4
 
@@ -148,8 +148,8 @@ def test_single_input_that_does_not_fit_raises(tiny_decoder_rm, sharing):
     prompts, responses = _workload(2)
     longest = max(len(e.input_ids) for e in rm._encode(prompts, responses))
     MemoryLimit(rm, max_tokens=longest // 3)
-    with pytest.raises(RewardModelError, match="single input of .* does not fit in the memory"
-                                               r".*CUDA out of memory.*max_length"), \
-            warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rm.score(prompts, responses)
+        with pytest.raises(RewardModelError, match="single input of .* does not fit in the "
+                                                   r"memory.*CUDA out of memory.*max_length"):
+            rm.score(prompts, responses)

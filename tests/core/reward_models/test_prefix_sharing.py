@@ -9,10 +9,10 @@ import random
 import shutil
 
 import pytest
+from scoring_inputs import MULTI_TURN, random_text
 from transformers import AutoTokenizer
 
 from rmx_widgets.core.reward_models.hf import HFRewardModel
-from scoring_inputs import MULTI_TURN, random_text
 
 TOL = 1e-4
 LONG_PROMPT = ("Please explain, step by step and with examples, how sorting a list in Python "
@@ -159,10 +159,25 @@ def test_duplicates_scored_once(tiny_decoder_rm):
 
 def test_self_check_turns_sharing_off_when_the_shared_path_disagrees(tiny_decoder_rm):
     rm, full = _pair(tiny_decoder_rm)
-    real = rm._forward_shared
-    rm._forward_shared = lambda *a: [s + 1.0 for s in real(*a)]  # a broken architecture
+    real = rm._sharer.forward_shared
+    rm._sharer.forward_shared = lambda *a: [s + 1.0 for s in real(*a)]  # a broken architecture
     prompts, responses = _workload(per_prompt=3)
     with pytest.warns(UserWarning, match="prefix sharing turned off"):
         scores = rm.score(prompts, responses)
     assert not rm.prefix_sharing and rm.stats["prefix_groups"] == 0
     assert _max_diff(scores, full.score(prompts, responses)) < TOL
+
+
+def test_zeroed_stats_keep_counting_every_path(tiny_decoder_rm):
+    """bench/ zeroes .stats between timed runs: prefix sharing and batching must then count
+    into the new values, not into a dict nobody reads."""
+    rm = HFRewardModel(tiny_decoder_rm)
+    prompts, responses = _workload()
+    rm.score(prompts, responses)
+    first = dict(rm.stats)
+    rm.stats = dict.fromkeys(rm.stats, 0)
+    assert set(rm.stats.values()) == {0}
+    rm.score(prompts, [r + " again" for r in responses])
+    assert rm.stats["prefix_groups"] == first["prefix_groups"] == 3
+    assert rm.stats["pairs"] == first["pairs"] and rm.stats["prefix_tokens_saved"] > 0
+    assert 0 < rm.stats["forward_passes"] <= first["forward_passes"]  # no second self-check

@@ -1,0 +1,192 @@
+"""(prompt, response) pairs as the reward model reads them: rendered, tokenised, truncated.
+
+The text is formatted the way the RM was trained to read it: its chat template when it has
+one, otherwise its architecture's plain format (one string for decoders, a text pair for
+encoders; see ``architecture.py``). Tokenisation is batched through the fast tokenizer and
+asks for character offsets, which tell how many leading tokens lie entirely before the
+response: truncation needs that to say whether the response was reached, and prefix sharing
+needs it to know whether a token straddles the prompt/response boundary.
+
+Inputs longer than ``max_length`` are truncated from the left, after a leading BOS/CLS token:
+the oldest prompt tokens go first, and the end is always kept because decoder RMs read their
+reward at the last token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rmx_widgets.core.data import Prompt, render_prompt
+from rmx_widgets.core.errors import RewardModelError
+from rmx_widgets.core.reward_models.hf.architecture import Architecture, RenderedInput
+
+
+@dataclass
+class EncodedInput:
+    """One (prompt, response) pair exactly as the model will see it.
+
+    ``prompt_len`` counts the leading tokens that lie entirely before the response's first
+    character (the prompt side, template markers and BOS/CLS included); it is ``None`` when it
+    cannot be known (slow tokenizers without offsets, or a template that rewrote the response).
+    It tells truncation whether the response was reached, and marks the shareable prefix.
+    ``boundary_merged`` is True when one token spans the end of the prompt side and the start
+    of the response (BPE merged them), so the prompt tokenised alone is *not* a prefix of this
+    sequence.
+    """
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+    prompt_len: int | None
+    truncated: bool = False
+    response_cut: bool | None = False
+    boundary_merged: bool = False
+
+
+def pair_key(prompt: Prompt) -> Any:
+    """Hashable identity of a prompt as rendered: every message field counts (templates may
+    read more than role and content), so two prompts share a key only if they render alike."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class InputEncoder:
+    """Renders and tokenises inputs for one tokenizer and architecture.
+
+    ``model_name`` appears in errors; ``use_token_types``: the model takes ``token_type_ids``
+    (encoders with segment embeddings), so they are kept.
+    """
+
+    def __init__(self, tokenizer: Any, architecture: Architecture, model_name: str,
+                 use_token_types: bool) -> None:
+        self.tokenizer = tokenizer
+        self.architecture = architecture
+        self.model_name = model_name
+        self.use_token_types = use_token_types
+        self.head_ids = {t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id)
+                         if t is not None}
+
+    def render(self, prompt: Prompt, response: str) -> RenderedInput:
+        """The text the tokenizer gets, in the format the RM was trained on.
+
+        * chat template (when the tokenizer has one): the prompt as a user turn (or the given
+          message list) plus the response as the assistant turn; if the rendered text already
+          starts with the BOS token, the tokenizer must not add another;
+        * otherwise the architecture's plain input, with multi-turn prompts flattened by
+          :func:`render_prompt`.
+        """
+        if not isinstance(response, str):
+            raise RewardModelError(f"responses must be strings, got {type(response).__name__}.")
+        if isinstance(prompt, str):
+            messages = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m
+                                              and "content" in m for m in prompt):
+            messages = [dict(m) for m in prompt]
+        else:
+            raise RewardModelError("a prompt must be a string or a list of {'role', 'content'} "
+                                   f"messages, got {prompt!r:.80}.")
+        if not getattr(self.tokenizer, "chat_template", None):
+            return self.architecture.plain_input(render_prompt(prompt), response)
+        messages.append({"role": "assistant", "content": response})
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False)
+        except Exception as e:  # jinja errors, templates that raise on role order, ...
+            raise RewardModelError(
+                f"the chat template of {self.model_name} rejected a conversation "
+                f"({type(e).__name__}: {e}); check the prompt's roles (many templates need "
+                "alternating user/assistant turns).") from e
+        bos = self.tokenizer.bos_token
+        return RenderedInput(text, None, not (bos and text.startswith(bos)))
+
+    def format(self, prompt: Prompt, response: str) -> str:
+        """The text the model reads, for inspection; a text pair is shown decoded, with the
+        tokenizer's separators."""
+        r = self.render(prompt, response)
+        if r.text_pair is None:
+            return r.text
+        ids = self.tokenizer(r.text, r.text_pair, add_special_tokens=True)["input_ids"]
+        return self.tokenizer.decode(ids)
+
+    def encode(self, prompts: Sequence[Prompt], responses: Sequence[str],
+               max_length: int | None) -> list[EncodedInput]:
+        """Render and tokenise every pair (batched through the fast tokenizer), then truncate
+        to ``max_length`` tokens (``None``: no limit)."""
+        rendered = [self.render(p, r) for p, r in zip(prompts, responses)]
+        encoded: dict[int, EncodedInput] = {}
+        groups: dict[tuple[bool, bool], list[int]] = {}
+        for i, r in enumerate(rendered):
+            groups.setdefault((r.text_pair is not None, r.add_special_tokens), []).append(i)
+        for (is_pair, add_special), idx in groups.items():
+            texts = [rendered[i].text for i in idx]
+            pairs = [rendered[i].text_pair for i in idx] if is_pair else None
+            kwargs = {"add_special_tokens": add_special, "return_token_type_ids":
+                      self.use_token_types, "verbose": False}
+            try:
+                batch = self.tokenizer(texts, pairs, return_offsets_mapping=True, **kwargs)
+                offsets = batch["offset_mapping"]
+            except (NotImplementedError, ValueError, TypeError):  # slow tokenizers: no offsets
+                batch, offsets = self.tokenizer(texts, pairs, **kwargs), None
+            for j, i in enumerate(idx):
+                ids = list(batch["input_ids"][j])
+                types = list(batch["token_type_ids"][j]) if self.use_token_types else None
+                merged = False
+                if is_pair:
+                    prompt_len = _pair_prompt_len(batch, j, len(ids))
+                else:
+                    prompt_len, merged = _text_prompt_len(
+                        rendered[i].text, responses[i], None if offsets is None else offsets[j])
+                encoded[i] = truncate(EncodedInput(ids, types, prompt_len,
+                                                   boundary_merged=merged),
+                                      max_length, self.head_ids)
+        return [encoded[i] for i in range(len(rendered))]
+
+
+def _pair_prompt_len(batch: Any, j: int, n: int) -> int | None:
+    """Tokens before the second text of a pair (``n`` when it is empty), from the fast
+    tokenizer's sequence ids; ``None`` for tokenizers without them."""
+    try:
+        seq = batch.sequence_ids(j)
+    except (ValueError, NotImplementedError):
+        return None
+    return next((k for k, s in enumerate(seq) if s == 1), n)
+
+
+def _text_prompt_len(text: str, response: str, offsets: Sequence[tuple[int, int]] | None
+                     ) -> tuple[int | None, bool]:
+    """(tokens entirely before the response, whether the next token straddles its start)."""
+    if offsets is None:
+        return None, False
+    start = text.rfind(response)
+    if start < 0 and response.strip():
+        start = text.rfind(response.strip())
+    if start < 0:
+        return None, False
+    k = next((k for k, (_, end) in enumerate(offsets) if end > start), len(offsets))
+    return k, k < len(offsets) and offsets[k][0] < start
+
+
+def truncate(item: EncodedInput, max_length: int | None, head_ids: set[int]) -> EncodedInput:
+    """Left truncation to ``max_length`` tokens that keeps a leading BOS/CLS (one of
+    ``head_ids``), recording whether the response itself lost its beginning."""
+    n = len(item.input_ids)
+    if max_length is None or n <= max_length:
+        return item
+    head = 1 if item.input_ids and item.input_ids[0] in head_ids else 0
+    excess = n - max_length
+    if max_length <= head:
+        head = 0
+
+    def cut(seq: list[int]) -> list[int]:
+        return seq[:head] + seq[head + excess:]
+
+    prompt_len = item.prompt_len
+    response_cut = None if prompt_len is None else head + excess > prompt_len
+    if prompt_len is not None:
+        prompt_len = max(prompt_len - excess, head)
+    return EncodedInput(cut(item.input_ids),
+                        None if item.token_type_ids is None else cut(item.token_type_ids),
+                        prompt_len, truncated=True, response_cut=response_cut,
+                        boundary_merged=item.boundary_merged)

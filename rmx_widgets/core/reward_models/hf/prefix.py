@@ -1,0 +1,201 @@
+"""Prompt-prefix sharing: the responses of one prompt reuse the prompt's KV cache.
+
+The Explainer scores up to ~30 rewrites per prompt, and prompts are often much longer than
+responses, so running the prompt once and every response as a continuation of it removes most
+of the work. The prefix is the longest *token* prefix common to the group's full tokenisations,
+so ``tokens(full text) == prefix + continuation`` holds by construction even where a chat
+template or BPE merges tokens across the prompt/response boundary; a causal model's states over
+those tokens do not depend on what follows, so the rewards equal full-sequence scoring. Once per
+model a self-check compares the shared path with a full forward pass, and any surprise (a cache
+type this cannot reuse, a mismatch) raises :class:`PrefixUnsupported`, which turns sharing off
+in favour of full sequences: same rewards, slower.
+
+Only decoders can share (``architecture.py`` says which models qualify).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rmx_widgets.core.data import Prompt
+from rmx_widgets.core.reward_models.hf.batching import MemoryBudget, scores_of
+from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, pair_key
+
+if TYPE_CHECKING:
+    import torch
+
+# The prefix pass costs one extra forward call; below this many shared tokens it does not pay.
+MIN_PREFIX_TOKENS = 32
+
+KVCache = list[tuple["torch.Tensor", "torch.Tensor"]]
+
+
+class PrefixUnsupported(RuntimeError):
+    """The model's cache cannot be reused as a shared prefix; turns sharing off."""
+
+
+def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the longest prefix shared by all sequences."""
+    first = seqs[0]
+    n = min(len(q) for q in seqs)
+    for q in seqs[1:]:
+        k = 0
+        while k < n and q[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+class PrefixSharer:
+    """Plans prefix groups and scores them for one decoder RM with a generic head.
+
+    ``cache_arg``: the base model's keyword for a KV cache (``architecture.py``); ``device``:
+    where the inputs go; ``pad_id``: the pad token the head skips when it looks for the last
+    token; ``stats``: the model's counter dict; ``memory``: its token budget, shared with
+    full-sequence scoring.
+    """
+
+    def __init__(self, model: Any, cache_arg: str, device: torch.device, pad_id: int | None,
+                 stats: dict[str, int], memory: MemoryBudget) -> None:
+        self.model = model
+        self.base = getattr(model, model.base_model_prefix)
+        self.cache_arg = cache_arg
+        self.device = device
+        self.pad_id = pad_id
+        self.stats = stats
+        self.memory = memory
+        self.verified = False
+
+    def plan(self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput],
+             min_tokens: int) -> tuple[list[tuple[int, list[int]]], list[int]]:
+        """Split input indices into prefix-sharing groups ``(prefix_len, members)`` and the rest.
+
+        A group is the untruncated inputs of one prompt; its prefix is the longest token prefix
+        common to all of them, stopped one token short of the shortest so that every member
+        keeps a continuation (its reward is read there). Where a prompt's last tokens merge with
+        a response's first ones, the common prefix simply ends earlier: correctness never
+        depends on how the tokenizer treats the boundary. Groups sharing fewer than
+        ``min_tokens`` tokens use full sequences.
+        """
+        by_prompt: dict[Any, list[int]] = {}
+        rest: list[int] = []
+        for i, (p, e) in enumerate(zip(prompts, encoded)):
+            if e.truncated:  # left truncation cuts each input differently
+                rest.append(i)
+            else:
+                by_prompt.setdefault(pair_key(p), []).append(i)
+        groups = []
+        for members in by_prompt.values():
+            if len(members) < 2:
+                rest.extend(members)
+                continue
+            seqs = [encoded[i].input_ids for i in members]
+            n = min(common_prefix_len(seqs), min(len(q) for q in seqs) - 1)
+            # The head reads the rightmost non-pad token; it must lie in the continuation.
+            keep = [i for i in members if self.pool_index(encoded[i].input_ids) >= n]
+            rest.extend(sorted(set(members) - set(keep)))
+            if any(encoded[i].boundary_merged for i in keep):
+                self.stats["prefix_boundary_merges"] += 1
+            if len(keep) < 2 or n < min_tokens:
+                self.stats["prefix_fallbacks"] += 1
+                rest.extend(keep)
+            else:
+                groups.append((n, keep))
+        return groups, rest
+
+    def pool_index(self, ids: Sequence[int]) -> int:
+        """Where transformers' generic head reads the reward: the rightmost token that is not
+        the pad id (index 0 if all are), or the last token when the model has no pad id."""
+        if self.pad_id is None:
+            return len(ids) - 1
+        return next((k for k in range(len(ids) - 1, -1, -1) if ids[k] != self.pad_id), 0)
+
+    def score_group(self, encoded: Sequence[EncodedInput], prefix_len: int, members: list[int],
+                    cap: int, full_forward: Callable[[list[EncodedInput]], list[float]]
+                    ) -> dict[int, float]:
+        """Run one prompt's prefix once, then its members' continuations in budgeted batches
+        of at most ``cap`` rows. ``full_forward`` scores full sequences, for the self-check."""
+        prefix = encoded[members[0]].input_ids[:prefix_len]
+        cache = self.memory.run_single(lambda: self.prefix_cache(prefix), prefix_len)
+        order = sorted(members, key=lambda i: len(encoded[i].input_ids), reverse=True)
+        conts = {i: len(encoded[i].input_ids) - prefix_len for i in members}
+
+        def run(batch: list[int]) -> list[float]:
+            ids = [encoded[i].input_ids[prefix_len:] for i in batch]
+            pools = [self.pool_index(encoded[i].input_ids) - prefix_len for i in batch]
+            return self.forward_shared(cache, prefix_len, ids, pools)
+
+        out = dict(self.memory.run_batches(order, conts, cap, prefix_len, run))
+        if not self.verified:
+            self._self_check(encoded[members[0]], out[members[0]], full_forward)
+        self.stats["prefix_groups"] += 1
+        self.stats["prefix_tokens_saved"] += prefix_len * (len(members) - 1)
+        return out
+
+    def _self_check(self, item: EncodedInput, shared: float,
+                    full_forward: Callable[[list[EncodedInput]], list[float]]) -> None:
+        """Once per model: the shared path must reproduce a full forward pass (guards
+        architectures whose attention or positions behave unexpectedly with a cache)."""
+        import torch
+
+        (ref,) = self.memory.run_single(lambda: full_forward([item]), len(item.input_ids))
+        tol = (1e-3 if self.model.dtype == torch.float32 else 5e-2) * max(1.0, abs(ref))
+        if not abs(shared - ref) <= tol:
+            raise PrefixUnsupported(f"a self-check found {shared:.6g} with a shared prefix vs "
+                                    f"{ref:.6g} without")
+        self.verified = True
+
+    def prefix_cache(self, prefix: list[int]) -> KVCache:
+        """Keys and values of every layer for the prefix (batch 1), from one forward pass."""
+        import torch
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.base(input_ids=ids, use_cache=True)
+        self.stats["forward_passes"] += 1
+        self.stats["tokens_processed"] += len(prefix)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        layers = getattr(cache, "layers", None)
+        if type(cache) is not DynamicCache or not layers \
+                or any(type(layer) is not DynamicLayer for layer in layers):
+            raise PrefixUnsupported(f"the model returned a {type(cache).__name__} cache "
+                                    "(sliding-window, hybrid or legacy layers)")
+        return [(layer.keys, layer.values) for layer in layers]
+
+    def forward_shared(self, prefix_kv: KVCache, prefix_len: int, conts: Sequence[Sequence[int]],
+                       pools: Sequence[int]) -> list[float]:
+        """Score continuations of one cached prefix in one right-padded pass.
+
+        A forward pass appends to the cache it is given, so each pass gets a fresh
+        ``DynamicCache`` built from the prefix tensors expanded over the batch (the prefix
+        tensors themselves are never modified). Positions continue after the prefix; the mask
+        covers prefix + continuation; ``pools`` are the positions (within each continuation)
+        where the head reads the reward, as the full-sequence head would.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        rows, width = len(conts), max(len(c) for c in conts)
+        input_ids = torch.full((rows, width), 0 if self.pad_id is None else self.pad_id,
+                               dtype=torch.long)
+        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for row, c in enumerate(conts):
+            input_ids[row, :len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[row, prefix_len:prefix_len + len(c)] = 1
+        positions = torch.arange(prefix_len, prefix_len + width).expand(rows, width)
+        cache = DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                              for k, v in prefix_kv])
+        dev = self.device
+        with torch.inference_mode():
+            hidden = self.base(input_ids=input_ids.to(dev), attention_mask=mask.to(dev),
+                               position_ids=positions.to(dev), use_cache=True,
+                               **{self.cache_arg: cache}).last_hidden_state
+            picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
+            logits = self.model.score(picked)
+        self.stats["forward_passes"] += 1
+        self.stats["tokens_processed"] += rows * width
+        return scores_of(logits)
