@@ -57,11 +57,8 @@ class PerturbationResult:
     kind: FailureKind | None = None
 
     @staticmethod
-    def failed(reason: str, kind: FailureKind | None = None) -> PerturbationResult:
-        # TODO(redesign, removed before landing): ``kind`` becomes required once every
-        # backend passes it; the fallback only keeps half-migrated branches running.
-        return PerturbationResult(
-            None, reason, legacy_failure_kind(reason) if kind is None else FailureKind(kind))
+    def failed(reason: str, kind: FailureKind) -> PerturbationResult:
+        return PerturbationResult(None, reason, FailureKind(kind))
 
 
 def check_rewrite(original: str, text: Any) -> PerturbationResult:

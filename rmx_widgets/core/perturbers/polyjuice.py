@@ -209,7 +209,7 @@ class PolyjuicePerturber(BasePerturber):
 
     def why_unavailable(self) -> str | None:
         """Why this perturber's model cannot be loaded here, or ``None``: the check the study
-        (``core.evaluate``) makes before running any perturber that has it."""
+        (``core.study``) makes before running any perturber that has it."""
         return self.unavailable_reason(self.name_or_path)
 
     def _cannot_load(self, reason: str) -> PerturberError:

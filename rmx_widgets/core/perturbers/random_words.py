@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
     PerturbationRequest,
@@ -145,12 +146,14 @@ class RandomWordPerturber(BasePerturber):
         """One random edit of ``request.response`` (the attribute only seeds the draw)."""
         text = request.response
         if not isinstance(text, str) or not text.strip():
-            return PerturbationResult.failed("empty response: there are no words to edit")
+            return PerturbationResult.failed("empty response: there are no words to edit",
+                                             FailureKind.EMPTY)
         segments, tokens, tails = self._tokenise(text)
         words = [i for i, t in enumerate(tokens) if _is_word(t.text)]
         if not words:
             return PerturbationResult.failed(
-                "no words outside code and numbers to edit in this response")
+                "no words outside code and numbers to edit in this response",
+                FailureKind.NOT_APPLICABLE)
         rng = _slot_rng(self.seed, request)
         n_edits = min(len(words), max(1, round(self.fraction * len(words))))
         targets = sorted(rng.sample(words, n_edits))
@@ -158,7 +161,7 @@ class RandomWordPerturber(BasePerturber):
         if sum(op == "delete" for op in plan.values()) == len(words):
             return PerturbationResult.failed(
                 "deleting every word would leave nothing of the response; use a smaller "
-                "fraction or add 'replace'/'insert' to operations")
+                "fraction or add 'replace'/'insert' to operations", FailureKind.NOT_APPLICABLE)
         pool = self._pool(tokens, words)
         edited = self._apply(tokens, plan, pool, rng)
         return PerturbationResult(self._join(segments, edited, tails))
