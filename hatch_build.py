@@ -31,8 +31,10 @@ class JSBuildHook(BuildHookInterface):
             return
         npm = shutil.which("npm")
         if npm is None:
-            raise RuntimeError("building rmx-widgets needs Node.js and npm for the front-end "
-                               "bundles (js/); install Node 20+ and retry.")
+            raise RuntimeError(
+                "building rmx-widgets needs Node.js and npm for the front-end "
+                "bundles (js/); install Node 20+ and retry."
+            )
         if not (js / "node_modules").exists():
             subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True)
         subprocess.run([npm, "run", "build"], cwd=js, check=True)

@@ -64,7 +64,8 @@ class DelayedChatServer:
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._client, "127.0.0.1", 0, backlog=512))
+            asyncio.start_server(self._client, "127.0.0.1", 0, backlog=512)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -90,9 +91,13 @@ class DelayedChatServer:
                 body = json.loads(await reader.readexactly(length)) if length else {}
                 path = lines[0].split(" ")[1]
                 if path.endswith("/stats"):  # the bench reads the server's counts here
-                    payload = json.dumps({"seen": dict(self.seen),
-                                          "connections": self.connections,
-                                          "max_in_flight": self.max_in_flight}).encode()
+                    payload = json.dumps(
+                        {
+                            "seen": dict(self.seen),
+                            "connections": self.connections,
+                            "max_in_flight": self.max_in_flight,
+                        }
+                    ).encode()
                     if body.get("reset"):
                         self.reset()
                         self.connections = 1  # this connection stays open
@@ -102,9 +107,10 @@ class DelayedChatServer:
                     await asyncio.sleep(self.delay)
                     self._in_flight -= 1
                     payload = json.dumps(self._reply(body)).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n"
-                             + payload)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
@@ -116,12 +122,22 @@ class DelayedChatServer:
         n = int(_ID.search(user).group(1))
         self.seen[n] += 1
         original = f"This is response request-{n} about topic {n % 7}."
-        content = json.dumps({"locate": [f"request-{n}"],
-                              "rewritten": f"{original} [rewritten {n}]"})
-        return {"id": f"cmpl-{n}", "object": "chat.completion", "model": body.get("model"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
+        content = json.dumps(
+            {"locate": [f"request-{n}"], "rewritten": f"{original} [rewritten {n}]"}
+        )
+        return {
+            "id": f"cmpl-{n}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
 
     def reset(self) -> None:
         self.seen.clear()
@@ -140,8 +156,9 @@ class ServerProcess:
     def __init__(self, delay: float) -> None:
         import subprocess
 
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(delay)],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(delay)], stdout=subprocess.PIPE, text=True
+        )
         self.base_url = self.proc.stdout.readline().strip()
         self._client = httpx.Client(base_url=self.base_url, timeout=30)
 
@@ -158,8 +175,12 @@ class ServerProcess:
 
 def make_requests(n: int) -> list[PerturbationRequest]:
     attr = get_attribute("verbosity")
-    return [PerturbationRequest(f"Question {i}?", f"This is response request-{i} about topic "
-                                f"{i % 7}.", attr, "worse") for i in range(n)]
+    return [
+        PerturbationRequest(
+            f"Question {i}?", f"This is response request-{i} about topic {i % 7}.", attr, "worse"
+        )
+        for i in range(n)
+    ]
 
 
 def sequential(base_url: str, requests: list[PerturbationRequest]) -> list[str | None]:
@@ -167,8 +188,10 @@ def sequential(base_url: str, requests: list[PerturbationRequest]) -> list[str |
     out = []
     with httpx.Client(base_url=base_url, timeout=60) as client:
         for r in requests:
-            resp = client.post("/chat/completions", json={
-                "model": "bench", "messages": build_messages(r), "temperature": 0})
+            resp = client.post(
+                "/chat/completions",
+                json={"model": "bench", "messages": build_messages(r), "temperature": 0},
+            )
             content = resp.json()["choices"][0]["message"]["content"]
             out.append(parse_reply(content, r.response).text)
     return out
@@ -193,11 +216,20 @@ def bench_openai(n: int, delay: float, concurrency: int) -> dict:
         assert not lost and not dup, (lost, dup)
         assert all(seq_stats["seen"].get(i) == 1 for i in range(n))
         assert ours == seq and all(t is not None for t in ours), "results differ"
-        return {"n": n, "delay_s": delay, "concurrency": concurrency, "sequential_s": t_seq,
-                "ours_s": t_ours, "ratio": t_seq / t_ours, "lost": len(lost),
-                "duplicated": len(dup), "connections_ours": st["connections"] - 1,
-                "connections_sequential": seq_stats["connections"] - 1,
-                "max_in_flight": st["max_in_flight"], "retries": pert.stats["retries"]}
+        return {
+            "n": n,
+            "delay_s": delay,
+            "concurrency": concurrency,
+            "sequential_s": t_seq,
+            "ours_s": t_ours,
+            "ratio": t_seq / t_ours,
+            "lost": len(lost),
+            "duplicated": len(dup),
+            "connections_ours": st["connections"] - 1,
+            "connections_sequential": seq_stats["connections"] - 1,
+            "max_in_flight": st["max_in_flight"],
+            "retries": pert.stats["retries"],
+        }
     finally:
         server.close()
 
@@ -211,22 +243,29 @@ def bench_hf(n: int, batch_size: int, max_new_tokens: int) -> dict:
     torch.manual_seed(0)
     path = build_causal_lm(tempfile.mkdtemp(prefix="rmx-bench-lm-"))
     reqs = make_requests(n)
-    batched = HFPerturber(str(path), device="cpu", batch_size=batch_size,
-                          max_new_tokens=max_new_tokens)
+    batched = HFPerturber(
+        str(path), device="cpu", batch_size=batch_size, max_new_tokens=max_new_tokens
+    )
     single = HFPerturber(str(path), device="cpu", batch_size=1, max_new_tokens=max_new_tokens)
     texts = [batched._chat_text(r) for r in reqs]
     t0 = time.perf_counter()
     out_b = []
     for i in range(0, n, batch_size):
-        out_b.extend(batched.generate_batch(texts[i:i + batch_size]))
+        out_b.extend(batched.generate_batch(texts[i : i + batch_size]))
     t_b = time.perf_counter() - t0
     t0 = time.perf_counter()
     out_s = [single.generate_batch([t])[0] for t in texts]
     t_s = time.perf_counter() - t0
     same = sum(a == b for a, b in zip(out_b, out_s))
-    return {"n": n, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-            "one_at_a_time_s": t_s, "batched_s": t_b, "ratio": t_s / t_b,
-            "identical_outputs": same}
+    return {
+        "n": n,
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "one_at_a_time_s": t_s,
+        "batched_s": t_b,
+        "ratio": t_s / t_b,
+        "identical_outputs": same,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,25 +284,37 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(2)
     n = args.requests or (64 if args.quick else 192)
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{__import__('os').cpu_count()} cores, python {platform.python_version()}, "
-          f"torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{__import__('os').cpu_count()} cores, python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )
     o = bench_openai(n, args.delay, args.concurrency)
     print(f"\nOpenAI-compatible server, {o['n']} requests, {o['delay_s'] * 1000:.0f} ms per reply")
-    print(f"  sequential loop          {o['sequential_s']:7.2f} s  "
-          f"({o['n'] / o['sequential_s']:6.1f} req/s, {o['connections_sequential']} connection(s))")
-    print(f"  OpenAIPerturber c={o['concurrency']:<3}    {o['ours_s']:7.2f} s  "
-          f"({o['n'] / o['ours_s']:6.1f} req/s, {o['connections_ours']} connections, "
-          f"{o['max_in_flight']} in flight at most)")
-    print(f"  ratio ours/sequential    {o['ratio']:7.1f}x   (target >= 20x)  lost {o['lost']}, "
-          f"duplicated {o['duplicated']}, retries {o['retries']}; results identical")
+    print(
+        f"  sequential loop          {o['sequential_s']:7.2f} s  "
+        f"({o['n'] / o['sequential_s']:6.1f} req/s, {o['connections_sequential']} connection(s))"
+    )
+    print(
+        f"  OpenAIPerturber c={o['concurrency']:<3}    {o['ours_s']:7.2f} s  "
+        f"({o['n'] / o['ours_s']:6.1f} req/s, {o['connections_ours']} connections, "
+        f"{o['max_in_flight']} in flight at most)"
+    )
+    print(
+        f"  ratio ours/sequential    {o['ratio']:7.1f}x   (target >= 20x)  lost {o['lost']}, "
+        f"duplicated {o['duplicated']}, retries {o['retries']}; results identical"
+    )
     h = bench_hf(16 if args.quick else 32, 16, 24 if args.quick else 48)
-    print(f"\nHFPerturber on a tiny random causal LM, {h['n']} requests, "
-          f"{h['max_new_tokens']} new tokens each (CPU)")
+    print(
+        f"\nHFPerturber on a tiny random causal LM, {h['n']} requests, "
+        f"{h['max_new_tokens']} new tokens each (CPU)"
+    )
     print(f"  one request at a time    {h['one_at_a_time_s']:7.2f} s")
     print(f"  batched (batch {h['batch_size']}, left pad) {h['batched_s']:5.2f} s")
-    print(f"  ratio batched/one-by-one {h['ratio']:7.1f}x   identical generations "
-          f"{h['identical_outputs']}/{h['n']}")
+    print(
+        f"  ratio batched/one-by-one {h['ratio']:7.1f}x   identical generations "
+        f"{h['identical_outputs']}/{h['n']}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,47 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "tu", "si", "po", "ve", "da", "ri", "zo", "fe", "gu", "la", "ti", "mo", "na", "be", "co", "ha", "je", "ke", "lu", "pa", "qu", "re", "so", "ta", "vi", "wa", "xe", "yo", "zu", "an", "el", "in", "or", "us"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ra",
+    "tu",
+    "si",
+    "po",
+    "ve",
+    "da",
+    "ri",
+    "zo",
+    "fe",
+    "gu",
+    "la",
+    "ti",
+    "mo",
+    "na",
+    "be",
+    "co",
+    "ha",
+    "je",
+    "ke",
+    "lu",
+    "pa",
+    "qu",
+    "re",
+    "so",
+    "ta",
+    "vi",
+    "wa",
+    "xe",
+    "yo",
+    "zu",
+    "an",
+    "el",
+    "in",
+    "or",
+    "us",
+]
 
 
 def make_lexicon(n_words: int = 3000, seed: int = 0) -> list[str]:
@@ -58,8 +98,14 @@ class TextGen:
         return int(min(hi, max(lo, round(math.exp(self.rng.gauss(math.log(median), sigma))))))
 
 
-def build_tokenizer(path: str | Path, *, vocab_size: int = 8000, chat_template: bool = True,
-                    model_max_length: int = 4096, seed: int = 0) -> Any:
+def build_tokenizer(
+    path: str | Path,
+    *,
+    vocab_size: int = 8000,
+    chat_template: bool = True,
+    model_max_length: int = 4096,
+    seed: int = 0,
+) -> Any:
     """Byte-level BPE trained in-process on the synthetic corpus (any text still encodes)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -69,21 +115,32 @@ def build_tokenizer(path: str | Path, *, vocab_size: int = 8000, chat_template: 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(corpus, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", cls_token="<s>",
-                                   sep_token="</s>", model_max_length=model_max_length)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        cls_token="<s>",
+        sep_token="</s>",
+        model_max_length=model_max_length,
+    )
     if chat_template:
         fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(str(path))
     return fast
 
 
-def build_decoder_rm(path: str | Path, *, layers: int = 4, hidden: int = 256,
-                     seed: int = 0) -> Path:
+def build_decoder_rm(
+    path: str | Path, *, layers: int = 4, hidden: int = 256, seed: int = 0
+) -> Path:
     """A Llama-architecture sequence-classification RM with a chat template."""
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
@@ -91,10 +148,19 @@ def build_decoder_rm(path: str | Path, *, layers: int = 4, hidden: int = 256,
     path = Path(path)
     tok = build_tokenizer(path, chat_template=True)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                      max_position_embeddings=4096, num_labels=1, pad_token_id=tok.pad_token_id,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = LlamaForSequenceClassification(cfg)
     with torch.no_grad():
         model.score.weight.mul_(50.0)  # spread the random rewards so comparisons are meaningful
@@ -102,8 +168,9 @@ def build_decoder_rm(path: str | Path, *, layers: int = 4, hidden: int = 256,
     return path
 
 
-def build_encoder_rm(path: str | Path, *, layers: int = 4, hidden: int = 256,
-                     seed: int = 0) -> Path:
+def build_encoder_rm(
+    path: str | Path, *, layers: int = 4, hidden: int = 256, seed: int = 0
+) -> Path:
     """A small DeBERTa-v2 sequence-classification RM reading (prompt, response) text pairs.
     Relative attention allows long inputs, so nothing in the workload is truncated."""
     import torch
@@ -112,12 +179,20 @@ def build_encoder_rm(path: str | Path, *, layers: int = 4, hidden: int = 256,
     path = Path(path)
     tok = build_tokenizer(path, chat_template=False, model_max_length=4096)
     torch.manual_seed(seed)
-    cfg = DebertaV2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden,
-                          num_hidden_layers=layers, num_attention_heads=4,
-                          max_position_embeddings=4096, relative_attention=True,
-                          position_buckets=256, pos_att_type=["p2c", "c2p"],
-                          position_biased_input=False, num_labels=1,
-                          pad_token_id=tok.pad_token_id)
+    cfg = DebertaV2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        max_position_embeddings=4096,
+        relative_attention=True,
+        position_buckets=256,
+        pos_att_type=["p2c", "c2p"],
+        position_biased_input=False,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+    )
     model = DebertaV2ForSequenceClassification(cfg)
     with torch.no_grad():
         model.classifier.weight.mul_(50.0)
@@ -130,10 +205,18 @@ def llama8b_config(vocab_size: int, pad_token_id: int) -> Any:
     output: about 7.5e9 parameters (no LM head)."""
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=vocab_size, hidden_size=4096, intermediate_size=14336,
-                       num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                       max_position_embeddings=8192, rope_theta=500000.0, num_labels=1,
-                       pad_token_id=pad_token_id)
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        num_labels=1,
+        pad_token_id=pad_token_id,
+    )
 
 
 def build_llama8b_rm(path: str | Path, device: str = "cuda", seed: int = 0) -> Any:
@@ -152,6 +235,7 @@ def build_llama8b_rm(path: str | Path, device: str = "cuda", seed: int = 0) -> A
     attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
     torch.manual_seed(seed)
     with torch.device(device):
-        model = LlamaForSequenceClassification._from_config(cfg, dtype=torch.bfloat16,
-                                                            attn_implementation=attn)
+        model = LlamaForSequenceClassification._from_config(
+            cfg, dtype=torch.bfloat16, attn_implementation=attn
+        )
     return model.eval()

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import textwrap
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import json, resource, sys, time
     import rmx_widgets as rmx
     from rmx_widgets.core.data import Comparison
@@ -47,7 +47,7 @@ CHILD = textwrap.dedent('''
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"n": n, "rows": run.summary["rows"], "seconds": dt,
                       "rss_before_mib": rss0 / 1024, "rss_peak_mib": rss1 / 1024}))
-''')
+""")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,22 +57,34 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(n), tmp], check=True,
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-c", CHILD, str(n), tmp],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"{'comparisons':>11} {'rows':>7} {'seconds':>8} {'ms/comparison':>14} "
-          f"{'RSS before':>11} {'peak RSS':>9} {'growth':>8}")
+    print(
+        f"{'comparisons':>11} {'rows':>7} {'seconds':>8} {'ms/comparison':>14} "
+        f"{'RSS before':>11} {'peak RSS':>9} {'growth':>8}"
+    )
     for r in rows:
-        print(f"{r['n']:>11} {r['rows']:>7} {r['seconds']:>8.2f} "
-              f"{1000 * r['seconds'] / r['n']:>14.2f} {r['rss_before_mib']:>9.0f}Mi "
-              f"{r['rss_peak_mib']:>7.0f}Mi {r['rss_peak_mib'] - r['rss_before_mib']:>6.0f}Mi")
+        print(
+            f"{r['n']:>11} {r['rows']:>7} {r['seconds']:>8.2f} "
+            f"{1000 * r['seconds'] / r['n']:>14.2f} {r['rss_before_mib']:>9.0f}Mi "
+            f"{r['rss_peak_mib']:>7.0f}Mi {r['rss_peak_mib'] - r['rss_before_mib']:>6.0f}Mi"
+        )
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
-        print(f"\ntime per comparison, largest/smallest: "
-              f"{(b['seconds'] / b['n']) / (a['seconds'] / a['n']):.2f} (1.0 = linear)")
-        print(f"peak-RSS growth during the run, largest vs smallest: "
-              f"{b['rss_peak_mib'] - b['rss_before_mib']:.0f} MiB vs "
-              f"{a['rss_peak_mib'] - a['rss_before_mib']:.0f} MiB for {b['n'] // a['n']}x the work")
+        print(
+            f"\ntime per comparison, largest/smallest: "
+            f"{(b['seconds'] / b['n']) / (a['seconds'] / a['n']):.2f} (1.0 = linear)"
+        )
+        print(
+            f"peak-RSS growth during the run, largest vs smallest: "
+            f"{b['rss_peak_mib'] - b['rss_before_mib']:.0f} MiB vs "
+            f"{a['rss_peak_mib'] - a['rss_before_mib']:.0f} MiB for {b['n'] // a['n']}x the work"
+        )
 
 
 if __name__ == "__main__":

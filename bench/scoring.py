@@ -55,11 +55,17 @@ class Workload:
     comparisons: int
 
 
-def make_workload(n_comparisons: int, tokenizer: Any, seed: int = 0,
-                  prompt_median: int = 300, prompt_sigma: float = 0.75,
-                  prompt_range: tuple[int, int] = (20, 1000),
-                  response_median: int = 100, response_sigma: float = 0.6,
-                  response_range: tuple[int, int] = (20, 400)) -> Workload:
+def make_workload(
+    n_comparisons: int,
+    tokenizer: Any,
+    seed: int = 0,
+    prompt_median: int = 300,
+    prompt_sigma: float = 0.75,
+    prompt_range: tuple[int, int] = (20, 1000),
+    response_median: int = 100,
+    response_sigma: float = 0.6,
+    response_range: tuple[int, int] = (20, 400),
+) -> Workload:
     """Explainer-shaped pairs: for each comparison, (prompt, a), (prompt, b) and 15 rewrites
     of each side. Lengths are drawn in *tokenizer tokens* (the unit the cost is in), not words:
     prompts lognormal (median 300, clipped to 20-1,000; 30 % multi-turn with a system message,
@@ -75,7 +81,7 @@ def make_workload(n_comparisons: int, tokenizer: Any, seed: int = 0,
             text = gen.text(n_tokens + 8)
             enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
             if len(enc["input_ids"]) >= n_tokens:
-                return text[:enc["offset_mapping"][n_tokens - 1][1]]
+                return text[: enc["offset_mapping"][n_tokens - 1][1]]
 
     prompts: list[Any] = []
     responses: list[str] = []
@@ -89,11 +95,14 @@ def make_workload(n_comparisons: int, tokenizer: Any, seed: int = 0,
             roles = ["user", "assistant"] * 3
             prompt: Any = [{"role": "system", "content": text_of(max(1, system))}] + [
                 {"role": roles[k], "content": text_of(max(1, round(rest * w / sum(shares))))}
-                for k, w in enumerate(shares)]
+                for k, w in enumerate(shares)
+            ]
         else:
             prompt = text_of(p_tokens)
-        sides = [text_of(gen.lognormal_int(response_median, response_sigma, *response_range))
-                 for _ in range(2)]
+        sides = [
+            text_of(gen.lognormal_int(response_median, response_sigma, *response_range))
+            for _ in range(2)
+        ]
         for side in sides:
             prompts.append(prompt)
             responses.append(side)
@@ -140,15 +149,16 @@ def naive_scores(rm: Any, prompts: list[Any], responses: list[str]) -> tuple[lis
     return out, tokens
 
 
-def batch16_scores(rm: Any, prompts: list[Any], responses: list[str], batch: int = 16
-                   ) -> tuple[list[float], int]:
+def batch16_scores(
+    rm: Any, prompts: list[Any], responses: list[str], batch: int = 16
+) -> tuple[list[float], int]:
     """Fixed-size batches in data order, each padded to its longest member (right padding)."""
     import torch
 
     out: list[float] = []
     tokens = 0
     for k in range(0, len(prompts), batch):
-        enc = _encode_plain(rm, prompts[k:k + batch], responses[k:k + batch], padding=True)
+        enc = _encode_plain(rm, prompts[k : k + batch], responses[k : k + batch], padding=True)
         tokens += enc["input_ids"].numel()
         with torch.no_grad():
             out.extend(rm.model(**enc).logits[:, 0].float().tolist())
@@ -160,18 +170,27 @@ def _encode_plain(rm: Any, prompts: list[Any], responses: list[str], padding: bo
     tok = rm.tokenizer
     kw = {"return_tensors": "pt", "padding": padding}
     if rm.is_encoder:
-        texts = [p if isinstance(p, str) else "\n\n".join(
-            f"{m['role'].capitalize()}: {m['content']}" for m in p) for p in prompts]
+        texts = [
+            p
+            if isinstance(p, str)
+            else "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in p)
+            for p in prompts
+        ]
         return tok(texts, list(responses), **kw)
-    texts = [tok.apply_chat_template(
-        ([{"role": "user", "content": p}] if isinstance(p, str) else list(p))
-        + [{"role": "assistant", "content": r}], tokenize=False)
-        for p, r in zip(prompts, responses)]
+    texts = [
+        tok.apply_chat_template(
+            ([{"role": "user", "content": p}] if isinstance(p, str) else list(p))
+            + [{"role": "assistant", "content": r}],
+            tokenize=False,
+        )
+        for p, r in zip(prompts, responses)
+    ]
     return tok(texts, add_special_tokens=False, **kw)
 
 
-def ideal_packed_seconds(rm: Any, lengths: list[int], token_budget: int = 16384,
-                         max_batch: int = 64) -> tuple[float, int]:
+def ideal_packed_seconds(
+    rm: Any, lengths: list[int], token_budget: int = 16384, max_batch: int = 64
+) -> tuple[float, int]:
     """Time the pad-free lower bound: the same real tokens, batched under the same budget as
     rows of equal length (each batch's mean length), no attention mask, tensors built before
     the clock starts."""
@@ -207,11 +226,14 @@ class Report:
         self.lines.append(line)
 
 
-def _row(rep: Report, name: str, pairs: int, secs: float, real: int, processed: int,
-         note: str = "") -> float:
+def _row(
+    rep: Report, name: str, pairs: int, secs: float, real: int, processed: int, note: str = ""
+) -> float:
     rate = pairs / secs
-    rep(f"  {name:<13} {rate:9.1f} pairs/s {real / secs:10.0f} real tok/s "
-        f"{processed:>10,d} tok processed ({processed / max(real, 1):.2f}x real)  {note}")
+    rep(
+        f"  {name:<13} {rate:9.1f} pairs/s {real / secs:10.0f} real tok/s "
+        f"{processed:>10,d} tok processed ({processed / max(real, 1):.2f}x real)  {note}"
+    )
     return rate
 
 
@@ -228,15 +250,18 @@ def machine(rep: Report) -> None:
 
     cpu = cpu_name()
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    rep(f"machine: {cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
+    rep(
+        f"machine: {cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
         f"({torch.get_num_threads()} threads used); transformers {transformers.__version__}; "
-        f"python {platform.python_version()}")
+        f"python {platform.python_version()}"
+    )
     rep(f"load average at start (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)}")
 
 
 # --------------------------------------------------------------------------- CPU bench
-def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_comps: int,
-                  tol: float) -> None:
+def bench_decoder(
+    rep: Report, path: Path, work: Workload, subset: int, noshare_comps: int, tol: float
+) -> None:
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
     rm = HFRewardModel(path, device="cpu")
@@ -245,13 +270,17 @@ def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_
     lengths = [len(e.input_ids) for e in enc]
     real = sum(lengths)
     p_lens = sorted({id(p): e.prompt_len for p, e in zip(work.prompts, enc)}.values())
-    rep(f"\n== decoder RM (Llama, {rm.model.config.num_hidden_layers} layers, hidden "
+    rep(
+        f"\n== decoder RM (Llama, {rm.model.config.num_hidden_layers} layers, hidden "
         f"{rm.model.config.hidden_size}, {sum(x.numel() for x in rm.model.parameters()):,} params,"
-        f" fp32, attn={rm.attn_implementation})")
-    rep(f"  workload: {work.comparisons} comparisons x ({N_ATTRIBUTES} attributes x 2 sides + 2 "
+        f" fp32, attn={rm.attn_implementation})"
+    )
+    rep(
+        f"  workload: {work.comparisons} comparisons x ({N_ATTRIBUTES} attributes x 2 sides + 2 "
         f"originals) = {n} pairs, {real:,} real tokens; prompt tokens median "
         f"{p_lens[len(p_lens) // 2]}, max {p_lens[-1]}; full input median "
-        f"{sorted(lengths)[n // 2]}, max {max(lengths)}")
+        f"{sorted(lengths)[n // 2]}, max {max(lengths)}"
+    )
 
     rm.score(work.prompts[:64], work.responses[:64])  # warm-up (allocator, kernels)
     ours_rm = HFRewardModel(path, device="cpu")
@@ -274,51 +303,78 @@ def bench_decoder(rep: Report, path: Path, work: Workload, subset: int, noshare_
         return ns_rm.score(work.prompts[:m], work.responses[:m])
 
     ideal_runs: list[tuple[float, int]] = []  # its own clock: tensors are built before it starts
-    res = timed_rounds({
-        "ours": run_ours,
-        "naive": lambda: naive_scores(rm, sp, sr),
-        "batch16": lambda: batch16_scores(rm, sp, sr),
-        "ours-noshare": run_ns,
-        "ideal": lambda: ideal_runs.append(ideal_packed_seconds(
-            rm, lengths[:m], ns_rm.token_budget, ns_rm.max_batch_size)),
-    }, REPEATS)
+    res = timed_rounds(
+        {
+            "ours": run_ours,
+            "naive": lambda: naive_scores(rm, sp, sr),
+            "batch16": lambda: batch16_scores(rm, sp, sr),
+            "ours-noshare": run_ns,
+            "ideal": lambda: ideal_runs.append(
+                ideal_packed_seconds(rm, lengths[:m], ns_rm.token_budget, ns_rm.max_batch_size)
+            ),
+        },
+        REPEATS,
+    )
     t_ours, ours = res["ours"]
     t_naive, (naive, naive_tok) = res["naive"]
     t_b16, (b16, b16_tok) = res["batch16"]
     t_ns, ns = res["ours-noshare"]
     t_ideal, ideal_tok = min(ideal_runs)
     st = ours_rm.stats
-    rep(f"  ours: token budget {ours_rm.token_budget}, {st['prefix_groups']} prompt groups "
+    rep(
+        f"  ours: token budget {ours_rm.token_budget}, {st['prefix_groups']} prompt groups "
         f"shared, {st['prefix_fallbacks']} fell back, {st['prefix_tokens_saved']:,} prefix "
-        f"tokens not recomputed, {st['forward_passes']} forward passes")
+        f"tokens not recomputed, {st['forward_passes']} forward passes"
+    )
     ns_real = sum(lengths[:m])
 
-    rep(f"  -- all {n} pairs (ours) / random subset of {len(idx)} pairs (naive, batch16; "
-        "per-pair rate extrapolated to the workload)")
+    rep(
+        f"  -- all {n} pairs (ours) / random subset of {len(idx)} pairs (naive, batch16; "
+        "per-pair rate extrapolated to the workload)"
+    )
     r_ours = _row(rep, "ours", n, t_ours, real, st["tokens_processed"], f"{t_ours:.1f} s")
-    r_naive = _row(rep, "naive", len(idx), t_naive, sub_real, naive_tok,
-                   f"subset {t_naive:.1f} s -> ~{t_naive * n / len(idx):.0f} s for all")
-    r_b16 = _row(rep, "batch16", len(idx), t_b16, sub_real, b16_tok,
-                 f"subset {t_b16:.1f} s -> ~{t_b16 * n / len(idx):.0f} s for all")
-    rep(f"  -- without prefix sharing: first {m} pairs ({m // (2 + 2 * N_ATTRIBUTES)} "
-        "comparisons)")
-    r_ns = _row(rep, "ours-noshare", m, t_ns, ns_real, ns_rm.stats["tokens_processed"],
-                f"{t_ns:.1f} s")
+    r_naive = _row(
+        rep,
+        "naive",
+        len(idx),
+        t_naive,
+        sub_real,
+        naive_tok,
+        f"subset {t_naive:.1f} s -> ~{t_naive * n / len(idx):.0f} s for all",
+    )
+    r_b16 = _row(
+        rep,
+        "batch16",
+        len(idx),
+        t_b16,
+        sub_real,
+        b16_tok,
+        f"subset {t_b16:.1f} s -> ~{t_b16 * n / len(idx):.0f} s for all",
+    )
+    rep(f"  -- without prefix sharing: first {m} pairs ({m // (2 + 2 * N_ATTRIBUTES)} comparisons)")
+    r_ns = _row(
+        rep, "ours-noshare", m, t_ns, ns_real, ns_rm.stats["tokens_processed"], f"{t_ns:.1f} s"
+    )
     r_ideal = _row(rep, "ideal", m, t_ideal, ns_real, ideal_tok, f"{t_ideal:.1f} s")
     _check(rep, "naive", naive, [ours[i] for i in idx], tol)
     _check(rep, "batch16", b16, [ours[i] for i in idx], tol)
     _check(rep, "ours-noshare", ns, ours[:m], tol)
-    rep(f"  RATIOS decoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
+    rep(
+        f"  RATIOS decoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
         f"{r_ours / r_b16:.1f}x   ours-noshare/ideal = {r_ns / r_ideal:.2f}   "
-        f"ours/ours-noshare = {r_ours / r_ns:.1f}x   (pairs/s)")
-    rep(f"  work: ours runs {st['tokens_processed'] / real:.2f} of the real tokens, so on a CPU "
+        f"ours/ours-noshare = {r_ours / r_ns:.1f}x   (pairs/s)"
+    )
+    rep(
+        f"  work: ours runs {st['tokens_processed'] / real:.2f} of the real tokens, so on a CPU "
         f"(same cost per token at any batch size) ours/naive is bounded by about "
         f"{real / st['tokens_processed']:.1f}x; load now "
-        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
-def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: int,
-                  tol: float) -> None:
+def bench_encoder(
+    rep: Report, path: Path, work: Workload, subset: int, comps: int, tol: float
+) -> None:
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
     m = min(len(work.prompts), comps * (2 + 2 * N_ATTRIBUTES))
@@ -327,11 +383,15 @@ def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: i
     enc = rm._encode(prompts, responses)
     lengths = [len(e.input_ids) for e in enc]
     real = sum(lengths)
-    rep(f"\n== encoder RM (DeBERTa-v2, {rm.model.config.num_hidden_layers} layers, hidden "
+    rep(
+        f"\n== encoder RM (DeBERTa-v2, {rm.model.config.num_hidden_layers} layers, hidden "
         f"{rm.model.config.hidden_size}, {sum(x.numel() for x in rm.model.parameters()):,} "
-        f"params, fp32, attn={rm.attn_implementation}; text pairs, no prefix sharing)")
-    rep(f"  workload: first {comps} comparisons = {m} pairs, {real:,} real tokens, "
-        f"{sum(e.truncated for e in enc)} truncated")
+        f"params, fp32, attn={rm.attn_implementation}; text pairs, no prefix sharing)"
+    )
+    rep(
+        f"  workload: first {comps} comparisons = {m} pairs, {real:,} real tokens, "
+        f"{sum(e.truncated for e in enc)} truncated"
+    )
     rm.score(prompts[:32], responses[:32])  # warm-up
     ours_rm = HFRewardModel(path, device="cpu")
 
@@ -343,30 +403,41 @@ def bench_encoder(rep: Report, path: Path, work: Workload, subset: int, comps: i
     sp, sr = [prompts[i] for i in idx], [responses[i] for i in idx]
     sub_real = sum(lengths[i] for i in idx)
     ideal_runs: list[tuple[float, int]] = []
-    res = timed_rounds({
-        "ours": run_ours,
-        "naive": lambda: naive_scores(rm, sp, sr),
-        "batch16": lambda: batch16_scores(rm, sp, sr),
-        "ideal": lambda: ideal_runs.append(ideal_packed_seconds(
-            rm, lengths, ours_rm.token_budget, ours_rm.max_batch_size)),
-    }, REPEATS)
+    res = timed_rounds(
+        {
+            "ours": run_ours,
+            "naive": lambda: naive_scores(rm, sp, sr),
+            "batch16": lambda: batch16_scores(rm, sp, sr),
+            "ideal": lambda: ideal_runs.append(
+                ideal_packed_seconds(rm, lengths, ours_rm.token_budget, ours_rm.max_batch_size)
+            ),
+        },
+        REPEATS,
+    )
     t_ours, ours = res["ours"]
     t_naive, (naive, naive_tok) = res["naive"]
     t_b16, (b16, b16_tok) = res["batch16"]
     t_ideal, ideal_tok = min(ideal_runs)
-    rep(f"  ours: token budget {ours_rm.token_budget}, {ours_rm.stats['forward_passes']} "
-        "forward passes")
-    rep(f"  -- {m} pairs (ours, ideal) / random subset of {len(idx)} pairs (naive, batch16; "
-        "per-pair rate extrapolated)")
-    r_ours = _row(rep, "ours", m, t_ours, real, ours_rm.stats["tokens_processed"],
-                  f"{t_ours:.1f} s")
+    rep(
+        f"  ours: token budget {ours_rm.token_budget}, {ours_rm.stats['forward_passes']} "
+        "forward passes"
+    )
+    rep(
+        f"  -- {m} pairs (ours, ideal) / random subset of {len(idx)} pairs (naive, batch16; "
+        "per-pair rate extrapolated)"
+    )
+    r_ours = _row(
+        rep, "ours", m, t_ours, real, ours_rm.stats["tokens_processed"], f"{t_ours:.1f} s"
+    )
     r_naive = _row(rep, "naive", len(idx), t_naive, sub_real, naive_tok, f"subset {t_naive:.1f} s")
     r_b16 = _row(rep, "batch16", len(idx), t_b16, sub_real, b16_tok, f"subset {t_b16:.1f} s")
     r_ideal = _row(rep, "ideal", m, t_ideal, real, ideal_tok, f"{t_ideal:.1f} s")
     _check(rep, "naive", naive, [ours[i] for i in idx], tol)
     _check(rep, "batch16", b16, [ours[i] for i in idx], tol)
-    rep(f"  RATIOS encoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
-        f"{r_ours / r_b16:.1f}x   ours/ideal = {r_ours / r_ideal:.2f}   (pairs/s)")
+    rep(
+        f"  RATIOS encoder: ours/naive = {r_ours / r_naive:.1f}x   ours/batch16 = "
+        f"{r_ours / r_b16:.1f}x   ours/ideal = {r_ours / r_ideal:.2f}   (pairs/s)"
+    )
 
 
 def run_cpu(args: argparse.Namespace) -> Report:
@@ -376,8 +447,10 @@ def run_cpu(args: argparse.Namespace) -> Report:
 
     torch.set_num_threads(args.threads)
     rep = Report()
-    rep(f"bench/scoring.py {'--quick' if args.quick else '(full)'}; "
-        f"{time.strftime('%Y-%m-%d %H:%M')}")
+    rep(
+        f"bench/scoring.py {'--quick' if args.quick else '(full)'}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
     machine(rep)
     comps = 12 if args.quick else 200
     subset = 40 if args.quick else 300
@@ -393,8 +466,10 @@ def run_cpu(args: argparse.Namespace) -> Report:
         bench_decoder(rep, dec, work, subset, noshare, args.tol)
         bench_encoder(rep, enc, work, subset // 2, enc_comps, args.tol)
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    rep(f"\nload average at end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)} "
-        "(other processes share these cores; ratios are measured within one run)")
+    rep(
+        f"\nload average at end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)} "
+        "(other processes share these cores; ratios are measured within one run)"
+    )
     return rep
 
 
@@ -406,13 +481,17 @@ def run_cuda(args: argparse.Namespace) -> Report:
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
     if not torch.cuda.is_available():
-        raise SystemExit("--device cuda needs a CUDA GPU and a CUDA build of torch; none is "
-                         f"available here (torch {torch.__version__}). Run the CPU bench "
-                         "without --device, or run this on a GPU machine.")
+        raise SystemExit(
+            "--device cuda needs a CUDA GPU and a CUDA build of torch; none is "
+            f"available here (torch {torch.__version__}). Run the CPU bench "
+            "without --device, or run this on a GPU machine."
+        )
     rep = Report()
     rep(f"bench/scoring.py --device cuda --model {args.model}; {time.strftime('%Y-%m-%d %H:%M')}")
-    rep(f"gpu: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
-        f"peak dense bf16 = {args.peak_tflops:g} TFLOP/s (--peak-tflops)")
+    rep(
+        f"gpu: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
+        f"peak dense bf16 = {args.peak_tflops:g} TFLOP/s (--peak-tflops)"
+    )
     comps = 20 if args.quick else 200
     with tempfile.TemporaryDirectory() as tmp:
         model = build_llama8b_rm(Path(tmp) / "llama8b", device="cuda")
@@ -422,12 +501,18 @@ def run_cuda(args: argparse.Namespace) -> Report:
         work = make_workload(comps, tok, seed=args.seed)
         cfg = model.config
         params = sum(p.numel() for p in model.parameters())
-        rep(f"model: Llama {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
-            f"{params / 1e9:.2f} B params, bf16, random weights")
+        rep(
+            f"model: Llama {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+            f"{params / 1e9:.2f} B params, bf16, random weights"
+        )
         for sharing in (True, False):
-            rm = HFRewardModel.from_model(model, tok, name=f"llama8b-random-{sharing}",
-                                          token_budget=args.token_budget,
-                                          prefix_sharing=sharing)
+            rm = HFRewardModel.from_model(
+                model,
+                tok,
+                name=f"llama8b-random-{sharing}",
+                token_budget=args.token_budget,
+                prefix_sharing=sharing,
+            )
             rep(f"  attention: {rm.attn_implementation}; prefix sharing: {rm.prefix_sharing}")
             rm.score(work.prompts[:64], work.responses[:64])  # warm-up
             rm.stats = dict.fromkeys(rm.stats, 0)
@@ -441,15 +526,25 @@ def run_cuda(args: argparse.Namespace) -> Report:
             processed = rm.stats["tokens_processed"]
             # Useful work = what a full-sequence forward of the real tokens costs.
             layers, hidden = cfg.num_hidden_layers, cfg.hidden_size
-            flops_real = sum(2 * params * len(e.input_ids)
-                             + 2 * layers * hidden * len(e.input_ids) ** 2 for e in enc)
-            rep(f"  {len(enc)} pairs, {real:,} real tokens, {processed:,} processed, "
+            flops_real = sum(
+                2 * params * len(e.input_ids) + 2 * layers * hidden * len(e.input_ids) ** 2
+                for e in enc
+            )
+            rep(
+                f"  {len(enc)} pairs, {real:,} real tokens, {processed:,} processed, "
                 f"{secs:.1f} s: {len(enc) / secs:.1f} pairs/s, {real / secs:,.0f} real tok/s, "
-                f"{processed / secs:,.0f} processed tok/s")
-            rep(f"  effective TFLOP/s (full-sequence FLOPs of the real tokens / time) = "
-                f"{flops_real / secs / 1e12:.1f}; MFU = {flops_real / secs / 1e12 / args.peak_tflops:.1%}"
-                + ("  (above the hardware bound is possible: prefix sharing skips work)"
-                   if sharing else ""))
+                f"{processed / secs:,.0f} processed tok/s"
+            )
+            rep(
+                f"  effective TFLOP/s (full-sequence FLOPs of the real tokens / time) = "
+                f"{flops_real / secs / 1e12:.1f}; "
+                f"MFU = {flops_real / secs / 1e12 / args.peak_tflops:.1%}"
+                + (
+                    "  (above the hardware bound is possible: prefix sharing skips work)"
+                    if sharing
+                    else ""
+                )
+            )
     return rep
 
 
@@ -457,10 +552,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workload (about a minute)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--model", default="small", choices=("small", "llama8b"),
-                    help="small: the random 4-layer RMs (CPU); llama8b: 8B random RM (CUDA)")
-    ap.add_argument("--peak-tflops", type=float, default=989.0,
-                    help="dense bf16 peak of the GPU for MFU (H100 SXM: 989)")
+    ap.add_argument(
+        "--model",
+        default="small",
+        choices=("small", "llama8b"),
+        help="small: the random 4-layer RMs (CPU); llama8b: 8B random RM (CUDA)",
+    )
+    ap.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=989.0,
+        help="dense bf16 peak of the GPU for MFU (H100 SXM: 989)",
+    )
     ap.add_argument("--token-budget", type=int, default=32768)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)

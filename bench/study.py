@@ -33,10 +33,20 @@ from rmx_widgets.core.perturbers.base import (  # noqa: E402
     PerturbationResult,
 )
 
-PLANTED = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5,
-           "length": 0.4}
-REVERSED = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
-            "length": 0.4}
+PLANTED = {
+    "pleasantries": 13.5,
+    "follow_up": 4.5,
+    "hedging": -1.5,
+    "off_topic": -0.5,
+    "length": 0.4,
+}
+REVERSED = {
+    "pleasantries": 0.5,
+    "follow_up": 1.5,
+    "hedging": -4.5,
+    "off_topic": -13.5,
+    "length": 0.4,
+}
 
 
 class SlowRules:
@@ -49,17 +59,18 @@ class SlowRules:
         self.latency = latency
         self.requests = 0
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]
-                      ) -> list[PerturbationResult]:
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> list[PerturbationResult]:
         self.requests += len(requests)
         time.sleep(self.latency * len(requests))
         return self.rules.perturb_batch(requests)
 
 
 def rms() -> dict:
-    return {"planted": rmx.TransparentRewardModel(PLANTED, only=True),
-            "reversed": rmx.TransparentRewardModel(REVERSED, only=True),
-            "demo": rmx.TransparentRewardModel()}
+    return {
+        "planted": rmx.TransparentRewardModel(PLANTED, only=True),
+        "reversed": rmx.TransparentRewardModel(REVERSED, only=True),
+        "demo": rmx.TransparentRewardModel(),
+    }
 
 
 def run(comparisons: list, latency: float, shared: bool) -> tuple[pd.DataFrame, int, float]:
@@ -75,8 +86,9 @@ def run(comparisons: list, latency: float, shared: bool) -> tuple[pd.DataFrame, 
             frames, asked = [], 0
             for name, rm in models.items():
                 pert = SlowRules(latency)  # its own run, its own cache
-                study = rmx.evaluate(comparisons, {name: rm}, {"rules": pert}, progress=False,
-                                     n_boot=0)
+                study = rmx.evaluate(
+                    comparisons, {name: rm}, {"rules": pert}, progress=False, n_boot=0
+                )
                 frames.append(study.quality)
                 asked += pert.requests
             quality = pd.concat(frames, ignore_index=True)
@@ -86,15 +98,18 @@ def run(comparisons: list, latency: float, shared: bool) -> tuple[pd.DataFrame, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="half the sample comparisons")
-    parser.add_argument("--latency-ms", type=float, default=5.0,
-                        help="simulated cost of one rewrite (default 5 ms)")
+    parser.add_argument(
+        "--latency-ms", type=float, default=5.0, help="simulated cost of one rewrite (default 5 ms)"
+    )
     args = parser.parse_args()
     comparisons = rmx.sample_comparisons()
     if args.quick:
         comparisons = comparisons[: len(comparisons) // 2]
     latency = args.latency_ms / 1000
-    print(f"machine: {cpu_name()}; {len(comparisons)} comparisons, 3 transparent RMs, the rule "
-          f"perturber at {args.latency_ms:g} ms per rewrite, 5 seeds × 30")
+    print(
+        f"machine: {cpu_name()}; {len(comparisons)} comparisons, 3 transparent RMs, the rule "
+        f"perturber at {args.latency_ms:g} ms per rewrite, 5 seeds × 30"
+    )
     ours, asked_ours, t_ours = run(comparisons, latency, shared=True)
     naive, asked_naive, t_naive = run(comparisons, latency, shared=False)
     key = ["rm", "seed", "side", "kind"]
@@ -103,8 +118,10 @@ def main() -> None:
     pd.testing.assert_frame_equal(a, b)
     print(f"one study, shared store : {asked_ours:5d} rewrites asked, {t_ours:6.2f} s")
     print(f"one run per RM          : {asked_naive:5d} rewrites asked, {t_naive:6.2f} s")
-    print(f"ratio (per-RM / shared) : {asked_naive / asked_ours:.2f}× rewrites, "
-          f"{t_naive / t_ours:.2f}× time; quality figures identical")
+    print(
+        f"ratio (per-RM / shared) : {asked_naive / asked_ours:.2f}× rewrites, "
+        f"{t_naive / t_ours:.2f}× time; quality figures identical"
+    )
 
 
 if __name__ == "__main__":

@@ -126,14 +126,14 @@ with open("bench_info.json", "w") as f:
 del _naive
 '''
 
-DISPLAY_CELL = '''\
+DISPLAY_CELL = """\
 _t = time.perf_counter()
 {var} = Explorer(explainer, comps)
 {var}.show_result(result)
 with open("{var}_python.json", "w") as f:
     json.dump({{"python_s": time.perf_counter() - _t}}, f)
 {var}
-'''
+"""
 
 # -- page-side instrumentation ----------------------------------------------------------------
 INSTALL_RENDER_PROBE = """(cell) => {
@@ -235,9 +235,10 @@ class Frames:
         try:
             if isinstance(payload, bytes):
                 n = int.from_bytes(payload[:8], "little")
-                offs = [int.from_bytes(payload[8 * (i + 1):8 * (i + 2)], "little")
-                        for i in range(n)]
-                parts = [payload[offs[i]:offs[i + 1]] for i in range(1, n - 1)]
+                offs = [
+                    int.from_bytes(payload[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(n)
+                ]
+                parts = [payload[offs[i] : offs[i + 1]] for i in range(1, n - 1)]
                 header, content = json.loads(parts[0]), json.loads(parts[3])
             else:
                 msg = json.loads(payload)
@@ -266,9 +267,11 @@ def _size(payload: bytes | str) -> int:
 
 def _anywidget_name(state: dict) -> str:
     css_or_esm = str(state.get("_esm", ""))
-    for marker, name in (("rmx-comparison-view", "ComparisonView"),
-                         ("rmx-attribute-picker", "AttributePicker"),
-                         ("vega", "JupyterChart")):
+    for marker, name in (
+        ("rmx-comparison-view", "ComparisonView"),
+        ("rmx-attribute-picker", "AttributePicker"),
+        ("vega", "JupyterChart"),
+    ):
         if marker in css_or_esm:
             return name
     return "AnyModel"
@@ -289,9 +292,16 @@ def run_cell(page: Any, i: int) -> None:
 
 def wait_executed(lab: lh.Lab, page: Any, name: str, i: int, timeout: float) -> None:
     prompt = cell(page, i).locator(".jp-InputPrompt")
-    lh.wait_for(lambda: re.fullmatch(r"\[\d+\]:", prompt.text_content().strip())
-                and lab.kernel_state(name) == "idle", timeout, f"cell {i} to execute", page,
-                interval=0.05)
+    lh.wait_for(
+        lambda: (
+            re.fullmatch(r"\[\d+\]:", prompt.text_content().strip())
+            and lab.kernel_state(name) == "idle"
+        ),
+        timeout,
+        f"cell {i} to execute",
+        page,
+        interval=0.05,
+    )
     errors = lh.cell_errors(page)
     if errors:
         raise RuntimeError("the notebook raised:\n" + "\n---\n".join(errors))
@@ -304,14 +314,20 @@ def settle(lab: lh.Lab, page: Any, name: str) -> None:
     page.evaluate("0")  # a round trip: events queued before it have been dispatched
 
 
-def measure_render(lab: lh.Lab, page: Any, frames: Frames, name: str, i: int, var: str,
-                   phase: str) -> dict[str, Any]:
+def measure_render(
+    lab: lh.Lab, page: Any, frames: Frames, name: str, i: int, var: str, phase: str
+) -> dict[str, Any]:
     c = cell(page, i)
     c.evaluate(INSTALL_RENDER_PROBE)
     frames.phase = phase
     run_cell(page, i)
-    lh.wait_for(lambda: page.evaluate("window.__rmxRender.tFrame !== null"), RENDER_TIMEOUT,
-                f"the {var} Explorer to render", page, interval=0.02)
+    lh.wait_for(
+        lambda: page.evaluate("window.__rmxRender.tFrame !== null"),
+        RENDER_TIMEOUT,
+        f"the {var} Explorer to render",
+        page,
+        interval=0.02,
+    )
     wait_executed(lab, page, name, i, RENDER_TIMEOUT)
     settle(lab, page, name)
     frames.phase = "between"
@@ -319,8 +335,12 @@ def measure_render(lab: lh.Lab, page: Any, frames: Frames, name: str, i: int, va
     box = c.locator(".rmx-explorer")
     assert box.locator('.rmx-comparison-view [data-testid="rmx-row"]').first.is_visible()
     python_s = json.loads((lab.root / f"{var}_python.json").read_text())["python_s"]
-    return {"dom_s": (log["tDom"] - log["t0"]) / 1000, "frame_s": (log["tFrame"] - log["t0"])
-            / 1000, "python_s": python_s, "box": box}
+    return {
+        "dom_s": (log["tDom"] - log["t0"]) / 1000,
+        "frame_s": (log["tFrame"] - log["t0"]) / 1000,
+        "python_s": python_s,
+        "box": box,
+    }
 
 
 def bar_targets(chart: Any) -> list[tuple[str, int]]:
@@ -338,8 +358,9 @@ def bar_targets(chart: Any) -> list[tuple[str, int]]:
     return [(a, j) for a, (_, j) in best.items()]
 
 
-def measure_selections(lab: lh.Lab, page: Any, frames: Frames, name: str, box: Any,
-                       clicks: int) -> list[dict[str, Any]]:
+def measure_selections(
+    lab: lh.Lab, page: Any, frames: Frames, name: str, box: Any, clicks: int
+) -> list[dict[str, Any]]:
     chart = box.locator(".rmx-sensitivity-chart")
     view = box.locator(".rmx-comparison-view")
     targets = bar_targets(chart)
@@ -355,18 +376,29 @@ def measure_selections(lab: lh.Lab, page: Any, frames: Frames, name: str, box: A
         frames.phase = phase
         # left part of the bar: clear of the CI rule at its end and the pooled-PFR tick
         mark.click(position={"x": max(2.0, bb["width"] * 0.2), "y": bb["height"] / 2})
-        lh.wait_for(lambda: page.evaluate("window.__rmxSel.tFrame !== null"), SELECT_TIMEOUT,
-                    f"the ComparisonView to show only {attr!r} rows", page, interval=0.02)
+        lh.wait_for(
+            lambda: page.evaluate("window.__rmxSel.tFrame !== null"),
+            SELECT_TIMEOUT,
+            f"the ComparisonView to show only {attr!r} rows",
+            page,
+            interval=0.02,
+        )
         settle(lab, page, name)
         frames.phase = "between"
         log = page.evaluate("window.__rmxSel")
         arrivals = page.evaluate(
             "([a, b]) => window.__rmxWs.filter((t) => t >= a && t <= b)",
-            [log["tClick"], log["tDom"]])
-        out.append({"attribute": attr, "phase": phase,
-                    "answer_ms": (arrivals[-1] - log["tClick"]) if arrivals else float("nan"),
-                    "dom_ms": log["tDom"] - log["tClick"],
-                    "frame_ms": log["tFrame"] - log["tClick"]})
+            [log["tClick"], log["tDom"]],
+        )
+        out.append(
+            {
+                "attribute": attr,
+                "phase": phase,
+                "answer_ms": (arrivals[-1] - log["tClick"]) if arrivals else float("nan"),
+                "dom_ms": log["tDom"] - log["tClick"],
+                "frame_ms": log["tFrame"] - log["tClick"],
+            }
+        )
     return out
 
 
@@ -378,8 +410,15 @@ def phase_bytes(frames: Frames, phase: str) -> dict[str, Any]:
     by_model: Counter = Counter()
     for m in msgs:
         by_model[m.model or m.msg_type] += m.size
-    return {"total": total, "code": code, "data": total - code, "n": len(msgs),
-            "largest": largest, "by_model": by_model, "sent": frames.sent.get(phase, 0)}
+    return {
+        "total": total,
+        "code": code,
+        "data": total - code,
+        "n": len(msgs),
+        "largest": largest,
+        "by_model": by_model,
+        "sent": frames.sent.get(phase, 0),
+    }
 
 
 def mb(n: float) -> str:
@@ -420,9 +459,14 @@ def run(clicks: int) -> list[str]:
                     frames = Frames()
                     frames.attach(page)
                     page.add_init_script(WS_TIMESTAMPS)
-                    name = lab.write_notebook("bench_widgets.ipynb", [
-                        SETUP_CELL, DISPLAY_CELL.format(var="explorer"),
-                        DISPLAY_CELL.format(var="explorer_warm")])
+                    name = lab.write_notebook(
+                        "bench_widgets.ipynb",
+                        [
+                            SETUP_CELL,
+                            DISPLAY_CELL.format(var="explorer"),
+                            DISPLAY_CELL.format(var="explorer_warm"),
+                        ],
+                    )
                     lh.open_notebook(lab, page, name)
                     t = time.monotonic()
                     run_cell(page, 0)
@@ -432,8 +476,9 @@ def run(clicks: int) -> list[str]:
                     info = json.loads((lab.root / "bench_info.json").read_text())
                     cold = measure_render(lab, page, frames, name, 1, "explorer", "render_cold")
                     sels = measure_selections(lab, page, frames, name, cold["box"], clicks)
-                    warm = measure_render(lab, page, frames, name, 2, "explorer_warm",
-                                          "render_warm")
+                    warm = measure_render(
+                        lab, page, frames, name, 2, "explorer_warm", "render_warm"
+                    )
                     errors = [c for c in browser.console if c.startswith("pageerror")]
                     if errors:
                         raise RuntimeError("the page raised:\n" + "\n".join(errors))
@@ -443,12 +488,23 @@ def run(clicks: int) -> list[str]:
         finally:
             lh.stop_lab(lab)
     total_s = time.monotonic() - started
-    return report(info, cold, warm, sels, frames, chromium, jupyterlab.__version__, load,
-                  setup_s, total_s)
+    return report(
+        info, cold, warm, sels, frames, chromium, jupyterlab.__version__, load, setup_s, total_s
+    )
 
 
-def report(info: dict, cold: dict, warm: dict, sels: list[dict], frames: Frames,
-           chromium: str, jlab: str, load: tuple, setup_s: float, total_s: float) -> list[str]:
+def report(
+    info: dict,
+    cold: dict,
+    warm: dict,
+    sels: list[dict],
+    frames: Frames,
+    chromium: str,
+    jlab: str,
+    load: tuple,
+    setup_s: float,
+    total_s: float,
+) -> list[str]:
     b_cold, b_warm = phase_bytes(frames, "render_cold"), phase_bytes(frames, "render_warm")
     b_sel = [phase_bytes(frames, s["phase"]) for s in sels]
     sel_ms = [s["frame_ms"] for s in sels]
@@ -466,68 +522,117 @@ def report(info: dict, cold: dict, warm: dict, sels: list[dict], frames: Frames,
     per_click = [
         f"  {s['attribute']:<16} {s['answer_ms']:6.1f} / {s['dom_ms']:6.1f} / "
         f"{s['frame_ms']:6.1f} ms; {b['total'] / 1e3:6.1f} kB in {b['n']} msgs, "
-        f"{b['sent'] / 1e3:.1f} kB sent" for s, b in zip(sels, b_sel)]
+        f"{b['sent'] / 1e3:.1f} kB sent"
+        for s, b in zip(sels, b_sel)
+    ]
     by_widget = ", ".join(f"{k} {v / 1e3:.1f} kB" for k, v in b_cold["by_model"].most_common(6))
     return [
-        (f"Widget benchmark (bench/widgets.py): Explorer on a {info['rows']:,}-row explanation "
-         f"table ({info['comparisons']:,} comparisons x {info['attributes']} attributes x 2 "
-         f"sides; {s_['cf']:,} CF, {s_['sf']:,} SF)"),
+        (
+            f"Widget benchmark (bench/widgets.py): Explorer on a {info['rows']:,}-row explanation "
+            f"table ({info['comparisons']:,} comparisons x {info['attributes']} attributes x 2 "
+            f"sides; {s_['cf']:,} CF, {s_['sf']:,} SF)"
+        ),
         f"machine: {machine_line()}; load average at start {loads}",
-        (f"browser: headless Chromium {chromium} (Playwright), JupyterLab {jlab}, viewport "
-         "1400x1000; timings page-side performance.now(); MB = 10^6 bytes"),
+        (
+            f"browser: headless Chromium {chromium} (Playwright), JupyterLab {jlab}, viewport "
+            "1400x1000; timings page-side performance.now(); MB = 10^6 bytes"
+        ),
         "",
         row("figure", "measured", "target", None) + "  met",
-        row("first render, cold kernel (its first chart)", f"{cold['frame_s']:.2f} s",
-            "< 2 s", cold["frame_s"] < TARGET_RENDER_S),
+        row(
+            "first render, cold kernel (its first chart)",
+            f"{cold['frame_s']:.2f} s",
+            "< 2 s",
+            cold["frame_s"] < TARGET_RENDER_S,
+        ),
         row("  of which Python: Explorer() + show_result()", f"{cold['python_s']:.2f} s"),
-        row("first render, warm (second Explorer, same kernel)", f"{warm['frame_s']:.2f} s",
-            "< 2 s", warm["frame_s"] < TARGET_RENDER_S),
+        row(
+            "first render, warm (second Explorer, same kernel)",
+            f"{warm['frame_s']:.2f} s",
+            "< 2 s",
+            warm["frame_s"] < TARGET_RENDER_S,
+        ),
         row("  of which Python: Explorer() + show_result()", f"{warm['python_s']:.2f} s"),
-        row(f"selection -> ComparisonView rows (median of {len(sels)} clicks)",
-            f"{med_ms:.0f} ms", "< 100 ms", med_ms < TARGET_SELECT_MS),
+        row(
+            f"selection -> ComparisonView rows (median of {len(sels)} clicks)",
+            f"{med_ms:.0f} ms",
+            "< 100 ms",
+            med_ms < TARGET_SELECT_MS,
+        ),
         row("  slowest click", f"{max(sel_ms):.0f} ms"),
-        row("  click -> last kernel message of the update (median)",
-            f"{statistics.median(s['answer_ms'] for s in sels):.0f} ms"),
-        row("bytes kernel->browser, first render (cold)", mb(b_cold["total"]), "< 2 MB",
-            b_cold["total"] < TARGET_BYTES),
+        row(
+            "  click -> last kernel message of the update (median)",
+            f"{statistics.median(s['answer_ms'] for s in sels):.0f} ms",
+        ),
+        row(
+            "bytes kernel->browser, first render (cold)",
+            mb(b_cold["total"]),
+            "< 2 MB",
+            b_cold["total"] < TARGET_BYTES,
+        ),
         row("  of which front-end code (_esm/_css bundles)", mb(b_cold["code"])),
         row("  of which data (state, spec, rows, protocol)", mb(b_cold["data"])),
-        row("bytes kernel->browser, first render (warm)", mb(b_warm["total"]), "< 2 MB",
-            b_warm["total"] < TARGET_BYTES),
-        row("bytes kernel->browser per selection (median / max)",
+        row(
+            "bytes kernel->browser, first render (warm)",
+            mb(b_warm["total"]),
+            "< 2 MB",
+            b_warm["total"] < TARGET_BYTES,
+        ),
+        row(
+            "bytes kernel->browser per selection (median / max)",
             f"{statistics.median(sel_bytes) / 1e3:.1f} / {max(sel_bytes) / 1e3:.1f} kB",
-            "< 2 MB", max(sel_bytes) < TARGET_BYTES),
+            "< 2 MB",
+            max(sel_bytes) < TARGET_BYTES,
+        ),
         "",
         f"largest message, cold render: {describe(b_cold['largest'])}",
         f"largest message, warm render: {describe(b_warm['largest'])}",
         f"largest message, any selection: {describe(largest_sel)}",
         f"cold render: {b_cold['n']} messages; by widget: {by_widget}",
         "",
-        ("per click (attribute: click -> kernel's last message / DOM updated / next frame; "
-         "bytes received, sent):"),
+        (
+            "per click (attribute: click -> kernel's last message / DOM updated / next frame; "
+            "bytes received, sent):"
+        ),
         *per_click,
-        (f"render DOM condition (before the frame): cold {cold['dom_s']:.2f} s, "
-         f"warm {warm['dom_s']:.2f} s"),
+        (
+            f"render DOM condition (before the frame): cold {cold['dom_s']:.2f} s, "
+            f"warm {warm['dom_s']:.2f} s"
+        ),
         "",
         "side by side with a naive widget that ships the whole table to the browser:",
         f"  full table as JSON records        {mb(naive):>12}",
-        (f"  we send, cold first render        {mb(b_cold['total']):>12}   "
-         f"({naive / max(b_cold['total'], 1):.0f}x less; data alone "
-         f"{naive / max(b_cold['data'], 1):.0f}x less)"),
-        (f"  we send, per selection (median)   {mb(statistics.median(sel_bytes)):>12}   "
-         f"(a naive widget filters locally: 0 bytes, after the {mb(naive)} up front)"),
+        (
+            f"  we send, cold first render        {mb(b_cold['total']):>12}   "
+            f"({naive / max(b_cold['total'], 1):.0f}x less; data alone "
+            f"{naive / max(b_cold['data'], 1):.0f}x less)"
+        ),
+        (
+            f"  we send, per selection (median)   {mb(statistics.median(sel_bytes)):>12}   "
+            f"(a naive widget filters locally: 0 bytes, after the {mb(naive)} up front)"
+        ),
         "",
-        (f"setup (building the {info['rows']:,}-row result in the kernel: "
-         f"{info['build_s']:.1f} s) {setup_s:.1f} s; whole benchmark {total_s:.0f} s"),
+        (
+            f"setup (building the {info['rows']:,}-row result in the kernel: "
+            f"{info['build_s']:.1f} s) {setup_s:.1f} s; whole benchmark {total_s:.0f} s"
+        ),
     ]
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clicks", type=int, default=6,
-                    help="attribute bars to click (different attributes; at least 5)")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "widgets_cpu.txt",
-                    help="where to save the report ('-' for nowhere)")
+    ap.add_argument(
+        "--clicks",
+        type=int,
+        default=6,
+        help="attribute bars to click (different attributes; at least 5)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench" / "results" / "widgets_cpu.txt",
+        help="where to save the report ('-' for nowhere)",
+    )
     args = ap.parse_args(argv)
     if not 1 <= args.clicks <= 10:
         ap.error("--clicks must be between 1 and 10 (the table has 10 attributes)")

@@ -55,8 +55,16 @@ _LAZY = {
     "write_report": "rmx_widgets.core.report",
 }
 
-__all__ = ["DEFAULT_ATTRIBUTES", "Attribute", "Comparison", "errors", "get_attribute",
-           "load_comparisons", "sample_comparisons", *_LAZY]
+__all__ = [
+    "DEFAULT_ATTRIBUTES",
+    "Attribute",
+    "Comparison",
+    "errors",
+    "get_attribute",
+    "load_comparisons",
+    "sample_comparisons",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

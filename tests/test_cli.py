@@ -18,8 +18,15 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
     assert len(table) == len(jsonl) > 0
     assert {"comparison_id", "side", "attribute", "outcome", "margin_after"} <= set(table)
     sens = pd.read_csv(out / "sensitivity.csv")
-    assert list(sens.columns) == ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
-                                  "mean_margin_change"]
+    assert list(sens.columns) == [
+        "attribute",
+        "direction",
+        "pfr",
+        "ci_low",
+        "ci_high",
+        "n",
+        "mean_margin_change",
+    ]
     html = (out / "report.html").read_text()
     assert "vega" in html and "cdn.jsdelivr" not in html
     summary = json.loads((out / "summary.json").read_text())
@@ -34,35 +41,74 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
 
 def test_explain_with_transparent_rm_on_user_file_and_report(tmp_path, capsys):
     data = tmp_path / "pairs.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in [
-        {"prompt": "How do I boil an egg?", "chosen": "Great question! Boil water, add the egg "
-         "and cook it for nine minutes. I hope this helps.", "rejected": "I'm sorry, but I "
-         "can't help with that."},
-        {"prompt": "What is 12 * 4?", "chosen": "12 * 4 = 48.", "rejected": "12 * 4 = 46."},
-    ]) + "\n")
+    data.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "prompt": "How do I boil an egg?",
+                    "chosen": "Great question! Boil water, add the egg "
+                    "and cook it for nine minutes. I hope this helps.",
+                    "rejected": "I'm sorry, but I can't help with that.",
+                },
+                {"prompt": "What is 12 * 4?", "chosen": "12 * 4 = 48.", "rejected": "12 * 4 = 46."},
+            ]
+        )
+        + "\n"
+    )
     out = tmp_path / "x"
-    code = main(["explain", "--data", str(data), "--rm", "transparent", "--perturber", "rules",
-                 "--attributes", "avoid-to-answer,correctness,manner", "--out", str(out)])
+    code = main(
+        [
+            "explain",
+            "--data",
+            str(data),
+            "--rm",
+            "transparent",
+            "--perturber",
+            "rules",
+            "--attributes",
+            "avoid-to-answer,correctness,manner",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     t = pd.read_parquet(out / "table.parquet")
     assert set(t["attribute"]) == {"avoid-to-answer", "correctness", "manner"}
-    assert main(["report", "--table", str(out / "table.parquet"),
-                 "--out", str(tmp_path / "r.html")]) == 0
+    assert (
+        main(["report", "--table", str(out / "table.parquet"), "--out", str(tmp_path / "r.html")])
+        == 0
+    )
     assert (tmp_path / "r.html").read_text().count("avoid-to-answer") > 0
 
 
-@pytest.mark.parametrize("argv_tail, needle", [
-    (["--rm", "transparent", "--attributes", "verbositty"], "Did you mean 'verbosity'"),
-    (["--rm", "transparent", "--perturber", "openai"], "needs --model"),
-    (["--rm", "/no/such/model/dir"], "/no/such/model/dir"),
-])
+@pytest.mark.parametrize(
+    "argv_tail, needle",
+    [
+        (["--rm", "transparent", "--attributes", "verbositty"], "Did you mean 'verbosity'"),
+        (["--rm", "transparent", "--perturber", "openai"], "needs --model"),
+        (["--rm", "/no/such/model/dir"], "/no/such/model/dir"),
+    ],
+)
 def test_user_mistakes_exit_2_with_one_message_no_traceback(tmp_path, argv_tail, needle):
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "p", "chosen": "a b", "rejected": "c"}) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "rmx_widgets.cli", "explain", "--data",
-                           str(data), "--out", str(tmp_path / "o"), *argv_tail],
-                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1",
-                                                               "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rmx_widgets.cli",
+            "explain",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "o"),
+            *argv_tail,
+        ],
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("rmx: error:")
@@ -71,9 +117,22 @@ def test_user_mistakes_exit_2_with_one_message_no_traceback(tmp_path, argv_tail,
 def test_bad_data_file_names_line_and_field(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p"}\n')
-    proc = subprocess.run([sys.executable, "-m", "rmx_widgets.cli", "explain", "--data",
-                           str(data), "--rm", "transparent", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rmx_widgets.cli",
+            "explain",
+            "--data",
+            str(data),
+            "--rm",
+            "transparent",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert f"{data}, row 2, field 'chosen': the field is missing." in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
@@ -98,12 +157,35 @@ def test_evaluate_two_rms_three_perturbers_offline(tmp_path, capsys, monkeypatch
     study still writes every table, and a rerun is served from the store."""
     from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
 
-    monkeypatch.setattr(PolyjuicePerturber, "unavailable_reason",
-                        staticmethod(lambda name_or_path="": "huggingface.co is unreachable"))
+    monkeypatch.setattr(
+        PolyjuicePerturber,
+        "unavailable_reason",
+        staticmethod(lambda name_or_path="": "huggingface.co is unreachable"),
+    )
     out = tmp_path / "study"
-    argv = ["evaluate", "--data", f"samples={SAMPLES}", "--rm", PLANTED, "--rm", "transparent",
-            "--perturber", "rules", "--perturber", "random:0.2", "--perturber", "polyjuice",
-            "--seeds", "2", "--per-seed", "10", "--n-boot", "50", "--out", str(out)]
+    argv = [
+        "evaluate",
+        "--data",
+        f"samples={SAMPLES}",
+        "--rm",
+        PLANTED,
+        "--rm",
+        "transparent",
+        "--perturber",
+        "rules",
+        "--perturber",
+        "random:0.2",
+        "--perturber",
+        "polyjuice",
+        "--seeds",
+        "2",
+        "--per-seed",
+        "10",
+        "--n-boot",
+        "50",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "skipped perturber polyjuice: huggingface.co is unreachable" in printed
@@ -122,14 +204,17 @@ def test_evaluate_two_rms_three_perturbers_offline(tmp_path, capsys, monkeypatch
     pd.testing.assert_frame_equal(pd.read_csv(out / "quality.csv"), quality)
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--rm", "transparent:hedging"], "is not feature=weight"),
-    (["--rm", "transparent:nonsense=1"], "unknown feature"),
-    (["--rm", "transparent", "--perturber", "warp"], "unknown kind 'warp'"),
-    (["--rm", "transparent", "--perturber", "random:lots"], "fraction must be a number"),
-    (["--rm", "transparent", "--perturber", "paraphrase"], "needs --model"),
-    (["--rm", "transparent", "--rm", "transparent"], "both named 'transparent'"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--rm", "transparent:hedging"], "is not feature=weight"),
+        (["--rm", "transparent:nonsense=1"], "unknown feature"),
+        (["--rm", "transparent", "--perturber", "warp"], "unknown kind 'warp'"),
+        (["--rm", "transparent", "--perturber", "random:lots"], "fraction must be a number"),
+        (["--rm", "transparent", "--perturber", "paraphrase"], "needs --model"),
+        (["--rm", "transparent", "--rm", "transparent"], "both named 'transparent'"),
+    ],
+)
 def test_evaluate_bad_specs_exit_2(tmp_path, capsys, extra, needle):
     argv = ["evaluate", "--data", SAMPLES, "--out", str(tmp_path / "s"), *extra]
     if "--perturber" not in extra:
@@ -139,17 +224,45 @@ def test_evaluate_bad_specs_exit_2(tmp_path, capsys, extra, needle):
     assert needle in err and "Traceback" not in err
 
 
-def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, monkeypatch,
-                                                           server):
+def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, monkeypatch, server):
     """The LLM perturber and its attribute-free paraphrase baseline, through `rmx evaluate`,
     against a local OpenAI-compatible server: both run, and only the attribute prompt names
     an attribute."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "llm"
-    assert main(["evaluate", "--data", SAMPLES, "--limit", "6", "--rm", "transparent",
-                 "--perturber", "llm", "--perturber", "paraphrase", "--model", "fake-model",
-                 "--base-url", server.url, "--attributes", "verbosity,manner", "--seeds", "2",
-                 "--per-seed", "4", "--n-boot", "20", "--no-report", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                SAMPLES,
+                "--limit",
+                "6",
+                "--rm",
+                "transparent",
+                "--perturber",
+                "llm",
+                "--perturber",
+                "paraphrase",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.url,
+                "--attributes",
+                "verbosity,manner",
+                "--seeds",
+                "2",
+                "--per-seed",
+                "4",
+                "--n-boot",
+                "20",
+                "--no-report",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     texts = [r.user_text for r in server.requests]
     quality = pd.read_csv(out / "quality.csv")
     assert set(quality["perturber"]) == {"llm:fake-model", "paraphrase"}
@@ -165,26 +278,74 @@ def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, mo
 
 # -- one spec vocabulary: each subcommand takes the other's forms --------------------------
 
+
 def test_explain_takes_the_study_specs(tmp_path):
     out = tmp_path / "x"
-    assert main(["explain", "--data", SAMPLES, "--limit", "5", "--rm", PLANTED,
-                 "--perturber", "noise=random:0.3", "--attributes", "verbosity", "--no-report",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--data",
+                SAMPLES,
+                "--limit",
+                "5",
+                "--rm",
+                PLANTED,
+                "--perturber",
+                "noise=random:0.3",
+                "--attributes",
+                "verbosity",
+                "--no-report",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rm"] == "planted"
     assert summary["perturber"].startswith("random-words:v1:f0.3:")
 
 
-@pytest.mark.parametrize("perturber", [["--perturber", "llm"], ["--perturber", "openai"],
-                                       ["--perturber", "llm", "--backend", "openai"]])
-def test_explain_llm_and_its_openai_alias_are_one_perturber(tmp_path, server, monkeypatch,
-                                                            perturber):
+@pytest.mark.parametrize(
+    "perturber",
+    [
+        ["--perturber", "llm"],
+        ["--perturber", "openai"],
+        ["--perturber", "llm", "--backend", "openai"],
+    ],
+)
+def test_explain_llm_and_its_openai_alias_are_one_perturber(
+    tmp_path, server, monkeypatch, perturber
+):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "x"
-    assert main(["explain", "--data", SAMPLES, "--limit", "3", "--rm", "transparent",
-                 *perturber, "--model", "fake-model", "--base-url", server.url,
-                 "--concurrency", "2", "--attributes", "verbosity", "--no-report",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "--data",
+                SAMPLES,
+                "--limit",
+                "3",
+                "--rm",
+                "transparent",
+                *perturber,
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.url,
+                "--concurrency",
+                "2",
+                "--attributes",
+                "verbosity",
+                "--no-report",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["perturber"].startswith("openai:fake-model@127.0.0.1:")
     assert server.requests and all(r.body["model"] == "fake-model" for r in server.requests)
@@ -193,20 +354,52 @@ def test_explain_llm_and_its_openai_alias_are_one_perturber(tmp_path, server, mo
 def test_evaluate_takes_the_explain_alias(tmp_path, server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "s"
-    assert main(["evaluate", "--data", SAMPLES, "--limit", "4", "--rm", "transparent",
-                 "--perturber", "openai", "--model", "fake-model", "--base-url", server.url,
-                 "--attributes", "verbosity", "--seeds", "1", "--per-seed", "2", "--n-boot",
-                 "10", "--no-report", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                SAMPLES,
+                "--limit",
+                "4",
+                "--rm",
+                "transparent",
+                "--perturber",
+                "openai",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.url,
+                "--attributes",
+                "verbosity",
+                "--seeds",
+                "1",
+                "--per-seed",
+                "2",
+                "--n-boot",
+                "10",
+                "--no-report",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert set(pd.read_csv(out / "quality.csv")["perturber"]) == {"llm:fake-model"}
 
 
-@pytest.mark.parametrize("argv_tail, needle", [
-    (["--perturber", "warp"], "unknown kind 'warp'"),
-    (["--perturber", "hf", "--backend", "openai", "--model", "m"],
-     "'hf' runs on the hf backend, but backend 'openai' was asked for"),
-    (["--perturber", "llm"], "needs --model"),
-    (["--rm", "transparent:hedging"], "is not feature=weight"),
-])
+@pytest.mark.parametrize(
+    "argv_tail, needle",
+    [
+        (["--perturber", "warp"], "unknown kind 'warp'"),
+        (
+            ["--perturber", "hf", "--backend", "openai", "--model", "m"],
+            "'hf' runs on the hf backend, but backend 'openai' was asked for",
+        ),
+        (["--perturber", "llm"], "needs --model"),
+        (["--rm", "transparent:hedging"], "is not feature=weight"),
+    ],
+)
 def test_explain_bad_specs_exit_2(tmp_path, capsys, argv_tail, needle):
     argv = ["explain", "--data", SAMPLES, "--out", str(tmp_path / "o")]
     if "--rm" not in argv_tail:
@@ -224,12 +417,29 @@ def test_explain_and_evaluate_share_their_common_flags():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
 
     def flags(command):
-        return {a.option_strings[0]: (a.default, a.type, a.choices)
-                for a in sub.choices[command]._actions if a.option_strings}
+        return {
+            a.option_strings[0]: (a.default, a.type, a.choices)
+            for a in sub.choices[command]._actions
+            if a.option_strings
+        }
 
     explain, evaluate = flags("explain"), flags("evaluate")
-    shared = {"--model", "--backend", "--base-url", "--concurrency", "--device", "--dtype",
-              "--max-length", "--trust-remote-code", "--attributes", "--attributes-file",
-              "--store", "--limit", "--batch-size", "--embedder", "--no-report"}
+    shared = {
+        "--model",
+        "--backend",
+        "--base-url",
+        "--concurrency",
+        "--device",
+        "--dtype",
+        "--max-length",
+        "--trust-remote-code",
+        "--attributes",
+        "--attributes-file",
+        "--store",
+        "--limit",
+        "--batch-size",
+        "--embedder",
+        "--no-report",
+    }
     assert shared <= set(explain) & set(evaluate)
     assert {f: explain[f] for f in shared} == {f: evaluate[f] for f in shared}

@@ -20,9 +20,22 @@ import rmx_widgets
 
 PACKAGE = Path(rmx_widgets.__file__).resolve().parent
 ROOT = "rmx_widgets"
-JUPYTER = {"ipywidgets", "anywidget", "traitlets", "IPython", "ipykernel", "jupyter",
-           "jupyterlab", "jupyter_client", "jupyter_core", "notebook", "nbformat", "nbclient",
-           "widgetsnbextension", "comm"}
+JUPYTER = {
+    "ipywidgets",
+    "anywidget",
+    "traitlets",
+    "IPython",
+    "ipykernel",
+    "jupyter",
+    "jupyterlab",
+    "jupyter_client",
+    "jupyter_core",
+    "notebook",
+    "nbformat",
+    "nbclient",
+    "widgetsnbextension",
+    "comm",
+}
 MAX_LINES = 600
 DATA_TABLES: set[str] = set()  # modules that are mostly data; none at present
 
@@ -53,7 +66,7 @@ def _imports(name: str) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""
@@ -118,14 +131,17 @@ def test_cycle_finder_finds_a_planted_cycle():
 def test_no_import_cycles():
     cycles = find_cycles(_internal_graph())
     assert cycles == [], "import cycles inside rmx_widgets: " + "; ".join(
-        " <-> ".join(c) for c in cycles)
+        " <-> ".join(c) for c in cycles
+    )
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith(f"{ROOT}.core")))
 def test_core_imports_nothing_from_jupyter_or_the_faces(module):
-    bad = [(target, line) for target, line in _imports(module)
-           if target.split(".")[0] in JUPYTER
-           or target.startswith((f"{ROOT}.widgets", f"{ROOT}.cli"))]
+    bad = [
+        (target, line)
+        for target, line in _imports(module)
+        if target.split(".")[0] in JUPYTER or target.startswith((f"{ROOT}.widgets", f"{ROOT}.cli"))
+    ]
     assert bad == [], f"{module} imports {bad}"
 
 
@@ -135,8 +151,11 @@ def test_public_name_resolves(name):
 
 
 def test_modules_stay_small():
-    long = {m: n for m, p in MODULES.items()
-            if m not in DATA_TABLES and (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        m: n
+        for m, p in MODULES.items()
+        if m not in DATA_TABLES and (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
 
 

@@ -26,9 +26,12 @@ __all__ = ["build_parser", "lab_command", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rmx", description="Contrastive explanations for reward "
-                                "models: which attributes of a response drive an RM's "
-                                "preferences.")
+    p = argparse.ArgumentParser(
+        prog="rmx",
+        description="Contrastive explanations for reward "
+        "models: which attributes of a response drive an RM's "
+        "preferences.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     explain.add_parsers(sub)
     evaluate.add_parser(sub)
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rmx: error: {where}{one_line(e.strerror or str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rmx: interrupted; finished batches are in the store, rerun to resume.",
-              file=sys.stderr)
+        print(
+            "rmx: interrupted; finished batches are in the store, rerun to resume.", file=sys.stderr
+        )
         return 130
     return 0

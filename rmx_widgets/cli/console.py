@@ -11,7 +11,8 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
-                 line: Any = None) -> None:
+def show_warning(
+    message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     """``warnings.showwarning`` for the CLI: ``rmx: warning: ...`` on one line, no source."""
     print(f"rmx: warning: {one_line(str(message))}", file=sys.stderr)

@@ -17,27 +17,41 @@ from rmx_widgets.core.errors import RMXError
 
 
 def add_parser(sub: Any) -> None:
-    v = sub.add_parser("evaluate", help="the paper's study: explanation quality against "
-                       "baselines and RM vs RM, on your data")
-    v.add_argument("--data", required=True, action="append",
-                   help="comparisons file, or NAME=PATH; repeat for several data sets")
-    v.add_argument("--rm", required=True, action="append",
-                   help=options.RM_SPEC + "; repeat for each RM")
-    v.add_argument("--perturber", required=True, action="append",
-                   help=options.PERTURBER_SPEC + "; repeat for each perturber")
+    v = sub.add_parser(
+        "evaluate",
+        help="the paper's study: explanation quality against baselines and RM vs RM, on your data",
+    )
+    v.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        help="comparisons file, or NAME=PATH; repeat for several data sets",
+    )
+    v.add_argument(
+        "--rm", required=True, action="append", help=options.RM_SPEC + "; repeat for each RM"
+    )
+    v.add_argument(
+        "--perturber",
+        required=True,
+        action="append",
+        help=options.PERTURBER_SPEC + "; repeat for each perturber",
+    )
     v.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     s = v.add_argument_group("study")
     s.add_argument("--seeds", type=int, default=5, help="how many seeded samples (default 5)")
-    s.add_argument("--per-seed", type=int, default=30,
-                   help="comparisons per sample (default 30)")
-    s.add_argument("--primary", default=None,
-                   help="perturber for the RM-vs-RM part (default: first attribute perturber)")
+    s.add_argument("--per-seed", type=int, default=30, help="comparisons per sample (default 30)")
+    s.add_argument(
+        "--primary",
+        default=None,
+        help="perturber for the RM-vs-RM part (default: first attribute perturber)",
+    )
     s.add_argument("--k", type=int, default=5, help="examples per RM and per pair")
     s.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws for PFR CIs")
     options.add_llm_options(v)
     options.add_attribute_options(v, default="those every attribute perturber supports")
-    options.add_run_options(v, limit="only the first N of each data set",
-                            no_report="skip report.html")
+    options.add_run_options(
+        v, limit="only the first N of each data set", no_report="skip report.html"
+    )
     options.add_model_options(v)
     v.set_defaults(func=cmd_evaluate)
 
@@ -61,28 +75,52 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     rms = reward_models_from_specs(args.rm, **options.rm_options(args))
     perturbers = perturbers_from_specs(args.perturber, **options.perturber_options(args))
     out = Path(args.out)
-    study = evaluate(datasets, rms, perturbers, attributes=attributes, seeds=args.seeds,
-                     per_seed=args.per_seed, store=Path(args.store) if args.store
-                     else out / "store.sqlite", primary=args.primary, k=args.k,
-                     n_boot=args.n_boot, batch_size=args.batch_size,
-                     embedder=options.embedder(args), progress=sys.stderr.isatty())
+    study = evaluate(
+        datasets,
+        rms,
+        perturbers,
+        attributes=attributes,
+        seeds=args.seeds,
+        per_seed=args.per_seed,
+        store=Path(args.store) if args.store else out / "store.sqlite",
+        primary=args.primary,
+        k=args.k,
+        n_boot=args.n_boot,
+        batch_size=args.batch_size,
+        embedder=options.embedder(args),
+        progress=sys.stderr.isatty(),
+    )
     for name, reason in study.skipped.items():
         print(f"skipped perturber {name}: {one_line(reason)}")
     agreement = study.agreement
     for rm in study.rms:
         column = f"preferred_{rm}"
         if column in agreement and agreement[column].isna().any():
-            print(f"{int(agreement[column].isna().sum())} comparisons are ties for {rm}: not "
-                  "explained, left out of its coverage (see agreement.csv).")
-    with pd.option_context("display.max_rows", 200, "display.width", 160,
-                           "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+            print(
+                f"{int(agreement[column].isna().sum())} comparisons are ties for {rm}: not "
+                "explained, left out of its coverage (see agreement.csv)."
+            )
+    with pd.option_context(
+        "display.max_rows",
+        200,
+        "display.width",
+        160,
+        "display.max_columns",
+        30,
+        "display.float_format",
+        "{:.3f}".format,
+    ):
         for ds in study.datasets:
-            print(f"\n[{ds}] explanation quality, side 'both' (mean ± s.e. over "
-                  f"{len(study.config['seeds'])} seeds × {study.config['per_seed']} comparisons)")
+            print(
+                f"\n[{ds}] explanation quality, side 'both' (mean ± s.e. over "
+                f"{len(study.config['seeds'])} seeds × {study.config['per_seed']} comparisons)"
+            )
             print(study.main_table(ds, side="both").to_string(index=False))
             if len(study.tau):
-                print(f"\n[{ds}] Kendall's tau between the RMs' attribute rankings "
-                      f"(perturber {study.primary}, comparisons all RMs agree on)")
+                print(
+                    f"\n[{ds}] Kendall's tau between the RMs' attribute rankings "
+                    f"(perturber {study.primary}, comparisons all RMs agree on)"
+                )
                 print(study.tau_matrix(ds).to_string())
     paths = study.save(out, report=not args.no_report)
     print("\nWrote " + ", ".join(str(p) for p in paths.values()))

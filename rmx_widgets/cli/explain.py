@@ -18,24 +18,29 @@ from rmx_widgets.core.errors import DataError
 def add_parsers(sub: Any) -> None:
     d = sub.add_parser("demo", help="explain the bundled samples offline (transparent RM, rules)")
     d.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    d.add_argument("--attributes", default=None,
-                   help="comma-separated attributes (default: all the rules support)")
+    d.add_argument(
+        "--attributes",
+        default=None,
+        help="comma-separated attributes (default: all the rules support)",
+    )
     d.add_argument("--batch-size", type=int, default=32)
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("explain", help="explain a real RM on your comparisons")
     e.add_argument("--data", required=True, help=".jsonl/.json/.csv/.parquet comparisons")
     e.add_argument("--rm", required=True, help=options.RM_SPEC)
-    e.add_argument("--perturber", default="rules",
-                   help=options.PERTURBER_SPEC + "; default rules")
+    e.add_argument("--perturber", default="rules", help=options.PERTURBER_SPEC + "; default rules")
     e.add_argument("--out", required=True, help="output folder")
-    e.add_argument("--retry-failed", action="store_true",
-                   help="recompute rewrites that failed in earlier runs")
+    e.add_argument(
+        "--retry-failed", action="store_true", help="recompute rewrites that failed in earlier runs"
+    )
     options.add_llm_options(e)
     options.add_attribute_options(e, default="all 15")
-    options.add_run_options(e, limit="only the first N comparisons",
-                            no_report="skip report.html (the slowest output; `rmx report` "
-                                      "writes it later)")
+    options.add_run_options(
+        e,
+        limit="only the first N comparisons",
+        no_report="skip report.html (the slowest output; `rmx report` writes it later)",
+    )
     options.add_model_options(e)
     e.set_defaults(func=cmd_explain)
 
@@ -47,10 +52,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     perturber = RulePerturber()
     attributes = args.attributes or list(perturber.supported_attributes)
-    print("rmx demo: the bundled sample comparisons, the transparent demo RM (a documented "
-          "weighted sum of text features, not a learned model) and the offline rule perturber.")
-    _run(sample_comparisons(), TransparentRewardModel(), perturber, attributes,
-         Path(args.out), None, args.batch_size, source="the bundled samples")
+    print(
+        "rmx demo: the bundled sample comparisons, the transparent demo RM (a documented "
+        "weighted sum of text features, not a learned model) and the offline rule perturber."
+    )
+    _run(
+        sample_comparisons(),
+        TransparentRewardModel(),
+        perturber,
+        attributes,
+        Path(args.out),
+        None,
+        args.batch_size,
+        source="the bundled samples",
+    )
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
@@ -67,46 +82,82 @@ def cmd_explain(args: argparse.Namespace) -> None:
         attributes = resolve_attributes(attributes)
     rm = reward_model_from_spec(args.rm, **options.rm_options(args))
     perturber = perturber_from_spec(args.perturber, **options.perturber_options(args))
-    _run(comps, rm, perturber, attributes, Path(args.out),
-         Path(args.store) if args.store else None, args.batch_size, args.retry_failed,
-         source=str(args.data), report=not args.no_report, embedder=options.embedder(args))
+    _run(
+        comps,
+        rm,
+        perturber,
+        attributes,
+        Path(args.out),
+        Path(args.store) if args.store else None,
+        args.batch_size,
+        args.retry_failed,
+        source=str(args.data),
+        report=not args.no_report,
+        embedder=options.embedder(args),
+    )
 
 
-def _run(data: Any, rm: Any, perturber: Any, attributes: Any, out: Path, store: Path | None,
-         batch_size: int, retry_failed: bool = False, source: str = "the data",
-         report: bool = True, embedder: Any = None) -> None:
+def _run(
+    data: Any,
+    rm: Any,
+    perturber: Any,
+    attributes: Any,
+    out: Path,
+    store: Path | None,
+    batch_size: int,
+    retry_failed: bool = False,
+    source: str = "the data",
+    report: bool = True,
+    embedder: Any = None,
+) -> None:
     from rmx_widgets.core.explain import Explainer
 
-    explainer = Explainer(rm, perturber, attributes=attributes,
-                          store=store or out / "store.sqlite", batch_size=batch_size,
-                          embedder=embedder, progress=sys.stderr.isatty())
+    explainer = Explainer(
+        rm,
+        perturber,
+        attributes=attributes,
+        store=store or out / "store.sqlite",
+        batch_size=batch_size,
+        embedder=embedder,
+        progress=sys.stderr.isatty(),
+    )
 
     def refuse_all_ties(originals: Any, stats: Any) -> None:
         if len(originals) and bool(originals["tie"].all()):
-            raise DataError(f"every comparison ({len(originals)}) is a tie for "
-                            f"{explainer.rm.identity} (|margin| < {explainer.tie_eps}), so "
-                            "there is nothing to explain; check that the two responses of each "
-                            "comparison differ.", source=source)
+            raise DataError(
+                f"every comparison ({len(originals)}) is a tie for "
+                f"{explainer.rm.identity} (|margin| < {explainer.tie_eps}), so "
+                "there is nothing to explain; check that the two responses of each "
+                "comparison differ.",
+                source=source,
+            )
 
-    run = explainer.explain_to(data, out, report=report, retry_failed=retry_failed,
-                               on_start=refuse_all_ties)
+    run = explainer.explain_to(
+        data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties
+    )
     s = run.summary
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
-    ties = (f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else "")
-    print(f"\n{s['comparisons']} comparisons{ties}, {s['rows']} new comparisons: "
-          f"{s['cf']} CF, {s['sf']} SF, "
-          f"{failed}; "
-          f"{s['run_perturbations_computed']} rewrites and {s['run_scores_computed']} scores "
-          f"computed, {s['run_perturbations_cached']} rewrites and {s['run_scores_cached']} "
-          "scores from the store.")
+    ties = f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else ""
+    print(
+        f"\n{s['comparisons']} comparisons{ties}, {s['rows']} new comparisons: "
+        f"{s['cf']} CF, {s['sf']} SF, "
+        f"{failed}; "
+        f"{s['run_perturbations_computed']} rewrites and {s['run_scores_computed']} scores "
+        f"computed, {s['run_perturbations_cached']} rewrites and {s['run_scores_cached']} "
+        "scores from the store."
+    )
     pstats = s.get("run_perturber_stats") or {}
     if pstats.get("http_requests"):
-        print(f"LLM: {pstats['http_requests']} HTTP requests, {pstats.get('retries', 0)} "
-              f"retries, {pstats.get('failures', 0)} failed rewrites.")
+        print(
+            f"LLM: {pstats['http_requests']} HTTP requests, {pstats.get('retries', 0)} "
+            f"retries, {pstats.get('failures', 0)} failed rewrites."
+        )
     if s["truncated_rows"]:
-        print(f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
-              "(column 'truncated'); their rewards describe part of the text.")
+        print(
+            f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
+            "(column 'truncated'); their rewards describe part of the text."
+        )
     _print_sensitivity(run.sensitivity)
     print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
 
@@ -115,7 +166,8 @@ def _print_sensitivity(sens: Any) -> None:
     import pandas as pd
 
     pooled = sens[sens["direction"] == "both"]
-    with pd.option_context("display.max_rows", 200, "display.width", 120,
-                           "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.max_rows", 200, "display.width", 120, "display.float_format", "{:.3f}".format
+    ):
         print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
         print(pooled.drop(columns=["direction"]).to_string(index=False))

@@ -16,24 +16,37 @@ from rmx_widgets.core.errors import AttributeSpecError
 from rmx_widgets.core.metrics import Embedder
 from rmx_widgets.core.specs import BACKENDS, embedder_from_spec
 
-RM_SPEC = ("[NAME=]transparent | transparent:feature=weight,... | hub name or local path of a "
-           "sequence-classification RM")
-PERTURBER_SPEC = ("[NAME=]rules | random[:fraction] | paraphrase | polyjuice[:path] | llm | "
-                  "openai | hf (llm on that backend)")
+RM_SPEC = (
+    "[NAME=]transparent | transparent:feature=weight,... | hub name or local path of a "
+    "sequence-classification RM"
+)
+PERTURBER_SPEC = (
+    "[NAME=]rules | random[:fraction] | paraphrase | polyjuice[:path] | llm | "
+    "openai | hf (llm on that backend)"
+)
 
 
 def add_llm_options(p: argparse.ArgumentParser) -> None:
     """The LLM behind the ``llm`` and ``paraphrase`` perturbers (and ``openai`` / ``hf``)."""
     g = p.add_argument_group("LLM perturbers (llm, paraphrase, openai, hf)")
-    g.add_argument("--model", help="the LLM: a model name the OpenAI-compatible server serves "
-                   "(e.g. gpt-4o), or a hub name / local path with --backend hf or "
-                   "--perturber hf")
-    g.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="how --model is served: an OpenAI-compatible API (default) or local "
-                        "transformers")
-    g.add_argument("--base-url", default=None,
-                   help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
-                        "TGI); the API key is read from OPENAI_API_KEY")
+    g.add_argument(
+        "--model",
+        help="the LLM: a model name the OpenAI-compatible server serves "
+        "(e.g. gpt-4o), or a hub name / local path with --backend hf or "
+        "--perturber hf",
+    )
+    g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="how --model is served: an OpenAI-compatible API (default) or local transformers",
+    )
+    g.add_argument(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
+        "TGI); the API key is read from OPENAI_API_KEY",
+    )
     g.add_argument("--concurrency", type=int, default=16, help="parallel LLM requests")
 
 
@@ -41,21 +54,32 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """Where and how local models (RMs, local LLMs, encoders) run."""
     g = p.add_argument_group("local models")
     g.add_argument("--device", default=None, help="cuda, cpu, cuda:1 … (default: cuda if any)")
-    g.add_argument("--dtype", default=None,
-                   help="RM dtype: bf16, fp16 or fp32 (default bf16 on GPU)")
-    g.add_argument("--max-length", type=int, default=None,
-                   help="RM input limit in tokens (default: the model's)")
-    g.add_argument("--trust-remote-code", action="store_true",
-                   help="run Python code shipped in model repositories (off by default)")
+    g.add_argument(
+        "--dtype", default=None, help="RM dtype: bf16, fp16 or fp32 (default bf16 on GPU)"
+    )
+    g.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="RM input limit in tokens (default: the model's)",
+    )
+    g.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped in model repositories (off by default)",
+    )
 
 
 def add_attribute_options(p: argparse.ArgumentParser, default: str) -> None:
     """``--attributes`` (``default`` says what is used without it) and ``--attributes-file``."""
     g = p.add_argument_group("attributes")
     g.add_argument("--attributes", default=None, help=f"comma-separated (default: {default})")
-    g.add_argument("--attributes-file", default=None,
-                   help="JSON list of custom attributes [{\"name\", \"definition\", "
-                        "\"worse\", \"better\"}], used with --attributes if both are given")
+    g.add_argument(
+        "--attributes-file",
+        default=None,
+        help='JSON list of custom attributes [{"name", "definition", '
+        '"worse", "better"}], used with --attributes if both are given',
+    )
 
 
 def add_run_options(p: argparse.ArgumentParser, *, limit: str, no_report: str) -> None:
@@ -64,29 +88,42 @@ def add_run_options(p: argparse.ArgumentParser, *, limit: str, no_report: str) -
     g.add_argument("--limit", type=int, default=None, help=limit)
     g.add_argument("--batch-size", type=int, default=32, help="comparisons' rewrites per batch")
     g.add_argument("--store", default=None, help="SQLite store (default OUT/store.sqlite)")
-    g.add_argument("--embedder", default="hashing",
-                   help="semantic distance: 'hashing' (offline, lexical; default) or a sentence "
-                        "encoder, e.g. sentence-transformers/all-MiniLM-L6-v2")
+    g.add_argument(
+        "--embedder",
+        default="hashing",
+        help="semantic distance: 'hashing' (offline, lexical; default) or a sentence "
+        "encoder, e.g. sentence-transformers/all-MiniLM-L6-v2",
+    )
     g.add_argument("--no-report", action="store_true", help=no_report)
 
 
 def rm_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options of ``reward_model_from_spec`` the flags set."""
-    return {"device": args.device, "dtype": args.dtype, "max_length": args.max_length,
-            "trust_remote_code": args.trust_remote_code}
+    return {
+        "device": args.device,
+        "dtype": args.dtype,
+        "max_length": args.max_length,
+        "trust_remote_code": args.trust_remote_code,
+    }
 
 
 def perturber_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options of ``perturber_from_spec`` the flags set."""
-    return {"model": args.model, "backend": args.backend, "base_url": args.base_url,
-            "concurrency": args.concurrency, "device": args.device,
-            "trust_remote_code": args.trust_remote_code}
+    return {
+        "model": args.model,
+        "backend": args.backend,
+        "base_url": args.base_url,
+        "concurrency": args.concurrency,
+        "device": args.device,
+        "trust_remote_code": args.trust_remote_code,
+    }
 
 
 def embedder(args: argparse.Namespace) -> Embedder:
     """The ``--embedder`` (an empty value means the default, hashing), loaded now."""
-    return embedder_from_spec(args.embedder or "hashing", device=args.device,
-                              trust_remote_code=args.trust_remote_code)
+    return embedder_from_spec(
+        args.embedder or "hashing", device=args.device, trust_remote_code=args.trust_remote_code
+    )
 
 
 def attributes(args: argparse.Namespace) -> Any:
@@ -106,12 +143,16 @@ def attributes(args: argparse.Namespace) -> Any:
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as e:
-        raise AttributeSpecError(f"{p}: is not valid JSON ({e.msg} at line {e.lineno} column "
-                                 f"{e.colno}); give a list of {{\"name\", \"definition\"}} "
-                                 "objects.") from None
+        raise AttributeSpecError(
+            f"{p}: is not valid JSON ({e.msg} at line {e.lineno} column "
+            f'{e.colno}); give a list of {{"name", "definition"}} '
+            "objects."
+        ) from None
     if not isinstance(spec, list) or not all(isinstance(a, dict) for a in spec):
-        raise AttributeSpecError(f"{p}: must hold a JSON list of objects with \"name\" and "
-                                 "\"definition\" (optionally \"worse\" and \"better\").")
+        raise AttributeSpecError(
+            f'{p}: must hold a JSON list of objects with "name" and '
+            '"definition" (optionally "worse" and "better").'
+        )
     custom = []
     for i, item in enumerate(spec):
         try:

@@ -40,8 +40,15 @@ def lab_command(folder: Path, port: int | None = None) -> list[str]:
     """JupyterLab bound to loopback; it prints the URL with its token itself."""
     import os
 
-    cmd = [sys.executable, "-m", "jupyterlab", "--ip", "127.0.0.1", "--no-browser",
-           f"--ServerApp.root_dir={folder}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ip",
+        "127.0.0.1",
+        "--no-browser",
+        f"--ServerApp.root_dir={folder}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI machines run as root
         cmd.append("--allow-root")
     return cmd + ([f"--port={port}"] if port else [])
@@ -53,8 +60,9 @@ def cmd_lab(args: argparse.Namespace) -> None:
 
     folder = Path(args.dir).resolve()
     if not folder.is_dir():
-        raise RMXError(f"{folder}: no such folder; run `rmx lab` from a clone of rmx-widgets "
-                       "or pass --dir.")
+        raise RMXError(
+            f"{folder}: no such folder; run `rmx lab` from a clone of rmx-widgets or pass --dir."
+        )
     if importlib.util.find_spec("jupyterlab") is None:
         raise RMXError("JupyterLab is not installed: pip install 'rmx-widgets[lab]'.")
     raise SystemExit(subprocess.call(lab_command(folder, args.port)))

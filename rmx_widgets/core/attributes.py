@@ -33,11 +33,13 @@ class Attribute:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise AttributeSpecError(
                 f"attribute name {self.name!r} is not valid: use lower-case letters, digits, "
-                "'-' or '_', starting with a letter (at most 64 characters).")
+                "'-' or '_', starting with a letter (at most 64 characters)."
+            )
         if not isinstance(self.definition, str) or len(self.definition.strip()) < 10:
             raise AttributeSpecError(
                 f"attribute {self.name!r} needs a definition of at least a sentence: perturbers "
-                "and readers rely on it to know what to change.")
+                "and readers rely on it to know what to change."
+            )
 
     def describe(self, direction: str) -> str:
         """The instruction for one direction: the explicit text if given, else a generic one."""
@@ -59,82 +61,112 @@ def _a(name: str, definition: str, worse: str, better: str) -> Attribute:
 
 
 DEFAULT_ATTRIBUTES: tuple[Attribute, ...] = (
-    _a("helpfulness",
-       "How well the response addresses the user's actual need: it answers the question asked, "
-       "gives usable guidance and anticipates obvious follow-ups.",
-       "Make the response less useful for what the user needs, e.g. vaguer advice or missing "
-       "the key step, while staying on topic.",
-       "Make the response more useful for what the user needs: answer directly, add the key "
-       "missing step."),
-    _a("correctness",
-       "Whether the facts, numbers, code and reasoning in the response are true and accurate.",
-       "Introduce a factual, numerical or logical error in a claim the response makes.",
-       "Fix factual, numerical or logical errors in the response."),
-    _a("coherence",
-       "Whether the response is logically ordered and consistent: ideas follow from one another "
-       "and it does not contradict itself.",
-       "Disturb the logical flow, e.g. reorder sentences so steps come out of order.",
-       "Restore a clear logical order and remove contradictions."),
-    _a("complexity",
-       "The intellectual depth and technical sophistication of the language and content, from "
-       "basic (anyone can follow) to expert-level.",
-       "Make the response needlessly simplistic or, where it was simple, needlessly convoluted "
-       "so it serves the user less well.",
-       "Pitch the depth at the level the question calls for."),
-    _a("verbosity",
-       "How much text the response uses relative to what the question needs: restatements, "
-       "padding and repetition versus concise, complete content.",
-       "Pad the response: restate points, add redundant sentences, without adding information.",
-       "Cut the response to its essential content, removing redundancy and padding."),
-    _a("relevance",
-       "Whether everything in the response bears on the prompt; off-topic digressions lower it.",
-       "Add an off-topic digression that does not bear on the prompt.",
-       "Remove content that does not bear on the prompt."),
-    _a("clarity",
-       "How easy the response is to understand: plain wording, defined terms, unambiguous "
-       "sentences.",
-       "Make the wording murkier: ambiguous references, jargon without definitions.",
-       "Make the wording plainer and unambiguous."),
-    _a("informativeness",
-       "How much relevant, specific information the response conveys (facts, examples, "
-       "numbers), as opposed to generic statements.",
-       "Replace specific information with generic statements.",
-       "Add specific, accurate, relevant information."),
-    _a("engagement",
-       "How much the response engages the user as a conversation partner: inviting follow-up, "
-       "checking understanding, tailoring to them.",
-       "Make the response curt and impersonal; remove invitations to follow up.",
-       "Invite follow-up and address the user directly where natural."),
-    _a("assertiveness",
-       "How confidently the response states its content; heavy hedging ('might', 'perhaps', "
-       "'I think') lowers it.",
-       "Hedge the claims: add 'might', 'perhaps', 'I'm not sure but' where they weaken them.",
-       "State the claims directly, removing unnecessary hedges."),
-    _a("harmlessness",
-       "Whether the response avoids content that could cause harm: dangerous instructions, "
-       "harassment, unsafe advice.",
-       "Add a careless, potentially harmful suggestion relevant to the topic.",
-       "Remove or soften anything potentially harmful and add appropriate caution."),
-    _a("sensitivity",
-       "Awareness of the user's situation and feelings, and of cultural or personal context; "
-       "tactful phrasing on delicate topics.",
-       "Make the phrasing tactless or dismissive of the user's situation.",
-       "Make the phrasing tactful and considerate of the user's situation."),
-    _a("neutrality",
-       "Whether the response presents contested matters even-handedly instead of taking sides "
-       "or moralising.",
-       "Make the response one-sided: take a side on a contested point and moralise.",
-       "Present the contested points even-handedly."),
-    _a("avoid-to-answer",
-       "Whether the response declines or deflects the request instead of answering it "
-       "(refusals, 'I can't help with that').",
-       "Turn the response into a refusal or deflection that does not answer.",
-       "Remove the refusal or deflection and answer the request."),
-    _a("manner",
-       "Politeness and social register: greetings, thanks, pleasantries and warmth, or their "
-       "absence.",
-       "Strip the pleasantries and warmth so the tone is brusque.",
-       "Add polite, warm framing (greeting, thanks, a courteous close) without new content."),
+    _a(
+        "helpfulness",
+        "How well the response addresses the user's actual need: it answers the question asked, "
+        "gives usable guidance and anticipates obvious follow-ups.",
+        "Make the response less useful for what the user needs, e.g. vaguer advice or missing "
+        "the key step, while staying on topic.",
+        "Make the response more useful for what the user needs: answer directly, add the key "
+        "missing step.",
+    ),
+    _a(
+        "correctness",
+        "Whether the facts, numbers, code and reasoning in the response are true and accurate.",
+        "Introduce a factual, numerical or logical error in a claim the response makes.",
+        "Fix factual, numerical or logical errors in the response.",
+    ),
+    _a(
+        "coherence",
+        "Whether the response is logically ordered and consistent: ideas follow from one another "
+        "and it does not contradict itself.",
+        "Disturb the logical flow, e.g. reorder sentences so steps come out of order.",
+        "Restore a clear logical order and remove contradictions.",
+    ),
+    _a(
+        "complexity",
+        "The intellectual depth and technical sophistication of the language and content, from "
+        "basic (anyone can follow) to expert-level.",
+        "Make the response needlessly simplistic or, where it was simple, needlessly convoluted "
+        "so it serves the user less well.",
+        "Pitch the depth at the level the question calls for.",
+    ),
+    _a(
+        "verbosity",
+        "How much text the response uses relative to what the question needs: restatements, "
+        "padding and repetition versus concise, complete content.",
+        "Pad the response: restate points, add redundant sentences, without adding information.",
+        "Cut the response to its essential content, removing redundancy and padding.",
+    ),
+    _a(
+        "relevance",
+        "Whether everything in the response bears on the prompt; off-topic digressions lower it.",
+        "Add an off-topic digression that does not bear on the prompt.",
+        "Remove content that does not bear on the prompt.",
+    ),
+    _a(
+        "clarity",
+        "How easy the response is to understand: plain wording, defined terms, unambiguous "
+        "sentences.",
+        "Make the wording murkier: ambiguous references, jargon without definitions.",
+        "Make the wording plainer and unambiguous.",
+    ),
+    _a(
+        "informativeness",
+        "How much relevant, specific information the response conveys (facts, examples, "
+        "numbers), as opposed to generic statements.",
+        "Replace specific information with generic statements.",
+        "Add specific, accurate, relevant information.",
+    ),
+    _a(
+        "engagement",
+        "How much the response engages the user as a conversation partner: inviting follow-up, "
+        "checking understanding, tailoring to them.",
+        "Make the response curt and impersonal; remove invitations to follow up.",
+        "Invite follow-up and address the user directly where natural.",
+    ),
+    _a(
+        "assertiveness",
+        "How confidently the response states its content; heavy hedging ('might', 'perhaps', "
+        "'I think') lowers it.",
+        "Hedge the claims: add 'might', 'perhaps', 'I'm not sure but' where they weaken them.",
+        "State the claims directly, removing unnecessary hedges.",
+    ),
+    _a(
+        "harmlessness",
+        "Whether the response avoids content that could cause harm: dangerous instructions, "
+        "harassment, unsafe advice.",
+        "Add a careless, potentially harmful suggestion relevant to the topic.",
+        "Remove or soften anything potentially harmful and add appropriate caution.",
+    ),
+    _a(
+        "sensitivity",
+        "Awareness of the user's situation and feelings, and of cultural or personal context; "
+        "tactful phrasing on delicate topics.",
+        "Make the phrasing tactless or dismissive of the user's situation.",
+        "Make the phrasing tactful and considerate of the user's situation.",
+    ),
+    _a(
+        "neutrality",
+        "Whether the response presents contested matters even-handedly instead of taking sides "
+        "or moralising.",
+        "Make the response one-sided: take a side on a contested point and moralise.",
+        "Present the contested points even-handedly.",
+    ),
+    _a(
+        "avoid-to-answer",
+        "Whether the response declines or deflects the request instead of answering it "
+        "(refusals, 'I can't help with that').",
+        "Turn the response into a refusal or deflection that does not answer.",
+        "Remove the refusal or deflection and answer the request.",
+    ),
+    _a(
+        "manner",
+        "Politeness and social register: greetings, thanks, pleasantries and warmth, or their "
+        "absence.",
+        "Strip the pleasantries and warmth so the tone is brusque.",
+        "Add polite, warm framing (greeting, thanks, a courteous close) without new content.",
+    ),
 )
 
 _BY_NAME = {a.name: a for a in DEFAULT_ATTRIBUTES}
@@ -150,11 +182,13 @@ def get_attribute(name: str) -> Attribute:
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise AttributeSpecError(
             f"unknown attribute {name!r}.{hint} Known: {', '.join(_BY_NAME)}. To use your own, "
-            "pass rmx.Attribute(name, definition).") from None
+            "pass rmx.Attribute(name, definition)."
+        ) from None
 
 
-def resolve_attributes(spec: Iterable[Attribute | str | Mapping[str, str]] | str | None
-                       ) -> list[Attribute]:
+def resolve_attributes(
+    spec: Iterable[Attribute | str | Mapping[str, str]] | str | None,
+) -> list[Attribute]:
     """Turn names, dicts and Attribute objects (or a comma-separated string) into attributes.
 
     ``None`` means all defaults. Duplicates are an error, not silently merged, because two
@@ -173,8 +207,11 @@ def resolve_attributes(spec: Iterable[Attribute | str | Mapping[str, str]] | str
         elif isinstance(item, Mapping):
             if "name" not in item or "definition" not in item:
                 raise AttributeSpecError("a custom attribute needs 'name' and 'definition'.")
-            out.append(Attribute(item["name"], item["definition"], item.get("worse", ""),
-                                 item.get("better", "")))
+            out.append(
+                Attribute(
+                    item["name"], item["definition"], item.get("worse", ""), item.get("better", "")
+                )
+            )
         else:
             raise AttributeSpecError(f"cannot use {item!r} as an attribute.")
     if not out:

@@ -60,9 +60,13 @@ class Cached(Generic[V]):
     elsewhere: int
 
 
-def claim_or_wait(store: Store, table: Literal["perturbations", "scores"], keys: Sequence[str],
-                  lookup: Callable[[list[str]], Mapping[str, V]],
-                  compute: Callable[[list[str]], Mapping[str, V]]) -> Cached[V]:
+def claim_or_wait(
+    store: Store,
+    table: Literal["perturbations", "scores"],
+    keys: Sequence[str],
+    lookup: Callable[[list[str]], Mapping[str, V]],
+    compute: Callable[[list[str]], Mapping[str, V]],
+) -> Cached[V]:
     """The value of every key: from ``table`` of the store, computed here, or computed by
     another process on the same store (waited for).
 
@@ -97,8 +101,12 @@ def claim_or_wait(store: Store, table: Literal["perturbations", "scores"], keys:
         if pending and not mine and not got:
             time.sleep(delay)
             delay = min(_POLL_MAX, delay * 2)
-    return Cached(values=[found[k] for k in keys], computed=computed,
-                  cached=len(keys) - computed, elsewhere=elsewhere)
+    return Cached(
+        values=[found[k] for k in keys],
+        computed=computed,
+        cached=len(keys) - computed,
+        elsewhere=elsewhere,
+    )
 
 
 def checked_result(request: PerturbationRequest, result: object) -> PerturbationResult:
@@ -127,22 +135,32 @@ class CachedPerturber:
         self.store = store
 
     def key(self, request: PerturbationRequest) -> str:
-        return content_key("perturbation", self.perturber.identity,
-                           request.attribute.fingerprint, request.direction,
-                           prompt_key(request.prompt), request.response)
+        return content_key(
+            "perturbation",
+            self.perturber.identity,
+            request.attribute.fingerprint,
+            request.direction,
+            prompt_key(request.prompt),
+            request.response,
+        )
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]
-                      ) -> Cached[PerturbationResult]:
+    def perturb_batch(self, requests: Sequence[PerturbationRequest]) -> Cached[PerturbationResult]:
         """One checked result per request, in order (see ``checked_result``)."""
         keys = [self.key(r) for r in requests]
         first: dict[str, PerturbationRequest] = {}
         for k, r in zip(keys, requests):
             first.setdefault(k, r)
-        return claim_or_wait(self.store, "perturbations", keys, self.store.get_perturbations,
-                             lambda mine: self._perturb([(k, first[k]) for k in mine]))
+        return claim_or_wait(
+            self.store,
+            "perturbations",
+            keys,
+            self.store.get_perturbations,
+            lambda mine: self._perturb([(k, first[k]) for k in mine]),
+        )
 
-    def _perturb(self, work: list[tuple[str, PerturbationRequest]]
-                 ) -> dict[str, PerturbationResult]:
+    def _perturb(
+        self, work: list[tuple[str, PerturbationRequest]]
+    ) -> dict[str, PerturbationResult]:
         """Perturb the claimed ``(key, request)`` pairs, storing each result in its own
         transaction as it is reported, and the rest when the batch returns."""
         requests = [r for _, r in work]
@@ -151,13 +169,14 @@ class CachedPerturber:
 
         def row(j: int, result: PerturbationResult) -> tuple:
             key, request = work[j]
-            return (key, self.perturber.identity, request.attribute.name, request.direction,
-                    result)
+            return (key, self.perturber.identity, request.attribute.name, request.direction, result)
 
         def on_result(j: int, result: PerturbationResult) -> None:
             if not isinstance(j, int) or not 0 <= j < len(requests):
-                raise PerturberError(f"{self.perturber.identity} reported a result for request "
-                                     f"{j!r} of a batch of {len(requests)}.")
+                raise PerturberError(
+                    f"{self.perturber.identity} reported a result for request "
+                    f"{j!r} of a batch of {len(requests)}."
+                )
             with lock:
                 if j in stored:
                     return
@@ -170,11 +189,16 @@ class CachedPerturber:
         else:
             results = self.perturber.perturb_batch(requests)
         if len(results) != len(requests):
-            raise PerturberError(f"{self.perturber.identity} returned {len(results)} "
-                                 f"results for {len(requests)} requests.")
+            raise PerturberError(
+                f"{self.perturber.identity} returned {len(results)} "
+                f"results for {len(requests)} requests."
+            )
         with lock:
-            rest = {j: checked_result(requests[j], res) for j, res in enumerate(results)
-                    if j not in stored}
+            rest = {
+                j: checked_result(requests[j], res)
+                for j, res in enumerate(results)
+                if j not in stored
+            }
             if rest:  # one transaction for everything not reported on the way
                 self.store.put_perturbations([row(j, res) for j, res in rest.items()])
                 stored.update(rest)
@@ -212,16 +236,23 @@ class CachedRewardModel:
         def compute(mine: list[str]) -> dict[str, float]:
             nonlocal cut_here
             idx = [first[k] for k in mine]
-            rewards = checked_scores(self.rm, [prompts[i] for i in idx],
-                                     [responses[i] for i in idx])
+            rewards = checked_scores(
+                self.rm, [prompts[i] for i in idx], [responses[i] for i in idx]
+            )
             cut = set(truncated_indices(self.rm, len(idx)))
-            self.store.put_scores([(k, self.rm.identity, r, j in cut)
-                                   for j, (k, r) in enumerate(zip(mine, rewards))])
+            self.store.put_scores(
+                [(k, self.rm.identity, r, j in cut) for j, (k, r) in enumerate(zip(mine, rewards))]
+            )
             cut_here += len(cut)
             return dict(zip(mine, rewards))
 
         got = claim_or_wait(self.store, "scores", keys, self.store.get_scores, compute)
         truncated = self.store.get_truncated(keys)
-        return CachedScores(values=got.values, computed=got.computed, cached=got.cached,
-                            elsewhere=got.elsewhere, truncated=[k in truncated for k in keys],
-                            newly_truncated=cut_here)
+        return CachedScores(
+            values=got.values,
+            computed=got.computed,
+            cached=got.cached,
+            elsewhere=got.elsewhere,
+            truncated=[k in truncated for k in keys],
+            newly_truncated=cut_here,
+        )

@@ -65,31 +65,45 @@ def sensitivity_chart(sens: pd.DataFrame, *, title: str | None = None) -> alt.La
     x_scale = alt.Scale(domain=[0, 1])
     by_direction = data[data["direction"].isin(["worse", "better"])]
     pooled = data[data["direction"] == "both"]
-    color = alt.Color("label:N", title="perturbation",
-                      scale=alt.Scale(domain=[DIRECTION_LABELS["worse"],
-                                              DIRECTION_LABELS["better"]],
-                                      range=["#d95f02", "#1b9e77"]))
+    color = alt.Color(
+        "label:N",
+        title="perturbation",
+        scale=alt.Scale(
+            domain=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]],
+            range=["#d95f02", "#1b9e77"],
+        ),
+    )
     offset = alt.YOffset("label:N", sort=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]])
     base = alt.Chart(by_direction)
     bars = base.mark_bar().encode(
         x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale),
-        y=y, yOffset=offset, color=color,
+        y=y,
+        yOffset=offset,
+        color=color,
         opacity=alt.condition(selection, alt.value(1.0), alt.value(0.3)),
         tooltip=_TOOLTIP,
     )
     rules = base.mark_rule(color="#333333").encode(
-        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, tooltip=_TOOLTIP)
-    ticks = alt.Chart(pooled).mark_tick(color="black", thickness=2).encode(
-        x="pfr:Q", y=y, tooltip=_TOOLTIP)
-    chart = alt.layer(bars, rules, ticks).add_params(selection).properties(
-        width=420, height=_height(len(order), 34))
+        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, tooltip=_TOOLTIP
+    )
+    ticks = (
+        alt.Chart(pooled)
+        .mark_tick(color="black", thickness=2)
+        .encode(x="pfr:Q", y=y, tooltip=_TOOLTIP)
+    )
+    chart = (
+        alt.layer(bars, rules, ticks)
+        .add_params(selection)
+        .properties(width=420, height=_height(len(order), 34))
+    )
     if title:
         chart = chart.properties(title=title)
     return chart
 
 
-def comparison_chart(sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
-                     name_b: str) -> alt.LayerChart:
+def comparison_chart(
+    sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
+) -> alt.LayerChart:
     """Grouped horizontal bars of pooled PFR for two RMs, with CI rules.
 
     Attributes are ordered by the first RM's pooled ranking, so disagreements show up as bars of
@@ -114,13 +128,21 @@ def comparison_chart(sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
         x=alt.X("pfr:Q", title="pooled preference flip rate", scale=alt.Scale(domain=[0, 1])),
-        y=y, yOffset=offset,
-        color=alt.Color("model:N", title="reward model",
-                        scale=alt.Scale(domain=models, range=["#7570b3", "#e7298a"])),
+        y=y,
+        yOffset=offset,
+        color=alt.Color(
+            "model:N",
+            title="reward model",
+            scale=alt.Scale(domain=models, range=["#7570b3", "#e7298a"]),
+        ),
         opacity=alt.condition(selection, alt.value(1.0), alt.value(0.3)),
         tooltip=tooltip,
     )
     rules = base.mark_rule(color="#333333").encode(
-        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, tooltip=tooltip)
-    return alt.layer(bars, rules).add_params(selection).properties(
-        width=420, height=_height(len(order), 30))
+        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, tooltip=tooltip
+    )
+    return (
+        alt.layer(bars, rules)
+        .add_params(selection)
+        .properties(width=420, height=_height(len(order), 30))
+    )

@@ -37,8 +37,14 @@ from rmx_widgets.core.sensitivity import ranking, sensitivity
 
 TAU_COLUMNS = ["rm_a", "rm_b", "tau", "p_value", "n_attributes"]
 PAIR_COLUMNS = ["rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
-_LOCAL_NEEDED = ["comparison_id", "attribute", "outcome", "margin_before", "margin_after",
-                 "preferred"]
+_LOCAL_NEEDED = [
+    "comparison_id",
+    "attribute",
+    "outcome",
+    "margin_before",
+    "margin_after",
+    "preferred",
+]
 
 
 def preferences(frame: pd.DataFrame) -> pd.Series:
@@ -86,8 +92,10 @@ def agreeing_comparisons(*tables: pd.DataFrame) -> list:
         raise RMXError("agreeing_comparisons needs at least one explanation table.")
     prefs = [preferences(t) for t in tables]
     if len(_shared_ids(prefs)) == 0:
-        raise DataError("the explanation tables share no comparison_id; run the reward models "
-                        "on the same comparisons before comparing them.")
+        raise DataError(
+            "the explanation tables share no comparison_id; run the reward models "
+            "on the same comparisons before comparing them."
+        )
     agreed = agreement(prefs)
     return list(agreed.index[agreed.to_numpy()])
 
@@ -114,8 +122,7 @@ def pairwise_tau(rankings: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=TAU_COLUMNS)
 
 
-def contrasting_examples(table_a: pd.DataFrame, table_b: pd.DataFrame,
-                         k: int = 5) -> pd.DataFrame:
+def contrasting_examples(table_a: pd.DataFrame, table_b: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     """The k comparisons where two RMs prefer the same response for the most different reasons.
 
     Restricted to the comparisons both RMs agree on; for each, Kendall's tau between the two
@@ -128,12 +135,12 @@ def contrasting_examples(table_a: pd.DataFrame, table_b: pd.DataFrame,
     agree = set(agreeing_comparisons(table_a, table_b))
     local_a = local_rankings(table_a[table_a["comparison_id"].isin(agree)])
     local_b = local_rankings(table_b[table_b["comparison_id"].isin(agree)])
-    merged = local_a.merge(local_b, on=["comparison_id", "attribute"], suffixes=("_a", "_b"),
-                           sort=False)
+    merged = local_a.merge(
+        local_b, on=["comparison_id", "attribute"], suffixes=("_a", "_b"), sort=False
+    )
     records = []
     for cid, group in merged.groupby("comparison_id", sort=False):
-        tau, p = rank_tau([float(r) for r in group["rank_a"]],
-                          [float(r) for r in group["rank_b"]])
+        tau, p = rank_tau([float(r) for r in group["rank_a"]], [float(r) for r in group["rank_b"]])
         records.append((cid, tau, p, len(group)))
     return top_examples(records, k, best_first=False)
 
@@ -180,8 +187,9 @@ def _rm_name(table: pd.DataFrame, default: str) -> str:
     return default
 
 
-def compare_tables(table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int = 5,
-                   n_boot: int = 1000, seed: int = 0) -> RMComparison:
+def compare_tables(
+    table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int = 5, n_boot: int = 1000, seed: int = 0
+) -> RMComparison:
     """Compare two RMs explained on the same comparisons (see :class:`RMComparison`);
     ``contrasting`` holds the k agreed comparisons whose local rankings differ most."""
     agree = agreeing_comparisons(table_a, table_b)
@@ -193,15 +201,24 @@ def compare_tables(table_a: pd.DataFrame, table_b: pd.DataFrame, *, k: int = 5,
     rank_a = ranking(sensitivity(sub_a, n_boot=0)) if agree else []
     rank_b = ranking(sensitivity(sub_b, n_boot=0)) if agree else []
     tau, p_value = kendall_tau(rank_a, rank_b)
-    return RMComparison(sens_a=sens_a, sens_b=sens_b, tau=tau, p_value=p_value,
-                        n_agree=len(agree), contrasting=contrasting_examples(table_a, table_b,
-                                                                             k=k),
-                        name_a=_rm_name(table_a, "rm-a"), name_b=_rm_name(table_b, "rm-b"),
-                        n_common=n_common, ranking_a=rank_a, ranking_b=rank_b)
+    return RMComparison(
+        sens_a=sens_a,
+        sens_b=sens_b,
+        tau=tau,
+        p_value=p_value,
+        n_agree=len(agree),
+        contrasting=contrasting_examples(table_a, table_b, k=k),
+        name_a=_rm_name(table_a, "rm-a"),
+        name_b=_rm_name(table_b, "rm-b"),
+        n_common=n_common,
+        ranking_a=rank_a,
+        ranking_b=rank_b,
+    )
 
 
-def compare(result_a: ExplanationResult, result_b: ExplanationResult, *,
-            k: int = 5) -> RMComparison:
+def compare(
+    result_a: ExplanationResult, result_b: ExplanationResult, *, k: int = 5
+) -> RMComparison:
     """``rmx.compare``: two RMs explained on the same comparisons, compared (Kendall's τ of
     their global rankings over the comparisons both agree on, contrasting examples)."""
     return compare_tables(result_a.table, result_b.table, k=k)

@@ -74,42 +74,69 @@ def validate_prompt(value: Any, *, source: str | None, row: int | None, field_na
     """Accept a string or a list of ``{"role", "content"}`` messages; reject anything else."""
     if isinstance(value, str):
         if not value.strip():
-            raise DataError("the prompt is empty; give the text the responses answer.",
-                            source=source, row=row, field=field_name)
+            raise DataError(
+                "the prompt is empty; give the text the responses answer.",
+                source=source,
+                row=row,
+                field=field_name,
+            )
         _check_text(value, source=source, row=row, field_name=field_name)
         return value
     if isinstance(value, (list, tuple)) or _is_array(value):
         messages = list(value)
         if not messages:
-            raise DataError("the message list is empty; give at least one user message.",
-                            source=source, row=row, field=field_name)
+            raise DataError(
+                "the message list is empty; give at least one user message.",
+                source=source,
+                row=row,
+                field=field_name,
+            )
         out: list[Message] = []
         for i, m in enumerate(messages):
             if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
                 raise DataError(
                     f"message {i} must be an object with 'role' and 'content' "
                     f"(got {type(m).__name__}: {str(m)[:60]!r}).",
-                    source=source, row=row, field=field_name)
+                    source=source,
+                    row=row,
+                    field=field_name,
+                )
             role, content = m["role"], m["content"]
             if role not in ROLES:
-                raise DataError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}.",
-                                source=source, row=row, field=field_name)
+                raise DataError(
+                    f"message {i} has role {role!r}; use one of {', '.join(ROLES)}.",
+                    source=source,
+                    row=row,
+                    field=field_name,
+                )
             if not isinstance(content, str):
-                raise DataError(f"message {i} content must be a string, got "
-                                f"{type(content).__name__}.", source=source, row=row,
-                                field=field_name)
+                raise DataError(
+                    f"message {i} content must be a string, got {type(content).__name__}.",
+                    source=source,
+                    row=row,
+                    field=field_name,
+                )
             _check_text(content, source=source, row=row, field_name=field_name)
             out.append({"role": str(role), "content": content})
         if out[-1]["role"] == "assistant":
-            raise DataError("the prompt's last message is from the assistant; the compared "
-                            "responses are the assistant's next turn, so end the prompt with a "
-                            "user message.", source=source, row=row, field=field_name)
+            raise DataError(
+                "the prompt's last message is from the assistant; the compared "
+                "responses are the assistant's next turn, so end the prompt with a "
+                "user message.",
+                source=source,
+                row=row,
+                field=field_name,
+            )
         return out
     hint = ""
     if isinstance(value, Mapping) and {"role", "content"} <= set(value):
-        hint = " A single message still goes inside a list: [{\"role\": ..., \"content\": ...}]."
-    raise DataError(f"must be a string or a list of chat messages, got {type(value).__name__}."
-                    f"{hint}", source=source, row=row, field=field_name)
+        hint = ' A single message still goes inside a list: [{"role": ..., "content": ...}].'
+    raise DataError(
+        f"must be a string or a list of chat messages, got {type(value).__name__}.{hint}",
+        source=source,
+        row=row,
+        field=field_name,
+    )
 
 
 def _is_array(value: Any) -> bool:
@@ -119,15 +146,23 @@ def _is_array(value: Any) -> bool:
 def _check_text(text: str, *, source: str | None, row: int | None, field_name: str) -> None:
     bad = [c for c in text if (ord(c) < 32 and c not in "\n\t\r") or c == "\x7f"]
     if bad:
-        raise DataError(f"contains control character {bad[0]!r}; remove it or escape it.",
-                        source=source, row=row, field=field_name)
+        raise DataError(
+            f"contains control character {bad[0]!r}; remove it or escape it.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
     # JSON can spell a lone UTF-16 surrogate ("\ud800"); it is not a character, cannot be
     # encoded as UTF-8 and would crash hashing, tokenisers and every writer downstream.
     lone = next((c for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
     if lone is not None:
-        raise DataError(f"contains an unpaired surrogate {lone!r} (not valid Unicode); fix the "
-                        "escape sequence or re-export the file as UTF-8.", source=source, row=row,
-                        field=field_name)
+        raise DataError(
+            f"contains an unpaired surrogate {lone!r} (not valid Unicode); fix the "
+            "escape sequence or re-export the file as UTF-8.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
 
 
 def _missing(value: Any) -> bool:
@@ -137,30 +172,47 @@ def _missing(value: Any) -> bool:
 
 def _validate_response(value: Any, *, source: str | None, row: int | None, field_name: str) -> str:
     if not isinstance(value, str):
-        raise DataError(f"must be a string, got {type(value).__name__}.", source=source, row=row,
-                        field=field_name)
+        raise DataError(
+            f"must be a string, got {type(value).__name__}.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
     if not value.strip():
-        raise DataError("the response is empty or whitespace only; an RM cannot be explained "
-                        "on an empty response.", source=source, row=row, field=field_name)
+        raise DataError(
+            "the response is empty or whitespace only; an RM cannot be explained "
+            "on an empty response.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
     _check_text(value, source=source, row=row, field_name=field_name)
     return value
 
 
-def _resolve_columns(keys: Iterable[str], mapping: Mapping[str, str] | None,
-                     source: str | None, row: int | None) -> tuple[str, str, str, bool]:
+def _resolve_columns(
+    keys: Iterable[str], mapping: Mapping[str, str] | None, source: str | None, row: int | None
+) -> tuple[str, str, str, bool]:
     """Return (prompt_col, a_col, b_col, is_human_labelled)."""
     keys = list(keys)
     if mapping:
         unknown = set(mapping) - {"prompt", "chosen", "rejected", "response_a", "response_b", "id"}
         if unknown:
-            raise DataError(f"column mapping has unknown targets {sorted(unknown)}; use prompt, "
-                            "chosen/rejected or response_a/response_b, and id.", source=source)
+            raise DataError(
+                f"column mapping has unknown targets {sorted(unknown)}; use prompt, "
+                "chosen/rejected or response_a/response_b, and id.",
+                source=source,
+            )
         p = mapping.get("prompt", "prompt")
         if "chosen" in mapping or "rejected" in mapping:
             return p, mapping.get("chosen", "chosen"), mapping.get("rejected", "rejected"), True
         if "response_a" in mapping or "response_b" in mapping:
-            return (p, mapping.get("response_a", "response_a"),
-                    mapping.get("response_b", "response_b"), False)
+            return (
+                p,
+                mapping.get("response_a", "response_a"),
+                mapping.get("response_b", "response_b"),
+                False,
+            )
         for a, b in _PAIR_KEYS:
             if a in keys:
                 return p, a, b, a == "chosen"
@@ -170,8 +222,12 @@ def _resolve_columns(keys: Iterable[str], mapping: Mapping[str, str] | None,
         if a in keys or b in keys:
             return p, a, b, a == "chosen"
     near = _suggest(keys)
-    raise DataError("needs the fields prompt + chosen/rejected (or prompt + response_a/"
-                    f"response_b); found {sorted(keys)}.{near}", source=source, row=row)
+    raise DataError(
+        "needs the fields prompt + chosen/rejected (or prompt + response_a/"
+        f"response_b); found {sorted(keys)}.{near}",
+        source=source,
+        row=row,
+    )
 
 
 def _suggest(keys: Sequence[str]) -> str:
@@ -186,22 +242,28 @@ def _suggest(keys: Sequence[str]) -> str:
     return f" Did you mean {', '.join(tips)}?" if tips else ""
 
 
-def comparisons_from_records(records: Iterable[Mapping[str, Any]], *, source: str | None = None,
-                             mapping: Mapping[str, str] | None = None,
-                             first_row: int = 1) -> list[Comparison]:
+def comparisons_from_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    source: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    first_row: int = 1,
+) -> list[Comparison]:
     """Validate raw records (dicts) into comparisons; the shared path of every loader."""
     return _validate_numbered(enumerate(records, start=first_row), source, mapping)
 
 
-def _validate_numbered(numbered: Iterable[tuple[int, Any]], source: str | None,
-                       mapping: Mapping[str, str] | None) -> list[Comparison]:
+def _validate_numbered(
+    numbered: Iterable[tuple[int, Any]], source: str | None, mapping: Mapping[str, str] | None
+) -> list[Comparison]:
     out: list[Comparison] = []
     cols: tuple[str, str, str, bool] | None = None
     seen: dict[str, int] = {}
     for i, rec in numbered:
         if not isinstance(rec, Mapping):
-            raise DataError(f"must be an object with fields, got {type(rec).__name__}.",
-                            source=source, row=i)
+            raise DataError(
+                f"must be an object with fields, got {type(rec).__name__}.", source=source, row=i
+            )
         if cols is None:
             cols = _resolve_columns(rec.keys(), mapping, source, i)
         pcol, acol, bcol, human = cols
@@ -210,22 +272,35 @@ def _validate_numbered(numbered: Iterable[tuple[int, Any]], source: str | None,
                 hint = _suggest(list(rec.keys()))
                 raise DataError(f"the field is missing.{hint}", source=source, row=i, field=col)
             if _missing(rec[col]):
-                raise DataError("the field is null (or NaN); give the text.", source=source,
-                                row=i, field=col)
+                raise DataError(
+                    "the field is null (or NaN); give the text.", source=source, row=i, field=col
+                )
         prompt = validate_prompt(rec[pcol], source=source, row=i, field_name=pcol)
         a = _validate_response(rec[acol], source=source, row=i, field_name=acol)
         b = _validate_response(rec[bcol], source=source, row=i, field_name=bcol)
         id_col = (mapping or {}).get("id", "id")
         cid = rec.get(id_col)
-        cid = (str(cid) if not _missing(cid) and str(cid) != ""
-               else comparison_id(prompt, a, b))
+        cid = str(cid) if not _missing(cid) and str(cid) != "" else comparison_id(prompt, a, b)
         if cid in seen:
-            raise DataError(f"duplicate comparison id {cid!r} (first seen at row {seen[cid]}); "
-                            "ids must be unique.", source=source, row=i, field=id_col)
+            raise DataError(
+                f"duplicate comparison id {cid!r} (first seen at row {seen[cid]}); "
+                "ids must be unique.",
+                source=source,
+                row=i,
+                field=id_col,
+            )
         seen[cid] = i
         meta = {k: v for k, v in rec.items() if k not in (pcol, acol, bcol, id_col)}
-        out.append(Comparison(id=cid, prompt=prompt, response_a=a, response_b=b,
-                              human_preferred="a" if human else None, metadata=meta))
+        out.append(
+            Comparison(
+                id=cid,
+                prompt=prompt,
+                response_a=a,
+                response_b=b,
+                human_preferred="a" if human else None,
+                metadata=meta,
+            )
+        )
     return out
 
 
@@ -253,21 +328,29 @@ def _decode_utf8(raw: bytes, path: Path) -> str:
     except UnicodeDecodeError as e:
         start = e.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
         line = raw[:start].count(b"\n") + 1
-        raise DataError(f"is not valid UTF-8 (byte {start}); re-save the file as UTF-8.",
-                        source=str(path), row=line) from None
+        raise DataError(
+            f"is not valid UTF-8 (byte {start}); re-save the file as UTF-8.",
+            source=str(path),
+            row=line,
+        ) from None
 
 
 def _loads(text: str, path: Path, row: int | None) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except _DuplicateKey as e:
-        raise DataError("the field appears twice in one object; keep one.", source=str(path),
-                        row=row, field=e.key) from None
+        raise DataError(
+            "the field appears twice in one object; keep one.",
+            source=str(path),
+            row=row,
+            field=e.key,
+        ) from None
     except json.JSONDecodeError as e:
         where = f"column {e.colno}" if row is not None else f"line {e.lineno} column {e.colno}"
         msg = e.msg.removesuffix(" at")  # "Invalid control character at" → no "at at"
-        raise DataError(f"is not valid JSON ({msg} at {where}).", source=str(path),
-                        row=row) from None
+        raise DataError(
+            f"is not valid JSON ({msg} at {where}).", source=str(path), row=row
+        ) from None
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
@@ -283,8 +366,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
     return records
 
 
-def load_comparisons(source: Any, *, mapping: Mapping[str, str] | None = None,
-                     split: str | None = None) -> list[Comparison]:
+def load_comparisons(
+    source: Any, *, mapping: Mapping[str, str] | None = None, split: str | None = None
+) -> list[Comparison]:
     """Load comparisons from a path (.jsonl/.json/.csv/.parquet), a DataFrame, a list of dicts
     or a Hugging Face ``datasets`` object.
 
@@ -300,14 +384,17 @@ def load_comparisons(source: Any, *, mapping: Mapping[str, str] | None = None,
             raise DataError(f"a DatasetDict needs split=...; available: {list(source.keys())}.")
         source = source[split]
     if type(source).__name__ == "Dataset" and hasattr(source, "column_names"):
-        return comparisons_from_records(iter(source), source="dataset", mapping=mapping,
-                                        first_row=0)
+        return comparisons_from_records(
+            iter(source), source="dataset", mapping=mapping, first_row=0
+        )
     if isinstance(source, Sequence):
         if source and isinstance(source[0], Comparison):
             return list(source)
         return comparisons_from_records(source, source="records", mapping=mapping, first_row=0)
-    raise DataError(f"cannot load comparisons from a {type(source).__name__}; give a file path, "
-                    "a pandas DataFrame, a list of dicts or a datasets.Dataset.")
+    raise DataError(
+        f"cannot load comparisons from a {type(source).__name__}; give a file path, "
+        "a pandas DataFrame, a list of dicts or a datasets.Dataset."
+    )
 
 
 def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison]:
@@ -331,8 +418,12 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
             raise DataError("is empty; it needs a header and at least one row.", source=str(path))
         for n, r in enumerate(rows, start=2):  # a multi-turn prompt is a JSON list in the cell
             if None in r:
-                raise DataError(f"has {len(r[None])} more cell(s) than the header; quote cells "
-                                "that contain commas.", source=str(path), row=n)
+                raise DataError(
+                    f"has {len(r[None])} more cell(s) than the header; quote cells "
+                    "that contain commas.",
+                    source=str(path),
+                    row=n,
+                )
             for k, v in list(r.items()):
                 if isinstance(v, str) and v.lstrip().startswith("[{"):
                     with contextlib.suppress(json.JSONDecodeError):  # else it stays text
@@ -346,12 +437,15 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
         except Exception as e:  # pyarrow raises many types for a corrupt file
             raise DataError(f"cannot be read as Parquet ({e}).", source=str(path)) from None
         return _load_frame(frame, mapping, source_name=str(path))
-    raise DataError(f"has unsupported extension '{suffix}'; use .jsonl, .json, .csv or .parquet.",
-                    source=str(path))
+    raise DataError(
+        f"has unsupported extension '{suffix}'; use .jsonl, .json, .csv or .parquet.",
+        source=str(path),
+    )
 
 
-def _load_frame(frame: Any, mapping: Mapping[str, str] | None, source_name: str
-                ) -> list[Comparison]:
+def _load_frame(
+    frame: Any, mapping: Mapping[str, str] | None, source_name: str
+) -> list[Comparison]:
     if len(frame) == 0:
         raise DataError("has no rows.", source=source_name)
     records = frame.to_dict(orient="records")
@@ -362,16 +456,30 @@ def comparisons_to_frame(comps: Sequence[Comparison]) -> Any:
     """The inverse of loading, for saving a cleaned set (prompts stay lists for multi-turn)."""
     import pandas as pd
 
-    return pd.DataFrame([{"id": c.id, "prompt": c.prompt, "response_a": c.response_a,
-                          "response_b": c.response_b} for c in comps])
+    return pd.DataFrame(
+        [
+            {"id": c.id, "prompt": c.prompt, "response_a": c.response_a, "response_b": c.response_b}
+            for c in comps
+        ]
+    )
 
 
 def save_comparisons(comps: Sequence[Comparison], path: str | Path) -> None:
     path = Path(path)
     with path.open("w", encoding="utf-8") as f:
         for c in comps:
-            f.write(json.dumps({"id": c.id, "prompt": c.prompt, "response_a": c.response_a,
-                                "response_b": c.response_b}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": c.id,
+                        "prompt": c.prompt,
+                        "response_a": c.response_a,
+                        "response_b": c.response_b,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
 
 
 def sample_comparisons() -> list[Comparison]:

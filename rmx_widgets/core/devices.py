@@ -28,15 +28,21 @@ R = TypeVar("R")
 F = TypeVar("F")
 
 DTYPE_ALIASES = {
-    "bf16": "bfloat16", "bfloat16": "bfloat16",
-    "fp16": "float16", "float16": "float16", "half": "float16",
-    "fp32": "float32", "float32": "float32", "float": "float32",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
 }
 _TRUE = {"1", "ON", "YES", "TRUE"}
 
 
-def resolve_device(device: str | torch.device | None, *, owner: str,
-                   error: type[RMXError], use_mps: bool = False) -> torch.device:
+def resolve_device(
+    device: str | torch.device | None, *, owner: str, error: type[RMXError], use_mps: bool = False
+) -> torch.device:
     """``device`` as a ``torch.device``, or the default: CUDA when available, then (only with
     ``use_mps``) Apple's MPS, else the CPU. A string torch cannot parse, or CUDA asked for on a
     machine without it, raises ``error`` naming ``owner`` (instead of a bare torch error later,
@@ -52,17 +58,26 @@ def resolve_device(device: str | torch.device | None, *, owner: str,
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise error(f"device {device!r} for {owner} is not a torch device ({e}); use e.g. "
-                    "'cpu', 'cuda' or 'cuda:1'.") from None
+        raise error(
+            f"device {device!r} for {owner} is not a torch device ({e}); use e.g. "
+            "'cpu', 'cuda' or 'cuda:1'."
+        ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise error(f"device {str(device)!r} was requested for {owner} but CUDA is not "
-                    "available here; use device='cpu'.")
+        raise error(
+            f"device {str(device)!r} was requested for {owner} but CUDA is not "
+            "available here; use device='cpu'."
+        )
     return resolved
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, *, owner: str,
-                  error: type[RMXError], bf16_only_if_supported: bool = False
-                  ) -> torch.dtype | Literal["auto"]:
+def resolve_dtype(
+    dtype: str | torch.dtype | None,
+    device: torch.device,
+    *,
+    owner: str,
+    error: type[RMXError],
+    bf16_only_if_supported: bool = False,
+) -> torch.dtype | Literal["auto"]:
     """``dtype`` as a ``torch.dtype`` (aliases ``bf16``/``fp16``/``half``/``fp32``/``float``,
     with or without ``torch.``), or ``"auto"`` (the checkpoint's own dtype). The default is
     bfloat16 on CUDA and float32 elsewhere; with ``bf16_only_if_supported`` a GPU without
@@ -70,8 +85,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, *, owne
     import torch
 
     if dtype is None:
-        bf16 = device.type == "cuda" and (not bf16_only_if_supported
-                                          or torch.cuda.is_bf16_supported())
+        bf16 = device.type == "cuda" and (
+            not bf16_only_if_supported or torch.cuda.is_bf16_supported()
+        )
         return torch.bfloat16 if bf16 else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -81,8 +97,10 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, *, owne
             return "auto"
         if key in DTYPE_ALIASES:
             return getattr(torch, DTYPE_ALIASES[key])
-    raise error(f"unknown dtype {dtype!r} for {owner}; use 'bf16', 'fp16', 'fp32', 'auto' "
-                "(the checkpoint's own dtype) or a torch.dtype.")
+    raise error(
+        f"unknown dtype {dtype!r} for {owner}; use 'bf16', 'fp16', 'fp32', 'auto' "
+        "(the checkpoint's own dtype) or a torch.dtype."
+    )
 
 
 def env_offline() -> bool:
@@ -91,8 +109,7 @@ def env_offline() -> bool:
     from huggingface_hub import constants
 
     flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
-    return bool(constants.HF_HUB_OFFLINE) or any((f or "").strip().upper() in _TRUE
-                                                 for f in flags)
+    return bool(constants.HF_HUB_OFFLINE) or any((f or "").strip().upper() in _TRUE for f in flags)
 
 
 def pretrained_kwargs(trust_remote_code: bool) -> dict[str, Any]:
@@ -110,12 +127,18 @@ def looks_local(name_or_path: str) -> bool:
     one ``/`` or has a backslash is a path (so a mistyped path says "does not exist" instead
     of sending the user to the hub)."""
     p = Path(name_or_path).expanduser()
-    return (p.exists() or p.is_absolute() or name_or_path.startswith((".", "~"))
-            or name_or_path.count("/") > 1 or "\\" in name_or_path)
+    return (
+        p.exists()
+        or p.is_absolute()
+        or name_or_path.startswith((".", "~"))
+        or name_or_path.count("/") > 1
+        or "\\" in name_or_path
+    )
 
 
-def local_folder(name_or_path: str, *, owner: str, error: type[RMXError],
-                 example: str = "org/model") -> str | None:
+def local_folder(
+    name_or_path: str, *, owner: str, error: type[RMXError], example: str = "org/model"
+) -> str | None:
     """The absolute folder ``name_or_path`` names when it :func:`looks_local`, else ``None``
     (a hub id). A local path that is not an existing folder raises ``error`` at once: the
     loaders would otherwise try the hub with it and fail with a confusing message."""
@@ -123,9 +146,11 @@ def local_folder(name_or_path: str, *, owner: str, error: type[RMXError],
         return None
     path = os.path.abspath(os.path.expanduser(name_or_path))
     if not os.path.isdir(path):
-        raise error(f"cannot load {owner}: it looks like a local path, but {path} does not "
-                    "exist or is not a folder. Give the folder that holds config.json and the "
-                    f"tokenizer files, or a hub name such as {example!r}.")
+        raise error(
+            f"cannot load {owner}: it looks like a local path, but {path} does not "
+            "exist or is not a folder. Give the folder that holds config.json and the "
+            f"tokenizer files, or a hub name such as {example!r}."
+        )
     return path
 
 
@@ -137,7 +162,8 @@ def is_oom(err: BaseException) -> bool:
     import torch
 
     return isinstance(err, torch.cuda.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    )
 
 
 def oom_detail(err: BaseException) -> str:
@@ -162,8 +188,12 @@ def free_accelerator_memory(device: str | torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def halve_on_oom(items: Sequence[T], run: Callable[[list[T]], Sequence[R]],
-                 device: str | torch.device, too_big: F) -> list[R | F]:
+def halve_on_oom(
+    items: Sequence[T],
+    run: Callable[[list[T]], Sequence[R]],
+    device: str | torch.device,
+    too_big: F,
+) -> list[R | F]:
     """``run(items)``, splitting the batch in halves (recursively) while it runs out of
     accelerator memory; a single item that does not fit gets ``too_big`` instead of ending the
     job. Any other error propagates. For generation, where batches are few and the output
@@ -181,5 +211,6 @@ def halve_on_oom(items: Sequence[T], run: Callable[[list[T]], Sequence[R]],
     if len(batch) == 1:
         return [too_big]
     half = len(batch) // 2
-    return (halve_on_oom(batch[:half], run, device, too_big)
-            + halve_on_oom(batch[half:], run, device, too_big))
+    return halve_on_oom(batch[:half], run, device, too_big) + halve_on_oom(
+        batch[half:], run, device, too_big
+    )

@@ -31,12 +31,20 @@ class TransformersEmbedder:
     you trust the repository's code.
     """
 
-    def __init__(self, name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2", *,
-                 device: str | None = None, batch_size: int = 32, max_length: int = 256,
-                 trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2",
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int = 256,
+        trust_remote_code: bool = False,
+    ) -> None:
         if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-            raise RMXError("TransformersEmbedder needs a model name or folder, e.g. "
-                           "'sentence-transformers/all-MiniLM-L6-v2'.")
+            raise RMXError(
+                "TransformersEmbedder needs a model name or folder, e.g. "
+                "'sentence-transformers/all-MiniLM-L6-v2'."
+            )
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise RMXError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
@@ -61,17 +69,26 @@ class TransformersEmbedder:
 
         owner = f"the embedding model {self.name_or_path!r}"
         device = str(resolve_device(self.device, owner=owner, error=RMXError))
-        src = local_folder(self.name_or_path, owner=owner, error=RMXError,
-                           example="sentence-transformers/all-MiniLM-L6-v2") or self.name_or_path
+        src = (
+            local_folder(
+                self.name_or_path,
+                owner=owner,
+                error=RMXError,
+                example="sentence-transformers/all-MiniLM-L6-v2",
+            )
+            or self.name_or_path
+        )
         common = pretrained_kwargs(self.trust_remote_code)
         try:
             tokenizer = AutoTokenizer.from_pretrained(src, **common)
             model = AutoModel.from_pretrained(src, **common)
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise RMXError(f"cannot load the embedding model {self.name_or_path!r}: {first}. "
-                           "Check the name (or the local folder) and that the hub is "
-                           "reachable, or use the offline HashingEmbedder.") from None
+            raise RMXError(
+                f"cannot load the embedding model {self.name_or_path!r}: {first}. "
+                "Check the name (or the local folder) and that the hub is "
+                "reachable, or use the offline HashingEmbedder."
+            ) from None
         self._tokenizer = tokenizer
         self._model = model.to(device).eval()
         self.device = device
@@ -85,9 +102,14 @@ class TransformersEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), int(self._model.config.hidden_size)), dtype=np.float64)
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            enc = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                  max_length=self.max_length, return_tensors="pt")
+            idx = order[start : start + self.batch_size]
+            enc = self._tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
             enc = {k: v.to(self.device) for k, v in enc.items()}
             with torch.inference_mode():
                 hidden = self._model(**enc).last_hidden_state.float()

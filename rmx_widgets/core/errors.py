@@ -16,8 +16,14 @@ class RMXError(Exception):
 class DataError(RMXError):
     """Input comparisons are malformed; the message names the source, the row and the field."""
 
-    def __init__(self, message: str, *, source: str | None = None, row: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
         self.source, self.row, self.field = source, row, field
         where = []
         if source:

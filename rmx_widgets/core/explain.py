@@ -49,8 +49,16 @@ from rmx_widgets.core.rows import (
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import TableWriter
 
-__all__ = ["ORIGINALS_COLUMNS", "TABLE_COLUMNS", "Explainer", "ExplanationResult",
-           "PlannedRewrite", "RunStats", "SavedRun", "failures_by_reason"]
+__all__ = [
+    "ORIGINALS_COLUMNS",
+    "TABLE_COLUMNS",
+    "Explainer",
+    "ExplanationResult",
+    "PlannedRewrite",
+    "RunStats",
+    "SavedRun",
+    "failures_by_reason",
+]
 
 
 class Explainer:
@@ -61,10 +69,18 @@ class Explainer:
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
     """
 
-    def __init__(self, rm: Any, perturber: Any, attributes: Any = None,
-                 store: str | Path | Store | None = None, *, batch_size: int = 32,
-                 tie_eps: float = 1e-6, embedder: metrics.Embedder | None = None,
-                 progress: bool = True) -> None:
+    def __init__(
+        self,
+        rm: Any,
+        perturber: Any,
+        attributes: Any = None,
+        store: str | Path | Store | None = None,
+        *,
+        batch_size: int = 32,
+        tie_eps: float = 1e-6,
+        embedder: metrics.Embedder | None = None,
+        progress: bool = True,
+    ) -> None:
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
         self.attributes = resolve_attributes(attributes)
@@ -79,11 +95,16 @@ class Explainer:
         self._scores = CachedRewardModel(self.rm, self.store)
 
     # -- public ----------------------------------------------------------------------------
-    def explain(self, comparisons: Any, attributes: Any = None, *,
-                cancel: threading.Event | None = None,
-                on_batch: Callable[[pd.DataFrame], None] | None = None,
-                on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
-                retry_failed: bool = False) -> ExplanationResult:
+    def explain(
+        self,
+        comparisons: Any,
+        attributes: Any = None,
+        *,
+        cancel: threading.Event | None = None,
+        on_batch: Callable[[pd.DataFrame], None] | None = None,
+        on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
+        retry_failed: bool = False,
+    ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
         ``on_start`` gets the scored originals and the run's live stats before any rewrite;
@@ -97,18 +118,35 @@ class Explainer:
             if on_batch is not None:
                 on_batch(frame)
 
-        comps, attrs, originals, stats = self._execute(comparisons, attributes, land, cancel,
-                                                       on_start, retry_failed)
-        table = (pd.concat(frames, ignore_index=True) if frames
-                 else pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS}))
-        return ExplanationResult(table=table, originals=originals, comparisons=comps,
-                                 attributes=attrs, rm=self.rm.identity,
-                                 perturber=self.perturber.identity, stats=stats)
+        comps, attrs, originals, stats = self._execute(
+            comparisons, attributes, land, cancel, on_start, retry_failed
+        )
+        table = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})
+        )
+        return ExplanationResult(
+            table=table,
+            originals=originals,
+            comparisons=comps,
+            attributes=attrs,
+            rm=self.rm.identity,
+            perturber=self.perturber.identity,
+            stats=stats,
+        )
 
-    def explain_to(self, comparisons: Any, out_dir: str | Path, attributes: Any = None, *,
-                   report: bool = True, cancel: threading.Event | None = None,
-                   on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
-                   retry_failed: bool = False) -> SavedRun:
+    def explain_to(
+        self,
+        comparisons: Any,
+        out_dir: str | Path,
+        attributes: Any = None,
+        *,
+        report: bool = True,
+        cancel: threading.Event | None = None,
+        on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
+        retry_failed: bool = False,
+    ) -> SavedRun:
         """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
 
         Memory stays flat in the number of comparisons: only the table's text-free columns are
@@ -117,24 +155,34 @@ class Explainer:
         """
         writer = TableWriter(out_dir)
         try:
-            comps, attrs, originals, stats = self._execute(comparisons, attributes, writer.write,
-                                                           cancel, on_start, retry_failed)
+            comps, attrs, originals, stats = self._execute(
+                comparisons, attributes, writer.write, cancel, on_start, retry_failed
+            )
             writer.close(empty_columns=TABLE_COLUMNS)
         except BaseException:
             writer.abort()
             raise
         slim = writer.slim_table()
-        result = ExplanationResult(table=slim, originals=originals, comparisons=comps,
-                                   attributes=attrs, rm=self.rm.identity,
-                                   perturber=self.perturber.identity, stats=stats)
-        return write_run_files(writer, slim, result, report=report,
-                               example_rows=writer.rows_for)
+        result = ExplanationResult(
+            table=slim,
+            originals=originals,
+            comparisons=comps,
+            attributes=attrs,
+            rm=self.rm.identity,
+            perturber=self.perturber.identity,
+            stats=stats,
+        )
+        return write_run_files(writer, slim, result, report=report, example_rows=writer.rows_for)
 
-    def _execute(self, comparisons: Any, attributes: Any,
-                 land: Callable[[pd.DataFrame], None], cancel: threading.Event | None,
-                 on_start: Callable[[pd.DataFrame, RunStats], None] | None,
-                 retry_failed: bool) -> tuple[list[Comparison], list[Attribute], pd.DataFrame,
-                                              RunStats]:
+    def _execute(
+        self,
+        comparisons: Any,
+        attributes: Any,
+        land: Callable[[pd.DataFrame], None],
+        cancel: threading.Event | None,
+        on_start: Callable[[pd.DataFrame, RunStats], None] | None,
+        retry_failed: bool,
+    ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
         """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
         handed to ``land`` as they are stored."""
         comps = self._comparisons(comparisons)
@@ -144,36 +192,58 @@ class Explainer:
         originals = self.score_originals(comps, stats)
         if on_start is not None:
             on_start(originals, stats)
-        for frame in self.iter_batches(comps, attrs, originals, stats=stats, cancel=cancel,
-                                       retry_failed=retry_failed, _baseline=baseline):
+        for frame in self.iter_batches(
+            comps,
+            attrs,
+            originals,
+            stats=stats,
+            cancel=cancel,
+            retry_failed=retry_failed,
+            _baseline=baseline,
+        ):
             land(frame)
         return comps, attrs, originals, stats
 
-    def score_originals(self, comps: Sequence[Comparison], stats: RunStats | None = None
-                        ) -> pd.DataFrame:
+    def score_originals(
+        self, comps: Sequence[Comparison], stats: RunStats | None = None
+    ) -> pd.DataFrame:
         """Score every original response once and order each pair by the RM."""
         stats = stats or RunStats()
-        scored = self._score([c.prompt for c in comps for _ in (0, 1)],
-                             [r for c in comps for r in (c.response_a, c.response_b)], stats)
+        scored = self._score(
+            [c.prompt for c in comps for _ in (0, 1)],
+            [r for c in comps for r in (c.response_a, c.response_b)],
+            stats,
+        )
         frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
         stats.comparisons = len(comps)
         stats.ties = int(frame["tie"].sum())
         if stats.ties:
             ids = ", ".join(frame.loc[frame["tie"], "comparison_id"].head(5))
-            warnings.warn(f"{stats.ties} comparison(s) are ties for {self.rm.identity} "
-                          f"(|margin| < {self.tie_eps}) and are not explained: {ids}"
-                          f"{' …' if stats.ties > 5 else ''}. See result.ties.", stacklevel=2)
+            warnings.warn(
+                f"{stats.ties} comparison(s) are ties for {self.rm.identity} "
+                f"(|margin| < {self.tie_eps}) and are not explained: {ids}"
+                f"{' …' if stats.ties > 5 else ''}. See result.ties.",
+                stacklevel=2,
+            )
         return frame
 
-    def plan(self, comps: Sequence[Comparison], attrs: Sequence[Attribute],
-             originals: pd.DataFrame) -> list[PlannedRewrite]:
+    def plan(
+        self, comps: Sequence[Comparison], attrs: Sequence[Attribute], originals: pd.DataFrame
+    ) -> list[PlannedRewrite]:
         """Every rewrite the job needs, grouped by comparison (so batches finish comparisons)."""
         return plan_rewrites(comps, attrs, originals)
 
-    def iter_batches(self, comps: Sequence[Comparison], attrs: Sequence[Attribute],
-                     originals: pd.DataFrame, *, stats: RunStats | None = None,
-                     cancel: threading.Event | None = None, retry_failed: bool = False,
-                     _baseline: Mapping[str, int] | None = None) -> Iterator[pd.DataFrame]:
+    def iter_batches(
+        self,
+        comps: Sequence[Comparison],
+        attrs: Sequence[Attribute],
+        originals: pd.DataFrame,
+        *,
+        stats: RunStats | None = None,
+        cancel: threading.Event | None = None,
+        retry_failed: bool = False,
+        _baseline: Mapping[str, int] | None = None,
+    ) -> Iterator[pd.DataFrame]:
         """Yield the explanation table batch by batch, each batch already in the store."""
         stats = stats or RunStats()
         baseline = dict(_baseline if _baseline is not None else self.perturber.stats)
@@ -185,18 +255,20 @@ class Explainer:
         self._warn_unsupported(attrs)
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(items), desc="explaining", unit="rewrite",
-                  disable=not self.progress) as bar:
+        with tqdm(
+            total=len(items), desc="explaining", unit="rewrite", disable=not self.progress
+        ) as bar:
             for start in range(0, len(items), self.batch_size * 2):
                 if cancel is not None and cancel.is_set():
                     stats.cancelled = True
                     return
-                batch = items[start:start + self.batch_size * 2]
+                batch = items[start : start + self.batch_size * 2]
                 try:
                     frame = self._run_batch(batch, stats)
                 finally:
-                    stats.perturber_stats = {k: v - baseline.get(k, 0)
-                                             for k, v in self.perturber.stats.items()}
+                    stats.perturber_stats = {
+                        k: v - baseline.get(k, 0) for k, v in self.perturber.stats.items()
+                    }
                 stats.work_done += len(batch)
                 for kind, n in failures_by_reason(frame).items():
                     stats.failures_by_reason[kind] = stats.failures_by_reason.get(kind, 0) + n
@@ -208,20 +280,26 @@ class Explainer:
     def _comparisons(self, comparisons: Any) -> list[Comparison]:
         if isinstance(comparisons, Comparison):
             return [comparisons]
-        if isinstance(comparisons, Sequence) and comparisons and all(
-                isinstance(c, Comparison) for c in comparisons):
+        if (
+            isinstance(comparisons, Sequence)
+            and comparisons
+            and all(isinstance(c, Comparison) for c in comparisons)
+        ):
             return list(comparisons)
         return load_comparisons(comparisons)
 
     def _warn_unsupported(self, attrs: Iterable[Attribute]) -> None:
         missing = [a.name for a in attrs if not self.perturber.supports(a)]
         if missing:
-            warnings.warn(f"{self.perturber.identity} cannot perturb {', '.join(missing)}; "
-                          "those rows are recorded as failed. Use an LLM perturber for them.",
-                          stacklevel=3)
+            warnings.warn(
+                f"{self.perturber.identity} cannot perturb {', '.join(missing)}; "
+                "those rows are recorded as failed. Use an LLM perturber for them.",
+                stacklevel=3,
+            )
 
-    def _score(self, prompts: Sequence[Prompt], responses: Sequence[str], stats: RunStats
-               ) -> CachedScores:
+    def _score(
+        self, prompts: Sequence[Prompt], responses: Sequence[str], stats: RunStats
+    ) -> CachedScores:
         """Score through the cache, counting into ``stats``."""
         scored = self._scores.score(prompts, responses)
         stats.scores_computed += scored.computed
@@ -241,8 +319,13 @@ class Explainer:
         scored = self._score([batch[i].comparison.prompt for i in ok], list(ok.values()), stats)
         reward = dict(zip(ok, scored.values))
         cut = dict(zip(ok, scored.truncated))
-        rewritten = [Rewritten(it, res, reward.get(i), cut.get(i, False))
-                     for i, (it, res) in enumerate(zip(batch, rewrites.values))]
-        return explanation_rows(rewritten, embedder=self.embedder,
-                                perturber=self.perturber.identity, rm=self.rm.identity)
-
+        rewritten = [
+            Rewritten(it, res, reward.get(i), cut.get(i, False))
+            for i, (it, res) in enumerate(zip(batch, rewrites.values))
+        ]
+        return explanation_rows(
+            rewritten,
+            embedder=self.embedder,
+            perturber=self.perturber.identity,
+            rm=self.rm.identity,
+        )

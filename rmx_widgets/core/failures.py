@@ -37,7 +37,8 @@ class FailureKind(str, Enum):
 
 # Only for reasons written before kinds were recorded (see the module docstring); tried in order.
 _LEGACY_PATTERNS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
         (FailureKind.UNSUPPORTED_ATTRIBUTE, r"cannot perturb attribute"),
         (FailureKind.UNCHANGED, r"unchanged"),
         (FailureKind.RATE_LIMITED, r"HTTP 429"),
@@ -48,12 +49,19 @@ _LEGACY_PATTERNS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = tuple(
         (FailureKind.BROKEN_REPLY, r"broken reply|malformed JSON body|no choices|no text content"),
         (FailureKind.CONNECTION, r"cannot connect|connection"),
         (FailureKind.EMPTY, r"\bempty\b"),
-        (FailureKind.UNPARSEABLE, r"not a JSON|JSON \w+, not an object|no 'rewritten'|"
-                                  r"'rewritten' field|not text|unparseable|parse"),
-        (FailureKind.NOT_APPLICABLE, r"^(no|fewer than|every) |\balready\b|leaves? no |"
-                                     r"would leave|nothing (would remain|to change)|"
-                                     r"\bis only (a|pleasantries)\b"),
-    ))
+        (
+            FailureKind.UNPARSEABLE,
+            r"not a JSON|JSON \w+, not an object|no 'rewritten'|"
+            r"'rewritten' field|not text|unparseable|parse",
+        ),
+        (
+            FailureKind.NOT_APPLICABLE,
+            r"^(no|fewer than|every) |\balready\b|leaves? no |"
+            r"would leave|nothing (would remain|to change)|"
+            r"\bis only (a|pleasantries)\b",
+        ),
+    )
+)
 
 
 def legacy_failure_kind(reason: str | None) -> FailureKind:

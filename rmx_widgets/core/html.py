@@ -67,8 +67,10 @@ def vega_bundle() -> str:
     try:
         import vl_convert
     except ImportError as exc:  # pragma: no cover - vl-convert-python is a hard dependency
-        raise RMXError("writing an offline report needs vl-convert-python; "
-                       "install it with `pip install vl-convert-python`.") from exc
+        raise RMXError(
+            "writing an offline report needs vl-convert-python; "
+            "install it with `pip install vl-convert-python`."
+        ) from exc
     version = "_".join(alt.SCHEMA_VERSION.split(".")[:2])
     # vl-convert's stub marks ``snippet`` required; at run time it defaults to the snippet
     # that puts vegaEmbed on ``window``, which is the one the pages need
@@ -84,8 +86,13 @@ def script_json(obj: object) -> str:
     """JSON that is safe inside a <script> element: '<', '>', '&' and the JS line separators
     are written as \\u escapes, which is still valid JSON and the same data."""
     text = json.dumps(obj, ensure_ascii=False, default=_json_default)
-    for char, repl in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, repl in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, repl)
     return text
 
@@ -119,8 +126,9 @@ def html_table(df: pd.DataFrame, *, cls: str = "") -> str:
     for values in df.itertuples(index=False, name=None):
         cells = []
         for v in values:
-            numeric = isinstance(v, (int, float, np.integer, np.floating)) and \
-                not isinstance(v, (bool, np.bool_))
+            numeric = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+                v, (bool, np.bool_)
+            )
             cells.append(f'<td class="num">{fmt(v)}</td>' if numeric else f"<td>{fmt(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls_attr = f' class="{escape(cls)}"' if cls else ""
@@ -155,8 +163,7 @@ def _missing(value: object) -> bool:
 
 def _perturbation_cell(row: pd.Series) -> str:
     outcome = row["outcome"]
-    head = (f"{_badge(outcome)} margin {fmt(row['margin_before'])} → "
-            f"{fmt(row['margin_after'])}")
+    head = f"{_badge(outcome)} margin {fmt(row['margin_before'])} → {fmt(row['margin_after'])}"
     if outcome == "failed" or _missing(row["perturbed"]):
         reason = row.get("failure_reason")
         reason = "unknown reason" if _missing(reason) else reason
@@ -175,10 +182,12 @@ def example_html(rows: pd.DataFrame, cid: object, caption: str, order: Sequence[
 
     def original(side_rows: pd.DataFrame, label: str) -> str:
         if side_rows.empty:
-            return f"<div><h4>{label}</h4><div class=\"note\">no perturbation of it</div></div>"
+            return f'<div><h4>{label}</h4><div class="note">no perturbation of it</div></div>'
         r = side_rows.iloc[0]
-        return (f"<div><h4>{label}, reward {fmt(r['reward_original'])}</h4>"
-                f"<div class=\"text\">{escape(str(r['original']))}</div></div>")
+        return (
+            f"<div><h4>{label}, reward {fmt(r['reward_original'])}</h4>"
+            f'<div class="text">{escape(str(r["original"]))}</div></div>'
+        )
 
     rank = {a: i for i, a in enumerate(order)}
     attrs = sorted(pd.unique(rows["attribute"]), key=lambda a: (rank.get(a, len(rank)), str(a)))
@@ -186,21 +195,25 @@ def example_html(rows: pd.DataFrame, cid: object, caption: str, order: Sequence[
     for attr in attrs:
         worse = chosen[chosen["attribute"] == attr]
         better = rejected[rejected["attribute"] == attr]
-        w = "".join(_perturbation_cell(r) for _, r in worse.iterrows()) or \
-            '<span class="note">not perturbed</span>'
-        b = "".join(_perturbation_cell(r) for _, r in better.iterrows()) or \
-            '<span class="note">not perturbed</span>'
+        w = (
+            "".join(_perturbation_cell(r) for _, r in worse.iterrows())
+            or '<span class="note">not perturbed</span>'
+        )
+        b = (
+            "".join(_perturbation_cell(r) for _, r in better.iterrows())
+            or '<span class="note">not perturbed</span>'
+        )
         lines.append(f'<tr><td class="attr">{escape(str(attr))}</td><td>{w}</td><td>{b}</td></tr>')
     return (
         f'<div class="example"><h3>Comparison {escape(str(cid))}</h3>'
         f'<p class="meta">{escape(caption)}</p>'
         f'<h4>Prompt</h4><div class="text">{escape(str(first["prompt"]))}</div>'
         f'<div class="pair">{original(chosen, "Chosen response (RM-preferred)")}'
-        f'{original(rejected, "Rejected response")}</div>'
-        f'<h4>Perturbations (changes marked against the original)</h4>'
+        f"{original(rejected, 'Rejected response')}</div>"
+        f"<h4>Perturbations (changes marked against the original)</h4>"
         f'<table class="examples"><thead><tr><th class="attr">attribute</th>'
-        f'<th>chosen made worse</th><th>rejected made better</th></tr></thead>'
-        f'<tbody>{"".join(lines)}</tbody></table></div>'
+        f"<th>chosen made worse</th><th>rejected made better</th></tr></thead>"
+        f"<tbody>{''.join(lines)}</tbody></table></div>"
     )
 
 
@@ -217,29 +230,35 @@ class ChartSet:
         """The chart's placeholder element; the spec is kept for the page's JSON block."""
         chart_id = f"{self.prefix}{len(self.specs)}"
         self.specs[chart_id] = chart.to_dict()
-        return (f'<div class="chart" id="{chart_id}"></div>'
-                '<noscript><p class="note">The chart needs JavaScript; the table holds the '
-                "same numbers.</p></noscript>")
+        return (
+            f'<div class="chart" id="{chart_id}"></div>'
+            '<noscript><p class="note">The chart needs JavaScript; the table holds the '
+            "same numbers.</p></noscript>"
+        )
 
     @staticmethod
     def embed_js(specs_id: str) -> str:
         """The script that draws every chart of the JSON block ``specs_id`` (SVG, no menu)."""
-        return (f'const specs = JSON.parse(document.getElementById("{specs_id}").textContent);\n'
-                "for (const [id, spec] of Object.entries(specs)) {\n"
-                '  vegaEmbed("#" + id, spec, {"mode": "vega-lite", "actions": false, '
-                '"renderer": "svg"}).catch(console.error);\n}')
+        return (
+            f'const specs = JSON.parse(document.getElementById("{specs_id}").textContent);\n'
+            "for (const [id, spec] of Object.entries(specs)) {\n"
+            '  vegaEmbed("#" + id, spec, {"mode": "vega-lite", "actions": false, '
+            '"renderer": "svg"}).catch(console.error);\n}'
+        )
 
 
-def standalone_page(title: str, sections: Sequence[str], *, data_id: str, data: object,
-                    embed_js: str, css: str = "") -> str:
+def standalone_page(
+    title: str, sections: Sequence[str], *, data_id: str, data: object, embed_js: str, css: str = ""
+) -> str:
     """A whole offline page: the inlined Vega bundle, the ``sections`` (already escaped HTML),
     ``data`` as a safe JSON block with id ``data_id`` and the ``embed_js`` that draws it."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{BASE_CSS}{css}</style>\n"
         f'<script type="text/javascript">\n{vega_bundle()}\n</script>\n'
-        "</head>\n<body>\n" + "\n".join(sections) +
-        f'\n<script type="application/json" id="{data_id}">{script_json(data)}</script>\n'
+        "</head>\n<body>\n"
+        + "\n".join(sections)
+        + f'\n<script type="application/json" id="{data_id}">{script_json(data)}</script>\n'
         f'<script type="text/javascript">\n{embed_js}\n</script>\n</body>\n</html>\n'
     )
 
@@ -252,6 +271,5 @@ def write_page(text: str, path: str | Path, what: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise RMXError(f"cannot write {what} to {path}: {exc}. Choose a writable path.") \
-            from exc
+        raise RMXError(f"cannot write {what} to {path}: {exc}. Choose a writable path.") from exc
     return path

@@ -40,12 +40,15 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str) -> N
     """Raise a :class:`DataError` naming the missing columns, so a user who passes a
     hand-made or truncated table learns what to add instead of getting a KeyError."""
     if not isinstance(table, pd.DataFrame):
-        raise DataError(f"{what} needs the explanation table (a pandas DataFrame), "
-                        f"got {type(table).__name__}.")
+        raise DataError(
+            f"{what} needs the explanation table (a pandas DataFrame), got {type(table).__name__}."
+        )
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise DataError(f"{what} needs the explanation-table column(s) {missing}; "
-                        "pass result.table from Explainer.explain().")
+        raise DataError(
+            f"{what} needs the explanation-table column(s) {missing}; "
+            "pass result.table from Explainer.explain()."
+        )
 
 
 def tokenize(text: str) -> list[str]:
@@ -66,8 +69,10 @@ def syntactic_distance(a: str, b: str) -> float:
 def syntactic_distances(originals: Sequence[str], perturbed: Sequence[str | None]) -> np.ndarray:
     """:func:`syntactic_distance` pairwise, NaN where the perturbation failed (``None``)."""
     _check_pairs(originals, perturbed)
-    return np.array([np.nan if p is None else syntactic_distance(o, p)
-                     for o, p in zip(originals, perturbed)], dtype=float)
+    return np.array(
+        [np.nan if p is None else syntactic_distance(o, p) for o, p in zip(originals, perturbed)],
+        dtype=float,
+    )
 
 
 @runtime_checkable
@@ -131,8 +136,10 @@ class CachedEmbedder:
         if new:
             vectors = np.asarray(self.embedder(new), dtype=np.float64)
             if vectors.ndim != 2 or vectors.shape[0] != len(new):
-                raise RMXError(f"the embedder must return an array of shape (n_texts, dim); "
-                               f"for {len(new)} texts it returned shape {vectors.shape}.")
+                raise RMXError(
+                    f"the embedder must return an array of shape (n_texts, dim); "
+                    f"for {len(new)} texts it returned shape {vectors.shape}."
+                )
             self._vectors.update(zip(new, vectors))
         if not texts:
             return np.zeros((0, 1))
@@ -144,8 +151,10 @@ class CachedEmbedder:
 
 def _check_pairs(originals: Sequence, perturbed: Sequence) -> None:
     if len(originals) != len(perturbed):
-        raise DataError(f"originals and perturbed must have the same length "
-                        f"({len(originals)} vs {len(perturbed)}).")
+        raise DataError(
+            f"originals and perturbed must have the same length "
+            f"({len(originals)} vs {len(perturbed)})."
+        )
 
 
 def _embed(texts: list[str], embedder: Embedder) -> np.ndarray:
@@ -154,8 +163,10 @@ def _embed(texts: list[str], embedder: Embedder) -> np.ndarray:
         return np.zeros((0, 1))
     vectors = np.asarray(embedder(list(texts)), dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[0] != len(texts):
-        raise RMXError(f"the embedder must return an array of shape (n_texts, dim); for "
-                       f"{len(texts)} texts it returned shape {vectors.shape}.")
+        raise RMXError(
+            f"the embedder must return an array of shape (n_texts, dim); for "
+            f"{len(texts)} texts it returned shape {vectors.shape}."
+        )
     if not np.all(np.isfinite(vectors)):
         raise RMXError("the embedder returned NaN or infinite values.")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -172,8 +183,9 @@ def _cosine_distance(u: np.ndarray, v: np.ndarray, same_text: np.ndarray) -> np.
     return np.clip(dist, 0.0, 2.0)
 
 
-def semantic_distances(originals: Sequence[str], perturbed: Sequence[str | None],
-                       embedder: Embedder | None = None) -> np.ndarray:
+def semantic_distances(
+    originals: Sequence[str], perturbed: Sequence[str | None], embedder: Embedder | None = None
+) -> np.ndarray:
     """1 − cosine similarity of embeddings per pair; NaN where the perturbation failed.
 
     All texts are embedded in one call, which lets batched model embedders run efficiently.
@@ -188,15 +200,22 @@ def semantic_distances(originals: Sequence[str], perturbed: Sequence[str | None]
     b = [p for p in perturbed if p is not None]  # the same order as ``keep``
     vectors = _embed(a + b, embedder)
     same = np.array([x == y for x, y in zip(a, b)])
-    out[keep] = _cosine_distance(vectors[: len(a)], vectors[len(a):], same)
+    out[keep] = _cosine_distance(vectors[: len(a)], vectors[len(a) :], same)
     return out
 
 
 def _side_flags(table: pd.DataFrame) -> pd.DataFrame:
     """Per comparison: has a usable row / a CF / an SF on the chosen and on the rejected side."""
     ok = table[table["outcome"] != "failed"]
-    flags = pd.DataFrame({"comparison_id": ok["comparison_id"], "side": ok["side"],
-                          "ok": True, "cf": ok["outcome"] == "CF", "sf": ok["outcome"] == "SF"})
+    flags = pd.DataFrame(
+        {
+            "comparison_id": ok["comparison_id"],
+            "side": ok["side"],
+            "ok": True,
+            "cf": ok["outcome"] == "CF",
+            "sf": ok["outcome"] == "SF",
+        }
+    )
     per = flags.groupby(["comparison_id", "side"], sort=False)[["ok", "cf", "sf"]].any()
     wide = per.unstack("side", fill_value=False)
     for col in ("ok", "cf", "sf"):
@@ -232,14 +251,17 @@ def coverage(table: pd.DataFrame) -> pd.DataFrame:
         n = int(usable.sum())
         has_cf = int((_in_scope(wide, "cf", scope) & usable).sum())
         has_sf = int((_in_scope(wide, "sf", scope) & usable).sum())
-        records.append({
-            "side": scope,
-            "n_comparisons": n,
-            "cf_coverage": has_cf / n if n else np.nan,
-            "sf_coverage": has_sf / n if n else np.nan,
-        })
-    return pd.DataFrame.from_records(records, columns=["side", "n_comparisons", "cf_coverage",
-                                                       "sf_coverage"])
+        records.append(
+            {
+                "side": scope,
+                "n_comparisons": n,
+                "cf_coverage": has_cf / n if n else np.nan,
+                "sf_coverage": has_sf / n if n else np.nan,
+            }
+        )
+    return pd.DataFrame.from_records(
+        records, columns=["side", "n_comparisons", "cf_coverage", "sf_coverage"]
+    )
 
 
 def diversity(table: pd.DataFrame, embedder: Embedder | None = None) -> pd.DataFrame:
@@ -258,9 +280,14 @@ def diversity(table: pd.DataFrame, embedder: Embedder | None = None) -> pd.DataF
     positions: dict[object, list[int]] = {}
     for pos, cid in enumerate(cfs["comparison_id"]):
         positions.setdefault(cid, []).append(pos)
-    records = [{"comparison_id": cid, "n_cf": len(positions.get(cid, [])),
-                "diversity": _pairwise_mean(vectors, positions.get(cid, []), texts)}
-               for cid in ids]
+    records = [
+        {
+            "comparison_id": cid,
+            "n_cf": len(positions.get(cid, [])),
+            "diversity": _pairwise_mean(vectors, positions.get(cid, []), texts),
+        }
+        for cid in ids
+    ]
     return pd.DataFrame.from_records(records, columns=["comparison_id", "n_cf", "diversity"])
 
 
@@ -273,8 +300,11 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
     n_comparisons, cf_coverage, sf_coverage, n_cf, n_sf, n_failed, cf_syntactic, cf_semantic,
     sf_syntactic, sf_semantic (NaN where there is nothing to average).
     """
-    require_columns(table, ["comparison_id", "side", "outcome", "syntactic_distance",
-                            "semantic_distance"], "quality_summary")
+    require_columns(
+        table,
+        ["comparison_id", "side", "outcome", "syntactic_distance", "semantic_distance"],
+        "quality_summary",
+    )
     cov = coverage(table).set_index("side")
     wide = _side_flags(table)
     records = []
@@ -287,19 +317,21 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
                 each = _in_scope(wide, kind.lower(), "both")
                 found = found[found["comparison_id"].isin(each.index[each.to_numpy()])]
             kinds[kind] = found
-        records.append({
-            "side": scope,
-            "n_comparisons": int(cov.loc[scope, "n_comparisons"]),
-            "cf_coverage": cov.loc[scope, "cf_coverage"],
-            "sf_coverage": cov.loc[scope, "sf_coverage"],
-            "n_cf": len(kinds["CF"]),
-            "n_sf": len(kinds["SF"]),
-            "n_failed": int((rows["outcome"] == "failed").sum()),
-            "cf_syntactic": _mean(kinds["CF"]["syntactic_distance"]),
-            "cf_semantic": _mean(kinds["CF"]["semantic_distance"]),
-            "sf_syntactic": _mean(kinds["SF"]["syntactic_distance"]),
-            "sf_semantic": _mean(kinds["SF"]["semantic_distance"]),
-        })
+        records.append(
+            {
+                "side": scope,
+                "n_comparisons": int(cov.loc[scope, "n_comparisons"]),
+                "cf_coverage": cov.loc[scope, "cf_coverage"],
+                "sf_coverage": cov.loc[scope, "sf_coverage"],
+                "n_cf": len(kinds["CF"]),
+                "n_sf": len(kinds["SF"]),
+                "n_failed": int((rows["outcome"] == "failed").sum()),
+                "cf_syntactic": _mean(kinds["CF"]["syntactic_distance"]),
+                "cf_semantic": _mean(kinds["CF"]["semantic_distance"]),
+                "sf_syntactic": _mean(kinds["SF"]["syntactic_distance"]),
+                "sf_semantic": _mean(kinds["SF"]["semantic_distance"]),
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
@@ -312,12 +344,21 @@ def _mean(values: pd.Series) -> float:
 # Per-comparison quality, the unit of the paper's evaluation (rmx_widgets.core.study)
 # --------------------------------------------------------------------------------------------
 
-QUALITY_COLUMNS = ["comparison_id", "side", "kind", "found", "n", "syntactic", "semantic",
-                   "diversity"]
+QUALITY_COLUMNS = [
+    "comparison_id",
+    "side",
+    "kind",
+    "found",
+    "n",
+    "syntactic",
+    "semantic",
+    "diversity",
+]
 
 
-def comparison_quality(table: pd.DataFrame, embedder: Embedder | None = None,
-                       comparison_ids: Sequence | None = None) -> pd.DataFrame:
+def comparison_quality(
+    table: pd.DataFrame, embedder: Embedder | None = None, comparison_ids: Sequence | None = None
+) -> pd.DataFrame:
     """Per comparison × scope × kind (CF, SF): found?, how many, mean distances, diversity.
 
     This is the unit the evaluation averages over comparisons (DESIGN §1): ``found`` gives the
@@ -329,18 +370,31 @@ def comparison_quality(table: pd.DataFrame, embedder: Embedder | None = None,
     ``either`` they pool whatever was found. ``comparison_ids`` lists the comparisons to report
     (default: those in the table), so comparisons with no rows at all report not found.
     """
-    require_columns(table, ["comparison_id", "side", "outcome", "original", "perturbed",
-                            "syntactic_distance", "semantic_distance"], "comparison_quality")
+    require_columns(
+        table,
+        [
+            "comparison_id",
+            "side",
+            "outcome",
+            "original",
+            "perturbed",
+            "syntactic_distance",
+            "semantic_distance",
+        ],
+        "comparison_quality",
+    )
     embedder = embedder if embedder is not None else HashingEmbedder()
-    ids = list(pd.unique(table["comparison_id"])) if comparison_ids is None \
-        else list(comparison_ids)
+    ids = (
+        list(pd.unique(table["comparison_id"])) if comparison_ids is None else list(comparison_ids)
+    )
     found_rows = table[table["outcome"].isin(["CF", "SF"]) & table["perturbed"].notna()]
     texts = [str(t) for t in found_rows["perturbed"]]
     vectors = _embed(texts, embedder)
     # (comparison, side, kind) -> positions into found_rows / vectors
     groups: dict[tuple, list[int]] = {}
-    for row, key in enumerate(zip(found_rows["comparison_id"], found_rows["side"],
-                                  found_rows["outcome"])):
+    for row, key in enumerate(
+        zip(found_rows["comparison_id"], found_rows["side"], found_rows["outcome"])
+    ):
         groups.setdefault(key, []).append(row)
     syn = pd.to_numeric(found_rows["syntactic_distance"], errors="coerce").to_numpy(float)
     sem = pd.to_numeric(found_rows["semantic_distance"], errors="coerce").to_numpy(float)
@@ -360,12 +414,22 @@ def comparison_quality(table: pd.DataFrame, embedder: Embedder | None = None,
                 else:
                     found = bool(chosen and rejected)
                     pos = chosen + rejected if found else []
-                records.append((cid, scope, kind, found, len(pos), _nanmean(syn[pos]),
-                                _nanmean(sem[pos]),
-                                _pairwise_mean(vectors, pos, texts)))
+                records.append(
+                    (
+                        cid,
+                        scope,
+                        kind,
+                        found,
+                        len(pos),
+                        _nanmean(syn[pos]),
+                        _nanmean(sem[pos]),
+                        _pairwise_mean(vectors, pos, texts),
+                    )
+                )
     out = pd.DataFrame.from_records(records, columns=QUALITY_COLUMNS)
-    return out.astype({"found": bool, "n": np.int64, "syntactic": float, "semantic": float,
-                       "diversity": float})
+    return out.astype(
+        {"found": bool, "n": np.int64, "syntactic": float, "semantic": float, "diversity": float}
+    )
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -21,9 +21,21 @@ from rmx_widgets.core.metrics import quality_summary, require_columns
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order, sensitivity
 
-_REPORT_COLUMNS = ["comparison_id", "prompt", "side", "attribute", "direction", "original",
-                   "perturbed", "reward_original", "reward_perturbed", "reward_other",
-                   "margin_before", "margin_after", "outcome"]
+_REPORT_COLUMNS = [
+    "comparison_id",
+    "prompt",
+    "side",
+    "attribute",
+    "direction",
+    "original",
+    "perturbed",
+    "reward_original",
+    "reward_perturbed",
+    "reward_other",
+    "margin_before",
+    "margin_after",
+    "outcome",
+]
 _TEXT_COLUMNS = ("prompt", "original", "perturbed")
 CHART_ID = "rmx-sensitivity-chart"
 SPEC_ID = "rmx-sensitivity-spec"
@@ -33,10 +45,16 @@ def _summary_rows(table: pd.DataFrame, extra: Mapping[str, object] | None) -> pd
     outcomes = table["outcome"].value_counts()
     n_cf, n_sf = int(outcomes.get("CF", 0)), int(outcomes.get("SF", 0))
     items: list[tuple[str, object]] = [
-        ("reward model(s)", ", ".join(map(str, pd.unique(table["rm"].dropna())))
-         if "rm" in table.columns else "–"),
-        ("perturber(s)", ", ".join(map(str, pd.unique(table["perturber"].dropna())))
-         if "perturber" in table.columns else "–"),
+        (
+            "reward model(s)",
+            ", ".join(map(str, pd.unique(table["rm"].dropna()))) if "rm" in table.columns else "–",
+        ),
+        (
+            "perturber(s)",
+            ", ".join(map(str, pd.unique(table["perturber"].dropna())))
+            if "perturber" in table.columns
+            else "–",
+        ),
         ("comparisons", int(table["comparison_id"].nunique())),
         ("attributes", int(table["attribute"].nunique())),
         ("perturbations", len(table)),
@@ -52,18 +70,23 @@ def _summary_rows(table: pd.DataFrame, extra: Mapping[str, object] | None) -> pd
 
 def _fallback_examples(table: pd.DataFrame, k: int) -> list:
     """Without representatives (too few attributes), show the comparisons with most CFs."""
-    counts = (table.assign(_cf=table["outcome"] == "CF")
-              .groupby("comparison_id", sort=False)["_cf"].sum())
+    counts = (
+        table.assign(_cf=table["outcome"] == "CF").groupby("comparison_id", sort=False)["_cf"].sum()
+    )
     frame = counts.reset_index().rename(columns={"_cf": "cf"})
     frame["_id"] = frame["comparison_id"].astype(str)
-    return list(frame.sort_values(["cf", "_id"], ascending=[False, True])
-                .head(k)["comparison_id"])
+    return list(frame.sort_values(["cf", "_id"], ascending=[False, True]).head(k)["comparison_id"])
 
 
-def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
-                sens: pd.DataFrame | None = None, k: int = 5,
-                summary: Mapping[str, object] | None = None,
-                example_rows: Callable[[list], pd.DataFrame] | None = None) -> str:
+def report_html(
+    table: pd.DataFrame,
+    *,
+    title: str = "rmx-widgets report",
+    sens: pd.DataFrame | None = None,
+    k: int = 5,
+    summary: Mapping[str, object] | None = None,
+    example_rows: Callable[[list], pd.DataFrame] | None = None,
+) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     needed = [c for c in _REPORT_COLUMNS if example_rows is None or c not in _TEXT_COLUMNS]
     require_columns(table, needed, "the report")
@@ -73,10 +96,13 @@ def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
     order = attribute_order(sens)
     spec = sensitivity_chart(sens, title="Preference flip rate per attribute").to_dict()
 
-    sections = [f"<h1>{escape(title)}</h1>",
-                '<p class="meta">Contrastive explanations of a reward model: counterfactuals (CF) '
-                "flip its preference, semifactuals (SF) do not.</p>",
-                "<h2>Summary</h2>", html_table(_summary_rows(table, summary))]
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        '<p class="meta">Contrastive explanations of a reward model: counterfactuals (CF) '
+        "flip its preference, semifactuals (SF) do not.</p>",
+        "<h2>Summary</h2>",
+        html_table(_summary_rows(table, summary)),
+    ]
 
     sections += [
         "<h2>Sensitivity</h2>",
@@ -86,54 +112,77 @@ def report_html(table: pd.DataFrame, *, title: str = "rmx-widgets report",
         "mean_margin_change is the mean relative change of the reward margin "
         "(below −1: the average rewrite flips the preference).</p>",
         f'<div id="{CHART_ID}"></div>',
-        "<noscript><p class=\"note\">The chart needs JavaScript; the table below holds the "
+        '<noscript><p class="note">The chart needs JavaScript; the table below holds the '
         "same numbers.</p></noscript>",
         html_table(sens[SENSITIVITY_COLUMNS]),
     ]
 
     quality = quality_summary(table)
-    sections += ["<h2>Quality of the explanations</h2>",
-                 '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF). '
-                 "Distances to the original: small is good for a CF, large for an SF.</p>",
-                 html_table(quality)]
+    sections += [
+        "<h2>Quality of the explanations</h2>",
+        '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF). '
+        "Distances to the original: small is good for a CF, large for an SF.</p>",
+        html_table(quality),
+    ]
 
     failed = table[table["outcome"] == "failed"]
     if not failed.empty and "failure_reason" in table.columns:
-        reasons = (failed["failure_reason"].fillna("unknown").astype(str).value_counts()
-                   .rename_axis("failure_reason").reset_index(name="count"))
+        reasons = (
+            failed["failure_reason"]
+            .fillna("unknown")
+            .astype(str)
+            .value_counts()
+            .rename_axis("failure_reason")
+            .reset_index(name="count")
+        )
         sections += ["<h2>Failed perturbations</h2>", html_table(reasons)]
 
     reps = representatives(table, k=k, sens=sens) if len(table) else pd.DataFrame()
     sections.append("<h2>Representative examples</h2>")
     if len(reps):
-        sections.append('<p class="meta">Comparisons whose own attribute ranking agrees best '
-                        "with the global ranking (Kendall's τ).</p>")
+        sections.append(
+            '<p class="meta">Comparisons whose own attribute ranking agrees best '
+            "with the global ranking (Kendall's τ).</p>"
+        )
         chosen_ids = list(reps["comparison_id"])
-        captions = {r.comparison_id: f"Kendall's τ with the global ranking = {r.tau:.3f} "
-                                     f"(p = {r.p:.3g}) over {r.n_attributes} attributes"
-                    for r in reps.itertuples()}
+        captions = {
+            r.comparison_id: f"Kendall's τ with the global ranking = {r.tau:.3f} "
+            f"(p = {r.p:.3g}) over {r.n_attributes} attributes"
+            for r in reps.itertuples()
+        }
     else:
         chosen_ids = _fallback_examples(table, k) if len(table) else []
         captions = dict.fromkeys(chosen_ids, "shown for its counterfactuals")
-        sections.append('<p class="note">No comparison has three or more ranked attributes, so '
-                        "no representative could be computed; showing the comparisons with the "
-                        "most counterfactuals instead.</p>" if chosen_ids else
-                        '<p class="note">No examples.</p>')
+        sections.append(
+            '<p class="note">No comparison has three or more ranked attributes, so '
+            "no representative could be computed; showing the comparisons with the "
+            "most counterfactuals instead.</p>"
+            if chosen_ids
+            else '<p class="note">No examples.</p>'
+        )
     shown = table if example_rows is None else example_rows(list(chosen_ids))
     for cid in chosen_ids:
         rows = shown[shown["comparison_id"] == cid]
         sections.append(example_html(rows, cid, captions[cid], order))
 
-    embed = (f'const spec = JSON.parse(document.getElementById("{SPEC_ID}").textContent);\n'
-             f'vegaEmbed("#{CHART_ID}", spec, {{"mode": "vega-lite", "actions": false}})'
-             ".catch(console.error);")
+    embed = (
+        f'const spec = JSON.parse(document.getElementById("{SPEC_ID}").textContent);\n'
+        f'vegaEmbed("#{CHART_ID}", spec, {{"mode": "vega-lite", "actions": false}})'
+        ".catch(console.error);"
+    )
     return standalone_page(title, sections, data_id=SPEC_ID, data=spec, embed_js=embed)
 
 
-def write_report(table: pd.DataFrame, path: str | Path, *, title: str = "rmx-widgets report",
-                 sens: pd.DataFrame | None = None, k: int = 5,
-                 summary: dict | None = None,
-                 example_rows: Callable[[list], pd.DataFrame] | None = None) -> Path:
+def write_report(
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    title: str = "rmx-widgets report",
+    sens: pd.DataFrame | None = None,
+    k: int = 5,
+    summary: dict | None = None,
+    example_rows: Callable[[list], pd.DataFrame] | None = None,
+) -> Path:
     """Write a standalone offline HTML report and return its path.
 
     Contents: summary numbers (plus any ``summary`` items the caller adds, e.g. the data set
@@ -143,6 +192,7 @@ def write_report(table: pd.DataFrame, path: str | Path, *, title: str = "rmx-wid
     ``example_rows(ids)`` supplies the full rows of the shown comparisons when ``table`` was
     kept without its texts (streamed runs read them back from the Parquet file).
     """
-    html_text = report_html(table, title=title, sens=sens, k=k, summary=summary,
-                            example_rows=example_rows)
+    html_text = report_html(
+        table, title=title, sens=sens, k=k, summary=summary, example_rows=example_rows
+    )
     return write_page(html_text, path, "the report")

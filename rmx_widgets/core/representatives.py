@@ -39,32 +39,43 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
     require_columns(table, _NEEDED, "local_rankings")
     ok = table[table["outcome"] != "failed"]
     if ok.empty:
-        return pd.DataFrame({"comparison_id": pd.Series(dtype=object),
-                             "attribute": pd.Series(dtype=object),
-                             "flips": pd.Series(dtype=np.int64), "n": pd.Series(dtype=np.int64),
-                             "margin_drop": pd.Series(dtype=float),
-                             "rank": pd.Series(dtype=np.int64)})
-    frame = pd.DataFrame({
-        "comparison_id": ok["comparison_id"].to_numpy(),
-        "attribute": ok["attribute"].to_numpy(),
-        "cf": (ok["outcome"] == "CF").to_numpy().astype(np.int64),
-        "drop": -relative_margin_change(ok).to_numpy(),
-    })
+        return pd.DataFrame(
+            {
+                "comparison_id": pd.Series(dtype=object),
+                "attribute": pd.Series(dtype=object),
+                "flips": pd.Series(dtype=np.int64),
+                "n": pd.Series(dtype=np.int64),
+                "margin_drop": pd.Series(dtype=float),
+                "rank": pd.Series(dtype=np.int64),
+            }
+        )
+    frame = pd.DataFrame(
+        {
+            "comparison_id": ok["comparison_id"].to_numpy(),
+            "attribute": ok["attribute"].to_numpy(),
+            "cf": (ok["outcome"] == "CF").to_numpy().astype(np.int64),
+            "drop": -relative_margin_change(ok).to_numpy(),
+        }
+    )
     order = {cid: i for i, cid in enumerate(pd.unique(frame["comparison_id"]))}
     grouped = frame.groupby(["comparison_id", "attribute"], sort=False)
-    local = pd.DataFrame({
-        "flips": grouped["cf"].sum(),
-        "n": grouped["cf"].size(),
-        "margin_drop": grouped["drop"].mean(),
-    }).reset_index()
+    local = pd.DataFrame(
+        {
+            "flips": grouped["cf"].sum(),
+            "n": grouped["cf"].size(),
+            "margin_drop": grouped["drop"].mean(),
+        }
+    ).reset_index()
     local["_c"] = local["comparison_id"].map(order)
     # NaN drops (no finite change) sort last within equal flips.
     local["_d"] = local["margin_drop"].fillna(-np.inf)
-    local = local.sort_values(["_c", "flips", "_d", "attribute"],
-                              ascending=[True, False, False, True], kind="stable")
+    local = local.sort_values(
+        ["_c", "flips", "_d", "attribute"], ascending=[True, False, False, True], kind="stable"
+    )
     new_group = local["_c"].ne(local["_c"].shift())
-    new_key = new_group | local["flips"].ne(local["flips"].shift()) | \
-        local["_d"].ne(local["_d"].shift())
+    new_key = (
+        new_group | local["flips"].ne(local["flips"].shift()) | local["_d"].ne(local["_d"].shift())
+    )
     position = local.groupby("_c").cumcount() + 1
     local["rank"] = position.where(new_key).ffill().astype(np.int64)
     local = local.drop(columns=["_c", "_d"]).reset_index(drop=True)
@@ -97,17 +108,20 @@ def top_examples(records: Sequence[tuple], k: int, *, best_first: bool) -> pd.Da
     out = pd.DataFrame.from_records(records, columns=EXAMPLE_COLUMNS)
     out = out[out["tau"].notna() & (out["n_attributes"] >= MIN_ATTRIBUTES)]
     if out.empty:
-        return out.reset_index(drop=True).astype({"tau": float, "p": float,
-                                                  "n_attributes": np.int64})
-    out = out.assign(_key=-out["tau"] if best_first else out["tau"],
-                     _id=out["comparison_id"].astype(str))
+        return out.reset_index(drop=True).astype(
+            {"tau": float, "p": float, "n_attributes": np.int64}
+        )
+    out = out.assign(
+        _key=-out["tau"] if best_first else out["tau"], _id=out["comparison_id"].astype(str)
+    )
     out = out.sort_values(["_key", "_id"], kind="stable").drop(columns=["_key", "_id"])
     out = out.head(k).reset_index(drop=True)
     return out.astype({"tau": float, "p": float, "n_attributes": np.int64})
 
 
-def representatives(table: pd.DataFrame, k: int = 5,
-                    sens: pd.DataFrame | None = None) -> pd.DataFrame:
+def representatives(
+    table: pd.DataFrame, k: int = 5, sens: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The k comparisons whose local ranking agrees most with the global ranking.
 
     Columns: comparison_id, tau, p, n_attributes (attributes ranked both locally and

@@ -65,9 +65,11 @@ def failures_by_reason(table: pd.DataFrame) -> dict[str, int]:
     failed = table.loc[table["outcome"] == "failed"]
     kinds = failed["failure_kind"] if "failure_kind" in failed else [None] * len(failed)
     counts = Counter(
-        k if isinstance(k, str) and k
+        k
+        if isinstance(k, str) and k
         else legacy_failure_kind(r if isinstance(r, str) else None).value
-        for k, r in zip(kinds, failed["failure_reason"]))
+        for k, r in zip(kinds, failed["failure_reason"])
+    )
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -104,16 +106,20 @@ class ExplanationResult:
     def summary(self) -> dict[str, Any]:
         t = self.table
         return {
-            "rm": self.rm, "perturber": self.perturber,
+            "rm": self.rm,
+            "perturber": self.perturber,
             "attributes": [a.name for a in self.attributes],
-            "comparisons": len(self.comparisons), "ties": int(self.originals["tie"].sum()),
-            "rows": len(t), "cf": int((t["outcome"] == "CF").sum()),
+            "comparisons": len(self.comparisons),
+            "ties": int(self.originals["tie"].sum()),
+            "rows": len(t),
+            "cf": int((t["outcome"] == "CF").sum()),
             "sf": int((t["outcome"] == "SF").sum()),
             "failed": int((t["outcome"] == "failed").sum()),
             "failures_by_reason": failures_by_reason(t),
             "truncated_rows": int(t["truncated"].fillna(False).astype(bool).sum())
-            if "truncated" in t else 0, **{
-                f"run_{k}": v for k, v in self.stats.as_dict().items()},
+            if "truncated" in t
+            else 0,
+            **{f"run_{k}": v for k, v in self.stats.as_dict().items()},
         }
 
     def save(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
@@ -122,8 +128,7 @@ class ExplanationResult:
         writer = TableWriter(out_dir)
         writer.write(self.table)
         writer.close(empty_columns=TABLE_COLUMNS)
-        return write_run_files(writer, self.table, self, report=report,
-                               example_rows=None).paths
+        return write_run_files(writer, self.table, self, report=report, example_rows=None).paths
 
 
 @dataclass
@@ -136,17 +141,26 @@ class SavedRun:
     stats: RunStats
 
 
-def write_run_files(writer: TableWriter, table: pd.DataFrame, result: ExplanationResult, *,
-                    report: bool, example_rows: Callable[[list], pd.DataFrame] | None
-                    ) -> SavedRun:
+def write_run_files(
+    writer: TableWriter,
+    table: pd.DataFrame,
+    result: ExplanationResult,
+    *,
+    report: bool,
+    example_rows: Callable[[list], pd.DataFrame] | None,
+) -> SavedRun:
     """Everything beside the table ``writer`` wrote: originals, sensitivity, summary and the
     report (whose few examples come from ``example_rows`` when the table in memory is slim)."""
     from rmx_widgets.core.sensitivity import sensitivity
 
     out = writer.out_dir
-    paths = {"table_parquet": writer.parquet_path, "table_jsonl": writer.jsonl_path,
-             "originals": out / "originals.csv", "sensitivity": out / "sensitivity.csv",
-             "summary": out / "summary.json"}
+    paths = {
+        "table_parquet": writer.parquet_path,
+        "table_jsonl": writer.jsonl_path,
+        "originals": out / "originals.csv",
+        "sensitivity": out / "sensitivity.csv",
+        "summary": out / "summary.json",
+    }
     result.originals.to_csv(paths["originals"], index=False)
     sens = sensitivity(table)
     sens.to_csv(paths["sensitivity"], index=False)
@@ -155,7 +169,12 @@ def write_run_files(writer: TableWriter, table: pd.DataFrame, result: Explanatio
     if report:
         from rmx_widgets.core.report import write_report
 
-        paths["report"] = write_report(table, out / "report.html", sens=sens, summary=summary,
-                                       title=f"rmx-widgets report — {result.rm}",
-                                       example_rows=example_rows)
+        paths["report"] = write_report(
+            table,
+            out / "report.html",
+            sens=sens,
+            summary=summary,
+            title=f"rmx-widgets report — {result.rm}",
+            example_rows=example_rows,
+        )
     return SavedRun(summary=summary, sensitivity=sens, paths=paths, stats=result.stats)

@@ -24,21 +24,47 @@ from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationRe
 #: The explanation table's columns, in order. ``failure_kind`` (last, added after 0.1) is the
 #: ``FailureKind`` value of a failed row, chosen where the failure was created.
 TABLE_COLUMNS = [
-    "comparison_id", "prompt", "preferred", "side", "attribute", "direction", "original",
-    "perturbed", "reward_original", "reward_perturbed", "reward_other", "margin_before",
-    "margin_after", "outcome", "failure_reason", "syntactic_distance", "semantic_distance",
-    "perturber", "rm", "truncated", "failure_kind",
+    "comparison_id",
+    "prompt",
+    "preferred",
+    "side",
+    "attribute",
+    "direction",
+    "original",
+    "perturbed",
+    "reward_original",
+    "reward_perturbed",
+    "reward_other",
+    "margin_before",
+    "margin_after",
+    "outcome",
+    "failure_reason",
+    "syntactic_distance",
+    "semantic_distance",
+    "perturber",
+    "rm",
+    "truncated",
+    "failure_kind",
 ]
 
 # ``truncated``: the RM cut (to its maximum length) at least one of the inputs this row's margins
 # come from (the original, the rewrite or the other response); see ``last_truncated`` in
 # ``reward_models/base.py``.
-ORIGINALS_COLUMNS = ["comparison_id", "reward_a", "reward_b", "preferred", "margin", "tie",
-                     "truncated_a", "truncated_b"]
+ORIGINALS_COLUMNS = [
+    "comparison_id",
+    "reward_a",
+    "reward_b",
+    "preferred",
+    "margin",
+    "tie",
+    "truncated_a",
+    "truncated_b",
+]
 
 
-def originals_table(comps: Sequence[Comparison], rewards: Sequence[float],
-                    truncated: Sequence[bool], tie_eps: float) -> pd.DataFrame:
+def originals_table(
+    comps: Sequence[Comparison], rewards: Sequence[float], truncated: Sequence[bool], tie_eps: float
+) -> pd.DataFrame:
     """One row per comparison, ordered by the RM: ``rewards``/``truncated`` hold the two
     responses of each comparison in turn (a0, b0, a1, b1, ...). A pair closer than ``tie_eps``
     is a tie: it has no preference to explain."""
@@ -46,10 +72,18 @@ def originals_table(comps: Sequence[Comparison], rewards: Sequence[float],
     for i, c in enumerate(comps):
         ra, rb = rewards[2 * i], rewards[2 * i + 1]
         tie = abs(ra - rb) < tie_eps
-        rows.append({"comparison_id": c.id, "reward_a": ra, "reward_b": rb,
-                     "preferred": None if tie else ("a" if ra > rb else "b"),
-                     "margin": abs(ra - rb), "tie": tie, "truncated_a": truncated[2 * i],
-                     "truncated_b": truncated[2 * i + 1]})
+        rows.append(
+            {
+                "comparison_id": c.id,
+                "reward_a": ra,
+                "reward_b": rb,
+                "preferred": None if tie else ("a" if ra > rb else "b"),
+                "margin": abs(ra - rb),
+                "tie": tie,
+                "truncated_a": truncated[2 * i],
+                "truncated_b": truncated[2 * i + 1],
+            }
+        )
     return pd.DataFrame(rows, columns=ORIGINALS_COLUMNS)
 
 
@@ -77,8 +111,9 @@ class PlannedRewrite:
     @property
     def request(self) -> PerturbationRequest:
         """What the perturber is asked for."""
-        return PerturbationRequest(self.comparison.prompt, self.original, self.attribute,
-                                   self.direction)
+        return PerturbationRequest(
+            self.comparison.prompt, self.original, self.attribute, self.direction
+        )
 
     def margin(self, reward: float) -> float:
         """The RM's margin for its original preference if this side scored ``reward``:
@@ -88,8 +123,9 @@ class PlannedRewrite:
         return self.reward_other - reward
 
 
-def plan_rewrites(comps: Sequence[Comparison], attrs: Sequence[Attribute],
-                  originals: pd.DataFrame) -> list[PlannedRewrite]:
+def plan_rewrites(
+    comps: Sequence[Comparison], attrs: Sequence[Attribute], originals: pd.DataFrame
+) -> list[PlannedRewrite]:
     """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
     ties (see ``originals_table``) are skipped."""
     by_id = originals.set_index("comparison_id")
@@ -103,10 +139,14 @@ def plan_rewrites(comps: Sequence[Comparison], attrs: Sequence[Attribute],
         rw, rl = (o["reward_a"], o["reward_b"]) if a_wins else (o["reward_b"], o["reward_a"])
         cut = bool(o.get("truncated_a", False)) or bool(o.get("truncated_b", False))
         for attr in attrs:
-            items.append(PlannedRewrite(c, "chosen", attr, "worse", win, lose, rw, rl,
-                                        o["preferred"], cut))
-            items.append(PlannedRewrite(c, "rejected", attr, "better", lose, win, rl, rw,
-                                        o["preferred"], cut))
+            items.append(
+                PlannedRewrite(c, "chosen", attr, "worse", win, lose, rw, rl, o["preferred"], cut)
+            )
+            items.append(
+                PlannedRewrite(
+                    c, "rejected", attr, "better", lose, win, rl, rw, o["preferred"], cut
+                )
+            )
     return items
 
 
@@ -122,19 +162,23 @@ class Rewritten:
 
     def __post_init__(self) -> None:
         if (self.reward is None) != (self.result.text is None):
-            raise ValueError("a rewrite has a reward and a failed rewrite has none; got "
-                             f"reward={self.reward!r} for {self.result!r}")
+            raise ValueError(
+                "a rewrite has a reward and a failed rewrite has none; got "
+                f"reward={self.reward!r} for {self.result!r}"
+            )
 
 
-def explanation_rows(rewritten: Sequence[Rewritten], *, embedder: metrics.Embedder,
-                     perturber: str, rm: str) -> pd.DataFrame:
+def explanation_rows(
+    rewritten: Sequence[Rewritten], *, embedder: metrics.Embedder, perturber: str, rm: str
+) -> pd.DataFrame:
     """The explanation-table rows (``TABLE_COLUMNS``) of a batch, distances included.
 
     A failed rewrite is a row too (outcome ``"failed"``, its reason and kind, NaN numbers), so
     coverage is measured rather than hidden. Semantic distances are embedded in one call.
     """
-    sem = metrics.semantic_distances([r.planned.original for r in rewritten],
-                                     [r.result.text for r in rewritten], embedder)
+    sem = metrics.semantic_distances(
+        [r.planned.original for r in rewritten], [r.result.text for r in rewritten], embedder
+    )
     rows = []
     for r, distance in zip(rewritten, sem):
         it, text = r.planned, r.result.text
@@ -148,16 +192,29 @@ def explanation_rows(rewritten: Sequence[Rewritten], *, embedder: metrics.Embedd
             syntactic = metrics.syntactic_distance(it.original, text)
             semantic = float(distance)
         kind = r.result.kind
-        rows.append({
-            "comparison_id": it.comparison.id, "prompt": it.comparison.prompt_text,
-            "preferred": it.preferred, "side": it.side, "attribute": it.attribute.name,
-            "direction": it.direction, "original": it.original, "perturbed": text,
-            "reward_original": it.reward_original, "reward_perturbed": reward,
-            "reward_other": it.reward_other, "margin_before": it.margin(it.reward_original),
-            "margin_after": margin_after, "outcome": outcome,
-            "failure_reason": r.result.failure, "syntactic_distance": syntactic,
-            "semantic_distance": semantic, "perturber": perturber, "rm": rm,
-            "truncated": bool(it.originals_truncated or r.truncated),
-            "failure_kind": kind.value if text is None and kind is not None else None,
-        })
+        rows.append(
+            {
+                "comparison_id": it.comparison.id,
+                "prompt": it.comparison.prompt_text,
+                "preferred": it.preferred,
+                "side": it.side,
+                "attribute": it.attribute.name,
+                "direction": it.direction,
+                "original": it.original,
+                "perturbed": text,
+                "reward_original": it.reward_original,
+                "reward_perturbed": reward,
+                "reward_other": it.reward_other,
+                "margin_before": it.margin(it.reward_original),
+                "margin_after": margin_after,
+                "outcome": outcome,
+                "failure_reason": r.result.failure,
+                "syntactic_distance": syntactic,
+                "semantic_distance": semantic,
+                "perturber": perturber,
+                "rm": rm,
+                "truncated": bool(it.originals_truncated or r.truncated),
+                "failure_kind": kind.value if text is None and kind is not None else None,
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -29,8 +29,15 @@ import pandas as pd
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
 
-SENSITIVITY_COLUMNS = ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
-                       "mean_margin_change"]
+SENSITIVITY_COLUMNS = [
+    "attribute",
+    "direction",
+    "pfr",
+    "ci_low",
+    "ci_high",
+    "n",
+    "mean_margin_change",
+]
 DIRECTION_ROWS = ("worse", "better", "both")
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
 # Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
@@ -47,8 +54,9 @@ def relative_margin_change(table: pd.DataFrame) -> pd.Series:
     return change.where(np.isfinite(change))
 
 
-def sensitivity(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
-                confidence: float = 0.95) -> pd.DataFrame:
+def sensitivity(
+    table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> pd.DataFrame:
     """PFR per attribute and direction with bootstrap CIs, sorted by pooled PFR.
 
     Returns columns exactly ``attribute, direction, pfr, ci_low, ci_high, n,
@@ -62,8 +70,9 @@ def sensitivity(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0:
         raise RMXError(f"n_boot must be a non-negative integer, got {n_boot!r}.")
     if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
-        raise RMXError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), "
-                       f"got {confidence!r}.")
+        raise RMXError(
+            f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}."
+        )
     bad = set(table["direction"].dropna().unique()) - {"worse", "better"}
     if bad:
         raise DataError(f"column 'direction' must hold 'worse' or 'better'; found {sorted(bad)}.")
@@ -104,18 +113,27 @@ def sensitivity(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
     finite = ~np.isnan(change)
     np.add.at(change_sum, cell[finite], change[finite])
     np.add.at(change_n, cell[finite], 1.0)
-    mean_change = _ratio(_with_pooled(change_sum[None, :], n_attr)[0],
-                         _with_pooled(change_n[None, :], n_attr)[0])
+    mean_change = _ratio(
+        _with_pooled(change_sum[None, :], n_attr)[0], _with_pooled(change_n[None, :], n_attr)[0]
+    )
 
     records = []
     for a, name in enumerate(attributes):
         for d, direction in enumerate(DIRECTION_ROWS):
             j = a * 3 + d
-            records.append((name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]),
-                            mean_change[j]))
+            records.append(
+                (name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]), mean_change[j])
+            )
     out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS)
-    out = out.astype({"pfr": float, "ci_low": float, "ci_high": float, "n": np.int64,
-                      "mean_margin_change": float})
+    out = out.astype(
+        {
+            "pfr": float,
+            "ci_low": float,
+            "ci_high": float,
+            "n": np.int64,
+            "mean_margin_change": float,
+        }
+    )
     order = attribute_order(out)
     out["_a"] = out["attribute"].map({name: i for i, name in enumerate(order)})
     out["_d"] = out["direction"].map({d: i for i, d in enumerate(DIRECTION_ROWS)})
@@ -136,8 +154,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bootstrap_pfr(cf_counts: np.ndarray, n_counts: np.ndarray, n_attr: int, n_boot: int,
-                   seed: int) -> np.ndarray:
+def _bootstrap_pfr(
+    cf_counts: np.ndarray, n_counts: np.ndarray, n_attr: int, n_boot: int, seed: int
+) -> np.ndarray:
     """(n_boot, A*3) PFRs of comparison-level bootstrap resamples.
 
     Resample b draws C comparisons with replacement; its counts are w_b @ counts where w_b[c]
@@ -169,13 +188,21 @@ def _bootstrap_pfr(cf_counts: np.ndarray, n_counts: np.ndarray, n_attr: int, n_b
 def _sort_key(pfr: float, change: float, name: str) -> tuple:
     """Pooled PFR descending, then mean margin change ascending, then name; NaN last."""
     pfr_nan, change_nan = math.isnan(pfr), math.isnan(change)
-    return (pfr_nan, -pfr if not pfr_nan else 0.0, change_nan,
-            change if not change_nan else 0.0, str(name))
+    return (
+        pfr_nan,
+        -pfr if not pfr_nan else 0.0,
+        change_nan,
+        change if not change_nan else 0.0,
+        str(name),
+    )
 
 
 def _pooled(sens: pd.DataFrame) -> pd.DataFrame:
-    require_columns(sens, ["attribute", "direction", "pfr", "mean_margin_change"],
-                    "ranking (a sensitivity() table)")
+    require_columns(
+        sens,
+        ["attribute", "direction", "pfr", "mean_margin_change"],
+        "ranking (a sensitivity() table)",
+    )
     return sens[sens["direction"] == "both"]
 
 
@@ -183,8 +210,10 @@ def attribute_order(sens: pd.DataFrame) -> list[str]:
     """Every attribute of a sensitivity table in ranking order, untried ones (NaN PFR) last;
     charts use it so that an attribute whose rewrites all failed still gets a (empty) row."""
     pooled = _pooled(sens)
-    keyed = [(_sort_key(float(p), float(c), a), a) for a, p, c in
-             zip(pooled["attribute"], pooled["pfr"], pooled["mean_margin_change"])]
+    keyed = [
+        (_sort_key(float(p), float(c), a), a)
+        for a, p, c in zip(pooled["attribute"], pooled["pfr"], pooled["mean_margin_change"])
+    ]
     return [a for _, a in sorted(keyed, key=lambda kv: kv[0])]
 
 

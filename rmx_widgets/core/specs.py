@@ -46,8 +46,10 @@ from rmx_widgets.core.perturbers.base import BasePerturber
 from rmx_widgets.core.reward_models.base import BaseRewardModel
 
 BACKENDS = ("openai", "hf")
-_PERTURBER_KINDS = ("rules, random[:fraction], paraphrase, polyjuice[:name_or_path], llm, or "
-                   "openai / hf (llm with that backend)")
+_PERTURBER_KINDS = (
+    "rules, random[:fraction], paraphrase, polyjuice[:name_or_path], llm, or "
+    "openai / hf (llm with that backend)"
+)
 _NAMED = re.compile(r"^(?P<name>[^:/=\\]+)=(?P<spec>.+)$")
 
 
@@ -62,9 +64,15 @@ def split_name(spec: str) -> tuple[str | None, str]:
 
 # -- reward models ----------------------------------------------------------------------------
 
-def reward_model_from_spec(spec: str, *, device: str | None = None, dtype: str | None = None,
-                           max_length: int | None = None,
-                           trust_remote_code: bool = False) -> BaseRewardModel:
+
+def reward_model_from_spec(
+    spec: str,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    max_length: int | None = None,
+    trust_remote_code: bool = False,
+) -> BaseRewardModel:
     """Build the reward model a spec names (see the module docstring for the grammar).
 
     ``device``, ``dtype``, ``max_length`` and ``trust_remote_code`` go to
@@ -79,13 +87,16 @@ def reward_model_from_spec(spec: str, *, device: str | None = None, dtype: str |
 
         weights = _feature_weights(body, option)
         if colon and not weights:
-            raise RewardModelError(f"RM spec {body!r}: give feature=weight pairs after ':' "
-                                   "(e.g. transparent:hedging=-1,length=0.4), or drop the ':'.")
+            raise RewardModelError(
+                f"RM spec {body!r}: give feature=weight pairs after ':' "
+                "(e.g. transparent:hedging=-1,length=0.4), or drop the ':'."
+            )
         return TransparentRewardModel(weights or None, only=bool(weights), name=name)
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
-    return HFRewardModel(body, device=device, dtype=dtype, max_length=max_length,
-                         trust_remote_code=trust_remote_code)
+    return HFRewardModel(
+        body, device=device, dtype=dtype, max_length=max_length, trust_remote_code=trust_remote_code
+    )
 
 
 def reward_models_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BaseRewardModel]:
@@ -105,8 +116,10 @@ def _feature_weights(body: str, option: str) -> dict[str, float]:
         try:
             weight = float(value)
         except ValueError:
-            raise RewardModelError(f"RM spec {body!r}: {part!r} is not feature=weight (e.g. "
-                                   "transparent:hedging=-1,length=0.4).") from None
+            raise RewardModelError(
+                f"RM spec {body!r}: {part!r} is not feature=weight (e.g. "
+                "transparent:hedging=-1,length=0.4)."
+            ) from None
         if not eq:
             raise RewardModelError(f"RM spec {body!r}: {part!r} is not feature=weight.")
         weights[feature.strip()] = weight
@@ -115,11 +128,20 @@ def _feature_weights(body: str, option: str) -> dict[str, float]:
 
 # -- perturbers -------------------------------------------------------------------------------
 
-def perturber_from_spec(spec: str, *, model: str | None = None, backend: str | None = None,
-                        base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                        concurrency: int = 16, temperature: float = 0.0,
-                        device: str | None = None, dtype: str | None = None,
-                        trust_remote_code: bool = False) -> BasePerturber:
+
+def perturber_from_spec(
+    spec: str,
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    concurrency: int = 16,
+    temperature: float = 0.0,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+) -> BasePerturber:
     """Build the perturber a spec names (see the module docstring for the grammar).
 
     ``llm`` and ``paraphrase`` need ``model``: the name an OpenAI-compatible server serves
@@ -134,8 +156,7 @@ def perturber_from_spec(spec: str, *, model: str | None = None, backend: str | N
     kind, colon, option = body.partition(":")
     if kind in ("rules", "paraphrase", "llm", *BACKENDS) and colon:
         given = " (the LLM is given with --model, model=... in Python)" if kind != "rules" else ""
-        raise PerturberError(f"perturber spec {body!r}: {kind} takes no option after "
-                             f"':'{given}.")
+        raise PerturberError(f"perturber spec {body!r}: {kind} takes no option after ':'{given}.")
     if kind == "rules":
         from rmx_widgets.core.perturbers.rules import RulePerturber
 
@@ -146,22 +167,28 @@ def perturber_from_spec(spec: str, *, model: str | None = None, backend: str | N
         try:
             fraction = float(option) if option else 0.15
         except ValueError:
-            raise PerturberError(f"perturber spec {body!r}: the fraction must be a number, "
-                                 "e.g. random:0.2.") from None
+            raise PerturberError(
+                f"perturber spec {body!r}: the fraction must be a number, e.g. random:0.2."
+            ) from None
         return RandomWordPerturber(fraction=fraction)
     if kind == "polyjuice":
         from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
 
-        return PolyjuicePerturber(option or "uw-hai/polyjuice", device=device,
-                                  trust_remote_code=trust_remote_code)
+        return PolyjuicePerturber(
+            option or "uw-hai/polyjuice", device=device, trust_remote_code=trust_remote_code
+        )
     if kind not in ("paraphrase", "llm", *BACKENDS):
-        raise PerturberError(f"perturber spec {body!r}: unknown kind {kind!r}; use "
-                             f"{_PERTURBER_KINDS}.")
+        raise PerturberError(
+            f"perturber spec {body!r}: unknown kind {kind!r}; use {_PERTURBER_KINDS}."
+        )
     served = _backend(kind, backend)
     if not model:
-        hint = ("a hub name or local folder of a chat LM" if served == "hf" else
-                "the name the OpenAI-compatible server serves, e.g. gpt-4o, or a local model "
-                "path with backend hf")
+        hint = (
+            "a hub name or local folder of a chat LM"
+            if served == "hf"
+            else "the name the OpenAI-compatible server serves, e.g. gpt-4o, or a local model "
+            "path with backend hf"
+        )
         raise PerturberError(f"perturber {kind!r} needs --model (model=... in Python): {hint}.")
     llm: BasePerturber
     if served == "hf":
@@ -171,8 +198,13 @@ def perturber_from_spec(spec: str, *, model: str | None = None, backend: str | N
     else:
         from rmx_widgets.core.perturbers.openai import OpenAIPerturber
 
-        llm = OpenAIPerturber(model=model, base_url=base_url, api_key_env=api_key_env,
-                              concurrency=concurrency, temperature=temperature)
+        llm = OpenAIPerturber(
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            temperature=temperature,
+        )
     if kind == "paraphrase":
         from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
 
@@ -200,20 +232,23 @@ def _backend(kind: str, backend: str | None) -> str:
     """The backend an LLM kind runs on: ``openai``/``hf`` fix theirs, the others follow
     ``backend`` (default openai); a contradiction is a mistake, not a silent choice."""
     if backend is not None and backend not in BACKENDS:
-        raise PerturberError(f"backend {backend!r} is not supported; use "
-                             f"{' or '.join(BACKENDS)}.")
+        raise PerturberError(f"backend {backend!r} is not supported; use {' or '.join(BACKENDS)}.")
     if kind in BACKENDS:
         if backend is not None and backend != kind:
-            raise PerturberError(f"perturber {kind!r} runs on the {kind} backend, but backend "
-                                 f"{backend!r} was asked for; use llm with --backend {backend}.")
+            raise PerturberError(
+                f"perturber {kind!r} runs on the {kind} backend, but backend "
+                f"{backend!r} was asked for; use llm with --backend {backend}."
+            )
         return kind
     return backend or "openai"
 
 
 # -- embedders --------------------------------------------------------------------------------
 
-def embedder_from_spec(spec: str = "hashing", *, device: str | None = None,
-                       trust_remote_code: bool = False) -> Embedder:
+
+def embedder_from_spec(
+    spec: str = "hashing", *, device: str | None = None, trust_remote_code: bool = False
+) -> Embedder:
     """``hashing`` (offline, lexical; the default) or the hub name / folder of a sentence
     encoder (:class:`~rmx_widgets.core.embedders.TransformersEmbedder`), loaded now so that a
     wrong name fails before any rewrite is asked for."""
@@ -225,8 +260,9 @@ def embedder_from_spec(spec: str = "hashing", *, device: str | None = None,
         return HashingEmbedder()
     from rmx_widgets.core.embedders import TransformersEmbedder
 
-    embedder = TransformersEmbedder(spec.strip(), device=device,
-                                    trust_remote_code=trust_remote_code)
+    embedder = TransformersEmbedder(
+        spec.strip(), device=device, trust_remote_code=trust_remote_code
+    )
     embedder.load()
     return embedder
 
@@ -235,7 +271,8 @@ def _unique(labels: list[str], what: str) -> list[str]:
     seen: set[str] = set()
     for label in labels:
         if label in seen:
-            raise RMXError(f"two {what} specs are both named {label!r}; name them, e.g. "
-                           "a=SPEC and b=SPEC.")
+            raise RMXError(
+                f"two {what} specs are both named {label!r}; name them, e.g. a=SPEC and b=SPEC."
+            )
         seen.add(label)
     return labels

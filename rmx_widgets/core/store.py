@@ -86,8 +86,12 @@ def decode_failure(stored: str) -> tuple[str, FailureKind]:
             obj = json.loads(stored)
         except ValueError:
             obj = None
-        if (isinstance(obj, dict) and obj.keys() == {"kind", "reason"}
-                and isinstance(obj["reason"], str) and obj["kind"] in _KINDS):
+        if (
+            isinstance(obj, dict)
+            and obj.keys() == {"kind", "reason"}
+            and isinstance(obj["reason"], str)
+            and obj["kind"] in _KINDS
+        ):
             return obj["reason"], FailureKind(obj["kind"])
     return stored, legacy_failure_kind(stored)
 
@@ -156,8 +160,9 @@ class Store:
                 raise StoreError(f"cannot create the folder for store {self.path}: {e}") from None
             target = str(self.path)
         try:
-            self._db = sqlite3.connect(target, timeout=60.0, check_same_thread=False,
-                                       isolation_level=None)
+            self._db = sqlite3.connect(
+                target, timeout=60.0, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA busy_timeout = 60000")
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -166,8 +171,9 @@ class Store:
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(stmt)
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open store {target}: {e}. Is it an rmx-widgets store?"
-                             ) from None
+            raise StoreError(
+                f"cannot open store {target}: {e}. Is it an rmx-widgets store?"
+            ) from None
         self._check_version()
 
     @contextmanager
@@ -191,13 +197,17 @@ class Store:
             elif row[0] == "1":  # version 1 lacked scores.truncated (claims were created above)
                 cols = {r[1] for r in self._db.execute("PRAGMA table_info(scores)")}
                 if "truncated" not in cols:
-                    self._db.execute("ALTER TABLE scores ADD COLUMN truncated INTEGER NOT NULL "
-                                     "DEFAULT 0")
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema'",
-                                 (SCHEMA_VERSION,))
+                    self._db.execute(
+                        "ALTER TABLE scores ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0"
+                    )
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,)
+                )
             elif row[0] != SCHEMA_VERSION:
-                raise StoreError(f"store {self.path} has schema {row[0]}, this version of "
-                                 f"rmx-widgets uses {SCHEMA_VERSION}; use a new store file.")
+                raise StoreError(
+                    f"store {self.path} has schema {row[0]}, this version of "
+                    f"rmx-widgets uses {SCHEMA_VERSION}; use a new store file."
+                )
 
     def close(self) -> None:
         with _LIVE_LOCK:
@@ -211,7 +221,8 @@ class Store:
         ``decode_failure``)."""
         out: dict[str, PerturbationResult] = {}
         for k, text, failure in self._select(
-                "SELECT key, text, failure FROM perturbations WHERE key IN ({})", keys):
+            "SELECT key, text, failure FROM perturbations WHERE key IN ({})", keys
+        ):
             if failure is None:
                 out[k] = PerturbationResult(text)
             else:
@@ -219,22 +230,27 @@ class Store:
                 out[k] = PerturbationResult(text, reason, kind)
         return out
 
-    def put_perturbations(self, rows: Iterable[tuple[str, str, str, str, PerturbationResult]]
-                          ) -> None:
+    def put_perturbations(
+        self, rows: Iterable[tuple[str, str, str, str, PerturbationResult]]
+    ) -> None:
         """rows: (key, perturber, attribute, direction, result), written atomically together
         with the release of this store's claims on those keys."""
         now = time.time()
-        values = [(key, perturber, attribute, direction, result.text, encode_failure(result),
-                   now) for key, perturber, attribute, direction, result in rows]
+        values = [
+            (key, perturber, attribute, direction, result.text, encode_failure(result), now)
+            for key, perturber, attribute, direction, result in rows
+        ]
         with self._lock_and_tx():
             self._db.executemany(
-                "INSERT OR REPLACE INTO perturbations VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+                "INSERT OR REPLACE INTO perturbations VALUES (?, ?, ?, ?, ?, ?, ?)", values
+            )
             self._release_in_tx([v[0] for v in values])
 
     def delete_failed_perturbations(self, perturber: str) -> int:
         with self._lock_and_tx():
             cur = self._db.execute(
-                "DELETE FROM perturbations WHERE perturber = ? AND text IS NULL", (perturber,))
+                "DELETE FROM perturbations WHERE perturber = ? AND text IS NULL", (perturber,)
+            )
             return cur.rowcount
 
     # -- scores ----------------------------------------------------------------------------
@@ -243,18 +259,26 @@ class Store:
 
     def get_truncated(self, keys: Sequence[str]) -> set[str]:
         """The keys among ``keys`` whose input the RM reported as truncated when scoring."""
-        return {k for (k,) in self._select(
-            "SELECT key FROM scores WHERE truncated != 0 AND key IN ({})", keys)}
+        return {
+            k
+            for (k,) in self._select(
+                "SELECT key FROM scores WHERE truncated != 0 AND key IN ({})", keys
+            )
+        }
 
-    def put_scores(self, rows: Iterable[tuple[str, str, float] | tuple[str, str, float, bool]]
-                   ) -> None:
+    def put_scores(
+        self, rows: Iterable[tuple[str, str, float] | tuple[str, str, float, bool]]
+    ) -> None:
         """rows: (key, rm, reward) or (key, rm, reward, truncated), written atomically together
         with the release of this store's claims on those keys."""
         now = time.time()
         values = [(r[0], r[1], r[2], now, int(bool(r[3])) if len(r) > 3 else 0) for r in rows]
         with self._lock_and_tx():
-            self._db.executemany("INSERT OR REPLACE INTO scores (key, rm, reward, created, "
-                                 "truncated) VALUES (?, ?, ?, ?, ?)", values)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO scores (key, rm, reward, created, "
+                "truncated) VALUES (?, ?, ?, ?, ?)",
+                values,
+            )
             self._release_in_tx([v[0] for v in values])
 
     # -- claims (several processes on one store) -------------------------------------------
@@ -277,13 +301,21 @@ class Store:
             held: dict[str, tuple[str, float]] = {}
             done: set[str] = set()
             for i in range(0, len(keys), 900):
-                chunk = keys[i:i + 900]
+                chunk = keys[i : i + 900]
                 marks = ",".join("?" * len(chunk))
-                held.update((k, (o, e)) for k, o, e in self._db.execute(
-                    f"SELECT key, owner, expires FROM claims WHERE key IN ({marks})", chunk))
+                held.update(
+                    (k, (o, e))
+                    for k, o, e in self._db.execute(
+                        f"SELECT key, owner, expires FROM claims WHERE key IN ({marks})", chunk
+                    )
+                )
                 if done_in is not None:
-                    done.update(k for (k,) in self._db.execute(
-                        f"SELECT key FROM {done_in} WHERE key IN ({marks})", chunk))
+                    done.update(
+                        k
+                        for (k,) in self._db.execute(
+                            f"SELECT key FROM {done_in} WHERE key IN ({marks})", chunk
+                        )
+                    )
             alive: dict[str, bool] = {}
             mine = []
             for k in keys:
@@ -297,8 +329,10 @@ class Store:
                         if alive[owner] and expires > now:
                             continue
                 mine.append(k)
-            self._db.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
-                                 [(k, self.owner, now + self.claim_lease) for k in mine])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                [(k, self.owner, now + self.claim_lease) for k in mine],
+            )
         return set(mine)
 
     def release(self, keys: Iterable[str]) -> None:
@@ -313,16 +347,19 @@ class Store:
         if self.path is None:
             return
         for i in range(0, len(keys), 900):
-            chunk = list(keys[i:i + 900])
-            self._db.execute(f"DELETE FROM claims WHERE owner = ? AND key IN "
-                             f"({','.join('?' * len(chunk))})", [self.owner, *chunk])
+            chunk = list(keys[i : i + 900])
+            self._db.execute(
+                f"DELETE FROM claims WHERE owner = ? AND key IN ({','.join('?' * len(chunk))})",
+                [self.owner, *chunk],
+            )
 
     # -- annotations -----------------------------------------------------------------------
-    def save_annotation(self, comparison_id: str, rm: str, tags: Sequence[str], note: str
-                        ) -> None:
+    def save_annotation(self, comparison_id: str, rm: str, tags: Sequence[str], note: str) -> None:
         with self._lock_and_tx():
-            self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
-                             (comparison_id, rm, json.dumps(list(tags)), note, time.time()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
+                (comparison_id, rm, json.dumps(list(tags)), note, time.time()),
+            )
 
     def annotations(self, rm: str | None = None) -> list[dict]:
         with self._lock:
@@ -332,8 +369,10 @@ class Store:
                 sql += " WHERE rm = ?"
                 args = (rm,)
             rows = self._db.execute(sql + " ORDER BY comparison_id", args).fetchall()
-        return [{"comparison_id": c, "rm": r, "tags": json.loads(t), "note": n, "updated": u}
-                for c, r, t, n, u in rows]
+        return [
+            {"comparison_id": c, "rm": r, "tags": json.loads(t), "note": n, "updated": u}
+            for c, r, t, n, u in rows
+        ]
 
     # -- helpers ---------------------------------------------------------------------------
     def _select(self, sql: str, keys: Sequence[str]) -> list[tuple]:
@@ -341,14 +380,16 @@ class Store:
         keys = list(keys)
         with self._lock:
             for i in range(0, len(keys), 900):  # stay under SQLite's variable limit
-                chunk = keys[i:i + 900]
+                chunk = keys[i : i + 900]
                 out.extend(self._db.execute(sql.format(",".join("?" * len(chunk))), chunk))
         return out
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                    for t in ("perturbations", "scores", "annotations")}
+            return {
+                t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("perturbations", "scores", "annotations")
+            }
 
     def open_claims(self) -> int:
         """How many claims are held (by anyone): 0 after every finished or failed run."""

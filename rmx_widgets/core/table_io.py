@@ -52,8 +52,9 @@ class TableWriter:
             self._columns = list(frame.columns)
             self._schema = pa.schema([(c, _arrow_type(frame[c])) for c in self._columns])
             self._writer = pq.ParquetWriter(self._tmp_parquet, self._schema)
-        self._writer.write_table(pa.Table.from_pandas(frame[self._columns], schema=self._schema,
-                                                      preserve_index=False))
+        self._writer.write_table(
+            pa.Table.from_pandas(frame[self._columns], schema=self._schema, preserve_index=False)
+        )
         frame.to_json(self._jsonl, orient="records", lines=True, force_ascii=False)
         if len(frame):
             self._jsonl.write("\n")
@@ -85,13 +86,13 @@ class TableWriter:
     def slim_table(self) -> pd.DataFrame:
         """Every row without its texts: what sensitivity and rankings need."""
         if not self._slim:
-            return pd.DataFrame(columns=[c for c in (self._columns or [])
-                                         if c not in TEXT_COLUMNS])
+            return pd.DataFrame(columns=[c for c in (self._columns or []) if c not in TEXT_COLUMNS])
         return pd.concat(self._slim, ignore_index=True)
 
     def rows_for(self, comparison_ids: Sequence[str]) -> pd.DataFrame:
         """Full rows (texts included) of a few comparisons, read back from the Parquet file."""
         if not comparison_ids:
             return pd.DataFrame(columns=self._columns or [])
-        return pq.read_table(self.parquet_path, filters=[
-            ("comparison_id", "in", list(comparison_ids))]).to_pandas()
+        return pq.read_table(
+            self.parquet_path, filters=[("comparison_id", "in", list(comparison_ids))]
+        ).to_pandas()

@@ -8,5 +8,12 @@ from rmx_widgets.widgets.rm_compare import RMCompare
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 from rmx_widgets.widgets.study_view import StudyView
 
-__all__ = ["Annotator", "AttributePicker", "ComparisonView", "Explorer", "RMCompare",
-           "SensitivityChart", "StudyView"]
+__all__ = [
+    "Annotator",
+    "AttributePicker",
+    "ComparisonView",
+    "Explorer",
+    "RMCompare",
+    "SensitivityChart",
+    "StudyView",
+]

@@ -13,5 +13,6 @@ def bundle(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"front-end bundle {path} is missing; build it with `make js` "
-            "(cd js && npm ci && npm run build).")
+            "(cd js && npm ci && npm run build)."
+        )
     return path

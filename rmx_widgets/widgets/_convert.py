@@ -33,8 +33,10 @@ def clean(value: Any) -> Any:
 
 def rows_payload(frame: pd.DataFrame) -> list[Row]:
     """One Row per table row; the fields come from the contract, the cast is checked by tests."""
-    return [cast(Row, {"row_id": int(i), **{f: clean(r[f]) for f in ROW_FIELDS}})
-            for i, r in zip(frame.index, frame.to_dict(orient="records"))]
+    return [
+        cast(Row, {"row_id": int(i), **{f: clean(r[f]) for f in ROW_FIELDS}})
+        for i, r in zip(frame.index, frame.to_dict(orient="records"))
+    ]
 
 
 def prompt_turns(comparison: Comparison) -> list[Turn]:
@@ -44,15 +46,23 @@ def prompt_turns(comparison: Comparison) -> list[Turn]:
     return [Turn(role=m["role"], content=m["content"]) for m in p]
 
 
-def comparison_payload(comparison: Comparison, original: dict[str, Any] | None, index: int,
-                       total: int) -> ShownComparison:
+def comparison_payload(
+    comparison: Comparison, original: dict[str, Any] | None, index: int, total: int
+) -> ShownComparison:
     o = original or {}
     return ShownComparison(
-        id=comparison.id, index=index, total=total, prompt_turns=prompt_turns(comparison),
-        response_a=comparison.response_a, response_b=comparison.response_b,
-        reward_a=clean(o.get("reward_a")), reward_b=clean(o.get("reward_b")),
-        preferred=clean(o.get("preferred")), margin=clean(o.get("margin")),
-        tie=bool(o.get("tie", False)))
+        id=comparison.id,
+        index=index,
+        total=total,
+        prompt_turns=prompt_turns(comparison),
+        response_a=comparison.response_a,
+        response_b=comparison.response_b,
+        reward_a=clean(o.get("reward_a")),
+        reward_b=clean(o.get("reward_b")),
+        preferred=clean(o.get("preferred")),
+        margin=clean(o.get("margin")),
+        tie=bool(o.get("tie", False)),
+    )
 
 
 def originals_by_id(originals: pd.DataFrame | None) -> dict[str, dict[str, Any]]:

@@ -26,8 +26,18 @@ from rmx_widgets.widgets._convert import clean, rows_payload
 from rmx_widgets.widgets.contract import Annotation, Example, ExampleKind
 
 DEFAULT_TAGS = ("expected", "surprising", "RM bug")
-EXPORT_FIELDS = ("comparison_id", "kind", "score", "tags", "note", "updated", "rm", "prompt",
-                 "response_chosen", "response_rejected")
+EXPORT_FIELDS = (
+    "comparison_id",
+    "kind",
+    "score",
+    "tags",
+    "note",
+    "updated",
+    "rm",
+    "prompt",
+    "response_chosen",
+    "response_rejected",
+)
 
 
 class Annotator(anywidget.AnyWidget):
@@ -43,19 +53,32 @@ class Annotator(anywidget.AnyWidget):
     tag_options: traitlets.List[str] = traitlets.List(list(DEFAULT_TAGS)).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, result: ExplanationResult, store: str | Path | Store, *, k: int = 5,
-                 contrast_with: ExplanationResult | None = None,
-                 tags: tuple[str, ...] = DEFAULT_TAGS, export_dir: str | Path = ".") -> None:
+    def __init__(
+        self,
+        result: ExplanationResult,
+        store: str | Path | Store,
+        *,
+        k: int = 5,
+        contrast_with: ExplanationResult | None = None,
+        tags: tuple[str, ...] = DEFAULT_TAGS,
+        export_dir: str | Path = ".",
+    ) -> None:
         super().__init__(tag_options=list(tags))
         self.result = result
         self.store = store if isinstance(store, Store) else Store(store)
         self.rm = result.rm
         self.export_dir = Path(export_dir)
-        picks: list[tuple[ExampleKind, dict[str, Any]]] = [("representative", r) for r in
-                 representatives(result.table, k=k).to_dict(orient="records")]
+        picks: list[tuple[ExampleKind, dict[str, Any]]] = [
+            ("representative", r)
+            for r in representatives(result.table, k=k).to_dict(orient="records")
+        ]
         if contrast_with is not None:
-            picks += [("contrasting", r) for r in contrasting_examples(
-                result.table, contrast_with.table, k=k).to_dict(orient="records")]
+            picks += [
+                ("contrasting", r)
+                for r in contrasting_examples(result.table, contrast_with.table, k=k).to_dict(
+                    orient="records"
+                )
+            ]
         self.examples = [self._example(kind, rec) for kind, rec in picks]
         self._load()
         self.on_msg(self._on_msg)
@@ -65,16 +88,21 @@ class Annotator(anywidget.AnyWidget):
         rows = self.result.table[self.result.table["comparison_id"] == cid]
         chosen = rows[rows["side"] == "chosen"]
         rejected = rows[rows["side"] == "rejected"]
-        return Example(comparison_id=cid, kind=kind, score=clean(rec.get("tau")),
-                       prompt=rows["prompt"].iloc[0],
-                       response_chosen=chosen["original"].iloc[0] if len(chosen) else "",
-                       response_rejected=rejected["original"].iloc[0] if len(rejected) else "",
-                       rows=rows_payload(rows[rows["outcome"] != "failed"]))
+        return Example(
+            comparison_id=cid,
+            kind=kind,
+            score=clean(rec.get("tau")),
+            prompt=rows["prompt"].iloc[0],
+            response_chosen=chosen["original"].iloc[0] if len(chosen) else "",
+            response_rejected=rejected["original"].iloc[0] if len(rejected) else "",
+            rows=rows_payload(rows[rows["outcome"] != "failed"]),
+        )
 
     def _load(self) -> None:
-        self.annotations = {a["comparison_id"]: Annotation(tags=a["tags"], note=a["note"],
-                                                           updated=a["updated"])
-                            for a in self.store.annotations(rm=self.rm)}
+        self.annotations = {
+            a["comparison_id"]: Annotation(tags=a["tags"], note=a["note"], updated=a["updated"])
+            for a in self.store.annotations(rm=self.rm)
+        }
 
     # -- actions (also callable from Python) -----------------------------------------------
     def save(self, comparison_id: str, tags: list[str], note: str) -> None:
@@ -90,12 +118,20 @@ class Annotator(anywidget.AnyWidget):
         rows = []
         for e in self.examples:
             a = self.annotations.get(e["comparison_id"])
-            rows.append({"comparison_id": e["comparison_id"], "kind": e["kind"],
-                         "score": e["score"], "tags": list(a["tags"]) if a else [],
-                         "note": a["note"] if a else "", "updated": a["updated"] if a else None,
-                         "rm": self.rm,
-                         "prompt": e["prompt"], "response_chosen": e["response_chosen"],
-                         "response_rejected": e["response_rejected"]})
+            rows.append(
+                {
+                    "comparison_id": e["comparison_id"],
+                    "kind": e["kind"],
+                    "score": e["score"],
+                    "tags": list(a["tags"]) if a else [],
+                    "note": a["note"] if a else "",
+                    "updated": a["updated"] if a else None,
+                    "rm": self.rm,
+                    "prompt": e["prompt"],
+                    "response_chosen": e["response_chosen"],
+                    "response_rejected": e["response_rejected"],
+                }
+            )
         return pd.DataFrame(rows, columns=list(EXPORT_FIELDS))
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
@@ -106,12 +142,18 @@ class Annotator(anywidget.AnyWidget):
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             frame.assign(tags=frame["tags"].map(";".join)).to_csv(
-                path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+                path, index=False, quoting=csv.QUOTE_NONNUMERIC
+            )
         elif fmt == "jsonl":
             with path.open("w", encoding="utf-8") as f:
                 for rec in frame.to_dict(orient="records"):
-                    f.write(json.dumps({k: clean(v) if not isinstance(v, list) else v
-                                        for k, v in rec.items()}, ensure_ascii=False) + "\n")
+                    f.write(
+                        json.dumps(
+                            {k: clean(v) if not isinstance(v, list) else v for k, v in rec.items()},
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
         else:
             raise ValueError(f"export format must be csv or jsonl, got {fmt!r}.")
         return path
@@ -121,8 +163,11 @@ class Annotator(anywidget.AnyWidget):
             return
         try:
             if content.get("type") == "save":
-                self.save(str(content["comparison_id"]), list(content.get("tags", [])),
-                          str(content.get("note", "")))
+                self.save(
+                    str(content["comparison_id"]),
+                    list(content.get("tags", [])),
+                    str(content.get("note", "")),
+                )
             elif content.get("type") == "export":
                 fmt = content.get("format", "csv")
                 path = self.export(self.export_dir / f"annotations.{fmt}", fmt)

@@ -31,8 +31,9 @@ class AttributePicker(anywidget.AnyWidget):
     selected: traitlets.List[str] = traitlets.List().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, attributes: Iterable | None = None, selected: Iterable[str] | None = None,
-                 **kwargs) -> None:
+    def __init__(
+        self, attributes: Iterable | None = None, selected: Iterable[str] | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         attrs = resolve_attributes(list(attributes) if attributes is not None else None)
         builtin = {a.name for a in DEFAULT_ATTRIBUTES}

@@ -35,20 +35,30 @@ class ComparisonView(anywidget.AnyWidget):
     _css = bundle("widgets.css")
 
     # traitlets types a Dict trait as dict[K, V]; the casts name the contract record it holds.
-    comparison = cast("TraitType[ShownComparison | None, ShownComparison | None]",
-                      traitlets.Dict(allow_none=True, default_value=None).tag(sync=True))
+    comparison = cast(
+        "TraitType[ShownComparison | None, ShownComparison | None]",
+        traitlets.Dict(allow_none=True, default_value=None).tag(sync=True),
+    )
     rows: traitlets.List[Row] = traitlets.List().tag(sync=True)
     attribute_options: traitlets.List[str] = traitlets.List().tag(sync=True)
-    filters = cast("TraitType[Filters, Filters]",
-                   traitlets.Dict(default_value=dict(_NO_FILTER)).tag(sync=True))
+    filters = cast(
+        "TraitType[Filters, Filters]", traitlets.Dict(default_value=dict(_NO_FILTER)).tag(sync=True)
+    )
     index = traitlets.Int(0).tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(20).tag(sync=True)
     n_rows = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, result=None, *, comparisons: Sequence[Comparison] | None = None,
-                 table: pd.DataFrame | None = None, originals: pd.DataFrame | None = None,
-                 page_size: int = 20, **kwargs) -> None:
+    def __init__(
+        self,
+        result=None,
+        *,
+        comparisons: Sequence[Comparison] | None = None,
+        table: pd.DataFrame | None = None,
+        originals: pd.DataFrame | None = None,
+        page_size: int = 20,
+        **kwargs,
+    ) -> None:
         self._comparisons: dict[str, Comparison] = {}
         self._order: list[str] = []
         self._table = pd.DataFrame()
@@ -60,15 +70,18 @@ class ComparisonView(anywidget.AnyWidget):
         self.set_data(comparisons or [], table, originals)
 
     # -- data in ---------------------------------------------------------------------------
-    def set_data(self, comparisons: Sequence[Comparison], table: pd.DataFrame | None,
-                 originals: pd.DataFrame | None = None) -> None:
+    def set_data(
+        self,
+        comparisons: Sequence[Comparison],
+        table: pd.DataFrame | None,
+        originals: pd.DataFrame | None = None,
+    ) -> None:
         """Replace what the view shows (the Explorer calls this after every landed batch)."""
         self._comparisons = {c.id: c for c in comparisons}
         self._order = [c.id for c in comparisons]
         self._table = table if table is not None else pd.DataFrame()
         self._originals = originals_by_id(originals)
-        attrs = (ordered_unique(self._table["attribute"]) if "attribute" in self._table
-                 else [])
+        attrs = ordered_unique(self._table["attribute"]) if "attribute" in self._table else []
         with self.hold_sync():
             self.attribute_options = attrs
             self._refresh()
@@ -138,10 +151,11 @@ class ComparisonView(anywidget.AnyWidget):
         rows = matching[matching["comparison_id"] == cid] if not matching.empty else matching
         n_pages = max(1, -(-len(rows) // self.page_size))
         page = min(max(self.page, 0), n_pages - 1)
-        shown = rows.iloc[page * self.page_size:(page + 1) * self.page_size]
+        shown = rows.iloc[page * self.page_size : (page + 1) * self.page_size]
         with self.hold_sync():
             self.index, self.page = index, page
-            self.comparison = comparison_payload(self._comparisons[cid], self._originals.get(cid),
-                                                 index, len(self._visible))
+            self.comparison = comparison_payload(
+                self._comparisons[cid], self._originals.get(cid), index, len(self._visible)
+            )
             self.rows = rows_payload(shown)
             self.n_rows = len(rows)

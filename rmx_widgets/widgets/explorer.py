@@ -34,13 +34,23 @@ def _eta(seconds: float) -> str:
 class Explorer(w.VBox):
     """``Explorer(explainer, comparisons)``; ``run()`` / ``cancel()`` / ``wait()`` from code too."""
 
-    def __init__(self, explainer: Explainer, comparisons: Any, *,
-                 attributes: Sequence | None = None, redraw_every: float = 0.3,
-                 page_size: int = 10) -> None:
+    def __init__(
+        self,
+        explainer: Explainer,
+        comparisons: Any,
+        *,
+        attributes: Sequence | None = None,
+        redraw_every: float = 0.3,
+        page_size: int = 10,
+    ) -> None:
         self.explainer = explainer
         self.comparisons: list[Comparison] = (
-            list(comparisons) if isinstance(comparisons, Sequence) and comparisons
-            and isinstance(comparisons[0], Comparison) else load_comparisons(comparisons))
+            list(comparisons)
+            if isinstance(comparisons, Sequence)
+            and comparisons
+            and isinstance(comparisons[0], Comparison)
+            else load_comparisons(comparisons)
+        )
         self.redraw_every = redraw_every
         self.result: ExplanationResult | None = None
         self.error: str | None = None
@@ -52,12 +62,14 @@ class Explorer(w.VBox):
         self._lock = threading.Lock()
 
         self.summary = w.HTML(self._summary_html())
-        self.picker = AttributePicker(attributes if attributes is not None
-                                      else explainer.attributes)
+        self.picker = AttributePicker(
+            attributes if attributes is not None else explainer.attributes
+        )
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
-        self.progress = w.IntProgress(min=0, max=1, value=0, description="",
-                                      layout=w.Layout(width="320px"))
+        self.progress = w.IntProgress(
+            min=0, max=1, value=0, description="", layout=w.Layout(width="320px")
+        )
         self.status = w.Label("Pick attributes and press Run.")
         self.error_box = w.HTML()
         self.chart = SensitivityChart()
@@ -66,8 +78,9 @@ class Explorer(w.VBox):
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         controls = w.HBox([self.run_button, self.cancel_button, self.progress, self.status])
-        super().__init__([self.summary, self.picker, controls, self.error_box, self.chart,
-                          self.view])
+        super().__init__(
+            [self.summary, self.picker, controls, self.error_box, self.chart, self.view]
+        )
         self.add_class("rmx-explorer")
 
     # -- public ----------------------------------------------------------------------------
@@ -95,8 +108,9 @@ class Explorer(w.VBox):
             self._frames = []
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.status.value = "scoring the original responses…"
-        self._thread = threading.Thread(target=self._work, args=(attrs,), daemon=True,
-                                        name="rmx-explorer")
+        self._thread = threading.Thread(
+            target=self._work, args=(attrs,), daemon=True, name="rmx-explorer"
+        )
         self._thread.start()
 
     def cancel(self) -> None:
@@ -116,8 +130,9 @@ class Explorer(w.VBox):
         self.comparisons = list(result.comparisons)
         self._redraw()
         s = result.summary()
-        self.status.value = (f"loaded: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, "
-                             f"{s['failed']} failed")
+        self.status.value = (
+            f"loaded: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, {s['failed']} failed"
+        )
 
     def wait(self, timeout: float | None = None) -> ExplanationResult | None:
         if self._thread is not None:
@@ -145,14 +160,17 @@ class Explorer(w.VBox):
                 last_draw = time.monotonic()
 
         try:
-            self.result = self.explainer.explain(self.comparisons, attrs, cancel=self._cancel,
-                                                 on_start=on_start, on_batch=on_batch)
+            self.result = self.explainer.explain(
+                self.comparisons, attrs, cancel=self._cancel, on_start=on_start, on_batch=on_batch
+            )
             self._redraw()
             s = self.result.summary()
             verb = "cancelled" if self.result.stats.cancelled else "done"
-            self.status.value = (f"{verb}: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, "
-                                 f"{s['failed']} failed; {s['ties']} ties skipped "
-                                 f"({time.monotonic() - started:.1f}s)")
+            self.status.value = (
+                f"{verb}: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, "
+                f"{s['failed']} failed; {s['ties']} ties skipped "
+                f"({time.monotonic() - started:.1f}s)"
+            )
             self.progress.bar_style = "warning" if self.result.stats.cancelled else "success"
         except RMXError as e:
             self._show_error(str(e))
@@ -168,9 +186,11 @@ class Explorer(w.VBox):
             outcomes = pd.concat([f["outcome"] for f in self._frames]).value_counts()
         eta = elapsed / done * (total - done) if done else 0.0
         self.progress.max, self.progress.value = total, done
-        self.status.value = (f"{done}/{total} rewrites · CF {outcomes.get('CF', 0)} · "
-                             f"SF {outcomes.get('SF', 0)} · failed {outcomes.get('failed', 0)}"
-                             f" · ETA {_eta(eta)}")
+        self.status.value = (
+            f"{done}/{total} rewrites · CF {outcomes.get('CF', 0)} · "
+            f"SF {outcomes.get('SF', 0)} · failed {outcomes.get('failed', 0)}"
+            f" · ETA {_eta(eta)}"
+        )
 
     def _redraw(self) -> None:
         table = self.table
@@ -181,9 +201,12 @@ class Explorer(w.VBox):
 
     def _show_error(self, message: str | None) -> None:
         self.error = message
-        self.error_box.value = ("" if not message else
-                                f'<div class="rmx-error" style="color:#b00020;white-space:'
-                                f'pre-wrap"><b>Error:</b> {html.escape(message)}</div>')
+        self.error_box.value = (
+            ""
+            if not message
+            else f'<div class="rmx-error" style="color:#b00020;white-space:'
+            f'pre-wrap"><b>Error:</b> {html.escape(message)}</div>'
+        )
         if message:
             self.status.value = "stopped with an error"
             self.progress.bar_style = "danger"
@@ -193,5 +216,7 @@ class Explorer(w.VBox):
         multi = sum(1 for c in self.comparisons if not isinstance(c.prompt, str))
         rm = html.escape(self.explainer.rm.identity)
         pert = html.escape(self.explainer.perturber.identity)
-        return (f"<div class='rmx-summary'><b>{n}</b> comparisons ({multi} multi-turn) · "
-                f"RM <code>{rm}</code> · perturber <code>{pert}</code></div>")
+        return (
+            f"<div class='rmx-summary'><b>{n}</b> comparisons ({multi} multi-turn) · "
+            f"RM <code>{rm}</code> · perturber <code>{pert}</code></div>"
+        )

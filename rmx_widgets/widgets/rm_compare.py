@@ -18,8 +18,14 @@ from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
 
 class RMCompare(w.VBox):
-    def __init__(self, result_a: ExplanationResult, result_b: ExplanationResult, *,
-                 names: tuple[str, str] | None = None, k: int = 5) -> None:
+    def __init__(
+        self,
+        result_a: ExplanationResult,
+        result_b: ExplanationResult,
+        *,
+        names: tuple[str, str] | None = None,
+        k: int = 5,
+    ) -> None:
         self.results = (result_a, result_b)
         self.names = names or (result_a.rm, result_b.rm)
         self.comparison = compare(result_a, result_b, k=k)
@@ -37,7 +43,8 @@ class RMCompare(w.VBox):
             f"<div class='rmx-summary'><b>{html.escape(self.names[0])}</b> vs "
             f"<b>{html.escape(self.names[1])}</b>: Kendall's τ = <b>{tau}</b> over "
             f"{c.n_agree} comparisons where both agree on the original preference; "
-            f"{len(ids)} most contrasting examples below.</div>")
+            f"{len(ids)} most contrasting examples below.</div>"
+        )
         super().__init__([header, self.chart, self.which, self.view])
         self.add_class("rmx-rm-compare")
         self._show(0)

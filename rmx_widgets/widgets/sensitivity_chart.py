@@ -25,8 +25,9 @@ def _offline_bundle_path() -> Path:
     from importlib.metadata import version
 
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rmx-widgets"
-    return root / (f"jupyterchart-offline-altair{alt.__version__}-"
-                   f"vlconvert{version('vl-convert-python')}.js")
+    return root / (
+        f"jupyterchart-offline-altair{alt.__version__}-vlconvert{version('vl-convert-python')}.js"
+    )
 
 
 def _enable_offline() -> None:
@@ -54,8 +55,12 @@ def _enable_offline() -> None:
 
 def _waiting_chart() -> alt.Chart:
     """What the chart area shows before the first batch lands."""
-    return alt.Chart(pd.DataFrame({"text": ["no results yet: press Run"]})).mark_text(
-        align="left", color="gray").encode(text="text:N").properties(width=300, height=30)
+    return (
+        alt.Chart(pd.DataFrame({"text": ["no results yet: press Run"]}))
+        .mark_text(align="left", color="gray")
+        .encode(text="text:N")
+        .properties(width=300, height=30)
+    )
 
 
 class SensitivityChart(w.VBox):
@@ -63,14 +68,16 @@ class SensitivityChart(w.VBox):
 
     selected = traitlets.Unicode("")
 
-    def __init__(self, table: pd.DataFrame | None = None, *, n_boot: int = 300,
-                 title: str | None = None) -> None:
+    def __init__(
+        self, table: pd.DataFrame | None = None, *, n_boot: int = 300, title: str | None = None
+    ) -> None:
         self.n_boot = n_boot
         self.title = title
         self.sens: pd.DataFrame | None = None
         _enable_offline()
-        self.chart = alt.JupyterChart(_waiting_chart(),
-                                      embed_options={"actions": False, "renderer": "svg"})
+        self.chart = alt.JupyterChart(
+            _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
+        )
         self.caption = w.HTML()
         super().__init__([self.chart, self.caption])
         self.add_class("rmx-sensitivity-chart")
@@ -87,15 +94,20 @@ class SensitivityChart(w.VBox):
         self.sens = sens
         self._set_chart(sensitivity_chart(sens, title=self.title))
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
-        self.caption.value = (f"<small>PFR with 95% bootstrap CIs over comparisons; {n} "
-                              "successful rewrites. Click a bar to filter the examples.</small>")
+        self.caption.value = (
+            f"<small>PFR with 95% bootstrap CIs over comparisons; {n} "
+            "successful rewrites. Click a bar to filter the examples.</small>"
+        )
 
-    def show_comparison(self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str,
-                        name_b: str) -> None:
+    def show_comparison(
+        self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
+    ) -> None:
         self.sens = None
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
-        self.caption.value = ("<small>Pooled PFR per attribute for each reward model, with "
-                              "95% bootstrap CIs. Click a bar to filter the examples.</small>")
+        self.caption.value = (
+            "<small>Pooled PFR per attribute for each reward model, with "
+            "95% bootstrap CIs. Click a bar to filter the examples.</small>"
+        )
 
     def _set_chart(self, chart: alt.TopLevelMixin) -> None:
         # a new chart object gets a new Selections object: re-attach the observer each time

@@ -23,9 +23,11 @@ from rmx_widgets.core.study.report import SIDE_NOTES, SIDES
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
-_STYLE = ("<style>.rmx-study table{border-collapse:collapse;margin:4px 0 10px;font-size:0.9em}"
-          ".rmx-study th,.rmx-study td{border:1px solid #ddd;padding:2px 8px;text-align:left}"
-          ".rmx-study th{background:#f4f4f4}.rmx-study td.num{text-align:right}</style>")
+_STYLE = (
+    "<style>.rmx-study table{border-collapse:collapse;margin:4px 0 10px;font-size:0.9em}"
+    ".rmx-study th,.rmx-study td{border:1px solid #ddd;padding:2px 8px;text-align:left}"
+    ".rmx-study th{background:#f4f4f4}.rmx-study td.num{text-align:right}</style>"
+)
 
 
 def _esc(value: Any) -> str:
@@ -42,15 +44,22 @@ class StudyView(w.VBox):
     """``dataset`` and ``side`` pick what the Quality panel shows; ``examples`` picks the
     comparison the ComparisonView shows, ``rewrites_of`` whose rewrites (for a pair)."""
 
-    def __init__(self, result: Any, *, dataset: str | None = None, side: str = "both",
-                 page_size: int = 20) -> None:
+    def __init__(
+        self, result: Any, *, dataset: str | None = None, side: str = "both", page_size: int = 20
+    ) -> None:
         self.result = result
         datasets = list(result.datasets)
-        self.dataset_picker = w.Dropdown(options=datasets,
-                                         value=dataset if dataset is not None else datasets[0],
-                                         description="Data set")
-        self.side = w.ToggleButtons(options=list(SIDES), value=side, description="Side",
-                                    tooltips=[SIDE_NOTES[s] for s in SIDES])
+        self.dataset_picker = w.Dropdown(
+            options=datasets,
+            value=dataset if dataset is not None else datasets[0],
+            description="Data set",
+        )
+        self.side = w.ToggleButtons(
+            options=list(SIDES),
+            value=side,
+            description="Side",
+            tooltips=[SIDE_NOTES[s] for s in SIDES],
+        )
         self.header = w.HTML(_STYLE + self._header_html())
         self.quality = w.HTML()
         self.quality.add_class("rmx-study-quality-table")
@@ -65,17 +74,26 @@ class StudyView(w.VBox):
         self.view = ComparisonView(page_size=page_size)
 
         controls = [self.dataset_picker] if len(datasets) > 1 else []
-        super().__init__([
-            self.header,
-            w.HBox(controls),
-            _panel("Quality of the explanations", "rmx-study-quality",
-                   [self.side, self.quality]),
-            _panel("Sensitivity (preference flip rate)", "rmx-study-sensitivity",
-                   [self.perturber, self.sensitivity_note, *self.charts.values()]),
-            _panel("RM vs RM: Kendall's τ", "rmx-study-tau", [self.tau]),
-            _panel("Examples", "rmx-study-examples",
-                   [self.examples, self.rewrites_of, self.example_caption, self.view]),
-        ])
+        super().__init__(
+            [
+                self.header,
+                w.HBox(controls),
+                _panel(
+                    "Quality of the explanations", "rmx-study-quality", [self.side, self.quality]
+                ),
+                _panel(
+                    "Sensitivity (preference flip rate)",
+                    "rmx-study-sensitivity",
+                    [self.perturber, self.sensitivity_note, *self.charts.values()],
+                ),
+                _panel("RM vs RM: Kendall's τ", "rmx-study-tau", [self.tau]),
+                _panel(
+                    "Examples",
+                    "rmx-study-examples",
+                    [self.examples, self.rewrites_of, self.example_caption, self.view],
+                ),
+            ]
+        )
         self.add_class("rmx-study")
 
         self._quiet = False
@@ -88,8 +106,9 @@ class StudyView(w.VBox):
             chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
         self._show_dataset()
 
-    def _set_choices(self, widget: w.widgets.widget_selection._Selection, options: list,
-                     value: Any) -> None:
+    def _set_choices(
+        self, widget: w.widgets.widget_selection._Selection, options: list, value: Any
+    ) -> None:
         """New options and value without the observers firing half-way (the caller redraws
         once, after both are set)."""
         self._quiet = True
@@ -115,22 +134,26 @@ class StudyView(w.VBox):
             tag = " (baseline)" if name in baselines else ""
             tag += " (primary)" if name == self.result.primary else ""
             perts.append(_esc(name) + tag)
-        skipped = "".join(f"<li><b>{_esc(n)}</b> skipped: {_esc(r)}</li>"
-                          for n, r in self.result.skipped.items())
+        skipped = "".join(
+            f"<li><b>{_esc(n)}</b> skipped: {_esc(r)}</li>" for n, r in self.result.skipped.items()
+        )
         seeds = cfg.get("seeds", [])
-        return (f"<div class='rmx-summary'>Study of <b>{len(self.result.rms)}</b> reward "
-                f"model(s) ({', '.join(_esc(r) for r in self.result.rms)}) with perturbers "
-                f"{', '.join(perts)}; {len(seeds)} seed(s) × {_esc(cfg.get('per_seed'))} "
-                f"comparisons; attributes: {_esc(', '.join(cfg.get('attributes', [])))}."
-                f"{'<ul>' + skipped + '</ul>' if skipped else ''}</div>")
+        return (
+            f"<div class='rmx-summary'>Study of <b>{len(self.result.rms)}</b> reward "
+            f"model(s) ({', '.join(_esc(r) for r in self.result.rms)}) with perturbers "
+            f"{', '.join(perts)}; {len(seeds)} seed(s) × {_esc(cfg.get('per_seed'))} "
+            f"comparisons; attributes: {_esc(', '.join(cfg.get('attributes', [])))}."
+            f"{'<ul>' + skipped + '</ul>' if skipped else ''}</div>"
+        )
 
     def _show_dataset(self) -> None:
         self._show_quality()
         sens = self._sens()
         perts = list(pd.unique(sens["perturber"])) if len(sens) else []
         primary = self.result.primary
-        self._set_choices(self.perturber, perts,
-                          primary if primary in perts else (perts[0] if perts else None))
+        self._set_choices(
+            self.perturber, perts, primary if primary in perts else (perts[0] if perts else None)
+        )
         self.perturber.layout.display = None if len(perts) > 1 else "none"
         self._show_sensitivity()
         self._show_tau()
@@ -138,10 +161,14 @@ class StudyView(w.VBox):
 
     def _show_quality(self) -> None:
         table = self.result.main_table(self.dataset, self.side.value)
-        note = f"<p><i>{_esc(SIDE_NOTES[self.side.value])}; mean ± standard error over seeds." \
-               "</i></p>"
-        self.quality.value = note + (html_table(table, cls=f"quality side-{self.side.value}")
-                                     if len(table) else "<p>No explanations on this side.</p>")
+        note = (
+            f"<p><i>{_esc(SIDE_NOTES[self.side.value])}; mean ± standard error over seeds.</i></p>"
+        )
+        self.quality.value = note + (
+            html_table(table, cls=f"quality side-{self.side.value}")
+            if len(table)
+            else "<p>No explanations on this side.</p>"
+        )
 
     def _sens(self) -> pd.DataFrame:
         s = self.result.sensitivity
@@ -162,9 +189,11 @@ class StudyView(w.VBox):
             chart.title = f"{rm} — {pert}"
             chart.show(rows[SENSITIVITY_COLUMNS].reset_index(drop=True))
         n_agree = int(sens["n_agree"].iloc[0]) if len(sens) else 0
-        note = (f"<p><i>On the {n_agree} comparisons all reward models agree on.</i></p>"
-                if len(sens) else "<p>No sensitivity on this data set: no attribute perturber "
-                "ran.</p>")
+        note = (
+            f"<p><i>On the {n_agree} comparisons all reward models agree on.</i></p>"
+            if len(sens)
+            else "<p>No sensitivity on this data set: no attribute perturber ran.</p>"
+        )
         if missing and len(sens):
             note += f"<p>No results for {', '.join(_esc(m) for m in missing)}.</p>"
         self.sensitivity_note.value = note
@@ -176,9 +205,11 @@ class StudyView(w.VBox):
             return
         matrix = self.result.tau_matrix(self.dataset)
         matrix = matrix.rename_axis(None, axis=1).rename_axis("τ").reset_index()
-        self.tau.value = (f"<p><i>Kendall's τ between the attribute rankings (pooled PFR), "
-                          f"over {int(rows['n_agree'].iloc[0])} comparisons all reward models "
-                          f"agree on.</i></p>{html_table(matrix, cls='tau-matrix')}")
+        self.tau.value = (
+            f"<p><i>Kendall's τ between the attribute rankings (pooled PFR), "
+            f"over {int(rows['n_agree'].iloc[0])} comparisons all reward models "
+            f"agree on.</i></p>{html_table(matrix, cls='tau-matrix')}"
+        )
 
     # -- examples ----------------------------------------------------------------------------
     def _example_options(self) -> list[tuple[str, tuple]]:
@@ -186,13 +217,23 @@ class StudyView(w.VBox):
         options: list[tuple[str, tuple]] = []
         reps = self.result.representatives
         for r in reps[reps["dataset"] == ds].itertuples():
-            options.append(((f"representative of {r.rm} #{r.rank}: {r.comparison_id} "
-                            f"(τ = {r.tau:.2f})"), ("representative", r.rm, r.comparison_id)))
+            options.append(
+                (
+                    (f"representative of {r.rm} #{r.rank}: {r.comparison_id} (τ = {r.tau:.2f})"),
+                    ("representative", r.rm, r.comparison_id),
+                )
+            )
         cons = self.result.contrasting
         for r in cons[cons["dataset"] == ds].itertuples():
-            options.append(((f"contrasting {r.rm_a} vs {r.rm_b} #{r.rank}: {r.comparison_id} "
-                            f"(τ = {r.tau:.2f})"),
-                            ("contrasting", r.rm_a, r.rm_b, r.comparison_id)))
+            options.append(
+                (
+                    (
+                        f"contrasting {r.rm_a} vs {r.rm_b} #{r.rank}: {r.comparison_id} "
+                        f"(τ = {r.tau:.2f})"
+                    ),
+                    ("contrasting", r.rm_a, r.rm_b, r.comparison_id),
+                )
+            )
         return options
 
     def _show_examples(self) -> None:
@@ -202,8 +243,7 @@ class StudyView(w.VBox):
 
     def _show_example_choice(self) -> None:
         key = self.examples.value
-        rms = [] if key is None else ([key[1]] if key[0] == "representative" else
-                                      [key[1], key[2]])
+        rms = [] if key is None else ([key[1]] if key[0] == "representative" else [key[1], key[2]])
         self._set_choices(self.rewrites_of, rms, rms[0] if rms else None)
         self.rewrites_of.layout.display = None if len(rms) > 1 else "none"
         self._show_rewrites()
@@ -220,8 +260,9 @@ class StudyView(w.VBox):
         table = self.result.primary_table(ds, rm)
         rows = table[table["comparison_id"] == cid] if table is not None else None
         self.view.set_data(comps, rows, self.result.originals.get((ds, rm)))
-        kind = "representative example" if key[0] == "representative" else \
-            "contrasting example"
-        self.example_caption.value = (f"<p>{kind} <b>{_esc(cid)}</b>: rewrites by "
-                                      f"{_esc(self.result.primary)} as scored by "
-                                      f"<b>{_esc(rm)}</b>.</p>")
+        kind = "representative example" if key[0] == "representative" else "contrasting example"
+        self.example_caption.value = (
+            f"<p>{kind} <b>{_esc(cid)}</b>: rewrites by "
+            f"{_esc(self.result.primary)} as scored by "
+            f"<b>{_esc(rm)}</b>.</p>"
+        )

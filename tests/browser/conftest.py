@@ -62,8 +62,9 @@ def playwright_driver() -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser_page(request: pytest.FixtureRequest, playwright_driver: Any, lab: Lab
-                 ) -> Iterator[Browser]:
+def browser_page(
+    request: pytest.FixtureRequest, playwright_driver: Any, lab: Lab
+) -> Iterator[Browser]:
     """A fresh Chromium that can reach only the lab server; closed and checked afterwards.
 
     The kernels the test started are shut down too, so the next test opens its notebook on a

@@ -15,12 +15,10 @@ def test_server_kernels_and_chromium_carry_the_marker(lab: Lab, browser_page: Br
     before = set(pids_with_marker(lab.marker))
     kernel = lab.api("POST", "/api/kernels", json={"name": "python3"}).json()
     try:
-        wait_for(lambda: set(pids_with_marker(lab.marker)) - before, 30,
-                 "a marked kernel process")
+        wait_for(lambda: set(pids_with_marker(lab.marker)) - before, 30, "a marked kernel process")
     finally:
         lab.api("DELETE", f"/api/kernels/{kernel['id']}")
-    wait_for(lambda: set(pids_with_marker(lab.marker)) <= before, 30,
-             "the kernel process to end")
+    wait_for(lambda: set(pids_with_marker(lab.marker)) <= before, 30, "the kernel process to end")
 
 
 def test_browser_reaches_only_the_lab_server(lab: Lab, browser_page: Browser) -> None:

@@ -52,25 +52,33 @@ def status_label(box: Any) -> Any:
 
 def chart_svg(chart: Any) -> Any:
     """The Vega view as SVG; a canvas has no marks to read (or to check for a person)."""
-    wait_for(lambda: chart.locator("svg.marks, canvas").count() > 0, 30,
-             "the sensitivity chart to render (is the Vega bundle reachable offline?)")
+    wait_for(
+        lambda: chart.locator("svg.marks, canvas").count() > 0,
+        30,
+        "the sensitivity chart to render (is the Vega bundle reachable offline?)",
+    )
     assert chart.locator("canvas").count() == 0, (
         "the sensitivity chart renders to <canvas>: pass embed_options={'renderer': 'svg'} "
-        "to alt.JupyterChart so its marks are in the DOM (accessible and testable)")
+        "to alt.JupyterChart so its marks are in the DOM (accessible and testable)"
+    )
     return chart.locator("svg.marks").first
 
 
 def bars(chart: Any) -> list[dict[str, str]]:
     """One dict per bar mark, parsed from Vega's ARIA label ('field: value; …')."""
     labels = chart.locator('path[aria-roledescription="bar"]').evaluate_all(
-        "els => els.map((e) => e.getAttribute('aria-label') || '')")
-    return [dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)
-            for label in labels]
+        "els => els.map((e) => e.getAttribute('aria-label') || '')"
+    )
+    return [
+        dict(part.split(": ", 1) for part in label.split("; ") if ": " in part) for label in labels
+    ]
 
 
 def row_attributes(view: Any) -> list[str]:
-    return [t.strip() for t in view.locator('[data-testid="rmx-row"] .rmx-attribute')
-            .all_text_contents()]
+    return [
+        t.strip()
+        for t in view.locator('[data-testid="rmx-row"] .rmx-attribute').all_text_contents()
+    ]
 
 
 def install_run_observer(page: Any, box: Any) -> None:
@@ -102,8 +110,12 @@ def run_explorer(page: Any, box: Any) -> dict[str, Any]:
     install_run_observer(page, box)
     run_button(box).click()
     status = status_label(box)
-    wait_for(lambda: status.text_content().startswith("done"), RUN_TIMEOUT,
-             "the Explorer run to finish", page)
+    wait_for(
+        lambda: status.text_content().startswith("done"),
+        RUN_TIMEOUT,
+        "the Explorer run to finish",
+        page,
+    )
     return page.evaluate("window.__rmxRun")
 
 
@@ -143,8 +155,9 @@ def test_quickstart_explorer_run_chart_and_click_filter(lab: Lab, browser_page: 
     chips = box.locator('[data-testid="rmx-chip"]')
     assert chips.count() == len(supported)
     assert chips.evaluate_all("els => els.map((e) => e.dataset.name)") == supported
-    assert set(chips.evaluate_all("els => els.map((e) => e.getAttribute('aria-pressed'))")) \
-        == {"true"}
+    assert set(chips.evaluate_all("els => els.map((e) => e.getAttribute('aria-pressed'))")) == {
+        "true"
+    }
     assert all(chips.nth(i).is_visible() for i in range(chips.count()))
 
     chart = box.locator(".rmx-sensitivity-chart")
@@ -177,8 +190,7 @@ def test_quickstart_explorer_run_chart_and_click_filter(lab: Lab, browser_page: 
 
 
 # -- 2. annotations survive a kernel restart ---------------------------------------------------
-def test_annotator_saves_and_restores_after_kernel_restart(lab: Lab,
-                                                           browser_page: Browser) -> None:
+def test_annotator_saves_and_restores_after_kernel_restart(lab: Lab, browser_page: Browser) -> None:
     page = browser_page.page
     open_notebook(lab, page, QUICKSTART)
     run_all(lab, page, QUICKSTART)
@@ -193,21 +205,25 @@ def test_annotator_saves_and_restores_after_kernel_restart(lab: Lab,
     ann.locator('[data-testid="rmx-ann-note"]').fill(note)
     ann.locator('[data-testid="rmx-ann-save"]').click()
     status = ann.locator('[data-testid="rmx-ann-status"]')
-    wait_for(lambda: status.text_content().startswith(f"saved {example_id}"), 30,
-             "the Annotator to report the save", page)
+    wait_for(
+        lambda: status.text_content().startswith(f"saved {example_id}"),
+        30,
+        "the Annotator to report the save",
+        page,
+    )
     assert note in ann.locator('[data-testid="rmx-ann-saved"]').text_content()
 
     restart_and_run_all(lab, page, QUICKSTART)
     ann = page.locator(".rmx-annotator")
     ann.wait_for()
-    assert ann.locator('[data-testid="rmx-ann-example"] .rmx-id').first.text_content() \
-        == example_id
+    assert ann.locator('[data-testid="rmx-ann-example"] .rmx-id').first.text_content() == example_id
     assert ann.locator('[data-testid="rmx-ann-status"]').text_content() == ""  # a new widget
     tag = ann.locator('[data-testid="rmx-ann-tag"][data-tag="surprising"]')
     assert tag.get_attribute("aria-pressed") == "true"
     others = ann.locator('[data-testid="rmx-ann-tag"]:not([data-tag="surprising"])')
-    assert set(others.evaluate_all("els => els.map((e) => e.getAttribute('aria-pressed'))")) \
-        == {"false"}
+    assert set(others.evaluate_all("els => els.map((e) => e.getAttribute('aria-pressed'))")) == {
+        "false"
+    }
     assert ann.locator('[data-testid="rmx-ann-note"]').input_value() == note
     saved = ann.locator('[data-testid="rmx-ann-saved"]')
     assert note in saved.text_content() and "surprising" in saved.text_content()
@@ -222,7 +238,7 @@ MARKUP = "<b>bold</b> **md**"
 ALERT = '<img src=y onerror="alert(document.domain)">'
 HOSTILE = (IMG, SCRIPT, LINK, MARKUP)
 
-HOSTILE_SETUP = f'''\
+HOSTILE_SETUP = f"""\
 import rmx_widgets as rmx
 from rmx_widgets.widgets import Annotator, AttributePicker, ComparisonView
 
@@ -254,17 +270,20 @@ def perturb(prompt, response, attribute, direction):
 explainer = rmx.Explainer(rm, perturb, attributes=ATTRS, store="runs/hostile.sqlite",
                           progress=False)
 result = explainer.explain(comparisons)
-'''
+"""
 
 
 def test_hostile_model_text_stays_text(lab: Lab, browser_page: Browser) -> None:
     page = browser_page.page
-    name = lab.write_notebook("hostile.ipynb", [
-        HOSTILE_SETUP,
-        "ComparisonView(result)",
-        "Annotator(result, store=explainer.store, k=3)",
-        "AttributePicker(ATTRS)",
-    ])
+    name = lab.write_notebook(
+        "hostile.ipynb",
+        [
+            HOSTILE_SETUP,
+            "ComparisonView(result)",
+            "Annotator(result, store=explainer.store, k=3)",
+            "AttributePicker(ATTRS)",
+        ],
+    )
     open_notebook(lab, page, name)
     run_all(lab, page, name)
     view = page.locator(".rmx-comparison-view")
@@ -274,13 +293,18 @@ def test_hostile_model_text_stays_text(lab: Lab, browser_page: Browser) -> None:
         w.wait_for()
     picker.locator('[data-testid="rmx-chip-info"][data-name="hostile-attr"]').click()
     picker.locator('[data-testid="rmx-definition"]').wait_for()
-    wait_for(lambda: view.locator('[data-testid="rmx-row"]').count() > 0, 30,
-             "the ComparisonView rows", page)
+    wait_for(
+        lambda: view.locator('[data-testid="rmx-row"]').count() > 0,
+        30,
+        "the ComparisonView rows",
+        page,
+    )
     assert ann.locator('[data-testid="rmx-ann-row"]').count() > 0
 
     places = {
-        "ComparisonView responses": view.locator('[data-testid="rmx-response-a"], '
-                                                 '[data-testid="rmx-response-b"]'),
+        "ComparisonView responses": view.locator(
+            '[data-testid="rmx-response-a"], [data-testid="rmx-response-b"]'
+        ),
         "ComparisonView rewrites": view.locator('[data-testid="rmx-row"]'),
         "Annotator example": ann.locator('[data-testid="rmx-ann-example"]'),
         "AttributePicker definition": picker.locator('[data-testid="rmx-definition"]'),
@@ -293,7 +317,8 @@ def test_hostile_model_text_stays_text(lab: Lab, browser_page: Browser) -> None:
     prompt = view.locator('[data-testid="rmx-prompt"]').text_content()
     assert ALERT in prompt and SCRIPT in prompt
     title = picker.locator('[data-testid="rmx-chip"][data-name="hostile-attr"]').get_attribute(
-        "title")
+        "title"
+    )
     assert IMG in title and SCRIPT in title
 
     injected = page.evaluate("""() => [...document.querySelectorAll('.rmx-root')].flatMap(
@@ -308,7 +333,7 @@ def test_hostile_model_text_stays_text(lab: Lab, browser_page: Browser) -> None:
 
 
 # -- 4. screenshots for the README ---------------------------------------------------------------
-RM_COMPARE_SETUP = '''\
+RM_COMPARE_SETUP = """\
 import rmx_widgets as rmx
 from rmx_widgets.widgets import RMCompare
 
@@ -320,8 +345,7 @@ results = [
                   progress=False).explain(comparisons)
     for rm in (rmx.TransparentRewardModel(),
                rmx.TransparentRewardModel({"length": 2.0, "refusal": -0.5, "hedging": 0.2}))]
-'''
-
+"""
 
 
 def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -> None:
@@ -346,10 +370,13 @@ def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -
     assert view.locator("ins.rmx-ins").first.is_visible()
     shoot(view, IMAGES / "comparison_view.png")
 
-    name = lab.write_notebook("rm_compare.ipynb", [
-        RM_COMPARE_SETUP,
-        'RMCompare(*results, names=("default weights", "length-loving"))',
-    ])
+    name = lab.write_notebook(
+        "rm_compare.ipynb",
+        [
+            RM_COMPARE_SETUP,
+            'RMCompare(*results, names=("default weights", "length-loving"))',
+        ],
+    )
     page = browser_page.new_page(tall)
     open_notebook(lab, page, name)
     run_all(lab, page, name)
@@ -360,8 +387,12 @@ def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -
     models = {b.get("reward model") for b in bars(compare_chart)}
     assert models == {"default weights", "length-loving"}, models
     compare_view = compare.locator(".rmx-comparison-view")
-    wait_for(lambda: compare_view.locator('[data-testid="rmx-row"]').count() > 0, 30,
-             "the RMCompare rewrites", page)
+    wait_for(
+        lambda: compare_view.locator('[data-testid="rmx-row"]').count() > 0,
+        30,
+        "the RMCompare rewrites",
+        page,
+    )
     wait_for_filter(page, compare_view, click_widest_bar(page, compare_chart))
     page.mouse.move(0, 0)
     shoot(compare, IMAGES / "rm_compare.png")

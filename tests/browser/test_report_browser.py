@@ -47,19 +47,32 @@ def hostile_table() -> Any:
     perturbations, a failure reason and an attribute name (which also goes into the chart)."""
     import table_factory as tf
 
-    afters = {"verbosity": (-1.0, 0.5), "correctness": (0.5, -0.2), "clarity": (0.3, 0.9),
-              CLOSE_SCRIPT: (-0.4, 0.8)}
+    afters = {
+        "verbosity": (-1.0, 0.5),
+        "correctness": (0.5, -0.2),
+        "clarity": (0.3, 0.9),
+        CLOSE_SCRIPT: (-0.4, 0.8),
+    }
     rows = []
     for i in range(4):
-        rows += tf.comparison(f"c{i}", 1.0 + i, afters,
-                              prompt=f"Prompt {i}: {SCRIPT_TAG} then {COMMENT} and {MD_LINK}",
-                              original=f"Answer {i}: {IMG_ONERROR}")
+        rows += tf.comparison(
+            f"c{i}",
+            1.0 + i,
+            afters,
+            prompt=f"Prompt {i}: {SCRIPT_TAG} then {COMMENT} and {MD_LINK}",
+            original=f"Answer {i}: {IMG_ONERROR}",
+        )
     table = tf.table(rows)
     ok = table["outcome"] != "failed"
-    table.loc[ok, "perturbed"] = [f"Rewrite {k}: {CLOSE_SCRIPT} {MD_LINK} {IMG_ONERROR}"
-                                  for k in range(int(ok.sum()))]
-    table.loc[3, ["outcome", "perturbed", "margin_after", "reward_perturbed"]] = \
-        ["failed", None, float("nan"), float("nan")]
+    table.loc[ok, "perturbed"] = [
+        f"Rewrite {k}: {CLOSE_SCRIPT} {MD_LINK} {IMG_ONERROR}" for k in range(int(ok.sum()))
+    ]
+    table.loc[3, ["outcome", "perturbed", "margin_after", "reward_perturbed"]] = [
+        "failed",
+        None,
+        float("nan"),
+        float("nan"),
+    ]
     table.loc[3, "failure_reason"] = f"bad output {ALERT}"
     return table
 
@@ -68,15 +81,21 @@ def hostile_table() -> Any:
 def report_page(tmp_path: Path, playwright_driver: Any) -> Iterator[tuple[Browser, list[str]]]:
     """The report opened from file:// in a fresh offline Chromium, plus every URL it asked for
     that is not the file itself."""
-    path = write_report(hostile_table(), tmp_path / "report.html",
-                        title=f"Report {SCRIPT_TAG}", k=4,
-                        summary={"dataset": IMG_ONERROR})
+    path = write_report(
+        hostile_table(),
+        tmp_path / "report.html",
+        title=f"Report {SCRIPT_TAG}",
+        k=4,
+        summary={"dataset": IMG_ONERROR},
+    )
     host = _ReportHost(marker=f"rmx-report-{uuid.uuid4().hex[:8]}", root=tmp_path / "root")
     session = launch_browser(playwright_driver, host)
     requests: list[str] = []
     try:
-        session.page.on("request", lambda r: requests.append(r.url)
-                        if not r.url.startswith(path.as_uri()) else None)
+        session.page.on(
+            "request",
+            lambda r: requests.append(r.url) if not r.url.startswith(path.as_uri()) else None,
+        )
         session.page.goto(path.as_uri(), wait_until="load")
         yield session, requests
     finally:
@@ -117,8 +136,9 @@ def test_hostile_model_text_is_shown_never_run(report_page: tuple[Browser, list[
     assert requests == [], f"the report tried to load {requests}"
 
 
-def test_chart_renders_offline_from_the_inline_bundle(report_page: tuple[Browser, list[str]]
-                                                      ) -> None:
+def test_chart_renders_offline_from_the_inline_bundle(
+    report_page: tuple[Browser, list[str]],
+) -> None:
     session, requests = report_page
     page = session.page
     drawn = page.locator(f"#{CHART_ID} svg, #{CHART_ID} canvas").first

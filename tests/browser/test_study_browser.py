@@ -15,7 +15,7 @@ from rmx_widgets.core.study.run import evaluate
 pytestmark = pytest.mark.browser
 
 IMG = '<img src=x onerror="window.__pwned=1">'
-SETUP = f'''\
+SETUP = f"""\
 import rmx_widgets as rmx
 from rmx_widgets.core.study.run import evaluate
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel as T
@@ -28,26 +28,37 @@ res = evaluate(rmx.sample_comparisons(),
                {{"rules": rmx.RulePerturber()}},
                attributes=["manner", "engagement", "assertiveness", "relevance"],
                progress=False, n_boot=200)
-'''
+"""
 
 
 def expected_study() -> Any:
     """The notebook's study, computed here too (deterministic) to check the rendered numbers."""
-    w = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5,
-         "length": 0.4}
-    rev = {"pleasantries": 0.5, "follow_up": 1.5, "hedging": -4.5, "off_topic": -13.5,
-           "length": 0.4}
-    return evaluate(rmx.sample_comparisons(),
-                    {"planted": T(w, only=True), IMG: T(w, only=True, name="copy"),
-                     "reversed": T(rev, only=True)},
-                    {"rules": rmx.RulePerturber()},
-                    attributes=["manner", "engagement", "assertiveness", "relevance"],
-                    progress=False, n_boot=200)
+    w = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5, "length": 0.4}
+    rev = {
+        "pleasantries": 0.5,
+        "follow_up": 1.5,
+        "hedging": -4.5,
+        "off_topic": -13.5,
+        "length": 0.4,
+    }
+    return evaluate(
+        rmx.sample_comparisons(),
+        {
+            "planted": T(w, only=True),
+            IMG: T(w, only=True, name="copy"),
+            "reversed": T(rev, only=True),
+        },
+        {"rules": rmx.RulePerturber()},
+        attributes=["manner", "engagement", "assertiveness", "relevance"],
+        progress=False,
+        n_boot=200,
+    )
 
 
 def table_cells(locator: Any) -> list[list[str]]:
     return locator.locator("tr").evaluate_all(
-        "trs => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim()))")
+        "trs => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim()))"
+    )
 
 
 def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) -> None:
@@ -64,8 +75,15 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert table_cells(quality) == [list(expected.columns), *expected.astype(str).values.tolist()]
     study.locator(".rmx-study-quality button", has_text="chosen").click()
     chosen = res.main_table(side="chosen")
-    wait_for(lambda: table_cells(study.locator(".rmx-study-quality table.quality"))[1:]
-             == chosen.astype(str).values.tolist(), 20, "the chosen-side quality table", page)
+    wait_for(
+        lambda: (
+            table_cells(study.locator(".rmx-study-quality table.quality"))[1:]
+            == chosen.astype(str).values.tolist()
+        ),
+        20,
+        "the chosen-side quality table",
+        page,
+    )
 
     tau = res.tau_matrix()
     rows = table_cells(study.locator(".rmx-study-tau table.tau-matrix"))
@@ -73,29 +91,54 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert rows[1:] == [[a, *[f"{tau.loc[a, b]:.3f}" for b in res.rms]] for a in res.rms]
 
     sens = study.locator(".rmx-study-sensitivity")
-    wait_for(lambda: sens.locator("svg.marks").count() == len(res.rms), 30,
-             "one SVG PFR chart per reward model", page)
+    wait_for(
+        lambda: sens.locator("svg.marks").count() == len(res.rms),
+        30,
+        "one SVG PFR chart per reward model",
+        page,
+    )
     assert sens.locator('path[aria-roledescription="bar"]').count() > 0
     titles = sens.locator("svg.marks").evaluate_all(
-        "svgs => svgs.map((s) => s.querySelector('.role-title-text')?.textContent || '')")
+        "svgs => svgs.map((s) => s.querySelector('.role-title-text')?.textContent || '')"
+    )
     assert titles == [f"{rm} — rules" for rm in res.rms]
 
     examples = study.locator(".rmx-study-examples")
     view = examples.locator(".rmx-comparison-view")
     first = res.representatives.iloc[0].comparison_id
-    wait_for(lambda: view.locator('[data-testid="rmx-comparison-id"]').text_content().strip()
-             == f"Comparison {first}" and view.locator('[data-testid="rmx-row"]').count() > 0,
-             20, "the first representative example", page)
+    wait_for(
+        lambda: (
+            view.locator('[data-testid="rmx-comparison-id"]').text_content().strip()
+            == f"Comparison {first}"
+            and view.locator('[data-testid="rmx-row"]').count() > 0
+        ),
+        20,
+        "the first representative example",
+        page,
+    )
     con = res.contrasting[res.contrasting["rm_b"] == "reversed"].iloc[0]
-    label = (f"contrasting {con.rm_a} vs reversed #{con['rank']}: {con.comparison_id} "
-             f"(τ = {con.tau:.2f})")
+    label = (
+        f"contrasting {con.rm_a} vs reversed #{con['rank']}: {con.comparison_id} "
+        f"(τ = {con.tau:.2f})"
+    )
     examples.locator("select").first.select_option(label=label)
-    wait_for(lambda: view.locator('[data-testid="rmx-comparison-id"]').text_content().strip()
-             == f"Comparison {con.comparison_id}", 20, "the chosen contrasting example", page)
+    wait_for(
+        lambda: (
+            view.locator('[data-testid="rmx-comparison-id"]').text_content().strip()
+            == f"Comparison {con.comparison_id}"
+        ),
+        20,
+        "the chosen contrasting example",
+        page,
+    )
     table = res.tables[("data", con.rm_a, "rules")]
     n = int((table["comparison_id"] == con.comparison_id).sum())
-    wait_for(lambda: view.locator('[data-testid="rmx-row"]').count() == min(n, 20), 20,
-             f"{n} rewrite rows of the contrasting example", page)
+    wait_for(
+        lambda: view.locator('[data-testid="rmx-row"]').count() == min(n, 20),
+        20,
+        f"{n} rewrite rows of the contrasting example",
+        page,
+    )
     assert examples.locator("button", has_text="reversed").is_visible()
 
     # the hostile RM name is shown as text everywhere, never run
@@ -107,7 +150,7 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert not errors and not browser_page.dialogs, (errors, browser_page.dialogs)
 
 
-SCREENSHOT_SETUP = '''\
+SCREENSHOT_SETUP = """\
 import rmx_widgets as rmx
 
 PLANTED = {"pleasantries": 13.5, "follow_up": 4.5, "hedging": -1.5, "off_topic": -0.5,
@@ -120,7 +163,7 @@ study = rmx.evaluate(rmx.sample_comparisons(),
                      {"rules": rmx.RulePerturber(), "random": rmx.RandomWordPerturber()},
                      attributes=["manner", "engagement", "assertiveness", "relevance"],
                      progress=False, n_boot=200)
-'''
+"""
 
 
 def test_screenshots_of_the_study_view(lab: Lab, browser_page: Browser, tmp_path) -> None:

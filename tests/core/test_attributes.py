@@ -16,8 +16,9 @@ def test_fifteen_defaults_with_definitions_and_both_directions():
 
 def test_custom_attributes_and_resolution():
     custom = rmx.Attribute("humour", "How funny the response is, through wit or wordplay.")
-    got = resolve_attributes(["verbosity", custom, {"name": "rhyme",
-                                                    "definition": "Whether the lines rhyme."}])
+    got = resolve_attributes(
+        ["verbosity", custom, {"name": "rhyme", "definition": "Whether the lines rhyme."}]
+    )
     assert [a.name for a in got] == ["verbosity", "humour", "rhyme"]
     assert "humour" in custom.describe("better")
     assert resolve_attributes("verbosity, manner")[1].name == "manner"
@@ -26,12 +27,15 @@ def test_custom_attributes_and_resolution():
     assert edited.fingerprint != custom.fingerprint
 
 
-@pytest.mark.parametrize("spec, match", [
-    (["verbositty"], "Did you mean 'verbosity'"),
-    (["verbosity", "verbosity"], "given twice"),
-    ([{"name": "x"}], "needs 'name' and 'definition'"),
-    ([], "no attributes"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (["verbositty"], "Did you mean 'verbosity'"),
+        (["verbosity", "verbosity"], "given twice"),
+        ([{"name": "x"}], "needs 'name' and 'definition'"),
+        ([], "no attributes"),
+    ],
+)
 def test_bad_attribute_specs(spec, match):
     with pytest.raises(AttributeSpecError, match=match):
         resolve_attributes(spec)

@@ -111,17 +111,23 @@ def test_results_are_checked_and_unnamed_failures_are_other(tmp_path):
         identity = "odd:v1"
 
         def perturb_batch(self, requests, on_result=None):
-            return [PerturbationResult(requests[0].response),  # unchanged: caught here
-                    PerturbationResult(None, "the text says unchanged"),  # no kind named
-                    PerturbationResult.failed("connection reset", FailureKind.EXCEPTION)]
+            return [
+                PerturbationResult(requests[0].response),  # unchanged: caught here
+                PerturbationResult(None, "the text says unchanged"),  # no kind named
+                PerturbationResult.failed("connection reset", FailureKind.EXCEPTION),
+            ]
 
     store = Store(tmp_path / "s.sqlite")
     cached = CachedPerturber(Odd(), store)
     got = cached.perturb_batch(_reqs("a", "b", "c")).values
-    assert [r.kind for r in got] == [FailureKind.UNCHANGED, FailureKind.OTHER,
-                                     FailureKind.EXCEPTION]
+    assert [r.kind for r in got] == [
+        FailureKind.UNCHANGED,
+        FailureKind.OTHER,
+        FailureKind.EXCEPTION,
+    ]
     reread = Store(tmp_path / "s.sqlite").get_perturbations(
-        [cached.key(r) for r in _reqs("a", "b", "c")])
+        [cached.key(r) for r in _reqs("a", "b", "c")]
+    )
     assert [reread[cached.key(r)] for r in _reqs("a", "b", "c")] == got
 
 

@@ -44,8 +44,13 @@ def test_agreement_of_two_rms_by_hand():
     b = prefs({"same": "a", "other": "b", "tie_b": None, "both_b": "b"})  # only_a: not scored
     agreed = agreement([a, b])
     assert list(agreed.index) == ["same", "other", "tie_b", "both_b", "only_a"]  # a's order
-    assert agreed.to_dict() == {"same": True, "other": False, "tie_b": False, "both_b": True,
-                                "only_a": False}
+    assert agreed.to_dict() == {
+        "same": True,
+        "other": False,
+        "tie_b": False,
+        "both_b": True,
+        "only_a": False,
+    }
     assert agreed.dtype == bool
 
 
@@ -72,7 +77,10 @@ def test_all_rms_must_agree_with_three():
 def test_agreement_judges_the_given_ids_in_their_order():
     a, b = prefs({"c1": "a", "c2": "b"}), prefs({"c2": "b", "c1": "a"})
     assert list(agreement([a, b], ids=["c2", "missing", "c1"]).items()) == [
-        ("c2", True), ("missing", False), ("c1", True)]
+        ("c2", True),
+        ("missing", False),
+        ("c1", True),
+    ]
 
 
 def test_agreement_needs_at_least_one_rm():
@@ -81,11 +89,14 @@ def test_agreement_needs_at_least_one_rm():
 
 
 def test_preferences_from_a_table_and_from_originals():
-    table = tf.table(tf.comparison("c1", 1.0, {"x": (0.5, 0.5), "y": (0.5, 0.5)})
-                     + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)}, preferred="b"))
+    table = tf.table(
+        tf.comparison("c1", 1.0, {"x": (0.5, 0.5), "y": (0.5, 0.5)})
+        + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)}, preferred="b")
+    )
     assert preferences(table).to_dict() == {"c1": "a", "c2": "b"}
-    originals = pd.DataFrame({"comparison_id": ["c1", "c2"], "preferred": ["a", None],
-                              "tie": [False, True]})
+    originals = pd.DataFrame(
+        {"comparison_id": ["c1", "c2"], "preferred": ["a", None], "tie": [False, True]}
+    )
     pref = preferences(originals)
     assert pref["c1"] == "a" and pd.isna(pref["c2"])
     with pytest.raises(DataError, match="preferred"):
@@ -93,12 +104,16 @@ def test_preferences_from_a_table_and_from_originals():
 
 
 def test_agreeing_comparisons_of_tables_skip_ties_and_disagreements():
-    rows_a = (tf.comparison("c1", 1.0, {"x": (0.5, 0.5)})
-              + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)})
-              + tf.comparison("c3", 1.0, {"x": (0.5, 0.5)}))
-    rows_b = (tf.comparison("c1", 1.0, {"x": (0.5, 0.5)}, rm="rm-b")
-              + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)}, preferred="b", rm="rm-b")
-              + tf.comparison("c3", 1.0, {"x": (0.5, 0.5)}, preferred=None, rm="rm-b"))
+    rows_a = (
+        tf.comparison("c1", 1.0, {"x": (0.5, 0.5)})
+        + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)})
+        + tf.comparison("c3", 1.0, {"x": (0.5, 0.5)})
+    )
+    rows_b = (
+        tf.comparison("c1", 1.0, {"x": (0.5, 0.5)}, rm="rm-b")
+        + tf.comparison("c2", 1.0, {"x": (0.5, 0.5)}, preferred="b", rm="rm-b")
+        + tf.comparison("c3", 1.0, {"x": (0.5, 0.5)}, preferred=None, rm="rm-b")
+    )
     table_a, table_b = tf.table(rows_a), tf.table(rows_b)
     assert agreeing_comparisons(table_a, table_b) == ["c1"]
     assert agreeing_comparisons(table_a) == ["c1", "c2", "c3"]
@@ -143,11 +158,16 @@ def contrasting_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     other response, so it is never a contrasting example however different."""
     forward = {"a": (-1.0, -1.0), "b": (-1.0, 0.5), "c": (0.5, 0.5)}
     backward = {"c": (-1.0, -1.0), "b": (-1.0, 0.5), "a": (0.5, 0.5)}
-    table_a = tf.table(tf.comparison("x1", 1.0, forward) + tf.comparison("x2", 1.0, forward)
-                       + tf.comparison("x3", 1.0, forward))
-    table_b = tf.table(tf.comparison("x1", 1.0, forward, rm="rm-b")
-                       + tf.comparison("x2", 1.0, backward, rm="rm-b")
-                       + tf.comparison("x3", 1.0, backward, preferred="b", rm="rm-b"))
+    table_a = tf.table(
+        tf.comparison("x1", 1.0, forward)
+        + tf.comparison("x2", 1.0, forward)
+        + tf.comparison("x3", 1.0, forward)
+    )
+    table_b = tf.table(
+        tf.comparison("x1", 1.0, forward, rm="rm-b")
+        + tf.comparison("x2", 1.0, backward, rm="rm-b")
+        + tf.comparison("x3", 1.0, backward, preferred="b", rm="rm-b")
+    )
     return table_a, table_b
 
 
@@ -165,10 +185,20 @@ def test_contrasting_examples_pick_the_disagreeing_comparison():
 def test_contrasting_pairs_rank_every_pair_once():
     table_a, table_b = contrasting_tables()
     out = contrasting_pairs({"A": table_a, "B": table_b, "A2": table_a}, k=1)
-    assert list(out.columns) == ["rm_a", "rm_b", "rank", "comparison_id", "tau", "p",
-                                 "n_attributes"]
+    assert list(out.columns) == [
+        "rm_a",
+        "rm_b",
+        "rank",
+        "comparison_id",
+        "tau",
+        "p",
+        "n_attributes",
+    ]
     assert list(zip(out["rm_a"], out["rm_b"], out["comparison_id"])) == [
-        ("A", "B", "x2"), ("A", "A2", "x1"), ("B", "A2", "x2")]
+        ("A", "B", "x2"),
+        ("A", "A2", "x1"),
+        ("B", "A2", "x2"),
+    ]
     assert list(out["rank"]) == [1, 1, 1]
     assert contrasting_pairs({"A": table_a}).empty
 
@@ -180,15 +210,17 @@ def two_rm_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     other response and has 20 extra flipping x rows, which would put x first if c4 counted."""
     a_rows, b_rows = [], []
     for cid in ("c1", "c2", "c3", "c4"):
-        a_rows += tf.comparison(cid, 1.0, {"x": (-1.0, -1.0), "y": (-1.0, 0.5), "z": (0.5, 0.5)},
-                                rm="rm-A")
+        a_rows += tf.comparison(
+            cid, 1.0, {"x": (-1.0, -1.0), "y": (-1.0, 0.5), "z": (0.5, 0.5)}, rm="rm-A"
+        )
     for cid in ("c1", "c2", "c3"):
-        b_rows += tf.comparison(cid, 1.0, {"x": (0.5, 0.5), "y": (-1.0, 0.5), "z": (-1.0, -1.0)},
-                                rm="rm-B")
-    b_rows += tf.comparison("c4", 1.0, {"x": (-1.0, -1.0), "y": (0.5, 0.5), "z": (0.5, 0.5)},
-                            preferred="b", rm="rm-B")
-    b_rows += [tf.row("c4", "x", "chosen", 1.0, -1.0, preferred="b", rm="rm-B")
-               for _ in range(20)]
+        b_rows += tf.comparison(
+            cid, 1.0, {"x": (0.5, 0.5), "y": (-1.0, 0.5), "z": (-1.0, -1.0)}, rm="rm-B"
+        )
+    b_rows += tf.comparison(
+        "c4", 1.0, {"x": (-1.0, -1.0), "y": (0.5, 0.5), "z": (0.5, 0.5)}, preferred="b", rm="rm-B"
+    )
+    b_rows += [tf.row("c4", "x", "chosen", 1.0, -1.0, preferred="b", rm="rm-B") for _ in range(20)]
     return tf.table(a_rows), tf.table(b_rows)
 
 
@@ -229,8 +261,11 @@ def test_rmx_compare_is_compare_tables_on_the_results():
     res_b = rmx.Explainer(rm_b, perturber, attributes=attrs, progress=False).explain(comps)
     got = rmx.compare(res_a, res_b, k=3)
     want = compare_tables(res_a.table, res_b.table, k=3)
-    assert (got.n_agree, got.ranking_a, got.ranking_b) == \
-        (want.n_agree, want.ranking_a, want.ranking_b)
+    assert (got.n_agree, got.ranking_a, got.ranking_b) == (
+        want.n_agree,
+        want.ranking_a,
+        want.ranking_b,
+    )
     assert got.tau == pytest.approx(want.tau)
     agreed = agreement([preferences(res_a.originals), preferences(res_b.originals)])
     assert got.n_agree == int(agreed.sum())  # tables and originals: the same definition

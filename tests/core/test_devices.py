@@ -29,29 +29,46 @@ def no_accelerator(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
 
 
-@pytest.mark.parametrize(("alias", "expected"), [
-    ("bf16", torch.bfloat16), ("bfloat16", torch.bfloat16), ("torch.bfloat16", torch.bfloat16),
-    (" BF16 ", torch.bfloat16), ("fp16", torch.float16), ("float16", torch.float16),
-    ("half", torch.float16), ("fp32", torch.float32), ("float32", torch.float32),
-    ("float", torch.float32), (torch.float16, torch.float16), ("auto", "auto"), ("AUTO", "auto"),
-])
+@pytest.mark.parametrize(
+    ("alias", "expected"),
+    [
+        ("bf16", torch.bfloat16),
+        ("bfloat16", torch.bfloat16),
+        ("torch.bfloat16", torch.bfloat16),
+        (" BF16 ", torch.bfloat16),
+        ("fp16", torch.float16),
+        ("float16", torch.float16),
+        ("half", torch.float16),
+        ("fp32", torch.float32),
+        ("float32", torch.float32),
+        ("float", torch.float32),
+        (torch.float16, torch.float16),
+        ("auto", "auto"),
+        ("AUTO", "auto"),
+    ],
+)
 def test_dtype_aliases(alias, expected):
     assert resolve_dtype(alias, CPU, owner="x", error=RewardModelError) == expected
 
 
 def test_default_dtype_is_bf16_on_cuda_and_fp32_elsewhere(monkeypatch):
     assert resolve_dtype(None, CPU, owner="x", error=RewardModelError) == torch.float32
-    assert resolve_dtype(None, torch.device("mps"), owner="x",
-                         error=RewardModelError) == torch.float32
+    assert (
+        resolve_dtype(None, torch.device("mps"), owner="x", error=RewardModelError) == torch.float32
+    )
     assert resolve_dtype(None, CUDA, owner="x", error=RewardModelError) == torch.bfloat16
     # The perturbers' rule: bf16 only where the GPU supports it.
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert resolve_dtype(None, CUDA, owner="x", error=PerturberError,
-                         bf16_only_if_supported=True) == torch.float32
+    assert (
+        resolve_dtype(None, CUDA, owner="x", error=PerturberError, bf16_only_if_supported=True)
+        == torch.float32
+    )
     assert resolve_dtype(None, CUDA, owner="x", error=RewardModelError) == torch.bfloat16
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert resolve_dtype(None, CUDA, owner="x", error=PerturberError,
-                         bf16_only_if_supported=True) == torch.bfloat16
+    assert (
+        resolve_dtype(None, CUDA, owner="x", error=PerturberError, bf16_only_if_supported=True)
+        == torch.bfloat16
+    )
 
 
 @pytest.mark.parametrize("bad", ["int3", "fp8", 16, ""])
@@ -73,11 +90,17 @@ def test_device_default_order(monkeypatch, no_accelerator):
 def test_explicit_devices_and_clear_errors(no_accelerator):
     assert resolve_device("cpu", owner="x", error=RewardModelError) == CPU
     assert resolve_device(CPU, owner="x", error=RewardModelError) == CPU
-    with pytest.raises(PerturberError, match=r"device 'not-a-device' for my model is not a "
-                                             r"torch device .*use e\.g\. 'cpu', 'cuda'"):
+    with pytest.raises(
+        PerturberError,
+        match=r"device 'not-a-device' for my model is not a "
+        r"torch device .*use e\.g\. 'cpu', 'cuda'",
+    ):
         resolve_device("not-a-device", owner="my model", error=PerturberError)
-    with pytest.raises(RewardModelError, match=r"device 'cuda:1' was requested for my model but "
-                                               r"CUDA is not available here; use device='cpu'"):
+    with pytest.raises(
+        RewardModelError,
+        match=r"device 'cuda:1' was requested for my model but "
+        r"CUDA is not available here; use device='cpu'",
+    ):
         resolve_device("cuda:1", owner="my model", error=RewardModelError)
 
 
@@ -95,8 +118,15 @@ def test_oom_detection():
 def test_local_path_rules(tmp_path, monkeypatch):
     for hub_id in ("gpt2", "org/name", "Qwen/Qwen2.5-0.5B-Instruct"):
         assert not looks_local(hub_id)
-    for path in ("./model", "../model", "~/model", "/abs/model", "a/b/c", "models\\rm",
-                 str(tmp_path)):
+    for path in (
+        "./model",
+        "../model",
+        "~/model",
+        "/abs/model",
+        "a/b/c",
+        "models\\rm",
+        str(tmp_path),
+    ):
         assert looks_local(path), path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "org" / "name").mkdir(parents=True)
@@ -109,8 +139,9 @@ def test_local_folder_is_absolute_and_must_exist(tmp_path, monkeypatch):
     (tmp_path / "rm").mkdir()
     assert local_folder("./rm", owner="x", error=RewardModelError) == str(tmp_path / "rm")
     missing = tmp_path / "no" / "such" / "model"
-    with pytest.raises(PerturberError, match="cannot load my model: it looks like a local path"
-                       ) as exc:
+    with pytest.raises(
+        PerturberError, match="cannot load my model: it looks like a local path"
+    ) as exc:
         local_folder(str(missing), owner="my model", error=PerturberError)
     assert str(missing) in str(exc.value) and "does not exist" in str(exc.value)
     (tmp_path / "file.bin").write_text("x")
@@ -155,8 +186,15 @@ def test_halve_on_oom_splits_until_batches_fit(monkeypatch):
     run = FakeAccelerator(2, torch.cuda.OutOfMemoryError("CUDA out of memory"))
     got = halve_on_oom(list(range(7)), run, "cuda", too_big="failed")
     assert got == [f"out{i}" for i in range(7)]  # input order kept
-    assert run.calls == [[0, 1, 2, 3, 4, 5, 6], [0, 1, 2], [0], [1, 2], [3, 4, 5, 6], [3, 4],
-                         [5, 6]]
+    assert run.calls == [
+        [0, 1, 2, 3, 4, 5, 6],
+        [0, 1, 2],
+        [0],
+        [1, 2],
+        [3, 4, 5, 6],
+        [3, 4],
+        [5, 6],
+    ]
     assert freed == ["cuda"] * 3  # once per failed batch, before its halves run
 
 

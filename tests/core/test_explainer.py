@@ -29,18 +29,21 @@ from rmx_widgets.errors import PerturberError, RewardModelError
 
 REWARDS = {
     # comparison c1: A (2.0) beats B (1.0)
-    "A": 2.0, "B": 1.0,
-    "A|verbosity|worse": 0.5,   # 0.5 - 1.0 < 0  -> CF
+    "A": 2.0,
+    "B": 1.0,
+    "A|verbosity|worse": 0.5,  # 0.5 - 1.0 < 0  -> CF
     "B|verbosity|better": 1.5,  # 2.0 - 1.5 > 0  -> SF
-    "A|manner|worse": 1.5,      # SF
-    "B|manner|better": 3.0,     # CF
+    "A|manner|worse": 1.5,  # SF
+    "B|manner|better": 3.0,  # CF
     # comparison c2: D (4.0) beats C (1.0)
-    "C": 1.0, "D": 4.0,
-    "D|verbosity|worse": 3.0,   # SF
+    "C": 1.0,
+    "D": 4.0,
+    "D|verbosity|worse": 3.0,  # SF
     "C|verbosity|better": 5.0,  # CF
-    "C|manner|better": 0.9,     # SF; D|manner|worse is returned unchanged -> failed
+    "C|manner|better": 0.9,  # SF; D|manner|worse is returned unchanged -> failed
     # comparison c3: a tie
-    "E": 1.0, "F": 1.0,
+    "E": 1.0,
+    "F": 1.0,
 }
 
 
@@ -62,14 +65,17 @@ class Counting:
         return f"{response}|{attribute.name}|{direction}"
 
 
-COMPS = [{"id": "c1", "prompt": "p1", "response_a": "A", "response_b": "B"},
-         {"id": "c2", "prompt": "p2", "response_a": "C", "response_b": "D"},
-         {"id": "c3", "prompt": "p3", "response_a": "E", "response_b": "F"}]
+COMPS = [
+    {"id": "c1", "prompt": "p1", "response_a": "A", "response_b": "B"},
+    {"id": "c2", "prompt": "p2", "response_a": "C", "response_b": "D"},
+    {"id": "c3", "prompt": "p3", "response_a": "E", "response_b": "F"},
+]
 
 
 def _explain(counter, store=None):
-    ex = rmx.Explainer(counter.rm, counter.perturb, attributes=["verbosity", "manner"],
-                       store=store, progress=False)
+    ex = rmx.Explainer(
+        counter.rm, counter.perturb, attributes=["verbosity", "manner"], store=store, progress=False
+    )
     with pytest.warns(UserWarning, match="1 comparison.*tie.*c3"):
         return ex.explain(COMPS)
 
@@ -79,13 +85,15 @@ def test_labels_margins_and_pfr_by_hand():
     res = _explain(counter)
     t = res.table.set_index(["comparison_id", "attribute", "side"])
     assert len(res.table) == 8  # 2 comparisons x 2 attributes x 2 sides; the tie has none
-    expect = {("c1", "verbosity", "chosen"): ("CF", 1.0, -0.5),
-              ("c1", "verbosity", "rejected"): ("SF", 1.0, 0.5),
-              ("c1", "manner", "chosen"): ("SF", 1.0, 0.5),
-              ("c1", "manner", "rejected"): ("CF", 1.0, -1.0),
-              ("c2", "verbosity", "chosen"): ("SF", 3.0, 2.0),
-              ("c2", "verbosity", "rejected"): ("CF", 3.0, -1.0),
-              ("c2", "manner", "rejected"): ("SF", 3.0, 3.1)}
+    expect = {
+        ("c1", "verbosity", "chosen"): ("CF", 1.0, -0.5),
+        ("c1", "verbosity", "rejected"): ("SF", 1.0, 0.5),
+        ("c1", "manner", "chosen"): ("SF", 1.0, 0.5),
+        ("c1", "manner", "rejected"): ("CF", 1.0, -1.0),
+        ("c2", "verbosity", "chosen"): ("SF", 3.0, 2.0),
+        ("c2", "verbosity", "rejected"): ("CF", 3.0, -1.0),
+        ("c2", "manner", "rejected"): ("SF", 3.0, 3.1),
+    }
     for key, (outcome, before, after) in expect.items():
         row = t.loc[key]
         assert row["outcome"] == outcome, key
@@ -100,15 +108,21 @@ def test_labels_margins_and_pfr_by_hand():
     assert list(res.ties["comparison_id"]) == ["c3"]
 
     sens = res.sensitivity(n_boot=200).set_index(["attribute", "direction"])
-    by_hand = {("verbosity", "worse"): (0.5, 2), ("verbosity", "better"): (0.5, 2),
-               ("verbosity", "both"): (0.5, 4), ("manner", "worse"): (0.0, 1),
-               ("manner", "better"): (0.5, 2), ("manner", "both"): (1 / 3, 3)}
+    by_hand = {
+        ("verbosity", "worse"): (0.5, 2),
+        ("verbosity", "better"): (0.5, 2),
+        ("verbosity", "both"): (0.5, 4),
+        ("manner", "worse"): (0.0, 1),
+        ("manner", "better"): (0.5, 2),
+        ("manner", "both"): (1 / 3, 3),
+    }
     for key, (pfr, n) in by_hand.items():
         assert sens.loc[key, "pfr"] == pytest.approx(pfr), key
         assert sens.loc[key, "n"] == n, key
     # mean relative margin change, verbosity pooled: (-1.5/1 + -0.5/1 + -1/3 + -4/3) / 4
     assert sens.loc[("verbosity", "both"), "mean_margin_change"] == pytest.approx(
-        (-1.5 - 0.5 - 1 / 3 - 4 / 3) / 4)
+        (-1.5 - 0.5 - 1 / 3 - 4 / 3) / 4
+    )
 
 
 def test_originals_scored_once_and_second_run_makes_no_model_calls(tmp_path):
@@ -128,8 +142,13 @@ def test_cancel_keeps_landed_batches():
 
     counter = Counting()
     cancel = threading.Event()
-    ex = rmx.Explainer(counter.rm, counter.perturb, attributes=["verbosity", "manner"],
-                       batch_size=1, progress=False)
+    ex = rmx.Explainer(
+        counter.rm,
+        counter.perturb,
+        attributes=["verbosity", "manner"],
+        batch_size=1,
+        progress=False,
+    )
     seen = []
 
     def on_batch(frame):
@@ -141,19 +160,23 @@ def test_cancel_keeps_landed_batches():
     assert seen == [2] and len(res.table) == 2 and res.stats.cancelled
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda p, r: [1.0], "returned 1 scores for 6"),
-    (lambda p, r: [float("nan")] * len(r), "non-finite"),
-    (lambda p, r: ["x"] * len(r), "non-numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (lambda p, r: [1.0], "returned 1 scores for 6"),
+        (lambda p, r: [float("nan")] * len(r), "non-finite"),
+        (lambda p, r: ["x"] * len(r), "non-numeric"),
+    ],
+)
 def test_bad_reward_callables_raise_typed_errors(bad, match):
     ex = rmx.Explainer(bad, Counting().perturb, attributes=["verbosity"], progress=False)
     with pytest.raises(RewardModelError, match=match):
         ex.explain(COMPS)
 
 
-@pytest.mark.parametrize("output, reason", [
-    ("", "empty"), (None, "not text"), ("A", "unchanged"), (42, "not text")])
+@pytest.mark.parametrize(
+    "output, reason", [("", "empty"), (None, "not text"), ("A", "unchanged"), (42, "not text")]
+)
 def test_bad_perturber_outputs_become_failed_rows(output, reason):
     def perturb(prompt, response, attribute, direction):
         return output if response == "A" else f"{response}|{attribute.name}|{direction}"
@@ -177,6 +200,7 @@ def test_perturber_exception_is_recorded_not_raised():
 
 # -- failure kinds: chosen where the failure is created, never re-parsed from the text ---------
 
+
 class _Resetting(BasePerturber):
     """Fails every request with a reason the legacy classifier would call a connection error."""
 
@@ -188,8 +212,13 @@ class _Resetting(BasePerturber):
 
 def test_declared_failure_kind_is_reported_through_store_table_and_parquet(tmp_path):
     assert legacy_failure_kind("connection reset") is FailureKind.CONNECTION  # the text's guess
-    ex = rmx.Explainer(Counting().rm, _Resetting(), attributes=["verbosity"],
-                       store=tmp_path / "s.sqlite", progress=False)
+    ex = rmx.Explainer(
+        Counting().rm,
+        _Resetting(),
+        attributes=["verbosity"],
+        store=tmp_path / "s.sqlite",
+        progress=False,
+    )
     with pytest.warns(UserWarning):
         first = ex.explain(COMPS)
     assert list(first.table.columns) == TABLE_COLUMNS and TABLE_COLUMNS[-1] == "failure_kind"
@@ -197,8 +226,13 @@ def test_declared_failure_kind_is_reported_through_store_table_and_parquet(tmp_p
     assert first.summary()["failures_by_reason"] == {"exception": 4}
     assert first.stats.failures_by_reason == {"exception": 4}
     with pytest.warns(UserWarning):  # from the store this time: the kind came back with it
-        again = rmx.Explainer(Counting().rm, _Resetting(), attributes=["verbosity"],
-                              store=tmp_path / "s.sqlite", progress=False).explain(COMPS)
+        again = rmx.Explainer(
+            Counting().rm,
+            _Resetting(),
+            attributes=["verbosity"],
+            store=tmp_path / "s.sqlite",
+            progress=False,
+        ).explain(COMPS)
     assert again.stats.perturbations_cached == 4 and again.stats.perturbations_computed == 0
     assert again.summary()["failures_by_reason"] == {"exception": 4}
     saved = pd.read_parquet(first.save(tmp_path / "out", report=False)["table_parquet"])
@@ -215,6 +249,7 @@ def test_successful_rows_have_no_failure_kind():
 
 # -- what the Explainer accepts: everything ends with the declared capabilities ---------------
 
+
 class _Bare:
     """A foreign perturber with only the minimal protocol (no base class, no on_result)."""
 
@@ -222,8 +257,10 @@ class _Bare:
 
     def perturb_batch(self, requests):
         counter = Counting()
-        return [PerturbationResult(counter.perturb(r.prompt_text, r.response, r.attribute,
-                                                   r.direction)) for r in requests]
+        return [
+            PerturbationResult(counter.perturb(r.prompt_text, r.response, r.attribute, r.direction))
+            for r in requests
+        ]
 
 
 class _BareRM:
@@ -244,11 +281,13 @@ def test_minimal_protocol_objects_get_declared_defaults():
     assert rm.why_unavailable() is None and dict(rm.stats) == {}
     seen = []
     req = PerturbationRequest("p", "A", get_attribute("verbosity"), "worse")
-    assert pert.perturb_batch([req], on_result=lambda i, r: seen.append(i))[0].text == \
-        "A|verbosity|worse" and seen == [0]  # told when the batch is back
+    assert pert.perturb_batch([req], on_result=lambda i, r: seen.append(i))[
+        0
+    ].text == "A|verbosity|worse" and seen == [0]  # told when the batch is back
     with pytest.warns(UserWarning):
-        res = rmx.Explainer(_BareRM(), _Bare(), attributes=["verbosity", "manner"],
-                            progress=False).explain(COMPS)
+        res = rmx.Explainer(
+            _BareRM(), _Bare(), attributes=["verbosity", "manner"], progress=False
+        ).explain(COMPS)
     assert res.perturber == "bare:v1" and res.rm == "bare-rm:v1"
     assert len(res.table) == 8 and res.stats.perturber_stats == {}
 
@@ -265,8 +304,7 @@ def test_declared_objects_are_used_as_they_are_and_callables_wrapped():
 
 
 def test_plan_is_public_planned_rewrites():
-    ex = rmx.Explainer(Counting().rm, Counting().perturb, attributes=["verbosity"],
-                       progress=False)
+    ex = rmx.Explainer(Counting().rm, Counting().perturb, attributes=["verbosity"], progress=False)
     comps = load_comparisons(COMPS)
     with pytest.warns(UserWarning):
         originals = ex.score_originals(comps)
@@ -274,6 +312,10 @@ def test_plan_is_public_planned_rewrites():
     assert all(isinstance(p, PlannedRewrite) for p in plan) and len(plan) == 4
     first = plan[0]
     assert (first.side, first.direction, first.original, first.other) == (
-        "chosen", "worse", "A", "B")
+        "chosen",
+        "worse",
+        "A",
+        "B",
+    )
     assert first.margin(first.reward_original) == pytest.approx(1.0)
     assert first.request == PerturbationRequest("p1", "A", get_attribute("verbosity"), "worse")

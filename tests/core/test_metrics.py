@@ -92,12 +92,15 @@ def test_bad_embedder_output_is_a_typed_error():
 def coverage_table():
     """c1: chosen CF, rejected SF; c2: chosen SF, rejected failed; c3: everything failed."""
     return tf.table(
-        [tf.row("c1", "v", "chosen", 1.0, -0.5, syntactic_distance=0.1, semantic_distance=0.2),
-         tf.row("c1", "v", "rejected", 1.0, 0.5, syntactic_distance=0.5, semantic_distance=0.6),
-         tf.row("c2", "v", "chosen", 1.0, 0.2, syntactic_distance=0.7, semantic_distance=0.8),
-         tf.row("c2", "v", "rejected", 1.0, None),
-         tf.row("c3", "v", "chosen", 1.0, None),
-         tf.row("c3", "v", "rejected", 1.0, None)])
+        [
+            tf.row("c1", "v", "chosen", 1.0, -0.5, syntactic_distance=0.1, semantic_distance=0.2),
+            tf.row("c1", "v", "rejected", 1.0, 0.5, syntactic_distance=0.5, semantic_distance=0.6),
+            tf.row("c2", "v", "chosen", 1.0, 0.2, syntactic_distance=0.7, semantic_distance=0.8),
+            tf.row("c2", "v", "rejected", 1.0, None),
+            tf.row("c3", "v", "chosen", 1.0, None),
+            tf.row("c3", "v", "rejected", 1.0, None),
+        ]
+    )
 
 
 def test_coverage_by_hand():
@@ -116,10 +119,13 @@ def test_coverage_by_hand():
 def test_both_needs_one_on_each_side():
     """A comparison counts under "both" only when each side has its own CF (resp. SF)."""
     t = tf.table(
-        [tf.row("c1", "v", "chosen", 1.0, -0.5, syntactic_distance=0.2, semantic_distance=0.1),
-         tf.row("c1", "v", "rejected", 1.0, -0.1, syntactic_distance=0.4, semantic_distance=0.3),
-         tf.row("c2", "v", "chosen", 1.0, -0.5, syntactic_distance=0.9, semantic_distance=0.9),
-         tf.row("c2", "v", "rejected", 1.0, 0.5, syntactic_distance=0.8, semantic_distance=0.8)])
+        [
+            tf.row("c1", "v", "chosen", 1.0, -0.5, syntactic_distance=0.2, semantic_distance=0.1),
+            tf.row("c1", "v", "rejected", 1.0, -0.1, syntactic_distance=0.4, semantic_distance=0.3),
+            tf.row("c2", "v", "chosen", 1.0, -0.5, syntactic_distance=0.9, semantic_distance=0.9),
+            tf.row("c2", "v", "rejected", 1.0, 0.5, syntactic_distance=0.8, semantic_distance=0.8),
+        ]
+    )
     cov = coverage(t).set_index("side")
     assert cov.loc["both"].tolist() == pytest.approx([2, 0.5, 0.0])
     assert cov.loc["either"].tolist() == pytest.approx([2, 1.0, 0.5])
@@ -138,11 +144,13 @@ def test_coverage_of_all_failed_table_is_nan():
 
 
 def test_diversity_by_hand():
-    rows = [tf.row("c1", "v", "chosen", 1.0, -1.0, perturbed="x"),
-            tf.row("c1", "w", "chosen", 1.0, -1.0, perturbed="y"),
-            tf.row("c1", "u", "rejected", 1.0, -1.0, perturbed="z"),
-            tf.row("c1", "t", "rejected", 1.0, 0.5, perturbed="not a CF, ignored"),
-            tf.row("c2", "v", "chosen", 1.0, -1.0, perturbed="x")]
+    rows = [
+        tf.row("c1", "v", "chosen", 1.0, -1.0, perturbed="x"),
+        tf.row("c1", "w", "chosen", 1.0, -1.0, perturbed="y"),
+        tf.row("c1", "u", "rejected", 1.0, -1.0, perturbed="z"),
+        tf.row("c1", "t", "rejected", 1.0, 0.5, perturbed="not a CF, ignored"),
+        tf.row("c2", "v", "chosen", 1.0, -1.0, perturbed="x"),
+    ]
     out = diversity(tf.table(rows), embedder=TableEmbedder()).set_index("comparison_id")
     # pairs: x-y distance 1, x-z and y-z distance 1 - 1/sqrt(2)
     expected = (1.0 + 2 * (1 - 1 / math.sqrt(2))) / 3

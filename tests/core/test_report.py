@@ -46,11 +46,16 @@ class TagCollector(HTMLParser):
 
 def hostile_table() -> pd.DataFrame:
     rows = []
-    afters = {"verbosity": (-1.0, 0.5), "correctness": (0.5, -0.2), "clarity": (0.3, 0.9),
-              HOSTILE_ATTR: (-0.4, 0.8)}
+    afters = {
+        "verbosity": (-1.0, 0.5),
+        "correctness": (0.5, -0.2),
+        "clarity": (0.3, 0.9),
+        HOSTILE_ATTR: (-0.4, 0.8),
+    }
     for i in range(4):
-        rows += tf.comparison(f"c{i}", 1.0 + i, afters, prompt=HOSTILE_PROMPT,
-                              original=f"Answer {i}: {HOSTILE}")
+        rows += tf.comparison(
+            f"c{i}", 1.0 + i, afters, prompt=HOSTILE_PROMPT, original=f"Answer {i}: {HOSTILE}"
+        )
     table = tf.table(rows)
     table.loc[0, "perturbed"] = f"Answer 0 changed: {HOSTILE}"
     table.loc[3, "outcome"] = "failed"
@@ -62,8 +67,9 @@ def hostile_table() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("report") / "nested" / "report.html"
-    out = write_report(hostile_table(), path, title="Report <i>1</i>", k=2,
-                       summary={"dataset": "<u>pairs</u>"})
+    out = write_report(
+        hostile_table(), path, title="Report <i>1</i>", k=2, summary={"dataset": "<u>pairs</u>"}
+    )
     assert out == path and path.exists()
     return path.read_text(encoding="utf-8")
 
@@ -94,16 +100,18 @@ def test_no_external_resources_and_inline_vega(report):
     assert not re.search(r"<script[^>]*\bsrc\s*=", report, flags=re.IGNORECASE)
     assert not re.search(r"<link[^>]*https?://", report, flags=re.IGNORECASE)
     assert "window.vegaEmbed" in report  # the inlined bundle defines it
-    assert "vegaEmbed(\"#rmx-sensitivity-chart\"" in report
+    assert 'vegaEmbed("#rmx-sensitivity-chart"' in report
     assert len(report) > 500_000  # Vega + Vega-Lite are really there
 
 
 def test_spec_json_is_embedded_safely_and_parses(report):
     parser = TagCollector()
     parser.feed(report)
-    spec_text = next(text for (tag, attrs), text in
-                     zip([t for t in parser.tags if t[0] == "script"], parser.scripts)
-                     if attrs.get("id") == SPEC_ID)
+    spec_text = next(
+        text
+        for (tag, attrs), text in zip([t for t in parser.tags if t[0] == "script"], parser.scripts)
+        if attrs.get("id") == SPEC_ID
+    )
     assert "</" not in spec_text and "<!--" not in spec_text
     spec = json.loads(spec_text)
     assert any(p.get("name") == "attribute" for p in spec["params"])
@@ -112,8 +120,13 @@ def test_spec_json_is_embedded_safely_and_parses(report):
 
 
 def test_report_sections_and_examples(report):
-    for heading in ("Summary", "Sensitivity", "Quality of the explanations",
-                    "Failed perturbations", "Representative examples"):
+    for heading in (
+        "Summary",
+        "Sensitivity",
+        "Quality of the explanations",
+        "Failed perturbations",
+        "Representative examples",
+    ):
         assert f"<h2>{heading}</h2>" in report
     assert report.count('<div class="example">') == 2  # k=2
     assert '<span class="badge CF">CF</span>' in report

@@ -15,11 +15,18 @@ def test_local_rankings_by_hand():
     # margin 2. p: chosen -1 (CF), rejected 1 (SF): flips 1, drop mean(3/2, 1/2) = 1.0
     # q: 1 and 1.5: flips 0, drop mean(0.5, 0.25) = 0.375; r: 0.2 and failed: flips 0,
     # n 1, drop 0.9; s: both failed -> not ranked.
-    rows = tf.comparison("c1", 2.0, {"q": (1.0, 1.5), "p": (-1.0, 1.0), "r": (0.2, None),
-                                     "s": (None, None)})
+    rows = tf.comparison(
+        "c1", 2.0, {"q": (1.0, 1.5), "p": (-1.0, 1.0), "r": (0.2, None), "s": (None, None)}
+    )
     local = local_rankings(tf.table(rows))
-    assert list(local.columns) == ["comparison_id", "attribute", "flips", "n", "margin_drop",
-                                   "rank"]
+    assert list(local.columns) == [
+        "comparison_id",
+        "attribute",
+        "flips",
+        "n",
+        "margin_drop",
+        "rank",
+    ]
     assert list(local["attribute"]) == ["p", "r", "q"]
     assert list(local["flips"]) == [1, 0, 0]
     assert list(local["n"]) == [2, 1, 2]
@@ -29,8 +36,9 @@ def test_local_rankings_by_hand():
 
 def test_local_rankings_flips_beat_margin_and_ties_share_rank():
     # a: one flip with a tiny drop beats b: no flip with a big drop; c and d are identical
-    rows = tf.comparison("c1", 1.0, {"b": (0.01, 0.01), "a": (-0.01, 5.0), "c": (0.5, 0.5),
-                                     "d": (0.5, 0.5)})
+    rows = tf.comparison(
+        "c1", 1.0, {"b": (0.01, 0.01), "a": (-0.01, 5.0), "c": (0.5, 0.5), "d": (0.5, 0.5)}
+    )
     local = local_rankings(tf.table(rows)).set_index("attribute")
     assert local.loc["a", "rank"] == 1
     assert local.loc["b", "rank"] == 2
@@ -47,10 +55,12 @@ def representative_table() -> pd.DataFrame:
     rows = []
     for cid in ("m2", "m1", "m3"):
         rows += tf.comparison(cid, 1.0, match)
-    rows += tf.comparison("p", 1.0, {"a": (-1.0, -1.0), "b": (-1.0, 0.5), "d": (0.2, 0.2),
-                                     "c": (0.8, 0.8)})
-    rows += tf.comparison("rev", 1.0, {"d": (-1.0, -1.0), "c": (-1.0, 0.5), "b": (0.2, 0.2),
-                                       "a": (0.8, 0.8)})
+    rows += tf.comparison(
+        "p", 1.0, {"a": (-1.0, -1.0), "b": (-1.0, 0.5), "d": (0.2, 0.2), "c": (0.8, 0.8)}
+    )
+    rows += tf.comparison(
+        "rev", 1.0, {"d": (-1.0, -1.0), "c": (-1.0, 0.5), "b": (0.2, 0.2), "a": (0.8, 0.8)}
+    )
     rows += tf.comparison("s", 1.0, {"c": (-1.0, -1.0), "a": (0.5, 0.5)})
     return tf.table(rows)
 

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-JOB = textwrap.dedent('''
+JOB = textwrap.dedent("""
     import sys, time, hashlib
     import rmx_widgets as rmx
 
@@ -32,7 +32,7 @@ JOB = textwrap.dedent('''
     ex = rmx.Explainer(rm, perturb, attributes=["verbosity", "manner"], store=store,
                        batch_size=2, progress=False)
     ex.explain(comps).table.to_parquet(out)
-''')
+""")
 
 
 def _count(log, kind):
@@ -65,8 +65,10 @@ def _run(tmp_path, name, store, log, kill_after=None):
 @pytest.mark.parametrize("kill_points", [[5], [17, 40]])
 def test_sigkill_then_resume_matches_clean_run(tmp_path, kill_points):
     clean = _run(tmp_path, "clean", tmp_path / "clean.sqlite", tmp_path / "clean.log")
-    n_perturb, n_score = _count(tmp_path / "clean.log", "perturb"), _count(
-        tmp_path / "clean.log", "score")
+    n_perturb, n_score = (
+        _count(tmp_path / "clean.log", "perturb"),
+        _count(tmp_path / "clean.log", "score"),
+    )
     assert n_perturb == 96  # 24 comparisons x 2 attributes x 2 sides
 
     store, log = tmp_path / "killed.sqlite", tmp_path / "killed.log"
@@ -102,11 +104,18 @@ def test_streamed_results_are_committed_before_the_batch_returns(tmp_path):
             db.close()
             return PerturbationResult(req.response + " (more)")
 
-    comps = [{"id": f"c{i}", "prompt": f"p{i}", "response_a": f"a{i} x",
-              "response_b": f"b{i} yy"} for i in range(3)]
-    rmx.Explainer(lambda p, r: [float(len(x)) for x in r], Watching(),
-                  attributes=["verbosity"], store=path, batch_size=8,
-                  progress=False).explain(comps)
+    comps = [
+        {"id": f"c{i}", "prompt": f"p{i}", "response_a": f"a{i} x", "response_b": f"b{i} yy"}
+        for i in range(3)
+    ]
+    rmx.Explainer(
+        lambda p, r: [float(len(x)) for x in r],
+        Watching(),
+        attributes=["verbosity"],
+        store=path,
+        batch_size=8,
+        progress=False,
+    ).explain(comps)
     assert seen == [0, 1, 2, 3, 4, 5]  # one batch of 6, each earlier result already stored
 
 
@@ -129,10 +138,12 @@ def test_perturber_without_on_result_is_stored_per_batch(tmp_path):
     assert not as_perturber(plain).streams_results  # it only has identity + perturb_batch
     comps = [{"id": "c1", "prompt": "p", "response_a": "a x", "response_b": "b yy"}]
     rm = lambda p, r: [float(len(x)) for x in r]  # noqa: E731
-    first = rmx.Explainer(rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite",
-                          progress=False).explain(comps)
-    again = rmx.Explainer(rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite",
-                          progress=False).explain(comps)
+    first = rmx.Explainer(
+        rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    ).explain(comps)
+    again = rmx.Explainer(
+        rm, plain, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    ).explain(comps)
     assert plain.calls == 2 and again.stats.perturbations_cached == 2
     pd.testing.assert_frame_equal(first.table, again.table)
     assert Store(tmp_path / "s.sqlite").open_claims() == 0
@@ -158,6 +169,9 @@ def test_version_1_store_is_migrated_in_place(tmp_path):
     assert s.get_scores(["k1"]) == {"k1": 1.5} and s.get_truncated(["k1"]) == set()
     s.put_scores([("k2", "rm", 2.0, True)])
     assert s.get_truncated(["k1", "k2"]) == {"k2"}
-    assert s._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == \
-        SCHEMA_VERSION == "2"
+    assert (
+        s._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
+        == SCHEMA_VERSION
+        == "2"
+    )
     assert s.integrity_check() == "ok"

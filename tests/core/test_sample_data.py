@@ -55,8 +55,11 @@ def test_sample_ids_cover_the_categories(comps: list[Comparison]) -> None:
 
 
 def test_sample_has_multi_turn_prompts(comps: list[Comparison]) -> None:
-    multi = [c for c in comps if isinstance(c.prompt, list)
-             and any(m["role"] == "assistant" for m in c.prompt)]
+    multi = [
+        c
+        for c in comps
+        if isinstance(c.prompt, list) and any(m["role"] == "assistant" for m in c.prompt)
+    ]
     assert len(multi) >= 6
     assert all(c.prompt[-1]["role"] == "user" for c in multi)
 
@@ -88,11 +91,16 @@ def test_sample_has_the_surface_features_the_demo_rm_reads(comps: list[Compariso
 
 @pytest.mark.parametrize("attribute", SUPPORTED_ATTRIBUTES)
 @pytest.mark.parametrize("direction", ["worse", "better"])
-def test_every_rule_applies_to_many_sample_responses(comps: list[Comparison], attribute: str,
-                                                     direction: str) -> None:
+def test_every_rule_applies_to_many_sample_responses(
+    comps: list[Comparison], attribute: str, direction: str
+) -> None:
     attr = get_attribute(attribute)
-    requests = [PerturbationRequest(c.prompt, c.response_a if direction == "worse"
-                                    else c.response_b, attr, direction) for c in comps]
+    requests = [
+        PerturbationRequest(
+            c.prompt, c.response_a if direction == "worse" else c.response_b, attr, direction
+        )
+        for c in comps
+    ]
     results = RulePerturber().perturb_batch(requests)
     applied = [r for r in results if r.text is not None]
     assert len(applied) >= 8, (attribute, direction, len(applied))

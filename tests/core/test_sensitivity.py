@@ -19,9 +19,13 @@ def small_table() -> pd.DataFrame:
     rejected failed; clarity both failed.
     c2 (margin 1): verbosity -0.5/-0.5 (CF, CF); correctness 0.5/0.5 (SF, SF)."""
     return tf.table(
-        tf.comparison("c1", 2.0, {"verbosity": (-1.0, 1.0), "correctness": (1.0, None),
-                                  "clarity": (None, None)})
-        + tf.comparison("c2", 1.0, {"verbosity": (-0.5, -0.5), "correctness": (0.5, 0.5)}))
+        tf.comparison(
+            "c1",
+            2.0,
+            {"verbosity": (-1.0, 1.0), "correctness": (1.0, None), "clarity": (None, None)},
+        )
+        + tf.comparison("c2", 1.0, {"verbosity": (-0.5, -0.5), "correctness": (0.5, 0.5)})
+    )
 
 
 def get(sens: pd.DataFrame, attribute: str, direction: str) -> pd.Series:
@@ -96,9 +100,11 @@ def random_table(n_comp: int, attrs: list[str], seed: int) -> pd.DataFrame:
     rows = []
     for c in range(n_comp):
         margin = float(rng.uniform(0.2, 3.0))
-        rows += tf.comparison(f"c{c:04d}", margin,
-                              {a: (float(rng.normal(0.5, 1.5)), float(rng.normal(0.5, 1.5)))
-                               for a in attrs})
+        rows += tf.comparison(
+            f"c{c:04d}",
+            margin,
+            {a: (float(rng.normal(0.5, 1.5)), float(rng.normal(0.5, 1.5))) for a in attrs},
+        )
     return tf.table(rows)
 
 
@@ -108,13 +114,13 @@ def test_seed_determinism_and_ci_contains_estimate():
     s2 = sensitivity(table, n_boot=300, seed=7)
     pd.testing.assert_frame_equal(s1, s2)
     s3 = sensitivity(table, n_boot=300, seed=8)
-    assert not np.allclose(s1["ci_low"], s3["ci_low"]) or \
-        not np.allclose(s1["ci_high"], s3["ci_high"])
+    assert not np.allclose(s1["ci_low"], s3["ci_low"]) or not np.allclose(
+        s1["ci_high"], s3["ci_high"]
+    )
     assert (s1["ci_low"] <= s1["pfr"]).all() and (s1["pfr"] <= s1["ci_high"]).all()
     # narrower confidence -> interval no wider
     narrow = sensitivity(table, n_boot=300, seed=7, confidence=0.5)
-    assert ((narrow["ci_high"] - narrow["ci_low"]) <=
-            (s1["ci_high"] - s1["ci_low"]) + 1e-12).all()
+    assert ((narrow["ci_high"] - narrow["ci_low"]) <= (s1["ci_high"] - s1["ci_low"]) + 1e-12).all()
 
 
 def test_n_boot_zero_skips_bootstrap():
@@ -126,8 +132,9 @@ def test_n_boot_zero_skips_bootstrap():
 def test_sort_ties_broken_by_margin_change_then_name():
     # All three attributes have pooled PFR 0.5. "beta" drops the margin most (change -1.5 and
     # -0.5 -> mean -1.0); "alpha" and "gamma" both average -0.75, so name decides.
-    rows = tf.comparison("c1", 1.0, {"gamma": (-0.25, 0.75), "alpha": (-0.25, 0.75),
-                                     "beta": (-0.5, 0.5)})
+    rows = tf.comparison(
+        "c1", 1.0, {"gamma": (-0.25, 0.75), "alpha": (-0.25, 0.75), "beta": (-0.5, 0.5)}
+    )
     sens = sensitivity(tf.table(rows), n_boot=0)
     assert list(sens["attribute"].unique()) == ["beta", "alpha", "gamma"]
     assert ranking(sens) == ["beta", "alpha", "gamma"]

@@ -13,8 +13,12 @@ def test_roundtrip_and_wal(tmp_path):
     s = Store(tmp_path / "a" / "s.sqlite")
     s.put_scores([("k1", "rm", 1.5), ("k2", "rm", -2.0)])
     failed = PerturbationResult.failed("no numbers", FailureKind.NOT_APPLICABLE)
-    s.put_perturbations([("p1", "rules:v1", "verbosity", "worse", PerturbationResult("text")),
-                         ("p2", "rules:v1", "verbosity", "worse", failed)])
+    s.put_perturbations(
+        [
+            ("p1", "rules:v1", "verbosity", "worse", PerturbationResult("text")),
+            ("p2", "rules:v1", "verbosity", "worse", failed),
+        ]
+    )
     assert s.get_scores(["k1", "k2", "zz"]) == {"k1": 1.5, "k2": -2.0}
     assert s.get_perturbations(["p1", "p2"]) == {"p1": PerturbationResult("text"), "p2": failed}
     assert s.delete_failed_perturbations("rules:v1") == 1
@@ -58,8 +62,9 @@ def test_not_a_store(tmp_path):
 
 
 def _raw_failure(store, key):
-    return store._db.execute("SELECT failure FROM perturbations WHERE key = ?",
-                             (key,)).fetchone()[0]
+    return store._db.execute("SELECT failure FROM perturbations WHERE key = ?", (key,)).fetchone()[
+        0
+    ]
 
 
 def test_failure_kinds_survive_the_store_old_and_new_rows(tmp_path):
@@ -67,35 +72,53 @@ def test_failure_kinds_survive_the_store_old_and_new_rows(tmp_path):
     both come back with the right kind; the declared kind wins over what the text suggests."""
     path = tmp_path / "s.sqlite"
     s = Store(path)
-    s._db.execute("INSERT INTO perturbations VALUES ('old', 'openai:x:prompt-v1', 'verbosity', "
-                  "'worse', NULL, 'HTTP 429 (slow down) (gave up after 5 attempts)', 0)")
-    s.put_perturbations([
-        ("new", "p:v1", "verbosity", "worse",
-         PerturbationResult.failed("connection reset", FailureKind.EXCEPTION)),
-        ("braces", "p:v1", "verbosity", "worse",
-         PerturbationResult.failed('{"kind": "made up"}', FailureKind.UNPARSEABLE))])
+    s._db.execute(
+        "INSERT INTO perturbations VALUES ('old', 'openai:x:prompt-v1', 'verbosity', "
+        "'worse', NULL, 'HTTP 429 (slow down) (gave up after 5 attempts)', 0)"
+    )
+    s.put_perturbations(
+        [
+            (
+                "new",
+                "p:v1",
+                "verbosity",
+                "worse",
+                PerturbationResult.failed("connection reset", FailureKind.EXCEPTION),
+            ),
+            (
+                "braces",
+                "p:v1",
+                "verbosity",
+                "worse",
+                PerturbationResult.failed('{"kind": "made up"}', FailureKind.UNPARSEABLE),
+            ),
+        ]
+    )
     # the column stays one TEXT value: a strict JSON object with the kind and the reason
-    assert json.loads(_raw_failure(s, "new")) == {"kind": "exception",
-                                                  "reason": "connection reset"}
+    assert json.loads(_raw_failure(s, "new")) == {"kind": "exception", "reason": "connection reset"}
     got = Store(path).get_perturbations(["old", "new", "braces"])
     assert got["old"] == PerturbationResult(
-        None, "HTTP 429 (slow down) (gave up after 5 attempts)", FailureKind.RATE_LIMITED)
+        None, "HTTP 429 (slow down) (gave up after 5 attempts)", FailureKind.RATE_LIMITED
+    )
     assert got["new"] == PerturbationResult(None, "connection reset", FailureKind.EXCEPTION)
-    assert got["braces"] == PerturbationResult(None, '{"kind": "made up"}',
-                                               FailureKind.UNPARSEABLE)
+    assert got["braces"] == PerturbationResult(None, '{"kind": "made up"}', FailureKind.UNPARSEABLE)
 
 
-@pytest.mark.parametrize("stored", [
-    '{"kind": "exception"}',  # a key missing
-    '{"kind": "no such kind", "reason": "x"}',  # not a kind
-    '{"kind": "exception", "reason": "x", "extra": 1}',  # a key too many
-    '{"kind": "exception", "reason": 3}',  # not a reason
-    '{not json at all',
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"kind": "exception"}',  # a key missing
+        '{"kind": "no such kind", "reason": "x"}',  # not a kind
+        '{"kind": "exception", "reason": "x", "extra": 1}',  # a key too many
+        '{"kind": "exception", "reason": 3}',  # not a reason
+        "{not json at all",
+    ],
+)
 def test_only_strict_kind_objects_are_decoded(stored):
     """Anything but the exact object ``encode_failure`` writes is an old plain-text reason."""
     s = Store()
-    s._db.execute("INSERT INTO perturbations VALUES ('k', 'p', 'a', 'worse', NULL, ?, 0)",
-                  (stored,))
+    s._db.execute(
+        "INSERT INTO perturbations VALUES ('k', 'p', 'a', 'worse', NULL, ?, 0)", (stored,)
+    )
     got = s.get_perturbations(["k"])["k"]
     assert got.failure == stored and got.kind == legacy_failure_kind(stored)

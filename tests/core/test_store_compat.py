@@ -23,8 +23,10 @@ ATTRIBUTES = ["verbosity", "manner", "avoid-to-answer", "correctness"]
 def _configs():
     return {
         "rules": (rmx.TransparentRewardModel(), rmx.RulePerturber()),
-        "random": (rmx.TransparentRewardModel({"length": 2.0, "refusal": -0.5, "hedging": 0.2}),
-                   rmx.RandomWordPerturber()),
+        "random": (
+            rmx.TransparentRewardModel({"length": 2.0, "refusal": -0.5, "hedging": 0.2}),
+            rmx.RandomWordPerturber(),
+        ),
     }
 
 
@@ -41,18 +43,27 @@ def test_legacy_store_is_reused_without_recomputing(tmp_path, tag):
     pert.perturb_batch = refuse  # type: ignore[method-assign]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = rmx.Explainer(rm, pert, attributes=ATTRIBUTES, store=store,
-                               progress=False).explain(rmx.sample_comparisons()[:8])
+        result = rmx.Explainer(
+            rm, pert, attributes=ATTRIBUTES, store=store, progress=False
+        ).explain(rmx.sample_comparisons()[:8])
     assert result.stats.perturbations_computed == 0
     assert result.stats.scores_computed == 0
     assert result.stats.perturbations_cached == len(result.table) == 64
-    expected = pd.read_json(DATA / f"legacy_table_{tag}.jsonl", orient="records", lines=True,
-                            dtype=False)
+    expected = pd.read_json(
+        DATA / f"legacy_table_{tag}.jsonl", orient="records", lines=True, dtype=False
+    )
     got = result.table[expected.columns].reset_index(drop=True)
     for col in expected.columns:
         if pd.api.types.is_float_dtype(expected[col]):
-            pd.testing.assert_series_equal(got[col].astype(float), expected[col].astype(float),
-                                           check_exact=False, rtol=1e-9, check_names=False)
+            pd.testing.assert_series_equal(
+                got[col].astype(float),
+                expected[col].astype(float),
+                check_exact=False,
+                rtol=1e-9,
+                check_names=False,
+            )
         else:
-            assert got[col].where(got[col].notna(), None).tolist() == \
-                expected[col].where(expected[col].notna(), None).tolist(), col
+            assert (
+                got[col].where(got[col].notna(), None).tolist()
+                == expected[col].where(expected[col].notna(), None).tolist()
+            ), col

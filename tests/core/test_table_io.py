@@ -6,9 +6,14 @@ import rmx_widgets as rmx
 
 
 def _explainer(store):
-    return rmx.Explainer(rmx.TransparentRewardModel(), rmx.RulePerturber(),
-                         attributes=["verbosity", "avoid-to-answer", "manner"], store=store,
-                         batch_size=4, progress=False)
+    return rmx.Explainer(
+        rmx.TransparentRewardModel(),
+        rmx.RulePerturber(),
+        attributes=["verbosity", "avoid-to-answer", "manner"],
+        store=store,
+        batch_size=4,
+        progress=False,
+    )
 
 
 def test_explain_to_equals_explain_and_save(tmp_path):
@@ -23,14 +28,15 @@ def test_explain_to_equals_explain_and_save(tmp_path):
     jsonl = pd.read_json(run.paths["table_jsonl"], lines=True)
     assert len(jsonl) == len(result.table)
     pd.testing.assert_frame_equal(run.sensitivity, result.sensitivity())
-    assert run.summary["rows"] == len(result.table) and run.summary["cf"] == (
-        result.table.outcome == "CF").sum()
+    assert (
+        run.summary["rows"] == len(result.table)
+        and run.summary["cf"] == (result.table.outcome == "CF").sum()
+    )
     report = run.paths["report"].read_text()
     assert "Representative examples" in report
     # the report's examples carry their texts although the run kept none in memory
     shown = [c for c in comps if c.id in report]
-    assert shown and any(c.response_a[:30] in report or c.response_b[:30] in report
-                         for c in shown)
+    assert shown and any(c.response_a[:30] in report or c.response_b[:30] in report for c in shown)
     assert not list((tmp_path / "streamed").glob("*.partial"))
 
 
@@ -43,8 +49,9 @@ def test_failed_run_leaves_no_partial_table(tmp_path):
             raise RuntimeError("GPU fell off the bus")
         return [float(len(r)) for r in responses]
 
-    ex = rmx.Explainer(rm, rmx.RulePerturber(), attributes=["verbosity"], batch_size=1,
-                       progress=False)
+    ex = rmx.Explainer(
+        rm, rmx.RulePerturber(), attributes=["verbosity"], batch_size=1, progress=False
+    )
     try:
         ex.explain_to(rmx.sample_comparisons()[:6], tmp_path / "out")
     except RuntimeError:
@@ -52,5 +59,10 @@ def test_failed_run_leaves_no_partial_table(tmp_path):
     else:
         raise AssertionError("the RM error should propagate")
     names = {p.name for p in (tmp_path / "out").iterdir()}
-    assert not names & {"table.parquet", "table.jsonl", "table.parquet.partial",
-                        "table.jsonl.partial", "report.html"}
+    assert not names & {
+        "table.parquet",
+        "table.jsonl",
+        "table.parquet.partial",
+        "table.jsonl.partial",
+        "report.html",
+    }

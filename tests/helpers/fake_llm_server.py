@@ -86,8 +86,9 @@ class FakeLLMServer:
             request_queue_size = 128
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -144,10 +145,20 @@ class FakeLLMServer:
 
 
 def _completion(content: str, model: str) -> dict[str, Any]:
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -164,9 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         except ValueError:
             body = None
-        rec = RecordedRequest(path=self.path, headers={k.lower(): v for k, v in
-                                                       self.headers.items()},
-                              body=body, behaviour="", started=time.monotonic())
+        rec = RecordedRequest(
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            behaviour="",
+            started=time.monotonic(),
+        )
         rec.behaviour = self.fake._choose(rec.user_text) if body else "400"
         self.fake._enter(rec)
         try:
@@ -197,11 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
         if b == "missing_key":
             return self._send(200, _completion('{"locate": []}', model))
         if b == "unchanged":
-            return self._send(200, _completion(
-                json.dumps({"locate": [], "rewritten": original}), model))
+            return self._send(
+                200, _completion(json.dumps({"locate": [], "rewritten": original}), model)
+            )
         if b == "429":
-            return self._send(429, {"error": {"message": "rate limited"}},
-                              headers={"Retry-After": "0"})
+            return self._send(
+                429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "0"}
+            )
         if b == "500":
             return self._send(500, {"error": {"message": "internal error"}})
         if b == "badjson":

@@ -32,9 +32,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 # Nothing but 127.0.0.1 resolves in the test browser: it cannot reach the network. (A
 # Playwright route filter would do the same but only while Python is inside a Playwright call.)
 OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
@@ -90,9 +96,10 @@ def kill_marked(marker: str, timeout: float = 10.0) -> list[int]:
 def _write_jupyter_settings(settings_dir: Path) -> None:
     """No news, no update checks: nothing to fetch, nothing to pop up. Every cell stays rendered
     (no notebook windowing), so off-screen widgets exist in the DOM like on-screen ones."""
-    settings = {("apputils-extension", "notification"): {"fetchNews": "false",
-                                                         "checkForUpdates": False},
-                ("notebook-extension", "tracker"): {"windowingMode": "none"}}
+    settings = {
+        ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False},
+        ("notebook-extension", "tracker"): {"windowingMode": "none"},
+    }
     for (ext, plugin), values in settings.items():
         folder = settings_dir / "@jupyterlab" / ext
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,13 +153,29 @@ class Lab:
 
     def write_notebook(self, name: str, cells: list[str]) -> str:
         """Write a notebook of code cells into the server root (kernel: python3)."""
-        nb = {"nbformat": 4, "nbformat_minor": 5,
-              "metadata": {"kernelspec": {"name": "python3", "language": "python",
-                                          "display_name": "Python 3 (ipykernel)"},
-                           "language_info": {"name": "python"}},
-              "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
-                         "execution_count": None, "source": src}
-                        for i, src in enumerate(cells)]}
+        nb = {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {
+                "kernelspec": {
+                    "name": "python3",
+                    "language": "python",
+                    "display_name": "Python 3 (ipykernel)",
+                },
+                "language_info": {"name": "python"},
+            },
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                    "source": src,
+                }
+                for i, src in enumerate(cells)
+            ],
+        }
         (self.root / name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
         return name
 
@@ -167,8 +190,11 @@ def start_lab(base: Path) -> Lab:
     """Start JupyterLab on a copy of notebooks/ under ``base``; return once it answers."""
     root = base / "root"
     # runs/ holds a developer's caches: the tests start from an empty store.
-    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(
-        "runs", ".ipynb_checkpoints", "*.sqlite*", "annotations.*"))
+    shutil.copytree(
+        NOTEBOOKS,
+        root,
+        ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints", "*.sqlite*", "annotations.*"),
+    )
     home, config_dir, runtime = base / "home", base / "config", base / "runtime"
     settings_dir = base / "user-settings"
     for d in (home, runtime, config_dir):
@@ -178,44 +204,63 @@ def start_lab(base: Path) -> Lab:
     marker = uuid.uuid4().hex
     port = _free_port()
     venv_bin = Path(sys.executable).parent
-    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(config_dir),
-           "JUPYTER_RUNTIME_DIR": str(runtime), "IPYTHONDIR": str(home / ".ipython"),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "JUPYTER_PLATFORM_DIRS": "1",
-           MARKER_VAR: marker,
-           "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "IPYTHONDIR": str(home / ".ipython"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        MARKER_VAR: marker,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     env.pop("JUPYTER_PATH", None)
     log = base / "jupyter.log"
-    cmd = [str(venv_bin / "jupyter"), "lab", "--no-browser", "--ip", "127.0.0.1",
-           "--port", str(port), "--port-retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           f"--LabApp.user_settings_dir={settings_dir}",
-           f"--LabApp.workspaces_dir={base / 'workspaces'}",
-           "--LabApp.extension_manager=readonly"]
+    cmd = [
+        str(venv_bin / "jupyter"),
+        "lab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.disable_check_xsrf=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={settings_dir}",
+        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        "--LabApp.extension_manager=readonly",
+    ]
     if os.geteuid() == 0:  # containers; the server refuses root otherwise
         cmd.append("--allow-root")
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     client = httpx.Client(headers={"Authorization": f"token {token}"}, timeout=10.0)
-    server = Lab(url=url, token=token, root=root, marker=marker, proc=proc, log=log,
-                 client=client)
+    server = Lab(url=url, token=token, root=root, marker=marker, proc=proc, log=log, client=client)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n"
-                                   f"{server.log_tail()}")
+                raise RuntimeError(
+                    f"jupyter lab exited with {proc.returncode}:\n{server.log_tail()}"
+                )
             try:
                 if client.get(f"{url}/api/status").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter lab did not answer in {SERVER_START_TIMEOUT}s:\n"
-                                   f"{server.log_tail()}")
+                raise RuntimeError(
+                    f"jupyter lab did not answer in {SERVER_START_TIMEOUT}s:\n{server.log_tail()}"
+                )
             time.sleep(0.2)
     except BaseException:
         stop_lab(server)
@@ -280,11 +325,15 @@ def launch_browser(driver: Any, lab: Lab) -> Browser:
     """A fresh headless Debian Chromium (never a downloaded one) with one open tab."""
     marker = f"{lab.marker}-chromium-{uuid.uuid4().hex[:8]}"
     browser = driver.chromium.launch(
-        executable_path=CHROMIUM, args=CHROMIUM_ARGS + OFFLINE_ARGS, headless=True,
-        env={**os.environ, MARKER_VAR: marker, "HOME": str(lab.root.parent / "home")})
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS + OFFLINE_ARGS,
+        headless=True,
+        env={**os.environ, MARKER_VAR: marker, "HOME": str(lab.root.parent / "home")},
+    )
     try:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                      device_scale_factor=1)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, device_scale_factor=1
+        )
         session = Browser(browser=browser, context=context, marker=marker)
         session.new_page()
     except BaseException:
@@ -303,8 +352,9 @@ def close_browser(browser: Any, marker: str) -> None:
 
 
 # -- notebook helpers ------------------------------------------------------------------------
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, page: Any = None,
-             interval: float = 0.2) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float, what: str, page: Any = None, interval: float = 0.2
+) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what``.
 
     With ``page``, the pauses go through Playwright so its event handlers (dialogs, console)
@@ -323,8 +373,10 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, page: Any 
             page.wait_for_timeout(interval * 1000)
         else:
             time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                         + (f" (last error: {last_error!r})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}"
+        + (f" (last error: {last_error!r})" if last_error else "")
+    )
 
 
 # The notebook in the active tab (other open notebooks are hidden, not removed).
@@ -334,19 +386,23 @@ CURRENT = ".jp-NotebookPanel:visible"
 def open_notebook(lab: Lab, page: Any, name: str) -> None:
     """Open ``name`` in JupyterLab and wait until its kernel is connected and idle."""
     page.goto(lab.notebook_url(name))
-    page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current", has_text=name
-                 ).first.wait_for(timeout=NOTEBOOK_OPEN_TIMEOUT * 1000)
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current", has_text=name).first.wait_for(
+        timeout=NOTEBOOK_OPEN_TIMEOUT * 1000
+    )
     page.locator(f"{CURRENT} .jp-Notebook .jp-Cell").first.wait_for(
-        timeout=NOTEBOOK_OPEN_TIMEOUT * 1000)
+        timeout=NOTEBOOK_OPEN_TIMEOUT * 1000
+    )
     wait_for_kernel_idle(lab, page, name, NOTEBOOK_OPEN_TIMEOUT)
 
 
 def wait_for_kernel_idle(lab: Lab, page: Any, name: str, timeout: float) -> None:
     """Idle on the server (REST) and in the page (the status bar's "… | Idle")."""
-    wait_for(lambda: lab.kernel_state(name) == "idle", timeout, f"the kernel of {name} to idle",
-             page)
+    wait_for(
+        lambda: lab.kernel_state(name) == "idle", timeout, f"the kernel of {name} to idle", page
+    )
     page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(
-        timeout=timeout * 1000)
+        timeout=timeout * 1000
+    )
 
 
 def _prompts(page: Any) -> list[str]:
@@ -363,10 +419,13 @@ def run_all(lab: Lab, page: Any, name: str, timeout: float = RUN_ALL_TIMEOUT) ->
 
 def click_menu(page: Any, menu: str, item: str) -> None:
     """Open a menu of JupyterLab's menu bar and click one of its items, as a person would."""
-    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(
-        rf"^{re.escape(menu)}$")).click()
-    page.locator(".lm-Menu:not(.lm-mod-hidden) .lm-Menu-itemLabel", has_text=re.compile(
-        rf"^{re.escape(item)}$")).first.click()
+    page.locator(
+        "#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(menu)}$")
+    ).click()
+    page.locator(
+        ".lm-Menu:not(.lm-mod-hidden) .lm-Menu-itemLabel",
+        has_text=re.compile(rf"^{re.escape(item)}$"),
+    ).first.click()
 
 
 def wait_for_all_executed(lab: Lab, page: Any, name: str, n_code: int, timeout: float) -> None:
@@ -382,8 +441,9 @@ def wait_for_all_executed(lab: Lab, page: Any, name: str, n_code: int, timeout: 
     try:
         wait_for(done, timeout, f"all {n_code} cells of {name} to execute", page)
     except AssertionError as e:
-        raise AssertionError(f"{e}; prompts {_prompts(page)}, kernel "
-                             f"{lab.kernel_state(name)!r}") from None
+        raise AssertionError(
+            f"{e}; prompts {_prompts(page)}, kernel {lab.kernel_state(name)!r}"
+        ) from None
     finally:
         errors = cell_errors(page)
         assert not errors, f"{name} raised in the browser:\n" + "\n---\n".join(errors)
@@ -391,15 +451,16 @@ def wait_for_all_executed(lab: Lab, page: Any, name: str, n_code: int, timeout: 
 
 def cell_errors(page: Any) -> list[str]:
     """Tracebacks shown in cells, and widgets JupyterLab failed to display."""
-    tracebacks = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
-                              ).all_inner_texts()
-    broken = page.locator(".jp-OutputArea-output", has_text="Error displaying widget"
-                          ).all_inner_texts()
+    tracebacks = page.locator(
+        '.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+    ).all_inner_texts()
+    broken = page.locator(
+        ".jp-OutputArea-output", has_text="Error displaying widget"
+    ).all_inner_texts()
     return tracebacks + broken
 
 
-def restart_and_run_all(lab: Lab, page: Any, name: str,
-                        timeout: float = RUN_ALL_TIMEOUT) -> None:
+def restart_and_run_all(lab: Lab, page: Any, name: str, timeout: float = RUN_ALL_TIMEOUT) -> None:
     """Kernel > Restart Kernel and Run All Cells…, confirm, and wait for fresh outputs.
 
     Execution counts start again at 1 after a restart, so "every prompt numbered" cannot tell
@@ -409,12 +470,17 @@ def restart_and_run_all(lab: Lab, page: Any, name: str,
     n_code = page.locator(f"{CURRENT} .jp-CodeCell").count()
     n_marked = page.locator(f"{CURRENT} .jp-CodeCell .jp-OutputArea-output").evaluate_all(
         "outs => { outs.forEach((o) => o.setAttribute('data-rmx-stale', '1'));"
-        " return outs.length; }")
+        " return outs.length; }"
+    )
     assert n_marked > 0, f"{name} has no outputs to replace"
     click_menu(page, "Kernel", "Restart Kernel and Run All Cells…")
     page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
-    wait_for(lambda: page.locator("[data-rmx-stale]").count() == 0, timeout,
-             f"the outputs of {name} to be replaced after the restart", page)
+    wait_for(
+        lambda: page.locator("[data-rmx-stale]").count() == 0,
+        timeout,
+        f"the outputs of {name} to be replaced after the restart",
+        page,
+    )
     wait_for_all_executed(lab, page, name, n_code, timeout)
 
 
@@ -425,6 +491,7 @@ def screenshot_dir(tmp_path: Path) -> Path:
     """docs/images when refreshing the README's screenshots (``make screenshots``), else a
     temporary folder: the screenshot tests always run, and only write the docs on request."""
     return REPO / "docs" / "images" if os.environ.get(IMAGES_ENV) == "1" else tmp_path
+
 
 def shoot(element: Any, path: Path) -> None:
     """Screenshot just the widget; it must fit the viewport, or the notebook would clip it."""

@@ -4,9 +4,34 @@ from __future__ import annotations
 
 import random
 
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "water", "boils", "at",
-         "degrees", "Paris", "capital", "France", "sorted", "items", "list", "Python", "sorry",
-         "help", "request", "answer", "multiply", "check", "result")
+WORDS = (
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "water",
+    "boils",
+    "at",
+    "degrees",
+    "Paris",
+    "capital",
+    "France",
+    "sorted",
+    "items",
+    "list",
+    "Python",
+    "sorry",
+    "help",
+    "request",
+    "answer",
+    "multiply",
+    "check",
+    "result",
+)
 MULTI_TURN = [
     {"role": "system", "content": "You are a careful assistant. Answer briefly and precisely."},
     {"role": "user", "content": "What is the capital of France, and why is it famous?"},

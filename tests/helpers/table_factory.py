@@ -14,18 +14,45 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 COLUMNS = [
-    "comparison_id", "prompt", "preferred", "side", "attribute", "direction", "original",
-    "perturbed", "reward_original", "reward_perturbed", "reward_other", "margin_before",
-    "margin_after", "outcome", "failure_reason", "syntactic_distance", "semantic_distance",
-    "perturber", "rm",
+    "comparison_id",
+    "prompt",
+    "preferred",
+    "side",
+    "attribute",
+    "direction",
+    "original",
+    "perturbed",
+    "reward_original",
+    "reward_perturbed",
+    "reward_other",
+    "margin_before",
+    "margin_after",
+    "outcome",
+    "failure_reason",
+    "syntactic_distance",
+    "semantic_distance",
+    "perturber",
+    "rm",
 ]
 
 
-def row(comparison_id: str, attribute: str, side: str, margin_before: float,
-        margin_after: float | None, *, preferred: str = "a", prompt: str | None = None,
-        original: str | None = None, perturbed: str | None = None, rm: str = "rm-a",
-        perturber: str = "hand", failure_reason: str = "unparseable LLM output",
-        syntactic_distance: float = math.nan, semantic_distance: float = math.nan) -> dict:
+def row(
+    comparison_id: str,
+    attribute: str,
+    side: str,
+    margin_before: float,
+    margin_after: float | None,
+    *,
+    preferred: str = "a",
+    prompt: str | None = None,
+    original: str | None = None,
+    perturbed: str | None = None,
+    rm: str = "rm-a",
+    perturber: str = "hand",
+    failure_reason: str = "unparseable LLM output",
+    syntactic_distance: float = math.nan,
+    semantic_distance: float = math.nan,
+) -> dict:
     """One explanation-table row. ``margin_after=None`` makes a failed perturbation.
 
     Rewards are fixed as reward(chosen) = margin_before and reward(rejected) = 0, so that
@@ -71,14 +98,25 @@ def row(comparison_id: str, attribute: str, side: str, margin_before: float,
 def table(rows: Iterable[Mapping]) -> pd.DataFrame:
     """A DataFrame with exactly the explanation-table columns, in order, numeric columns float."""
     df = pd.DataFrame(list(rows), columns=COLUMNS)
-    for col in ("reward_original", "reward_perturbed", "reward_other", "margin_before",
-                "margin_after", "syntactic_distance", "semantic_distance"):
+    for col in (
+        "reward_original",
+        "reward_perturbed",
+        "reward_other",
+        "margin_before",
+        "margin_after",
+        "syntactic_distance",
+        "semantic_distance",
+    ):
         df[col] = df[col].astype(float)
     return df
 
 
-def comparison(comparison_id: str, margin_before: float,
-               afters: Mapping[str, tuple[float | None, float | None]], **kwargs) -> list[dict]:
+def comparison(
+    comparison_id: str,
+    margin_before: float,
+    afters: Mapping[str, tuple[float | None, float | None]],
+    **kwargs,
+) -> list[dict]:
     """All rows of one comparison: ``afters[attribute] = (margin_after chosen, rejected)``.
 
     Use ``None`` for a failed perturbation; leave an attribute out to skip it entirely.
@@ -86,6 +124,7 @@ def comparison(comparison_id: str, margin_before: float,
     rows = []
     for attribute, (after_chosen, after_rejected) in afters.items():
         rows.append(row(comparison_id, attribute, "chosen", margin_before, after_chosen, **kwargs))
-        rows.append(row(comparison_id, attribute, "rejected", margin_before, after_rejected,
-                        **kwargs))
+        rows.append(
+            row(comparison_id, attribute, "rejected", margin_before, after_rejected, **kwargs)
+        )
     return rows

@@ -32,20 +32,34 @@ def build_tokenizer(path: str | Path, *, chat_template: bool = True):
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
     if chat_template:
         fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(str(path))
     return fast
 
 
-def build_decoder_rm(path: str | Path, *, chat_template: bool = True, layers: int = 2,
-                     hidden: int = 64, seed: int = 0) -> Path:
+def build_decoder_rm(
+    path: str | Path,
+    *,
+    chat_template: bool = True,
+    layers: int = 2,
+    hidden: int = 64,
+    seed: int = 0,
+) -> Path:
     """A Llama-architecture sequence-classification RM (one reward head)."""
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
@@ -53,11 +67,19 @@ def build_decoder_rm(path: str | Path, *, chat_template: bool = True, layers: in
     path = Path(path)
     tok = build_tokenizer(path, chat_template=chat_template)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, num_labels=1,
-                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = LlamaForSequenceClassification(cfg)
     _spread_head(model.score)
     model.save_pretrained(str(path))
@@ -72,9 +94,16 @@ def build_encoder_rm(path: str | Path, *, seed: int = 0) -> Path:
     path = Path(path)
     tok = build_tokenizer(path, chat_template=False)
     torch.manual_seed(seed)
-    cfg = DebertaV2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                          num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=512,
-                          num_labels=1, pad_token_id=tok.pad_token_id)
+    cfg = DebertaV2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        num_labels=1,
+        pad_token_id=tok.pad_token_id,
+    )
     model = DebertaV2ForSequenceClassification(cfg)
     _spread_head(model.classifier)
     model.save_pretrained(str(path))
@@ -89,14 +118,22 @@ def build_causal_lm(path: str | Path, *, seed: int = 0) -> Path:
     path = Path(path)
     tok = build_tokenizer(path, chat_template=True)
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, pad_token_id=tok.pad_token_id,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     model = LlamaForCausalLM(cfg)
-    model.generation_config = GenerationConfig(pad_token_id=tok.pad_token_id,
-                                               eos_token_id=tok.eos_token_id,
-                                               bos_token_id=tok.bos_token_id)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id
+    )
     model.save_pretrained(str(path))
     return path
 

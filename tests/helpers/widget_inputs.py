@@ -8,9 +8,15 @@ prompt is a chat turn, so the multi-turn path is covered too.
 
 from __future__ import annotations
 
-COMPS = [{"id": f"c{i}", "prompt": f"question {i}" if i % 3 else
-          [{"role": "user", "content": f"hi {i}"}], "response_a": f"short answer {i}",
-          "response_b": f"a much longer answer number {i} with details"} for i in range(12)]
+COMPS = [
+    {
+        "id": f"c{i}",
+        "prompt": f"question {i}" if i % 3 else [{"role": "user", "content": f"hi {i}"}],
+        "response_a": f"short answer {i}",
+        "response_b": f"a much longer answer number {i} with details",
+    }
+    for i in range(12)
+]
 ATTRS = ["verbosity", "manner", "assertiveness", "clarity"]
 
 

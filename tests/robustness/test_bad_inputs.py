@@ -33,13 +33,22 @@ HERE = Path(__file__).parent / "bad_inputs"
 MANIFEST = json.loads((HERE / "cases.json").read_text())
 CASES = {c["id"]: c for c in MANIFEST["cases"]}
 VALID = HERE / "data" / "valid_pairs.jsonl"
-OUTPUTS = ("table.parquet", "table.jsonl", "originals.csv", "sensitivity.csv", "summary.json",
-           "report.html")
+OUTPUTS = (
+    "table.parquet",
+    "table.jsonl",
+    "originals.csv",
+    "sensitivity.csv",
+    "summary.json",
+    "report.html",
+)
 
 
 def _ids(kind: str, **extra) -> list[str]:
-    return [c["id"] for c in MANIFEST["cases"] if c["kind"] == kind
-            and all(c.get(k) == v for k, v in extra.items())]
+    return [
+        c["id"]
+        for c in MANIFEST["cases"]
+        if c["kind"] == kind and all(c.get(k) == v for k, v in extra.items())
+    ]
 
 
 def _one_line(text: str) -> str:
@@ -65,8 +74,9 @@ RM_CALLABLES = {
     "strings": lambda p, r: ["high"] * len(r),
     "scalar": lambda p, r: 0.5,
     "none": lambda p, r: None,
-    "nan_on_rewrites": lambda p, r: [math.nan if x.endswith("changed)") else v
-                                     for x, v in zip(r, hash_rm(p, r))],
+    "nan_on_rewrites": lambda p, r: [
+        math.nan if x.endswith("changed)") else v for x, v in zip(r, hash_rm(p, r))
+    ],
 }
 
 
@@ -101,26 +111,48 @@ PERTURBERS = {
 def test_manifest_covers_the_issue_list():
     kinds = {c["kind"] for c in MANIFEST["cases"]}
     assert len(MANIFEST["cases"]) >= 30
-    assert kinds == {"data", "accepted", "tie", "truncation", "attributes", "rm_name",
-                     "rm_callable", "perturber_callable", "llm"}
+    assert kinds == {
+        "data",
+        "accepted",
+        "tie",
+        "truncation",
+        "attributes",
+        "rm_name",
+        "rm_callable",
+        "perturber_callable",
+        "llm",
+    }
     for c in MANIFEST["cases"]:
         if "file" in c and c["id"] != "missing-file":
             assert (HERE / c["file"]).exists(), c["id"]
         if c.get("error"):
             assert issubclass(getattr(errors, c["error"]), errors.RMXError), c["id"]
-    assert set(RM_CALLABLES) == {c["callable"] for c in MANIFEST["cases"]
-                                 if c["kind"] == "rm_callable"}
-    assert set(PERTURBERS) == {c["callable"] for c in MANIFEST["cases"]
-                               if c["kind"] == "perturber_callable"}
+    assert set(RM_CALLABLES) == {
+        c["callable"] for c in MANIFEST["cases"] if c["kind"] == "rm_callable"
+    }
+    assert set(PERTURBERS) == {
+        c["callable"] for c in MANIFEST["cases"] if c["kind"] == "perturber_callable"
+    }
 
 
 # -- the CLI, run once per case (concurrently) -----------------------------------------------
 
+
 def _cli_argv(case: dict, out: Path, tmp: Path, rm_path: Path | None) -> list[str]:
     data = case.get("file") or "data/valid_pairs.jsonl"
-    argv = [sys.executable, "-m", "rmx_widgets.cli", "explain", "--data", str(HERE / data),
-            "--out", str(out), "--no-report",
-            "--attributes", case.get("attributes") or "verbosity,manner"]
+    argv = [
+        sys.executable,
+        "-m",
+        "rmx_widgets.cli",
+        "explain",
+        "--data",
+        str(HERE / data),
+        "--out",
+        str(out),
+        "--no-report",
+        "--attributes",
+        case.get("attributes") or "verbosity,manner",
+    ]
     if case.get("attributes_file"):
         argv += ["--attributes-file", str(HERE / case["attributes_file"])]
         if not case.get("attributes"):
@@ -159,7 +191,8 @@ def cli(tmp_path_factory, tiny_decoder_rm):
     jobs, local = {}, {}
     for c in MANIFEST["cases"]:
         if c["kind"] in ("data", "accepted", "tie", "truncation", "attributes", "rm_name") and (
-                c.get("cli") or c["kind"] in ("tie", "truncation")):
+            c.get("cli") or c["kind"] in ("tie", "truncation")
+        ):
             out = tmp / c["id"] / "out"
             argv = _cli_argv(c, out, tmp, tiny_decoder_rm)
             (local if c["id"] in IN_PROCESS else jobs)[c["id"]] = (argv, out)
@@ -167,8 +200,11 @@ def cli(tmp_path_factory, tiny_decoder_rm):
 
     def run(item):
         cid, (argv, out) = item
-        return cid, subprocess.run(argv, capture_output=True, text=True, env=_env(),
-                                   cwd=tmp, timeout=180), out
+        return (
+            cid,
+            subprocess.run(argv, capture_output=True, text=True, env=_env(), cwd=tmp, timeout=180),
+            out,
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results.update({cid: (proc, out) for cid, proc, out in pool.map(run, jobs.items())})
@@ -188,8 +224,11 @@ def _main_in_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     os.chdir(cwd)
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(),
+        ):
             code = main(argv)
     finally:
         os.chdir(old_cwd)
@@ -200,8 +239,9 @@ def _main_in_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
-def _assert_cli_error(proc: subprocess.CompletedProcess, out: Path, case: dict,
-                      api_message: str | None) -> None:
+def _assert_cli_error(
+    proc: subprocess.CompletedProcess, out: Path, case: dict, api_message: str | None
+) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -218,6 +258,7 @@ def _assert_cli_error(proc: subprocess.CompletedProcess, out: Path, case: dict,
 
 
 # -- data files ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cid", _ids("data"))
 def test_bad_data_file(cid, cli):
@@ -244,11 +285,16 @@ def test_accepted_bom_file(cli):
 
 # -- ties ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cid", _ids("tie"))
 def test_ties_are_reported(cid, cli):
     case = CASES[cid]
-    ex = rmx.Explainer(rmx.TransparentRewardModel(), rmx.RulePerturber(),
-                       attributes=["avoid-to-answer"], progress=False)
+    ex = rmx.Explainer(
+        rmx.TransparentRewardModel(),
+        rmx.RulePerturber(),
+        attributes=["avoid-to-answer"],
+        progress=False,
+    )
     with pytest.warns(UserWarning, match=case["match"] if case["cli_exit"] == 0 else "tie"):
         res = ex.explain(HERE / case["file"])
     assert sorted(res.ties["comparison_id"]) == case["ties"]
@@ -266,11 +312,13 @@ def test_ties_are_reported(cid, cli):
 
 # -- truncation ----------------------------------------------------------------------------
 
+
 def test_over_long_response_is_flagged_per_row(cli, tiny_decoder_rm, tmp_path):
     case = CASES["over-long-response"]
     rm = rmx.HFRewardModel(tiny_decoder_rm, max_length=case["max_length"], device="cpu")
-    ex = rmx.Explainer(rm, good_perturb, attributes=["verbosity"], store=tmp_path / "s.sqlite",
-                       progress=False)
+    ex = rmx.Explainer(
+        rm, good_perturb, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    )
     with pytest.warns(UserWarning, match="truncated"):
         res = ex.explain(HERE / case["file"])
     o = res.originals.set_index("comparison_id")
@@ -280,9 +328,9 @@ def test_over_long_response_is_flagged_per_row(cli, tiny_decoder_rm, tmp_path):
         assert t.loc[t["comparison_id"] == cid, "truncated"].tolist() == [flagged] * 2
     assert res.summary()["truncated_rows"] == 2
     # the flag is stored with the score, so a resumed run reports it without rescoring
-    again = rmx.Explainer(rm, good_perturb, attributes=["verbosity"],
-                          store=tmp_path / "s.sqlite", progress=False).explain(
-        HERE / case["file"])
+    again = rmx.Explainer(
+        rm, good_perturb, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    ).explain(HERE / case["file"])
     assert again.stats.scores_computed == 0
     pd.testing.assert_frame_equal(again.table, res.table)
 
@@ -294,6 +342,7 @@ def test_over_long_response_is_flagged_per_row(cli, tiny_decoder_rm, tmp_path):
 
 
 # -- attributes ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cid", _ids("attributes"))
 def test_bad_attributes(cid, cli):
@@ -317,6 +366,7 @@ def test_bad_attributes(cid, cli):
 
 # -- reward models by name -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cid", _ids("rm_name"))
 def test_unloadable_reward_model(cid, cli, monkeypatch):
     case = CASES[cid]
@@ -334,11 +384,17 @@ def test_unloadable_reward_model(cid, cli, monkeypatch):
 
 # -- RM and perturber callables (Python API only: the CLI takes names, not functions) -------
 
+
 @pytest.mark.parametrize("cid", _ids("rm_callable"))
 def test_bad_reward_callable(cid, tmp_path):
     case = CASES[cid]
-    ex = rmx.Explainer(RM_CALLABLES[case["callable"]], good_perturb, attributes=["verbosity"],
-                       store=tmp_path / "s.sqlite", progress=False)
+    ex = rmx.Explainer(
+        RM_CALLABLES[case["callable"]],
+        good_perturb,
+        attributes=["verbosity"],
+        store=tmp_path / "s.sqlite",
+        progress=False,
+    )
     with pytest.raises(errors.RewardModelError, match=case["match"]):
         ex.explain(VALID)
     store = Store(tmp_path / "s.sqlite")
@@ -352,8 +408,13 @@ def test_bad_reward_callable(cid, tmp_path):
 @pytest.mark.parametrize("cid", _ids("perturber_callable"))
 def test_bad_perturber_callable(cid, tmp_path):
     case = CASES[cid]
-    ex = rmx.Explainer(hash_rm, PERTURBERS[case["callable"]], attributes=["verbosity"],
-                       store=tmp_path / "s.sqlite", progress=False)
+    ex = rmx.Explainer(
+        hash_rm,
+        PERTURBERS[case["callable"]],
+        attributes=["verbosity"],
+        store=tmp_path / "s.sqlite",
+        progress=False,
+    )
     if case.get("error"):
         with pytest.raises(getattr(errors, case["error"]), match=case["match"]):
             ex.explain(VALID)
@@ -368,16 +429,19 @@ def test_bad_perturber_callable(cid, tmp_path):
 
 # -- LLM perturbers through the fake server: API and CLI --------------------------------------
 
+
 @pytest.mark.parametrize("cid", _ids("llm"))
 def test_llm_perturber_bad_replies(cid, tmp_path, monkeypatch):
     case = CASES[cid]
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with FaultyLLMServer() as server:
         server.default = case["behaviour"]
-        pert = rmx.OpenAIPerturber("fake", base_url=server.url, max_retries=1,
-                                   backoff_base=0.01, concurrency=4)
-        ex = rmx.Explainer(rmx.TransparentRewardModel(), pert, attributes=["verbosity"],
-                           progress=False)
+        pert = rmx.OpenAIPerturber(
+            "fake", base_url=server.url, max_retries=1, backoff_base=0.01, concurrency=4
+        )
+        ex = rmx.Explainer(
+            rmx.TransparentRewardModel(), pert, attributes=["verbosity"], progress=False
+        )
         api_message = None
         if case.get("error"):
             with pytest.raises(getattr(errors, case["error"]), match=case["match"]) as info:
@@ -390,11 +454,32 @@ def test_llm_perturber_bad_replies(cid, tmp_path, monkeypatch):
             assert res.stats.perturber_stats["retries"] == 4  # max_retries=1, 4 requests
         out = tmp_path / "out"
         proc = subprocess.run(
-            [sys.executable, "-m", "rmx_widgets.cli", "explain", "--data", str(VALID),
-             "--rm", "transparent", "--perturber", "openai", "--model", "fake",
-             "--base-url", server.url, "--attributes", "verbosity", "--out", str(out),
-             "--no-report"],
-            capture_output=True, text=True, env=_env(), timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "rmx_widgets.cli",
+                "explain",
+                "--data",
+                str(VALID),
+                "--rm",
+                "transparent",
+                "--perturber",
+                "openai",
+                "--model",
+                "fake",
+                "--base-url",
+                server.url,
+                "--attributes",
+                "verbosity",
+                "--out",
+                str(out),
+                "--no-report",
+            ],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+        )
     if case.get("error"):
         _assert_cli_error(proc, out, case, api_message)
     else:

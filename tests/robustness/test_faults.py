@@ -113,9 +113,16 @@ def _computed_keys(log: Path) -> tuple[list[str], list[str]]:
     for kind, payload in _records(log):
         if kind == "P":
             prompt, response, attr, direction = payload
-            perts.append(content_key("perturbation", PERTURBER_ID,
-                                     get_attribute(attr).fingerprint, direction,
-                                     prompt_key(prompt), response))
+            perts.append(
+                content_key(
+                    "perturbation",
+                    PERTURBER_ID,
+                    get_attribute(attr).fingerprint,
+                    direction,
+                    prompt_key(prompt),
+                    response,
+                )
+            )
         else:
             scores.extend(content_key("score", RM_ID, prompt_key(p), r) for p, r in payload)
     return perts, scores
@@ -124,8 +131,10 @@ def _computed_keys(log: Path) -> tuple[list[str], list[str]]:
 def _committed(store: Path) -> tuple[set[str], set[str]]:
     db = sqlite3.connect(store)
     try:
-        return ({k for (k,) in db.execute("SELECT key FROM perturbations")},
-                {k for (k,) in db.execute("SELECT key FROM scores")})
+        return (
+            {k for (k,) in db.execute("SELECT key FROM perturbations")},
+            {k for (k,) in db.execute("SELECT key FROM scores")},
+        )
     finally:
         db.close()
 
@@ -146,10 +155,10 @@ def _lines(path: Path) -> int:
         return 0
 
 
-def _start(script: Path, store: Path, log: Path, out: str, tx_log: str, n: int
-           ) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(script), str(store), str(log), out, tx_log,
-                             str(n)])
+def _start(script: Path, store: Path, log: Path, out: str, tx_log: str, n: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(script), str(store), str(log), out, tx_log, str(n)]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +200,11 @@ def test_sigkill_at_random_points_then_resume(job, tmp_path):
         mode = ("rewrites", "store-write", "instant")[attempts % 3]
         log, tx_log = tmp_path / f"run{attempts}.log", tmp_path / f"run{attempts}.tx"
         proc = _start(job, store, log, "-", str(tx_log), n)
-        target = {"rewrites": rng.randint(1, 10), "store-write": rng.randint(2, 14),
-                  "instant": rng.uniform(0.0, 0.25)}[mode]
+        target = {
+            "rewrites": rng.randint(1, 10),
+            "store-write": rng.randint(2, 14),
+            "instant": rng.uniform(0.0, 0.25),
+        }[mode]
         started = None
         deadline = time.monotonic() + 60
         while proc.poll() is None:
@@ -236,11 +248,13 @@ def test_sigkill_at_random_points_then_resume(job, tmp_path):
     assert Store(store).open_claims() == 0
     redone_p = len(computed_p) - len(set(computed_p))
     redone_s = len(computed_s) - len(set(computed_s))
-    print(f"\n[kill] {kills} SIGKILLs landed ({modes}) in {attempts} runs, "
-          f"{time.monotonic() - t0:.1f}s; integrity ok after each; results committed before a "
-          f"kill and computed again: {redone_committed}; in-flight results lost to a kill and "
-          f"recomputed: {redone_p} rewrites, {redone_s} scores; clean run: {clean_perts} "
-          f"rewrites, {clean_scores} scores")
+    print(
+        f"\n[kill] {kills} SIGKILLs landed ({modes}) in {attempts} runs, "
+        f"{time.monotonic() - t0:.1f}s; integrity ok after each; results committed before a "
+        f"kill and computed again: {redone_committed}; in-flight results lost to a kill and "
+        f"recomputed: {redone_p} rewrites, {redone_s} scores; clean run: {clean_perts} "
+        f"rewrites, {clean_scores} scores"
+    )
     assert kills >= 20 and all(modes.values())
     assert redone_committed == 0
     assert len(set(computed_p)) == clean_perts and len(set(computed_s)) == clean_scores
@@ -269,9 +283,11 @@ def test_two_processes_share_one_store(job, tmp_path):
     all_p = keys[0][0] + keys[1][0]
     all_s = keys[0][1] + keys[1][1]
     share = [len(k[0]) for k in keys]
-    print(f"\n[two processes] rewrites computed {share} (clean {clean_perts}), scores "
-          f"{[len(k[1]) for k in keys]} (clean {clean_scores}); duplicates: "
-          f"{len(all_p) - len(set(all_p))} rewrites, {len(all_s) - len(set(all_s))} scores")
+    print(
+        f"\n[two processes] rewrites computed {share} (clean {clean_perts}), scores "
+        f"{[len(k[1]) for k in keys]} (clean {clean_scores}); duplicates: "
+        f"{len(all_p) - len(set(all_p))} rewrites, {len(all_s) - len(set(all_s))} scores"
+    )
     assert len(set(all_p)) == clean_perts and len(set(all_s)) == clean_scores
     assert len(all_p) - len(set(all_p)) == 0  # claims are atomic: no race to bound
     assert len(all_s) - len(set(all_s)) == 0
@@ -280,13 +296,19 @@ def test_two_processes_share_one_store(job, tmp_path):
 def test_claims_of_a_dead_process_are_taken_over(tmp_path):
     """A claim left by a killed process never blocks: its pid is gone, so it is stale."""
     path = tmp_path / "s.sqlite"
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f'''
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, signal
         from rmx_widgets.core.store import Store
         s = Store({str(path)!r})
         assert s.claim(["k1", "k2"]) == {{"k1", "k2"}}
         os.kill(os.getpid(), signal.SIGKILL)
-    ''')])
+    """),
+        ]
+    )
     assert proc.wait(timeout=60) == -signal.SIGKILL
     live = Store(path)
     assert live.open_claims() == 2
@@ -301,6 +323,7 @@ def test_claims_of_a_dead_process_are_taken_over(tmp_path):
 
 # -- LLM server faults ---------------------------------------------------------------------
 
+
 class FaultyHandler(_Handler):
     """The fake server's behaviours plus: reset (RST, no reply), 429ra (Retry-After: 0.3),
     empty (empty content), empty_rewrite, echo_key (a 400 whose body echoes the request's
@@ -314,21 +337,26 @@ class FaultyHandler(_Handler):
         b = rec.behaviour
         model = (rec.body or {}).get("model", "fake")
         if b == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return None
         if b == "429ra":
-            return self._send(429, {"error": {"message": "slow down"}},
-                              headers={"Retry-After": "0.3"})
+            return self._send(
+                429, {"error": {"message": "slow down"}}, headers={"Retry-After": "0.3"}
+            )
         if b == "empty":
             return self._send(200, _completion("", model))
         if b == "empty_rewrite":
-            return self._send(200, _completion(json.dumps({"locate": [], "rewritten": " "}),
-                                               model))
+            return self._send(200, _completion(json.dumps({"locate": [], "rewritten": " "}), model))
         if b == "echo_key":
-            return self._send(400, {"error": {"message": "bad request; you sent "
-                                              + rec.headers.get("authorization", "")}})
+            return self._send(
+                400,
+                {
+                    "error": {
+                        "message": "bad request; you sent " + rec.headers.get("authorization", "")
+                    }
+                },
+            )
         return super()._respond(rec)
 
 
@@ -343,18 +371,25 @@ def _hash_rm(prompts, responses):
 
 
 FAULTS = {  # marker in a response -> the server's answers to its 1st, 2nd, ... request
-    "m429-": ["429ra", "429ra"],        # rate limited twice, honours Retry-After, succeeds
-    "m500-": ["500"] * 5,               # server error on every attempt: recorded failure
-    "mreset-": ["reset"],               # connection reset once, then fine
-    "mhang-": ["hang"],                 # hangs past the timeout once, then fine
-    "mtrunc-": ["truncated"] * 5,       # body cut off on every attempt: recorded failure
-    "munparse-": ["malformed"] * 5,     # prose instead of JSON on every attempt: failure
+    "m429-": ["429ra", "429ra"],  # rate limited twice, honours Retry-After, succeeds
+    "m500-": ["500"] * 5,  # server error on every attempt: recorded failure
+    "mreset-": ["reset"],  # connection reset once, then fine
+    "mhang-": ["hang"],  # hangs past the timeout once, then fine
+    "mtrunc-": ["truncated"] * 5,  # body cut off on every attempt: recorded failure
+    "munparse-": ["malformed"] * 5,  # prose instead of JSON on every attempt: failure
 }
 
 
 def _fault_comps() -> list[dict]:
-    return [{"id": f"f{i}", "prompt": f"Question {i}?", "response_a": f"{m}{i} first answer.",
-             "response_b": f"ok-{i} second answer."} for i, m in enumerate(FAULTS)]
+    return [
+        {
+            "id": f"f{i}",
+            "prompt": f"Question {i}?",
+            "response_a": f"{m}{i} first answer.",
+            "response_b": f"ok-{i} second answer.",
+        }
+        for i, m in enumerate(FAULTS)
+    ]
 
 
 def test_llm_server_faults_end_to_end(tmp_path, monkeypatch):
@@ -362,11 +397,18 @@ def test_llm_server_faults_end_to_end(tmp_path, monkeypatch):
     with FaultyLLMServer(hang_seconds=1.0) as server:
         for marker, plan in FAULTS.items():
             server.script(marker, plan)
-        pert = rmx.OpenAIPerturber("fake", base_url=server.url, api_key_env="RMX_FAULT_KEY",
-                                   max_retries=2, timeout=0.3, backoff_base=0.01,
-                                   concurrency=4)
-        ex = rmx.Explainer(_hash_rm, pert, attributes=["verbosity"],
-                           store=tmp_path / "s.sqlite", progress=False)
+        pert = rmx.OpenAIPerturber(
+            "fake",
+            base_url=server.url,
+            api_key_env="RMX_FAULT_KEY",
+            max_retries=2,
+            timeout=0.3,
+            backoff_base=0.01,
+            concurrency=4,
+        )
+        ex = rmx.Explainer(
+            _hash_rm, pert, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+        )
         t0 = time.monotonic()
         res = ex.explain(_fault_comps())
         elapsed = time.monotonic() - t0
@@ -375,20 +417,30 @@ def test_llm_server_faults_end_to_end(tmp_path, monkeypatch):
         failed = t[t["outcome"] == "failed"]
         assert failed["failure_reason"].str.contains("gave up after 3 attempts").all()
         assert sorted(failed["original"].str.extract(r"^(m\w+-)")[0]) == [
-            "m500-", "mtrunc-", "munparse-"]
-        assert res.stats.failures_by_reason == {"broken reply": 1, "server error": 1,
-                                                "unparseable": 1}
+            "m500-",
+            "mtrunc-",
+            "munparse-",
+        ]
+        assert res.stats.failures_by_reason == {
+            "broken reply": 1,
+            "server error": 1,
+            "unparseable": 1,
+        }
         assert res.summary()["failures_by_reason"] == res.stats.failures_by_reason
         ps = res.stats.perturber_stats
         assert ps["retries"] == 2 + 2 + 1 + 1 + 2 + 2 and ps["http_requests"] == 12 + 10
         assert ps["failures"] == 3 and len(server.requests) == 22
         r429 = server.requests_with("m429-")
         assert [round(b.started - a.started, 1) >= 0.3 for a, b in itertools.pairwise(r429)] == [
-            True, True]  # Retry-After honoured
+            True,
+            True,
+        ]  # Retry-After honoured
         assert elapsed < 6
-        print(f"\n[llm faults] 6 kinds injected, {len(server.requests)} HTTP requests, "
-              f"{ps['retries']} retries, failures {res.stats.failures_by_reason}, "
-              f"{elapsed:.1f}s")
+        print(
+            f"\n[llm faults] 6 kinds injected, {len(server.requests)} HTTP requests, "
+            f"{ps['retries']} retries, failures {res.stats.failures_by_reason}, "
+            f"{elapsed:.1f}s"
+        )
 
         # the server heals: --retry-failed recomputes only the 3 failures
         for marker in FAULTS:
@@ -403,10 +455,20 @@ def test_bad_api_key_fails_fast_without_retries(tmp_path, monkeypatch):
     monkeypatch.setenv("RMX_FAULT_KEY", "sk-wrong")
     with FaultyLLMServer() as server:
         server.default = "401"
-        pert = rmx.OpenAIPerturber("fake", base_url=server.url, api_key_env="RMX_FAULT_KEY",
-                                   concurrency=4, backoff_base=1.0)
-        ex = rmx.Explainer(_hash_rm, pert, attributes=["verbosity", "manner"],
-                           store=tmp_path / "s.sqlite", progress=False)
+        pert = rmx.OpenAIPerturber(
+            "fake",
+            base_url=server.url,
+            api_key_env="RMX_FAULT_KEY",
+            concurrency=4,
+            backoff_base=1.0,
+        )
+        ex = rmx.Explainer(
+            _hash_rm,
+            pert,
+            attributes=["verbosity", "manner"],
+            store=tmp_path / "s.sqlite",
+            progress=False,
+        )
         t0 = time.monotonic()
         with pytest.raises(AuthenticationError, match="HTTP 401.*RMX_FAULT_KEY.*rejected"):
             ex.explain(_fault_comps())
@@ -420,7 +482,8 @@ def test_streamed_llm_results_survive_a_kill(tmp_path):
     """A child explains through the fake server and is killed mid-batch; the resumed run asks
     the server again only for requests whose replies had not landed in the store."""
     script = tmp_path / "llm_job.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(
+        textwrap.dedent("""
         import hashlib, sys
         import rmx_widgets as rmx
         url, store, out = sys.argv[1:4]
@@ -433,7 +496,8 @@ def test_streamed_llm_results_survive_a_kill(tmp_path):
         ex = rmx.Explainer(rm, pert, attributes=["verbosity", "clarity"], store=store,
                            batch_size=8, progress=False)
         ex.explain(comps).table.to_parquet(out)
-    '''))
+    """)
+    )
     store = tmp_path / "s.sqlite"
     with FaultyLLMServer(delay=0.03) as server:
         proc = subprocess.Popen([sys.executable, str(script), server.url, str(store), "-"])
@@ -446,13 +510,16 @@ def test_streamed_llm_results_survive_a_kill(tmp_path):
         first = list(server.requests)
         done, stored = _committed(store)[0], Store(store).counts()["perturbations"]
         assert stored >= 10  # streamed: the batch of 32 had not finished, yet results landed
-        proc = subprocess.Popen([sys.executable, str(script), server.url, str(store),
-                                 str(tmp_path / "out.parquet")])
+        proc = subprocess.Popen(
+            [sys.executable, str(script), server.url, str(store), str(tmp_path / "out.parquet")]
+        )
         assert proc.wait(timeout=60) == 0
-        second = server.requests[len(first):]
+        second = server.requests[len(first) :]
     asked_twice = {r.user_text for r in second} & {r.user_text for r in first}
-    print(f"\n[llm kill] {len(first)} requests before the kill, {stored} stored; "
-          f"{len(second)} after; asked again: {len(asked_twice)} (in flight at the kill)")
+    print(
+        f"\n[llm kill] {len(first)} requests before the kill, {stored} stored; "
+        f"{len(second)} after; asked again: {len(asked_twice)} (in flight at the kill)"
+    )
     assert len(first) + len(second) - len(asked_twice) == 32
     assert len(asked_twice) <= len(first) - stored  # only replies that never reached the store
     assert len(done) == stored
@@ -461,20 +528,29 @@ def test_streamed_llm_results_survive_a_kill(tmp_path):
 
 # -- annotations ---------------------------------------------------------------------------
 
+
 def test_annotation_save_is_one_transaction_and_survives_sigkill(tmp_path):
     path = tmp_path / "notes.sqlite"
-    code = subprocess.run([sys.executable, "-c", textwrap.dedent(f'''
+    code = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, signal
         from rmx_widgets.core.store import Store
         s = Store({str(path)!r})
         s.save_annotation("c1", "rm-a", ["surprising"], "kept?")
         s.save_annotation("c2", "rm-a", ["expected", "RM bug"], "second")
         os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no atexit
-    ''')]).returncode
+    """),
+        ]
+    ).returncode
     assert code == -signal.SIGKILL
     got = Store(path).annotations(rm="rm-a")
     assert [(a["comparison_id"], a["tags"], a["note"]) for a in got] == [
-        ("c1", ["surprising"], "kept?"), ("c2", ["expected", "RM bug"], "second")]
+        ("c1", ["surprising"], "kept?"),
+        ("c2", ["expected", "RM bug"], "second"),
+    ]
     assert _integrity(path) == "ok"
 
     s = Store(tmp_path / "t.sqlite")
@@ -503,16 +579,20 @@ def test_store_write_failure_rolls_back_and_releases(tmp_path):
                 raise PerturberError("the backend went away")
             return PerturbationResult(req.response + " (changed)")
 
-    ex = rmx.Explainer(_hash_rm, Flaky(), attributes=["verbosity"],
-                       store=tmp_path / "s.sqlite", progress=False)
-    comps = [{"id": f"c{i}", "prompt": f"P{i}", "response_a": f"a{i} x", "response_b": f"b{i} y"}
-             for i in range(3)]
+    ex = rmx.Explainer(
+        _hash_rm, Flaky(), attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    )
+    comps = [
+        {"id": f"c{i}", "prompt": f"P{i}", "response_a": f"a{i} x", "response_b": f"b{i} y"}
+        for i in range(3)
+    ]
     with pytest.raises(PerturberError, match="went away"):
         ex.explain(comps)
     s = Store(tmp_path / "s.sqlite")
     assert s.counts()["perturbations"] == 2 and s.open_claims() == 0
     resumed = Flaky()
     resumed.calls = 10
-    ex2 = rmx.Explainer(_hash_rm, resumed, attributes=["verbosity"],
-                        store=tmp_path / "s.sqlite", progress=False)
+    ex2 = rmx.Explainer(
+        _hash_rm, resumed, attributes=["verbosity"], store=tmp_path / "s.sqlite", progress=False
+    )
     assert len(ex2.explain(comps).table) == 6 and resumed.calls == 10 + 4

@@ -23,8 +23,9 @@ def _files_containing(root: Path, needles: list[bytes]) -> list[str]:
     hits = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
-        hits += [f"{path.relative_to(root)} ({needle[:12]!r}...)" for needle in needles
-                 if needle in data]
+        hits += [
+            f"{path.relative_to(root)} ({needle[:12]!r}...)" for needle in needles if needle in data
+        ]
     return hits
 
 
@@ -46,9 +47,13 @@ def test_api_key_is_written_nowhere(tmp_path, monkeypatch):
         # its failure reason is stored, so the key must be masked in it
         server.script(comps[0].response_a[:40], ["echo_key"] * 10)
         pert = rmx.OpenAIPerturber("fake-model", base_url=server.url, backoff_base=0.01)
-        ex = rmx.Explainer(rmx.TransparentRewardModel(), pert,
-                           attributes=["verbosity", "manner", "avoid-to-answer"],
-                           store=root / "store.sqlite", progress=False)
+        ex = rmx.Explainer(
+            rmx.TransparentRewardModel(),
+            pert,
+            attributes=["verbosity", "manner", "avoid-to-answer"],
+            store=root / "store.sqlite",
+            progress=False,
+        )
         result = ex.explain(comps)
         assert server.requests[0].headers["authorization"] == f"Bearer {key}"  # used, not lost
         echoed = [r for r in server.requests if r.behaviour == "echo_key"]
@@ -79,17 +84,38 @@ def test_api_key_is_written_nowhere(tmp_path, monkeypatch):
     assert len(state["state"]) > 5
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("explorer")]
-    nb.cells[0].outputs = [nbformat.v4.new_output(
-        "display_data", data={"application/vnd.jupyter.widget-view+json": {
-            "version_major": 2, "version_minor": 0, "model_id": explorer.model_id}})]
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": json.loads(
-        json.dumps(state, default=lambda b: base64.b64encode(bytes(b)).decode()))}
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": explorer.model_id,
+                }
+            },
+        )
+    ]
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": json.loads(
+            json.dumps(state, default=lambda b: base64.b64encode(bytes(b)).decode())
+        )
+    }
     nbformat.write(nb, str(root / "analysis.ipynb"))
     embed_minimal_html(str(root / "widgets.html"), views=[explorer, annotator])
 
     written = sorted(p.name for p in root.rglob("*") if p.is_file())
-    for name in ("store.sqlite", "table.parquet", "table.jsonl", "report.html", "summary.json",
-                 "annotations.csv", "annotations.jsonl", "analysis.ipynb", "widgets.html"):
+    for name in (
+        "store.sqlite",
+        "table.parquet",
+        "table.jsonl",
+        "report.html",
+        "summary.json",
+        "annotations.csv",
+        "annotations.jsonl",
+        "analysis.ipynb",
+        "widgets.html",
+    ):
         assert name in written, written
     text = (root / "analysis.ipynb").read_text()
     assert first in text and "surprising" in (out / "annotations.csv").read_text()
@@ -102,8 +128,9 @@ def test_api_key_is_written_nowhere(tmp_path, monkeypatch):
 
     # positive control: the scan does find the key where it is
     (tmp_path / "control").mkdir()
-    (tmp_path / "control" / "leak.bin").write_bytes(b"\x00" + base64.b64encode(
-        b"{" + key.encode() + b"}") + b"\x00")
+    (tmp_path / "control" / "leak.bin").write_bytes(
+        b"\x00" + base64.b64encode(b"{" + key.encode() + b"}") + b"\x00"
+    )
     (tmp_path / "control" / "plain.txt").write_text(f"token={key}")
     assert len(_files_containing(tmp_path / "control", _needles(key))) == 2
 
@@ -117,12 +144,14 @@ def test_key_never_in_identity_repr_or_errors(monkeypatch):
         from rmx_widgets.core.attributes import get_attribute
         from rmx_widgets.core.perturbers.base import PerturbationRequest
 
-        out = pert.perturb_batch([PerturbationRequest("Q?", "An answer.",
-                                                      get_attribute("verbosity"), "worse")])
+        out = pert.perturb_batch(
+            [PerturbationRequest("Q?", "An answer.", get_attribute("verbosity"), "worse")]
+        )
         assert "you sent Bearer ***" in out[0].failure and key not in out[0].failure
         server.default = "401"
         with pytest.raises(rmx.errors.AuthenticationError) as info:
-            pert.perturb_batch([PerturbationRequest("Q?", "An answer.",
-                                                    get_attribute("verbosity"), "worse")])
+            pert.perturb_batch(
+                [PerturbationRequest("Q?", "An answer.", get_attribute("verbosity"), "worse")]
+            )
     for text in (str(info.value), pert.identity, repr(pert), json.dumps(pert.stats)):
         assert key not in text

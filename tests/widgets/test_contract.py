@@ -27,9 +27,11 @@ from rmx_widgets.widgets.contract import (
     schema_text,
 )
 
-CLASSES: dict[str, type[AnyWidget]] = {"ComparisonView": ComparisonView,
-                                       "AttributePicker": AttributePicker,
-                                       "Annotator": Annotator}
+CLASSES: dict[str, type[AnyWidget]] = {
+    "ComparisonView": ComparisonView,
+    "AttributePicker": AttributePicker,
+    "Annotator": Annotator,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,7 @@ def result():
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     """Validates against one $defs entry of the committed schema (not the generated one)."""
     committed = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator({"$ref": f"#/$defs/{name}",
-                                            "$defs": committed["$defs"]})
+    return jsonschema.Draft202012Validator({"$ref": f"#/$defs/{name}", "$defs": committed["$defs"]})
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -61,7 +62,8 @@ def _check_state(widget: AnyWidget, name: str) -> None:
 def test_committed_schema_is_what_contract_py_generates():
     assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), (
         f"{SCHEMA_PATH} is out of date: run `python -m rmx_widgets.widgets.contract`, then "
-        "`npm run contract` in js/")
+        "`npm run contract` in js/"
+    )
     jsonschema.Draft202012Validator.check_schema(schema())
 
 
@@ -79,8 +81,14 @@ def _trait_kind(prop: dict) -> tuple[type[traitlets.TraitType], bool]:
         return _trait_kind(inner)[0], True
     if "$ref" in prop:
         return traitlets.Dict, False  # every $ref a trait holds is a record
-    kinds = {"integer": traitlets.Int, "number": traitlets.Float, "string": traitlets.Unicode,
-             "boolean": traitlets.Bool, "array": traitlets.List, "object": traitlets.Dict}
+    kinds = {
+        "integer": traitlets.Int,
+        "number": traitlets.Float,
+        "string": traitlets.Unicode,
+        "boolean": traitlets.Bool,
+        "array": traitlets.List,
+        "object": traitlets.Dict,
+    }
     return kinds[prop["type"]], False
 
 
@@ -115,12 +123,16 @@ def test_comparison_view_payloads_keep_to_the_contract(result):
 def test_attribute_picker_payloads_and_message_keep_to_the_contract():
     picker = AttributePicker(["verbosity"])
     _check_state(picker, "AttributePicker")
-    picker._on_msg(picker, AddAttributeMessage(type="add", name="humour",
-                                               definition="How funny the response is."), [])
+    picker._on_msg(
+        picker,
+        AddAttributeMessage(type="add", name="humour", definition="How funny the response is."),
+        [],
+    )
     assert picker.error == "" and picker.selected[-1] == "humour"
     _check_state(picker, "AttributePicker")
-    picker._on_msg(picker, AddAttributeMessage(type="add", name="Bad Name",
-                                               definition="x" * 20), [])
+    picker._on_msg(
+        picker, AddAttributeMessage(type="add", name="Bad Name", definition="x" * 20), []
+    )
     assert picker.error
     _check_state(picker, "AttributePicker")
 
@@ -134,8 +146,9 @@ def test_annotator_payloads_and_messages_keep_to_the_contract(result, tmp_path):
     assert {e["kind"] for e in ann.examples} == {"representative", "contrasting"}
     _check_state(ann, "Annotator")
     cid = ann.examples[0]["comparison_id"]
-    ann._on_msg(ann, SaveAnnotationMessage(type="save", comparison_id=cid, tags=["odd"],
-                                           note="n"), [])
+    ann._on_msg(
+        ann, SaveAnnotationMessage(type="save", comparison_id=cid, tags=["odd"], note="n"), []
+    )
     assert ann.annotations[cid]["tags"] == ["odd"] and ann.status.startswith("saved")
     _check_state(ann, "Annotator")
     for fmt in ("csv", "jsonl"):

@@ -23,16 +23,29 @@ def rms(copy_name: str = "copy") -> dict:
 
 @pytest.fixture(scope="module")
 def study():
-    return evaluate(rmx.sample_comparisons(), rms(), {"rules": rmx.RulePerturber()},
-                    attributes=ATTRS, progress=False, n_boot=100)
+    return evaluate(
+        rmx.sample_comparisons(),
+        rms(),
+        {"rules": rmx.RulePerturber()},
+        attributes=ATTRS,
+        progress=False,
+        n_boot=100,
+    )
 
 
 @pytest.fixture(scope="module")
 def two_sets():
     comps = rmx.sample_comparisons()
-    return evaluate({"first": comps[:26], f"second {SCRIPT}": comps[26:]}, rms(IMG),
-                    {"rules": rmx.RulePerturber()}, attributes=ATTRS, seeds=2, per_seed=20,
-                    progress=False, n_boot=50)
+    return evaluate(
+        {"first": comps[:26], f"second {SCRIPT}": comps[26:]},
+        rms(IMG),
+        {"rules": rmx.RulePerturber()},
+        attributes=ATTRS,
+        seeds=2,
+        per_seed=20,
+        progress=False,
+        n_boot=50,
+    )
 
 
 def cells(table_html: str, main) -> None:
@@ -45,7 +58,11 @@ def test_panels_reflect_the_result(study):
     view = StudyView(study)
     assert view.dataset_picker not in view.children[1].children  # one data set: no dropdown
     assert view.side.value == "both" and list(view.side.options) == [
-        "chosen", "rejected", "both", "either"]
+        "chosen",
+        "rejected",
+        "both",
+        "either",
+    ]
     cells(view.quality.value, study.main_table("data", "both"))
     assert 'class="quality side-both"' in view.quality.value
     tau = study.tau_matrix("data")
@@ -76,8 +93,9 @@ def test_switching_side_and_example_updates_the_views(study):
     cells(view.quality.value, study.main_table("data", "chosen"))
     assert "chosen (RM-preferred) response made worse" in view.quality.value
 
-    con = study.contrasting[(study.contrasting["rm_a"] == "planted")
-                            & (study.contrasting["rm_b"] == "reversed")].iloc[0]
+    con = study.contrasting[
+        (study.contrasting["rm_a"] == "planted") & (study.contrasting["rm_b"] == "reversed")
+    ].iloc[0]
     key = ("contrasting", "planted", "reversed", con.comparison_id)
     view.examples.value = key
     assert list(view.rewrites_of.options) == ["planted", "reversed"]
@@ -88,8 +106,9 @@ def test_switching_side_and_example_updates_the_views(study):
     assert view.view.comparison["id"] == con.comparison_id
     assert {r["reward_original"] for r in view.view.rows} != rewards  # the other RM's scores
     orig = study.originals[("data", "reversed")].set_index("comparison_id")
-    assert view.view.comparison["reward_a"] == pytest.approx(orig.loc[con.comparison_id,
-                                                                      "reward_a"])
+    assert view.view.comparison["reward_a"] == pytest.approx(
+        orig.loc[con.comparison_id, "reward_a"]
+    )
     assert "reversed" in view.example_caption.value
 
     # a click on a chart bar filters the examples to that attribute

@@ -61,10 +61,14 @@ def test_attribute_picker_selection_and_custom_attribute():
     assert [a.name for a in picker.selected_attributes] == ["manner"]
     picker.selected = ["verbosity", "nonsense", "manner", "manner"]
     assert picker.selected == ["verbosity", "manner"]
-    picker._on_msg(picker, {"type": "add", "name": "humour",
-                            "definition": "How funny the response is."}, [])
+    picker._on_msg(
+        picker, {"type": "add", "name": "humour", "definition": "How funny the response is."}, []
+    )
     assert picker.error == "" and picker.attributes[-1] == {
-        "name": "humour", "definition": "How funny the response is.", "custom": True}
+        "name": "humour",
+        "definition": "How funny the response is.",
+        "custom": True,
+    }
     assert picker.selected_attributes[-1].name == "humour"
     picker._on_msg(picker, {"type": "add", "name": "Bad Name", "definition": "x" * 20}, [])
     assert "not valid" in picker.error
@@ -81,8 +85,12 @@ def test_custom_attribute_flows_through_the_engine():
 
 
 def _click(attribute):
-    return {"attribute": {"value": {"vlPoint": {"or": [{"attribute": attribute}]}},
-                          "store": [{"unit": "", "fields": [], "values": [attribute]}]}}
+    return {
+        "attribute": {
+            "value": {"vlPoint": {"or": [{"attribute": attribute}]}},
+            "store": [{"unit": "", "fields": [], "values": [attribute]}],
+        }
+    }
 
 
 def test_sensitivity_chart_selection_reaches_python(result):
@@ -159,8 +167,11 @@ def test_annotator_saves_at_once_and_reloads(result, tmp_path):
     ann = Annotator(result, store, k=3, export_dir=tmp_path)
     assert 1 <= len(ann.examples) <= 3
     cid = ann.examples[0]["comparison_id"]
-    ann._on_msg(ann, {"type": "save", "comparison_id": cid, "tags": ["surprising", "x"],
-                      "note": "<b>why</b>"}, [])
+    ann._on_msg(
+        ann,
+        {"type": "save", "comparison_id": cid, "tags": ["surprising", "x"], "note": "<b>why</b>"},
+        [],
+    )
     assert ann.annotations[cid]["tags"] == ["surprising", "x"] and "saved" in ann.status
     again = Annotator(result, store, k=3)
     assert again.annotations[cid]["note"] == "<b>why</b>"
@@ -175,8 +186,9 @@ def test_annotator_saves_at_once_and_reloads(result, tmp_path):
 
 
 def test_rm_compare_shows_both_and_contrasting(result):
-    ex_b = rmx.Explainer(lambda p, r: [len(x) / 10 for x in r], perturb, attributes=ATTRS,
-                         progress=False)
+    ex_b = rmx.Explainer(
+        lambda p, r: [len(x) / 10 for x in r], perturb, attributes=ATTRS, progress=False
+    )
     result_b = ex_b.explain(COMPS)
     cmp = RMCompare(result, result_b, names=("length-lover", "length-hater"))
     assert "Kendall" in cmp.children[0].value

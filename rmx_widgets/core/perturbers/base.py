@@ -64,14 +64,15 @@ class PerturbationResult:
 def check_rewrite(original: str, text: Any) -> PerturbationResult:
     """The checks every backend's output gets, so no perturber can return a non-perturbation."""
     if not isinstance(text, str):
-        return PerturbationResult.failed(f"perturber returned {type(text).__name__}, not text",
-                                         FailureKind.UNPARSEABLE)
+        return PerturbationResult.failed(
+            f"perturber returned {type(text).__name__}, not text", FailureKind.UNPARSEABLE
+        )
     if not text.strip():
-        return PerturbationResult.failed("perturber returned an empty response",
-                                         FailureKind.EMPTY)
+        return PerturbationResult.failed("perturber returned an empty response", FailureKind.EMPTY)
     if text.strip() == original.strip():
-        return PerturbationResult.failed("perturber returned the original text unchanged",
-                                         FailureKind.UNCHANGED)
+        return PerturbationResult.failed(
+            "perturber returned the original text unchanged", FailureKind.UNCHANGED
+        )
     return PerturbationResult(text)
 
 
@@ -109,8 +110,9 @@ class Perturber(Protocol):
 
     def why_unavailable(self) -> str | None: ...
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]: ...
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]: ...
 
 
 @runtime_checkable
@@ -121,8 +123,9 @@ class BarePerturber(Protocol):
 
     identity: str
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest]
-                      ) -> list[PerturbationResult]: ...
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest]
+    ) -> list[PerturbationResult]: ...
 
 
 class BasePerturber:
@@ -158,23 +161,26 @@ class BasePerturber:
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         raise PerturberError(f"{type(self).__name__} must implement perturb or perturb_batch")
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """Perturb one request after the other; ``on_result`` hears about each at once."""
         out = []
         for i, r in enumerate(requests):
             if not self.supports(r.attribute):
                 res = PerturbationResult.failed(
                     f"{self.identity} cannot perturb attribute '{r.attribute.name}'",
-                    FailureKind.UNSUPPORTED_ATTRIBUTE)
+                    FailureKind.UNSUPPORTED_ATTRIBUTE,
+                )
             else:
                 try:
                     res = self.perturb(r)
                 except PerturberError:
                     raise
                 except Exception as e:  # a user function's bug becomes a recorded failure
-                    res = PerturbationResult.failed(f"{type(e).__name__}: {e}",
-                                                    FailureKind.EXCEPTION)
+                    res = PerturbationResult.failed(
+                        f"{type(e).__name__}: {e}", FailureKind.EXCEPTION
+                    )
                 if not isinstance(res, PerturbationResult):
                     res = check_rewrite(r.response, res)
                 elif res.failure is None:
@@ -202,14 +208,19 @@ class CallablePerturber(BasePerturber):
         if n_params < 4:
             raise PerturberError(
                 "a perturber function must take (prompt, response, attribute, direction); "
-                f"{getattr(fn, '__name__', fn)!r} takes {n_params} argument(s).")
+                f"{getattr(fn, '__name__', fn)!r} takes {n_params} argument(s)."
+            )
         self.fn = fn
-        self.identity = name or f"callable:{getattr(fn, '__module__', '?')}." \
-                                f"{getattr(fn, '__qualname__', type(fn).__name__)}"
+        self.identity = (
+            name
+            or f"callable:{getattr(fn, '__module__', '?')}."
+            f"{getattr(fn, '__qualname__', type(fn).__name__)}"
+        )
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
-        return PerturbationResult(self.fn(request.prompt_text, request.response,
-                                          request.attribute, request.direction))
+        return PerturbationResult(
+            self.fn(request.prompt_text, request.response, request.attribute, request.direction)
+        )
 
 
 class ProtocolPerturber(BasePerturber):
@@ -227,8 +238,9 @@ class ProtocolPerturber(BasePerturber):
     def __repr__(self) -> str:
         return f"ProtocolPerturber({self.perturber!r})"
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         results = self.perturber.perturb_batch(list(requests))
         if on_result is not None:
             for i, res in enumerate(results):
@@ -246,5 +258,7 @@ def as_perturber(obj: Any) -> Perturber:
         return ProtocolPerturber(obj)
     if callable(obj):
         return CallablePerturber(obj)
-    raise PerturberError(f"{obj!r} is neither a perturber (identity + perturb_batch) nor a "
-                         "callable fn(prompt, response, attribute, direction) -> str.")
+    raise PerturberError(
+        f"{obj!r} is neither a perturber (identity + perturb_batch) nor a "
+        "callable fn(prompt, response, attribute, direction) -> str."
+    )

@@ -54,26 +54,38 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     #: ``on_result`` hears about every result once the whole batch is generated
     streams_results = False
 
-    def __init__(self, name_or_path: str, device: str | None = None, dtype: Any = None,
-                 batch_size: int = 8, max_new_tokens: int = 512,
-                 trust_remote_code: bool = False, name: str | None = None, *,
-                 template: PromptTemplate = ATTRIBUTE_TEMPLATE) -> None:
+    def __init__(
+        self,
+        name_or_path: str,
+        device: str | None = None,
+        dtype: Any = None,
+        batch_size: int = 8,
+        max_new_tokens: int = 512,
+        trust_remote_code: bool = False,
+        name: str | None = None,
+        *,
+        template: PromptTemplate = ATTRIBUTE_TEMPLATE,
+    ) -> None:
         if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-            raise PerturberError("HFPerturber needs a model name or folder, e.g. "
-                                 "HFPerturber('Qwen/Qwen2.5-0.5B-Instruct').")
+            raise PerturberError(
+                "HFPerturber needs a model name or folder, e.g. "
+                "HFPerturber('Qwen/Qwen2.5-0.5B-Instruct')."
+            )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise PerturberError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise PerturberError(
-                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
+                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}."
+            )
         self.name_or_path = str(name_or_path)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.trust_remote_code = trust_remote_code
         owner = f"HFPerturber({self.name_or_path!r})"
         self.device = resolve_device(device, owner=owner, error=PerturberError, use_mps=True)
-        self.dtype = resolve_dtype(dtype, self.device, owner=owner, error=PerturberError,
-                                   bf16_only_if_supported=True)
+        self.dtype = resolve_dtype(
+            dtype, self.device, owner=owner, error=PerturberError, bf16_only_if_supported=True
+        )
         self.name = name
         self.template = check_template(template)
         self.identity_stem = name if name else f"hf:{self.name_or_path}"
@@ -82,45 +94,65 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         self.stats: dict[str, int] = {"requests": 0, "batches": 0, "failures": 0}
 
     def __repr__(self) -> str:
-        return (f"HFPerturber({self.name_or_path!r}, device={str(self.device)!r}, "
-                f"dtype={str(self.dtype).replace('torch.', '')!r}, "
-                f"batch_size={self.batch_size}, max_new_tokens={self.max_new_tokens})")
+        return (
+            f"HFPerturber({self.name_or_path!r}, device={str(self.device)!r}, "
+            f"dtype={str(self.dtype).replace('torch.', '')!r}, "
+            f"batch_size={self.batch_size}, max_new_tokens={self.max_new_tokens})"
+        )
 
     # -- loading -------------------------------------------------------------------------
 
     def _load(self) -> tuple[Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        src = local_folder(self.name_or_path,
-                           owner=f"the perturbation model {self.name_or_path!r}",
-                           error=PerturberError, example="Qwen/Qwen2.5-0.5B-Instruct"
-                           ) or self.name_or_path
+        src = (
+            local_folder(
+                self.name_or_path,
+                owner=f"the perturbation model {self.name_or_path!r}",
+                error=PerturberError,
+                example="Qwen/Qwen2.5-0.5B-Instruct",
+            )
+            or self.name_or_path
+        )
         common = pretrained_kwargs(self.trust_remote_code)
-        hint = ("Check the hub name or folder; when offline, the model must already be in the "
-                "local Hugging Face cache (set HF_HUB_OFFLINE=1 to use it without network).")
+        hint = (
+            "Check the hub name or folder; when offline, the model must already be in the "
+            "local Hugging Face cache (set HF_HUB_OFFLINE=1 to use it without network)."
+        )
         try:
             tok = AutoTokenizer.from_pretrained(src, **common)
         except Exception as e:  # OSError, ValueError, hub errors: all mean "cannot load"
-            raise PerturberError(f"cannot load the tokenizer of {src!r}: "
-                                 f"{type(e).__name__}: {_first_line(e)}. {hint}") from e
+            raise PerturberError(
+                f"cannot load the tokenizer of {src!r}: "
+                f"{type(e).__name__}: {_first_line(e)}. {hint}"
+            ) from e
         if not getattr(tok, "chat_template", None):
             raise PerturberError(
                 f"the tokenizer of {src!r} has no chat template, so the perturbation prompt "
                 "cannot be formatted for it. Use an instruction-tuned (chat) model, or set "
-                "tokenizer.chat_template and save the tokenizer to a folder.")
+                "tokenizer.chat_template and save the tokenizer to a folder."
+            )
         tok.padding_side = "left"
         if tok.pad_token is None:
             if tok.eos_token is None:
-                raise PerturberError(f"the tokenizer of {src!r} has neither a pad nor an end "
-                                     "token; batched generation needs one of them.")
+                raise PerturberError(
+                    f"the tokenizer of {src!r} has neither a pad nor an end "
+                    "token; batched generation needs one of them."
+                )
             tok.pad_token = tok.eos_token
         try:
             model: Any = AutoModelForCausalLM.from_pretrained(src, dtype=self.dtype, **common)
         except Exception as e:
-            extra = ("" if self.trust_remote_code else " If the model needs its own code, pass "
-                     "trust_remote_code=True (only for repositories you trust).")
-            raise PerturberError(f"cannot load {src!r} as a causal language model: "
-                                 f"{type(e).__name__}: {_first_line(e)}. {hint}{extra}") from e
+            extra = (
+                ""
+                if self.trust_remote_code
+                else " If the model needs its own code, pass "
+                "trust_remote_code=True (only for repositories you trust)."
+            )
+            raise PerturberError(
+                f"cannot load {src!r} as a causal language model: "
+                f"{type(e).__name__}: {_first_line(e)}. {hint}{extra}"
+            ) from e
         model.to(self.device)
         model.eval()
         return tok, model
@@ -130,24 +162,27 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """Rewrite every request; results in input order, failures recorded with a reason.
         ``on_result`` is called for each, in order, when the whole batch is done."""
         requests = list(requests)
         if not requests:
             return []
         texts = [self._chat_text(r) for r in requests]
-        lengths = [len(ids) for ids in
-                   self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(requests)), key=lambda i: -lengths[i])
         results: dict[int, PerturbationResult] = {}
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             replies = self._generate_safely([texts[i] for i in idx])
             for i, reply in zip(idx, replies, strict=True):
-                results[i] = (reply if isinstance(reply, PerturbationResult)
-                              else parse_reply(reply, requests[i].response))
+                results[i] = (
+                    reply
+                    if isinstance(reply, PerturbationResult)
+                    else parse_reply(reply, requests[i].response)
+                )
         out = [results[i] for i in range(len(requests))]
         self.stats["requests"] += len(out)
         self.stats["failures"] += sum(r.text is None for r in out)
@@ -163,24 +198,30 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         """
         try:
             return self.tokenizer.apply_chat_template(
-                self.template.messages(request), tokenize=False, add_generation_prompt=True)
+                self.template.messages(request), tokenize=False, add_generation_prompt=True
+            )
         except Exception:
             pass
         try:
             return self.tokenizer.apply_chat_template(
-                self.template.messages(request, system=False), tokenize=False,
-                add_generation_prompt=True)
+                self.template.messages(request, system=False),
+                tokenize=False,
+                add_generation_prompt=True,
+            )
         except Exception as e:
-            raise PerturberError(f"the chat template of {self.name_or_path!r} cannot format the "
-                                 f"perturbation prompt: {type(e).__name__}: {_first_line(e)}"
-                                 ) from e
+            raise PerturberError(
+                f"the chat template of {self.name_or_path!r} cannot format the "
+                f"perturbation prompt: {type(e).__name__}: {_first_line(e)}"
+            ) from e
 
     def _generate_safely(self, texts: list[str]) -> list[str | PerturbationResult]:
         """Generate for one batch; on out-of-memory split the batch, and a single prompt that
         does not fit becomes a recorded failure instead of ending the job."""
         too_big = PerturbationResult.failed(
             f"out of memory generating on {self.device} for a single prompt; lower "
-            "max_new_tokens or use a smaller model", FailureKind.OTHER)
+            "max_new_tokens or use a smaller model",
+            FailureKind.OTHER,
+        )
         return halve_on_oom(texts, self.generate_batch, self.device, too_big)
 
     def generate_batch(self, texts: list[str]) -> list[str]:
@@ -190,10 +231,14 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
-            out = self.model.generate(**enc, do_sample=False, max_new_tokens=self.max_new_tokens,
-                                      pad_token_id=self.tokenizer.pad_token_id)
+            out = self.model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
         self.stats["batches"] += 1
-        return self.decode_batch(out[:, enc["input_ids"].shape[1]:])
+        return self.decode_batch(out[:, enc["input_ids"].shape[1] :])
 
     def decode_batch(self, new_tokens: Any) -> list[str]:
         """Token ids generated after each prompt → reply text (special tokens dropped)."""

@@ -120,18 +120,33 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
 
     streams_results = True
 
-    def __init__(self, model: str, base_url: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", concurrency: int = 16,
-                 max_retries: int = 4, timeout: float = 60.0, temperature: float = 0.0,
-                 max_tokens: int = 1024, name: str | None = None, *,
-                 backoff_base: float = 0.5, backoff_max: float = 30.0, seed: int = 0,
-                 template: PromptTemplate = ATTRIBUTE_TEMPLATE) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 16,
+        max_retries: int = 4,
+        timeout: float = 60.0,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        name: str | None = None,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        seed: int = 0,
+        template: PromptTemplate = ATTRIBUTE_TEMPLATE,
+    ) -> None:
         if not isinstance(model, str) or not model.strip():
-            raise PerturberError("OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
-                                 "(for vLLM/Ollama: the name the server serves).")
+            raise PerturberError(
+                "OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
+                "(for vLLM/Ollama: the name the server serves)."
+            )
         if not isinstance(api_key_env, str) or not api_key_env:
-            raise PerturberError("api_key_env must name an environment variable, e.g. "
-                                 "'OPENAI_API_KEY'; the key itself is never passed in code.")
+            raise PerturberError(
+                "api_key_env must name an environment variable, e.g. "
+                "'OPENAI_API_KEY'; the key itself is never passed in code."
+            )
         if not isinstance(concurrency, int) or concurrency < 1:
             raise PerturberError(f"concurrency must be a positive integer, got {concurrency!r}.")
         if not isinstance(max_retries, int) or max_retries < 0:
@@ -162,14 +177,24 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self.identity_stem = name if name else f"openai:{model}@{host}"
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.stats: dict[str, int] = dict.fromkeys(
-            ("requests", "http_requests", "retries", "failures", "prompt_tokens",
-             "completion_tokens"), 0)
+            (
+                "requests",
+                "http_requests",
+                "retries",
+                "failures",
+                "prompt_tokens",
+                "completion_tokens",
+            ),
+            0,
+        )
         self._stats_lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return (f"OpenAIPerturber(model={self.model!r}, base_url={_redact(self.base_url)!r}, "
-                f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency}, "
-                f"max_retries={self.max_retries}, timeout={self.timeout})")
+        return (
+            f"OpenAIPerturber(model={self.model!r}, base_url={_redact(self.base_url)!r}, "
+            f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency}, "
+            f"max_retries={self.max_retries}, timeout={self.timeout})"
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -193,8 +218,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """Rewrite every request; results come back in input order, one per request.
 
         Blocking. Inside a running event loop (Jupyter) the batch runs on its own loop in a
@@ -210,12 +236,13 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         except RuntimeError:
             return asyncio.run(self.aperturb_batch(requests, on_result=on_result))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmx-openai") as pool:
-            return pool.submit(lambda: asyncio.run(
-                self.aperturb_batch(requests, on_result=on_result))).result()
+            return pool.submit(
+                lambda: asyncio.run(self.aperturb_batch(requests, on_result=on_result))
+            ).result()
 
-    async def aperturb_batch(self, requests: Sequence[PerturbationRequest],
-                             on_result: ResultCallback | None = None
-                             ) -> list[PerturbationResult]:
+    async def aperturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """The async form of ``perturb_batch``, for callers that already run an event loop."""
         requests = list(requests)
         if not requests:
@@ -226,25 +253,35 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         if api_key is None and self._official:
             raise AuthenticationError(
                 f"the environment variable {self.api_key_env} is not set; set it to your OpenAI "
-                "API key (or pass base_url= for a local server that needs no key).")
+                "API key (or pass base_url= for a local server that needs no key)."
+            )
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         state = _BatchState(len(requests), self.concurrency, self.max_retries)
         sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
         self._count("requests", len(requests))
-        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits,
-                                     timeout=httpx.Timeout(self.timeout)) as client:
-            tasks = [asyncio.create_task(self._reported(i, on_result, client, sem, state, req,
-                                                        body))
-                     for i, (req, body) in enumerate(zip(requests, payloads))]
+        async with httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            limits=limits,
+            timeout=httpx.Timeout(self.timeout),
+        ) as client:
+            tasks = [
+                asyncio.create_task(self._reported(i, on_result, client, sem, state, req, body))
+                for i, (req, body) in enumerate(zip(requests, payloads))
+            ]
             try:
                 _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             except BaseException:  # cancelled from outside: do not leave tasks running
                 await _cancel(tasks)
                 raise
-            errors = [e for t in tasks if t.done() and not t.cancelled()
-                      and (e := t.exception()) is not None]
+            errors = [
+                e
+                for t in tasks
+                if t.done() and not t.cancelled() and (e := t.exception()) is not None
+            ]
             if errors:
                 await _cancel(pending)
                 raise errors[0]
@@ -257,26 +294,40 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     # -- one request ---------------------------------------------------------------------
 
     def _payload(self, request: PerturbationRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": self.template.messages(request),
-                                "temperature": self.temperature}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.template.messages(request),
+            "temperature": self.temperature,
+        }
         # OpenAI's own API deprecated max_tokens (reasoning models reject it); the other
         # servers only know max_tokens.
         body["max_completion_tokens" if self._official else "max_tokens"] = self.max_tokens
         return body
 
-    async def _reported(self, i: int, on_result: ResultCallback | None,
-                        client: httpx.AsyncClient, sem: asyncio.Semaphore, state: _BatchState,
-                        request: PerturbationRequest, body: dict[str, Any]
-                        ) -> PerturbationResult:
+    async def _reported(
+        self,
+        i: int,
+        on_result: ResultCallback | None,
+        client: httpx.AsyncClient,
+        sem: asyncio.Semaphore,
+        state: _BatchState,
+        request: PerturbationRequest,
+        body: dict[str, Any],
+    ) -> PerturbationResult:
         """``_one``, then tell ``on_result`` (connection failures excepted, see module doc)."""
         result = await self._one(client, sem, state, request, body)
         if on_result is not None and result.kind is not FailureKind.CONNECTION:
             on_result(i, result)
         return result
 
-    async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore,
-                   state: _BatchState, request: PerturbationRequest,
-                   body: dict[str, Any]) -> PerturbationResult:
+    async def _one(
+        self,
+        client: httpx.AsyncClient,
+        sem: asyncio.Semaphore,
+        state: _BatchState,
+        request: PerturbationRequest,
+        body: dict[str, Any],
+    ) -> PerturbationResult:
         reason, kind = "", FailureKind.OTHER
         attempts = self.max_retries + 1
         for attempt in range(attempts):
@@ -292,11 +343,18 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 delay = outcome.delay if outcome.delay is not None else self._backoff(attempt)
                 if delay > 0:
                     await asyncio.sleep(delay)
-        return PerturbationResult.failed(self._mask(
-            f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"), kind)
+        return PerturbationResult.failed(
+            self._mask(f"{reason} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"),
+            kind,
+        )
 
-    async def _attempt(self, client: httpx.AsyncClient, state: _BatchState,
-                       request: PerturbationRequest, body: dict[str, Any]) -> _Attempt:
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        state: _BatchState,
+        request: PerturbationRequest,
+        body: dict[str, Any],
+    ) -> _Attempt:
         try:
             resp = await client.post("chat/completions", json=body)
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
@@ -305,57 +363,83 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 raise PerturberError(self._unreachable_message(error)) from None
             return _Attempt(reason=error, kind=FailureKind.CONNECTION)
         except httpx.TimeoutException as e:
-            return _Attempt(reason=f"no complete reply within timeout={self.timeout}s "
-                                   f"({type(e).__name__})", kind=FailureKind.TIMEOUT)
+            return _Attempt(
+                reason=f"no complete reply within timeout={self.timeout}s ({type(e).__name__})",
+                kind=FailureKind.TIMEOUT,
+            )
         except httpx.TransportError as e:  # reset connections, truncated bodies
             state.answered()
-            return _Attempt(reason=f"broken reply from the server ({type(e).__name__}: {e})",
-                            kind=FailureKind.BROKEN_REPLY)
+            return _Attempt(
+                reason=f"broken reply from the server ({type(e).__name__}: {e})",
+                kind=FailureKind.BROKEN_REPLY,
+            )
         state.answered()
         return self._handle(resp, request)
 
     def _handle(self, resp: httpx.Response, request: PerturbationRequest) -> _Attempt:
         status = resp.status_code
         if status in (401, 403):
-            key_state = ("is set but was rejected" if os.environ.get(self.api_key_env)
-                         else "is not set")
-            raise AuthenticationError(self._mask(
-                f"the LLM server at {_redact(self.base_url)} refused the request with HTTP "
-                f"{status} ({_server_message(resp)}). The environment variable "
-                f"{self.api_key_env} {key_state}; set it to a valid API key for this server."))
+            key_state = (
+                "is set but was rejected" if os.environ.get(self.api_key_env) else "is not set"
+            )
+            raise AuthenticationError(
+                self._mask(
+                    f"the LLM server at {_redact(self.base_url)} refused the request with HTTP "
+                    f"{status} ({_server_message(resp)}). The environment variable "
+                    f"{self.api_key_env} {key_state}; set it to a valid API key for this server."
+                )
+            )
         if status == 404:
-            raise PerturberError(self._mask(
-                f"the LLM server at {_redact(self.base_url)} answered HTTP 404 for "
-                f"chat/completions with model {self.model!r} ({_server_message(resp)}). Check "
-                "base_url (it should end in the API root, e.g. '/v1') and the model name."))
+            raise PerturberError(
+                self._mask(
+                    f"the LLM server at {_redact(self.base_url)} answered HTTP 404 for "
+                    f"chat/completions with model {self.model!r} ({_server_message(resp)}). Check "
+                    "base_url (it should end in the API root, e.g. '/v1') and the model name."
+                )
+            )
         if status == 429 or status in _RETRY_STATUS or status >= 500:
-            kind = (FailureKind.RATE_LIMITED if status == 429 else FailureKind.SERVER_ERROR
-                    if status >= 500 else FailureKind.CLIENT_ERROR)
-            return _Attempt(reason=f"HTTP {status} ({_server_message(resp)})", kind=kind,
-                            delay=_retry_after(resp.headers.get("retry-after")))
+            kind = (
+                FailureKind.RATE_LIMITED
+                if status == 429
+                else FailureKind.SERVER_ERROR
+                if status >= 500
+                else FailureKind.CLIENT_ERROR
+            )
+            return _Attempt(
+                reason=f"HTTP {status} ({_server_message(resp)})",
+                kind=kind,
+                delay=_retry_after(resp.headers.get("retry-after")),
+            )
         if status >= 400:  # this request is unacceptable as sent; retrying cannot help
-            return _Attempt(result=PerturbationResult.failed(self._mask(
-                f"HTTP {status} from the server: {_server_message(resp)}"),
-                FailureKind.CLIENT_ERROR))
+            return _Attempt(
+                result=PerturbationResult.failed(
+                    self._mask(f"HTTP {status} from the server: {_server_message(resp)}"),
+                    FailureKind.CLIENT_ERROR,
+                )
+            )
         try:
             data = resp.json()
         except ValueError:
-            return _Attempt(reason="the server sent a malformed JSON body",
-                            kind=FailureKind.BROKEN_REPLY)
+            return _Attempt(
+                reason="the server sent a malformed JSON body", kind=FailureKind.BROKEN_REPLY
+            )
         try:
             choice = data["choices"][0]
             content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            return _Attempt(reason="the server's JSON has no choices[0].message.content",
-                            kind=FailureKind.BROKEN_REPLY)
+            return _Attempt(
+                reason="the server's JSON has no choices[0].message.content",
+                kind=FailureKind.BROKEN_REPLY,
+            )
         usage = data.get("usage") if isinstance(data, dict) else None
         if isinstance(usage, dict):
             for key in ("prompt_tokens", "completion_tokens"):
                 if isinstance(usage.get(key), int):
                     self._count(key, usage[key])
         if content is None:
-            return _Attempt(reason="the model returned no text content",
-                            kind=FailureKind.BROKEN_REPLY)
+            return _Attempt(
+                reason="the model returned no text content", kind=FailureKind.BROKEN_REPLY
+            )
         result = parse_reply(content, request.response)
         if result.text is not None:
             return _Attempt(result=result)
@@ -368,7 +452,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     # -- helpers -------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        base = min(self.backoff_max, self.backoff_base * (2**attempt))
         return base * (0.5 + self._rng.random())
 
     def _mask(self, text: str) -> str:
@@ -381,24 +465,29 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             self.stats[key] += n
 
     def _unreachable_message(self, error: str | None) -> str:
-        return (f"cannot reach the LLM server at {_redact(self.base_url)}: {error}. Check that "
-                "the server is running and that base_url is its API root (e.g. "
-                "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama).")
+        return (
+            f"cannot reach the LLM server at {_redact(self.base_url)}: {error}. Check that "
+            "the server is running and that base_url is its API root (e.g. "
+            "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
+        )
 
 
 def _normalise_base_url(base_url: str | None) -> str:
     if base_url is None:
         return OPENAI_BASE_URL
     if not isinstance(base_url, str) or not base_url.strip():
-        raise PerturberError(f"base_url must be a URL such as 'http://localhost:8000/v1', "
-                             f"got {base_url!r}.")
+        raise PerturberError(
+            f"base_url must be a URL such as 'http://localhost:8000/v1', got {base_url!r}."
+        )
     url = base_url.strip().rstrip("/")
     if url.endswith("/chat/completions"):  # a common paste: the endpoint instead of the root
         url = url[: -len("/chat/completions")]
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PerturberError(f"base_url must start with http:// or https:// and name a host, "
-                             f"e.g. 'http://localhost:8000/v1'; got {base_url!r}.")
+        raise PerturberError(
+            f"base_url must start with http:// or https:// and name a host, "
+            f"e.g. 'http://localhost:8000/v1'; got {base_url!r}."
+        )
     return url
 
 

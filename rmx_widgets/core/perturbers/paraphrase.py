@@ -62,7 +62,8 @@ class ParaphrasePerturber(BasePerturber):
                 "ParaphrasePerturber wraps an LLM perturber (OpenAIPerturber, HFPerturber or "
                 f"VLLMPerturber) and asks it for attribute-free paraphrases; got "
                 f"{type(backend).__name__}. Build one first, e.g. "
-                "ParaphrasePerturber(OpenAIPerturber('gpt-4o-mini')).")
+                "ParaphrasePerturber(OpenAIPerturber('gpt-4o-mini'))."
+            )
         self.backend: BasePerturber = backend.with_template(PARAPHRASE_TEMPLATE)
         self.identity = self.backend.identity
         # Declared as the backend copy's: it streams where the backend streams, and its
@@ -83,8 +84,9 @@ class ParaphrasePerturber(BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """Delegate to the backend copy; ``on_result`` streams where the backend streams,
         otherwise it hears about every result once the batch is back."""
         requests = list(requests)
@@ -94,8 +96,10 @@ class ParaphrasePerturber(BasePerturber):
             return self.backend.perturb_batch(requests, on_result=on_result)
         results = self.backend.perturb_batch(requests)
         if len(results) != len(requests):
-            raise PerturberError(f"{type(self.backend).__name__} returned {len(results)} results "
-                                 f"for {len(requests)} requests.")
+            raise PerturberError(
+                f"{type(self.backend).__name__} returned {len(results)} results "
+                f"for {len(requests)} requests."
+            )
         if on_result is not None:
             for i, res in enumerate(results):
                 on_result(i, res)

@@ -51,8 +51,16 @@ SEP_TOK = "[SEP]"
 ANSWER_TOK = "[ANSWER]"
 EMPTY_TOK = "[EMPTY]"
 END_TOK = "<|endoftext|>"
-CTRL_CODES: tuple[str, ...] = ("negation", "quantifier", "shuffle", "lexical", "resemantic",
-                               "insert", "delete", "restructure")
+CTRL_CODES: tuple[str, ...] = (
+    "negation",
+    "quantifier",
+    "shuffle",
+    "lexical",
+    "resemantic",
+    "insert",
+    "delete",
+    "restructure",
+)
 DEFAULT_MODEL = "uw-hai/polyjuice"
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.DOTALL | re.MULTILINE)
@@ -84,7 +92,7 @@ def parse_polyjuice(generated: str, code: str) -> str | None:
     at = generated.find(marker, start)
     if at < 0:
         return None
-    body = generated[at + len(marker):]
+    body = generated[at + len(marker) :]
     end = body.find(END_TOK)
     if end < 0:
         return None
@@ -125,7 +133,7 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
         content = line.group(0)
         marker = _MARKER.match(content)
         offset = line.start() + (marker.end() if marker else 0)
-        rest = content[marker.end():] if marker else content
+        rest = content[marker.end() :] if marker else content
         for m in _SENTENCE.finditer(rest):
             sentence = m.group(0).rstrip()
             if _LETTER.search(sentence):
@@ -146,19 +154,33 @@ class PolyjuicePerturber(BasePerturber):
     attribute_aware = False
     streams_results = True  # each request is reported as soon as its batch is generated
 
-    def __init__(self, name_or_path: str = DEFAULT_MODEL, device: str | None = None,
-                 seed: int = 0, max_new_tokens: int = 64,
-                 ctrl_codes: Sequence[str] = CTRL_CODES, trust_remote_code: bool = False, *,
-                 batch_size: int = 16, do_sample: bool = False) -> None:
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        device: str | None = None,
+        seed: int = 0,
+        max_new_tokens: int = 64,
+        ctrl_codes: Sequence[str] = CTRL_CODES,
+        trust_remote_code: bool = False,
+        *,
+        batch_size: int = 16,
+        do_sample: bool = False,
+    ) -> None:
         if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-            raise PerturberError("PolyjuicePerturber needs a model name or folder, e.g. "
-                                 f"PolyjuicePerturber({DEFAULT_MODEL!r}).")
+            raise PerturberError(
+                "PolyjuicePerturber needs a model name or folder, e.g. "
+                f"PolyjuicePerturber({DEFAULT_MODEL!r})."
+            )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise PerturberError(f"seed must be an integer, got {seed!r}.")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
-                or max_new_tokens < 1:
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, int)
+            or max_new_tokens < 1
+        ):
             raise PerturberError(
-                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
+                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}."
+            )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PerturberError(f"batch_size must be a positive integer, got {batch_size!r}.")
         if isinstance(ctrl_codes, str):
@@ -166,12 +188,19 @@ class PolyjuicePerturber(BasePerturber):
         codes = tuple(dict.fromkeys(ctrl_codes))
         unknown = [c for c in codes if c not in CTRL_CODES]
         if not codes or unknown:
-            raise PerturberError(f"ctrl_codes must be a non-empty subset of Polyjuice's codes "
-                                 f"{CTRL_CODES}; got {tuple(ctrl_codes)!r}.")
+            raise PerturberError(
+                f"ctrl_codes must be a non-empty subset of Polyjuice's codes "
+                f"{CTRL_CODES}; got {tuple(ctrl_codes)!r}."
+            )
         self.name_or_path = str(name_or_path)
-        self.device = str(resolve_device(
-            device, owner=f"PolyjuicePerturber({self.name_or_path!r})", error=PerturberError,
-            use_mps=True))
+        self.device = str(
+            resolve_device(
+                device,
+                owner=f"PolyjuicePerturber({self.name_or_path!r})",
+                error=PerturberError,
+                use_mps=True,
+            )
+        )
         self.seed = seed
         self.max_new_tokens = max_new_tokens
         self.ctrl_codes = codes
@@ -179,16 +208,20 @@ class PolyjuicePerturber(BasePerturber):
         self.batch_size = batch_size
         self.do_sample = bool(do_sample)
         mode = "sample" if self.do_sample else "greedy"
-        self.identity = (f"polyjuice:{self.name_or_path}:{VERSION}:s{seed}:t{max_new_tokens}:"
-                         f"{mode}:{','.join(codes)}")
+        self.identity = (
+            f"polyjuice:{self.name_or_path}:{VERSION}:s{seed}:t{max_new_tokens}:"
+            f"{mode}:{','.join(codes)}"
+        )
         self.tokenizer: Any = None
         self.model: Any = None
         self.stats: dict[str, int] = {"requests": 0, "batches": 0, "failures": 0}
 
     def __repr__(self) -> str:
-        return (f"PolyjuicePerturber({self.name_or_path!r}, device={self.device!r}, "
-                f"seed={self.seed}, max_new_tokens={self.max_new_tokens}, "
-                f"ctrl_codes={self.ctrl_codes!r})")
+        return (
+            f"PolyjuicePerturber({self.name_or_path!r}, device={self.device!r}, "
+            f"seed={self.seed}, max_new_tokens={self.max_new_tokens}, "
+            f"ctrl_codes={self.ctrl_codes!r})"
+        )
 
     # -- availability and loading ----------------------------------------------------------
 
@@ -213,8 +246,10 @@ class PolyjuicePerturber(BasePerturber):
         return self.unavailable_reason(self.name_or_path)
 
     def _cannot_load(self, reason: str) -> PerturberError:
-        return PerturberError(f"Polyjuice model {self.name_or_path!r} cannot be loaded: "
-                              f"{reason}; the study runs without it")
+        return PerturberError(
+            f"Polyjuice model {self.name_or_path!r} cannot be loaded: "
+            f"{reason}; the study runs without it"
+        )
 
     def load(self) -> None:
         """Load tokenizer and model now (otherwise the first batch does)."""
@@ -232,8 +267,9 @@ class PolyjuicePerturber(BasePerturber):
             model: Any = AutoModelForCausalLM.from_pretrained(src, **common)
         except Exception as e:  # OSError, ValueError, hub errors: all mean "cannot load"
             text = str(e).strip()
-            raise self._cannot_load(f"{type(e).__name__}: "
-                                    f"{text.splitlines()[0] if text else 'no details'}") from e
+            raise self._cannot_load(
+                f"{type(e).__name__}: {text.splitlines()[0] if text else 'no details'}"
+            ) from e
         # No check that the tokenizer has <|perturb|> as one token: the public model's
         # markers may be plain BPE text. A model that is not Polyjuice shows itself instead
         # through outputs that fail to parse, recorded per request.
@@ -249,26 +285,29 @@ class PolyjuicePerturber(BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def plan(self, request: PerturbationRequest
-             ) -> tuple[tuple[int, int], str] | PerturbationResult:
+    def plan(
+        self, request: PerturbationRequest
+    ) -> tuple[tuple[int, int], str] | PerturbationResult:
         """The sentence span and control code drawn for a request, or the failure that says
         why there is none."""
         text = request.response
         if not isinstance(text, str) or not text.strip():
-            return PerturbationResult.failed("empty response: there is no sentence to perturb",
-                                             FailureKind.EMPTY)
+            return PerturbationResult.failed(
+                "empty response: there is no sentence to perturb", FailureKind.EMPTY
+            )
         spans = _sentence_spans(text)
         if not spans:
             return PerturbationResult.failed(
                 "no sentence outside code blocks to perturb in this response",
-                FailureKind.NOT_APPLICABLE)
+                FailureKind.NOT_APPLICABLE,
+            )
         key = "\x1f".join((str(self.seed), text, request.attribute.name, request.direction))
-        rng = random.Random(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8],
-                                           "big"))
+        rng = random.Random(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big"))
         return rng.choice(spans), rng.choice(self.ctrl_codes)
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """Perturb every request; results in input order, failures recorded with a reason."""
         requests = list(requests)
         if not requests:
@@ -288,9 +327,10 @@ class PolyjuicePerturber(BasePerturber):
             self.load()
         step = 1 if self.do_sample else self.batch_size
         for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
-            outputs = self._generate_safely([p for *_, p in chunk],
-                                            [requests[i] for i, *_ in chunk])
+            chunk = todo[start : start + step]
+            outputs = self._generate_safely(
+                [p for *_, p in chunk], [requests[i] for i, *_ in chunk]
+            )
             for (i, (a, b), code, _), out in zip(chunk, outputs, strict=True):
                 results[i] = self._result(requests[i].response, (a, b), code, out)
                 if on_result is not None:
@@ -301,8 +341,9 @@ class PolyjuicePerturber(BasePerturber):
         return final
 
     @staticmethod
-    def _result(response: str, span: tuple[int, int], code: str,
-                output: str | PerturbationResult) -> PerturbationResult:
+    def _result(
+        response: str, span: tuple[int, int], code: str, output: str | PerturbationResult
+    ) -> PerturbationResult:
         if isinstance(output, PerturbationResult):
             return output
         sentence = parse_polyjuice(output, code)
@@ -313,39 +354,53 @@ class PolyjuicePerturber(BasePerturber):
             cut = "" if END_TOK in tail else " (no <|endoftext|>: cut off at max_new_tokens?)"
             return PerturbationResult.failed(
                 f"Polyjuice output could not be parsed for code [{code}]{cut}: {excerpt!r}",
-                FailureKind.UNPARSEABLE)
+                FailureKind.UNPARSEABLE,
+            )
         a, b = span
         return check_rewrite(response, response[:a] + sentence + response[b:])
 
-    def _generate_safely(self, prompts: list[str], requests: list[PerturbationRequest]
-                         ) -> list[str | PerturbationResult]:
+    def _generate_safely(
+        self, prompts: list[str], requests: list[PerturbationRequest]
+    ) -> list[str | PerturbationResult]:
         """``generate_batch``, with over-long prompts recorded as failures and out-of-memory
         batches split (a single sentence that does not fit is a recorded failure)."""
         too_long = self._too_long(prompts)
         keep = [k for k in range(len(prompts)) if k not in too_long]
         too_big = PerturbationResult.failed(
-            f"out of memory generating on {self.device} for a single sentence", FailureKind.OTHER)
+            f"out of memory generating on {self.device} for a single sentence", FailureKind.OTHER
+        )
         generated: list[str | PerturbationResult] = []
         if keep:
-            generated = halve_on_oom(keep, lambda ks: self.generate_batch(
-                [prompts[k] for k in ks], [requests[k] for k in ks]), self.device, too_big)
+            generated = halve_on_oom(
+                keep,
+                lambda ks: self.generate_batch([prompts[k] for k in ks], [requests[k] for k in ks]),
+                self.device,
+                too_big,
+            )
         done = iter(generated)
         return [too_long[k] if k in too_long else next(done) for k in range(len(prompts))]
 
     def _too_long(self, prompts: list[str]) -> dict[int, PerturbationResult]:
         """The prompts that leave no room for ``max_new_tokens`` in the model's positions."""
-        limit = getattr(self.model.config, "n_positions", None) \
-            or getattr(self.model.config, "max_position_embeddings", None)
+        limit = getattr(self.model.config, "n_positions", None) or getattr(
+            self.model.config, "max_position_embeddings", None
+        )
         if not limit:
             return {}
         lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-        return {k: PerturbationResult.failed(
-                    f"the sentence is too long for Polyjuice ({n} tokens + "
-                    f"max_new_tokens={self.max_new_tokens} > {limit})", FailureKind.OTHER)
-                for k, n in enumerate(lengths) if n + self.max_new_tokens > limit}
+        return {
+            k: PerturbationResult.failed(
+                f"the sentence is too long for Polyjuice ({n} tokens + "
+                f"max_new_tokens={self.max_new_tokens} > {limit})",
+                FailureKind.OTHER,
+            )
+            for k, n in enumerate(lengths)
+            if n + self.max_new_tokens > limit
+        }
 
-    def generate_batch(self, prompts: list[str],
-                       requests: Sequence[PerturbationRequest] = ()) -> list[str]:
+    def generate_batch(
+        self, prompts: list[str], requests: Sequence[PerturbationRequest] = ()
+    ) -> list[str]:
         """Each prompt followed by the model's continuation, special tokens kept (the
         Polyjuice format is written in them). Sampling (one prompt at a time) is seeded by
         the request's slot, so it is reproducible."""
@@ -353,22 +408,31 @@ class PolyjuicePerturber(BasePerturber):
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True)
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens,
-                                  "pad_token_id": self.tokenizer.pad_token_id,
-                                  "do_sample": self.do_sample}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "do_sample": self.do_sample,
+        }
         if self.do_sample:
             kwargs["top_p"] = 0.9
-        with torch.inference_mode(), torch.random.fork_rng(
-                devices=[self.device] if str(self.device).startswith("cuda") else []):
+        with (
+            torch.inference_mode(),
+            torch.random.fork_rng(
+                devices=[self.device] if str(self.device).startswith("cuda") else []
+            ),
+        ):
             if self.do_sample:
                 req = requests[0] if requests else None
                 key = f"{self.seed}\x1f{prompts[0]}\x1f" + (
-                    f"{req.response}\x1f{req.attribute.name}\x1f{req.direction}" if req else "")
-                torch.manual_seed(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8],
-                                                 "big") % (2 ** 63))
+                    f"{req.response}\x1f{req.attribute.name}\x1f{req.direction}" if req else ""
+                )
+                torch.manual_seed(
+                    int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % (2**63)
+                )
             out = self.model.generate(**enc, **kwargs)
         self.stats["batches"] += 1
-        new = out[:, enc["input_ids"].shape[1]:]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=False,
-                                            clean_up_tokenization_spaces=False)
+        new = out[:, enc["input_ids"].shape[1] :]
+        texts = self.tokenizer.batch_decode(
+            new, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
         return [p + t for p, t in zip(prompts, texts)]

@@ -68,7 +68,9 @@ Below is a conversation prompt and an assistant's response to it.
 
 """
 
-USER_TEMPLATE = _CONVERSATION + """\
+USER_TEMPLATE = (
+    _CONVERSATION
+    + """\
 Quality: {attribute}
 Definition: {definition}
 Goal: make the response {direction} overall, and specifically {direction} with respect to \
@@ -85,6 +87,7 @@ Change as little as possible, and do not change other qualities on purpose.
 Answer with ONLY this JSON object, with no text before or after it:
 {{"locate": ["<span 1>", "<span 2>"], "rewritten": "<the full rewritten response>"}}
 """
+)
 
 PARAPHRASE_SYSTEM_PROMPT = (
     "You are a careful editor. You paraphrase an assistant's response: you say the same thing "
@@ -92,7 +95,9 @@ PARAPHRASE_SYSTEM_PROMPT = (
     "exactly as they are. You always answer with a single JSON object and nothing else."
 )
 
-PARAPHRASE_USER_TEMPLATE = _CONVERSATION + """\
+PARAPHRASE_USER_TEMPLATE = (
+    _CONVERSATION
+    + """\
 Paraphrase the response: change its wording, but keep its meaning, its content, its level of \
 detail and its quality exactly as they are. Do not add or remove information, do not fix or \
 introduce mistakes, and do not improve or degrade it in any way. Keep its formatting (lists, \
@@ -101,6 +106,7 @@ headings, code blocks) and leave code unchanged.
 Answer with ONLY this JSON object, with no text before or after it:
 {{"rewritten": "<the full paraphrased response>"}}
 """
+)
 
 FENCE = re.compile(r"\A```(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.DOTALL)
 
@@ -147,8 +153,7 @@ def build_messages(request: PerturbationRequest, *, system: bool = True) -> list
 
 def _chat(system_prompt: str, user: str, system: bool) -> list[dict[str, str]]:
     if system:
-        return [{"role": "system", "content": system_prompt},
-                {"role": "user", "content": user}]
+        return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
     return [{"role": "user", "content": f"{system_prompt}\n\n{user}"}]
 
 
@@ -157,10 +162,10 @@ def render_paraphrase_message(request: PerturbationRequest) -> str:
     return PARAPHRASE_USER_TEMPLATE.format(prompt=request.prompt_text, response=request.response)
 
 
-def build_paraphrase_messages(request: PerturbationRequest, *,
-                              system: bool = True) -> list[dict[str, str]]:
-    """The chat messages of the attribute-free paraphrase (``system`` as in ``build_messages``).
-    """
+def build_paraphrase_messages(
+    request: PerturbationRequest, *, system: bool = True
+) -> list[dict[str, str]]:
+    """The chat messages of the attribute-free paraphrase (``system`` as in ``build_messages``)."""
     return _chat(PARAPHRASE_SYSTEM_PROMPT, render_paraphrase_message(request), system)
 
 
@@ -181,8 +186,7 @@ class PromptTemplate:
     def tag(self) -> str:
         return f"{self.name}-{self.version}"
 
-    def messages(self, request: PerturbationRequest, system: bool = True
-                 ) -> list[dict[str, str]]:
+    def messages(self, request: PerturbationRequest, system: bool = True) -> list[dict[str, str]]:
         """The chat messages for one request; ``system=False`` folds the system turn in."""
         return self.build(request, system=system)
 
@@ -198,7 +202,8 @@ def check_template(template: object) -> PromptTemplate:
     if not isinstance(template, PromptTemplate):
         raise PerturberError(
             f"template must be a PromptTemplate such as ATTRIBUTE_TEMPLATE or "
-            f"PARAPHRASE_TEMPLATE (rmx_widgets.core.perturbers.prompts), got {template!r}.")
+            f"PARAPHRASE_TEMPLATE (rmx_widgets.core.perturbers.prompts), got {template!r}."
+        )
     return template
 
 
@@ -252,8 +257,8 @@ def extract_reply(text: str) -> ParsedReply:
         obj = json.loads(body, strict=False)
     except json.JSONDecodeError as e:
         raise ReplyParseError(
-            f"the reply is not a JSON object ({e.msg} at position {e.pos}): "
-            f"{_excerpt(text)}") from None
+            f"the reply is not a JSON object ({e.msg} at position {e.pos}): {_excerpt(text)}"
+        ) from None
     if not isinstance(obj, dict):
         raise ReplyParseError(f"the reply is JSON {type(obj).__name__}, not an object")
     if "rewritten" not in obj:
@@ -261,7 +266,8 @@ def extract_reply(text: str) -> ParsedReply:
     rewritten = obj["rewritten"]
     if not isinstance(rewritten, str):
         raise ReplyParseError(
-            f"the reply's 'rewritten' field is {type(rewritten).__name__}, not a string")
+            f"the reply's 'rewritten' field is {type(rewritten).__name__}, not a string"
+        )
     if not rewritten.strip():
         raise ReplyParseError("the reply's 'rewritten' field is empty", FailureKind.EMPTY)
     locate = obj.get("locate", [])

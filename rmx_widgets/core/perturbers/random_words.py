@@ -38,18 +38,130 @@ OPERATIONS: tuple[str, ...] = ("replace", "delete", "insert")
 
 #: Common English words used as replacements and insertions (with the response's own words).
 COMMON_WORDS: tuple[str, ...] = (
-    "the", "a", "an", "and", "or", "but", "so", "of", "to", "in", "on", "at", "for", "with",
-    "from", "by", "about", "as", "into", "over", "after", "before", "under", "between",
-    "it", "this", "that", "these", "those", "they", "we", "you", "he", "she", "there",
-    "is", "are", "was", "were", "be", "been", "have", "has", "had", "do", "does", "did",
-    "can", "could", "will", "would", "should", "may", "might", "must",
-    "make", "take", "give", "find", "know", "think", "see", "come", "go", "get", "use",
-    "time", "year", "people", "way", "day", "thing", "world", "life", "hand", "part",
-    "place", "case", "point", "group", "number", "fact", "idea", "water", "house", "book",
-    "good", "new", "first", "last", "long", "great", "little", "old", "big", "high",
-    "small", "large", "next", "early", "young", "important", "few", "public", "same",
-    "very", "also", "just", "only", "then", "now", "well", "even", "still", "often",
-    "here", "never", "always", "really", "quite", "almost", "perhaps", "again", "together",
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "but",
+    "so",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "from",
+    "by",
+    "about",
+    "as",
+    "into",
+    "over",
+    "after",
+    "before",
+    "under",
+    "between",
+    "it",
+    "this",
+    "that",
+    "these",
+    "those",
+    "they",
+    "we",
+    "you",
+    "he",
+    "she",
+    "there",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "have",
+    "has",
+    "had",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "will",
+    "would",
+    "should",
+    "may",
+    "might",
+    "must",
+    "make",
+    "take",
+    "give",
+    "find",
+    "know",
+    "think",
+    "see",
+    "come",
+    "go",
+    "get",
+    "use",
+    "time",
+    "year",
+    "people",
+    "way",
+    "day",
+    "thing",
+    "world",
+    "life",
+    "hand",
+    "part",
+    "place",
+    "case",
+    "point",
+    "group",
+    "number",
+    "fact",
+    "idea",
+    "water",
+    "house",
+    "book",
+    "good",
+    "new",
+    "first",
+    "last",
+    "long",
+    "great",
+    "little",
+    "old",
+    "big",
+    "high",
+    "small",
+    "large",
+    "next",
+    "early",
+    "young",
+    "important",
+    "few",
+    "public",
+    "same",
+    "very",
+    "also",
+    "just",
+    "only",
+    "then",
+    "now",
+    "well",
+    "even",
+    "still",
+    "often",
+    "here",
+    "never",
+    "always",
+    "really",
+    "quite",
+    "almost",
+    "perhaps",
+    "again",
+    "together",
 )
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.DOTALL | re.MULTILINE)
@@ -101,13 +213,22 @@ class RandomWordPerturber(BasePerturber):
 
     attribute_aware = False
 
-    def __init__(self, fraction: float = 0.15, seed: int = 0,
-                 operations: Sequence[str] = OPERATIONS,
-                 vocabulary: Sequence[str] | None = None) -> None:
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
-                or not 0 < fraction <= 1:
-            raise PerturberError(f"fraction must be a number in (0, 1], the share of the "
-                                 f"response's words to edit; got {fraction!r}.")
+    def __init__(
+        self,
+        fraction: float = 0.15,
+        seed: int = 0,
+        operations: Sequence[str] = OPERATIONS,
+        vocabulary: Sequence[str] | None = None,
+    ) -> None:
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float))
+            or not 0 < fraction <= 1
+        ):
+            raise PerturberError(
+                f"fraction must be a number in (0, 1], the share of the "
+                f"response's words to edit; got {fraction!r}."
+            )
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise PerturberError(f"seed must be an integer, got {seed!r}.")
         if isinstance(operations, str):
@@ -115,8 +236,9 @@ class RandomWordPerturber(BasePerturber):
         ops = tuple(dict.fromkeys(operations))
         unknown = [op for op in ops if op not in OPERATIONS]
         if not ops or unknown:
-            raise PerturberError(f"operations must be a non-empty subset of {OPERATIONS}; "
-                                 f"got {tuple(operations)!r}.")
+            raise PerturberError(
+                f"operations must be a non-empty subset of {OPERATIONS}; got {tuple(operations)!r}."
+            )
         if vocabulary is None:
             vocab = COMMON_WORDS
             vocab_tag = ""
@@ -124,36 +246,47 @@ class RandomWordPerturber(BasePerturber):
             if isinstance(vocabulary, str):
                 raise PerturberError("vocabulary must be a sequence of words, not one string.")
             vocab = tuple(vocabulary)
-            bad = [w for w in vocab if not isinstance(w, str) or not w.strip()
-                   or any(c.isspace() for c in w)]
+            bad = [
+                w
+                for w in vocab
+                if not isinstance(w, str) or not w.strip() or any(c.isspace() for c in w)
+            ]
             if not vocab or bad:
-                raise PerturberError("vocabulary must be a non-empty sequence of single words "
-                                     f"(no spaces); these are not: {bad[:5]!r}.")
+                raise PerturberError(
+                    "vocabulary must be a non-empty sequence of single words "
+                    f"(no spaces); these are not: {bad[:5]!r}."
+                )
             digest = hashlib.sha256("\x1f".join(vocab).encode("utf-8")).hexdigest()[:8]
             vocab_tag = f":v{digest}"
         self.fraction = float(fraction)
         self.seed = seed
         self.operations = ops
         self.vocabulary = vocab
-        self.identity = (f"random-words:{VERSION}:f{self.fraction:g}:s{seed}:"
-                         f"{''.join(op[0] for op in ops)}{vocab_tag}")
+        self.identity = (
+            f"random-words:{VERSION}:f{self.fraction:g}:s{seed}:"
+            f"{''.join(op[0] for op in ops)}{vocab_tag}"
+        )
 
     def __repr__(self) -> str:
-        return (f"RandomWordPerturber(fraction={self.fraction:g}, seed={self.seed}, "
-                f"operations={self.operations!r})")
+        return (
+            f"RandomWordPerturber(fraction={self.fraction:g}, seed={self.seed}, "
+            f"operations={self.operations!r})"
+        )
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         """One random edit of ``request.response`` (the attribute only seeds the draw)."""
         text = request.response
         if not isinstance(text, str) or not text.strip():
-            return PerturbationResult.failed("empty response: there are no words to edit",
-                                             FailureKind.EMPTY)
+            return PerturbationResult.failed(
+                "empty response: there are no words to edit", FailureKind.EMPTY
+            )
         segments, tokens, tails = self._tokenise(text)
         words = [i for i, t in enumerate(tokens) if _is_word(t.text)]
         if not words:
             return PerturbationResult.failed(
                 "no words outside code and numbers to edit in this response",
-                FailureKind.NOT_APPLICABLE)
+                FailureKind.NOT_APPLICABLE,
+            )
         rng = _slot_rng(self.seed, request)
         n_edits = min(len(words), max(1, round(self.fraction * len(words))))
         targets = sorted(rng.sample(words, n_edits))
@@ -161,7 +294,9 @@ class RandomWordPerturber(BasePerturber):
         if sum(op == "delete" for op in plan.values()) == len(words):
             return PerturbationResult.failed(
                 "deleting every word would leave nothing of the response; use a smaller "
-                "fraction or add 'replace'/'insert' to operations", FailureKind.NOT_APPLICABLE)
+                "fraction or add 'replace'/'insert' to operations",
+                FailureKind.NOT_APPLICABLE,
+            )
         pool = self._pool(tokens, words)
         edited = self._apply(tokens, plan, pool, rng)
         return PerturbationResult(self._join(segments, edited, tails))
@@ -182,7 +317,7 @@ class RandomWordPerturber(BasePerturber):
         pos = 0
         pieces: list[tuple[bool, str]] = []
         for m in _FENCE.finditer(text):
-            pieces.append((True, text[pos:m.start()]))
+            pieces.append((True, text[pos : m.start()]))
             pieces.append((False, m.group(0)))
             pos = m.end()
         pieces.append((True, text[pos:]))
@@ -225,14 +360,18 @@ class RandomWordPerturber(BasePerturber):
         choices = [w for w in pool if w.lower() != avoid.lower()]
         return rng.choice(choices or ["something"])
 
-    def _apply(self, tokens: list[_Token], plan: dict[int, str], pool: list[str],
-               rng: random.Random) -> list[_Token]:
+    def _apply(
+        self, tokens: list[_Token], plan: dict[int, str], pool: list[str], rng: random.Random
+    ) -> list[_Token]:
         out: list[_Token] = []
         carry: _Token | None = None  # a deleted token whose whitespace the next one inherits
         for i, tok in enumerate(tokens):
             op = plan.get(i)
-            if (carry is not None and carry.segment == tok.segment
-                    and carry.space.count("\n") >= tok.space.count("\n")):
+            if (
+                carry is not None
+                and carry.segment == tok.segment
+                and carry.space.count("\n") >= tok.space.count("\n")
+            ):
                 tok = _Token(carry.space, tok.text, tok.segment)
             carry = None
             if op == "delete":

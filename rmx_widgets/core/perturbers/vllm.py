@@ -36,7 +36,8 @@ def _import_vllm() -> Any:
         raise PerturberError(
             "VLLMPerturber needs vLLM, an optional extra for CUDA machines: pip install "
             f"'rmx-widgets[vllm]' (import failed: {e}). Without a GPU use HFPerturber or "
-            "OpenAIPerturber with a local server.") from None
+            "OpenAIPerturber with a local server."
+        ) from None
     return vllm
 
 
@@ -52,46 +53,63 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
     #: one engine call per batch: ``on_result`` hears about every result once it returns
     streams_results = False
 
-    def __init__(self, name_or_path: str, *, max_new_tokens: int = 1024,
-                 trust_remote_code: bool = False, name: str | None = None,
-                 template: PromptTemplate = ATTRIBUTE_TEMPLATE, **llm_kwargs: Any) -> None:
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        max_new_tokens: int = 1024,
+        trust_remote_code: bool = False,
+        name: str | None = None,
+        template: PromptTemplate = ATTRIBUTE_TEMPLATE,
+        **llm_kwargs: Any,
+    ) -> None:
         self.template = check_template(template)
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
         self.identity_stem = name or f"vllm:{self.name_or_path}"
         self.identity = f"{self.identity_stem}:{self.template.tag}"
-        model = local_folder(self.name_or_path, owner=f"vLLM model {self.name_or_path!r}",
-                             error=PerturberError, example="Qwen/Qwen2.5-7B-Instruct")
+        model = local_folder(
+            self.name_or_path,
+            owner=f"vLLM model {self.name_or_path!r}",
+            error=PerturberError,
+            example="Qwen/Qwen2.5-7B-Instruct",
+        )
         try:
-            self.llm = vllm.LLM(model=model or self.name_or_path,
-                                trust_remote_code=trust_remote_code, **llm_kwargs)
+            self.llm = vllm.LLM(
+                model=model or self.name_or_path, trust_remote_code=trust_remote_code, **llm_kwargs
+            )
         except Exception as e:
-            raise PerturberError(f"vLLM could not load {self.name_or_path!r}: "
-                                 f"{type(e).__name__}: {e}") from None
+            raise PerturberError(
+                f"vLLM could not load {self.name_or_path!r}: {type(e).__name__}: {e}"
+            ) from None
         self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         self.stats: dict[str, int] = {"requests": 0, "failures": 0}
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
 
-    def perturb_batch(self, requests: Sequence[PerturbationRequest],
-                      on_result: ResultCallback | None = None) -> list[PerturbationResult]:
+    def perturb_batch(
+        self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
+    ) -> list[PerturbationResult]:
         """One engine call for the whole batch; vLLM returns outputs in input order.
         ``on_result`` is called for each result, in order, when the call returns."""
         requests = list(requests)
         if not requests:
             return []
-        outputs = self.llm.chat([self.template.messages(r) for r in requests], self.sampling,
-                                use_tqdm=False)
+        outputs = self.llm.chat(
+            [self.template.messages(r) for r in requests], self.sampling, use_tqdm=False
+        )
         if len(outputs) != len(requests):
-            raise PerturberError(f"vLLM returned {len(outputs)} outputs for {len(requests)} "
-                                 "prompts.")
+            raise PerturberError(
+                f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts."
+            )
         results = []
         for req, out in zip(requests, outputs):
             completions = getattr(out, "outputs", None) or []
             if not completions:
-                results.append(PerturbationResult.failed("vLLM produced no completion",
-                                                         FailureKind.OTHER))
+                results.append(
+                    PerturbationResult.failed("vLLM produced no completion", FailureKind.OTHER)
+                )
                 continue
             results.append(parse_reply(completions[0].text, req.response))
         self.stats["requests"] += len(results)

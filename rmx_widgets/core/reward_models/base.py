@@ -92,8 +92,11 @@ class CallableRewardModel(BaseRewardModel):
         if not callable(fn):
             raise RewardModelError(f"{fn!r} is not callable")
         self.fn = fn
-        self.identity = name or f"callable:{getattr(fn, '__module__', '?')}." \
-                                f"{getattr(fn, '__qualname__', type(fn).__name__)}"
+        self.identity = (
+            name
+            or f"callable:{getattr(fn, '__module__', '?')}."
+            f"{getattr(fn, '__qualname__', type(fn).__name__)}"
+        )
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         scores = self.fn(list(prompts), list(responses))
@@ -127,39 +130,49 @@ def as_reward_model(obj: Any) -> RewardModel:
         return ProtocolRewardModel(obj)
     if callable(obj):
         return CallableRewardModel(obj)
-    raise RewardModelError(f"{obj!r} is neither a reward model (identity + score) nor a "
-                           "callable fn(prompts, responses) -> list[float].")
+    raise RewardModelError(
+        f"{obj!r} is neither a reward model (identity + score) nor a "
+        "callable fn(prompts, responses) -> list[float]."
+    )
 
 
 def _require_sequence(rm: RewardModel, scores: Any, n: int) -> None:
-    if scores is None or isinstance(scores, (str, bytes, int, float)) or not hasattr(
-            scores, "__iter__"):
+    if (
+        scores is None
+        or isinstance(scores, (str, bytes, int, float))
+        or not hasattr(scores, "__iter__")
+    ):
         raise RewardModelError(
             f"reward model {rm.identity} returned {type(scores).__name__} "
             f"({str(scores)[:40]!r}), not a list of scores; it must return one float per "
-            f"(prompt, response), here {n}.")
+            f"(prompt, response), here {n}."
+        )
 
 
-def checked_scores(rm: RewardModel, prompts: Sequence[Prompt], responses: Sequence[str]
-                   ) -> list[float]:
+def checked_scores(
+    rm: RewardModel, prompts: Sequence[Prompt], responses: Sequence[str]
+) -> list[float]:
     """``rm.score`` with its output checked: one finite float per input, or ``RewardModelError``."""
     scores = rm.score(prompts, responses)
     _require_sequence(rm, scores, len(responses))
     try:
         scores = [float(s) for s in scores]
     except (TypeError, ValueError) as e:
-        raise RewardModelError(f"reward model {rm.identity} returned non-numeric scores: {e}"
-                               ) from None
+        raise RewardModelError(
+            f"reward model {rm.identity} returned non-numeric scores: {e}"
+        ) from None
     if len(scores) != len(responses):
         raise RewardModelError(
             f"reward model {rm.identity} returned {len(scores)} scores for {len(responses)} "
-            "responses; it must return exactly one score per (prompt, response).")
+            "responses; it must return exactly one score per (prompt, response)."
+        )
     bad = [i for i, s in enumerate(scores) if not math.isfinite(s)]
     if bad:
         raise RewardModelError(
             f"reward model {rm.identity} returned a non-finite score ({scores[bad[0]]}) for "
             f"response {bad[0]} of the batch ({responses[bad[0]][:60]!r}); check the model's "
-            "dtype (fp16 overflow?) and its input.")
+            "dtype (fp16 overflow?) and its input."
+        )
     return scores
 
 

@@ -26,15 +26,102 @@ from rmx_widgets.core.text.wordlists import FOLLOW_UPS, HEDGES, PLEASANTRIES, RE
 _WORD = re.compile(r"[A-Za-z0-9']+")
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 _STRUCTURE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)", re.M)
-_STOP = frozenset({"a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in",
-                   "on", "at", "for", "with", "from", "by", "about", "as", "is", "are", "was",
-                   "were", "be", "been", "being", "it", "its", "this", "that", "these", "those",
-                   "i", "you", "he", "she", "we", "they", "me", "my", "your", "our", "their",
-                   "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does",
-                   "did", "can", "could", "should", "would", "will", "shall", "may", "might",
-                   "must", "have", "has", "had", "not", "no", "yes", "there", "here", "than",
-                   "too", "very", "just", "also", "into", "over", "under", "more", "most", "some",
-                   "any", "all", "each", "other", "such", "only", "own", "same", "few"})
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "my",
+        "your",
+        "our",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "why",
+        "when",
+        "where",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "there",
+        "here",
+        "than",
+        "too",
+        "very",
+        "just",
+        "also",
+        "into",
+        "over",
+        "under",
+        "more",
+        "most",
+        "some",
+        "any",
+        "all",
+        "each",
+        "other",
+        "such",
+        "only",
+        "own",
+        "same",
+        "few",
+    }
+)
 
 
 def _has_any(text: str, phrases: Sequence[str]) -> int:
@@ -101,12 +188,29 @@ def follow_up(prompt: str, response: str) -> float:
 
 
 FEATURES: dict[str, Callable[[str, str], float]] = {
-    f.__name__: f for f in (length, hedging, refusal, pleasantries, prompt_overlap, off_topic,
-                            arithmetic_errors, formatting, follow_up)}
+    f.__name__: f
+    for f in (
+        length,
+        hedging,
+        refusal,
+        pleasantries,
+        prompt_overlap,
+        off_topic,
+        arithmetic_errors,
+        formatting,
+        follow_up,
+    )
+}
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "length": 0.4, "hedging": -1.0, "refusal": -2.5, "pleasantries": 0.3,
-    "prompt_overlap": 1.0, "off_topic": -1.0, "arithmetic_errors": -1.5, "formatting": 0.5,
+    "length": 0.4,
+    "hedging": -1.0,
+    "refusal": -2.5,
+    "pleasantries": 0.3,
+    "prompt_overlap": 1.0,
+    "off_topic": -1.0,
+    "arithmetic_errors": -1.5,
+    "formatting": 0.5,
     "follow_up": 0.3,
 }
 
@@ -118,8 +222,13 @@ class TransparentRewardModel(BaseRewardModel):
     ``only=True``, which zeroes them — handy for ground-truth tests).
     """
 
-    def __init__(self, weights: Mapping[str, float] | None = None, *, only: bool = False,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        *,
+        only: bool = False,
+        name: str | None = None,
+    ) -> None:
         base = dict.fromkeys(FEATURES, 0.0) if only else dict(DEFAULT_WEIGHTS)
         self._name = name
         self.weights = {**base, **(weights or {})}
@@ -132,8 +241,10 @@ class TransparentRewardModel(BaseRewardModel):
     def weights(self, value: Mapping[str, float]) -> None:
         unknown = set(value) - set(FEATURES)
         if unknown:
-            raise RewardModelError(f"unknown feature(s) {sorted(unknown)}; the transparent RM "
-                                   f"has: {', '.join(FEATURES)}.")
+            raise RewardModelError(
+                f"unknown feature(s) {sorted(unknown)}; the transparent RM "
+                f"has: {', '.join(FEATURES)}."
+            )
         clean = {}
         for k, v in value.items():
             if not isinstance(v, (int, float)) or not math.isfinite(v):

@@ -38,15 +38,18 @@ def named(objs: Any, what: str, convert: Callable[[Any], T]) -> dict[str, T]:
             converted = convert(obj)
             pairs.append((str(converted.identity), converted))
     else:
-        raise RMXError(f"give the {what}s as a list or a dict {{name: {what}}}, "
-                       f"got {type(objs).__name__}.")
+        raise RMXError(
+            f"give the {what}s as a list or a dict {{name: {what}}}, got {type(objs).__name__}."
+        )
     out: dict[str, T] = {}
     for name, obj in pairs:
         if not isinstance(name, str) or not name.strip():
             raise RMXError(f"{what} names must be non-empty strings, got {name!r}.")
         if name in out:
-            raise RMXError(f"two {what}s are both named {name!r}; pass a dict "
-                           f"{{name: {what}}} to tell them apart.")
+            raise RMXError(
+                f"two {what}s are both named {name!r}; pass a dict "
+                f"{{name: {what}}} to tell them apart."
+            )
         out[name] = obj
     if not out:
         raise RMXError(f"the study needs at least one {what}.")
@@ -68,8 +71,10 @@ def datasets(comparisons: Any) -> dict[str, list[Comparison]]:
         ids = [c.id for c in comps]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
-            raise DataError(f"data set {name!r} has the comparison id {dup!r} twice; ids must "
-                            "be unique so that seeds and RMs refer to the same comparison.")
+            raise DataError(
+                f"data set {name!r} has the comparison id {dup!r} twice; ids must "
+                "be unique so that seeds and RMs refer to the same comparison."
+            )
     return out
 
 
@@ -85,8 +90,9 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
             raise RMXError(f"seeds must be at least 1 (how many samples), got {seeds}.")
         return list(range(int(seeds)))
     out = list(seeds)
-    if not out or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                          for s in out):
+    if not out or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in out
+    ):
         raise RMXError(f"seeds must be a positive count or a list of integers, got {seeds!r}.")
     if len(set(out)) != len(out):
         raise RMXError(f"seeds must be distinct, got {out}.")

@@ -15,8 +15,9 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.study.result import QUALITY_METRICS, SUMMARY_COLUMNS
 
 
-def quality_by_seed(pc: pd.DataFrame, samples: dict[int, list[str]],
-                    explained: set[str]) -> list[dict[str, Any]]:
+def quality_by_seed(
+    pc: pd.DataFrame, samples: dict[int, list[str]], explained: set[str]
+) -> list[dict[str, Any]]:
     """Average one (dataset, rm, perturber)'s per-comparison rows over each seed's sample.
 
     Ties (comparisons the RM does not order) have nothing to explain and are left out of the
@@ -27,10 +28,16 @@ def quality_by_seed(pc: pd.DataFrame, samples: dict[int, list[str]],
         keep = [i for i in ids if i in explained]
         rows = pc[pc["comparison_id"].isin(keep)]
         for (side, kind), group in rows.groupby(["side", "kind"], sort=False):
-            rec: dict[str, Any] = {"seed": seed, "side": side, "kind": kind,
-                                   "n_comparisons": len(keep), "n_ties": len(ids) - len(keep)}
+            rec: dict[str, Any] = {
+                "seed": seed,
+                "side": side,
+                "kind": kind,
+                "n_comparisons": len(keep),
+                "n_ties": len(ids) - len(keep),
+            }
             rec["coverage"], rec["coverage_se"], rec["coverage_n"] = metrics.mean_and_se(
-                group["found"].astype(float))
+                group["found"].astype(float)
+            )
             found = group[group["found"]]
             for m in ("syntactic", "semantic", "diversity"):
                 rec[m], rec[f"{m}_se"], rec[f"{m}_n"] = metrics.mean_and_se(found[m])

@@ -62,8 +62,10 @@ def _config_html(result: StudyResult) -> str:
     cfg = result.config
     baselines = set(cfg.get("baselines", []))
     primary = cfg.get("primary")
-    datasets = pd.DataFrame([(name, n) for name, n in cfg.get("datasets", {}).items()],
-                            columns=["data set", "comparisons"])
+    datasets = pd.DataFrame(
+        [(name, n) for name, n in cfg.get("datasets", {}).items()],
+        columns=["data set", "comparisons"],
+    )
     rms = pd.DataFrame(list(cfg.get("rms", {}).items()), columns=["reward model", "identity"])
     perts = []
     for name, identity in cfg.get("perturbers", {}).items():
@@ -74,17 +76,28 @@ def _config_html(result: StudyResult) -> str:
         perts.append((name, identity, role, status))
     perts_df = pd.DataFrame(perts, columns=["perturber", "identity", "role", "status"])
     seeds = cfg.get("seeds", [])
-    settings = pd.DataFrame([
-        ("seeds × comparisons per seed", (f"{len(seeds)} × {cfg.get('per_seed')} "
-                                         f"(seeds {', '.join(map(str, seeds))})")),
-        ("attributes", ", ".join(map(str, cfg.get("attributes", [])))),
-        ("primary perturber", primary if primary is not None else "none (all skipped)"),
-        ("examples per RM / pair (k)", cfg.get("k")),
-        ("bootstrap draws", cfg.get("n_boot")),
-        ("embedder", cfg.get("embedder")),
-    ], columns=["setting", "value"], dtype=object)
-    parts = ["<h2 id=\"config\">Configuration</h2>", html_table(datasets), html_table(rms),
-             html_table(perts_df), html_table(settings)]
+    settings = pd.DataFrame(
+        [
+            (
+                "seeds × comparisons per seed",
+                (f"{len(seeds)} × {cfg.get('per_seed')} (seeds {', '.join(map(str, seeds))})"),
+            ),
+            ("attributes", ", ".join(map(str, cfg.get("attributes", [])))),
+            ("primary perturber", primary if primary is not None else "none (all skipped)"),
+            ("examples per RM / pair (k)", cfg.get("k")),
+            ("bootstrap draws", cfg.get("n_boot")),
+            ("embedder", cfg.get("embedder")),
+        ],
+        columns=["setting", "value"],
+        dtype=object,
+    )
+    parts = [
+        '<h2 id="config">Configuration</h2>',
+        html_table(datasets),
+        html_table(rms),
+        html_table(perts_df),
+        html_table(settings),
+    ]
     if result.skipped:
         skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
         parts += ["<h3>Skipped perturbers</h3>", html_table(skipped, cls="skipped")]
@@ -93,18 +106,24 @@ def _config_html(result: StudyResult) -> str:
 
 def _quality_html(result: StudyResult, dataset: str) -> str:
     n_seeds = len(result.config.get("seeds", []))
-    parts = ["<h3>Quality of the explanations</h3>",
-             ('<p class="meta">Coverage: fraction of comparisons with at least one CF (SF); '
-             "syntactic and semantic distance to the original (small is good for a CF, large "
-             "for an SF); diversity: mean pairwise distance among one comparison's CFs (SFs). "
-             f"Each cell is the mean over {n_seeds} seed(s) ± the standard error of the "
-             "per-seed means.</p>")]
+    parts = [
+        "<h3>Quality of the explanations</h3>",
+        (
+            '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF); '
+            "syntactic and semantic distance to the original (small is good for a CF, large "
+            "for an SF); diversity: mean pairwise distance among one comparison's CFs (SFs). "
+            f"Each cell is the mean over {n_seeds} seed(s) ± the standard error of the "
+            "per-seed means.</p>"
+        ),
+    ]
     for side in SIDES:
         table = result.main_table(dataset, side)
-        parts.append(f"<h4>Side: {escape(side)}</h4>"
-                     f'<p class="meta">{escape(SIDE_NOTES[side])}</p>')
-        parts.append(html_table(table, cls=f"quality side-{side}") if len(table) else
-                     '<p class="note">No explanations on this side.</p>')
+        parts.append(f'<h4>Side: {escape(side)}</h4><p class="meta">{escape(SIDE_NOTES[side])}</p>')
+        parts.append(
+            html_table(table, cls=f"quality side-{side}")
+            if len(table)
+            else '<p class="note">No explanations on this side.</p>'
+        )
     return "\n".join(parts)
 
 
@@ -125,10 +144,12 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
     if sens.empty:
         return parts[0] + '<p class="note">No sensitivity: no attribute perturber ran.</p>'
     n_agree = int(sens["n_agree"].iloc[0])
-    parts.append(f'<p class="meta">PFR per attribute with bootstrap confidence intervals, on '
-                 f"the {n_agree} comparisons on which all reward models agree on the original "
-                 "preference; &quot;worse&quot; rewrites the chosen response, &quot;better"
-                 "&quot; the rejected one, the black tick is the pooled PFR.</p>")
+    parts.append(
+        f'<p class="meta">PFR per attribute with bootstrap confidence intervals, on '
+        f"the {n_agree} comparisons on which all reward models agree on the original "
+        "preference; &quot;worse&quot; rewrites the chosen response, &quot;better"
+        "&quot; the rejected one, the black tick is the pooled PFR.</p>"
+    )
     for pert, by_pert in sens.groupby("perturber", sort=False):
         blocks, pooled = [], {}
         for rm in [r for r in result.rms if r in set(by_pert["rm"])]:
@@ -140,13 +161,14 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
         parts.append(f"<h4>Perturber: {escape(str(pert))}</h4>")
         parts.append(f'<div class="charts">{"".join(blocks)}</div>')
         table = pd.DataFrame(pooled)
-        table = table.reindex([a for a in result.config.get("attributes", [])
-                               if a in table.index] +
-                              [a for a in table.index
-                               if a not in result.config.get("attributes", [])])
+        table = table.reindex(
+            [a for a in result.config.get("attributes", []) if a in table.index]
+            + [a for a in table.index if a not in result.config.get("attributes", [])]
+        )
         parts.append('<p class="meta">Pooled PFR [95% CI] per attribute and reward model.</p>')
-        parts.append(html_table(table.rename_axis("attribute").reset_index().fillna("–"),
-                                 cls="pfr"))
+        parts.append(
+            html_table(table.rename_axis("attribute").reset_index().fillna("–"), cls="pfr")
+        )
     return "\n".join(parts)
 
 
@@ -154,20 +176,29 @@ def _tau_chart(result: StudyResult, dataset: str) -> alt.LayerChart:
     rows = result.tau[result.tau["dataset"] == dataset][["rm_a", "rm_b", "tau", "p_value"]]
     rows = rows.astype({"rm_a": str, "rm_b": str})
     order = [str(r) for r in result.rms]
-    base = alt.Chart(rows).encode(x=alt.X("rm_b:N", sort=order, title=None),
-                                  y=alt.Y("rm_a:N", sort=order, title=None))
+    base = alt.Chart(rows).encode(
+        x=alt.X("rm_b:N", sort=order, title=None), y=alt.Y("rm_a:N", sort=order, title=None)
+    )
     rect = base.mark_rect().encode(
-        color=alt.Color("tau:Q", title="Kendall's τ",
-                        scale=alt.Scale(domain=[-1, 1], scheme="redblue")),
-        tooltip=[alt.Tooltip("rm_a:N"), alt.Tooltip("rm_b:N"),
-                 alt.Tooltip("tau:Q", format=".3f"), alt.Tooltip("p_value:Q", format=".3g")])
+        color=alt.Color(
+            "tau:Q", title="Kendall's τ", scale=alt.Scale(domain=[-1, 1], scheme="redblue")
+        ),
+        tooltip=[
+            alt.Tooltip("rm_a:N"),
+            alt.Tooltip("rm_b:N"),
+            alt.Tooltip("tau:Q", format=".3f"),
+            alt.Tooltip("p_value:Q", format=".3g"),
+        ],
+    )
     # white figures on the dark ends of the scale, black in the pale middle
     text = base.mark_text().encode(
         text=alt.Text("tau:Q", format=".2f"),
-        color=alt.condition("abs(datum.tau) > 0.5", alt.value("white"), alt.value("black")))
+        color=alt.condition("abs(datum.tau) > 0.5", alt.value("white"), alt.value("black")),
+    )
     side = max(120, 60 * len(order))
-    return alt.layer(rect, text).properties(width=side, height=side,
-                                            title="Kendall's τ between attribute rankings")
+    return alt.layer(rect, text).properties(
+        width=side, height=side, title="Kendall's τ between attribute rankings"
+    )
 
 
 def _tau_html(result: StudyResult, dataset: str, charts: ChartSet) -> str:
@@ -176,8 +207,10 @@ def _tau_html(result: StudyResult, dataset: str, charts: ChartSet) -> str:
     if rows.empty:
         return parts[0] + '<p class="note">No τ: no ranking was computed on this data set.</p>'
     n_agree = int(rows["n_agree"].iloc[0])
-    parts.append(f'<p class="meta">Rankings by pooled PFR (primary perturber), over the '
-                 f"{n_agree} comparisons all reward models agree on.</p>")
+    parts.append(
+        f'<p class="meta">Rankings by pooled PFR (primary perturber), over the '
+        f"{n_agree} comparisons all reward models agree on.</p>"
+    )
     for values, label in (("tau", "τ"), ("p_value", "p-value")):
         matrix = result.tau_matrix(dataset, values=values)
         matrix = matrix.rename_axis(None, axis=1).rename_axis(label).reset_index()
@@ -200,14 +233,20 @@ def _rows(result: StudyResult, dataset: str, rm: str, cid: Any) -> pd.DataFrame:
 
 
 def _examples_html(result: StudyResult, dataset: str) -> str:
-    parts = ["<h3>Representative examples</h3>",
-             ('<p class="meta">Per reward model, the comparisons whose own attribute ranking '
-             "agrees best with the RM's global ranking (Kendall's τ), with their CFs and "
-             "SFs.</p>")]
+    parts = [
+        "<h3>Representative examples</h3>",
+        (
+            '<p class="meta">Per reward model, the comparisons whose own attribute ranking '
+            "agrees best with the RM's global ranking (Kendall's τ), with their CFs and "
+            "SFs.</p>"
+        ),
+    ]
     reps = result.representatives[result.representatives["dataset"] == dataset]
     if reps.empty:
-        parts.append('<p class="note">No representative examples (too few ranked '
-                     "attributes per comparison).</p>")
+        parts.append(
+            '<p class="note">No representative examples (too few ranked '
+            "attributes per comparison).</p>"
+        )
     for rm, group in reps.groupby("rm", sort=False):
         parts.append(f"<h4>{escape(str(rm))}</h4>")
         order = _order(result, dataset, rm)
@@ -215,18 +254,26 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
             rows = _rows(result, dataset, rm, r.comparison_id)
             if rows.empty:
                 continue
-            caption = (f"#{r.rank} for {rm}: Kendall's τ with its global ranking = "
-                       f"{fmt(r.tau)} (p = {fmt(r.p)}) over {r.n_attributes} attributes")
+            caption = (
+                f"#{r.rank} for {rm}: Kendall's τ with its global ranking = "
+                f"{fmt(r.tau)} (p = {fmt(r.p)}) over {r.n_attributes} attributes"
+            )
             parts.append(example_html(rows, r.comparison_id, caption, order))
 
-    parts += ["<h3>Contrasting examples</h3>",
-              ('<p class="meta">Per pair of reward models, comparisons on which both agree on '
-              "the original preference but rank the attributes most differently; each is "
-              "shown as explained for either model.</p>")]
+    parts += [
+        "<h3>Contrasting examples</h3>",
+        (
+            '<p class="meta">Per pair of reward models, comparisons on which both agree on '
+            "the original preference but rank the attributes most differently; each is "
+            "shown as explained for either model.</p>"
+        ),
+    ]
     cons = result.contrasting[result.contrasting["dataset"] == dataset]
     if cons.empty:
-        parts.append('<p class="note">No contrasting examples (one reward model, or no '
-                     "comparison all of them agree on).</p>")
+        parts.append(
+            '<p class="note">No contrasting examples (one reward model, or no '
+            "comparison all of them agree on).</p>"
+        )
     for (a, b), group in cons.groupby(["rm_a", "rm_b"], sort=False):
         parts.append(f"<h4>{escape(str(a))} vs {escape(str(b))}</h4>")
         for r in group.sort_values("rank").itertuples():
@@ -234,11 +281,19 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
             for rm in (a, b):
                 rows = _rows(result, dataset, rm, r.comparison_id)
                 if not rows.empty:
-                    blocks.append(example_html(rows, r.comparison_id, f"explained for {rm}",
-                                                _order(result, dataset, rm)))
-            parts.append(f'<div class="contrast"><p><b>#{r.rank}</b>: Kendall\'s τ between '
-                         f"the two local rankings = {fmt(r.tau)} (p = {fmt(r.p)}) over "
-                         f"{r.n_attributes} attributes</p>{''.join(blocks)}</div>")
+                    blocks.append(
+                        example_html(
+                            rows,
+                            r.comparison_id,
+                            f"explained for {rm}",
+                            _order(result, dataset, rm),
+                        )
+                    )
+            parts.append(
+                f'<div class="contrast"><p><b>#{r.rank}</b>: Kendall\'s τ between '
+                f"the two local rankings = {fmt(r.tau)} (p = {fmt(r.p)}) over "
+                f"{r.n_attributes} attributes</p>{''.join(blocks)}</div>"
+            )
     return "\n".join(parts)
 
 
@@ -246,33 +301,43 @@ def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") 
     """The study report as one HTML string (see :func:`write_study_report`)."""
     charts = ChartSet(CHART_PREFIX)
     datasets = result.datasets
-    toc = " ".join(f'<a href="#dataset-{i}">{escape(str(d))}</a>'
-                   for i, d in enumerate(datasets))
+    toc = " ".join(f'<a href="#dataset-{i}">{escape(str(d))}</a>' for i, d in enumerate(datasets))
     sections = [
         f"<h1>{escape(title)}</h1>",
-        ('<p class="meta">Contrastive explanations of reward models, evaluated as in '
-        "&quot;Interpreting Language Reward Models via Contrastive Explanations&quot;: "
-        "counterfactuals (CF) flip an RM's preference, semifactuals (SF) do not.</p>"),
+        (
+            '<p class="meta">Contrastive explanations of reward models, evaluated as in '
+            "&quot;Interpreting Language Reward Models via Contrastive Explanations&quot;: "
+            "counterfactuals (CF) flip an RM's preference, semifactuals (SF) do not.</p>"
+        ),
         f'<nav class="toc"><a href="#config">Configuration</a> {toc}</nav>',
         _config_html(result),
     ]
     for i, dataset in enumerate(datasets):
         n = result.config["datasets"].get(dataset, "?")
-        sections.append(f'<section class="dataset" id="dataset-{i}">'
-                        f"<h2>Data set: {escape(str(dataset))}</h2>"
-                        f'<p class="meta">{fmt(n)} comparisons.</p>')
+        sections.append(
+            f'<section class="dataset" id="dataset-{i}">'
+            f"<h2>Data set: {escape(str(dataset))}</h2>"
+            f'<p class="meta">{fmt(n)} comparisons.</p>'
+        )
         sections.append(_quality_html(result, dataset))
         sections.append(_sensitivity_html(result, dataset, charts))
         sections.append(_tau_html(result, dataset, charts))
         sections.append(_examples_html(result, dataset))
         sections.append("</section>")
 
-    return standalone_page(title, sections, css=_STUDY_CSS, data_id=SPECS_ID,
-                           data=charts.specs, embed_js=ChartSet.embed_js(SPECS_ID))
+    return standalone_page(
+        title,
+        sections,
+        css=_STUDY_CSS,
+        data_id=SPECS_ID,
+        data=charts.specs,
+        embed_js=ChartSet.embed_js(SPECS_ID),
+    )
 
 
-def write_study_report(result: StudyResult, path: str | Path, *,
-                       title: str = "rmx-widgets study") -> Path:
+def write_study_report(
+    result: StudyResult, path: str | Path, *, title: str = "rmx-widgets study"
+) -> Path:
     """Write the study's standalone offline HTML report and return its path.
 
     One file for the whole study, so it can be mailed or archived beside the CSVs that

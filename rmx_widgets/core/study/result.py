@@ -21,13 +21,28 @@ from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
 
 QUALITY_METRICS = ("coverage", "syntactic", "semantic", "diversity")
-QUALITY_COLUMNS = ["dataset", "rm", "perturber", "seed", "side", "kind", "n_comparisons", "n_ties",
-                   *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")]]
-SUMMARY_COLUMNS = ["dataset", "rm", "perturber", "side", "kind", "n_seeds",
-                   *[c for m in QUALITY_METRICS for c in (m, f"{m}_se")]]
+QUALITY_COLUMNS = [
+    "dataset",
+    "rm",
+    "perturber",
+    "seed",
+    "side",
+    "kind",
+    "n_comparisons",
+    "n_ties",
+    *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")],
+]
+SUMMARY_COLUMNS = [
+    "dataset",
+    "rm",
+    "perturber",
+    "side",
+    "kind",
+    "n_seeds",
+    *[c for m in QUALITY_METRICS for c in (m, f"{m}_se")],
+]
 EXAMPLE_COLUMNS = ["dataset", "rm", "rank", "comparison_id", "tau", "p", "n_attributes"]
-CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p",
-                    "n_attributes"]
+CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
 TAU_COLUMNS = ["dataset", "rm_a", "rm_b", "tau", "p_value", "n_attributes", "n_agree"]
 
 ReportRenderer = Callable[["StudyResult", Path], Path]
@@ -106,8 +121,7 @@ class StudyResult:
             for kind in ("CF", "SF"):
                 k = group[group["kind"] == kind]
                 for m in QUALITY_METRICS:
-                    row[f"{kind} {m}"] = _pm(k[m].iloc[0], k[f"{m}_se"].iloc[0]) \
-                        if len(k) else ""
+                    row[f"{kind} {m}"] = _pm(k[m].iloc[0], k[f"{m}_se"].iloc[0]) if len(k) else ""
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -122,19 +136,26 @@ class StudyResult:
         """Write every frame (CSV, plus Parquet for the large ones), ``study.json`` and, with
         ``report``, the HTML report; returns the paths by name."""
         if report and self.render_report is None:
-            raise RMXError("this StudyResult has no report renderer; save it with "
-                           "report=False, or write the report with rmx_widgets.core.study."
-                           "report.write_study_report(result, path).")
+            raise RMXError(
+                "this StudyResult has no report renderer; save it with "
+                "report=False, or write the report with rmx_widgets.core.study."
+                "report.write_study_report(result, path)."
+            )
         out = Path(out_dir)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RMXError(f"cannot create the output folder {out}: {e.strerror}.") from None
         paths: dict[str, Path] = {}
-        csv_frames = {"quality": self.quality, "quality_summary": self.quality_summary,
-                      "sensitivity": self.sensitivity, "tau": self.tau,
-                      "representatives": self.representatives,
-                      "contrasting": self.contrasting, "agreement": self.agreement}
+        csv_frames = {
+            "quality": self.quality,
+            "quality_summary": self.quality_summary,
+            "sensitivity": self.sensitivity,
+            "tau": self.tau,
+            "representatives": self.representatives,
+            "contrasting": self.contrasting,
+            "agreement": self.agreement,
+        }
         for name, frame in csv_frames.items():
             paths[name] = out / f"{name}.csv"
             frame.to_csv(paths[name], index=False)
@@ -143,10 +164,13 @@ class StudyResult:
         paths["tables"] = out / "tables.parquet"
         tables = [t for t in self.tables.values() if len(t)]
         (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_parquet(
-            paths["tables"], index=False)
+            paths["tables"], index=False
+        )
         paths["study"] = out / "study.json"
-        paths["study"].write_text(json.dumps({**self.config, "skipped": self.skipped,
-                                              "samples": self.samples}, indent=2) + "\n")
+        paths["study"].write_text(
+            json.dumps({**self.config, "skipped": self.skipped, "samples": self.samples}, indent=2)
+            + "\n"
+        )
         if report and self.render_report is not None:
             paths["report"] = self.render_report(self, out / "report.html")
         return paths

@@ -45,9 +45,16 @@ def agreement_frame(originals: Mapping[str, pd.DataFrame], ids: Sequence[str]) -
     return frame
 
 
-def rm_vs_rm(tables: Mapping[tuple[str, str], pd.DataFrame],
-             originals: Mapping[str, pd.DataFrame], ids: Sequence[str], *,
-             primary: str | None, aware: set[str], k: int, n_boot: int) -> RMvsRM:
+def rm_vs_rm(
+    tables: Mapping[tuple[str, str], pd.DataFrame],
+    originals: Mapping[str, pd.DataFrame],
+    ids: Sequence[str],
+    *,
+    primary: str | None,
+    aware: set[str],
+    k: int,
+    n_boot: int,
+) -> RMvsRM:
     """The RM-vs-RM frames of one data set.
 
     ``tables``: the explanation tables keyed by (rm, perturber); ``originals``: each RM's
@@ -76,5 +83,5 @@ def rm_vs_rm(tables: Mapping[tuple[str, str], pd.DataFrame],
         sensitivity=pd.concat(sens_frames, ignore_index=True) if sens_frames else None,
         tau=pairwise_tau(rankings).assign(n_agree=len(agreed)) if rankings else None,
         representatives=pd.concat(rep_frames, ignore_index=True) if rep_frames else None,
-        contrasting=contrasting_pairs(primary_tables, k=k) if len(primary_tables) > 1
-        else None)
+        contrasting=contrasting_pairs(primary_tables, k=k) if len(primary_tables) > 1 else None,
+    )

@@ -53,11 +53,22 @@ from rmx_widgets.core.study.result import (
 from rmx_widgets.core.study.rm_vs_rm import rm_vs_rm
 
 
-def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = None,
-             seeds: int | Sequence[int] = 5, per_seed: int = 30,
-             store: str | Path | Store | None = None, primary: str | None = None, k: int = 5,
-             n_boot: int = 1000, embedder: metrics.Embedder | None = None,
-             batch_size: int = 32, progress: bool = True) -> StudyResult:
+def evaluate(
+    comparisons: Any,
+    rms: Any,
+    perturbers: Any,
+    *,
+    attributes: Any = None,
+    seeds: int | Sequence[int] = 5,
+    per_seed: int = 30,
+    store: str | Path | Store | None = None,
+    primary: str | None = None,
+    k: int = 5,
+    n_boot: int = 1000,
+    embedder: metrics.Embedder | None = None,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> StudyResult:
     """Run the paper's study (see the module docstring) and return a :class:`StudyResult`.
 
     ``comparisons``: anything ``load_comparisons`` takes, or ``{name: data}`` for several data
@@ -71,21 +82,25 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
     rms = inputs.named(rms, "reward model", as_reward_model)
     perturbers = inputs.named(perturbers, "perturber", as_perturber)
     seed_list = inputs.seed_list(seeds)
-    attrs = resolve_attributes(attributes) if attributes is not None \
+    attrs = (
+        resolve_attributes(attributes)
+        if attributes is not None
         else inputs.default_attributes(perturbers)
+    )
     shared = store if isinstance(store, Store) else Store(store)
     # every text is embedded once for the whole study (distances, diversity, every RM)
-    embedder = metrics.CachedEmbedder(embedder if embedder is not None
-                                      else metrics.HashingEmbedder())
+    embedder = metrics.CachedEmbedder(
+        embedder if embedder is not None else metrics.HashingEmbedder()
+    )
 
     # a perturber that may not run everywhere (a hub model offline) says why; it is skipped
     # with that reason instead of failing later
-    skipped = {name: reason for name, p in perturbers.items()
-               if (reason := p.why_unavailable())}
+    skipped = {name: reason for name, p in perturbers.items() if (reason := p.why_unavailable())}
     aware = {n for n, p in perturbers.items() if n not in skipped and p.attribute_aware}
     if primary is None:
-        candidates = [n for n in perturbers if n in aware] or \
-            [n for n in perturbers if n not in skipped]
+        candidates = [n for n in perturbers if n in aware] or [
+            n for n in perturbers if n not in skipped
+        ]
         primary = candidates[0] if candidates else None
     elif primary not in perturbers:
         raise RMXError(f"primary={primary!r} is not one of the perturbers {list(perturbers)}.")
@@ -106,8 +121,11 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
     for ds_name, comps in datasets.items():
         samples[ds_name] = inputs.sample_ids([c.id for c in comps], seed_list, per_seed)
         if per_seed > len(comps) and len(seed_list) > 1:
-            warnings.warn(f"data set {ds_name!r} has {len(comps)} comparisons, fewer than "
-                          f"per_seed={per_seed}: every seed uses all of them.", stacklevel=2)
+            warnings.warn(
+                f"data set {ds_name!r} has {len(comps)} comparisons, fewer than "
+                f"per_seed={per_seed}: every seed uses all of them.",
+                stacklevel=2,
+            )
         union = set().union(*samples[ds_name].values())
         chosen = [c for c in comps if c.id in union]
         originals: dict[str, pd.DataFrame] = {}
@@ -117,9 +135,15 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
                 if p_name in skipped:
                     bar.update(1)
                     continue
-                explainer = Explainer(rm, pert, attributes=attrs, store=shared,
-                                      batch_size=batch_size, embedder=embedder,
-                                      progress=progress)
+                explainer = Explainer(
+                    rm,
+                    pert,
+                    attributes=attrs,
+                    store=shared,
+                    batch_size=batch_size,
+                    embedder=embedder,
+                    progress=progress,
+                )
                 bar.set_postfix_str(f"{ds_name}: {rm_name} × {p_name}")
                 try:
                     with warnings.catch_warnings():
@@ -132,26 +156,35 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
                 table = result.table.assign(dataset=ds_name, rm=rm_name, perturber=p_name)
                 tables[(ds_name, rm_name, p_name)] = ds_tables[(rm_name, p_name)] = table
                 originals.setdefault(rm_name, result.originals)
-                explained = set(result.originals.loc[~result.originals["tie"],
-                                                     "comparison_id"])
-                pc = metrics.comparison_quality(table, embedder,
-                                                comparison_ids=sorted(explained))
-                per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name,
-                                                perturber=p_name))
+                explained = set(result.originals.loc[~result.originals["tie"], "comparison_id"])
+                pc = metrics.comparison_quality(table, embedder, comparison_ids=sorted(explained))
+                per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name, perturber=p_name))
                 for rec in quality_by_seed(pc, samples[ds_name], explained):
-                    quality_rows.append({"dataset": ds_name, "rm": rm_name,
-                                         "perturber": p_name, **rec})
+                    quality_rows.append(
+                        {"dataset": ds_name, "rm": rm_name, "perturber": p_name, **rec}
+                    )
                 bar.update(1)
         if not originals:
             continue
         for rm_name, orig in originals.items():
             all_originals[(ds_name, rm_name)] = orig
         study_comparisons[ds_name] = chosen
-        part = rm_vs_rm(ds_tables, originals, [c.id for c in chosen], primary=primary,
-                        aware=aware, k=k, n_boot=n_boot)
-        for frames, frame in ((agree_frames, part.agreement), (sens_frames, part.sensitivity),
-                              (tau_frames, part.tau), (rep_frames, part.representatives),
-                              (con_frames, part.contrasting)):
+        part = rm_vs_rm(
+            ds_tables,
+            originals,
+            [c.id for c in chosen],
+            primary=primary,
+            aware=aware,
+            k=k,
+            n_boot=n_boot,
+        )
+        for frames, frame in (
+            (agree_frames, part.agreement),
+            (sens_frames, part.sensitivity),
+            (tau_frames, part.tau),
+            (rep_frames, part.representatives),
+            (con_frames, part.contrasting),
+        ):
             if frame is not None:
                 frames.append(frame.assign(dataset=ds_name))
     bar.close()
@@ -162,23 +195,35 @@ def evaluate(comparisons: Any, rms: Any, perturbers: Any, *, attributes: Any = N
         "rms": {n: rm.identity for n, rm in rms.items()},
         "perturbers": {n: p.identity for n, p in perturbers.items()},
         "baselines": [n for n, p in perturbers.items() if not p.attribute_aware],
-        "primary": primary, "attributes": [a.name for a in attrs], "seeds": seed_list,
-        "per_seed": per_seed, "k": k, "n_boot": n_boot, "embedder": repr(embedder),
+        "primary": primary,
+        "attributes": [a.name for a in attrs],
+        "seeds": seed_list,
+        "per_seed": per_seed,
+        "k": k,
+        "n_boot": n_boot,
+        "embedder": repr(embedder),
     }
     return StudyResult(
         quality=quality,
         quality_summary=summarise(quality),
-        per_comparison=_concat(per_comparison, ["dataset", "rm", "perturber",
-                                                *metrics.QUALITY_COLUMNS]),
-        sensitivity=_concat(sens_frames, ["dataset", "rm", "perturber", *SENSITIVITY_COLUMNS,
-                                          "n_agree"]),
+        per_comparison=_concat(
+            per_comparison, ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS]
+        ),
+        sensitivity=_concat(
+            sens_frames, ["dataset", "rm", "perturber", *SENSITIVITY_COLUMNS, "n_agree"]
+        ),
         tau=_concat(tau_frames, TAU_COLUMNS),
         representatives=_concat(rep_frames, EXAMPLE_COLUMNS),
         contrasting=_concat(con_frames, CONTRAST_COLUMNS),
         agreement=_concat(agree_frames, None),
-        tables=tables, skipped=skipped, config=config, samples=samples,
-        originals=all_originals, comparisons=study_comparisons,
-        render_report=write_study_report)
+        tables=tables,
+        skipped=skipped,
+        config=config,
+        samples=samples,
+        originals=all_originals,
+        comparisons=study_comparisons,
+        render_report=write_study_report,
+    )
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str] | None) -> pd.DataFrame:
@@ -193,5 +238,6 @@ def _concat(frames: list[pd.DataFrame], columns: list[str] | None) -> pd.DataFra
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="study (data set × RM × perturber)", unit="run",
-                disable=not enabled)
+    return tqdm(
+        total=total, desc="study (data set × RM × perturber)", unit="run", disable=not enabled
+    )

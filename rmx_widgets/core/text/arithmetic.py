@@ -14,7 +14,8 @@ from rmx_widgets.core.text.markdown import mask_inline_code, parse
 _NUM = r"\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _EQUATION = re.compile(
     rf"(?<![\w.,$])({_NUM})\s*([+\-−*/×÷]|(?<=\s)x(?=\s))\s*({_NUM})\s*=\s*(-?{_NUM})"
-    r"(?![\w%]|[.,]\d)")
+    r"(?![\w%]|[.,]\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ArithmeticStatement:
     @property
     def correct(self) -> bool:
         decimals = len(self.result_text.split(".")[1]) if "." in self.result_text else 0
-        tol = 1e-9 if decimals == 0 else 0.5 * 10 ** -decimals + 1e-9
+        tol = 1e-9 if decimals == 0 else 0.5 * 10**-decimals + 1e-9
         return abs(self.stated - self.actual) <= tol
 
 
@@ -44,7 +45,7 @@ def equations(s: str) -> list[ArithmeticStatement]:
     """The simple statements in ``s`` as it is (mask code first), with offsets into ``s``."""
     out = []
     for m in _EQUATION.finditer(s):
-        before, after = s[:m.start()], s[m.end():]
+        before, after = s[: m.start()], s[m.end() :]
         if re.search(r"[+\-−*/×÷(^)]\s*$", before) or re.match(r"\s*[+\-−*/×÷=^]", after):
             continue  # part of a longer expression: not a simple statement
         a, op, b = _num_value(m.group(1)), m.group(2), _num_value(m.group(3))
@@ -58,8 +59,17 @@ def equations(s: str) -> list[ArithmeticStatement]:
             if b == 0:
                 continue
             actual = a / b
-        out.append(ArithmeticStatement(m.start(), m.end(), m.group(0), _num_value(m.group(4)),
-                                       actual, m.start(4), m.group(4)))
+        out.append(
+            ArithmeticStatement(
+                m.start(),
+                m.end(),
+                m.group(0),
+                _num_value(m.group(4)),
+                actual,
+                m.start(4),
+                m.group(4),
+            )
+        )
     return out
 
 
@@ -71,8 +81,17 @@ def find_arithmetic(text: str) -> list[ArithmeticStatement]:
     pos = len(doc.prefix)
     for u in doc.units:
         if u.kind == "code":
-            chars[pos:pos + len(u.text)] = "x" * len(u.text)
+            chars[pos : pos + len(u.text)] = "x" * len(u.text)
         pos += len(u.text) + len(u.sep)
-    return [ArithmeticStatement(st.start, st.end, text[st.start:st.end], st.stated, st.actual,
-                                st.result_start, st.result_text)
-            for st in equations("".join(chars))]
+    return [
+        ArithmeticStatement(
+            st.start,
+            st.end,
+            text[st.start : st.end],
+            st.stated,
+            st.actual,
+            st.result_start,
+            st.result_text,
+        )
+        for st in equations("".join(chars))
+    ]

@@ -18,9 +18,44 @@ _HEADER = re.compile(r"^(#{1,6})([ \t]+)")
 _STATIC = re.compile(r"^(?:\||>|(?:\*[ \t]*){3,}$|(?:-[ \t]*){3,}$|(?:_[ \t]*){3,}$)")
 INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
 _BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]*_]*(?=\s)")
-_ABBREV = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e",
-                     "cf", "approx", "inc", "ltd", "co", "mt", "u.s", "u.k", "a.m", "p.m", "d.c",
-                     "jan", "feb", "aug", "sept", "oct", "nov", "dec", "est", "dept", "ca", "al"})
+_ABBREV = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "cf",
+        "approx",
+        "inc",
+        "ltd",
+        "co",
+        "mt",
+        "u.s",
+        "u.k",
+        "a.m",
+        "p.m",
+        "d.c",
+        "jan",
+        "feb",
+        "aug",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "est",
+        "dept",
+        "ca",
+        "al",
+    }
+)
 _ABBREV_BEFORE_NUMBER = frozenset({"no", "fig", "vol", "p", "pp", "ch", "sec"})
 
 _Piece = tuple[int, int, str, str]  # start, end, kind, marker
@@ -135,9 +170,13 @@ def _sentence_spans(p: str) -> list[_Span]:
         if k >= len(p):
             break
         nxt = p[k]
-        inside = masked[start:m.end()]
-        if (nxt.islower() or _is_abbreviation(masked[start:m.start()], m.group(0), nxt)
-                or inside.count('"') % 2 == 1 or inside.count("“") > inside.count("”")):
+        inside = masked[start : m.end()]
+        if (
+            nxt.islower()
+            or _is_abbreviation(masked[start : m.start()], m.group(0), nxt)
+            or inside.count('"') % 2 == 1
+            or inside.count("“") > inside.count("”")
+        ):
             continue  # not an end: lower case next, an abbreviation, or inside a quotation
         spans.append((start, m.end()))
         start = k
@@ -152,12 +191,12 @@ def _fence_end(text: str, lines: list[_Span], i: int, mark: str) -> tuple[int, i
     never closed runs to the end of the text."""
     j = i + 1
     while j < len(lines):
-        cand = text[lines[j][0]:lines[j][1]].strip()
+        cand = text[lines[j][0] : lines[j][1]].strip()
         if cand and set(cand) == {mark[0]} and len(cand) >= len(mark):
             break
         j += 1
     last = min(j, len(lines) - 1)
-    return lines[last][0] + len(text[lines[last][0]:lines[last][1]].rstrip()), last
+    return lines[last][0] + len(text[lines[last][0] : lines[last][1]].rstrip()), last
 
 
 def _item_end(text: str, lines: list[_Span], i: int, end: int) -> tuple[int, int]:
@@ -165,10 +204,9 @@ def _item_end(text: str, lines: list[_Span], i: int, end: int) -> tuple[int, int
     belong to the item."""
     j = i + 1
     while j < len(lines):
-        nxt = text[lines[j][0]:lines[j][1]].rstrip("\n")
+        nxt = text[lines[j][0] : lines[j][1]].rstrip("\n")
         n_indent = len(nxt) - len(nxt.lstrip())
-        if (not nxt.strip() or n_indent < 2 or _ITEM.match(nxt.lstrip())
-                or _FENCE_OPEN.match(nxt)):
+        if not nxt.strip() or n_indent < 2 or _ITEM.match(nxt.lstrip()) or _FENCE_OPEN.match(nxt):
             break
         end = lines[j][0] + len(nxt.rstrip())
         j += 1
@@ -233,11 +271,11 @@ def parse(text: str) -> Doc:
     pieces = _pieces(text)
     if not pieces:
         return Doc(prefix=text)
-    doc = Doc(prefix=text[:pieces[0][0]], trailing=text[pieces[-1][1]:])
+    doc = Doc(prefix=text[: pieces[0][0]], trailing=text[pieces[-1][1] :])
     for n, (s, e, kind, marker) in enumerate(pieces):
-        sep = text[e:pieces[n + 1][0]] if n + 1 < len(pieces) else ""
+        sep = text[e : pieces[n + 1][0]] if n + 1 < len(pieces) else ""
         raw = text[s:e]
-        doc.units.append(Unit(kind, raw[len(marker):], sep, marker))
+        doc.units.append(Unit(kind, raw[len(marker) :], sep, marker))
     return doc
 
 

@@ -37,8 +37,9 @@ REFUSAL_RE = phrase_regex(REFUSALS)
 PLEASANTRY_RE = phrase_regex(PLEASANTRIES)
 _INTERJECTION_RE = phrase_regex(PLEASANTRY_INTERJECTIONS)
 _FOLLOW_UP_RE = phrase_regex(FOLLOW_UPS)
-_FILLER_WORDS = frozenset({"and", "so", "again", "very", "much", "really", "too", "you", "for",
-                           "all", "a", "lot", "the"})
+_FILLER_WORDS = frozenset(
+    {"and", "so", "again", "very", "much", "really", "too", "you", "for", "all", "a", "lot", "the"}
+)
 
 
 @functools.lru_cache(maxsize=64)
@@ -54,11 +55,10 @@ def count_phrases(text: str, phrases: Iterable[str]) -> int:
 
 def strip_pleasantry_prefix(s: str) -> str | None:
     """'Thanks for asking, the answer is 42.' → 'The answer is 42.'; None if no such prefix."""
-    m = re.match(r"\s*((?:" + PLEASANTRY_RE.pattern + r")[\s,]*)+[,!—–-]\s*", s,
-                 re.IGNORECASE)
+    m = re.match(r"\s*((?:" + PLEASANTRY_RE.pattern + r")[\s,]*)+[,!—–-]\s*", s, re.IGNORECASE)
     if not m or m.end() >= len(s):
         return None
-    rest = s[m.end():]
+    rest = s[m.end() :]
     if not re.search(r"[A-Za-z]", rest):
         return None
     return capitalize(rest)
@@ -73,9 +73,13 @@ def is_pleasantry(s: str) -> bool:
         return True
     n_words = len(words(s))
     opens = PLEASANTRY_RE.match(s.strip())
-    return bool(opens and n_words <= 7 and not re.search(r"\d", s)
-                and not re.match(r"\s*thanks\s+to\b", s, re.IGNORECASE)
-                and "," not in s[opens.end():opens.end() + 2])
+    return bool(
+        opens
+        and n_words <= 7
+        and not re.search(r"\d", s)
+        and not re.match(r"\s*thanks\s+to\b", s, re.IGNORECASE)
+        and "," not in s[opens.end() : opens.end() + 2]
+    )
 
 
 def is_refusal(s: str) -> bool:

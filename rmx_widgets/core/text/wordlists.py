@@ -11,7 +11,8 @@ from importlib.resources import files
 from typing import Any
 
 _DATA: dict[str, Any] = json.loads(
-    files("rmx_widgets.core.text").joinpath("wordlists.json").read_text(encoding="utf-8"))
+    files("rmx_widgets.core.text").joinpath("wordlists.json").read_text(encoding="utf-8")
+)
 
 #: Hedges: "I think", "perhaps", "might", ...
 HEDGES: tuple[str, ...] = tuple(_DATA["hedges"])

@@ -29,15 +29,18 @@ def content_words(s: str) -> set[str]:
     """Stems of the words of three or more letters that are not stopwords (inline code
     excluded): what a sentence is about."""
     s = mask_inline_code(s)
-    return {stem(w) for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", s)
-            if w.lower().replace("’", "'") not in STOPWORDS and len(w) >= 3}
+    return {
+        stem(w)
+        for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", s)
+        if w.lower().replace("’", "'") not in STOPWORDS and len(w) >= 3
+    }
 
 
 def capitalize(s: str) -> str:
     """Upper-case the first letter, skipping leading quotes, brackets and emphasis marks."""
     for i, ch in enumerate(s):
         if ch.isalpha():
-            return s[:i] + ch.upper() + s[i + 1:]
+            return s[:i] + ch.upper() + s[i + 1 :]
         if ch not in " \t\"'“‘(*_":
             return s
     return s

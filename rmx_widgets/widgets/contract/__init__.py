@@ -45,8 +45,13 @@ ExampleKind = Literal["representative", "contrasting"]
 ExportFormat = Literal["csv", "jsonl"]
 
 ENUMS: dict[str, Any] = {
-    "Side": Side, "Direction": Direction, "Outcome": Outcome, "SideFilter": SideFilter,
-    "OutcomeFilter": OutcomeFilter, "Preferred": Preferred, "ExampleKind": ExampleKind,
+    "Side": Side,
+    "Direction": Direction,
+    "Outcome": Outcome,
+    "SideFilter": SideFilter,
+    "OutcomeFilter": OutcomeFilter,
+    "Preferred": Preferred,
+    "ExampleKind": ExampleKind,
     "ExportFormat": ExportFormat,
 }
 """Named so that both sides share one spelling (``Outcome`` in TypeScript is this Literal)."""
@@ -236,16 +241,22 @@ def _type_schema(tp: Any) -> dict[str, Any]:
         return {"type": "array", "items": _type_schema(args[0])}
     if origin is dict and args[0] is str:
         return {"type": "object", "additionalProperties": _type_schema(args[1])}
-    raise TypeError(f"the widget contract cannot express {tp!r}: use str, int, float, bool, "
-                    "a Literal, a TypedDict, list[...], dict[str, ...] or X | None.")
+    raise TypeError(
+        f"the widget contract cannot express {tp!r}: use str, int, float, bool, "
+        "a Literal, a TypedDict, list[...], dict[str, ...] or X | None."
+    )
 
 
 def _record_schema(record: type) -> dict[str, Any]:
     hints = get_type_hints(record)
     text = " ".join((record.__doc__ or "").split()).replace("``", "`")  # Markdown for TS
-    return {"description": text, "type": "object",
-            "properties": {name: _type_schema(tp) for name, tp in hints.items()},
-            "required": list(hints), "additionalProperties": False}
+    return {
+        "description": text,
+        "type": "object",
+        "properties": {name: _type_schema(tp) for name, tp in hints.items()},
+        "required": list(hints),
+        "additionalProperties": False,
+    }
 
 
 def _records() -> list[type]:
@@ -273,13 +284,18 @@ def schema() -> dict[str, Any]:
     """The contract as a JSON schema (draft 2020-12): ``$defs`` plus a ``widgets`` index."""
     defs: dict[str, Any] = {name: {"enum": list(get_args(enum))} for name, enum in ENUMS.items()}
     defs.update({r.__name__: _record_schema(r) for r in _records()})
-    widgets = {name: {"state": _ref(w.state.__name__),
-                      "messages": [_ref(m.__name__) for m in w.messages]}
-               for name, w in WIDGETS.items()}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$comment": "Generated from rmx_widgets/widgets/contract by "
-                        "`python -m rmx_widgets.widgets.contract`; do not edit by hand.",
-            "title": "rmx-widgets widget contract", "widgets": widgets, "$defs": defs}
+    widgets = {
+        name: {"state": _ref(w.state.__name__), "messages": [_ref(m.__name__) for m in w.messages]}
+        for name, w in WIDGETS.items()
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": "Generated from rmx_widgets/widgets/contract by "
+        "`python -m rmx_widgets.widgets.contract`; do not edit by hand.",
+        "title": "rmx-widgets widget contract",
+        "widgets": widgets,
+        "$defs": defs,
+    }
 
 
 def schema_text() -> str:

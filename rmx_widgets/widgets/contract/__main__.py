@@ -16,17 +16,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rmx_widgets.widgets.contract",
         description="Write the widget contract as JSON schema (then run `npm run contract` "
-                    "in js/ for the TypeScript types).")
+        "in js/ for the TypeScript types).",
+    )
     parser.add_argument("--out", type=Path, default=SCHEMA_PATH, help="default: %(default)s")
-    parser.add_argument("--check", action="store_true",
-                        help="only report whether the file is up to date (exit 1 if not)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only report whether the file is up to date (exit 1 if not)",
+    )
     args = parser.parse_args(argv)
     text = schema_text()
     current = args.out.read_text(encoding="utf-8") if args.out.exists() else None
     if args.check:
         if current != text:
-            print(f"{args.out} is out of date; run python -m rmx_widgets.widgets.contract",
-                  file=sys.stderr)
+            print(
+                f"{args.out} is out of date; run python -m rmx_widgets.widgets.contract",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if current != text:

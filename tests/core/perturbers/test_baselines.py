@@ -37,8 +37,12 @@ VERBOSITY = get_attribute("verbosity")
 CORRECTNESS = get_attribute("correctness")
 
 
-def req(response: str, attribute: Attribute = VERBOSITY, direction: str = "worse",
-        prompt: str = "How do I sort a list?") -> PerturbationRequest:
+def req(
+    response: str,
+    attribute: Attribute = VERBOSITY,
+    direction: str = "worse",
+    prompt: str = "How do I sort a list?",
+) -> PerturbationRequest:
     return PerturbationRequest(prompt, response, attribute, direction)
 
 
@@ -65,8 +69,12 @@ def test_random_words_is_deterministic_and_attribute_blind():
 
 def test_random_words_slots_get_different_draws():
     pert = RandomWordPerturber(fraction=0.1)
-    slots = [(VERBOSITY, "worse"), (VERBOSITY, "better"), (CORRECTNESS, "worse"),
-             (CORRECTNESS, "better")]
+    slots = [
+        (VERBOSITY, "worse"),
+        (VERBOSITY, "better"),
+        (CORRECTNESS, "worse"),
+        (CORRECTNESS, "better"),
+    ]
     texts = [pert.perturb(req(FORTY, a, d)).text for a, d in slots]
     assert len(set(texts)) == len(slots)
 
@@ -89,8 +97,10 @@ def test_random_words_fraction_sets_the_number_of_edits(fraction, expected):
 
 
 def test_random_words_keeps_code_layout_and_punctuation():
-    text = ("Here is how:\n\n- Use `sorted(items)` for a new list.\n- Use the method in place.\n\n"
-            "```python\nprint(sorted([3, 1, 2]))\nitems.sort()\n```\nHope this helps, friend!")
+    text = (
+        "Here is how:\n\n- Use `sorted(items)` for a new list.\n- Use the method in place.\n\n"
+        "```python\nprint(sorted([3, 1, 2]))\nitems.sort()\n```\nHope this helps, friend!"
+    )
     pert = RandomWordPerturber(fraction=0.5, operations=("replace",))
     for attribute in (VERBOSITY, CORRECTNESS):
         out = pert.perturb(req(text, attribute)).text
@@ -113,8 +123,9 @@ def test_random_words_vocabulary_and_case():
 
 def test_random_words_failures_are_recorded_with_reasons():
     pert = RandomWordPerturber()
-    out = pert.perturb_batch([req(""), req("   \n"), req("```\nx = 1\n```"), req("1 2 3"),
-                              req("Fine.")])
+    out = pert.perturb_batch(
+        [req(""), req("   \n"), req("```\nx = 1\n```"), req("1 2 3"), req("Fine.")]
+    )
     assert [o.text is None for o in out] == [True, True, True, True, False]
     assert failure_kind(out[0].failure) == "empty" and "empty response" in out[1].failure
     assert out[2].failure.startswith("no words") and failure_kind(out[3].failure) != "other"
@@ -144,14 +155,16 @@ def test_random_words_identity_and_arguments():
 # Paraphrase
 # ============================================================================================
 
+
 @pytest.fixture(autouse=True)
 def _no_key(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
 
 
 def openai_backend(server: FakeLLMServer, **kw) -> OpenAIPerturber:
-    return OpenAIPerturber("fake-model", base_url=server.url, api_key_env=KEY_ENV, timeout=5.0,
-                           backoff_base=0.01, **kw)
+    return OpenAIPerturber(
+        "fake-model", base_url=server.url, api_key_env=KEY_ENV, timeout=5.0, backoff_base=0.01, **kw
+    )
 
 
 def test_templates_keep_the_attribute_prompt_and_add_a_paraphrase():
@@ -163,14 +176,19 @@ def test_templates_keep_the_attribute_prompt_and_add_a_paraphrase():
     msgs = PARAPHRASE_TEMPLATE.messages(r)
     assert [m["role"] for m in msgs] == ["system", "user"]
     text = "\n".join(m["content"] for m in msgs)
-    assert "Paraphrase the response" in text and "<response>\nUse sorted(items).\n</response>" \
-        in text and "How do I sort a list?" in text
+    assert (
+        "Paraphrase the response" in text
+        and "<response>\nUse sorted(items).\n</response>" in text
+        and "How do I sort a list?" in text
+    )
     for leak in ("correctness", CORRECTNESS.definition, "better", "Quality:"):
         assert leak not in text
     folded = PARAPHRASE_TEMPLATE.messages(r, system=False)
     assert len(folded) == 1 and folded[0]["content"].startswith(msgs[0]["content"])
-    assert parse_reply('{"rewritten": "Call sorted(items)."}', r.response).text == \
-        "Call sorted(items)."
+    assert (
+        parse_reply('{"rewritten": "Call sorted(items)."}', r.response).text
+        == "Call sorted(items)."
+    )
     assert pickle.loads(pickle.dumps(PARAPHRASE_TEMPLATE)) == PARAPHRASE_TEMPLATE
 
 
@@ -181,8 +199,14 @@ def test_paraphrase_over_openai_sends_no_attribute_and_leaves_backend_alone(serv
     para = ParaphrasePerturber(base)
     assert para.identity == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v1"
     assert para.attribute_aware is False and getattr(base, "attribute_aware", True) is True
-    requests = [req(f"Answer number {i}.", CORRECTNESS if i % 2 else VERBOSITY,
-                    "worse" if i % 3 else "better") for i in range(6)]
+    requests = [
+        req(
+            f"Answer number {i}.",
+            CORRECTNESS if i % 2 else VERBOSITY,
+            "worse" if i % 3 else "better",
+        )
+        for i in range(6)
+    ]
     seen = []
     out = para.perturb_batch(requests, on_result=lambda i, r: seen.append(i))
     assert sorted(seen) == list(range(6))
@@ -191,8 +215,15 @@ def test_paraphrase_over_openai_sends_no_attribute_and_leaves_backend_alone(serv
     for rec in server.requests:
         text = rec.user_text
         assert "Paraphrase the response" in text
-        for leak in ("verbosity", "correctness", VERBOSITY.definition, CORRECTNESS.definition,
-                     "worse", "better", "Quality:"):
+        for leak in (
+            "verbosity",
+            "correctness",
+            VERBOSITY.definition,
+            CORRECTNESS.definition,
+            "worse",
+            "better",
+            "Quality:",
+        ):
             assert leak not in text
     # the user's object is unchanged and still sends the attribute prompt
     assert base.identity == before and base.template is ATTRIBUTE_TEMPLATE
@@ -208,8 +239,10 @@ def test_named_backend_keeps_its_stem_and_bad_backends_are_refused(server):
     base = openai_backend(server, name="mylab")
     assert base.identity == "mylab:prompt-v1"
     assert ParaphrasePerturber(base).identity == "mylab:paraphrase-v1"
-    assert openai_backend(server, template=PARAPHRASE_TEMPLATE).identity == \
-        f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v1"
+    assert (
+        openai_backend(server, template=PARAPHRASE_TEMPLATE).identity
+        == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v1"
+    )
     for bad in (RulePerturber(), RandomWordPerturber(), lambda p, r, a, d: r, "gpt-4o"):
         with pytest.raises(PerturberError, match="ParaphrasePerturber wraps an LLM perturber"):
             ParaphrasePerturber(bad)
@@ -230,8 +263,9 @@ def test_paraphrase_over_hf_shares_weights_and_uses_the_paraphrase_chat(tiny_cau
     assert "Paraphrase the response" in chat and "<|assistant|>" in chat
     assert "correctness" not in chat and "Quality:" in base._chat_text(req("Some answer."))
     seen = []
-    out = para.perturb_batch([req("Some answer."), req("Other.")],
-                             on_result=lambda i, r: seen.append(i))
+    out = para.perturb_batch(
+        [req("Some answer."), req("Other.")], on_result=lambda i, r: seen.append(i)
+    )
     assert seen == [0, 1]  # HFPerturber does not stream: reported when the batch is back
     assert all(o.text is None and o.failure.startswith("unparseable") for o in out)
     assert para.stats["requests"] == 2 and base.stats["requests"] == 0
@@ -242,9 +276,14 @@ def test_paraphrase_over_hf_shares_weights_and_uses_the_paraphrase_chat(tiny_cau
 # ============================================================================================
 
 SPECIAL = ["<|endoftext|>", "<|perturb|>", "[BLANK]", "[SEP]", "[ANSWER]", "[EMPTY]"]
-CORPUS = [("It is great for kids. <|perturb|> [negation] It is [BLANK] great for kids. "
-           "[SEP] not [ANSWER]<|endoftext|>"), "The quick brown fox jumps over the lazy dog.",
-          "Sort a list in Python with sorted(items) or items.sort(). Hope this helps!"]
+CORPUS = [
+    (
+        "It is great for kids. <|perturb|> [negation] It is [BLANK] great for kids. "
+        "[SEP] not [ANSWER]<|endoftext|>"
+    ),
+    "The quick brown fox jumps over the lazy dog.",
+    "Sort a list in Python with sorted(items) or items.sort(). Hope this helps!",
+]
 
 
 def build_tiny_polyjuice(path: Path, *, seed: int = 0) -> Path:
@@ -261,19 +300,33 @@ def build_tiny_polyjuice(path: Path, *, seed: int = 0) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=350, special_tokens=SPECIAL, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=350,
+        special_tokens=SPECIAL,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
     fast.save_pretrained(str(path))
     torch.manual_seed(seed)
     eos = fast.convert_tokens_to_ids("<|endoftext|>")
-    cfg = GPT2Config(vocab_size=len(fast), n_positions=96, n_embd=32, n_layer=1, n_head=2,
-                     bos_token_id=eos, eos_token_id=eos)
+    cfg = GPT2Config(
+        vocab_size=len(fast),
+        n_positions=96,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=eos,
+        eos_token_id=eos,
+    )
     model = GPT2LMHeadModel(cfg)
-    model.generation_config = GenerationConfig(eos_token_id=eos, bos_token_id=eos,
-                                               pad_token_id=eos)
+    model.generation_config = GenerationConfig(eos_token_id=eos, bos_token_id=eos, pad_token_id=eos)
     model.save_pretrained(str(path))
     return path
 
@@ -283,28 +336,52 @@ def tiny_polyjuice(tmp_path_factory):
     return build_tiny_polyjuice(tmp_path_factory.mktemp("polyjuice"))
 
 
-@pytest.mark.parametrize("generated,code,expected", [
-    ("It is great. <|perturb|> [negation] It is not great.<|endoftext|>", "negation",
-     "It is not great."),
-    (" [lexical] A  big\n dog.<|endoftext|><|endoftext|>", "lexical", "A big dog."),
-    (("It is great. <|perturb|> [negation] It is [BLANK] great for [BLANK]. [SEP] "
-      "not [ANSWER] adults [ANSWER]<|endoftext|>"), "negation", "It is not great for adults."),
-    ("x <|perturb|> [delete] It is [BLANK] great. [SEP] [EMPTY] [ANSWER]<|endoftext|>",
-     "delete", "It is great."),
-    ("x <|perturb|> [negation] It is great.", "negation", None),  # cut off: no end token
-    ("x <|perturb|> [lexical] It is great.<|endoftext|>", "negation", None),  # other code
-    ("x <|perturb|> [negation] It is [BLANK] great.<|endoftext|>", "negation", None),
-    (("x <|perturb|> [negation] It is [BLANK] great. [SEP] not [ANSWER] very [ANSWER]"
-      "<|endoftext|>"), "negation", None),  # two answers, one blank
-    ("x <|perturb|> [negation] It [BLANK] is [BLANK]. [SEP] not [ANSWER]<|endoftext|>",
-     "negation", None),  # one answer, two blanks
-    ("x <|perturb|> [negation] It is [BLANK]. [SEP] not<|endoftext|>", "negation", None),
-    ("x <|perturb|> [negation] A [SEP] b [SEP] c [ANSWER]<|endoftext|>", "negation", None),
-    ("x <|perturb|> [negation] It is fine [ANSWER]<|endoftext|>", "negation", None),
-    ("x <|perturb|> [negation]   <|endoftext|>", "negation", None),
-    ("x <|perturb|> [negation] [BLANK] [SEP] [EMPTY] [ANSWER]<|endoftext|>", "negation", None),
-    ("no marker at all<|endoftext|>", "negation", None),
-])
+@pytest.mark.parametrize(
+    "generated,code,expected",
+    [
+        (
+            "It is great. <|perturb|> [negation] It is not great.<|endoftext|>",
+            "negation",
+            "It is not great.",
+        ),
+        (" [lexical] A  big\n dog.<|endoftext|><|endoftext|>", "lexical", "A big dog."),
+        (
+            (
+                "It is great. <|perturb|> [negation] It is [BLANK] great for [BLANK]. [SEP] "
+                "not [ANSWER] adults [ANSWER]<|endoftext|>"
+            ),
+            "negation",
+            "It is not great for adults.",
+        ),
+        (
+            "x <|perturb|> [delete] It is [BLANK] great. [SEP] [EMPTY] [ANSWER]<|endoftext|>",
+            "delete",
+            "It is great.",
+        ),
+        ("x <|perturb|> [negation] It is great.", "negation", None),  # cut off: no end token
+        ("x <|perturb|> [lexical] It is great.<|endoftext|>", "negation", None),  # other code
+        ("x <|perturb|> [negation] It is [BLANK] great.<|endoftext|>", "negation", None),
+        (
+            (
+                "x <|perturb|> [negation] It is [BLANK] great. [SEP] not [ANSWER] very [ANSWER]"
+                "<|endoftext|>"
+            ),
+            "negation",
+            None,
+        ),  # two answers, one blank
+        (
+            "x <|perturb|> [negation] It [BLANK] is [BLANK]. [SEP] not [ANSWER]<|endoftext|>",
+            "negation",
+            None,
+        ),  # one answer, two blanks
+        ("x <|perturb|> [negation] It is [BLANK]. [SEP] not<|endoftext|>", "negation", None),
+        ("x <|perturb|> [negation] A [SEP] b [SEP] c [ANSWER]<|endoftext|>", "negation", None),
+        ("x <|perturb|> [negation] It is fine [ANSWER]<|endoftext|>", "negation", None),
+        ("x <|perturb|> [negation]   <|endoftext|>", "negation", None),
+        ("x <|perturb|> [negation] [BLANK] [SEP] [EMPTY] [ANSWER]<|endoftext|>", "negation", None),
+        ("no marker at all<|endoftext|>", "negation", None),
+    ],
+)
 def test_parse_polyjuice(generated, code, expected):
     assert parse_polyjuice(generated, code) == expected
 
@@ -320,9 +397,13 @@ def test_polyjuice_unavailable_reason(monkeypatch, tmp_path, tiny_polyjuice):
     monkeypatch.setattr(availability, "reachable", lambda *a, **k: False)
     assert "unreachable" in PolyjuicePerturber.unavailable_reason(name)
     pert = PolyjuicePerturber(name, device="cpu")  # lazy: constructing never loads
-    with pytest.raises(PerturberError, match=re.escape(
+    with pytest.raises(
+        PerturberError,
+        match=re.escape(
             f"Polyjuice model '{name}' cannot be loaded: huggingface.co is unreachable "
-            "(offline?); the study runs without it")):
+            "(offline?); the study runs without it"
+        ),
+    ):
         pert.perturb_batch([req("It is great.")])
     assert "does not exist" in PolyjuicePerturber.unavailable_reason(str(tmp_path / "nope"))
     assert "config.json" in PolyjuicePerturber.unavailable_reason(str(tmp_path))
@@ -332,29 +413,39 @@ def test_polyjuice_unavailable_reason(monkeypatch, tmp_path, tiny_polyjuice):
 def test_polyjuice_folder_that_does_not_load_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
     pert = PolyjuicePerturber(str(tmp_path), device="cpu")
-    with pytest.raises(PerturberError, match=re.escape(
-            f"Polyjuice model '{tmp_path}' cannot be loaded: ") + r".+; the study runs without"):
+    with pytest.raises(
+        PerturberError,
+        match=re.escape(f"Polyjuice model '{tmp_path}' cannot be loaded: ")
+        + r".+; the study runs without",
+    ):
         pert.load()
     assert pert.model is None
 
 
-RESPONSES = ["Sorting is easy. Use sorted(items) for a new list! Or sort in place.",
-             "- First item here.\n- Second item there.\n\n```\ncode();\n```",
-             "A single sentence answer"]
+RESPONSES = [
+    "Sorting is easy. Use sorted(items) for a new list! Or sort in place.",
+    "- First item here.\n- Second item there.\n\n```\ncode();\n```",
+    "A single sentence answer",
+]
 
 
 def test_random_polyjuice_outputs_become_recorded_failures(tiny_polyjuice):
-    pert = PolyjuicePerturber(str(tiny_polyjuice), device="cpu", max_new_tokens=6,
-                              batch_size=2)
-    requests = [req(r, a, d) for r in RESPONSES for a in (VERBOSITY, CORRECTNESS)
-                for d in ("worse", "better")] + [req(""), req("```\nonly code\n```")]
+    pert = PolyjuicePerturber(str(tiny_polyjuice), device="cpu", max_new_tokens=6, batch_size=2)
+    requests = [
+        req(r, a, d)
+        for r in RESPONSES
+        for a in (VERBOSITY, CORRECTNESS)
+        for d in ("worse", "better")
+    ] + [req(""), req("```\nonly code\n```")]
     seen = []
     out = pert.perturb_batch(requests, on_result=lambda i, r: seen.append(i))
     assert sorted(seen) == list(range(len(requests)))
     assert len(out) == len(requests)
     assert all(o.text is None and o.failure for o in out)  # cut off at 6 tokens: no end token
-    assert all("could not be parsed" in o.failure and failure_kind(o.failure) == "unparseable"
-               for o in out[:-2])
+    assert all(
+        "could not be parsed" in o.failure and failure_kind(o.failure) == "unparseable"
+        for o in out[:-2]
+    )
     assert "empty response" in out[-2].failure and out[-1].failure.startswith("no sentence")
     assert pert.stats == {"requests": len(requests), "batches": 6, "failures": len(requests)}
     again = PolyjuicePerturber(str(tiny_polyjuice), device="cpu", max_new_tokens=6)
@@ -365,25 +456,35 @@ def test_random_polyjuice_outputs_become_recorded_failures(tiny_polyjuice):
 def test_polyjuice_plans_differ_by_slot_and_stay_in_prose():
     pert = PolyjuicePerturber("/nonexistent/never-loaded", device="cpu")
     text = RESPONSES[0] + "\n\n```\nprint('x')\n```\n- Last point."
-    slots = [(a, d) for a in (VERBOSITY, CORRECTNESS, get_attribute("clarity"),
-                              get_attribute("manner")) for d in ("worse", "better")]
+    slots = [
+        (a, d)
+        for a in (VERBOSITY, CORRECTNESS, get_attribute("clarity"), get_attribute("manner"))
+        for d in ("worse", "better")
+    ]
     plans = [pert.plan(req(text, a, d)) for a, d in slots]
     assert plans == [pert.plan(req(text, a, d)) for a, d in slots]
     assert len(set(plans)) > 2
     sentences = {text[a:b] for (a, b), _ in plans}
-    assert sentences <= {"Sorting is easy.", "Use sorted(items) for a new list!",
-                         "Or sort in place.", "Last point."}
+    assert sentences <= {
+        "Sorting is easy.",
+        "Use sorted(items) for a new list!",
+        "Or sort in place.",
+        "Last point.",
+    }
 
 
 def test_forced_polyjuice_output_is_parsed_and_spliced(tiny_polyjuice, monkeypatch):
     import torch
 
-    pert = PolyjuicePerturber(str(tiny_polyjuice), device="cpu", max_new_tokens=20,
-                              ctrl_codes=("negation",))
+    pert = PolyjuicePerturber(
+        str(tiny_polyjuice), device="cpu", max_new_tokens=20, ctrl_codes=("negation",)
+    )
     pert.load()
     tok = pert.tokenizer
-    continuations = [" It is [BLANK] easy. [SEP] not [ANSWER]<|endoftext|>",
-                     " garbage [ANSWER]<|endoftext|>"]
+    continuations = [
+        " It is [BLANK] easy. [SEP] not [ANSWER]<|endoftext|>",
+        " garbage [ANSWER]<|endoftext|>",
+    ]
     real_generate = pert.model.generate
 
     def forced(**kw):
@@ -412,16 +513,28 @@ def test_polyjuice_long_sentences_and_arguments(tiny_polyjuice):
     out = pert.perturb_batch([req(long), req("Short one.")])
     assert out[0].text is None and "too long for Polyjuice" in out[0].failure
     assert out[1].failure and "too long" not in out[1].failure
-    assert pert.identity == (f"polyjuice:{tiny_polyjuice}:v1:s0:t8:greedy:negation,quantifier,"
-                             "shuffle,lexical,resemantic,insert,delete,restructure")
-    other = PolyjuicePerturber(str(tiny_polyjuice), seed=1, max_new_tokens=8,
-                               ctrl_codes=("lexical",), do_sample=True)
+    assert pert.identity == (
+        f"polyjuice:{tiny_polyjuice}:v1:s0:t8:greedy:negation,quantifier,"
+        "shuffle,lexical,resemantic,insert,delete,restructure"
+    )
+    other = PolyjuicePerturber(
+        str(tiny_polyjuice), seed=1, max_new_tokens=8, ctrl_codes=("lexical",), do_sample=True
+    )
     assert other.identity == f"polyjuice:{tiny_polyjuice}:v1:s1:t8:sample:lexical"
     sampled = [o.failure for o in other.perturb_batch([req("Short one."), req("Another.")])]
-    assert sampled == [o.failure for o in PolyjuicePerturber(
-        str(tiny_polyjuice), seed=1, max_new_tokens=8, ctrl_codes=("lexical",),
-        do_sample=True).perturb_batch([req("Short one."), req("Another.")])]
-    for kwargs in ({"ctrl_codes": ("negate",)}, {"ctrl_codes": ()}, {"max_new_tokens": 0},
-                   {"seed": "0"}, {"batch_size": 0}, {"name_or_path": ""}):
+    assert sampled == [
+        o.failure
+        for o in PolyjuicePerturber(
+            str(tiny_polyjuice), seed=1, max_new_tokens=8, ctrl_codes=("lexical",), do_sample=True
+        ).perturb_batch([req("Short one."), req("Another.")])
+    ]
+    for kwargs in (
+        {"ctrl_codes": ("negate",)},
+        {"ctrl_codes": ()},
+        {"max_new_tokens": 0},
+        {"seed": "0"},
+        {"batch_size": 0},
+        {"name_or_path": ""},
+    ):
         with pytest.raises(PerturberError):
             PolyjuicePerturber(**kwargs)

@@ -14,14 +14,21 @@ from rmx_widgets.core.perturbers.hf import HFPerturber
 from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION
 
 # Different lengths, so batches need padding and the longest-first order differs from input.
-RESPONSES = ["Short one.", "A somewhat longer answer with a few more words in it, surely.",
-             "Mid length answer here.", "x", "Another answer of medium size, with commas, ok."]
+RESPONSES = [
+    "Short one.",
+    "A somewhat longer answer with a few more words in it, surely.",
+    "Mid length answer here.",
+    "x",
+    "Another answer of medium size, with commas, ok.",
+]
 
 
 def _requests() -> list[PerturbationRequest]:
     attr = get_attribute("assertiveness")
-    return [PerturbationRequest(f"Question {i}?", resp, attr, "worse" if i % 2 else "better")
-            for i, resp in enumerate(RESPONSES)]
+    return [
+        PerturbationRequest(f"Question {i}?", resp, attr, "worse" if i % 2 else "better")
+        for i, resp in enumerate(RESPONSES)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +36,12 @@ def pert(tiny_causal_lm):
     return HFPerturber(str(tiny_causal_lm), device="cpu", batch_size=2, max_new_tokens=6)
 
 
-def test_gibberish_becomes_recorded_failures_via_chat_template_and_left_padding(pert,
-                                                                               monkeypatch):
+def test_gibberish_becomes_recorded_failures_via_chat_template_and_left_padding(pert, monkeypatch):
     calls = []
     real_generate = pert.model.generate
 
     def spy(**kw):
-        calls.append({k: v.clone() for k, v in kw.items() if k in ("input_ids",
-                                                                   "attention_mask")})
+        calls.append({k: v.clone() for k, v in kw.items() if k in ("input_ids", "attention_mask")})
         return real_generate(**kw)
 
     monkeypatch.setattr(pert.model, "generate", spy)
@@ -73,8 +78,9 @@ class ScriptedDecode(HFPerturber):
             original = re.search(r"<response>\n(.*?)\n</response>", text, re.DOTALL).group(1)
             direction = re.search(r"make the response (\w+) overall", text).group(1)
             reply = {"locate": [original[:5]], "rewritten": f"{original} ({direction})"}
-            replies.append("```json\n" + json.dumps(reply) + "\n```" if len(g) % 2 else
-                           json.dumps(reply))
+            replies.append(
+                "```json\n" + json.dumps(reply) + "\n```" if len(g) % 2 else json.dumps(reply)
+            )
         return replies
 
 
@@ -109,8 +115,10 @@ def test_tokenizer_without_chat_template_is_rejected(tiny_decoder_rm_no_template
         HFPerturber(str(tiny_decoder_rm_no_template), device="cpu")
 
 
-@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"max_new_tokens": 0},
-                                    {"dtype": "int3"}, {"device": "not-a-device"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"batch_size": 0}, {"max_new_tokens": 0}, {"dtype": "int3"}, {"device": "not-a-device"}],
+)
 def test_bad_configuration_is_a_clear_error(tiny_causal_lm, kwargs):
     with pytest.raises(PerturberError):
         HFPerturber(str(tiny_causal_lm), **kwargs)

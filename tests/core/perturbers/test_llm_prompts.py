@@ -23,8 +23,12 @@ ORIGINAL = "Paris is the capital of France. I hope this helps!"
 
 
 def _req(direction: str = "worse", prompt=None, attribute=None) -> PerturbationRequest:
-    return PerturbationRequest(prompt if prompt is not None else "What is the capital of France?",
-                               ORIGINAL, attribute or get_attribute("verbosity"), direction)
+    return PerturbationRequest(
+        prompt if prompt is not None else "What is the capital of France?",
+        ORIGINAL,
+        attribute or get_attribute("verbosity"),
+        direction,
+    )
 
 
 def test_template_is_versioned_and_visible():
@@ -52,8 +56,10 @@ def test_build_messages_carries_everything_the_model_needs(direction):
 
 def test_build_messages_with_custom_attribute_chat_prompt_and_braces():
     attr = Attribute("pirate-speak", "How much the response sounds like a pirate {arr}.")
-    chat = [{"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Say hi {name}"}]
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hi {name}"},
+    ]
     user = build_messages(_req("better", prompt=chat, attribute=attr))[1]["content"]
     assert "System: Be brief.\n\nUser: Say hi {name}" in user
     assert "pirate {arr}." in user
@@ -71,14 +77,17 @@ def test_bad_direction_is_rejected():
 GOOD = {"locate": ["I hope this helps!"], "rewritten": "Paris is the capital of France."}
 
 
-@pytest.mark.parametrize("reply", [
-    json.dumps(GOOD),
-    "  \n" + json.dumps(GOOD, indent=2) + "\n",
-    "```json\n" + json.dumps(GOOD) + "\n```",
-    "```\n" + json.dumps(GOOD) + "\n```",
-    '{"locate": [], "rewritten": "Paris is the capital of France."}',
-    '{"rewritten": "Paris is the capital of France."}',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        json.dumps(GOOD),
+        "  \n" + json.dumps(GOOD, indent=2) + "\n",
+        "```json\n" + json.dumps(GOOD) + "\n```",
+        "```\n" + json.dumps(GOOD) + "\n```",
+        '{"locate": [], "rewritten": "Paris is the capital of France."}',
+        '{"rewritten": "Paris is the capital of France."}',
+    ],
+)
 def test_parse_accepts_the_object_alone_or_in_one_fence(reply):
     res = parse_reply(reply, ORIGINAL)
     assert res.text == "Paris is the capital of France." and res.failure is None

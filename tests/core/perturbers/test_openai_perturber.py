@@ -33,8 +33,10 @@ def make(server: FakeLLMServer, **kw) -> OpenAIPerturber:
 
 def reqs(n: int, tag: str = "row", direction: str = "worse") -> list[PerturbationRequest]:
     attr = get_attribute("verbosity")
-    return [PerturbationRequest(f"Question {i}?", f"{tag}-{i} answer text.", attr, direction)
-            for i in range(n)]
+    return [
+        PerturbationRequest(f"Question {i}?", f"{tag}-{i} answer text.", attr, direction)
+        for i in range(n)
+    ]
 
 
 def test_happy_path_in_order_with_identity_and_stats(server):
@@ -56,8 +58,9 @@ def test_happy_path_in_order_with_identity_and_stats(server):
 
 
 def test_name_and_trailing_endpoint_are_normalised(server):
-    pert = OpenAIPerturber("m", base_url=server.url + "/chat/completions/", name="mylab",
-                           api_key_env=KEY_ENV)
+    pert = OpenAIPerturber(
+        "m", base_url=server.url + "/chat/completions/", name="mylab", api_key_env=KEY_ENV
+    )
     assert pert.identity == f"mylab:prompt-{TEMPLATE_VERSION}"
     assert pert.perturb(reqs(1)[0]).text == "row-0 answer text. [worse:verbosity]"
 
@@ -70,8 +73,9 @@ def test_concurrency_is_bounded_and_used():
         assert s.max_in_flight == 4
 
 
-@pytest.mark.parametrize("behaviour", ["429", "500", "truncated", "badjson", "malformed",
-                                       "missing_key", "unchanged"])
+@pytest.mark.parametrize(
+    "behaviour", ["429", "500", "truncated", "badjson", "malformed", "missing_key", "unchanged"]
+)
 def test_transient_errors_are_retried_then_succeed(server, behaviour):
     pert = make(server)
     server.script("row-1 ", [behaviour, behaviour])
@@ -140,8 +144,7 @@ def _free_port() -> int:
 
 
 def test_unreachable_server_fails_fast_with_default_retries():
-    pert = OpenAIPerturber("m", base_url=f"http://127.0.0.1:{_free_port()}/v1",
-                           api_key_env=KEY_ENV)
+    pert = OpenAIPerturber("m", base_url=f"http://127.0.0.1:{_free_port()}/v1", api_key_env=KEY_ENV)
     t0 = time.monotonic()
     with pytest.raises(PerturberError, match="cannot reach the LLM server"):
         pert.perturb_batch(reqs(200))
@@ -150,8 +153,9 @@ def test_unreachable_server_fails_fast_with_default_retries():
 
 
 def test_unreachable_server_raises_even_without_retries():
-    pert = OpenAIPerturber("m", base_url=f"http://127.0.0.1:{_free_port()}/v1",
-                           api_key_env=KEY_ENV, max_retries=0)
+    pert = OpenAIPerturber(
+        "m", base_url=f"http://127.0.0.1:{_free_port()}/v1", api_key_env=KEY_ENV, max_retries=0
+    )
     with pytest.raises(PerturberError, match="cannot reach"):
         pert.perturb_batch(reqs(1))
 
@@ -198,20 +202,35 @@ def test_works_inside_a_running_event_loop(server):
     assert native[1].text == "async-1 answer text. [better:verbosity]"
 
 
-@pytest.mark.parametrize("kwargs", [{"model": ""}, {"concurrency": 0}, {"max_retries": -1},
-                                    {"base_url": "localhost:8000"}, {"timeout": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": ""},
+        {"concurrency": 0},
+        {"max_retries": -1},
+        {"base_url": "localhost:8000"},
+        {"timeout": 0},
+    ],
+)
 def test_bad_configuration_is_a_clear_error(kwargs):
     args = {"model": "m", "base_url": "http://127.0.0.1:1/v1", **kwargs}
     with pytest.raises(PerturberError):
         OpenAIPerturber(**args)
 
 
-@pytest.mark.parametrize("behaviour, kind", [
-    ("429", FailureKind.RATE_LIMITED), ("500", FailureKind.SERVER_ERROR),
-    ("400", FailureKind.CLIENT_ERROR), ("truncated", FailureKind.BROKEN_REPLY),
-    ("badjson", FailureKind.BROKEN_REPLY), ("malformed", FailureKind.UNPARSEABLE),
-    ("missing_key", FailureKind.UNPARSEABLE), ("unchanged", FailureKind.UNCHANGED),
-])
+@pytest.mark.parametrize(
+    "behaviour, kind",
+    [
+        ("429", FailureKind.RATE_LIMITED),
+        ("500", FailureKind.SERVER_ERROR),
+        ("400", FailureKind.CLIENT_ERROR),
+        ("truncated", FailureKind.BROKEN_REPLY),
+        ("badjson", FailureKind.BROKEN_REPLY),
+        ("malformed", FailureKind.UNPARSEABLE),
+        ("missing_key", FailureKind.UNPARSEABLE),
+        ("unchanged", FailureKind.UNCHANGED),
+    ],
+)
 def test_recorded_failures_name_their_kind(server, behaviour, kind):
     """Each failure carries the kind of its last attempt, chosen where it was seen (the same
     kind the old classifier read from these reasons), and the backend declares that it

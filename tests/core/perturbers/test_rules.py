@@ -34,8 +34,12 @@ from rmx_widgets.core.perturbers.rules import (
 RULES = RulePerturber()
 
 
-def run(response: str, attribute: str | Attribute, direction: str,
-        prompt: str | list[dict[str, str]] = "Tell me about it.") -> PerturbationResult:
+def run(
+    response: str,
+    attribute: str | Attribute,
+    direction: str,
+    prompt: str | list[dict[str, str]] = "Tell me about it.",
+) -> PerturbationResult:
     attr = get_attribute(attribute) if isinstance(attribute, str) else attribute
     return RULES.perturb_batch([PerturbationRequest(prompt, response, attr, direction)])[0]
 
@@ -47,8 +51,7 @@ def ok(response: str, attribute: str, direction: str, prompt: str = "Tell me abo
     return res.text
 
 
-def fails(response: str, attribute: str, direction: str, prompt: str = "Tell me about it."
-          ) -> str:
+def fails(response: str, attribute: str, direction: str, prompt: str = "Tell me about it.") -> str:
     res = run(response, attribute, direction, prompt)
     assert res.text is None, f"{attribute}/{direction} should fail, gave {res.text!r}"
     assert res.failure
@@ -72,10 +75,13 @@ RICH_PROMPT = "What is the capital of France, and how do I bake a cake?"
 
 # ------------------------------------------------------------------------------ splitting
 
+
 def test_split_sentences_handles_abbreviations_numbers_quotes_and_code() -> None:
-    text = ('Dr. Smith lives in the U.S. with J. K. Rowling, e.g. near Boston. Pi is 3.14 '
-            'roughly. She said "Stop. Now." and left! Was it late?\n\n' + CODE + '\n\n- item one\n'
-            '1. numbered item')
+    text = (
+        "Dr. Smith lives in the U.S. with J. K. Rowling, e.g. near Boston. Pi is 3.14 "
+        'roughly. She said "Stop. Now." and left! Was it late?\n\n' + CODE + "\n\n- item one\n"
+        "1. numbered item"
+    )
     assert split_sentences(text) == [
         "Dr. Smith lives in the U.S. with J. K. Rowling, e.g. near Boston.",
         "Pi is 3.14 roughly.",
@@ -94,16 +100,27 @@ def test_split_keeps_unterminated_fence_as_code() -> None:
 
 # ------------------------------------------------------------------------------ protocol
 
+
 def test_identity_and_supported_attributes() -> None:
     assert RULES.identity == "rules:v1"
     assert set(RULES.supported_attributes) == {
-        "verbosity", "assertiveness", "avoid-to-answer", "manner", "coherence", "relevance",
-        "correctness", "engagement", "clarity"}
+        "verbosity",
+        "assertiveness",
+        "avoid-to-answer",
+        "manner",
+        "coherence",
+        "relevance",
+        "correctness",
+        "engagement",
+        "clarity",
+    }
     assert RULES.supported_attributes == SUPPORTED_ATTRIBUTES
 
 
-@pytest.mark.parametrize("name", ["helpfulness", "complexity", "informativeness",
-                                  "harmlessness", "sensitivity", "neutrality"])
+@pytest.mark.parametrize(
+    "name",
+    ["helpfulness", "complexity", "informativeness", "harmlessness", "sensitivity", "neutrality"],
+)
 def test_unsupported_attributes_fail_with_reason(name: str) -> None:
     attr = get_attribute(name)
     assert not RULES.supports(attr)
@@ -130,13 +147,19 @@ def test_bad_direction_is_a_failure_not_a_crash() -> None:
 @pytest.mark.parametrize("direction", ["worse", "better"])
 def test_deterministic_and_code_untouched(attribute: str, direction: str) -> None:
     # Each rule sees a text it can act on in both directions, with a code block in the middle.
-    text = RICH if direction == "worse" else (
-        "I can't give advice on that, but here goes. By the way, octopuses have blue blood. "
-        "Then bake the cake. First, buy flour: sugar, eggs, and butter. Perhaps 12 * 4 = 46 "
-        "is wrong. In other words, buy flour, sugar, eggs and butter first.\n\n" + CODE)
+    text = (
+        RICH
+        if direction == "worse"
+        else (
+            "I can't give advice on that, but here goes. By the way, octopuses have blue blood. "
+            "Then bake the cake. First, buy flour: sugar, eggs, and butter. Perhaps 12 * 4 = 46 "
+            "is wrong. In other words, buy flour, sugar, eggs and butter first.\n\n" + CODE
+        )
+    )
     first = run(text, attribute, direction, RICH_PROMPT)
     second = RulePerturber().perturb_batch(
-        [PerturbationRequest(RICH_PROMPT, text, get_attribute(attribute), direction)])[0]
+        [PerturbationRequest(RICH_PROMPT, text, get_attribute(attribute), direction)]
+    )[0]
     assert first == second
     if attribute == "avoid-to-answer" and direction == "worse":
         assert first.text in REFUSAL_RESPONSES
@@ -158,6 +181,7 @@ def test_seed_depends_on_text_not_global_random_state() -> None:
 
 # ------------------------------------------------------------------------------ verbosity
 
+
 def test_verbosity_worse_pads_and_restates_without_losing_text() -> None:
     text = "Paris is the capital of France. It sits on the Seine river."
     out = ok(text, "verbosity", "worse")
@@ -174,11 +198,14 @@ def test_verbosity_worse_pads_and_restates_without_losing_text() -> None:
 
 
 def test_verbosity_better_cuts_restatements_filler_and_duplicates() -> None:
-    text = ("This is an important question. Water boils at 100 degrees at sea level. "
-            "Plants need water to live and grow. Plants need water in order to live and grow. "
-            "In other words, water boils at 100 degrees.")
+    text = (
+        "This is an important question. Water boils at 100 degrees at sea level. "
+        "Plants need water to live and grow. Plants need water in order to live and grow. "
+        "In other words, water boils at 100 degrees."
+    )
     assert ok(text, "verbosity", "better") == (
-        "Water boils at 100 degrees at sea level. Plants need water to live and grow.")
+        "Water boils at 100 degrees at sea level. Plants need water to live and grow."
+    )
 
 
 def test_verbosity_round_trip_and_concise_text_fails() -> None:
@@ -195,14 +222,17 @@ def test_verbosity_better_keeps_summary_that_adds_new_content() -> None:
 
 # ------------------------------------------------------------------------------ assertiveness
 
+
 def test_assertiveness_worse_inserts_hedges() -> None:
     text = "Paris is the capital of France."
     out = ok(text, "assertiveness", "worse")
     assert re.fullmatch(r"Paris is (probably|perhaps|possibly) the capital of France\.", out)
     text2 = "Preheat the oven to 180 degrees."
     out2 = ok(text2, "assertiveness", "worse")
-    assert out2 in ("Preheat the oven to 180 degrees, I think.",
-                    "Preheat the oven to 180 degrees, I believe.")
+    assert out2 in (
+        "Preheat the oven to 180 degrees, I think.",
+        "Preheat the oven to 180 degrees, I believe.",
+    )
     multi = "Paris is big. Rome is old. Berlin is green. Madrid is sunny. Oslo is cold."
     out3 = ok(multi, "assertiveness", "worse")
     assert count_phrases(out3, HEDGES) in (2, 3)
@@ -213,8 +243,9 @@ def test_assertiveness_better_removes_hedges() -> None:
     cases = {
         "I think Paris is the capital of France.": "Paris is the capital of France.",
         "Perhaps you should restart the router.": "You should restart the router.",
-        "It is probably a good idea to avoid coffee, but I'm not sure.":
-            "It is a good idea to avoid coffee.",
+        "It is probably a good idea to avoid coffee, but I'm not sure.": (
+            "It is a good idea to avoid coffee."
+        ),
         "The cause might be a loose cable, I believe.": "The cause is a loose cable.",
         "These files could be corrupted.": "These files are corrupted.",
         "You may be able to ask a neighbor.": "You can ask a neighbor.",
@@ -236,38 +267,57 @@ def test_assertiveness_round_trip_and_failures() -> None:
 
 # ------------------------------------------------------------------------------ avoid-to-answer
 
+
 def test_avoid_worse_replaces_with_refusal() -> None:
     out = ok("Paris is the capital of France.", "avoid-to-answer", "worse")
     assert out in REFUSAL_RESPONSES
     assert count_phrases(out, REFUSALS) >= 1
-    assert "already a refusal" in fails("I'm sorry, but I can't help with that.",
-                                        "avoid-to-answer", "worse")
+    assert "already a refusal" in fails(
+        "I'm sorry, but I can't help with that.", "avoid-to-answer", "worse"
+    )
 
 
 def test_avoid_better_removes_refusals_and_keeps_answer() -> None:
-    assert ok("I can't give medical advice, but rest and fluids help most colds.",
-              "avoid-to-answer", "better") == "Rest and fluids help most colds."
-    assert ok("As an AI, I don't have personal opinions. That said, index funds have low fees.",
-              "avoid-to-answer", "better") == "Index funds have low fees."
-    out = ok("I'm unable to browse the web.\n\n```python\nprint('hi')\n```",
-             "avoid-to-answer", "better")
+    assert (
+        ok(
+            "I can't give medical advice, but rest and fluids help most colds.",
+            "avoid-to-answer",
+            "better",
+        )
+        == "Rest and fluids help most colds."
+    )
+    assert (
+        ok(
+            "As an AI, I don't have personal opinions. That said, index funds have low fees.",
+            "avoid-to-answer",
+            "better",
+        )
+        == "Index funds have low fees."
+    )
+    out = ok(
+        "I'm unable to browse the web.\n\n```python\nprint('hi')\n```", "avoid-to-answer", "better"
+    )
     assert out == "```python\nprint('hi')\n```"
 
 
 def test_avoid_better_fails_when_nothing_remains_or_no_refusal() -> None:
-    reason = fails("I'm sorry, but I can't help with that. I hope you understand!",
-                   "avoid-to-answer", "better")
+    reason = fails(
+        "I'm sorry, but I can't help with that. I hope you understand!", "avoid-to-answer", "better"
+    )
     assert "leaves no answer" in reason
     assert "no refusal" in fails("Paris is the capital.", "avoid-to-answer", "better")
 
 
 # ------------------------------------------------------------------------------ manner
 
+
 def test_manner_worse_strips_pleasantries() -> None:
     text = "Great question! Paris is the capital of France. I hope this helps!"
     assert ok(text, "manner", "worse") == "Paris is the capital of France."
-    assert ok("Thanks for asking, the answer is 42. Good luck with your project!",
-              "manner", "worse") == "The answer is 42."
+    assert (
+        ok("Thanks for asking, the answer is 42. Good luck with your project!", "manner", "worse")
+        == "The answer is 42."
+    )
     assert count_phrases(ok(text, "manner", "worse"), PLEASANTRIES) == 0
 
 
@@ -295,9 +345,12 @@ def test_manner_better_puts_greeting_on_its_own_line_before_a_list() -> None:
 
 # ------------------------------------------------------------------------------ coherence
 
+
 def test_coherence_worse_is_a_deterministic_permutation() -> None:
-    text = ("Alpha is first. Beta comes next. Gamma is third. Delta is fourth.\n\n"
-            "- one\n- two\n- three\n\n" + CODE)
+    text = (
+        "Alpha is first. Beta comes next. Gamma is third. Delta is fourth.\n\n"
+        "- one\n- two\n- three\n\n" + CODE
+    )
     out = ok(text, "coherence", "worse")
     assert out == ok(text, "coherence", "worse")
     before, after = split_sentences(text), split_sentences(out)
@@ -319,7 +372,8 @@ def test_coherence_worse_needs_two_sentences() -> None:
 def test_coherence_better_orders_by_discourse_markers() -> None:
     text = "Then add the pasta. Finally, drain it. First, boil the water. Salt helps."
     assert ok(text, "coherence", "better") == (
-        "First, boil the water. Then add the pasta. Finally, drain it. Salt helps.")
+        "First, boil the water. Then add the pasta. Finally, drain it. Salt helps."
+    )
 
 
 def test_coherence_round_trip_and_failures() -> None:
@@ -327,12 +381,15 @@ def test_coherence_round_trip_and_failures() -> None:
     shuffled = ok(text, "coherence", "worse")
     assert shuffled != text
     assert ok(shuffled, "coherence", "better") in (
-        text, "First, boil the water. Next, stir it. Then add the pasta. Finally, drain it.")
+        text,
+        "First, boil the water. Next, stir it. Then add the pasta. Finally, drain it.",
+    )
     assert "already in order" in fails(text, "coherence", "better")
     assert "discourse markers" in fails("Boil water. Add pasta.", "coherence", "better")
 
 
 # ------------------------------------------------------------------------------ relevance
+
 
 def test_relevance_worse_splices_an_off_topic_sentence() -> None:
     prompt = "How do I boil an egg?"
@@ -352,21 +409,27 @@ def test_relevance_worse_avoids_sentences_that_overlap_the_prompt() -> None:
 
 def test_relevance_better_removes_digressions_only() -> None:
     prompt = "How do I boil an egg?"
-    text = ("Put the egg in boiling water. By the way, the first crossword puzzle appeared in "
-            "1913. Cook it for nine minutes.")
+    text = (
+        "Put the egg in boiling water. By the way, the first crossword puzzle appeared in "
+        "1913. Cook it for nine minutes."
+    )
     assert ok(text, "relevance", "better", prompt) == (
-        "Put the egg in boiling water. Cook it for nine minutes.")
+        "Put the egg in boiling water. Cook it for nine minutes."
+    )
     on_topic = "Put the egg in water. By the way, a fresh egg sinks in water."
     assert "no digression" in fails(on_topic, "relevance", "better", prompt)
     # an unmarked short step shares no word with the prompt but is on topic: kept
-    assert "no digression" in fails("Cook for nine minutes. Then cool it down.",
-                                    "relevance", "better", prompt)
+    assert "no digression" in fails(
+        "Cook for nine minutes. Then cool it down.", "relevance", "better", prompt
+    )
 
 
 def test_relevance_round_trip_uses_multi_turn_prompt_text() -> None:
-    prompt = [{"role": "user", "content": "I'm baking bread."},
-              {"role": "assistant", "content": "Nice! What would you like to know?"},
-              {"role": "user", "content": "How long should the dough rise?"}]
+    prompt = [
+        {"role": "user", "content": "I'm baking bread."},
+        {"role": "assistant", "content": "Nice! What would you like to know?"},
+        {"role": "user", "content": "How long should the dough rise?"},
+    ]
     text = "Let the dough rise for about an hour. It should double in size."
     worse = run(text, "relevance", "worse", prompt)
     assert worse.text is not None
@@ -375,6 +438,7 @@ def test_relevance_round_trip_uses_multi_turn_prompt_text() -> None:
 
 # ------------------------------------------------------------------------------ correctness
 
+
 def test_correctness_worse_corrupts_an_equation_result_first() -> None:
     out = ok("We have 12 * 4 = 48 apples in 3 boxes.", "correctness", "worse")
     assert out == "We have 12 * 4 = 58 apples in 3 boxes."
@@ -382,33 +446,50 @@ def test_correctness_worse_corrupts_an_equation_result_first() -> None:
 
 
 def test_correctness_worse_swaps_a_named_fact() -> None:
-    assert ok("The capital of France is Paris.", "correctness", "worse") == \
-        "The capital of France is Lyon."
-    assert ok("Water boils at 100 degrees at sea level.", "correctness", "worse") == \
-        "Water boils at 90 degrees at sea level."
+    assert (
+        ok("The capital of France is Paris.", "correctness", "worse")
+        == "The capital of France is Lyon."
+    )
+    assert (
+        ok("Water boils at 100 degrees at sea level.", "correctness", "worse")
+        == "Water boils at 90 degrees at sea level."
+    )
 
 
 def test_correctness_worse_changes_a_number_and_skips_code() -> None:
     out = ok("Bake it for 25 minutes.\n\n```\nsleep(25)\n```", "correctness", "worse")
     assert out == "Bake it for 30 minutes.\n\n```\nsleep(25)\n```"
-    assert "no arithmetic" in fails("Use `sleep(25)` here.\n\n```\nx = 1 + 1\n```",
-                                    "correctness", "worse")
+    assert "no arithmetic" in fails(
+        "Use `sleep(25)` here.\n\n```\nx = 1 + 1\n```", "correctness", "worse"
+    )
 
 
 def test_correctness_better_fixes_arithmetic_and_known_facts() -> None:
     assert ok("So 12 * 4 = 46 in total.", "correctness", "better") == "So 12 * 4 = 48 in total."
-    assert ok("The notebooks cost 3 * 4.50 = 12.50 dollars.", "correctness", "better") == \
-        "The notebooks cost 3 * 4.50 = 13.50 dollars."
-    assert ok("That is 8,849 - 5,364 = 3,000 metres.", "correctness", "better") == \
-        "That is 8,849 - 5,364 = 3,485 metres."
-    assert ok("Since 91 / 7 = 12, it is not prime.", "correctness", "better") == \
-        "Since 91 / 7 = 13, it is not prime."
-    assert ok("The capital of Australia is Sydney.", "correctness", "better") == \
-        "The capital of Australia is Canberra."
-    assert ok("Toronto is the capital of Canada.", "correctness", "better") == \
-        "Ottawa is the capital of Canada."
-    assert ok("Water boils at 90 degrees Celsius.", "correctness", "better") == \
-        "Water boils at 100 degrees Celsius."
+    assert (
+        ok("The notebooks cost 3 * 4.50 = 12.50 dollars.", "correctness", "better")
+        == "The notebooks cost 3 * 4.50 = 13.50 dollars."
+    )
+    assert (
+        ok("That is 8,849 - 5,364 = 3,000 metres.", "correctness", "better")
+        == "That is 8,849 - 5,364 = 3,485 metres."
+    )
+    assert (
+        ok("Since 91 / 7 = 12, it is not prime.", "correctness", "better")
+        == "Since 91 / 7 = 13, it is not prime."
+    )
+    assert (
+        ok("The capital of Australia is Sydney.", "correctness", "better")
+        == "The capital of Australia is Canberra."
+    )
+    assert (
+        ok("Toronto is the capital of Canada.", "correctness", "better")
+        == "Ottawa is the capital of Canada."
+    )
+    assert (
+        ok("Water boils at 90 degrees Celsius.", "correctness", "better")
+        == "Water boils at 100 degrees Celsius."
+    )
 
 
 def test_correctness_round_trip_on_arithmetic() -> None:
@@ -427,18 +508,22 @@ def test_correctness_better_failures_are_specific() -> None:
 
 
 def test_find_arithmetic_skips_code_and_chains() -> None:
-    text = ("We know 2 + 2 = 5. Also 1 + 2 + 3 = 6. `3 * 3 = 10` is code.\n\n"
-            "```\n4 * 4 = 17\n```\nAnd 9 - 4 = 5.")
+    text = (
+        "We know 2 + 2 = 5. Also 1 + 2 + 3 = 6. `3 * 3 = 10` is code.\n\n"
+        "```\n4 * 4 = 17\n```\nAnd 9 - 4 = 5."
+    )
     found = find_arithmetic(text)
     assert [(f.text, f.correct) for f in found] == [("2 + 2 = 5", False), ("9 - 4 = 5", True)]
-    assert text[found[0].start:found[0].end] == "2 + 2 = 5"
+    assert text[found[0].start : found[0].end] == "2 + 2 = 5"
 
 
 # ------------------------------------------------------------------------------ engagement
 
+
 def test_engagement_worse_removes_follow_ups() -> None:
-    text = ("Paris is the capital of France. Does that make sense? Let me know if you want "
-            "more detail!")
+    text = (
+        "Paris is the capital of France. Does that make sense? Let me know if you want more detail!"
+    )
     assert ok(text, "engagement", "worse") == "Paris is the capital of France."
     assert count_phrases(ok(text, "engagement", "worse"), FOLLOW_UPS) == 0
     assert "no follow-up" in fails("Paris is the capital of France.", "engagement", "worse")
@@ -457,31 +542,41 @@ def test_engagement_better_adds_follow_up_question() -> None:
 
 # ------------------------------------------------------------------------------ clarity
 
+
 def test_clarity_worse_flattens_a_list_into_a_run_on_sentence() -> None:
-    text = ("Here are the steps:\n\n1. Preheat the oven.\n2. Mix the batter.\n"
-            "3. Bake it in Paris for 25 minutes.\n\nEnjoy.")
+    text = (
+        "Here are the steps:\n\n1. Preheat the oven.\n2. Mix the batter.\n"
+        "3. Bake it in Paris for 25 minutes.\n\nEnjoy."
+    )
     assert ok(text, "clarity", "worse") == (
         "Here are the steps: preheat the oven, mix the batter, and bake it in Paris for 25 "
-        "minutes.\n\nEnjoy.")
+        "minutes.\n\nEnjoy."
+    )
     assert "no markdown list" in fails("Preheat the oven. Mix it.", "clarity", "worse")
 
 
 def test_clarity_worse_keeps_names_capitalised() -> None:
-    out = ok("Visit these:\n\n- Louvre in Paris\n- Colosseum in Rome",
-             "clarity", "worse", "I love the Colosseum and the Louvre.")
+    out = ok(
+        "Visit these:\n\n- Louvre in Paris\n- Colosseum in Rome",
+        "clarity",
+        "worse",
+        "I love the Colosseum and the Louvre.",
+    )
     assert out == "Visit these: Louvre in Paris and Colosseum in Rome."
 
 
 def test_clarity_better_turns_enumerated_sentences_into_a_list() -> None:
     text = "Here is how. First, boil the water. Then add pasta. Stir it. Finally, drain it."
     assert ok(text, "clarity", "better") == (
-        "Here is how.\n\n1. Boil the water.\n2. Add pasta. Stir it.\n3. Drain it.")
+        "Here is how.\n\n1. Boil the water.\n2. Add pasta. Stir it.\n3. Drain it."
+    )
 
 
 def test_clarity_better_turns_inline_enumeration_into_bullets() -> None:
     text = "You need three things: flour, sugar, and eggs. Mix them well."
     assert ok(text, "clarity", "better") == (
-        "You need three things:\n- flour\n- sugar\n- eggs\n\nMix them well.")
+        "You need three things:\n- flour\n- sugar\n- eggs\n\nMix them well."
+    )
 
 
 def test_clarity_round_trip_and_failure() -> None:
@@ -492,6 +587,7 @@ def test_clarity_round_trip_and_failure() -> None:
 
 
 # ------------------------------------------------------------------------------ phrase lists
+
 
 def test_phrase_lists_are_lower_case_and_counted_outside_code() -> None:
     for phrases in (HEDGES, REFUSALS, PLEASANTRIES, FOLLOW_UPS):
@@ -512,16 +608,23 @@ def test_all_default_attribute_names_are_either_supported_or_refused() -> None:
 
 # ------------------------------------------------------------------------------ failure kinds
 
+
 def test_every_failure_names_the_kind_the_old_classifier_gave_its_reason(monkeypatch) -> None:
     """Each rule now says its failure's kind itself; it must be the kind that the regex
     classifier gave the same reason before, or summaries of cached ``rules:v1`` runs would
     change. While the rules run, any call to the classifier is recorded: none may be needed."""
-    requests = [PerturbationRequest(c.prompt, response, get_attribute(name), direction)
-                for c in sample_comparisons() for response in (c.response_a, c.response_b)
-                for name in SUPPORTED_ATTRIBUTES for direction in DIRECTIONS]
-    requests += [PerturbationRequest("q", "text", get_attribute("helpfulness"), "worse"),
-                 PerturbationRequest("q", "text", get_attribute("verbosity"), "sideways"),
-                 PerturbationRequest("q", "  ", get_attribute("verbosity"), "worse")]
+    requests = [
+        PerturbationRequest(c.prompt, response, get_attribute(name), direction)
+        for c in sample_comparisons()
+        for response in (c.response_a, c.response_b)
+        for name in SUPPORTED_ATTRIBUTES
+        for direction in DIRECTIONS
+    ]
+    requests += [
+        PerturbationRequest("q", "text", get_attribute("helpfulness"), "worse"),
+        PerturbationRequest("q", "text", get_attribute("verbosity"), "sideways"),
+        PerturbationRequest("q", "  ", get_attribute("verbosity"), "worse"),
+    ]
 
     guessed: list[str | None] = []
 

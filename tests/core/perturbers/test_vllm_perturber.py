@@ -23,8 +23,7 @@ def test_vllm_rewrites_in_order(tiny_causal_lm):
 
     if not torch.cuda.is_available():
         pytest.skip("vLLM needs a CUDA GPU")
-    pert = rmx.VLLMPerturber(str(tiny_causal_lm), max_new_tokens=16,
-                             gpu_memory_utilization=0.2)
+    pert = rmx.VLLMPerturber(str(tiny_causal_lm), max_new_tokens=16, gpu_memory_utilization=0.2)
     attr = rmx.get_attribute("verbosity")
     reqs = [PerturbationRequest(f"q{i}", f"response {i}", attr, "worse") for i in range(8)]
     results = pert.perturb_batch(reqs)

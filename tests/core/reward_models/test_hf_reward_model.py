@@ -52,9 +52,12 @@ def _naive_scores(rm: HFRewardModel, path, prompts, responses) -> list[float]:
     out = []
     for p, r in zip(prompts, responses):
         if tok.chat_template:
-            msgs = ([{"role": "user", "content": p}] if isinstance(p, str) else list(p))
-            enc = tok(tok.apply_chat_template(msgs + [{"role": "assistant", "content": r}],
-                                              tokenize=False))
+            msgs = [{"role": "user", "content": p}] if isinstance(p, str) else list(p)
+            enc = tok(
+                tok.apply_chat_template(
+                    msgs + [{"role": "assistant", "content": r}], tokenize=False
+                )
+            )
         elif rm.is_encoder:
             enc = tok(p, r)
         else:
@@ -150,7 +153,8 @@ def test_multi_turn_prompt(tiny_decoder_rm, tiny_decoder_rm_no_template):
     scores = rm.score([MULTI_TURN, "Name a fruit."], ["Pear.", "Pear."])
     assert scores == pytest.approx(
         _naive_scores(rm, tiny_decoder_rm, [MULTI_TURN, "Name a fruit."], ["Pear.", "Pear."]),
-        abs=1e-4)
+        abs=1e-4,
+    )
     assert scores[0] != pytest.approx(scores[1], abs=1e-3), "the earlier turns must matter"
     plain = HFRewardModel(tiny_decoder_rm_no_template)
     assert all(math.isfinite(s) for s in plain.score([MULTI_TURN], ["Pear."]))
@@ -172,7 +176,8 @@ def test_truncation_drops_prompt_first_and_is_reported(tiny_decoder_rm):
     # long prompt loses its beginning while the response and template tail stay whole.
     full = AutoTokenizer.from_pretrained(tiny_decoder_rm).apply_chat_template(
         [{"role": "user", "content": long_prompt}, {"role": "assistant", "content": "Paris."}],
-        tokenize=False)
+        tokenize=False,
+    )
     ids = rm.tokenizer(full)["input_ids"]
     enc = rm._encode([long_prompt], ["Paris."])[0]
     assert enc.truncated and enc.response_cut is False and enc.input_ids == ids[-24:]
@@ -204,7 +209,8 @@ def test_encoder_model(tiny_encoder_rm):
     enc = rm._encode(["What is 2+2?"], ["Four."])[0]
     assert enc.prompt_len == len(rm.tokenizer("What is 2+2?")["input_ids"])
     assert rm.score(["What is 2+2?"], ["Four."]) == pytest.approx(
-        _naive_scores(rm, tiny_encoder_rm, ["What is 2+2?"], ["Four."]), abs=1e-4)
+        _naive_scores(rm, tiny_encoder_rm, ["What is 2+2?"], ["Four."]), abs=1e-4
+    )
 
 
 def test_bos_rendered_by_template_is_not_doubled(tiny_decoder_rm, tmp_path):
@@ -215,7 +221,8 @@ def test_bos_rendered_by_template_is_not_doubled(tiny_decoder_rm, tmp_path):
         dst = _copy_with(tiny_decoder_rm, tmp_path / f"bos_{with_bos}")
         tok = AutoTokenizer.from_pretrained(dst)
         tok.backend_tokenizer.post_processor = TemplateProcessing(
-            single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.bos_token_id)])
+            single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.bos_token_id)]
+        )
         tok.chat_template = ("{{ bos_token }}" if with_bos else "") + CHAT_TEMPLATE
         tok.save_pretrained(str(dst))
         rm = HFRewardModel(dst)
@@ -231,8 +238,12 @@ def test_bos_rendered_by_template_is_not_doubled(tiny_decoder_rm, tmp_path):
 
 
 def test_missing_pad_token_falls_back_to_eos(tiny_decoder_rm, tmp_path):
-    dst = _copy_with(tiny_decoder_rm, tmp_path / "nopad", config={"pad_token_id": None},
-                     tokenizer_config={"pad_token": None})
+    dst = _copy_with(
+        tiny_decoder_rm,
+        tmp_path / "nopad",
+        config={"pad_token_id": None},
+        tokenizer_config={"pad_token": None},
+    )
     assert AutoTokenizer.from_pretrained(dst).pad_token is None
     rm = HFRewardModel(dst, token_budget=60)
     assert rm.tokenizer.pad_token == rm.tokenizer.eos_token
@@ -264,16 +275,21 @@ def test_causal_lm_checkpoint_rejected(tiny_causal_lm, tmp_path):
     with pytest.raises(RewardModelError, match="LlamaForCausalLM"):
         HFRewardModel(tiny_causal_lm)
     # Even when the config claims one label, a missing (randomly initialised) head is refused.
-    dst = _copy_with(tiny_causal_lm, tmp_path / "lm1", config={"id2label": {"0": "LABEL_0"},
-                                                               "label2id": {"LABEL_0": 0}})
+    dst = _copy_with(
+        tiny_causal_lm,
+        tmp_path / "lm1",
+        config={"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}},
+    )
     with pytest.raises(RewardModelError, match=r"no trained reward head \(missing score.weight"):
         HFRewardModel(dst)
 
 
 def test_multi_label_classifier_rejected(tiny_decoder_rm, tmp_path):
-    dst = _copy_with(tiny_decoder_rm, tmp_path / "cls2",
-                     config={"id2label": {"0": "bad", "1": "good"},
-                             "label2id": {"bad": 0, "good": 1}})
+    dst = _copy_with(
+        tiny_decoder_rm,
+        tmp_path / "cls2",
+        config={"id2label": {"0": "bad", "1": "good"}, "label2id": {"bad": 0, "good": 1}},
+    )
     with pytest.raises(RewardModelError, match=r"2 outputs \(\['bad', 'good'\]\)"):
         HFRewardModel(dst)
 
@@ -328,8 +344,11 @@ def test_attention_auto_choice(tiny_decoder_rm, monkeypatch):
     import importlib.util
 
     real_find = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "flash_attn" else real_find(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "flash_attn" else real_find(name, *a),
+    )
     cfg = rm.model.config
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert auto_attn_candidates(cpu, torch.bfloat16, cfg) == ["sdpa", None]  # CPU: no FA2
@@ -359,8 +378,9 @@ def test_duplicate_pairs_run_once(tiny_decoder_rm):
 def test_from_model_wraps_a_model_in_memory(tiny_decoder_rm):
     ref = HFRewardModel(tiny_decoder_rm)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_decoder_rm)
-    rm = HFRewardModel.from_model(model, AutoTokenizer.from_pretrained(tiny_decoder_rm),
-                                  name="tiny-in-memory")
+    rm = HFRewardModel.from_model(
+        model, AutoTokenizer.from_pretrained(tiny_decoder_rm), name="tiny-in-memory"
+    )
     assert rm.identity == "tiny-in-memory" and rm.device.type == "cpu" and rm.prefix_sharing
     assert rm.score(PROMPTS, RESPONSES) == pytest.approx(ref.score(PROMPTS, RESPONSES), abs=1e-4)
     with pytest.raises(RewardModelError, match="token_budget"):

@@ -42,9 +42,14 @@ class MemoryLimit:
     length, a cached prefix included) raises the error a GPU raises; passes that fit are
     recorded as (rows, tokens)."""
 
-    def __init__(self, rm: HFRewardModel, max_rows: int = 10**9, max_tokens: int = 10**9,
-                 error: type[Exception] = torch.cuda.OutOfMemoryError,
-                 message: str = "CUDA out of memory. Tried to allocate 2.00 GiB") -> None:
+    def __init__(
+        self,
+        rm: HFRewardModel,
+        max_rows: int = 10**9,
+        max_tokens: int = 10**9,
+        error: type[Exception] = torch.cuda.OutOfMemoryError,
+        message: str = "CUDA out of memory. Tried to allocate 2.00 GiB",
+    ) -> None:
         self.base = getattr(rm.model, rm.model.base_model_prefix)
         self.real = self.base.forward
         self.max_rows, self.max_tokens = max_rows, max_tokens
@@ -72,10 +77,10 @@ def _oom_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 CASES = [("tiny_decoder_rm", True), ("tiny_decoder_rm", False), ("tiny_encoder_rm", False)]
 
 
-@pytest.mark.parametrize(("fixture", "sharing"), CASES,
-                         ids=["decoder-shared-prefix", "decoder-full", "encoder"])
-@pytest.mark.parametrize("limit", [{"max_rows": 3}, {"max_tokens": 400}],
-                         ids=["rows", "tokens"])
+@pytest.mark.parametrize(
+    ("fixture", "sharing"), CASES, ids=["decoder-shared-prefix", "decoder-full", "encoder"]
+)
+@pytest.mark.parametrize("limit", [{"max_rows": 3}, {"max_tokens": 400}], ids=["rows", "tokens"])
 def test_scores_survive_oom_and_equal_the_unconstrained_run(request, fixture, sharing, limit):
     path = request.getfixturevalue(fixture)
     workloads = [_workload(seed) for seed in range(3)]
@@ -95,8 +100,10 @@ def test_scores_survive_oom_and_equal_the_unconstrained_run(request, fixture, sh
         assert rm.stats["prefix_groups"] > 0  # the shared path really ran under the limit
     # The batches that ran respected the limit; the ones that did not were retried smaller.
     assert memory.failures >= 2 and rm.stats["oom_retries"] == memory.failures
-    assert all(r <= limit.get("max_rows", 10**9) and t <= limit.get("max_tokens", 10**9)
-               for r, t in memory.passes)
+    assert all(
+        r <= limit.get("max_rows", 10**9) and t <= limit.get("max_tokens", 10**9)
+        for r, t in memory.passes
+    )
     # Reported once for the model, however many times the budget shrank, in however many calls.
     msgs = _oom_warnings(caught)
     assert len(msgs) == 1, msgs
@@ -109,15 +116,15 @@ def test_scores_survive_oom_and_equal_the_unconstrained_run(request, fixture, sh
 
 
 def test_warning_names_the_failed_shape_and_the_new_budget(tiny_decoder_rm):
-    rm = HFRewardModel(tiny_decoder_rm, prefix_sharing=False, token_budget=4096,
-                       max_batch_size=64)
+    rm = HFRewardModel(tiny_decoder_rm, prefix_sharing=False, token_budget=4096, max_batch_size=64)
     prompts, responses = _workload(0)
     MemoryLimit(rm, max_rows=4)
     with pytest.warns(UserWarning, match="out of memory") as caught:
         rm.score(prompts, responses)
     (msg,) = _oom_warnings(list(caught))
-    rows, width = (int(x) for x in msg.split("out of memory at batch ")[1].split(" tokens")[0]
-                   .split(" x "))
+    rows, width = (
+        int(x) for x in msg.split("out of memory at batch ")[1].split(" tokens")[0].split(" x ")
+    )
     assert rows > 4
     assert f"continuing with token budget {rows * width // 2} (was 4096)" in msg
 
@@ -126,8 +133,12 @@ def test_plain_runtime_error_saying_out_of_memory_is_handled(tiny_decoder_rm):
     rm = HFRewardModel(tiny_decoder_rm, prefix_sharing=False, token_budget=4096)
     expected = rm.score(*_workload(1))
     rm = HFRewardModel(tiny_decoder_rm, prefix_sharing=False, token_budget=4096)
-    MemoryLimit(rm, max_rows=4, error=RuntimeError,
-                message="HIP out of memory. Tried to allocate 512.00 MiB")
+    MemoryLimit(
+        rm,
+        max_rows=4,
+        error=RuntimeError,
+        message="HIP out of memory. Tried to allocate 512.00 MiB",
+    )
     with pytest.warns(UserWarning, match="out of memory"):
         got = rm.score(*_workload(1))
     assert max(abs(a - b) for a, b in zip(got, expected)) < TOL
@@ -150,6 +161,9 @@ def test_single_input_that_does_not_fit_raises(tiny_decoder_rm, sharing):
     MemoryLimit(rm, max_tokens=longest // 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(RewardModelError, match="single input of .* does not fit in the "
-                                                   r"memory.*CUDA out of memory.*max_length"):
+        with pytest.raises(
+            RewardModelError,
+            match="single input of .* does not fit in the "
+            r"memory.*CUDA out of memory.*max_length",
+        ):
             rm.score(prompts, responses)

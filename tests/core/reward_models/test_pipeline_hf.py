@@ -13,12 +13,14 @@ def comps():
     return rmx.sample_comparisons()[:8]
 
 
-@pytest.mark.parametrize("fixture", ["tiny_decoder_rm", "tiny_decoder_rm_no_template",
-                                     "tiny_encoder_rm"])
+@pytest.mark.parametrize(
+    "fixture", ["tiny_decoder_rm", "tiny_decoder_rm_no_template", "tiny_encoder_rm"]
+)
 def test_pipeline_on_tiny_rm(request, comps, fixture, tmp_path):
     rm = rmx.HFRewardModel(str(request.getfixturevalue(fixture)), device="cpu")
-    ex = rmx.Explainer(rm, rmx.RulePerturber(), attributes=ATTRS, store=tmp_path / "s.sqlite",
-                       progress=False)
+    ex = rmx.Explainer(
+        rm, rmx.RulePerturber(), attributes=ATTRS, store=tmp_path / "s.sqlite", progress=False
+    )
     result = ex.explain(comps)
     t = result.table
     assert len(t) == len(comps) * len(ATTRS) * 2 - 2 * len(ATTRS) * len(result.ties)
@@ -32,7 +34,8 @@ def test_pipeline_on_tiny_rm(request, comps, fixture, tmp_path):
     sample = ok.iloc[0]
     prompt = next(c.prompt for c in comps if c.id == sample.comparison_id)
     assert rm.score([prompt], [sample.perturbed])[0] == pytest.approx(
-        sample.reward_perturbed, abs=1e-4)
+        sample.reward_perturbed, abs=1e-4
+    )
     assert t.rm.iloc[0] == rm.identity and t.perturber.iloc[0] == "rules:v1"
     sens = result.sensitivity(n_boot=100)
     assert set(sens.attribute) == set(ATTRS)

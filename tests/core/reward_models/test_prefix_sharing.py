@@ -15,8 +15,10 @@ from transformers import AutoTokenizer
 from rmx_widgets.core.reward_models.hf import HFRewardModel
 
 TOL = 1e-4
-LONG_PROMPT = ("Please explain, step by step and with examples, how sorting a list in Python "
-               "works and when to prefer sorted(items) over items.sort().")
+LONG_PROMPT = (
+    "Please explain, step by step and with examples, how sorting a list in Python "
+    "works and when to prefer sorted(items) over items.sort()."
+)
 
 
 def _workload(seed: int = 0, per_prompt: int = 6) -> tuple[list, list[str]]:
@@ -33,8 +35,7 @@ def _workload(seed: int = 0, per_prompt: int = 6) -> tuple[list, list[str]]:
 
 
 def _pair(path, **kwargs) -> tuple[HFRewardModel, HFRewardModel]:
-    return (HFRewardModel(path, **kwargs),
-            HFRewardModel(path, prefix_sharing=False, **kwargs))
+    return (HFRewardModel(path, **kwargs), HFRewardModel(path, prefix_sharing=False, **kwargs))
 
 
 def _max_diff(a: list[float], b: list[float]) -> float:

@@ -11,16 +11,18 @@ from rmx_widgets.errors import RewardModelError
 
 def test_features_on_known_text():
     rm = rmx.TransparentRewardModel()
-    f = rm.features("What is 12 times 4?",
-                    "Great question! I think 12 * 4 = 46. Would you like me to go into more "
-                    "detail?\n- one\n- two")
+    f = rm.features(
+        "What is 12 times 4?",
+        "Great question! I think 12 * 4 = 46. Would you like me to go into more "
+        "detail?\n- one\n- two",
+    )
     assert f["arithmetic_errors"] == 1.0
     assert f["hedging"] > 0 and f["pleasantries"] >= 1 and f["follow_up"] == 1.0
     assert f["formatting"] == pytest.approx(2 / 5)
     assert rm.features("q", "I'm sorry, but I can't help with that.")["refusal"] == 1.0
-    assert rm.features("Explain photosynthesis in plants",
-                       "Photosynthesis turns light into sugar in plants.")[
-        "prompt_overlap"] == pytest.approx(2 / 3)
+    assert rm.features(
+        "Explain photosynthesis in plants", "Photosynthesis turns light into sugar in plants."
+    )["prompt_overlap"] == pytest.approx(2 / 3)
 
 
 def test_score_is_the_documented_weighted_sum():
@@ -46,9 +48,12 @@ def test_identity_changes_with_weights_and_bad_weights_fail():
 def test_ground_truth_dominant_feature_has_highest_pfr_zero_weight_has_zero():
     """Refusals dominate; pleasantries and hedges have weight 0; prompt overlap breaks ties."""
     rm = rmx.TransparentRewardModel({"refusal": -5.0, "prompt_overlap": 1.0}, only=True)
-    ex = rmx.Explainer(rm, rmx.RulePerturber(),
-                       attributes=["avoid-to-answer", "manner", "assertiveness", "verbosity"],
-                       progress=False)
+    ex = rmx.Explainer(
+        rm,
+        rmx.RulePerturber(),
+        attributes=["avoid-to-answer", "manner", "assertiveness", "verbosity"],
+        progress=False,
+    )
     with pytest.warns(UserWarning):  # some sample pairs tie under this RM
         result = ex.explain(rmx.sample_comparisons())
     pooled = result.sensitivity(n_boot=200).query("direction == 'both'").set_index("attribute")

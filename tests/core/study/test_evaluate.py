@@ -25,8 +25,10 @@ from rmx_widgets.core.reward_models.transparent import TransparentRewardModel
 from rmx_widgets.core.study.inputs import sample_ids
 from rmx_widgets.core.study.run import evaluate
 
-ATTRS = [{"name": "a", "definition": "how good it is"},
-         {"name": "b", "definition": "an attribute the RM ignores"}]
+ATTRS = [
+    {"name": "a", "definition": "how good it is"},
+    {"name": "b", "definition": "an attribute the RM ignores"},
+]
 COMPS = [
     {"id": "c1", "prompt": "p1", "chosen": "good", "rejected": "meh"},
     {"id": "c2", "prompt": "p2", "chosen": "good good good", "rejected": "bad"},
@@ -50,8 +52,12 @@ class CountEmbedder:
     """Vectors [#good, #bad, #x, 1]: cosines can be written down by hand."""
 
     def __call__(self, texts):
-        return np.array([[t.split().count("good"), t.split().count("bad"), t.split().count("x"),
-                          1.0] for t in texts])
+        return np.array(
+            [
+                [t.split().count("good"), t.split().count("bad"), t.split().count("x"), 1.0]
+                for t in texts
+            ]
+        )
 
 
 def cos_dist(u, v):
@@ -63,9 +69,17 @@ def cos_dist(u, v):
 def hand_study():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return evaluate(COMPS, {"count": counting_rm}, {"hand": hand_perturber},
-                        attributes=ATTRS, seeds=[0], per_seed=3, embedder=CountEmbedder(),
-                        progress=False, n_boot=0)
+        return evaluate(
+            COMPS,
+            {"count": counting_rm},
+            {"hand": hand_perturber},
+            attributes=ATTRS,
+            seeds=[0],
+            per_seed=3,
+            embedder=CountEmbedder(),
+            progress=False,
+            n_boot=0,
+        )
 
 
 def q(study, side, kind, seed=0):
@@ -101,8 +115,9 @@ def test_distances_by_hand(hand_study):
     assert sf["syntactic_se"] == pytest.approx(abs(0.5 - 0.325) / math.sqrt(2) / math.sqrt(2))
     assert sf["syntactic_n"] == 2
     # semantic distance with the count embedder: "good" [1,0,0,1] vs "good bad bad" [1,2,0,1]
-    assert q(hand_study, "chosen", "CF")["semantic"] == pytest.approx(cos_dist([1, 0, 0, 1],
-                                                                               [1, 2, 0, 1]))
+    assert q(hand_study, "chosen", "CF")["semantic"] == pytest.approx(
+        cos_dist([1, 0, 0, 1], [1, 2, 0, 1])
+    )
 
 
 def test_diversity_by_hand(hand_study):
@@ -154,9 +169,17 @@ def test_seeds_slice_one_run(tmp_path):
     comps = COMPS[:2] + [{"id": "c4", "prompt": "p4", "chosen": "good good", "rejected": "x"}]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = evaluate(comps, {"count": counting_rm}, {"hand": hand_perturber},
-                         attributes=ATTRS, seeds=[0, 1], per_seed=2, progress=False, n_boot=0,
-                         embedder=CountEmbedder())
+        study = evaluate(
+            comps,
+            {"count": counting_rm},
+            {"hand": hand_perturber},
+            attributes=ATTRS,
+            seeds=[0, 1],
+            per_seed=2,
+            progress=False,
+            n_boot=0,
+            embedder=CountEmbedder(),
+        )
     pc = study.per_comparison
     for seed, ids in study.samples["data"].items():
         assert len(ids) == 2
@@ -179,13 +202,20 @@ def test_sample_ids_are_seeded_and_distinct():
 # Planted rankings with transparent RMs on the sample data and the rule perturber
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def planted_study():
     rms = planted_rms()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return evaluate(rmx.sample_comparisons(), rms, {"rules": rmx.RulePerturber()},
-                        attributes=PLANTED_ORDER, progress=False, n_boot=200)
+        return evaluate(
+            rmx.sample_comparisons(),
+            rms,
+            {"rules": rmx.RulePerturber()},
+            attributes=PLANTED_ORDER,
+            progress=False,
+            n_boot=200,
+        )
 
 
 def test_pfr_ranking_recovers_the_planted_ranking(planted_study):
@@ -214,8 +244,11 @@ def test_sensitivity_uses_only_comparisons_all_rms_agree_on(planted_study):
     assert set(reps["comparison_id"]) <= kept
     assert set(reps["rm"]) == {"planted", "copy", "reversed"}
     con = planted_study.contrasting
-    assert set(zip(con["rm_a"], con["rm_b"])) <= {("planted", "copy"), ("planted", "reversed"),
-                                                   ("copy", "reversed")}
+    assert set(zip(con["rm_a"], con["rm_b"])) <= {
+        ("planted", "copy"),
+        ("planted", "reversed"),
+        ("copy", "reversed"),
+    }
     # contrasting examples need only the pair to agree (DESIGN §1), not every RM
     for (a, b), rows in con.groupby(["rm_a", "rm_b"]):
         pair = agree[agree[f"preferred_{a}"] == agree[f"preferred_{b}"]]
@@ -225,6 +258,7 @@ def test_sensitivity_uses_only_comparisons_all_rms_agree_on(planted_study):
 # --------------------------------------------------------------------------------------------
 # Skips and bad input
 # --------------------------------------------------------------------------------------------
+
 
 class UnavailablePerturber(BasePerturber):
     identity = "nowhere:v1"
@@ -240,27 +274,40 @@ class UnavailablePerturber(BasePerturber):
 def test_unavailable_perturber_is_skipped_with_its_reason():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = evaluate(COMPS, {"count": counting_rm},
-                         {"hand": hand_perturber, "gone": UnavailablePerturber()},
-                         attributes=ATTRS, seeds=1, per_seed=3, progress=False, n_boot=0)
+        study = evaluate(
+            COMPS,
+            {"count": counting_rm},
+            {"hand": hand_perturber, "gone": UnavailablePerturber()},
+            attributes=ATTRS,
+            seeds=1,
+            per_seed=3,
+            progress=False,
+            n_boot=0,
+        )
     assert study.skipped == {"gone": "the model hub cannot be reached"}
     assert set(study.quality["perturber"]) == {"hand"}
     assert study.primary == "hand"
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"rms": {}}, RMXError, "at least one reward model"),
-    ({"perturbers": "rules"}, RMXError, "as a list or a dict"),
-    ({"seeds": 0}, RMXError, "seeds must be at least 1"),
-    ({"seeds": [1, 1]}, RMXError, "distinct"),
-    ({"per_seed": 0}, RMXError, "per_seed"),
-    ({"primary": "nope"}, RMXError, "primary"),
-    ({"comparisons": COMPS + [COMPS[0]]}, DataError, "duplicate comparison id"),
-    ({"comparisons": rmx.load_comparisons(COMPS) * 2}, DataError, "'c1' twice"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"rms": {}}, RMXError, "at least one reward model"),
+        ({"perturbers": "rules"}, RMXError, "as a list or a dict"),
+        ({"seeds": 0}, RMXError, "seeds must be at least 1"),
+        ({"seeds": [1, 1]}, RMXError, "distinct"),
+        ({"per_seed": 0}, RMXError, "per_seed"),
+        ({"primary": "nope"}, RMXError, "primary"),
+        ({"comparisons": COMPS + [COMPS[0]]}, DataError, "duplicate comparison id"),
+        ({"comparisons": rmx.load_comparisons(COMPS) * 2}, DataError, "'c1' twice"),
+    ],
+)
 def test_bad_arguments_say_what_to_fix(kwargs, error, match):
-    args = {"comparisons": COMPS, "rms": {"count": counting_rm},
-            "perturbers": {"hand": hand_perturber}}
+    args = {
+        "comparisons": COMPS,
+        "rms": {"count": counting_rm},
+        "perturbers": {"hand": hand_perturber},
+    }
     args.update(kwargs)
     comps, rms, perts = args.pop("comparisons"), args.pop("rms"), args.pop("perturbers")
     with pytest.raises(error, match=match):
@@ -272,16 +319,25 @@ def test_bad_arguments_say_what_to_fix(kwargs, error, match):
 # paper"): measured on the sample data with the default transparent RM, 5 seeds × 30.
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rules_vs_random():
     from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
 
-    perturbers = {"rules": rmx.RulePerturber(), "random": RandomWordPerturber(),
-                  "random0.3": RandomWordPerturber(fraction=0.3)}
+    perturbers = {
+        "rules": rmx.RulePerturber(),
+        "random": RandomWordPerturber(),
+        "random0.3": RandomWordPerturber(fraction=0.3),
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study = evaluate(rmx.sample_comparisons(), {"transparent": TransparentRewardModel()},
-                         perturbers, progress=False, n_boot=0)
+        study = evaluate(
+            rmx.sample_comparisons(),
+            {"transparent": TransparentRewardModel()},
+            perturbers,
+            progress=False,
+            n_boot=0,
+        )
     s = study.quality_summary
     return s[s["kind"] == "CF"].set_index(["side", "perturber"])
 
@@ -318,15 +374,20 @@ def test_a_rerun_on_the_same_store_recomputes_nothing(tmp_path):
         return hand_perturber(prompt, response, attribute, direction)
 
     store = tmp_path / "study.sqlite"
-    args = (COMPS, {"count": counting_rm, "same": lambda p, r: counting_rm(p, r)},
-            {"hand": rmx.CallablePerturber(counting_perturber, name="hand:v1")})
+    args = (
+        COMPS,
+        {"count": counting_rm, "same": lambda p, r: counting_rm(p, r)},
+        {"hand": rmx.CallablePerturber(counting_perturber, name="hand:v1")},
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        first = evaluate(*args, attributes=ATTRS, seeds=1, per_seed=3, store=store,
-                         progress=False, n_boot=0)
+        first = evaluate(
+            *args, attributes=ATTRS, seeds=1, per_seed=3, store=store, progress=False, n_boot=0
+        )
         assert len(calls) == 2 * 2 * 2  # 2 explained comparisons × 2 attributes × 2 sides
-        again = evaluate(*args, attributes=ATTRS, seeds=1, per_seed=3, store=store,
-                         progress=False, n_boot=0)
+        again = evaluate(
+            *args, attributes=ATTRS, seeds=1, per_seed=3, store=store, progress=False, n_boot=0
+        )
     assert len(calls) == 8
     pd.testing.assert_frame_equal(first.quality, again.quality)
 

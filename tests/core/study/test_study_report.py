@@ -84,8 +84,14 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def study():
     rms = planted_rms()
-    return evaluate(rmx.sample_comparisons(), rms, {"rules": rmx.RulePerturber()},
-                    attributes=STUDY_ATTRS, progress=False, n_boot=200)
+    return evaluate(
+        rmx.sample_comparisons(),
+        rms,
+        {"rules": rmx.RulePerturber()},
+        attributes=STUDY_ATTRS,
+        progress=False,
+        n_boot=200,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +100,16 @@ def page(study) -> Page:
 
 
 def hostile_comparisons(n: int = 6) -> list[dict]:
-    return [{"id": f"h{i}", "prompt": f"Question {i} {IMG}",
-             "response_a": f"short {IMG} answer {i}" + " ok" * i,
-             "response_b": f"a much longer answer {SCRIPT} with many more words {i}"
-                           + " yes" * (2 * i)} for i in range(n)]
+    return [
+        {
+            "id": f"h{i}",
+            "prompt": f"Question {i} {IMG}",
+            "response_a": f"short {IMG} answer {i}" + " ok" * i,
+            "response_b": f"a much longer answer {SCRIPT} with many more words {i}"
+            + " yes" * (2 * i),
+        }
+        for i in range(n)
+    ]
 
 
 def rm_short(prompts, responses):
@@ -126,21 +138,36 @@ class Gone(BasePerturber):
 
 @pytest.fixture(scope="module")
 def hostile_study():
-    return evaluate({f"ds {SCRIPT}": hostile_comparisons(), "plain": hostile_comparisons(4)},
-                    {SCRIPT: rm_short, IMG: rm_tags},
-                    {"<b>p</b>": hostile_perturb, f"gone {IMG}": Gone()},
-                    attributes=HOSTILE_ATTRS, seeds=2, per_seed=4, n_boot=50, progress=False)
+    return evaluate(
+        {f"ds {SCRIPT}": hostile_comparisons(), "plain": hostile_comparisons(4)},
+        {SCRIPT: rm_short, IMG: rm_tags},
+        {"<b>p</b>": hostile_perturb, f"gone {IMG}": Gone()},
+        attributes=HOSTILE_ATTRS,
+        seeds=2,
+        per_seed=4,
+        n_boot=50,
+        progress=False,
+    )
 
 
 # -- sections --------------------------------------------------------------------------------
 def test_sections_and_configuration(study, page):
     text = " ".join(page.text)
-    for heading in ("Configuration", "Data set: data", "Quality of the explanations",
-                    "Global sensitivity", "Kendall's τ", "Representative examples",
-                    "Contrasting examples"):
+    for heading in (
+        "Configuration",
+        "Data set: data",
+        "Quality of the explanations",
+        "Global sensitivity",
+        "Kendall's τ",
+        "Representative examples",
+        "Contrasting examples",
+    ):
         assert heading in text, heading
-    config = {row[0]: row[1:] for rows in (page.tables[1][1], page.tables[2][1],
-                                          page.tables[3][1]) for row in rows[1:]}
+    config = {
+        row[0]: row[1:]
+        for rows in (page.tables[1][1], page.tables[2][1], page.tables[3][1])
+        for row in rows[1:]
+    }
     for name, identity in study.config["rms"].items():
         assert config[name] == [identity]
     assert config["rules"][:2] == ["rules:v1", "attribute perturber; primary (drives RM vs RM)"]
@@ -209,8 +236,15 @@ def test_hostile_text_and_names_are_escaped(hostile_study, tmp_path):
     specs = page.specs()  # the names travel into chart titles as data, not markup
     assert f"{SCRIPT} — <b>p</b>" in [s.get("title") for s in specs.values()]
     text = "".join(page.text)
-    for s in (f"Data set: ds {SCRIPT}", f"{SCRIPT} vs {IMG}", f"offline {SCRIPT}",
-              f"gone {IMG}", "<b>p</b>", f"{IMG} answer", f"Gone({IMG})"):
+    for s in (
+        f"Data set: ds {SCRIPT}",
+        f"{SCRIPT} vs {IMG}",
+        f"offline {SCRIPT}",
+        f"gone {IMG}",
+        "<b>p</b>",
+        f"{IMG} answer",
+        f"Gone({IMG})",
+    ):
         assert s in text, s
     assert any(f"Question {i} {IMG}" in text for i in range(6))  # a shown example's prompt
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text
@@ -221,8 +255,15 @@ def test_hostile_text_and_names_are_escaped(hostile_study, tmp_path):
 
 
 def test_study_without_any_result_still_reports():
-    res = evaluate(hostile_comparisons(3), {"rm": rm_short}, {"gone": Gone()},
-                   attributes=HOSTILE_ATTRS, seeds=1, per_seed=3, progress=False)
+    res = evaluate(
+        hostile_comparisons(3),
+        {"rm": rm_short},
+        {"gone": Gone()},
+        attributes=HOSTILE_ATTRS,
+        seeds=1,
+        per_seed=3,
+        progress=False,
+    )
     page = Page(study_report_html(res))
     text = " ".join(page.text)
     assert "skipped: offline" in text and "No sensitivity" in text and "No τ" in text

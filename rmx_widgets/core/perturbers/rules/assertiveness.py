@@ -20,19 +20,20 @@ _HEDGE_TAILS = (", I think", ", I believe")
 
 def _hedge(body: str, rng: random.Random) -> str:
     """'X is Y.' → 'X is probably Y.'; without an auxiliary, 'X Y.' → 'X Y, I think.'."""
+
     def edit(s: str) -> str:
         m = _AUX_AFTER.search(s)
         if m:
             word = _HEDGE_WORDS[rng.randrange(len(_HEDGE_WORDS))]
-            return s[:m.end()] + " " + word + s[m.end():]
+            return s[: m.end()] + " " + word + s[m.end() :]
         tail = _HEDGE_TAILS[rng.randrange(len(_HEDGE_TAILS))]
         core = s.rstrip()
-        trail = s[len(core):]
-        if core.endswith(("\"", "”", "'", "’", "`", ":")):
+        trail = s[len(core) :]
+        if core.endswith(('"', "”", "'", "’", "`", ":")):
             return s  # a trailing hedge would land inside a quotation or before a colon
         m2 = re.search(r"[.!]+[)\]*_]*$", core)
         if m2:
-            return core[:m2.start()] + tail + core[m2.start():] + trail
+            return core[: m2.start()] + tail + core[m2.start() :] + trail
         return core + tail + trail
 
     return with_masked_code(body, edit)
@@ -40,12 +41,19 @@ def _hedge(body: str, rng: random.Random) -> str:
 
 def assertiveness_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Hedge every other plain, unhedged statement, up to three."""
-    eligible = [i for i, u in enumerate(doc.units) if u.editable and not is_social(u.body)
-                and not u.body.rstrip().endswith(("?", ":")) and len(words(u.body)) >= 3
-                and not HEDGE_RE.search(u.body)]
+    eligible = [
+        i
+        for i, u in enumerate(doc.units)
+        if u.editable
+        and not is_social(u.body)
+        and not u.body.rstrip().endswith(("?", ":"))
+        and len(words(u.body)) >= 3
+        and not HEDGE_RE.search(u.body)
+    ]
     if not eligible:
         return PerturbationResult.failed(
-            "no plain, unhedged statements outside code to hedge", FailureKind.NOT_APPLICABLE)
+            "no plain, unhedged statements outside code to hedge", FailureKind.NOT_APPLICABLE
+        )
     offset = ctx.rng.randrange(2) if len(eligible) > 1 else 0
     picked = eligible[offset::2][:3]
     changed = 0
@@ -57,13 +65,15 @@ def assertiveness_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
             if changed == len(picked):
                 break
     if not changed:
-        return PerturbationResult.failed("no statement outside code and quotations can take a "
-                                         "hedge", FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no statement outside code and quotations can take a hedge", FailureKind.NOT_APPLICABLE
+        )
     return done(doc)
 
 
-_PLURAL_SUBJECTS = frozenset({"they", "we", "you", "these", "those", "both", "many", "some",
-                              "several"})
+_PLURAL_SUBJECTS = frozenset(
+    {"they", "we", "you", "these", "those", "both", "many", "some", "several"}
+)
 
 
 def _be_for(prev_word: str) -> str:
@@ -71,8 +81,11 @@ def _be_for(prev_word: str) -> str:
     w = prev_word.lower()
     if w == "i":
         return "am"
-    if w in _PLURAL_SUBJECTS or (w.endswith("s") and not w.endswith(("ss", "is", "us"))
-                                 and w not in ("this", "its", "it's", "has", "was")):
+    if w in _PLURAL_SUBJECTS or (
+        w.endswith("s")
+        and not w.endswith(("ss", "is", "us"))
+        and w not in ("this", "its", "it's", "has", "was")
+    ):
         return "are"
     return "is"
 
@@ -82,23 +95,51 @@ def _past_be(present: str) -> str:
 
 
 _UNHEDGE_STEPS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str] | str], ...] = (
-    (re.compile(r"(?:,\s*)?\b(?:but\s+)?(?:I'm|I am) not (?:entirely |completely |totally |100% )?"
-                r"sure(?:,)? but\s*,?\s*", re.I), ""),
-    (re.compile(r",\s*(?:I think|I believe|I guess|I suppose|it seems|if I'm not mistaken|"
-                r"if I remember correctly|as far as I know|probably|perhaps|possibly|maybe|"
-                r"arguably)\s*(?=[,.!?;:]|$)", re.I), ""),
+    (
+        re.compile(
+            r"(?:,\s*)?\b(?:but\s+)?(?:I'm|I am) not (?:entirely |completely |totally |100% )?"
+            r"sure(?:,)? but\s*,?\s*",
+            re.I,
+        ),
+        "",
+    ),
+    (
+        re.compile(
+            r",\s*(?:I think|I believe|I guess|I suppose|it seems|if I'm not mistaken|"
+            r"if I remember correctly|as far as I know|probably|perhaps|possibly|maybe|"
+            r"arguably)\s*(?=[,.!?;:]|$)",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r",\s*(?:perhaps|probably|possibly|maybe|arguably|I think),\s*", re.I), " "),
-    (re.compile(r"\b(?:I think|I believe|I guess|I suppose|it seems(?: to me)?|"
-                r"as far as I know|if I'm not mistaken|if I remember correctly)"
-                r"(?:\s+that\b|\s+like\b)?\s*,?\s*", re.I), ""),
+    (
+        re.compile(
+            r"\b(?:I think|I believe|I guess|I suppose|it seems(?: to me)?|"
+            r"as far as I know|if I'm not mistaken|if I remember correctly)"
+            r"(?:\s+that\b|\s+like\b)?\s*,?\s*",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r"\b(?:probably|perhaps|possibly|maybe|arguably)\b,?\s*", re.I), ""),
-    (re.compile(r",?\s*(?:but|though|although)\s+(?:I'm|I am) not (?:entirely |completely )?sure"
-                r"(?: about that| of that)?(?=[.!?]|$)", re.I), ""),
+    (
+        re.compile(
+            r",?\s*(?:but|though|although)\s+(?:I'm|I am) not (?:entirely |completely )?sure"
+            r"(?: about that| of that)?(?=[.!?]|$)",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r"\b(?:might|may|could) be able to\b", re.I), "can"),
-    (re.compile(r"(\b[\w'’]+\s+)(?:might|may|could) have been\b", re.I),
-     lambda m: m.group(1) + _past_be(_be_for(m.group(1).strip()))),
-    (re.compile(r"(\b[\w'’]+\s+)(?:might|may|could)( not)? be\b", re.I),
-     lambda m: m.group(1) + _be_for(m.group(1).strip()) + (m.group(2) or "")),
+    (
+        re.compile(r"(\b[\w'’]+\s+)(?:might|may|could) have been\b", re.I),
+        lambda m: m.group(1) + _past_be(_be_for(m.group(1).strip())),
+    ),
+    (
+        re.compile(r"(\b[\w'’]+\s+)(?:might|may|could)( not)? be\b", re.I),
+        lambda m: m.group(1) + _be_for(m.group(1).strip()) + (m.group(2) or ""),
+    ),
     (re.compile(r"\b(?:might|may) want to\b", re.I), "should"),
     (re.compile(r"\bmight\b", re.I), "will"),
 )
@@ -106,6 +147,7 @@ _UNHEDGE_STEPS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str] | st
 
 def _unhedge(body: str) -> str:
     """Apply every unhedging step in order, then tidy the spaces and commas they leave."""
+
     def edit(s: str) -> str:
         lead = len(s) - len(s.lstrip())
         for pattern, repl in _UNHEDGE_STEPS:
@@ -128,6 +170,7 @@ def assertiveness_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
             if new != u.body:
                 u.body, changed = new, True
     if not changed:
-        return PerturbationResult.failed("no hedges (might, perhaps, I think, ...) to remove",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no hedges (might, perhaps, I think, ...) to remove", FailureKind.NOT_APPLICABLE
+        )
     return done(doc)

@@ -12,15 +12,17 @@ from rmx_widgets.core.text.markdown import Doc
 from rmx_widgets.core.text.phrases import REFUSAL_RE, is_refusal
 from rmx_widgets.core.text.words import capitalize, words
 
-_CONNECTOR = re.compile(r"^(?:however|that said|but|still|nevertheless|instead)\s*,?\s+",
-                        re.IGNORECASE)
+_CONNECTOR = re.compile(
+    r"^(?:however|that said|but|still|nevertheless|instead)\s*,?\s+", re.IGNORECASE
+)
 
 
 def avoid_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Answer with a stock refusal instead."""
     if any(is_refusal(u.body) for u in doc.units if u.editable) and not has_answer(doc):
-        return PerturbationResult.failed("the response is already a refusal",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the response is already a refusal", FailureKind.NOT_APPLICABLE
+        )
     return PerturbationResult(REFUSAL_RESPONSES[ctx.rng.randrange(len(REFUSAL_RESPONSES))])
 
 
@@ -43,20 +45,22 @@ def avoid_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
         if not m:
             continue
         found = True
-        but = re.search(r"(?:,|;)?\s+but\s+|;\s*however,?\s+", u.body[m.end():], re.IGNORECASE)
+        but = re.search(r"(?:,|;)?\s+but\s+|;\s*however,?\s+", u.body[m.end() :], re.IGNORECASE)
         if but:
-            rest = u.body[m.end() + but.end():]
+            rest = u.body[m.end() + but.end() :]
             if len(words(rest)) >= 3 and not is_refusal(rest):
                 u.body = capitalize(rest)
                 continue
         drop.add(i)
         strip_next = True
     if not found:
-        return PerturbationResult.failed("no refusal or deflection sentences to remove",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no refusal or deflection sentences to remove", FailureKind.NOT_APPLICABLE
+        )
     doc.remove(drop)
     if not doc.units or not has_answer(doc):
         return PerturbationResult.failed(
             "the response is only a refusal; removing it leaves no answer",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     return done(doc)

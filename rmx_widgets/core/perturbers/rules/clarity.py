@@ -14,16 +14,21 @@ from rmx_widgets.core.text.words import capitalize, ensure_period, lower_first, 
 
 # Markers whose removal leaves a grammatical sentence (used when building a list).
 _STRIPPABLE_MARKERS = tuple(m for m in DISCOURSE_MARKERS if m not in ("start by", "begin by"))
-_STRIPPABLE_RE = re.compile(r"^(\W*)(?:" + "|".join(re.escape(m) for m in sorted(
-    _STRIPPABLE_MARKERS, key=len, reverse=True)) + r")\b\s*,?\s*", re.IGNORECASE)
+_STRIPPABLE_RE = re.compile(
+    r"^(\W*)(?:"
+    + "|".join(re.escape(m) for m in sorted(_STRIPPABLE_MARKERS, key=len, reverse=True))
+    + r")\b\s*,?\s*",
+    re.IGNORECASE,
+)
 
 
 def clarity_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Join the items of one list into 'a, b, and c.' (after a colon: in lower case)."""
     lists = list_runs(doc)
     if not lists:
-        return PerturbationResult.failed("no markdown list (two or more items) to flatten",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no markdown list (two or more items) to flatten", FailureKind.NOT_APPLICABLE
+        )
     run = lists[ctx.rng.randrange(len(lists))]
     context = ctx.prompt + "\n" + ctx.response
     parts = []
@@ -34,13 +39,19 @@ def clarity_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     after_colon = prev is not None and prev.kind == "sentence" and prev.body.rstrip().endswith(":")
     if after_colon:
         parts[0] = lower_first(parts[0], context)
-    joined = parts[0] + " and " + parts[1] if len(parts) == 2 else \
-        ", ".join(parts[:-1]) + ", and " + parts[-1]
-    sentence = Unit("sentence", ensure_period(capitalize(joined) if not after_colon
-                                              else joined), doc.units[run[-1]].sep)
+    joined = (
+        parts[0] + " and " + parts[1]
+        if len(parts) == 2
+        else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    )
+    sentence = Unit(
+        "sentence",
+        ensure_period(capitalize(joined) if not after_colon else joined),
+        doc.units[run[-1]].sep,
+    )
     if after_colon and prev is not None:
         prev.sep = " "
-    doc.units[run[0]:run[-1] + 1] = [sentence]
+    doc.units[run[0] : run[-1] + 1] = [sentence]
     return done(doc)
 
 
@@ -48,7 +59,7 @@ def _strip_marker(body: str) -> str:
     m = _STRIPPABLE_RE.match(body)
     if not m or m.end() >= len(body):
         return body
-    return m.group(1) + capitalize(body[m.end():])
+    return m.group(1) + capitalize(body[m.end() :])
 
 
 def _to_numbered_list(units: list[Unit], i: int, last_marked: int) -> None:
@@ -66,7 +77,7 @@ def _to_numbered_list(units: list[Unit], i: int, last_marked: int) -> None:
     if i > 0:
         prev = units[i - 1]
         prev.sep = "\n" if prev.body.rstrip().endswith(":") else stronger(prev.sep, "\n\n")
-    units[i:last_marked + 1] = new_units
+    units[i : last_marked + 1] = new_units
 
 
 def _number_enumeration(units: list[Unit]) -> bool:
@@ -119,8 +130,10 @@ def clarity_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
             continue
         new = _inline_list(u)
         if new:
-            doc.units[i:i + 1] = new
+            doc.units[i : i + 1] = new
             return done(doc)
     return PerturbationResult.failed(
         "no enumerated sentences (First/Then/Finally) or inline lists ('x: a, b, and c') to "
-        "format as a list", FailureKind.NOT_APPLICABLE)
+        "format as a list",
+        FailureKind.NOT_APPLICABLE,
+    )

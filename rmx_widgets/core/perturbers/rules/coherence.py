@@ -27,13 +27,17 @@ def coherence_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Permute the sentences among the sentence slots, and the items of each list (markers
     stay in place)."""
     # Sentences that introduce a list or code block (ending in ':') stay in place.
-    sentences = [i for i, u in enumerate(doc.units)
-                 if u.kind == "sentence" and not u.body.rstrip().endswith(":")]
+    sentences = [
+        i
+        for i, u in enumerate(doc.units)
+        if u.kind == "sentence" and not u.body.rstrip().endswith(":")
+    ]
     groups = ([sentences] if len(sentences) >= 2 else []) + list_runs(doc)
     if not groups:
         return PerturbationResult.failed(
             "fewer than two sentences or list items outside code to reorder",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     for g in groups:
         bodies = [doc.units[i].body for i in g]
         for i, b in zip(g, _permute(bodies, ctx.rng)):
@@ -43,16 +47,21 @@ def coherence_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
 
 def coherence_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Reorder the units that open with a discourse marker into marker order."""
-    marked = [(i, r) for i, u in enumerate(doc.units)
-              if u.editable and (r := marker_rank(u.body)) is not None]
+    marked = [
+        (i, r)
+        for i, u in enumerate(doc.units)
+        if u.editable and (r := marker_rank(u.body)) is not None
+    ]
     if len(marked) < 2:
         return PerturbationResult.failed(
             "fewer than two sentences with discourse markers (First/Then/Finally) to order by",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     order = sorted(marked, key=lambda t: t[1])
     if [i for i, _ in order] == [i for i, _ in marked]:
-        return PerturbationResult.failed("the sentences with discourse markers are already in "
-                                         "order", FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the sentences with discourse markers are already in order", FailureKind.NOT_APPLICABLE
+        )
     bodies = [doc.units[i].body for i, _ in order]
     for (slot, _), body in zip(marked, bodies):
         doc.units[slot].body = body

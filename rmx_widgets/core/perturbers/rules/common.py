@@ -33,8 +33,11 @@ def done(doc: Doc) -> PerturbationResult:
 
 def has_answer(doc: Doc) -> bool:
     """Whether anything but social sentences is left (code, lists and headers count)."""
-    return any(u.kind in ("code", "item", "header", "static")
-               or (u.kind == "sentence" and not is_social(u.body)) for u in doc.units)
+    return any(
+        u.kind in ("code", "item", "header", "static")
+        or (u.kind == "sentence" and not is_social(u.body))
+        for u in doc.units
+    )
 
 
 def list_runs(doc: Doc) -> list[list[int]]:
@@ -52,8 +55,11 @@ def list_runs(doc: Doc) -> list[list[int]]:
 
 
 _MARKER_RE = re.compile(
-    r"^\W*(" + "|".join(re.escape(m) for m in sorted(DISCOURSE_MARKERS, key=len, reverse=True))
-    + r")(?=[\s,])", re.IGNORECASE)
+    r"^\W*("
+    + "|".join(re.escape(m) for m in sorted(DISCOURSE_MARKERS, key=len, reverse=True))
+    + r")(?=[\s,])",
+    re.IGNORECASE,
+)
 
 
 def marker_rank(body: str) -> int | None:

@@ -44,7 +44,7 @@ def _corrupt_number(s: str) -> str:
     if decimals:
         new = round(v * 1.5, decimals)
         if new == v:
-            new = v + 10 ** -decimals
+            new = v + 10**-decimals
         body = f"{new:,.{decimals}f}" if comma else f"{new:.{decimals}f}"
     else:
         n = int(v)
@@ -76,25 +76,31 @@ def correctness_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
         i, st = eqs[ctx.rng.randrange(len(eqs))]
         body = doc.units[i].body
         end = st.result_start + len(st.result_text)
-        doc.units[i].body = body[:st.result_start] + _corrupt_number(st.result_text) + body[end:]
+        doc.units[i].body = body[: st.result_start] + _corrupt_number(st.result_text) + body[end:]
         return done(doc)
     # A swap whose wrong value is already in the text would read as a repetition, not an error.
-    facts = [(i, m, wrong) for i in editable for pat, wrong in _FACT_PATTERNS
-             if wrong not in ctx.response for m in pat.finditer(masked(i))]
+    facts = [
+        (i, m, wrong)
+        for i in editable
+        for pat, wrong in _FACT_PATTERNS
+        if wrong not in ctx.response
+        for m in pat.finditer(masked(i))
+    ]
     if facts:
         i, m, wrong = facts[ctx.rng.randrange(len(facts))]
         body = doc.units[i].body
-        doc.units[i].body = body[:m.start()] + wrong + body[m.end():]
+        doc.units[i].body = body[: m.start()] + wrong + body[m.end() :]
         return done(doc)
     nums = [(i, m) for i in editable for m in _NUMBER.finditer(masked(i))]
     if nums:
         i, m = nums[ctx.rng.randrange(len(nums))]
         body = doc.units[i].body
-        doc.units[i].body = body[:m.start()] + _corrupt_number(m.group(0)) + body[m.end():]
+        doc.units[i].body = body[: m.start()] + _corrupt_number(m.group(0)) + body[m.end() :]
         return done(doc)
     return PerturbationResult.failed(
         "no arithmetic, known facts or numbers outside code to make incorrect",
-        FailureKind.NOT_APPLICABLE)
+        FailureKind.NOT_APPLICABLE,
+    )
 
 
 _PLACE = r"[A-Z][\wí]+(?: [A-Z][\wí]+)*"
@@ -103,31 +109,53 @@ _CAPITAL_CLAIMS = (
     re.compile(rf"(?P<city>{_PLACE}) is the capital(?: city)? of (?:the )?(?P<country>{_PLACE})"),
 )
 _WATER_CLAIMS = (
-    (re.compile(r"\b(?:water )?boils at (?P<v>\d+)\s?(?:degrees Celsius|°C|degrees C)\b", re.I),
-     "100"),
-    (re.compile(r"\bboiling point(?: of water)? is (?P<v>\d+)\s?(?:degrees Celsius|°C)", re.I),
-     "100"),
-    (re.compile(r"\bboiling point(?: of water)? is (?P<v>\d+)\s?(?:degrees Fahrenheit|°F)", re.I),
-     "212"),
-    (re.compile(r"\b(?:water )?boils at (?P<v>\d+)\s?(?:degrees Fahrenheit|°F|degrees F)\b", re.I),
-     "212"),
-    (re.compile(r"\b(?:water )?freezes at (?P<v>\d+)\s?(?:degrees Celsius|°C|degrees C)\b", re.I),
-     "0"),
-    (re.compile(r"\b(?:water )?freezes at (?P<v>\d+)\s?(?:degrees Fahrenheit|°F|degrees F)\b",
-                re.I), "32"),
+    (
+        re.compile(r"\b(?:water )?boils at (?P<v>\d+)\s?(?:degrees Celsius|°C|degrees C)\b", re.I),
+        "100",
+    ),
+    (
+        re.compile(r"\bboiling point(?: of water)? is (?P<v>\d+)\s?(?:degrees Celsius|°C)", re.I),
+        "100",
+    ),
+    (
+        re.compile(
+            r"\bboiling point(?: of water)? is (?P<v>\d+)\s?(?:degrees Fahrenheit|°F)", re.I
+        ),
+        "212",
+    ),
+    (
+        re.compile(
+            r"\b(?:water )?boils at (?P<v>\d+)\s?(?:degrees Fahrenheit|°F|degrees F)\b", re.I
+        ),
+        "212",
+    ),
+    (
+        re.compile(
+            r"\b(?:water )?freezes at (?P<v>\d+)\s?(?:degrees Celsius|°C|degrees C)\b", re.I
+        ),
+        "0",
+    ),
+    (
+        re.compile(
+            r"\b(?:water )?freezes at (?P<v>\d+)\s?(?:degrees Fahrenheit|°F|degrees F)\b", re.I
+        ),
+        "32",
+    ),
 )
 
 
 def _fix_facts(s: str) -> str:
     """Correct wrong capital cities and boiling/freezing points of water in ``s``."""
     for pat in _CAPITAL_CLAIMS:
+
         def fix(m: re.Match[str]) -> str:
             country, city = m.group("country"), m.group("city")
             right = CAPITALS.get(country)
             if right is None or CAPITAL_ALIASES.get(city, city) == right:
                 return m.group(0)
             a, b = m.span("city")
-            return m.group(0)[:a - m.start()] + right + m.group(0)[b - m.start():]
+            return m.group(0)[: a - m.start()] + right + m.group(0)[b - m.start() :]
+
         s = pat.sub(fix, s)
     for pat, right in _WATER_CLAIMS:
         s = pat.sub(functools.partial(_with_value, right=right), s)
@@ -136,7 +164,7 @@ def _fix_facts(s: str) -> str:
 
 def _with_value(m: re.Match[str], right: str) -> str:
     """The matched claim with its stated value (group ``v``) replaced by ``right``."""
-    return m.group(0)[:m.start("v") - m.start()] + right + m.group(0)[m.end("v") - m.start():]
+    return m.group(0)[: m.start("v") - m.start()] + right + m.group(0)[m.end("v") - m.start() :]
 
 
 def correctness_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
@@ -154,7 +182,7 @@ def correctness_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
             for st in reversed(sts):
                 if not st.correct:
                     end = st.result_start + len(st.result_text)
-                    s = s[:st.result_start] + _format_number(st.actual, st.result_text) + s[end:]
+                    s = s[: st.result_start] + _format_number(st.actual, st.result_text) + s[end:]
             return _fix_facts(s)
 
         new = with_masked_code(u.body, edit)
@@ -164,8 +192,11 @@ def correctness_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
         if n_checked:
             return PerturbationResult.failed(
                 f"all {n_checked} arithmetic statement(s) are already correct and no known "
-                "fact is wrong", FailureKind.NOT_APPLICABLE)
+                "fact is wrong",
+                FailureKind.NOT_APPLICABLE,
+            )
         return PerturbationResult.failed(
             "no 'a op b = c' arithmetic or known facts (capitals, boiling points) to check",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     return done(doc)

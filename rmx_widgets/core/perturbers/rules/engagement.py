@@ -16,20 +16,27 @@ def engagement_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     if not drop:
         return PerturbationResult.failed(
             "no follow-up invitations or questions to the user to remove",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     doc.remove(drop)
     if not doc.units or not has_answer(doc):
-        return PerturbationResult.failed("the response is only a follow-up question; nothing "
-                                         "would remain", FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the response is only a follow-up question; nothing would remain",
+            FailureKind.NOT_APPLICABLE,
+        )
     return done(doc)
 
 
 def engagement_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Append ``FOLLOW_UP_QUESTION`` unless the response already invites follow-up."""
     if any(u.editable and is_follow_up(u.body) for u in doc.units):
-        return PerturbationResult.failed("the response already invites follow-up",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the response already invites follow-up", FailureKind.NOT_APPLICABLE
+        )
     last = doc.units[-1]
-    doc.insert_after(len(doc.units) - 1, Unit("sentence", FOLLOW_UP_QUESTION),
-                     same_paragraph=last.kind == "sentence")
+    doc.insert_after(
+        len(doc.units) - 1,
+        Unit("sentence", FOLLOW_UP_QUESTION),
+        same_paragraph=last.kind == "sentence",
+    )
     return done(doc)

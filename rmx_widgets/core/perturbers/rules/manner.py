@@ -32,12 +32,14 @@ def manner_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
             else:
                 u.body, changed = rest, True
     if not drop and not changed:
-        return PerturbationResult.failed("no greetings, thanks or pleasantries to strip",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no greetings, thanks or pleasantries to strip", FailureKind.NOT_APPLICABLE
+        )
     doc.remove(drop)
     if not doc.units or not has_answer(doc):
-        return PerturbationResult.failed("the response is only pleasantries; nothing would remain",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the response is only pleasantries; nothing would remain", FailureKind.NOT_APPLICABLE
+        )
     return done(doc)
 
 
@@ -46,15 +48,19 @@ def manner_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
     sentences = [u for u in doc.units if u.kind == "sentence"]
     first, last = doc.units[0], doc.units[-1]
     has_greeting = first.kind == "sentence" and (
-        is_pleasantry(first.body) or strip_pleasantry_prefix(first.body) is not None)
+        is_pleasantry(first.body) or strip_pleasantry_prefix(first.body) is not None
+    )
     has_close = any(is_pleasantry(u.body) for u in sentences[-2:]) and last.kind == "sentence"
     if has_greeting and has_close:
-        return PerturbationResult.failed("the response already opens with a greeting and closes "
-                                         "courteously", FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "the response already opens with a greeting and closes courteously",
+            FailureKind.NOT_APPLICABLE,
+        )
     if not has_close:
         close = CLOSINGS[ctx.rng.randrange(len(CLOSINGS))]
-        doc.insert_after(len(doc.units) - 1, Unit("sentence", close),
-                         same_paragraph=last.kind == "sentence")
+        doc.insert_after(
+            len(doc.units) - 1, Unit("sentence", close), same_paragraph=last.kind == "sentence"
+        )
     if not has_greeting:
         greet = GREETINGS[ctx.rng.randrange(len(GREETINGS))]
         doc.insert_after(-1, Unit("sentence", greet), same_paragraph=first.kind == "sentence")

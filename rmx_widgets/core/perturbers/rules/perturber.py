@@ -59,26 +59,33 @@ class RulePerturber(BasePerturber):
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         name = request.attribute.name
         if name not in _RULES:
-            return PerturbationResult.failed(f"{self.identity} cannot perturb attribute '{name}'",
-                                             FailureKind.UNSUPPORTED_ATTRIBUTE)
+            return PerturbationResult.failed(
+                f"{self.identity} cannot perturb attribute '{name}'",
+                FailureKind.UNSUPPORTED_ATTRIBUTE,
+            )
         if request.direction not in DIRECTIONS:
             return PerturbationResult.failed(
                 f"direction must be 'worse' or 'better', got {request.direction!r}",
-                FailureKind.OTHER)
+                FailureKind.OTHER,
+            )
         if not request.response.strip():
             return PerturbationResult.failed("the response is empty", FailureKind.EMPTY)
         # The same request always gets the same random choices, in any process.
-        seed = hashlib.sha256("\x1f".join(
-            (request.response, name, request.direction)).encode("utf-8")).digest()
-        ctx = Ctx(request.prompt_text, request.response,
-                  random.Random(int.from_bytes(seed[:8], "big")))
+        seed = hashlib.sha256(
+            "\x1f".join((request.response, name, request.direction)).encode("utf-8")
+        ).digest()
+        ctx = Ctx(
+            request.prompt_text, request.response, random.Random(int.from_bytes(seed[:8], "big"))
+        )
         doc = parse(request.response)
         if not doc.units:
-            return PerturbationResult.failed("the response has no text to rewrite",
-                                             FailureKind.OTHER)
+            return PerturbationResult.failed(
+                "the response has no text to rewrite", FailureKind.OTHER
+            )
         result = _RULES[name][request.direction](doc, ctx)
         if result.text is not None and result.text.strip() == request.response.strip():
             return PerturbationResult.failed(
                 f"the {name} rule ({request.direction}) found nothing to change",
-                FailureKind.NOT_APPLICABLE)
+                FailureKind.NOT_APPLICABLE,
+            )
         return result

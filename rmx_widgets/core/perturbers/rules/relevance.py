@@ -15,7 +15,8 @@ from rmx_widgets.core.text.words import content_words
 _DIGRESSION = re.compile(
     r"^\W*(?:on an unrelated note|on a side note|on another note|unrelated(?:ly)?|incidentally|"
     r"as an aside|by the way|fun fact|side note|speaking of which|random(?:ly)?)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def _off_topic_sentence(ctx: Ctx) -> str | None:
@@ -34,11 +35,16 @@ def relevance_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Insert the off-topic sentence after a content sentence in the middle of the response."""
     choice = _off_topic_sentence(ctx)
     if choice is None:
-        return PerturbationResult.failed("every stock off-topic sentence overlaps the prompt or "
-                                         "response", FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "every stock off-topic sentence overlaps the prompt or response",
+            FailureKind.NOT_APPLICABLE,
+        )
     sentences = [i for i, u in enumerate(doc.units) if u.kind == "sentence"]
-    content = [i for i in sentences[:-1] if not is_social(doc.units[i].body)
-               and not doc.units[i].body.rstrip().endswith(":")]
+    content = [
+        i
+        for i in sentences[:-1]
+        if not is_social(doc.units[i].body) and not doc.units[i].body.rstrip().endswith(":")
+    ]
     if content:
         at = content[ctx.rng.randrange(len(content))]
         doc.insert_after(at, Unit("sentence", choice), same_paragraph=True)
@@ -67,11 +73,14 @@ def relevance_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
         if len(found) >= 2 and not (found & prompt_words):
             drop.add(i)
     if not drop:
-        return PerturbationResult.failed("no digression ('By the way', 'Incidentally', ...) that "
-                                         "shares no content word with the prompt",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "no digression ('By the way', 'Incidentally', ...) that "
+            "shares no content word with the prompt",
+            FailureKind.NOT_APPLICABLE,
+        )
     doc.remove(drop)
     if not has_answer(doc):
-        return PerturbationResult.failed("removing the unrelated sentences would leave no answer",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "removing the unrelated sentences would leave no answer", FailureKind.NOT_APPLICABLE
+        )
     return done(doc)

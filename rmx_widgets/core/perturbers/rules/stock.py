@@ -10,8 +10,9 @@ import json
 from importlib.resources import files
 from typing import Any
 
-_DATA: dict[str, Any] = json.loads(files("rmx_widgets.core.perturbers.rules")
-                                   .joinpath("stock.json").read_text(encoding="utf-8"))
+_DATA: dict[str, Any] = json.loads(
+    files("rmx_widgets.core.perturbers.rules").joinpath("stock.json").read_text(encoding="utf-8")
+)
 
 #: engagement (better) appends this to a response that invites no follow-up.
 FOLLOW_UP_QUESTION: str = _DATA["follow_up_question"]

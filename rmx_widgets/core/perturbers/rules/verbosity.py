@@ -18,27 +18,42 @@ _RESTATEMENT_OPENER = re.compile(
     r"^\W*(?:to restate the key point|in other words|to put it another way|to restate|to repeat|"
     r"to reiterate|to summari[sz]e|to sum up|in summary|in short|as (?:i )?(?:mentioned|said|"
     r"noted)(?: (?:above|earlier|before))?|once again|again|simply put|put simply|all in all|"
-    r"in conclusion|basically|essentially)\b", re.IGNORECASE)
+    r"in conclusion|basically|essentially)\b",
+    re.IGNORECASE,
+)
 _FILLER_SENTENCE = re.compile(
     r"^(?:this is an? (?:good|great|important|interesting|common) (?:question|topic|thing)"
     r"|there are (?:many|several|a few) (?:things|factors|points) to (?:consider|keep in mind)"
-    r"|it is important to (?:think|be careful) about this|let me explain)[.!]?$", re.IGNORECASE)
+    r"|it is important to (?:think|be careful) about this|let me explain)[.!]?$",
+    re.IGNORECASE,
+)
 _PADDING_NORMAL = {p.lower() for p in PADDING_SENTENCES}
 
 
 def verbosity_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Restate one content sentence right after itself, then add a padding sentence at the
     start (after any opening pleasantries)."""
-    content = [i for i, u in enumerate(doc.units) if u.kind == "sentence"
-               and not is_social(u.body) and not u.body.rstrip().endswith(("?", ":"))
-               and len(words(u.body)) >= 4]
+    content = [
+        i
+        for i, u in enumerate(doc.units)
+        if u.kind == "sentence"
+        and not is_social(u.body)
+        and not u.body.rstrip().endswith(("?", ":"))
+        and len(words(u.body)) >= 4
+    ]
     if content:
         i = content[ctx.rng.randrange(len(content))]
         restated = RESTATEMENT_PREFIX + ensure_period(doc.units[i].body.strip())
         doc.insert_after(i, Unit("sentence", restated), same_paragraph=True)
     padding = PADDING_SENTENCES[ctx.rng.randrange(len(PADDING_SENTENCES))]
-    first = next((i for i, u in enumerate(doc.units)
-                  if not (u.kind == "sentence" and is_pleasantry(u.body))), len(doc.units))
+    first = next(
+        (
+            i
+            for i, u in enumerate(doc.units)
+            if not (u.kind == "sentence" and is_pleasantry(u.body))
+        ),
+        len(doc.units),
+    )
     if first < len(doc.units) and doc.units[first].kind == "sentence":
         doc.insert_after(first - 1, Unit("sentence", padding), same_paragraph=True)
     else:
@@ -74,7 +89,8 @@ def _near_duplicates(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]
             continue
         a = doc.units[i].body.lower()
         if len(words(a)) >= 5 and any(
-                fuzz.token_sort_ratio(a, doc.units[j].body.lower()) >= 85 for j in kept):
+            fuzz.token_sort_ratio(a, doc.units[j].body.lower()) >= 85 for j in kept
+        ):
             found.add(i)
         else:
             kept.append(i)
@@ -84,16 +100,22 @@ def _near_duplicates(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]
 def verbosity_better(doc: Doc, ctx: Ctx) -> PerturbationResult:
     """Cut padding and filler sentences, then redundant restatements, then near-duplicates."""
     sentences = [i for i, u in enumerate(doc.units) if u.kind == "sentence"]
-    drop = {i for i in sentences if doc.units[i].body.strip().lower() in _PADDING_NORMAL
-            or _FILLER_SENTENCE.match(doc.units[i].body.strip())}
+    drop = {
+        i
+        for i in sentences
+        if doc.units[i].body.strip().lower() in _PADDING_NORMAL
+        or _FILLER_SENTENCE.match(doc.units[i].body.strip())
+    }
     drop |= _restatements(doc, sentences, drop)
     drop |= _near_duplicates(doc, sentences, drop)
     if not drop:
         return PerturbationResult.failed(
             "no redundant sentences (restatements, filler or near-duplicates) to cut",
-            FailureKind.NOT_APPLICABLE)
+            FailureKind.NOT_APPLICABLE,
+        )
     doc.remove(drop)
     if not has_answer(doc):
-        return PerturbationResult.failed("cutting the redundant sentences would leave no answer",
-                                         FailureKind.NOT_APPLICABLE)
+        return PerturbationResult.failed(
+            "cutting the redundant sentences would leave no answer", FailureKind.NOT_APPLICABLE
+        )
     return done(doc)

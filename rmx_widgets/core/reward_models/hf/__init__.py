@@ -13,5 +13,10 @@ from rmx_widgets.core.reward_models.hf.encoding import EncodedInput
 from rmx_widgets.core.reward_models.hf.model import HFRewardModel
 from rmx_widgets.core.reward_models.hf.prefix import MIN_PREFIX_TOKENS
 
-__all__ = ["ACCELERATOR_TOKEN_BUDGET", "CPU_TOKEN_BUDGET", "MIN_PREFIX_TOKENS", "EncodedInput",
-           "HFRewardModel"]
+__all__ = [
+    "ACCELERATOR_TOKEN_BUDGET",
+    "CPU_TOKEN_BUDGET",
+    "MIN_PREFIX_TOKENS",
+    "EncodedInput",
+    "HFRewardModel",
+]

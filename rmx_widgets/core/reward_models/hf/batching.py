@@ -42,8 +42,9 @@ def default_token_budget(device: torch.device) -> int:
     return CPU_TOKEN_BUDGET if device.type == "cpu" else ACCELERATOR_TOKEN_BUDGET
 
 
-def pack(order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int, budget: int,
-         extra: int) -> Iterator[list[int]]:
+def pack(
+    order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int, budget: int, extra: int
+) -> Iterator[list[int]]:
     """Greedy batches over ``order`` (sorted longest first): at most ``cap`` rows and
     ``rows x (extra + widest) <= budget`` (``extra``: cached prefix tokens every row attends
     to); a batch of MIN_ROWS_BEFORE_SPLIT or more rows closes rather than let padding exceed
@@ -55,9 +56,14 @@ def pack(order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int,
         n = length[i]
         grown = max(width, n)
         rows = len(batch) + 1
-        if batch and (len(batch) >= cap or rows * (extra + grown) > budget
-                      or (len(batch) >= MIN_ROWS_BEFORE_SPLIT
-                          and rows * grown - (real + n) > MAX_PAD_WASTE * rows * grown)):
+        if batch and (
+            len(batch) >= cap
+            or rows * (extra + grown) > budget
+            or (
+                len(batch) >= MIN_ROWS_BEFORE_SPLIT
+                and rows * grown - (real + n) > MAX_PAD_WASTE * rows * grown
+            )
+        ):
             yield batch
             batch, grown, real = [], n, 0
         batch.append(i)
@@ -66,15 +72,15 @@ def pack(order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int,
         yield batch
 
 
-def padded_inputs(batch: Sequence[EncodedInput], pad_id: int | None,
-                  use_token_types: bool) -> dict[str, torch.Tensor]:
+def padded_inputs(
+    batch: Sequence[EncodedInput], pad_id: int | None, use_token_types: bool
+) -> dict[str, torch.Tensor]:
     """One right-padded batch as model inputs (``input_ids``, ``attention_mask`` and, when the
     model takes them, ``token_type_ids``), on the CPU."""
     import torch
 
     width = max(len(e.input_ids) for e in batch)
-    input_ids = torch.full((len(batch), width), 0 if pad_id is None else pad_id,
-                           dtype=torch.long)
+    input_ids = torch.full((len(batch), width), 0 if pad_id is None else pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
     token_types = torch.zeros((len(batch), width), dtype=torch.long)
     for row, e in enumerate(batch):
@@ -106,16 +112,23 @@ class MemoryBudget:
     emits; ``stats`` is the model's counter dict, where ``oom_retries`` counts the reductions.
     """
 
-    def __init__(self, tokens: int, device: torch.device, owner: str,
-                 stats: dict[str, int]) -> None:
+    def __init__(
+        self, tokens: int, device: torch.device, owner: str, stats: dict[str, int]
+    ) -> None:
         self.tokens = tokens
         self.device = device
         self.owner = owner
         self.stats = stats
         self._warned = False
 
-    def run_batches(self, order: Sequence[int], length: dict[int, int], cap: int, extra: int,
-                    run: Callable[[list[int]], list[float]]) -> Iterator[tuple[int, float]]:
+    def run_batches(
+        self,
+        order: Sequence[int],
+        length: dict[int, int],
+        cap: int,
+        extra: int,
+        run: Callable[[list[int]], list[float]],
+    ) -> Iterator[tuple[int, float]]:
         """Pack ``order`` (longest first) under the current budget and yield ``(index, score)``
         from ``run(batch)``; after an out-of-memory batch the budget shrinks and the inputs not
         yet scored are re-packed under it. ``extra``: cached prefix tokens every row attends
@@ -131,7 +144,7 @@ class MemoryBudget:
                     detail = oom_detail(e)
                 else:
                     yield from zip(batch, got)
-                    remaining = remaining[len(batch):]
+                    remaining = remaining[len(batch) :]
                     continue
                 # Outside the except block, so the traceback's tensors can be freed first.
                 self._shrink(len(batch), max(length[i] for i in batch), extra, detail)
@@ -166,7 +179,9 @@ class MemoryBudget:
                 f"{self.owner}: out of memory at batch {rows} x {total} tokens{shared} on "
                 f"{self.device}; continuing with token budget {self.tokens} (was {old}) "
                 f"for this model. Pass token_budget={self.tokens} to start there; further "
-                "reductions are counted in .stats['oom_retries'].", stacklevel=5)
+                "reductions are counted in .stats['oom_retries'].",
+                stacklevel=5,
+            )
 
 
 def scores_of(logits: Any) -> list[float]:

@@ -60,14 +60,16 @@ class InputEncoder:
     (encoders with segment embeddings), so they are kept.
     """
 
-    def __init__(self, tokenizer: Any, architecture: Architecture, model_name: str,
-                 use_token_types: bool) -> None:
+    def __init__(
+        self, tokenizer: Any, architecture: Architecture, model_name: str, use_token_types: bool
+    ) -> None:
         self.tokenizer = tokenizer
         self.architecture = architecture
         self.model_name = model_name
         self.use_token_types = use_token_types
-        self.head_ids = {t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id)
-                         if t is not None}
+        self.head_ids = {
+            t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id) if t is not None
+        }
 
     def render(self, prompt: Prompt, response: str) -> RenderedInput:
         """The text the tokenizer gets, in the format the RM was trained on.
@@ -82,12 +84,15 @@ class InputEncoder:
             raise RewardModelError(f"responses must be strings, got {type(response).__name__}.")
         if isinstance(prompt, str):
             messages = [{"role": "user", "content": prompt}]
-        elif isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m
-                                              and "content" in m for m in prompt):
+        elif isinstance(prompt, list) and all(
+            isinstance(m, dict) and "role" in m and "content" in m for m in prompt
+        ):
             messages = [dict(m) for m in prompt]
         else:
-            raise RewardModelError("a prompt must be a string or a list of {'role', 'content'} "
-                                   f"messages, got {prompt!r:.80}.")
+            raise RewardModelError(
+                "a prompt must be a string or a list of {'role', 'content'} "
+                f"messages, got {prompt!r:.80}."
+            )
         if not getattr(self.tokenizer, "chat_template", None):
             return self.architecture.plain_input(render_prompt(prompt), response)
         messages.append({"role": "assistant", "content": response})
@@ -97,7 +102,8 @@ class InputEncoder:
             raise RewardModelError(
                 f"the chat template of {self.model_name} rejected a conversation "
                 f"({type(e).__name__}: {e}); check the prompt's roles (many templates need "
-                "alternating user/assistant turns).") from e
+                "alternating user/assistant turns)."
+            ) from e
         bos = self.tokenizer.bos_token
         return RenderedInput(text, None, not (bos and text.startswith(bos)))
 
@@ -110,8 +116,9 @@ class InputEncoder:
         ids = self.tokenizer(r.text, r.text_pair, add_special_tokens=True)["input_ids"]
         return self.tokenizer.decode(ids)
 
-    def encode(self, prompts: Sequence[Prompt], responses: Sequence[str],
-               max_length: int | None) -> list[EncodedInput]:
+    def encode(
+        self, prompts: Sequence[Prompt], responses: Sequence[str], max_length: int | None
+    ) -> list[EncodedInput]:
         """Render and tokenise every pair (batched through the fast tokenizer), then truncate
         to ``max_length`` tokens (``None``: no limit)."""
         rendered = [self.render(p, r) for p, r in zip(prompts, responses)]
@@ -122,8 +129,11 @@ class InputEncoder:
         for (is_pair, add_special), idx in groups.items():
             texts = [rendered[i].text for i in idx]
             pairs = [rendered[i].text_pair for i in idx] if is_pair else None
-            kwargs = {"add_special_tokens": add_special, "return_token_type_ids":
-                      self.use_token_types, "verbose": False}
+            kwargs = {
+                "add_special_tokens": add_special,
+                "return_token_type_ids": self.use_token_types,
+                "verbose": False,
+            }
             try:
                 batch = self.tokenizer(texts, pairs, return_offsets_mapping=True, **kwargs)
                 offsets = batch["offset_mapping"]
@@ -137,10 +147,13 @@ class InputEncoder:
                     prompt_len = _pair_prompt_len(batch, j, len(ids))
                 else:
                     prompt_len, merged = _text_prompt_len(
-                        rendered[i].text, responses[i], None if offsets is None else offsets[j])
-                encoded[i] = truncate(EncodedInput(ids, types, prompt_len,
-                                                   boundary_merged=merged),
-                                      max_length, self.head_ids)
+                        rendered[i].text, responses[i], None if offsets is None else offsets[j]
+                    )
+                encoded[i] = truncate(
+                    EncodedInput(ids, types, prompt_len, boundary_merged=merged),
+                    max_length,
+                    self.head_ids,
+                )
         return [encoded[i] for i in range(len(rendered))]
 
 
@@ -154,8 +167,9 @@ def _pair_prompt_len(batch: Any, j: int, n: int) -> int | None:
     return next((k for k, s in enumerate(seq) if s == 1), n)
 
 
-def _text_prompt_len(text: str, response: str, offsets: Sequence[tuple[int, int]] | None
-                     ) -> tuple[int | None, bool]:
+def _text_prompt_len(
+    text: str, response: str, offsets: Sequence[tuple[int, int]] | None
+) -> tuple[int | None, bool]:
     """(tokens entirely before the response, whether the next token straddles its start)."""
     if offsets is None:
         return None, False
@@ -180,13 +194,17 @@ def truncate(item: EncodedInput, max_length: int | None, head_ids: set[int]) -> 
         head = 0
 
     def cut(seq: list[int]) -> list[int]:
-        return seq[:head] + seq[head + excess:]
+        return seq[:head] + seq[head + excess :]
 
     prompt_len = item.prompt_len
     response_cut = None if prompt_len is None else head + excess > prompt_len
     if prompt_len is not None:
         prompt_len = max(prompt_len - excess, head)
-    return EncodedInput(cut(item.input_ids),
-                        None if item.token_type_ids is None else cut(item.token_type_ids),
-                        prompt_len, truncated=True, response_cut=response_cut,
-                        boundary_merged=item.boundary_merged)
+    return EncodedInput(
+        cut(item.input_ids),
+        None if item.token_type_ids is None else cut(item.token_type_ids),
+        prompt_len,
+        truncated=True,
+        response_cut=response_cut,
+        boundary_merged=item.boundary_merged,
+    )

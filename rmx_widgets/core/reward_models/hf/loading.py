@@ -28,18 +28,23 @@ _SANE_LENGTH_LIMIT = 10_000_000
 _POSITION_ATTRS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
-def check_sizes(max_length: int | None, token_budget: int | None, max_batch_size: int,
-                min_prefix_tokens: int) -> None:
+def check_sizes(
+    max_length: int | None, token_budget: int | None, max_batch_size: int, min_prefix_tokens: int
+) -> None:
     """The size arguments of ``HFRewardModel``, checked before anything is loaded."""
-    for arg, value in (("token_budget", 1 if token_budget is None else token_budget),
-                       ("max_batch_size", max_batch_size),
-                       ("min_prefix_tokens", min_prefix_tokens)):
+    for arg, value in (
+        ("token_budget", 1 if token_budget is None else token_budget),
+        ("max_batch_size", max_batch_size),
+        ("min_prefix_tokens", min_prefix_tokens),
+    ):
         if not isinstance(value, int) or value < 1:
-            raise RewardModelError(f"HFRewardModel {arg} must be a positive integer, "
-                                   f"got {value!r}.")
+            raise RewardModelError(
+                f"HFRewardModel {arg} must be a positive integer, got {value!r}."
+            )
     if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
-        raise RewardModelError(f"HFRewardModel max_length must be an integer >= 2 or None, "
-                               f"got {max_length!r}.")
+        raise RewardModelError(
+            f"HFRewardModel max_length must be an integer >= 2 or None, got {max_length!r}."
+        )
 
 
 def model_identity(source: str, dtype: torch.dtype) -> str:
@@ -60,13 +65,16 @@ class ModelSource:
     @classmethod
     def of(cls, name_or_path: str, trust_remote_code: bool) -> ModelSource:
         """The source ``name_or_path`` names; a local path must be an existing folder."""
-        folder = local_folder(name_or_path, owner=f"reward model {name_or_path!r}",
-                              error=RewardModelError)
-        return cls(name_or_path, folder or name_or_path, folder is not None,
-                   bool(trust_remote_code))
+        folder = local_folder(
+            name_or_path, owner=f"reward model {name_or_path!r}", error=RewardModelError
+        )
+        return cls(
+            name_or_path, folder or name_or_path, folder is not None, bool(trust_remote_code)
+        )
 
-    def load(self, device: torch.device, dtype: torch.dtype | str,
-             attn_implementation: str | None) -> tuple[Any, Any, str | None]:
+    def load(
+        self, device: torch.device, dtype: torch.dtype | str, attn_implementation: str | None
+    ) -> tuple[Any, Any, str | None]:
         """(tokenizer, model in eval mode on ``device``, the attention implementation used);
         ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order."""
         from transformers import AutoConfig, AutoTokenizer
@@ -82,28 +90,40 @@ class ModelSource:
         except Exception as e:
             raise self.load_error(e, what="tokenizer") from e
         candidates: list[str | None] = (
-            [attn_implementation] if attn_implementation is not None
-            else auto_attn_candidates(device, dtype, config))
+            [attn_implementation]
+            if attn_implementation is not None
+            else auto_attn_candidates(device, dtype, config)
+        )
         model, info, attn = self._load_weights(config, device, dtype, candidates)
         check_head_loaded(model, info, self.name_or_path)
         try:
             model.to(device)
         except (RuntimeError, AssertionError) as e:
-            raise RewardModelError(f"cannot move reward model {self.name_or_path} to "
-                                   f"{device}: {e}") from e
+            raise RewardModelError(
+                f"cannot move reward model {self.name_or_path} to {device}: {e}"
+            ) from e
         model.eval()
         return tokenizer, model, model.config._attn_implementation or attn
 
-    def _load_weights(self, config: Any, device: torch.device, dtype: torch.dtype | str,
-                      candidates: list[str | None]) -> tuple[Any, dict[str, Any], str | None]:
+    def _load_weights(
+        self,
+        config: Any,
+        device: torch.device,
+        dtype: torch.dtype | str,
+        candidates: list[str | None],
+    ) -> tuple[Any, dict[str, Any], str | None]:
         """The weights with the first attention kernel in ``candidates`` that this
         architecture and installation support (a kernel they lack raises ValueError or
         ImportError, and the next is tried); the last candidate's error is the user's."""
         from transformers import AutoModelForSequenceClassification
         from transformers.utils import is_accelerate_available
 
-        kwargs = {**pretrained_kwargs(self.trust_remote_code), "config": config,
-                  "dtype": dtype, "output_loading_info": True}
+        kwargs = {
+            **pretrained_kwargs(self.trust_remote_code),
+            "config": config,
+            "dtype": dtype,
+            "output_loading_info": True,
+        }
         if device.type != "cpu" and is_accelerate_available():
             # Load the weights straight onto the accelerator instead of staging them in RAM.
             kwargs["device_map"] = {"": device}
@@ -111,7 +131,8 @@ class ModelSource:
         def attempt(attn: str | None) -> tuple[Any, dict[str, Any], str | None]:
             extra = {} if attn is None else {"attn_implementation": attn}
             model, info = AutoModelForSequenceClassification.from_pretrained(
-                self.path, **extra, **kwargs)
+                self.path, **extra, **kwargs
+            )
             return model, info, attn
 
         *first, last = candidates
@@ -129,26 +150,36 @@ class ModelSource:
         """What went wrong loading the ``what``, and the fix that fits a path or a hub name."""
         kind = "a local path" if self.is_local else "a Hugging Face hub name"
         if self.is_local:
-            hint = (f"check that {self.path} is a directory written by save_pretrained "
-                    "(config.json, weights and tokenizer files)")
+            hint = (
+                f"check that {self.path} is a directory written by save_pretrained "
+                "(config.json, weights and tokenizer files)"
+            )
         else:
-            hint = ("check the spelling of the name, your network connection and, for gated or "
-                    "private models, that you are logged in (`hf auth login`)")
+            hint = (
+                "check the spelling of the name, your network connection and, for gated or "
+                "private models, that you are logged in (`hf auth login`)"
+            )
             if env_offline():
-                hint += ("; HF_HUB_OFFLINE is set, so only the local cache was searched: unset "
-                         "it to download, or point to a local copy")
+                hint += (
+                    "; HF_HUB_OFFLINE is set, so only the local cache was searched: unset "
+                    "it to download, or point to a local copy"
+                )
             else:
                 hint += "; set HF_HUB_OFFLINE=1 to use only models already in the local cache"
         if "trust_remote_code" in str(err) and not self.trust_remote_code:
-            hint += ("; the model needs its own code: pass trust_remote_code=True only if you "
-                     "trust that repository (it runs its Python code on this machine)")
+            hint += (
+                "; the model needs its own code: pass trust_remote_code=True only if you "
+                "trust that repository (it runs its Python code on this machine)"
+            )
         return RewardModelError(
             f"cannot load the {what} of reward model {self.name_or_path!r} (treated as {kind}): "
-            f"{type(err).__name__}: {str(err).strip().rstrip('.')}. To fix: {hint}.")
+            f"{type(err).__name__}: {str(err).strip().rstrip('.')}. To fix: {hint}."
+        )
 
 
-def auto_attn_candidates(device: torch.device, dtype: torch.dtype | str,
-                         config: Any) -> list[str | None]:
+def auto_attn_candidates(
+    device: torch.device, dtype: torch.dtype | str, config: Any
+) -> list[str | None]:
     """Fastest attention first: FlashAttention-2 needs the ``flash_attn`` package, a CUDA
     device and a half-precision dtype (``"auto"``: the checkpoint's); SDPA is in torch itself;
     ``None`` is transformers' default for architectures with neither."""
@@ -159,8 +190,11 @@ def auto_attn_candidates(device: torch.device, dtype: torch.dtype | str,
         weights = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
         if isinstance(weights, str):
             weights = getattr(torch, weights, None)
-    fa2 = (device.type == "cuda" and weights in (torch.bfloat16, torch.float16)
-           and importlib.util.find_spec("flash_attn") is not None)
+    fa2 = (
+        device.type == "cuda"
+        and weights in (torch.bfloat16, torch.float16)
+        and importlib.util.find_spec("flash_attn") is not None
+    )
     return (["flash_attention_2"] if fa2 else []) + ["sdpa", None]
 
 
@@ -173,13 +207,15 @@ def check_single_output(config: Any, name: str) -> None:
         raise RewardModelError(
             f"{name!r} is a {', '.join(archs)} checkpoint, not a sequence-classification "
             "reward model with one output. Load a reward model, or wrap your own scoring "
-            "function in a callable fn(prompts, responses) -> list[float].")
+            "function in a callable fn(prompts, responses) -> list[float]."
+        )
     labels = list((getattr(config, "id2label", None) or {}).values())
     raise RewardModelError(
         f"{name!r} has {config.num_labels} outputs ({labels}), but a reward model must have "
         "exactly one (num_labels=1). It is probably a classifier; to use one of its outputs as "
         "a reward, wrap it in a callable fn(prompts, responses) -> list[float] that picks the "
-        "output you mean.")
+        "output you mean."
+    )
 
 
 def check_head_loaded(model: Any, info: dict[str, Any], name: str) -> None:
@@ -191,7 +227,8 @@ def check_head_loaded(model: Any, info: dict[str, Any], name: str) -> None:
         raise RewardModelError(
             f"the checkpoint {name!r} has no trained reward head (missing {', '.join(head)}); "
             "transformers would initialise it randomly and the scores would be noise. It is "
-            "probably a base or chat language model, not a reward model.")
+            "probably a base or chat language model, not a reward model."
+        )
 
 
 def ensure_pad_token(tokenizer: Any, model: Any, name: str) -> int | None:
@@ -207,8 +244,11 @@ def ensure_pad_token(tokenizer: Any, model: Any, name: str) -> int | None:
             c.pad_token_id = tokenizer.pad_token_id
     model_pad: int | None = getattr(text_cfg, "pad_token_id", None)
     if model_pad is None:
-        warnings.warn(f"{name} defines neither a pad nor an EOS token; inputs will be scored "
-                      "one at a time (slow).", stacklevel=4)
+        warnings.warn(
+            f"{name} defines neither a pad nor an EOS token; inputs will be scored "
+            "one at a time (slow).",
+            stacklevel=4,
+        )
     return model_pad
 
 

@@ -53,8 +53,17 @@ from rmx_widgets.core.reward_models.hf.prefix import (
 if TYPE_CHECKING:
     import torch
 
-STAT_NAMES = ("pairs", "unique_pairs", "prefix_groups", "prefix_tokens_saved", "prefix_fallbacks",
-              "prefix_boundary_merges", "forward_passes", "tokens_processed", "oom_retries")
+STAT_NAMES = (
+    "pairs",
+    "unique_pairs",
+    "prefix_groups",
+    "prefix_tokens_saved",
+    "prefix_fallbacks",
+    "prefix_boundary_merges",
+    "forward_passes",
+    "tokens_processed",
+    "oom_retries",
+)
 
 
 class HFRewardModel(BaseRewardModel):
@@ -114,41 +123,66 @@ class HFRewardModel(BaseRewardModel):
     last_truncated: list[int]
     architecture: Architecture
 
-    def __init__(self, name_or_path: str | os.PathLike[str],
-                 device: str | torch.device | None = None,
-                 dtype: str | torch.dtype | None = None, max_length: int | None = None,
-                 token_budget: int | None = None, max_batch_size: int = 64,
-                 trust_remote_code: bool = False, attn_implementation: str | None = None,
-                 name: str | None = None, prefix_sharing: bool = True,
-                 min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> None:
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_length: int | None = None,
+        token_budget: int | None = None,
+        max_batch_size: int = 64,
+        trust_remote_code: bool = False,
+        attn_implementation: str | None = None,
+        name: str | None = None,
+        prefix_sharing: bool = True,
+        min_prefix_tokens: int = MIN_PREFIX_TOKENS,
+    ) -> None:
         check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
         self.name_or_path = os.fspath(name_or_path)
         source = ModelSource.of(self.name_or_path, trust_remote_code)
         self.is_local = source.is_local
         self.trust_remote_code = source.trust_remote_code
-        self.device = resolve_device(device, owner=f"reward model {self.name_or_path!r}",
-                                     error=RewardModelError)
-        resolved = resolve_dtype(dtype, self.device, owner="HFRewardModel",
-                                 error=RewardModelError)
+        self.device = resolve_device(
+            device, owner=f"reward model {self.name_or_path!r}", error=RewardModelError
+        )
+        resolved = resolve_dtype(dtype, self.device, owner="HFRewardModel", error=RewardModelError)
         self.tokenizer, self.model, self.attn_implementation = source.load(
-            self.device, resolved, attn_implementation)
-        self._setup(source.path, max_length, token_budget, max_batch_size, name,
-                    prefix_sharing, min_prefix_tokens)
+            self.device, resolved, attn_implementation
+        )
+        self._setup(
+            source.path,
+            max_length,
+            token_budget,
+            max_batch_size,
+            name,
+            prefix_sharing,
+            min_prefix_tokens,
+        )
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, *, name: str,
-                   max_length: int | None = None, token_budget: int | None = None,
-                   max_batch_size: int = 64, prefix_sharing: bool = True,
-                   min_prefix_tokens: int = MIN_PREFIX_TOKENS) -> HFRewardModel:
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        max_length: int | None = None,
+        token_budget: int | None = None,
+        max_batch_size: int = 64,
+        prefix_sharing: bool = True,
+        min_prefix_tokens: int = MIN_PREFIX_TOKENS,
+    ) -> HFRewardModel:
         """Wrap a sequence-classification model already in memory (built from a config, or
         loaded with options this class does not expose, e.g. quantisation). ``name`` is the
         identity: choose one that changes whenever the weights do, since caches are keyed by
         it. The model stays on its device and dtype."""
         check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
         if getattr(model.config, "num_labels", None) != 1:
-            raise RewardModelError(f"{type(model).__name__} has "
-                                   f"{getattr(model.config, 'num_labels', '?')} outputs; a reward "
-                                   "model must have exactly one (num_labels=1).")
+            raise RewardModelError(
+                f"{type(model).__name__} has "
+                f"{getattr(model.config, 'num_labels', '?')} outputs; a reward "
+                "model must have exactly one (num_labels=1)."
+            )
         self = cls.__new__(cls)
         self.name_or_path = name
         self.is_local = False
@@ -156,25 +190,36 @@ class HFRewardModel(BaseRewardModel):
         self.device = next(model.parameters()).device
         self.tokenizer, self.model = tokenizer, model.eval()
         self.attn_implementation = model.config._attn_implementation
-        self._setup(name, max_length, token_budget, max_batch_size, name, prefix_sharing,
-                    min_prefix_tokens)
+        self._setup(
+            name, max_length, token_budget, max_batch_size, name, prefix_sharing, min_prefix_tokens
+        )
         return self
 
-    def _setup(self, source: str, max_length: int | None, token_budget: int | None,
-               max_batch_size: int, name: str | None, prefix_sharing: bool,
-               min_prefix_tokens: int) -> None:
+    def _setup(
+        self,
+        source: str,
+        max_length: int | None,
+        token_budget: int | None,
+        max_batch_size: int,
+        name: str | None,
+        prefix_sharing: bool,
+        min_prefix_tokens: int,
+    ) -> None:
         """Everything that follows from the loaded model and tokenizer; ``source`` is the
         path or hub id in the default identity."""
         self.dtype: torch.dtype = self.model.dtype
         self.architecture = architecture_for(self.model.config)
         self._pad_id = ensure_pad_token(self.tokenizer, self.model, self.name_or_path)
         params = inspect.signature(self.model.forward).parameters
-        self._use_token_types = ("token_type_ids" in params
-                                 and "token_type_ids" in self.tokenizer.model_input_names)
-        self._encoder = InputEncoder(self.tokenizer, self.architecture, self.name_or_path,
-                                     self._use_token_types)
-        self.max_length = (max_length if max_length is not None
-                           else default_max_length(self.tokenizer, self.model))
+        self._use_token_types = (
+            "token_type_ids" in params and "token_type_ids" in self.tokenizer.model_input_names
+        )
+        self._encoder = InputEncoder(
+            self.tokenizer, self.architecture, self.name_or_path, self._use_token_types
+        )
+        self.max_length = (
+            max_length if max_length is not None else default_max_length(self.tokenizer, self.model)
+        )
         self.max_batch_size = max_batch_size
         self.min_prefix_tokens = min_prefix_tokens
         self.last_truncated = []
@@ -183,10 +228,18 @@ class HFRewardModel(BaseRewardModel):
         self._stats = dict.fromkeys(STAT_NAMES, 0)
         self._memory = MemoryBudget(
             token_budget if token_budget is not None else default_token_budget(self.device),
-            self.device, self.identity, self._stats)
+            self.device,
+            self.identity,
+            self._stats,
+        )
         cache_arg = self.architecture.prefix_cache_arg(self.model)
-        self._sharer = None if cache_arg is None else PrefixSharer(
-            self.model, cache_arg, self.device, self._pad_id, self._stats, self._memory)
+        self._sharer = (
+            None
+            if cache_arg is None
+            else PrefixSharer(
+                self.model, cache_arg, self.device, self._pad_id, self._stats, self._memory
+            )
+        )
         self.prefix_sharing = bool(prefix_sharing) and self._sharer is not None
 
     # ------------------------------------------------------------------ state
@@ -232,8 +285,10 @@ class HFRewardModel(BaseRewardModel):
         """
         prompts, responses = list(prompts), list(responses)
         if len(prompts) != len(responses):
-            raise RewardModelError(f"score got {len(prompts)} prompts but {len(responses)} "
-                                   "responses; pass one prompt per response.")
+            raise RewardModelError(
+                f"score got {len(prompts)} prompts but {len(responses)} "
+                "responses; pass one prompt per response."
+            )
         slot: dict[tuple[Any, str], int] = {}
         uniq: list[int] = []
         inverse: list[int] = []
@@ -254,33 +309,47 @@ class HFRewardModel(BaseRewardModel):
             raise self._oom_error(e) from None
         return [scores[u] for u in inverse]
 
-    def _score_encoded(self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput]
-                       ) -> dict[int, float]:
+    def _score_encoded(
+        self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput]
+    ) -> dict[int, float]:
         """Scores by index: prefix groups through the sharer, the rest as full sequences."""
         scores: dict[int, float] = {}
         sharer = self._sharer if self.prefix_sharing else None
-        rest = (list(range(len(encoded))) if sharer is None
-                else self._score_shared(sharer, prompts, encoded, scores))
+        rest = (
+            list(range(len(encoded)))
+            if sharer is None
+            else self._score_shared(sharer, prompts, encoded, scores)
+        )
         lengths = {i: len(encoded[i].input_ids) for i in rest}
         cap = self.max_batch_size if self._pad_id is not None else 1
         order = sorted(rest, key=lengths.__getitem__, reverse=True)
-        scores.update(self._memory.run_batches(
-            order, lengths, cap, 0, lambda batch: self._forward([encoded[i] for i in batch])))
+        scores.update(
+            self._memory.run_batches(
+                order, lengths, cap, 0, lambda batch: self._forward([encoded[i] for i in batch])
+            )
+        )
         return scores
 
-    def _score_shared(self, sharer: PrefixSharer, prompts: Sequence[Prompt],
-                      encoded: Sequence[EncodedInput], scores: dict[int, float]) -> list[int]:
+    def _score_shared(
+        self,
+        sharer: PrefixSharer,
+        prompts: Sequence[Prompt],
+        encoded: Sequence[EncodedInput],
+        scores: dict[int, float],
+    ) -> list[int]:
         """Score the prefix groups into ``scores``; returns the indices left for full
         sequences (inputs in no group, and groups that fell back)."""
         groups, rest = sharer.plan(prompts, encoded, self.min_prefix_tokens)
         for prefix_len, members in groups:
             if self.prefix_sharing:  # an earlier group may have turned it off
                 try:
-                    scores.update(sharer.score_group(encoded, prefix_len, members,
-                                                     self.max_batch_size, self._forward))
+                    scores.update(
+                        sharer.score_group(
+                            encoded, prefix_len, members, self.max_batch_size, self._forward
+                        )
+                    )
                     continue
-                except (PrefixUnsupported, TypeError, ValueError, AttributeError,
-                        IndexError) as e:
+                except (PrefixUnsupported, TypeError, ValueError, AttributeError, IndexError) as e:
                     # An architecture whose cache API differs: same rewards via full sequences.
                     self._disable_prefix_sharing(f"{type(e).__name__}: {e}")
             self._stats["prefix_fallbacks"] += 1
@@ -309,17 +378,25 @@ class HFRewardModel(BaseRewardModel):
             return
         self.n_truncated += len(self.last_truncated)
         cut = sum(1 for i in self.last_truncated if encoded[i].response_cut)
-        detail = (f"; for {cut} of them the response alone was too long and lost its beginning"
-                  if cut else "; every response was kept whole")
+        detail = (
+            f"; for {cut} of them the response alone was too long and lost its beginning"
+            if cut
+            else "; every response was kept whole"
+        )
         warnings.warn(
             f"{self.identity}: {len(self.last_truncated)} of {len(encoded)} inputs were longer "
             f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
-            f"first{detail}. Their indices are in .last_truncated.", stacklevel=3)
+            f"first{detail}. Their indices are in .last_truncated.",
+            stacklevel=3,
+        )
 
     def _disable_prefix_sharing(self, why: str) -> None:
         self.prefix_sharing = False
-        warnings.warn(f"{self.identity}: prompt-prefix sharing turned off ({why}); scoring full "
-                      "sequences instead (same rewards, slower).", stacklevel=5)
+        warnings.warn(
+            f"{self.identity}: prompt-prefix sharing turned off ({why}); scoring full "
+            "sequences instead (same rewards, slower).",
+            stacklevel=5,
+        )
 
     def _oom_error(self, err: InputDoesNotFit) -> RewardModelError:
         shared = f" ({err.shared} of them a shared prompt prefix)" if err.shared else ""
@@ -328,8 +405,11 @@ class HFRewardModel(BaseRewardModel):
             f"the memory of {self.device} ({err.detail}). Lower max_length (now "
             f"{self.max_length}) so long inputs are truncated, load the model in a smaller "
             "dtype (e.g. dtype='bf16'), or free memory held by other models or processes on "
-            "that device.")
+            "that device."
+        )
 
     def __repr__(self) -> str:
-        return (f"HFRewardModel({self.name_or_path!r}, device={str(self.device)!r}, "
-                f"dtype={self.dtype}, max_length={self.max_length})")
+        return (
+            f"HFRewardModel({self.name_or_path!r}, device={str(self.device)!r}, "
+            f"dtype={self.dtype}, max_length={self.max_length})"
+        )

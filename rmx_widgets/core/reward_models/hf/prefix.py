@@ -56,8 +56,15 @@ class PrefixSharer:
     full-sequence scoring.
     """
 
-    def __init__(self, model: Any, cache_arg: str, device: torch.device, pad_id: int | None,
-                 stats: dict[str, int], memory: MemoryBudget) -> None:
+    def __init__(
+        self,
+        model: Any,
+        cache_arg: str,
+        device: torch.device,
+        pad_id: int | None,
+        stats: dict[str, int],
+        memory: MemoryBudget,
+    ) -> None:
         self.model = model
         self.base = getattr(model, model.base_model_prefix)
         self.cache_arg = cache_arg
@@ -67,8 +74,9 @@ class PrefixSharer:
         self.memory = memory
         self.verified = False
 
-    def plan(self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput],
-             min_tokens: int) -> tuple[list[tuple[int, list[int]]], list[int]]:
+    def plan(
+        self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput], min_tokens: int
+    ) -> tuple[list[tuple[int, list[int]]], list[int]]:
         """Split input indices into prefix-sharing groups ``(prefix_len, members)`` and the rest.
 
         A group is the untruncated inputs of one prompt; its prefix is the longest token prefix
@@ -111,9 +119,14 @@ class PrefixSharer:
             return len(ids) - 1
         return next((k for k in range(len(ids) - 1, -1, -1) if ids[k] != self.pad_id), 0)
 
-    def score_group(self, encoded: Sequence[EncodedInput], prefix_len: int, members: list[int],
-                    cap: int, full_forward: Callable[[list[EncodedInput]], list[float]]
-                    ) -> dict[int, float]:
+    def score_group(
+        self,
+        encoded: Sequence[EncodedInput],
+        prefix_len: int,
+        members: list[int],
+        cap: int,
+        full_forward: Callable[[list[EncodedInput]], list[float]],
+    ) -> dict[int, float]:
         """Run one prompt's prefix once, then its members' continuations in budgeted batches
         of at most ``cap`` rows. ``full_forward`` scores full sequences, for the self-check."""
         prefix = encoded[members[0]].input_ids[:prefix_len]
@@ -133,8 +146,12 @@ class PrefixSharer:
         self.stats["prefix_tokens_saved"] += prefix_len * (len(members) - 1)
         return out
 
-    def _self_check(self, item: EncodedInput, shared: float,
-                    full_forward: Callable[[list[EncodedInput]], list[float]]) -> None:
+    def _self_check(
+        self,
+        item: EncodedInput,
+        shared: float,
+        full_forward: Callable[[list[EncodedInput]], list[float]],
+    ) -> None:
         """Once per model: the shared path must reproduce a full forward pass (guards
         architectures whose attention or positions behave unexpectedly with a cache)."""
         import torch
@@ -142,8 +159,9 @@ class PrefixSharer:
         (ref,) = self.memory.run_single(lambda: full_forward([item]), len(item.input_ids))
         tol = (1e-3 if self.model.dtype == torch.float32 else 5e-2) * max(1.0, abs(ref))
         if not abs(shared - ref) <= tol:
-            raise PrefixUnsupported(f"a self-check found {shared:.6g} with a shared prefix vs "
-                                    f"{ref:.6g} without")
+            raise PrefixUnsupported(
+                f"a self-check found {shared:.6g} with a shared prefix vs {ref:.6g} without"
+            )
         self.verified = True
 
     def prefix_cache(self, prefix: list[int]) -> KVCache:
@@ -159,14 +177,24 @@ class PrefixSharer:
         self.stats["tokens_processed"] += len(prefix)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         layers = getattr(cache, "layers", None)
-        if type(cache) is not DynamicCache or not layers \
-                or any(type(layer) is not DynamicLayer for layer in layers):
-            raise PrefixUnsupported(f"the model returned a {type(cache).__name__} cache "
-                                    "(sliding-window, hybrid or legacy layers)")
+        if (
+            type(cache) is not DynamicCache
+            or not layers
+            or any(type(layer) is not DynamicLayer for layer in layers)
+        ):
+            raise PrefixUnsupported(
+                f"the model returned a {type(cache).__name__} cache "
+                "(sliding-window, hybrid or legacy layers)"
+            )
         return [(layer.keys, layer.values) for layer in layers]
 
-    def forward_shared(self, prefix_kv: KVCache, prefix_len: int, conts: Sequence[Sequence[int]],
-                       pools: Sequence[int]) -> list[float]:
+    def forward_shared(
+        self,
+        prefix_kv: KVCache,
+        prefix_len: int,
+        conts: Sequence[Sequence[int]],
+        pools: Sequence[int],
+    ) -> list[float]:
         """Score continuations of one cached prefix in one right-padded pass.
 
         A forward pass appends to the cache it is given, so each pass gets a fresh
@@ -179,21 +207,27 @@ class PrefixSharer:
         from transformers import DynamicCache
 
         rows, width = len(conts), max(len(c) for c in conts)
-        input_ids = torch.full((rows, width), 0 if self.pad_id is None else self.pad_id,
-                               dtype=torch.long)
+        input_ids = torch.full(
+            (rows, width), 0 if self.pad_id is None else self.pad_id, dtype=torch.long
+        )
         mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
         mask[:, :prefix_len] = 1
         for row, c in enumerate(conts):
-            input_ids[row, :len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[row, prefix_len:prefix_len + len(c)] = 1
+            input_ids[row, : len(c)] = torch.tensor(c, dtype=torch.long)
+            mask[row, prefix_len : prefix_len + len(c)] = 1
         positions = torch.arange(prefix_len, prefix_len + width).expand(rows, width)
-        cache = DynamicCache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
-                              for k, v in prefix_kv])
+        cache = DynamicCache(
+            [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
+        )
         dev = self.device
         with torch.inference_mode():
-            hidden = self.base(input_ids=input_ids.to(dev), attention_mask=mask.to(dev),
-                               position_ids=positions.to(dev), use_cache=True,
-                               **{self.cache_arg: cache}).last_hidden_state
+            hidden = self.base(
+                input_ids=input_ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=positions.to(dev),
+                use_cache=True,
+                **{self.cache_arg: cache},
+            ).last_hidden_state
             picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
             logits = self.model.score(picked)
         self.stats["forward_passes"] += 1
