@@ -126,6 +126,16 @@ class Explainer:
             if frames
             else pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})
         )
+        return self._result(table, originals, comps, attrs, stats)
+
+    def _result(
+        self,
+        table: pd.DataFrame,
+        originals: pd.DataFrame,
+        comps: list[Comparison],
+        attrs: list[Attribute],
+        stats: RunStats,
+    ) -> ExplanationResult:
         return ExplanationResult(
             table=table,
             originals=originals,
@@ -163,15 +173,7 @@ class Explainer:
             writer.abort()
             raise
         slim = writer.slim_table()
-        result = ExplanationResult(
-            table=slim,
-            originals=originals,
-            comparisons=comps,
-            attributes=attrs,
-            rm=self.rm.identity,
-            perturber=self.perturber.identity,
-            stats=stats,
-        )
+        result = self._result(slim, originals, comps, attrs, stats)
         return write_run_files(writer, slim, result, report=report, example_rows=writer.rows_for)
 
     def _execute(
