@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.cli import options
 from rmx_widgets.cli.console import one_line
 from rmx_widgets.core.errors import RMXError
+
+if TYPE_CHECKING:
+    from rmx_widgets.core.data import Comparison
+    from rmx_widgets.core.study.result import StudyResult
 
 
 def add_parser(sub: Any) -> None:
@@ -57,20 +61,10 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from rmx_widgets.core.data import load_comparisons
-    from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs, split_name
+    from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs
     from rmx_widgets.core.study.run import evaluate
 
-    datasets = {}
-    for spec in args.data:
-        name, path = split_name(spec)
-        name = name or Path(path).stem
-        if name in datasets:
-            raise RMXError(f"two --data are both named {name!r}; write NAME=PATH.")
-        comps = load_comparisons(path)
-        datasets[name] = comps[: args.limit] if args.limit else comps
+    datasets = _datasets(args)
     attributes = options.attributes(args)
     rms = reward_models_from_specs(args.rm, **options.rm_options(args))
     perturbers = perturbers_from_specs(args.perturber, **options.perturber_options(args))
@@ -90,6 +84,31 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         embedder=options.embedder(args),
         progress=sys.stderr.isatty(),
     )
+    _print_notes(study)
+    _print_tables(study)
+    paths = study.save(out, report=not args.no_report)
+    print("\nWrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _datasets(args: argparse.Namespace) -> dict[str, list[Comparison]]:
+    """``{name: comparisons}`` from the ``--data`` options (each cut to ``--limit``), every
+    file loaded and validated before any model loads."""
+    from rmx_widgets.core.data import load_comparisons
+    from rmx_widgets.core.specs import split_name
+
+    datasets = {}
+    for spec in args.data:
+        name, path = split_name(spec)
+        name = name or Path(path).stem
+        if name in datasets:
+            raise RMXError(f"two --data are both named {name!r}; write NAME=PATH.")
+        comps = load_comparisons(path)
+        datasets[name] = comps[: args.limit] if args.limit else comps
+    return datasets
+
+
+def _print_notes(study: StudyResult) -> None:
+    """Say which perturbers were skipped and how many comparisons each RM left out as ties."""
     for name, reason in study.skipped.items():
         print(f"skipped perturber {name}: {one_line(reason)}")
     agreement = study.agreement
@@ -100,6 +119,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                 f"{int(agreement[column].isna().sum())} comparisons are ties for {rm}: not "
                 "explained, left out of its coverage (see agreement.csv)."
             )
+
+
+def _print_tables(study: StudyResult) -> None:
+    """The main quality table and the RMs' τ matrix of every data set."""
+    import pandas as pd
+
     with pd.option_context(
         "display.max_rows",
         200,
@@ -122,5 +147,3 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                     f"(perturber {study.primary}, comparisons all RMs agree on)"
                 )
                 print(study.tau_matrix(ds).to_string())
-    paths = study.save(out, report=not args.no_report)
-    print("\nWrote " + ", ".join(str(p) for p in paths.values()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,14 @@ def _run(
     run = explainer.explain_to(
         data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties
     )
-    s = run.summary
+    _print_summary(run.summary)
+    _print_sensitivity(run.sensitivity)
+    print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
+
+
+def _print_summary(s: Mapping[str, Any]) -> None:
+    """What the run did: outcomes, failures by reason, what was computed or cached, and the
+    LLM's requests and the RM's truncations when there were any."""
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
     ties = f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else ""
@@ -158,8 +166,6 @@ def _run(
             f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
             "(column 'truncated'); their rewards describe part of the text."
         )
-    _print_sensitivity(run.sensitivity)
-    print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
 
 
 def _print_sensitivity(sens: Any) -> None:

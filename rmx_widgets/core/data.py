@@ -83,51 +83,7 @@ def validate_prompt(value: Any, *, source: str | None, row: int | None, field_na
         _check_text(value, source=source, row=row, field_name=field_name)
         return value
     if isinstance(value, (list, tuple)) or _is_array(value):
-        messages = list(value)
-        if not messages:
-            raise DataError(
-                "the message list is empty; give at least one user message.",
-                source=source,
-                row=row,
-                field=field_name,
-            )
-        out: list[Message] = []
-        for i, m in enumerate(messages):
-            if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
-                raise DataError(
-                    f"message {i} must be an object with 'role' and 'content' "
-                    f"(got {type(m).__name__}: {str(m)[:60]!r}).",
-                    source=source,
-                    row=row,
-                    field=field_name,
-                )
-            role, content = m["role"], m["content"]
-            if role not in ROLES:
-                raise DataError(
-                    f"message {i} has role {role!r}; use one of {', '.join(ROLES)}.",
-                    source=source,
-                    row=row,
-                    field=field_name,
-                )
-            if not isinstance(content, str):
-                raise DataError(
-                    f"message {i} content must be a string, got {type(content).__name__}.",
-                    source=source,
-                    row=row,
-                    field=field_name,
-                )
-            _check_text(content, source=source, row=row, field_name=field_name)
-            out.append({"role": str(role), "content": content})
-        if out[-1]["role"] == "assistant":
-            raise DataError(
-                "the prompt's last message is from the assistant; the compared "
-                "responses are the assistant's next turn, so end the prompt with a "
-                "user message.",
-                source=source,
-                row=row,
-                field=field_name,
-            )
-        return out
+        return _validate_messages(list(value), source=source, row=row, field_name=field_name)
     hint = ""
     if isinstance(value, Mapping) and {"role", "content"} <= set(value):
         hint = ' A single message still goes inside a list: [{"role": ..., "content": ...}].'
@@ -137,6 +93,65 @@ def validate_prompt(value: Any, *, source: str | None, row: int | None, field_na
         row=row,
         field=field_name,
     )
+
+
+def _validate_messages(
+    messages: list, *, source: str | None, row: int | None, field_name: str
+) -> list[Message]:
+    """A chat prompt: at least one message, each valid, and not ending with the assistant."""
+    if not messages:
+        raise DataError(
+            "the message list is empty; give at least one user message.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
+    out = [
+        _validate_message(i, m, source=source, row=row, field_name=field_name)
+        for i, m in enumerate(messages)
+    ]
+    if out[-1]["role"] == "assistant":
+        raise DataError(
+            "the prompt's last message is from the assistant; the compared "
+            "responses are the assistant's next turn, so end the prompt with a "
+            "user message.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
+    return out
+
+
+def _validate_message(
+    i: int, m: Any, *, source: str | None, row: int | None, field_name: str
+) -> Message:
+    """Message ``i`` of a chat prompt as ``{"role", "content"}``, or the error that says what
+    is wrong with it."""
+    if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+        raise DataError(
+            f"message {i} must be an object with 'role' and 'content' "
+            f"(got {type(m).__name__}: {str(m)[:60]!r}).",
+            source=source,
+            row=row,
+            field=field_name,
+        )
+    role, content = m["role"], m["content"]
+    if role not in ROLES:
+        raise DataError(
+            f"message {i} has role {role!r}; use one of {', '.join(ROLES)}.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
+    if not isinstance(content, str):
+        raise DataError(
+            f"message {i} content must be a string, got {type(content).__name__}.",
+            source=source,
+            row=row,
+            field=field_name,
+        )
+    _check_text(content, source=source, row=row, field_name=field_name)
+    return {"role": str(role), "content": content}
 
 
 def _is_array(value: Any) -> bool:

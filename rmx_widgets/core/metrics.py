@@ -354,6 +354,16 @@ QUALITY_COLUMNS = [
     "semantic",
     "diversity",
 ]
+# the columns comparison_quality reads from an explanation table
+_QUALITY_NEEDED = [
+    "comparison_id",
+    "side",
+    "outcome",
+    "original",
+    "perturbed",
+    "syntactic_distance",
+    "semantic_distance",
+]
 
 
 def comparison_quality(
@@ -370,19 +380,7 @@ def comparison_quality(
     ``either`` they pool whatever was found. ``comparison_ids`` lists the comparisons to report
     (default: those in the table), so comparisons with no rows at all report not found.
     """
-    require_columns(
-        table,
-        [
-            "comparison_id",
-            "side",
-            "outcome",
-            "original",
-            "perturbed",
-            "syntactic_distance",
-            "semantic_distance",
-        ],
-        "comparison_quality",
-    )
+    require_columns(table, _QUALITY_NEEDED, "comparison_quality")
     embedder = embedder if embedder is not None else HashingEmbedder()
     ids = (
         list(pd.unique(table["comparison_id"])) if comparison_ids is None else list(comparison_ids)
@@ -390,12 +388,7 @@ def comparison_quality(
     found_rows = table[table["outcome"].isin(["CF", "SF"]) & table["perturbed"].notna()]
     texts = [str(t) for t in found_rows["perturbed"]]
     vectors = _embed(texts, embedder)
-    # (comparison, side, kind) -> positions into found_rows / vectors
-    groups: dict[tuple, list[int]] = {}
-    for row, key in enumerate(
-        zip(found_rows["comparison_id"], found_rows["side"], found_rows["outcome"])
-    ):
-        groups.setdefault(key, []).append(row)
+    groups = _positions(found_rows)
     syn = pd.to_numeric(found_rows["syntactic_distance"], errors="coerce").to_numpy(float)
     sem = pd.to_numeric(found_rows["semantic_distance"], errors="coerce").to_numpy(float)
 
@@ -405,15 +398,7 @@ def comparison_quality(
             chosen = groups.get((cid, "chosen", kind), [])
             rejected = groups.get((cid, "rejected", kind), [])
             for scope in SCOPES:
-                if scope == "chosen":
-                    pos, found = chosen, bool(chosen)
-                elif scope == "rejected":
-                    pos, found = rejected, bool(rejected)
-                elif scope == "either":
-                    pos, found = chosen + rejected, bool(chosen or rejected)
-                else:
-                    found = bool(chosen and rejected)
-                    pos = chosen + rejected if found else []
+                pos, found = _scope_positions(scope, chosen, rejected)
                 records.append(
                     (
                         cid,
@@ -430,6 +415,30 @@ def comparison_quality(
     return out.astype(
         {"found": bool, "n": np.int64, "syntactic": float, "semantic": float, "diversity": float}
     )
+
+
+def _positions(found_rows: pd.DataFrame) -> dict[tuple, list[int]]:
+    """(comparison, side, kind) -> the positions of its rows in ``found_rows`` (and so in the
+    vectors of their texts)."""
+    groups: dict[tuple, list[int]] = {}
+    for row, key in enumerate(
+        zip(found_rows["comparison_id"], found_rows["side"], found_rows["outcome"])
+    ):
+        groups.setdefault(key, []).append(row)
+    return groups
+
+
+def _scope_positions(scope: str, chosen: list[int], rejected: list[int]) -> tuple[list[int], bool]:
+    """The explanations a scope pools and whether it counts as found: ``both`` needs one on
+    each side (and then pools both sides), ``either`` pools whatever was found."""
+    if scope == "chosen":
+        return chosen, bool(chosen)
+    if scope == "rejected":
+        return rejected, bool(rejected)
+    if scope == "either":
+        return chosen + rejected, bool(chosen or rejected)
+    found = bool(chosen and rejected)
+    return (chosen + rejected if found else []), found
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -95,8 +95,25 @@ def report_html(
     require_columns(sens, SENSITIVITY_COLUMNS, "the report's sensitivity table")
     order = attribute_order(sens)
     spec = sensitivity_chart(sens, title="Preference flip rate per attribute").to_dict()
-
     sections = [
+        *_summary_section(table, title, summary),
+        *_sensitivity_section(sens),
+        *_quality_section(table),
+        *_failures_section(table),
+        *_examples_section(table, sens, k, order, example_rows),
+    ]
+    embed = (
+        f'const spec = JSON.parse(document.getElementById("{SPEC_ID}").textContent);\n'
+        f'vegaEmbed("#{CHART_ID}", spec, {{"mode": "vega-lite", "actions": false}})'
+        ".catch(console.error);"
+    )
+    return standalone_page(title, sections, data_id=SPEC_ID, data=spec, embed_js=embed)
+
+
+def _summary_section(
+    table: pd.DataFrame, title: str, summary: Mapping[str, object] | None
+) -> list[str]:
+    return [
         f"<h1>{escape(title)}</h1>",
         '<p class="meta">Contrastive explanations of a reward model: counterfactuals (CF) '
         "flip its preference, semifactuals (SF) do not.</p>",
@@ -104,7 +121,11 @@ def report_html(
         html_table(_summary_rows(table, summary)),
     ]
 
-    sections += [
+
+def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
+    """The chart's placeholder (filled by the embedded Vega-Lite spec) and the same numbers
+    as a table, for readers without JavaScript."""
+    return [
         "<h2>Sensitivity</h2>",
         '<p class="meta">Preference flip rate (PFR) per attribute with bootstrap confidence '
         "intervals over comparisons; &quot;worse&quot; rewrites the chosen response, "
@@ -117,28 +138,43 @@ def report_html(
         html_table(sens[SENSITIVITY_COLUMNS]),
     ]
 
-    quality = quality_summary(table)
-    sections += [
+
+def _quality_section(table: pd.DataFrame) -> list[str]:
+    return [
         "<h2>Quality of the explanations</h2>",
         '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF). '
         "Distances to the original: small is good for a CF, large for an SF.</p>",
-        html_table(quality),
+        html_table(quality_summary(table)),
     ]
 
-    failed = table[table["outcome"] == "failed"]
-    if not failed.empty and "failure_reason" in table.columns:
-        reasons = (
-            failed["failure_reason"]
-            .fillna("unknown")
-            .astype(str)
-            .value_counts()
-            .rename_axis("failure_reason")
-            .reset_index(name="count")
-        )
-        sections += ["<h2>Failed perturbations</h2>", html_table(reasons)]
 
+def _failures_section(table: pd.DataFrame) -> list[str]:
+    """How often each failure reason occurred (nothing when no rewrite failed)."""
+    failed = table[table["outcome"] == "failed"]
+    if failed.empty or "failure_reason" not in table.columns:
+        return []
+    reasons = (
+        failed["failure_reason"]
+        .fillna("unknown")
+        .astype(str)
+        .value_counts()
+        .rename_axis("failure_reason")
+        .reset_index(name="count")
+    )
+    return ["<h2>Failed perturbations</h2>", html_table(reasons)]
+
+
+def _examples_section(
+    table: pd.DataFrame,
+    sens: pd.DataFrame,
+    k: int,
+    order: list[str],
+    example_rows: Callable[[list], pd.DataFrame] | None,
+) -> list[str]:
+    """The k representative comparisons with their CFs and SFs beside the originals, or, when
+    no representative can be computed, the comparisons with the most counterfactuals."""
     reps = representatives(table, k=k, sens=sens) if len(table) else pd.DataFrame()
-    sections.append("<h2>Representative examples</h2>")
+    sections = ["<h2>Representative examples</h2>"]
     if len(reps):
         sections.append(
             '<p class="meta">Comparisons whose own attribute ranking agrees best '
@@ -164,13 +200,7 @@ def report_html(
     for cid in chosen_ids:
         rows = shown[shown["comparison_id"] == cid]
         sections.append(example_html(rows, cid, captions[cid], order))
-
-    embed = (
-        f'const spec = JSON.parse(document.getElementById("{SPEC_ID}").textContent);\n'
-        f'vegaEmbed("#{CHART_ID}", spec, {{"mode": "vega-lite", "actions": false}})'
-        ".catch(console.error);"
-    )
-    return standalone_page(title, sections, data_id=SPEC_ID, data=spec, embed_js=embed)
+    return sections
 
 
 def write_report(

@@ -66,6 +66,27 @@ def sensitivity(
     bootstrap (NaN CIs) for a quick point estimate. Attributes are ordered by pooled PFR
     descending, then pooled mean margin change ascending (bigger drop first), then name.
     """
+    _check_arguments(table, n_boot, confidence)
+    attributes = list(pd.unique(table["attribute"]))
+    n_attr = len(attributes)
+    ok = table[table["outcome"] != "failed"]
+    cell, cf_counts, n_counts = _cell_counts(ok, attributes)
+    cf_total = _with_pooled(cf_counts.sum(axis=0)[None, :], n_attr)[0]
+    n_total = _with_pooled(n_counts.sum(axis=0)[None, :], n_attr)[0]
+    pfr = _ratio(cf_total, n_total)
+    ci_low, ci_high = _intervals(cf_counts, n_counts, n_attr, n_boot, seed, confidence)
+    mean_change = _mean_change(ok, cell, n_attr)
+    records = []
+    for a, name in enumerate(attributes):
+        for d, direction in enumerate(DIRECTION_ROWS):
+            j = a * 3 + d
+            records.append(
+                (name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]), mean_change[j])
+            )
+    return _sorted_frame(records)
+
+
+def _check_arguments(table: pd.DataFrame, n_boot: int, confidence: float) -> None:
     require_columns(table, _NEEDED, "sensitivity")
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0:
         raise RMXError(f"n_boot must be a non-negative integer, got {n_boot!r}.")
@@ -77,53 +98,61 @@ def sensitivity(
     if bad:
         raise DataError(f"column 'direction' must hold 'worse' or 'better'; found {sorted(bad)}.")
 
-    attributes = list(pd.unique(table["attribute"]))
-    n_attr = len(attributes)
-    ok = table[table["outcome"] != "failed"]
+
+def _cell_counts(ok: pd.DataFrame, attributes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's cell (attribute × direction, flattened to one axis) and the CF and row
+    counts per comparison and cell, (C, A*2) each: the bootstrap resamples their rows."""
+    n_cells = len(attributes) * 2
     attr_idx = pd.Categorical(ok["attribute"], categories=attributes).codes.astype(np.int64)
     dir_idx = (ok["direction"] == "better").to_numpy().astype(np.int64)
     comp_codes, comp_ids = pd.factorize(ok["comparison_id"])
     n_comp = len(comp_ids)
     is_cf = (ok["outcome"] == "CF").to_numpy().astype(float)
-
-    # Counts per comparison and cell (attribute × direction), flattened to one axis.
-    n_cells = n_attr * 2
     cell = attr_idx * 2 + dir_idx
     flat = comp_codes.astype(np.int64) * n_cells + cell
     size = max(n_comp * n_cells, 0)
     cf_counts = np.bincount(flat, weights=is_cf, minlength=size).reshape(n_comp, n_cells)
     n_counts = np.bincount(flat, minlength=size).astype(float).reshape(n_comp, n_cells)
+    return cell, cf_counts, n_counts
 
-    cf_total = _with_pooled(cf_counts.sum(axis=0)[None, :], n_attr)[0]
-    n_total = _with_pooled(n_counts.sum(axis=0)[None, :], n_attr)[0]
-    pfr = _ratio(cf_total, n_total)
 
-    ci_low = np.full_like(pfr, np.nan)
-    ci_high = np.full_like(pfr, np.nan)
-    if n_boot > 0 and n_comp > 0:
-        boot = _bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed)
-        alpha = (1 - confidence) / 2
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-            ci_low, ci_high = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
+def _intervals(
+    cf_counts: np.ndarray,
+    n_counts: np.ndarray,
+    n_attr: int,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap bounds per (attribute, direction) row; NaN without a bootstrap
+    (``n_boot=0``) or without comparisons."""
+    if not (n_boot > 0 and cf_counts.shape[0] > 0):
+        return np.full(n_attr * 3, np.nan), np.full(n_attr * 3, np.nan)
+    boot = _bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed)
+    alpha = (1 - confidence) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+        ci_low, ci_high = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    return ci_low, ci_high
 
+
+def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
+    """The mean relative margin change per (attribute, direction) row, over the rows where it
+    is defined."""
     change = relative_margin_change(ok).to_numpy()
-    change_sum = np.zeros(n_cells)
-    change_n = np.zeros(n_cells)
+    change_sum = np.zeros(n_attr * 2)
+    change_n = np.zeros(n_attr * 2)
     finite = ~np.isnan(change)
     np.add.at(change_sum, cell[finite], change[finite])
     np.add.at(change_n, cell[finite], 1.0)
-    mean_change = _ratio(
+    return _ratio(
         _with_pooled(change_sum[None, :], n_attr)[0], _with_pooled(change_n[None, :], n_attr)[0]
     )
 
-    records = []
-    for a, name in enumerate(attributes):
-        for d, direction in enumerate(DIRECTION_ROWS):
-            j = a * 3 + d
-            records.append(
-                (name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]), mean_change[j])
-            )
+
+def _sorted_frame(records: list[tuple]) -> pd.DataFrame:
+    """The sensitivity rows as a frame, attributes in ranking order, directions in
+    ``DIRECTION_ROWS`` order within each."""
     out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS)
     out = out.astype(
         {

@@ -157,6 +157,36 @@ def perturber_from_spec(
     if kind in ("rules", "paraphrase", "llm", *BACKENDS) and colon:
         given = " (the LLM is given with --model, model=... in Python)" if kind != "rules" else ""
         raise PerturberError(f"perturber spec {body!r}: {kind} takes no option after ':'{given}.")
+    if kind in ("rules", "random", "polyjuice"):
+        return _non_llm(kind, body, option, device=device, trust_remote_code=trust_remote_code)
+    if kind not in ("paraphrase", "llm", *BACKENDS):
+        raise PerturberError(
+            f"perturber spec {body!r}: unknown kind {kind!r}; use {_PERTURBER_KINDS}."
+        )
+    llm = _llm(
+        kind,
+        model,
+        backend=backend,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        temperature=temperature,
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+    )
+    if kind == "paraphrase":
+        from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
+
+        return ParaphrasePerturber(llm)
+    return llm
+
+
+def _non_llm(
+    kind: str, body: str, option: str, *, device: str | None, trust_remote_code: bool
+) -> BasePerturber:
+    """The perturbers that need no ``model``: ``rules``, ``random[:FRACTION]`` (the share of
+    words edited, 0.15 by default) and ``polyjuice[:HUB_NAME]``."""
     if kind == "rules":
         from rmx_widgets.core.perturbers.rules import RulePerturber
 
@@ -171,16 +201,27 @@ def perturber_from_spec(
                 f"perturber spec {body!r}: the fraction must be a number, e.g. random:0.2."
             ) from None
         return RandomWordPerturber(fraction=fraction)
-    if kind == "polyjuice":
-        from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
+    from rmx_widgets.core.perturbers.polyjuice import PolyjuicePerturber
 
-        return PolyjuicePerturber(
-            option or "uw-hai/polyjuice", device=device, trust_remote_code=trust_remote_code
-        )
-    if kind not in ("paraphrase", "llm", *BACKENDS):
-        raise PerturberError(
-            f"perturber spec {body!r}: unknown kind {kind!r}; use {_PERTURBER_KINDS}."
-        )
+    return PolyjuicePerturber(
+        option or "uw-hai/polyjuice", device=device, trust_remote_code=trust_remote_code
+    )
+
+
+def _llm(
+    kind: str,
+    model: str | None,
+    *,
+    backend: str | None,
+    base_url: str | None,
+    api_key_env: str,
+    concurrency: int,
+    temperature: float,
+    device: str | None,
+    dtype: str | None,
+    trust_remote_code: bool,
+) -> BasePerturber:
+    """The LLM an ``llm``/``openai``/``hf``/``paraphrase`` spec runs, on its backend."""
     served = _backend(kind, backend)
     if not model:
         hint = (
@@ -190,26 +231,19 @@ def perturber_from_spec(
             "path with backend hf"
         )
         raise PerturberError(f"perturber {kind!r} needs --model (model=... in Python): {hint}.")
-    llm: BasePerturber
     if served == "hf":
         from rmx_widgets.core.perturbers.hf import HFPerturber
 
-        llm = HFPerturber(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    else:
-        from rmx_widgets.core.perturbers.openai import OpenAIPerturber
+        return HFPerturber(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    from rmx_widgets.core.perturbers.openai import OpenAIPerturber
 
-        llm = OpenAIPerturber(
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            concurrency=concurrency,
-            temperature=temperature,
-        )
-    if kind == "paraphrase":
-        from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
-
-        return ParaphrasePerturber(llm)
-    return llm
+    return OpenAIPerturber(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        temperature=temperature,
+    )
 
 
 def perturbers_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BasePerturber]:

@@ -73,30 +73,36 @@ class StudyView(w.VBox):
         self.example_caption = w.HTML()
         self.view = ComparisonView(page_size=page_size)
 
-        controls = [self.dataset_picker] if len(datasets) > 1 else []
-        super().__init__(
-            [
-                self.header,
-                w.HBox(controls),
-                _panel(
-                    "Quality of the explanations", "rmx-study-quality", [self.side, self.quality]
-                ),
-                _panel(
-                    "Sensitivity (preference flip rate)",
-                    "rmx-study-sensitivity",
-                    [self.perturber, self.sensitivity_note, *self.charts.values()],
-                ),
-                _panel("RM vs RM: Kendall's τ", "rmx-study-tau", [self.tau]),
-                _panel(
-                    "Examples",
-                    "rmx-study-examples",
-                    [self.examples, self.rewrites_of, self.example_caption, self.view],
-                ),
-            ]
-        )
+        super().__init__(self._panels(datasets))
         self.add_class("rmx-study")
-
         self._quiet = False
+        self._observe()
+        self._show_dataset()
+
+    def _panels(self, datasets: list[str]) -> list[w.Widget]:
+        """The header, the data-set picker (only for several) and the four panels, in the
+        order the paper reads."""
+        controls = [self.dataset_picker] if len(datasets) > 1 else []
+        return [
+            self.header,
+            w.HBox(controls),
+            _panel("Quality of the explanations", "rmx-study-quality", [self.side, self.quality]),
+            _panel(
+                "Sensitivity (preference flip rate)",
+                "rmx-study-sensitivity",
+                [self.perturber, self.sensitivity_note, *self.charts.values()],
+            ),
+            _panel("RM vs RM: Kendall's τ", "rmx-study-tau", [self.tau]),
+            _panel(
+                "Examples",
+                "rmx-study-examples",
+                [self.examples, self.rewrites_of, self.example_caption, self.view],
+            ),
+        ]
+
+    def _observe(self) -> None:
+        """Redraw what a control drives when it changes (unless ``_set_choices`` is busy), and
+        let a click on a chart's attribute pick it in the ComparisonView."""
         self.dataset_picker.observe(self._when_loud(self._show_dataset), "value")
         self.side.observe(self._when_loud(self._show_quality), "value")
         self.perturber.observe(self._when_loud(self._show_sensitivity), "value")
@@ -104,7 +110,6 @@ class StudyView(w.VBox):
         self.rewrites_of.observe(self._when_loud(self._show_rewrites), "value")
         for chart in self.charts.values():
             chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
-        self._show_dataset()
 
     def _set_choices(
         self, widget: w.widgets.widget_selection._Selection, options: list, value: Any

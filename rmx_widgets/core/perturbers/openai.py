@@ -57,6 +57,15 @@ from rmx_widgets.core.perturbers.prompts import (
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = {408, 409, 425, 429}
 _RETRY_AFTER_CAP = 120.0
+# what ``stats`` counts over the object's lifetime (see the class docstring)
+_STATS = (
+    "requests",
+    "http_requests",
+    "retries",
+    "failures",
+    "prompt_tokens",
+    "completion_tokens",
+)
 
 
 @dataclass
@@ -137,24 +146,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         seed: int = 0,
         template: PromptTemplate = ATTRIBUTE_TEMPLATE,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise PerturberError(
-                "OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
-                "(for vLLM/Ollama: the name the server serves)."
-            )
-        if not isinstance(api_key_env, str) or not api_key_env:
-            raise PerturberError(
-                "api_key_env must name an environment variable, e.g. "
-                "'OPENAI_API_KEY'; the key itself is never passed in code."
-            )
-        if not isinstance(concurrency, int) or concurrency < 1:
-            raise PerturberError(f"concurrency must be a positive integer, got {concurrency!r}.")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise PerturberError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
-        if not timeout or timeout <= 0:
-            raise PerturberError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise PerturberError(f"max_tokens must be a positive integer, got {max_tokens!r}.")
+        _check_arguments(model, api_key_env, concurrency, max_retries, timeout, max_tokens)
         self.model = model
         self.base_url = _normalise_base_url(base_url)
         self.api_key_env = api_key_env
@@ -167,26 +159,12 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self.backoff_max = float(backoff_max)
         self._rng = random.Random(seed)
         self._official = base_url is None or urlsplit(self.base_url).hostname == "api.openai.com"
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or parts.netloc
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        self.host = host
+        self.host = _host(self.base_url)
         self.name = name
         self.template = check_template(template)
-        self.identity_stem = name if name else f"openai:{model}@{host}"
+        self.identity_stem = name if name else f"openai:{model}@{self.host}"
         self.identity = f"{self.identity_stem}:{self.template.tag}"
-        self.stats: dict[str, int] = dict.fromkeys(
-            (
-                "requests",
-                "http_requests",
-                "retries",
-                "failures",
-                "prompt_tokens",
-                "completion_tokens",
-            ),
-            0,
-        )
+        self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
         self._stats_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -377,6 +355,16 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         return self._handle(resp, request)
 
     def _handle(self, resp: httpx.Response, request: PerturbationRequest) -> _Attempt:
+        """What one HTTP response means: an error for the whole job (a rejected key, a wrong
+        URL or model), a failure to retry or record, or the rewrite in its reply."""
+        self._raise_for_job_error(resp)
+        failed = self._failed_status(resp)
+        if failed is not None:
+            return failed
+        return self._read_reply(resp, request)
+
+    def _raise_for_job_error(self, resp: httpx.Response) -> None:
+        """Raise for the statuses that every request of the job would get too."""
         status = resp.status_code
         if status in (401, 403):
             key_state = (
@@ -397,6 +385,11 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                     "base_url (it should end in the API root, e.g. '/v1') and the model name."
                 )
             )
+
+    def _failed_status(self, resp: httpx.Response) -> _Attempt | None:
+        """A status that fails this request: retried (rate limits, server errors, ...) or,
+        when retrying cannot help, final; ``None`` for a success."""
+        status = resp.status_code
         if status == 429 or status in _RETRY_STATUS or status >= 500:
             kind = (
                 FailureKind.RATE_LIMITED
@@ -417,6 +410,10 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                     FailureKind.CLIENT_ERROR,
                 )
             )
+        return None
+
+    def _read_reply(self, resp: httpx.Response, request: PerturbationRequest) -> _Attempt:
+        """The rewrite in a successful reply, or why the reply is unusable (retried)."""
         try:
             data = resp.json()
         except ValueError:
@@ -431,11 +428,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 reason="the server's JSON has no choices[0].message.content",
                 kind=FailureKind.BROKEN_REPLY,
             )
-        usage = data.get("usage") if isinstance(data, dict) else None
-        if isinstance(usage, dict):
-            for key in ("prompt_tokens", "completion_tokens"):
-                if isinstance(usage.get(key), int):
-                    self._count(key, usage[key])
+        self._count_usage(data)
         if content is None:
             return _Attempt(
                 reason="the model returned no text content", kind=FailureKind.BROKEN_REPLY
@@ -448,6 +441,14 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             reason += f" (the reply was cut off at max_tokens={self.max_tokens}; raise it)"
         # the server is fine: ask again at once
         return _Attempt(reason=reason, kind=result.kind or FailureKind.UNPARSEABLE, delay=0.0)
+
+    def _count_usage(self, data: Any) -> None:
+        """Add the tokens the server reports (if it does) to ``stats``."""
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(usage, dict):
+            for key in ("prompt_tokens", "completion_tokens"):
+                if isinstance(usage.get(key), int):
+                    self._count(key, usage[key])
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -470,6 +471,44 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             "the server is running and that base_url is its API root (e.g. "
             "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
         )
+
+
+def _check_arguments(
+    model: str,
+    api_key_env: str,
+    concurrency: int,
+    max_retries: int,
+    timeout: float,
+    max_tokens: int,
+) -> None:
+    """Refuse the constructor arguments no request could work with, before any is sent."""
+    if not isinstance(model, str) or not model.strip():
+        raise PerturberError(
+            "OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
+            "(for vLLM/Ollama: the name the server serves)."
+        )
+    if not isinstance(api_key_env, str) or not api_key_env:
+        raise PerturberError(
+            "api_key_env must name an environment variable, e.g. "
+            "'OPENAI_API_KEY'; the key itself is never passed in code."
+        )
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise PerturberError(f"concurrency must be a positive integer, got {concurrency!r}.")
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise PerturberError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
+    if not timeout or timeout <= 0:
+        raise PerturberError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise PerturberError(f"max_tokens must be a positive integer, got {max_tokens!r}.")
+
+
+def _host(base_url: str) -> str:
+    """``host[:port]`` of a normalised base URL, as ``identity`` names the server."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or parts.netloc
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return host
 
 
 def _normalise_base_url(base_url: str | None) -> str:

@@ -141,6 +141,39 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _check_arguments(name_or_path: str, seed: int, max_new_tokens: int, batch_size: int) -> None:
+    """Refuse the constructor arguments no generation could work with, before a model loads."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise PerturberError(
+            "PolyjuicePerturber needs a model name or folder, e.g. "
+            f"PolyjuicePerturber({DEFAULT_MODEL!r})."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise PerturberError(f"seed must be an integer, got {seed!r}.")
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 1
+    ):
+        raise PerturberError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise PerturberError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def _ctrl_codes(ctrl_codes: Sequence[str] | str) -> tuple[str, ...]:
+    """The control codes asked for, deduplicated in order; each must be one of Polyjuice's."""
+    if isinstance(ctrl_codes, str):
+        ctrl_codes = (ctrl_codes,)
+    codes = tuple(dict.fromkeys(ctrl_codes))
+    unknown = [c for c in codes if c not in CTRL_CODES]
+    if not codes or unknown:
+        raise PerturberError(
+            f"ctrl_codes must be a non-empty subset of Polyjuice's codes "
+            f"{CTRL_CODES}; got {tuple(ctrl_codes)!r}."
+        )
+    return codes
+
+
 class PolyjuicePerturber(BasePerturber):
     """Rewrite one seeded-random sentence of each response with Polyjuice.
 
@@ -166,32 +199,8 @@ class PolyjuicePerturber(BasePerturber):
         batch_size: int = 16,
         do_sample: bool = False,
     ) -> None:
-        if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-            raise PerturberError(
-                "PolyjuicePerturber needs a model name or folder, e.g. "
-                f"PolyjuicePerturber({DEFAULT_MODEL!r})."
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise PerturberError(f"seed must be an integer, got {seed!r}.")
-        if (
-            isinstance(max_new_tokens, bool)
-            or not isinstance(max_new_tokens, int)
-            or max_new_tokens < 1
-        ):
-            raise PerturberError(
-                f"max_new_tokens must be a positive integer, got {max_new_tokens!r}."
-            )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise PerturberError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if isinstance(ctrl_codes, str):
-            ctrl_codes = (ctrl_codes,)
-        codes = tuple(dict.fromkeys(ctrl_codes))
-        unknown = [c for c in codes if c not in CTRL_CODES]
-        if not codes or unknown:
-            raise PerturberError(
-                f"ctrl_codes must be a non-empty subset of Polyjuice's codes "
-                f"{CTRL_CODES}; got {tuple(ctrl_codes)!r}."
-            )
+        _check_arguments(name_or_path, seed, max_new_tokens, batch_size)
+        codes = _ctrl_codes(ctrl_codes)
         self.name_or_path = str(name_or_path)
         self.device = str(
             resolve_device(

@@ -16,7 +16,7 @@ import numpy as np
 from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES, Attribute, resolve_attributes
 from rmx_widgets.core.data import Comparison, load_comparisons
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.perturbers.base import BasePerturber
+from rmx_widgets.core.perturbers.base import Perturber
 
 
 class _Identified(Protocol):
@@ -113,7 +113,7 @@ def sample_ids(ids: Sequence[str], seeds: Sequence[int], per_seed: int) -> dict[
     return out
 
 
-def default_attributes(perturbers: Mapping[str, BasePerturber]) -> list[Attribute]:
+def default_attributes(perturbers: Mapping[str, Perturber]) -> list[Attribute]:
     """The default attributes every attribute-aware perturber supports, so that baselines and
     attribute perturbers get the same number of rewrites per comparison and a rule perturber
     is not charged for attributes it has no rule for."""

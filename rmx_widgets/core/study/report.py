@@ -233,6 +233,11 @@ def _rows(result: StudyResult, dataset: str, rm: str, cid: Any) -> pd.DataFrame:
 
 
 def _examples_html(result: StudyResult, dataset: str) -> str:
+    return "\n".join([*_representatives_html(result, dataset), *_contrasting_html(result, dataset)])
+
+
+def _representatives_html(result: StudyResult, dataset: str) -> list[str]:
+    """Per RM, its representative comparisons with their CFs and SFs."""
     parts = [
         "<h3>Representative examples</h3>",
         (
@@ -259,8 +264,12 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
                 f"{fmt(r.tau)} (p = {fmt(r.p)}) over {r.n_attributes} attributes"
             )
             parts.append(example_html(rows, r.comparison_id, caption, order))
+    return parts
 
-    parts += [
+
+def _contrasting_html(result: StudyResult, dataset: str) -> list[str]:
+    """Per pair of RMs, the comparisons they rank most differently, explained for each."""
+    parts = [
         "<h3>Contrasting examples</h3>",
         (
             '<p class="meta">Per pair of reward models, comparisons on which both agree on '
@@ -294,7 +303,7 @@ def _examples_html(result: StudyResult, dataset: str) -> str:
                 f"the two local rankings = {fmt(r.tau)} (p = {fmt(r.p)}) over "
                 f"{r.n_attributes} attributes</p>{''.join(blocks)}</div>"
             )
-    return "\n".join(parts)
+    return parts
 
 
 def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") -> str:

@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from rmx_widgets.core import metrics
-from rmx_widgets.core.attributes import resolve_attributes
+from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import PerturberError, RMXError
 from rmx_widgets.core.explain import Explainer
-from rmx_widgets.core.perturbers.base import as_perturber
-from rmx_widgets.core.reward_models.base import as_reward_model
+from rmx_widgets.core.perturbers.base import Perturber, as_perturber
+from rmx_widgets.core.result import ExplanationResult
+from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.study import inputs
@@ -78,152 +80,275 @@ def evaluate(
     explanations drive the RM-vs-RM part (default: the first attribute-aware one). ``store``
     makes the study resumable; without it everything is cached in memory for this call.
     """
-    datasets = inputs.datasets(comparisons)
-    rms = inputs.named(rms, "reward model", as_reward_model)
-    perturbers = inputs.named(perturbers, "perturber", as_perturber)
-    seed_list = inputs.seed_list(seeds)
-    attrs = (
-        resolve_attributes(attributes)
-        if attributes is not None
-        else inputs.default_attributes(perturbers)
+    plan = _plan(
+        comparisons,
+        rms,
+        perturbers,
+        attributes=attributes,
+        seeds=seeds,
+        per_seed=per_seed,
+        store=store,
+        primary=primary,
+        k=k,
+        n_boot=n_boot,
+        embedder=embedder,
+        batch_size=batch_size,
+        progress=progress,
     )
-    shared = store if isinstance(store, Store) else Store(store)
-    # every text is embedded once for the whole study (distances, diversity, every RM)
-    embedder = metrics.CachedEmbedder(
-        embedder if embedder is not None else metrics.HashingEmbedder()
-    )
-
-    # a perturber that may not run everywhere (a hub model offline) says why; it is skipped
-    # with that reason instead of failing later
-    skipped = {name: reason for name, p in perturbers.items() if (reason := p.why_unavailable())}
-    aware = {n for n, p in perturbers.items() if n not in skipped and p.attribute_aware}
-    if primary is None:
-        candidates = [n for n in perturbers if n in aware] or [
-            n for n in perturbers if n not in skipped
-        ]
-        primary = candidates[0] if candidates else None
-    elif primary not in perturbers:
-        raise RMXError(f"primary={primary!r} is not one of the perturbers {list(perturbers)}.")
-
-    tables: dict[tuple[str, str, str], pd.DataFrame] = {}
-    quality_rows: list[dict[str, Any]] = []
-    per_comparison: list[pd.DataFrame] = []
-    sens_frames: list[pd.DataFrame] = []
-    tau_frames: list[pd.DataFrame] = []
-    rep_frames: list[pd.DataFrame] = []
-    con_frames: list[pd.DataFrame] = []
-    agree_frames: list[pd.DataFrame] = []
-    samples: dict[str, dict[int, list[str]]] = {}
-    all_originals: dict[tuple[str, str], pd.DataFrame] = {}
-    study_comparisons: dict[str, list[Comparison]] = {}
-
-    bar = _progress(len(datasets) * len(rms) * len(perturbers), progress)
-    for ds_name, comps in datasets.items():
-        samples[ds_name] = inputs.sample_ids([c.id for c in comps], seed_list, per_seed)
-        if per_seed > len(comps) and len(seed_list) > 1:
+    found = _Found()
+    bar = _progress(len(plan.datasets) * len(plan.rms) * len(plan.perturbers), progress)
+    for ds_name, comps in plan.datasets.items():
+        found.samples[ds_name] = inputs.sample_ids([c.id for c in comps], plan.seeds, per_seed)
+        if per_seed > len(comps) and len(plan.seeds) > 1:
             warnings.warn(
                 f"data set {ds_name!r} has {len(comps)} comparisons, fewer than "
                 f"per_seed={per_seed}: every seed uses all of them.",
                 stacklevel=2,
             )
-        union = set().union(*samples[ds_name].values())
-        chosen = [c for c in comps if c.id in union]
-        originals: dict[str, pd.DataFrame] = {}
-        ds_tables: dict[tuple[str, str], pd.DataFrame] = {}
-        for rm_name, rm in rms.items():
-            for p_name, pert in perturbers.items():
-                if p_name in skipped:
-                    bar.update(1)
-                    continue
-                explainer = Explainer(
-                    rm,
-                    pert,
-                    attributes=attrs,
-                    store=shared,
-                    batch_size=batch_size,
-                    embedder=embedder,
-                    progress=progress,
-                )
-                bar.set_postfix_str(f"{ds_name}: {rm_name} × {p_name}")
-                try:
-                    with warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", message=".*are ties for.*")
-                        result = explainer.explain(chosen)
-                except PerturberError as e:
-                    skipped[p_name] = str(e)
-                    bar.update(1)
-                    continue
-                table = result.table.assign(dataset=ds_name, rm=rm_name, perturber=p_name)
-                tables[(ds_name, rm_name, p_name)] = ds_tables[(rm_name, p_name)] = table
-                originals.setdefault(rm_name, result.originals)
-                explained = set(result.originals.loc[~result.originals["tie"], "comparison_id"])
-                pc = metrics.comparison_quality(table, embedder, comparison_ids=sorted(explained))
-                per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name, perturber=p_name))
-                for rec in quality_by_seed(pc, samples[ds_name], explained):
-                    quality_rows.append(
-                        {"dataset": ds_name, "rm": rm_name, "perturber": p_name, **rec}
-                    )
-                bar.update(1)
-        if not originals:
-            continue
-        for rm_name, orig in originals.items():
-            all_originals[(ds_name, rm_name)] = orig
-        study_comparisons[ds_name] = chosen
-        part = rm_vs_rm(
-            ds_tables,
-            originals,
-            [c.id for c in chosen],
-            primary=primary,
-            aware=aware,
-            k=k,
-            n_boot=n_boot,
-        )
-        for frames, frame in (
-            (agree_frames, part.agreement),
-            (sens_frames, part.sensitivity),
-            (tau_frames, part.tau),
-            (rep_frames, part.representatives),
-            (con_frames, part.contrasting),
-        ):
-            if frame is not None:
-                frames.append(frame.assign(dataset=ds_name))
+        _study_dataset(plan, found, ds_name, comps, bar)
     bar.close()
+    return _result(plan, found)
 
-    quality = pd.DataFrame.from_records(quality_rows, columns=QUALITY_COLUMNS)
-    config = {
-        "datasets": {d: len(c) for d, c in datasets.items()},
-        "rms": {n: rm.identity for n, rm in rms.items()},
-        "perturbers": {n: p.identity for n, p in perturbers.items()},
-        "baselines": [n for n, p in perturbers.items() if not p.attribute_aware],
-        "primary": primary,
-        "attributes": [a.name for a in attrs],
-        "seeds": seed_list,
-        "per_seed": per_seed,
-        "k": k,
-        "n_boot": n_boot,
-        "embedder": repr(embedder),
+
+@dataclass
+class _Plan:
+    """The study's inputs, resolved once: named RMs and perturbers, the attributes, the one
+    store and embedder every run shares, and which perturbers are skipped, attribute-aware and
+    primary. ``skipped`` grows while the study runs (a perturber that fails is skipped from
+    then on)."""
+
+    datasets: dict[str, list[Comparison]]
+    rms: dict[str, RewardModel]
+    perturbers: dict[str, Perturber]
+    seeds: list[int]
+    per_seed: int
+    attributes: list[Attribute]
+    store: Store
+    embedder: metrics.CachedEmbedder
+    skipped: dict[str, str]
+    aware: set[str]
+    primary: str | None
+    k: int
+    n_boot: int
+    batch_size: int
+    progress: bool
+
+
+@dataclass
+class _Found:
+    """What the runs produced so far, in run order (data set × RM × perturber)."""
+
+    tables: dict[tuple[str, str, str], pd.DataFrame] = field(default_factory=dict)
+    quality_rows: list[dict[str, Any]] = field(default_factory=list)
+    per_comparison: list[pd.DataFrame] = field(default_factory=list)
+    sensitivity: list[pd.DataFrame] = field(default_factory=list)
+    tau: list[pd.DataFrame] = field(default_factory=list)
+    representatives: list[pd.DataFrame] = field(default_factory=list)
+    contrasting: list[pd.DataFrame] = field(default_factory=list)
+    agreement: list[pd.DataFrame] = field(default_factory=list)
+    samples: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    originals: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
+
+
+def _plan(
+    comparisons: Any,
+    rms: Any,
+    perturbers: Any,
+    *,
+    attributes: Any,
+    seeds: int | Sequence[int],
+    per_seed: int,
+    store: str | Path | Store | None,
+    primary: str | None,
+    k: int,
+    n_boot: int,
+    embedder: metrics.Embedder | None,
+    batch_size: int,
+    progress: bool,
+) -> _Plan:
+    """Resolve ``evaluate``'s arguments; a mistake in any of them fails before anything runs."""
+    datasets = inputs.datasets(comparisons)
+    named_rms = inputs.named(rms, "reward model", as_reward_model)
+    named_perturbers = inputs.named(perturbers, "perturber", as_perturber)
+    seed_list = inputs.seed_list(seeds)
+    attrs = (
+        resolve_attributes(attributes)
+        if attributes is not None
+        else inputs.default_attributes(named_perturbers)
+    )
+    shared = store if isinstance(store, Store) else Store(store)
+    # every text is embedded once for the whole study (distances, diversity, every RM)
+    cached = metrics.CachedEmbedder(embedder if embedder is not None else metrics.HashingEmbedder())
+    # a perturber that may not run everywhere (a hub model offline) says why; it is skipped
+    # with that reason instead of failing later
+    skipped = {
+        name: reason for name, p in named_perturbers.items() if (reason := p.why_unavailable())
     }
+    aware = {n for n, p in named_perturbers.items() if n not in skipped and p.attribute_aware}
+    return _Plan(
+        datasets=datasets,
+        rms=named_rms,
+        perturbers=named_perturbers,
+        seeds=seed_list,
+        per_seed=per_seed,
+        attributes=attrs,
+        store=shared,
+        embedder=cached,
+        skipped=skipped,
+        aware=aware,
+        primary=_primary(primary, named_perturbers, skipped, aware),
+        k=k,
+        n_boot=n_boot,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def _primary(
+    primary: str | None, perturbers: dict[str, Perturber], skipped: dict[str, str], aware: set[str]
+) -> str | None:
+    """The perturber that drives the RM-vs-RM part: the one asked for, else the first
+    attribute-aware one that can run, else the first that can run at all."""
+    if primary is None:
+        candidates = [n for n in perturbers if n in aware] or [
+            n for n in perturbers if n not in skipped
+        ]
+        return candidates[0] if candidates else None
+    if primary not in perturbers:
+        raise RMXError(f"primary={primary!r} is not one of the perturbers {list(perturbers)}.")
+    return primary
+
+
+def _study_dataset(
+    plan: _Plan, found: _Found, ds_name: str, comps: list[Comparison], bar: Any
+) -> None:
+    """Explain the sampled comparisons of one data set with every (RM, perturber), then
+    compare the RMs on them."""
+    union = set().union(*found.samples[ds_name].values())
+    chosen = [c for c in comps if c.id in union]
+    for rm_name, rm in plan.rms.items():
+        for p_name, pert in plan.perturbers.items():
+            if p_name not in plan.skipped:
+                explainer = _explainer(plan, rm, pert)
+                bar.set_postfix_str(f"{ds_name}: {rm_name} × {p_name}")
+                result = _explain(plan, explainer, p_name, chosen)
+                if result is not None:
+                    _record_run(plan, found, (ds_name, rm_name, p_name), result)
+            bar.update(1)
+    _record_rm_vs_rm(plan, found, ds_name, chosen)
+
+
+def _explainer(plan: _Plan, rm: RewardModel, pert: Perturber) -> Explainer:
+    """The ordinary Explainer for one (RM, perturber), on the study's shared store and
+    embedder."""
+    return Explainer(
+        rm,
+        pert,
+        attributes=plan.attributes,
+        store=plan.store,
+        batch_size=plan.batch_size,
+        embedder=plan.embedder,
+        progress=plan.progress,
+    )
+
+
+def _explain(
+    plan: _Plan, explainer: Explainer, p_name: str, chosen: list[Comparison]
+) -> ExplanationResult | None:
+    """Run one (RM, perturber); ``None`` (and the perturber skipped from then on, with the
+    reason) when the perturber fails."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*are ties for.*")
+            return explainer.explain(chosen)
+    except PerturberError as e:
+        plan.skipped[p_name] = str(e)
+        return None
+
+
+def _record_run(
+    plan: _Plan, found: _Found, key: tuple[str, str, str], result: ExplanationResult
+) -> None:
+    """Keep one run's table and originals, and its explanation quality per seed."""
+    ds_name, rm_name, p_name = key
+    table = result.table.assign(dataset=ds_name, rm=rm_name, perturber=p_name)
+    found.tables[key] = table
+    found.originals.setdefault((ds_name, rm_name), result.originals)
+    explained = set(result.originals.loc[~result.originals["tie"], "comparison_id"])
+    pc = metrics.comparison_quality(table, plan.embedder, comparison_ids=sorted(explained))
+    found.per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name, perturber=p_name))
+    for rec in quality_by_seed(pc, found.samples[ds_name], explained):
+        found.quality_rows.append({"dataset": ds_name, "rm": rm_name, "perturber": p_name, **rec})
+
+
+def _record_rm_vs_rm(plan: _Plan, found: _Found, ds_name: str, chosen: list[Comparison]) -> None:
+    """The RM-vs-RM frames of one data set (nothing when no run of it succeeded)."""
+    tables = {(rm, p): t for (ds, rm, p), t in found.tables.items() if ds == ds_name}
+    originals = {rm: o for (ds, rm), o in found.originals.items() if ds == ds_name}
+    if not originals:
+        return
+    found.comparisons[ds_name] = chosen
+    part = rm_vs_rm(
+        tables,
+        originals,
+        [c.id for c in chosen],
+        primary=plan.primary,
+        aware=plan.aware,
+        k=plan.k,
+        n_boot=plan.n_boot,
+    )
+    for frames, frame in (
+        (found.agreement, part.agreement),
+        (found.sensitivity, part.sensitivity),
+        (found.tau, part.tau),
+        (found.representatives, part.representatives),
+        (found.contrasting, part.contrasting),
+    ):
+        if frame is not None:
+            frames.append(frame.assign(dataset=ds_name))
+
+
+def _result(plan: _Plan, found: _Found) -> StudyResult:
+    quality = pd.DataFrame.from_records(found.quality_rows, columns=QUALITY_COLUMNS)
     return StudyResult(
         quality=quality,
         quality_summary=summarise(quality),
         per_comparison=_concat(
-            per_comparison, ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS]
+            found.per_comparison, ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS]
         ),
         sensitivity=_concat(
-            sens_frames, ["dataset", "rm", "perturber", *SENSITIVITY_COLUMNS, "n_agree"]
+            found.sensitivity, ["dataset", "rm", "perturber", *SENSITIVITY_COLUMNS, "n_agree"]
         ),
-        tau=_concat(tau_frames, TAU_COLUMNS),
-        representatives=_concat(rep_frames, EXAMPLE_COLUMNS),
-        contrasting=_concat(con_frames, CONTRAST_COLUMNS),
-        agreement=_concat(agree_frames, None),
-        tables=tables,
-        skipped=skipped,
-        config=config,
-        samples=samples,
-        originals=all_originals,
-        comparisons=study_comparisons,
+        tau=_concat(found.tau, TAU_COLUMNS),
+        representatives=_concat(found.representatives, EXAMPLE_COLUMNS),
+        contrasting=_concat(found.contrasting, CONTRAST_COLUMNS),
+        agreement=_concat(found.agreement, None),
+        tables=found.tables,
+        skipped=plan.skipped,
+        config=_config(plan),
+        samples=found.samples,
+        originals=found.originals,
+        comparisons=found.comparisons,
         render_report=write_study_report,
     )
+
+
+def _config(plan: _Plan) -> dict[str, Any]:
+    """What was asked for, as the study's ``config`` records it (names → identities ...)."""
+    return {
+        "datasets": {d: len(c) for d, c in plan.datasets.items()},
+        "rms": {n: rm.identity for n, rm in plan.rms.items()},
+        "perturbers": {n: p.identity for n, p in plan.perturbers.items()},
+        "baselines": [n for n, p in plan.perturbers.items() if not p.attribute_aware],
+        "primary": plan.primary,
+        "attributes": [a.name for a in plan.attributes],
+        "seeds": plan.seeds,
+        "per_seed": plan.per_seed,
+        "k": plan.k,
+        "n_boot": plan.n_boot,
+        "embedder": repr(plan.embedder),
+    }
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str] | None) -> pd.DataFrame:
