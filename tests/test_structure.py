@@ -162,3 +162,19 @@ def test_modules_stay_small():
 def test_every_module_imports():
     for m in MODULES:
         importlib.import_module(m)
+
+
+def test_the_cli_starts_without_heavy_libraries():
+    """``rmx --help`` and a bad-input error answer in a tenth of a second: the CLI and the
+    package import pandas, torch, transformers and friends only when a command needs them."""
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "numpy", "torch", "transformers", "httpx", "altair", "scipy")
+    code = (
+        "import sys, rmx_widgets, rmx_widgets.cli\n"
+        "rmx_widgets.cli.build_parser()\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.errors import AttributeSpecError
-from rmx_widgets.core.metrics import Embedder
 from rmx_widgets.core.specs import BACKENDS, embedder_from_spec
+
+if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
+    from rmx_widgets.core.metrics import Embedder
 
 RM_SPEC = (
     "[NAME=]transparent | transparent:feature=weight,... | hub name or local path of a "

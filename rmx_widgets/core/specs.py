@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.errors import PerturberError, RewardModelError, RMXError
-from rmx_widgets.core.metrics import Embedder
 from rmx_widgets.core.perturbers.base import BasePerturber
 from rmx_widgets.core.reward_models.base import BaseRewardModel
+
+if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
+    from rmx_widgets.core.metrics import Embedder
 
 BACKENDS = ("openai", "hf")
 _PERTURBER_KINDS = (
