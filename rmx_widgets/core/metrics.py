@@ -204,63 +204,123 @@ def semantic_distances(
     return out
 
 
-def _side_flags(table: pd.DataFrame) -> pd.DataFrame:
-    """Per comparison: has a usable row / a CF / an SF on the chosen and on the rejected side."""
-    ok = table[table["outcome"] != "failed"]
-    flags = pd.DataFrame(
-        {
-            "comparison_id": ok["comparison_id"],
-            "side": ok["side"],
-            "ok": True,
-            "cf": ok["outcome"] == "CF",
-            "sf": ok["outcome"] == "SF",
-        }
-    )
-    per = flags.groupby(["comparison_id", "side"], sort=False)[["ok", "cf", "sf"]].any()
-    wide = per.unstack("side", fill_value=False)
-    for col in ("ok", "cf", "sf"):
-        for side in ("chosen", "rejected"):
-            if (col, side) not in wide.columns:
-                wide[(col, side)] = False
-    return wide.astype(bool)
+COVERAGE_COLUMNS = [
+    "side",
+    "n_comparisons",
+    "cf_coverage",
+    "sf_coverage",
+    "n_rewrites",
+    "n_failed",
+    "failed_rate",
+]
 
 
-def _in_scope(wide: pd.DataFrame, col: str, scope: str) -> pd.Series:
-    if scope in ("chosen", "rejected"):
-        return wide[(col, scope)]
-    if scope == "either":
-        return wide[(col, "chosen")] | wide[(col, "rejected")]
-    return wide[(col, "chosen")] & wide[(col, "rejected")]
+def scope_found(table: pd.DataFrame, comparison_ids: Sequence | None = None) -> pd.DataFrame:
+    """Per explained comparison × scope: is a CF / an SF found, and how many rewrites failed.
 
-
-def coverage(table: pd.DataFrame) -> pd.DataFrame:
-    """Per scope (chosen, rejected, either, both): the fraction of comparisons with a CF / SF.
-
-    Under ``both`` a comparison counts only when *each* side has one; under ``either`` when
-    any side does. The denominator is the comparisons with at least one non-failed rewrite in
-    the scope (for ``both``: on each side): a comparison whose rewrites all failed says nothing
-    about the RM, only about the perturber (failures are reported separately; the evaluation,
-    which judges perturbers, counts them as not found instead). Columns: side, n_comparisons,
-    cf_coverage, sf_coverage (NaN when n_comparisons is 0).
+    The one definition of "found" behind :func:`coverage`, :func:`quality_summary` and the
+    study's :func:`comparison_quality`, so they cannot disagree. The explained comparisons are
+    ``comparison_ids`` (default: every comparison with at least one row, failed or not; ties
+    have no rows). A CF (SF) is found in ``chosen`` / ``rejected`` when that side has a row
+    with that outcome, in ``either`` when a side has one, in ``both`` when each side has its
+    own; a failed rewrite is never found. ``n_rewrites`` / ``n_failed`` count the rows (and
+    the failed ones) in the scope: one side, or both sides for ``either`` and ``both``.
+    Columns: comparison_id, side, cf, sf, n_rewrites, n_failed; comparisons in first-appearance
+    (or ``comparison_ids``) order, scopes in ``SCOPES`` order within each.
     """
     require_columns(table, ["comparison_id", "side", "outcome"], "coverage")
-    wide = _side_flags(table)
+    ids = (
+        list(pd.unique(table["comparison_id"])) if comparison_ids is None else list(comparison_ids)
+    )
+    frame = pd.DataFrame(
+        {
+            "comparison_id": table["comparison_id"].to_numpy(),
+            "side": table["side"].to_numpy(),
+            "cf": (table["outcome"] == "CF").to_numpy(),
+            "sf": (table["outcome"] == "SF").to_numpy(),
+            "failed": (table["outcome"] == "failed").to_numpy().astype(np.int64),
+        }
+    )
+    per = frame.groupby(["comparison_id", "side"], sort=False).agg(
+        cf=("cf", "any"), sf=("sf", "any"), n=("cf", "size"), failed=("failed", "sum")
+    )
+    side: dict[str, dict[str, np.ndarray]] = {}
+    for name in ("chosen", "rejected"):
+        rows = per[per.index.get_level_values("side") == name].droplevel("side")
+        side[name] = {
+            col: rows[col].reindex(ids, fill_value=fill).to_numpy(dtype)
+            for col, fill, dtype in (
+                ("cf", False, bool),
+                ("sf", False, bool),
+                ("n", 0, np.int64),
+                ("failed", 0, np.int64),
+            )
+        }
+    c, r = side["chosen"], side["rejected"]
+    scopes = {
+        "chosen": (c["cf"], c["sf"], c["n"], c["failed"]),
+        "rejected": (r["cf"], r["sf"], r["n"], r["failed"]),
+        "either": (
+            c["cf"] | r["cf"],
+            c["sf"] | r["sf"],
+            c["n"] + r["n"],
+            c["failed"] + r["failed"],
+        ),
+        "both": (c["cf"] & r["cf"], c["sf"] & r["sf"], c["n"] + r["n"], c["failed"] + r["failed"]),
+    }
+    records = [
+        (cid, scope, bool(v[0][i]), bool(v[1][i]), int(v[2][i]), int(v[3][i]))
+        for i, cid in enumerate(ids)
+        for scope, v in scopes.items()
+    ]
+    out = pd.DataFrame.from_records(
+        records, columns=["comparison_id", "side", "cf", "sf", "n_rewrites", "n_failed"]
+    )
+    return out.astype({"cf": bool, "sf": bool, "n_rewrites": np.int64, "n_failed": np.int64})
+
+
+def coverage(table: pd.DataFrame, comparison_ids: Sequence | None = None) -> pd.DataFrame:
+    """Per scope (chosen, rejected, either, both): the fraction of explained comparisons with a
+    CF / SF, and how many rewrites failed.
+
+    Coverage = #explained comparisons with ≥ 1 CF (SF) in the scope / #explained comparisons,
+    where the explained comparisons are the non-tie ones in the table (every comparison with at
+    least one row, failed or not; or ``comparison_ids``) and a failed rewrite counts as not
+    found (see :func:`scope_found`). Every scope has the same denominator, so always
+    both ≤ min(chosen, rejected) ≤ max(chosen, rejected) ≤ either ≤ 1. Beside it,
+    ``failed_rate`` = n_failed / n_rewrites, the failed share of the scope's rewrites, tells
+    how much of the missing coverage is the perturber's. Columns: side, n_comparisons,
+    cf_coverage, sf_coverage, n_rewrites, n_failed, failed_rate; NaN (not measured) when
+    n_comparisons (resp. n_rewrites) is 0.
+    """
+    found = scope_found(table, comparison_ids)
     records = []
     for scope in SCOPES:
-        usable = _in_scope(wide, "ok", scope)
-        n = int(usable.sum())
-        has_cf = int((_in_scope(wide, "cf", scope) & usable).sum())
-        has_sf = int((_in_scope(wide, "sf", scope) & usable).sum())
-        records.append(
-            {
-                "side": scope,
-                "n_comparisons": n,
-                "cf_coverage": has_cf / n if n else np.nan,
-                "sf_coverage": has_sf / n if n else np.nan,
-            }
+        rows = found[found["side"] == scope]
+        n, n_rewrites, n_failed = (
+            len(rows),
+            int(rows["n_rewrites"].sum()),
+            int(rows["n_failed"].sum()),
         )
-    return pd.DataFrame.from_records(
-        records, columns=["side", "n_comparisons", "cf_coverage", "sf_coverage"]
+        records.append(
+            (
+                scope,
+                n,
+                rows["cf"].sum() / n if n else np.nan,
+                rows["sf"].sum() / n if n else np.nan,
+                n_rewrites,
+                n_failed,
+                n_failed / n_rewrites if n_rewrites else np.nan,
+            )
+        )
+    out = pd.DataFrame.from_records(records, columns=COVERAGE_COLUMNS)
+    return out.astype(
+        {
+            "n_comparisons": np.int64,
+            "cf_coverage": float,
+            "sf_coverage": float,
+            "failed_rate": float,
+        }
     )
 
 
@@ -296,8 +356,9 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
 
     Reads the distances already stored in the table (the Explainer computes them once), so the
     summary is cheap enough to refresh after every landed batch. Under ``both`` the distances
-    average the explanations of the comparisons that have one on each side. Columns: side,
-    n_comparisons, cf_coverage, sf_coverage, n_cf, n_sf, n_failed, cf_syntactic, cf_semantic,
+    average the explanations of the comparisons that have one on each side. Columns: those of
+    :func:`coverage` (the same numbers: side, n_comparisons, cf_coverage, sf_coverage,
+    n_rewrites, n_failed, failed_rate), then n_cf, n_sf, cf_syntactic, cf_semantic,
     sf_syntactic, sf_semantic (NaN where there is nothing to average).
     """
     require_columns(
@@ -306,33 +367,32 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
         "quality_summary",
     )
     cov = coverage(table).set_index("side")
-    wide = _side_flags(table)
+    found = scope_found(table)
     records = []
     for scope in SCOPES:
         rows = table if scope in ("either", "both") else table[table["side"] == scope]
         kinds = {}
         for kind in ("CF", "SF"):
-            found = rows[rows["outcome"] == kind]
+            kind_rows = rows[rows["outcome"] == kind]
             if scope == "both":
-                each = _in_scope(wide, kind.lower(), "both")
-                found = found[found["comparison_id"].isin(each.index[each.to_numpy()])]
-            kinds[kind] = found
+                each = found[(found["side"] == "both") & found[kind.lower()]]
+                kind_rows = kind_rows[kind_rows["comparison_id"].isin(each["comparison_id"])]
+            kinds[kind] = kind_rows
         records.append(
             {
+                **cov.loc[scope].to_dict(),
                 "side": scope,
-                "n_comparisons": int(cov.loc[scope, "n_comparisons"]),
-                "cf_coverage": cov.loc[scope, "cf_coverage"],
-                "sf_coverage": cov.loc[scope, "sf_coverage"],
                 "n_cf": len(kinds["CF"]),
                 "n_sf": len(kinds["SF"]),
-                "n_failed": int((rows["outcome"] == "failed").sum()),
                 "cf_syntactic": _mean(kinds["CF"]["syntactic_distance"]),
                 "cf_semantic": _mean(kinds["CF"]["semantic_distance"]),
                 "sf_syntactic": _mean(kinds["SF"]["syntactic_distance"]),
                 "sf_semantic": _mean(kinds["SF"]["semantic_distance"]),
             }
         )
-    return pd.DataFrame.from_records(records)
+    out = pd.DataFrame.from_records(records)
+    out = out[COVERAGE_COLUMNS + [c for c in out.columns if c not in COVERAGE_COLUMNS]]
+    return out.astype({"n_comparisons": np.int64, "n_rewrites": np.int64, "n_failed": np.int64})
 
 
 def _mean(values: pd.Series) -> float:
@@ -353,6 +413,8 @@ QUALITY_COLUMNS = [
     "syntactic",
     "semantic",
     "diversity",
+    "n_rewrites",
+    "n_failed",
 ]
 # the columns comparison_quality reads from an explanation table
 _QUALITY_NEEDED = [
@@ -374,10 +436,13 @@ def comparison_quality(
     This is the unit the evaluation averages over comparisons (DESIGN §1): ``found`` gives the
     coverage, ``syntactic``/``semantic`` the mean distance of the explanations found to their
     original, ``diversity`` the mean pairwise semantic distance among them (NaN below two).
-    Failed rewrites never count as found, so a perturber that often fails gets a lower coverage
-    — that is a property of the perturber the evaluation must show. Under ``both`` a comparison
-    is found only if each side has one, and its distances pool both sides' explanations; under
-    ``either`` they pool whatever was found. ``comparison_ids`` lists the comparisons to report
+    ``found`` is :func:`scope_found`'s, the definition :func:`coverage` averages, so the study's
+    coverage equals ``coverage(table)`` on the same comparisons. Failed rewrites never count as
+    found, so a perturber that often fails gets a lower coverage — that is a property of the
+    perturber the evaluation must show — and ``n_rewrites``/``n_failed`` say how often it
+    failed in the scope. Under ``both`` a comparison is found only if each side has one, and
+    its distances pool both sides' explanations; under ``either`` they pool whatever was
+    found. ``comparison_ids`` lists the comparisons to report
     (default: those in the table), so comparisons with no rows at all report not found.
     """
     require_columns(table, _QUALITY_NEEDED, "comparison_quality")
@@ -392,13 +457,19 @@ def comparison_quality(
     syn = pd.to_numeric(found_rows["syntactic_distance"], errors="coerce").to_numpy(float)
     sem = pd.to_numeric(found_rows["semantic_distance"], errors="coerce").to_numpy(float)
 
+    flags = {
+        (cid, scope): row
+        for cid, scope, *row in scope_found(table, ids).itertuples(index=False, name=None)
+    }
     records = []
     for cid in ids:
         for kind in ("CF", "SF"):
             chosen = groups.get((cid, "chosen", kind), [])
             rejected = groups.get((cid, "rejected", kind), [])
             for scope in SCOPES:
-                pos, found = _scope_positions(scope, chosen, rejected)
+                cf, sf, n_rewrites, n_failed = flags[(cid, scope)]
+                found = cf if kind == "CF" else sf
+                pos = _scope_positions(scope, chosen, rejected) if found else []
                 records.append(
                     (
                         cid,
@@ -409,11 +480,21 @@ def comparison_quality(
                         _nanmean(syn[pos]),
                         _nanmean(sem[pos]),
                         _pairwise_mean(vectors, pos, texts),
+                        n_rewrites,
+                        n_failed,
                     )
                 )
     out = pd.DataFrame.from_records(records, columns=QUALITY_COLUMNS)
     return out.astype(
-        {"found": bool, "n": np.int64, "syntactic": float, "semantic": float, "diversity": float}
+        {
+            "found": bool,
+            "n": np.int64,
+            "syntactic": float,
+            "semantic": float,
+            "diversity": float,
+            "n_rewrites": np.int64,
+            "n_failed": np.int64,
+        }
     )
 
 
@@ -428,17 +509,14 @@ def _positions(found_rows: pd.DataFrame) -> dict[tuple, list[int]]:
     return groups
 
 
-def _scope_positions(scope: str, chosen: list[int], rejected: list[int]) -> tuple[list[int], bool]:
-    """The explanations a scope pools and whether it counts as found: ``both`` needs one on
-    each side (and then pools both sides), ``either`` pools whatever was found."""
+def _scope_positions(scope: str, chosen: list[int], rejected: list[int]) -> list[int]:
+    """The explanations a found scope pools: one side's, or both sides' for ``either`` and
+    ``both`` (whether the scope counts as found is :func:`scope_found`'s)."""
     if scope == "chosen":
-        return chosen, bool(chosen)
+        return chosen
     if scope == "rejected":
-        return rejected, bool(rejected)
-    if scope == "either":
-        return chosen + rejected, bool(chosen or rejected)
-    found = bool(chosen and rejected)
-    return (chosen + rejected if found else []), found
+        return rejected
+    return chosen + rejected
 
 
 def _nanmean(values: np.ndarray) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import table_factory as tf
 
@@ -12,6 +13,7 @@ from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import (
     Embedder,
     HashingEmbedder,
+    comparison_quality,
     coverage,
     diversity,
     quality_summary,
@@ -20,6 +22,7 @@ from rmx_widgets.core.metrics import (
     syntactic_distances,
     tokenize,
 )
+from rmx_widgets.core.study.quality import quality_by_seed
 
 
 def test_tokenize_words_and_punctuation():
@@ -103,17 +106,81 @@ def coverage_table():
     )
 
 
+FIRST = ["n_comparisons", "cf_coverage", "sf_coverage"]
+
+
 def test_coverage_by_hand():
+    """Every scope has the same denominator: the 3 comparisons with a row (failed or not)."""
     cov = coverage(coverage_table()).set_index("side")
+    assert list(cov.reset_index().columns) == [
+        "side",
+        "n_comparisons",
+        "cf_coverage",
+        "sf_coverage",
+        "n_rewrites",
+        "n_failed",
+        "failed_rate",
+    ]
     assert list(cov.index) == ["chosen", "rejected", "either", "both"]
-    # chosen: c1 and c2 have a non-failed row; c1's is a CF, c2's an SF
-    assert cov.loc["chosen"].tolist() == pytest.approx([2, 0.5, 0.5])
-    # rejected: only c1 counts; it has an SF but no CF
-    assert cov.loc["rejected"].tolist() == pytest.approx([1, 0.0, 1.0])
-    # either: c1 and c2 (c3 all failed); CF only in c1, SF in both
-    assert cov.loc["either"].tolist() == pytest.approx([2, 0.5, 1.0])
-    # both: only c1 has a usable row on each side, and neither kind is on each side of it
-    assert cov.loc["both"].tolist() == pytest.approx([1, 0.0, 0.0])
+    # chosen: c1 CF, c2 SF, c3 failed -> CF 1/3, SF 1/3; failed rows 1 of 3
+    assert cov.loc["chosen", FIRST].tolist() == pytest.approx([3, 1 / 3, 1 / 3])
+    assert cov.loc["chosen", ["n_rewrites", "n_failed", "failed_rate"]].tolist() == pytest.approx(
+        [3, 1, 1 / 3]
+    )
+    # rejected: c1 SF, c2 failed, c3 failed -> CF 0/3, SF 1/3; failed 2 of 3
+    assert cov.loc["rejected", FIRST].tolist() == pytest.approx([3, 0.0, 1 / 3])
+    assert cov.loc["rejected", ["n_rewrites", "n_failed", "failed_rate"]].tolist() == (
+        pytest.approx([3, 2, 2 / 3])
+    )
+    # either: CF in c1 only (1/3); SF in c1 and c2 (2/3); failed 3 of all 6 rows
+    assert cov.loc["either", FIRST].tolist() == pytest.approx([3, 1 / 3, 2 / 3])
+    assert cov.loc["either", ["n_rewrites", "n_failed", "failed_rate"]].tolist() == (
+        pytest.approx([6, 3, 0.5])
+    )
+    # both: no comparison has a CF (or an SF) on each side -> 0/3
+    assert cov.loc["both", FIRST].tolist() == pytest.approx([3, 0.0, 0.0])
+
+
+def test_coverage_one_side_failed_issue_example():
+    """c1: CF on each side; c2: SF chosen, rejected rewrite failed. The old per-scope
+    denominators gave chosen 0.5, rejected 1.0 (1/1), both 1.0 (1/1); by hand every scope is
+    1 CF-comparison (c1) of 2 explained comparisons = 0.5."""
+    t = tf.table(
+        [
+            tf.row("c1", "v", "chosen", 1.0, -0.5),
+            tf.row("c1", "v", "rejected", 1.0, -0.5),
+            tf.row("c2", "v", "chosen", 1.0, 0.5),
+            tf.row("c2", "v", "rejected", 1.0, None),
+        ]
+    )
+    cov = coverage(t).set_index("side")
+    for scope in ("chosen", "rejected", "either", "both"):
+        assert cov.loc[scope, "n_comparisons"] == 2
+        assert cov.loc[scope, "cf_coverage"] == pytest.approx(1 / 2)
+    # SF: chosen c2 (1/2), rejected none (0/2), either 1/2, both 0/2
+    assert cov["sf_coverage"].tolist() == pytest.approx([0.5, 0.0, 0.5, 0.0])
+    # failed: chosen 0 of 2 rows, rejected 1 of 2, either/both 1 of 4
+    assert cov["failed_rate"].tolist() == pytest.approx([0.0, 0.5, 0.25, 0.25])
+    assert_scopes_ordered(cov)
+    # quality_summary shows the same numbers
+    q = quality_summary(t).set_index("side")
+    assert q.loc[:, FIRST + ["failed_rate"]].equals(cov.loc[:, FIRST + ["failed_rate"]])
+
+
+def assert_scopes_ordered(cov):
+    for col in ("cf_coverage", "sf_coverage"):
+        c, r, e, b = (cov.loc[s, col] for s in ("chosen", "rejected", "either", "both"))
+        assert b <= min(c, r) <= max(c, r) <= e <= 1
+
+
+def test_coverage_of_one_comparison():
+    """n = 1: c1 has an SF on the chosen side and a CF on the rejected side."""
+    t = tf.table([tf.row("c1", "v", "chosen", 2.0, 1.0), tf.row("c1", "w", "rejected", 2.0, -1.0)])
+    cov = coverage(t).set_index("side")
+    assert (cov["n_comparisons"] == 1).all()
+    assert cov["cf_coverage"].tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert cov["sf_coverage"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert cov["failed_rate"].tolist() == [0.0, 0.0, 0.0, 0.0]
 
 
 def test_both_needs_one_on_each_side():
@@ -127,8 +194,8 @@ def test_both_needs_one_on_each_side():
         ]
     )
     cov = coverage(t).set_index("side")
-    assert cov.loc["both"].tolist() == pytest.approx([2, 0.5, 0.0])
-    assert cov.loc["either"].tolist() == pytest.approx([2, 1.0, 0.5])
+    assert cov.loc["both", FIRST].tolist() == pytest.approx([2, 0.5, 0.0])
+    assert cov.loc["either", FIRST].tolist() == pytest.approx([2, 1.0, 0.5])
     q = quality_summary(t).set_index("side")
     # only c1's two CFs count under "both"; "either" pools all three CFs
     assert q.loc["both", "n_cf"] == 2
@@ -137,10 +204,62 @@ def test_both_needs_one_on_each_side():
     assert math.isnan(q.loc["both", "sf_syntactic"])
 
 
-def test_coverage_of_all_failed_table_is_nan():
-    cov = coverage(tf.table([tf.row("c1", "v", "chosen", 1.0, None)]))
-    assert (cov["n_comparisons"] == 0).all()
+def test_coverage_of_all_failed_table_is_zero_with_failed_rate_one():
+    """Both comparisons were explained, every rewrite failed: nothing found (0 of 2), and the
+    failure rate 1 says why; n_comparisons still counts them."""
+    t = tf.table(
+        [
+            tf.row("c1", "v", "chosen", 1.0, None),
+            tf.row("c2", "v", "chosen", 1.0, None),
+            tf.row("c2", "v", "rejected", 1.0, None),
+        ]
+    )
+    cov = coverage(t).set_index("side")
+    assert (cov["n_comparisons"] == 2).all()
+    assert (cov["cf_coverage"] == 0.0).all() and (cov["sf_coverage"] == 0.0).all()
+    # chosen 2 rows, rejected 1 row (c1 has none there), either/both 3: all failed
+    assert cov["n_rewrites"].tolist() == [2, 1, 3, 3]
+    assert cov["failed_rate"].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_coverage_of_empty_table_is_not_measured():
+    cov = coverage(tf.table([tf.row("c1", "v", "chosen", 1.0, -1.0)]).iloc[:0])
+    assert list(cov["side"]) == ["chosen", "rejected", "either", "both"]
+    assert (cov["n_comparisons"] == 0).all() and (cov["n_rewrites"] == 0).all()
     assert cov["cf_coverage"].isna().all() and cov["sf_coverage"].isna().all()
+    assert cov["failed_rate"].isna().all()
+    assert (
+        quality_summary(tf.table([tf.row("c1", "v", "chosen", 1.0, -1.0)]).iloc[:0])["cf_coverage"]
+        .isna()
+        .all()
+    )
+
+
+def test_study_coverage_equals_metrics_coverage():
+    """The study averages comparison_quality's ``found`` over a seed's comparisons; on the same
+    table that must be metrics.coverage, scope by scope (here the issue's one-side-failed
+    case plus an all-failed comparison: 3 comparisons)."""
+    t = tf.table(
+        [
+            tf.row("c1", "v", "chosen", 1.0, -0.5),
+            tf.row("c1", "v", "rejected", 1.0, -0.5),
+            tf.row("c2", "v", "chosen", 1.0, 0.5),
+            tf.row("c2", "v", "rejected", 1.0, None),
+            tf.row("c3", "v", "chosen", 1.0, None),
+        ]
+    )
+    cov = coverage(t).set_index("side")
+    pc = comparison_quality(t)
+    ids = ["c1", "c2", "c3"]
+    rows = pd.DataFrame(quality_by_seed(pc, {0: ids}, set(ids))).set_index(["side", "kind"])
+    for scope in ("chosen", "rejected", "either", "both"):
+        for kind in ("CF", "SF"):
+            study = rows.loc[(scope, kind)]
+            assert study["n_comparisons"] == cov.loc[scope, "n_comparisons"] == 3
+            assert study["coverage"] == pytest.approx(cov.loc[scope, f"{kind.lower()}_coverage"])
+    # by hand: CF in c1 only -> 1/3 everywhere; SF chosen c2 -> 1/3, rejected/both 0, either 1/3
+    assert rows.loc[("both", "CF"), "coverage"] == pytest.approx(1 / 3)
+    assert rows.loc[("rejected", "SF"), "coverage"] == 0.0
 
 
 def test_diversity_by_hand():
@@ -167,7 +286,8 @@ def test_quality_summary_by_hand():
     assert q.loc["rejected", "n_failed"] == 2
     assert math.isnan(q.loc["rejected", "cf_syntactic"])
     assert q.loc["either", "sf_syntactic"] == pytest.approx((0.5 + 0.7) / 2)
-    assert q.loc["either", "cf_coverage"] == pytest.approx(0.5)
+    # 1 CF-comparison (c1) of the 3 explained
+    assert q.loc["either", "cf_coverage"] == pytest.approx(1 / 3)
     assert q.loc["either", "n_failed"] == 3
     assert math.isnan(q.loc["both", "sf_syntactic"])
 
