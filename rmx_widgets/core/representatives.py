@@ -1,11 +1,12 @@
 """Local sensitivity and representative examples (DESIGN §1).
 
 A global PFR ranking is an average; readers trust it more when they can see single comparisons
-that behave like it. The *local ranking* of one comparison orders its attributes by how
-strongly perturbing them moved that comparison's margin: number of flips first, then the mean
-relative margin drop. *Representative* comparisons are those whose local ranking agrees best
-with the RM's global ranking (Kendall's tau). The same local rankings, τ and example picking
-give the *contrasting* examples of two RMs (:mod:`rmx_widgets.core.compare`).
+that behave like it. The *local ranking* of one comparison orders its attributes the way the
+global ranking orders them, on that comparison alone: flip rate (CFs / successful rewrites)
+first, then the mean relative margin drop, then name. *Representative* comparisons are those
+whose local ranking agrees best with the RM's global ranking (Kendall's tau). The same local
+rankings, τ and example picking give the *contrasting* examples of two RMs
+(:mod:`rmx_widgets.core.compare`).
 """
 
 from __future__ import annotations
@@ -19,36 +20,30 @@ from scipy import stats
 
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
-from rmx_widgets.core.sensitivity import ranking, relative_margin_change, sensitivity
+from rmx_widgets.core.sensitivity import _sort_key, ranking, relative_margin_change, sensitivity
 
-LOCAL_COLUMNS = ["comparison_id", "attribute", "flips", "n", "margin_drop", "rank"]
+LOCAL_COLUMNS = ["comparison_id", "attribute", "flips", "n", "flip_rate", "margin_drop", "rank"]
 EXAMPLE_COLUMNS = ["comparison_id", "tau", "p", "n_attributes"]
 MIN_ATTRIBUTES = 3
 _NEEDED = ["comparison_id", "attribute", "outcome", "margin_before", "margin_after"]
 
 
 def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
-    """Per comparison × attribute: flips, n, margin_drop and the rank within the comparison.
+    """Per comparison × attribute: flips, n, flip_rate, margin_drop and the rank within it.
 
-    ``flips`` counts CFs; ``margin_drop`` is mean((margin_before − margin_after) /
-    margin_before) over non-failed rows (1 means the margin vanished, > 1 means it flipped).
-    ``rank`` is 1 for the most sensitive attribute: more flips first, then a larger drop; equal
-    (flips, margin_drop) share the smaller rank. Attributes whose perturbations all failed for a
-    comparison are not ranked for it. Rows are sorted by comparison (first appearance), rank.
+    ``flips`` counts CFs and ``n`` the successful (non-failed) rewrites of the attribute in the
+    comparison; ``flip_rate`` = flips / n, the local PFR, so an attribute whose rewrite failed
+    on one side is not demoted against one with more rewrites. ``margin_drop`` is
+    mean((margin_before − margin_after) / margin_before) over non-failed rows (1 means the
+    margin vanished, > 1 means it flipped). ``rank`` is 1 for the most sensitive attribute and
+    follows the global ranking's sort key (``sensitivity._sort_key``): higher flip rate first,
+    then a larger drop (NaN last), then name; attributes equal on (flip_rate, margin_drop)
+    share the smaller rank. Attributes with no successful rewrite in a comparison are not
+    ranked for it, as the global ranking leaves out untried attributes. Rows are sorted by
+    comparison (first appearance), rank.
     """
     require_columns(table, _NEEDED, "local_rankings")
     ok = table[table["outcome"] != "failed"]
-    if ok.empty:
-        return pd.DataFrame(
-            {
-                "comparison_id": pd.Series(dtype=object),
-                "attribute": pd.Series(dtype=object),
-                "flips": pd.Series(dtype=np.int64),
-                "n": pd.Series(dtype=np.int64),
-                "margin_drop": pd.Series(dtype=float),
-                "rank": pd.Series(dtype=np.int64),
-            }
-        )
     frame = pd.DataFrame(
         {
             "comparison_id": ok["comparison_id"].to_numpy(),
@@ -57,7 +52,6 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
             "drop": -relative_margin_change(ok).to_numpy(),
         }
     )
-    order = {cid: i for i, cid in enumerate(pd.unique(frame["comparison_id"]))}
     grouped = frame.groupby(["comparison_id", "attribute"], sort=False)
     local = pd.DataFrame(
         {
@@ -66,22 +60,42 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
             "margin_drop": grouped["drop"].mean(),
         }
     ).reset_index()
-    local["_c"] = local["comparison_id"].map(order)
-    # NaN drops (no finite change) sort last within equal flips.
-    local["_d"] = local["margin_drop"].fillna(-np.inf)
-    local = local.sort_values(
-        ["_c", "flips", "_d", "attribute"], ascending=[True, False, False, True], kind="stable"
+    local["flip_rate"] = local["flips"] / local["n"]
+    return _ranked(local)[LOCAL_COLUMNS].astype(
+        {
+            "flips": np.int64,
+            "n": np.int64,
+            "flip_rate": float,
+            "margin_drop": float,
+            "rank": np.int64,
+        }
     )
-    new_group = local["_c"].ne(local["_c"].shift())
-    new_key = (
-        new_group | local["flips"].ne(local["flips"].shift()) | local["_d"].ne(local["_d"].shift())
-    )
-    position = local.groupby("_c").cumcount() + 1
-    local["rank"] = position.where(new_key).ffill().astype(np.int64)
-    local = local.drop(columns=["_c", "_d"]).reset_index(drop=True)
-    local["flips"] = local["flips"].astype(np.int64)
-    local["n"] = local["n"].astype(np.int64)
-    return local[LOCAL_COLUMNS]
+
+
+def _ranked(local: pd.DataFrame) -> pd.DataFrame:
+    """The rows sorted by comparison (first appearance), then the global ranking's sort key on
+    the local flip rate and mean margin change (= −margin_drop); a rank shared by the rows of a
+    comparison that are equal on (rate, change), i.e. on the key without the name. One sort
+    over all rows, so a large table costs no per-comparison frames."""
+    order = {cid: i for i, cid in enumerate(pd.unique(local["comparison_id"]))}
+    keys = [
+        (order[cid], _sort_key(float(rate), -float(drop), str(name)))
+        for cid, rate, drop, name in zip(
+            local["comparison_id"], local["flip_rate"], local["margin_drop"], local["attribute"]
+        )
+    ]
+    rows = sorted(range(len(keys)), key=lambda i: keys[i])
+    ranks: list[int] = []
+    position = 0
+    for j, i in enumerate(rows):
+        previous = keys[rows[j - 1]] if j else None
+        same_comparison = previous is not None and previous[0] == keys[i][0]
+        position = position + 1 if same_comparison else 1
+        tied = same_comparison and previous is not None and previous[1][:-1] == keys[i][1][:-1]
+        ranks.append(ranks[-1] if tied else position)
+    out = local.iloc[rows].reset_index(drop=True)
+    out["rank"] = np.asarray(ranks, dtype=np.int64)
+    return out
 
 
 def rank_tau(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

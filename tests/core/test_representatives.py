@@ -24,12 +24,15 @@ def test_local_rankings_by_hand():
         "attribute",
         "flips",
         "n",
+        "flip_rate",
         "margin_drop",
         "rank",
     ]
     assert list(local["attribute"]) == ["p", "r", "q"]
     assert list(local["flips"]) == [1, 0, 0]
     assert list(local["n"]) == [2, 1, 2]
+    # flip rates by hand: p 1/2, r 0/1, q 0/2; r and q tie on 0 and r's drop is larger
+    assert local["flip_rate"].tolist() == pytest.approx([0.5, 0.0, 0.0])
     assert local["margin_drop"].tolist() == pytest.approx([1.0, 0.9, 0.375])
     assert list(local["rank"]) == [1, 2, 3]
 
@@ -43,6 +46,33 @@ def test_local_rankings_flips_beat_margin_and_ties_share_rank():
     assert local.loc["a", "rank"] == 1
     assert local.loc["b", "rank"] == 2
     assert local.loc["c", "rank"] == local.loc["d", "rank"] == 3
+
+
+def test_local_rankings_use_flip_rates_not_counts():
+    """A: 1 CF of 1 successful rewrite (its rejected-side rewrite failed), rate 1/1 = 1;
+    B: 1 CF of 2 rewrites, rate 1/2. By counts they tied on 1 flip and B's larger drop put it
+    first; by rates A ranks above B. C: no successful rewrite, so not ranked."""
+    # margin 1. A: chosen -0.1 (CF), rejected failed: drop 1.1. B: chosen -2 (CF, drop 3),
+    # rejected 0.5 (SF, drop 0.5): drop mean(3, 0.5) = 1.75.
+    rows = tf.comparison("c1", 1.0, {"B": (-2.0, 0.5), "A": (-0.1, None), "C": (None, None)})
+    local = local_rankings(tf.table(rows)).set_index("attribute")
+    assert list(local.index) == ["A", "B"]
+    assert local.loc["A", ["flips", "n"]].tolist() == [1, 1]
+    assert local.loc["B", ["flips", "n"]].tolist() == [1, 2]
+    assert local["flip_rate"].tolist() == pytest.approx([1.0, 0.5])
+    assert local["margin_drop"].tolist() == pytest.approx([1.1, 1.75])
+    assert local["rank"].tolist() == [1, 2]
+
+
+def test_local_rankings_nan_drop_sorts_last_and_empty_table():
+    # equal rates 0; x has a drop, y's margin_before is 0 (no relative change): y after x
+    rows = tf.comparison("c1", 1.0, {"y": (0.5, 0.5), "x": (0.2, 0.2)})
+    rows[0]["margin_before"] = 0.0
+    rows[1]["margin_before"] = 0.0
+    local = local_rankings(tf.table(rows))
+    assert list(local["attribute"]) == ["x", "y"] and list(local["rank"]) == [1, 2]
+    empty = local_rankings(tf.table(tf.comparison("c1", 1.0, {"a": (None, None)})))
+    assert empty.empty and list(empty.columns) == list(local.columns)
 
 
 def representative_table() -> pd.DataFrame:
