@@ -142,8 +142,12 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
 def _quality_section(table: pd.DataFrame) -> list[str]:
     return [
         "<h2>Quality of the explanations</h2>",
-        '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF). '
-        "Distances to the original: small is good for a CF, large for an SF.</p>",
+        '<p class="meta">Coverage: fraction of the explained comparisons (n_comparisons, '
+        "the same for every scope) with at least one CF (SF) on the chosen side, the rejected "
+        "side, either side, or on each side (both); a failed rewrite counts as not found, and "
+        "failed_rate (n_failed of n_rewrites) says how much of what is missing the perturber "
+        "failed to rewrite. Distances to the original: small is good for a CF, large for an "
+        "SF.</p>",
         html_table(quality_summary(table)),
     ]
 

@@ -184,3 +184,33 @@ def test_comparison_chart_spec():
     assert len(rows) == 6 and {r["direction"] for r in rows} == {"both"}
     assert {r["model"] for r in rows} == {"rm-x (1)", "rm-x (2)"}
     assert spec["layer"][0]["encoding"]["y"]["sort"] == ["c", "a", "b"]
+
+
+def test_report_quality_table_has_one_coverage_denominator(report):
+    """hostile_table: 4 comparisons, 4 attributes, 16 rewrites per side; c0's rejected
+    correctness rewrite failed. Chosen CFs (verbosity, the hostile attribute) in all 4 -> 1;
+    rejected CF (correctness, -0.2) in c1..c3 only -> 3/4 = 0.750 (c0's failed rewrite is not
+    found but c0 stays in the denominator), SF (verbosity, 0.5) in all 4 -> 1; both: CF 3/4,
+    SF 4/4 (clarity is an SF on each side: 0.3 and 0.9); failed 1 of 16 (rejected) and 1 of
+    32 (both sides)."""
+    num = '<td class="num">'
+    head = "".join(
+        f"<th>{c}</th>"
+        for c in (
+            "side",
+            "n_comparisons",
+            "cf_coverage",
+            "sf_coverage",
+            "n_rewrites",
+            "n_failed",
+            "failed_rate",
+        )
+    )
+    assert head in report
+
+    def cells(*values: object) -> str:
+        return "".join(f"{num}{v}</td>" for v in values)
+
+    assert f"<tr><td>rejected</td>{cells(4, '0.750', '1.000', 16, 1)}" in report
+    assert f"<tr><td>chosen</td>{cells(4, '1.000', '1.000', 16, 0, '0.000')}" in report
+    assert f"<tr><td>both</td>{cells(4, '0.750', '1.000', 32, 1)}" in report
