@@ -257,9 +257,14 @@ def test_study_coverage_equals_metrics_coverage():
             study = rows.loc[(scope, kind)]
             assert study["n_comparisons"] == cov.loc[scope, "n_comparisons"] == 3
             assert study["coverage"] == pytest.approx(cov.loc[scope, f"{kind.lower()}_coverage"])
+            assert study["failed_rate"] == pytest.approx(cov.loc[scope, "failed_rate"])
     # by hand: CF in c1 only -> 1/3 everywhere; SF chosen c2 -> 1/3, rejected/both 0, either 1/3
     assert rows.loc[("both", "CF"), "coverage"] == pytest.approx(1 / 3)
     assert rows.loc[("rejected", "SF"), "coverage"] == 0.0
+    # failed: chosen c3 of 3 rows (1/3), rejected c2 of 2 (1/2), either/both 2 of 5
+    assert rows.loc[("chosen", "CF"), "failed_rate"] == pytest.approx(1 / 3)
+    assert rows.loc[("rejected", "SF"), "failed_rate"] == pytest.approx(1 / 2)
+    assert rows.loc[("both", "CF"), ["n_rewrites", "n_failed"]].tolist() == [5, 2]
 
 
 def test_diversity_by_hand():

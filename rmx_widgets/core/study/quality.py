@@ -7,6 +7,7 @@ sample only, so seeds cost nothing beyond their share of the union.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,10 @@ def quality_by_seed(
     """Average one (dataset, rm, perturber)'s per-comparison rows over each seed's sample.
 
     Ties (comparisons the RM does not order) have nothing to explain and are left out of the
-    denominator; comparisons whose rewrites all failed stay in it, as not found.
+    denominator; comparisons whose rewrites all failed stay in it, as not found. ``coverage``
+    is the mean of ``found`` (:func:`metrics.scope_found`), so on the same comparisons it is
+    :func:`metrics.coverage`; ``failed_rate`` = n_failed / n_rewrites of the seed's rewrites in
+    the scope, beside it (NaN without rewrites).
     """
     records = []
     for seed, ids in samples.items():
@@ -35,6 +39,9 @@ def quality_by_seed(
                 "n_comparisons": len(keep),
                 "n_ties": len(ids) - len(keep),
             }
+            n_rewrites, n_failed = int(group["n_rewrites"].sum()), int(group["n_failed"].sum())
+            rec["n_rewrites"], rec["n_failed"] = n_rewrites, n_failed
+            rec["failed_rate"] = n_failed / n_rewrites if n_rewrites else math.nan
             rec["coverage"], rec["coverage_se"], rec["coverage_n"] = metrics.mean_and_se(
                 group["found"].astype(float)
             )

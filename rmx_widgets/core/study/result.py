@@ -30,6 +30,9 @@ QUALITY_COLUMNS = [
     "kind",
     "n_comparisons",
     "n_ties",
+    "n_rewrites",
+    "n_failed",
+    "failed_rate",
     *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")],
 ]
 SUMMARY_COLUMNS = [
@@ -55,7 +58,9 @@ class StudyResult:
     - ``quality``: per dataset × RM × perturber × seed × side × kind (CF/SF): coverage,
       syntactic and semantic distance and diversity, each with its standard error over the
       seed's comparisons and the number of comparisons it averages (``*_n``); ``n_ties``
-      counts the sampled comparisons the RM scores as ties, left out (nothing to explain).
+      counts the sampled comparisons the RM scores as ties, left out (nothing to explain);
+      ``n_failed`` of ``n_rewrites`` (``failed_rate``) the seed's failed rewrites in the scope,
+      which count as not found.
     - ``quality_summary``: the same averaged over seeds; ``*_se`` is then the standard error of
       the per-seed values (seed-to-seed spread), as a paper table reports it.
     - ``per_comparison``: the unit behind ``quality`` (``metrics.comparison_quality`` rows with
