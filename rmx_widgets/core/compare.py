@@ -119,10 +119,12 @@ def agreeing_comparisons(*tables: pd.DataFrame) -> list:
 
 
 def kendall_tau(rank_a: Sequence[str], rank_b: Sequence[str]) -> tuple[float, float]:
-    """Kendall's tau (and its p-value) between two rankings, on their common attributes.
+    """Kendall's tau (and its p-value) between two strict rankings, on their common attributes.
 
-    Each ranking lists attributes from most to least sensitive. Attributes in only one ranking
-    are ignored. Fewer than two common attributes give (nan, nan): there is no pair to order.
+    Each ranking lists attributes from most to least sensitive; a list cannot say that two
+    attributes tie, so RM vs RM uses :func:`pfr_tau` on the flip rates instead. Attributes in
+    only one ranking are ignored. Fewer than two common attributes give (nan, nan): there is
+    no pair to order.
     """
     pos_b = {a: i for i, a in enumerate(rank_b)}
     common = [a for a in rank_a if a in pos_b]
