@@ -9,8 +9,13 @@ Every path that compares RMs uses this module, so each term means one thing ever
   different preferences, or none, so their flips are not comparable. "Both RMs agree" is this
   with two RMs, the study's "all RMs agree" with all of them; with one RM every comparison it
   does not score as a tie is agreed.
-* **Kendall's τ** between two attribute rankings (most to least sensitive), over the attributes
-  both rank (:func:`kendall_tau`); :func:`pairwise_tau` is the matrix of it for several RMs.
+* **Kendall's τ between two RMs** is τ-b between their pooled flip-rate (PFR) vectors over the
+  attributes both measured (at least one successful rewrite), on the agreed comparisons: tied
+  PFRs count as ties, not as an order a tie-break invented (:func:`pfr_tau`). When either
+  vector is constant τ is undefined: NaN, with the reason in ``tau_note``. Its 95% interval is
+  a percentile bootstrap over the agreed comparisons (:func:`pfr_tau_interval`);
+  :func:`pairwise_tau` is the matrix of both for several RMs. :func:`kendall_tau` compares
+  two strict rankings (lists), which cannot hold ties.
 * **Contrasting examples** of two RMs: agreed comparisons whose local rankings (one per RM, see
   :mod:`rmx_widgets.core.representatives`) disagree most (:func:`contrasting_examples`).
 """
@@ -18,11 +23,13 @@ Every path that compares RMs uses this module, so each term means one thing ever
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
@@ -35,7 +42,18 @@ from rmx_widgets.core.representatives import (
 from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.sensitivity import ranking, sensitivity
 
-TAU_COLUMNS = ["rm_a", "rm_b", "tau", "p_value", "n_attributes"]
+TAU_COLUMNS = [
+    "rm_a",
+    "rm_b",
+    "tau",
+    "p_value",
+    "n_attributes",
+    "tau_low",
+    "tau_high",
+    "tau_note",
+    "n_boot_undefined",
+]
+TAU_CONFIDENCE = 0.95
 PAIR_COLUMNS = ["rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
 _LOCAL_NEEDED = [
     "comparison_id",
@@ -101,24 +119,166 @@ def agreeing_comparisons(*tables: pd.DataFrame) -> list:
 
 
 def kendall_tau(rank_a: Sequence[str], rank_b: Sequence[str]) -> tuple[float, float]:
-    """Kendall's tau (and its p-value) between two rankings, on their common attributes.
+    """Kendall's tau (and its p-value) between two strict rankings, on their common attributes.
 
-    Each ranking lists attributes from most to least sensitive. Attributes in only one ranking
-    are ignored. Fewer than two common attributes give (nan, nan): there is no pair to order.
+    Each ranking lists attributes from most to least sensitive; a list cannot say that two
+    attributes tie, so RM vs RM uses :func:`pfr_tau` on the flip rates instead. Attributes in
+    only one ranking are ignored. Fewer than two common attributes give (nan, nan): there is
+    no pair to order.
     """
     pos_b = {a: i for i, a in enumerate(rank_b)}
     common = [a for a in rank_a if a in pos_b]
     return rank_tau([float(i) for i in range(len(common))], [float(pos_b[a]) for a in common])
 
 
-def pairwise_tau(rankings: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Kendall's τ for every ordered pair of named rankings (an RM with itself included, so
-    the rows pivot to a full matrix): columns rm_a, rm_b, tau, p_value, n_attributes (the
-    attributes both rank)."""
+@dataclass
+class PFRCounts:
+    """One RM's flips and successful rewrites per comparison (rows, in ``ids`` order) and
+    attribute (columns), pooled over both directions: what the τ bootstrap resamples."""
+
+    attributes: list
+    flips: np.ndarray
+    rewrites: np.ndarray
+
+    @property
+    def pfr(self) -> pd.Series:
+        """Pooled PFR per attribute; NaN where no rewrite succeeded (not measured)."""
+        flips, rewrites = self.flips.sum(axis=0), self.rewrites.sum(axis=0)
+        out = np.full(len(self.attributes), np.nan)
+        np.divide(flips, rewrites, out=out, where=rewrites > 0)
+        return pd.Series(out, index=pd.Index(self.attributes, name="attribute"), name="pfr")
+
+
+def pfr_counts(table: pd.DataFrame, ids: Sequence) -> PFRCounts:
+    """:class:`PFRCounts` of an explanation table on the comparisons ``ids`` (rows of other
+    comparisons and failed rewrites are left out)."""
+    require_columns(table, ["comparison_id", "attribute", "outcome"], "pfr_counts")
+    attributes = list(pd.unique(table["attribute"].dropna()))
+    ok = table[(table["outcome"] != "failed") & table["attribute"].notna()]
+    comp = pd.Index(list(ids)).get_indexer(ok["comparison_id"])
+    keep = comp >= 0
+    attr = pd.Categorical(ok["attribute"], categories=attributes).codes.astype(np.int64)
+    flat = comp[keep].astype(np.int64) * len(attributes) + attr[keep]
+    size = len(ids) * len(attributes)
+    is_cf = (ok["outcome"] == "CF").to_numpy()[keep].astype(float)
+    flips = np.bincount(flat, weights=is_cf, minlength=size).astype(float)
+    rewrites = np.bincount(flat, minlength=size).astype(float)
+    shape = (len(ids), len(attributes))
+    return PFRCounts(attributes, flips.reshape(shape), rewrites.reshape(shape))
+
+
+def pfr_tau(
+    pfr_a: pd.Series, pfr_b: pd.Series, name_a: str = "rm_a", name_b: str = "rm_b"
+) -> tuple[float, float, int, str]:
+    """Kendall's τ-b (``scipy.stats.kendalltau``, variant 'b') between two PFR vectors
+    indexed by attribute, over the attributes both measured (finite PFR in both).
+
+    τ-b = (concordant − discordant) / sqrt((n0 − n1)(n0 − n2)), n0 the pairs of attributes,
+    n1 and n2 the pairs tied in each vector: equal PFRs are ties, never an order. Returns
+    (tau, p_value, n_attributes, note); when fewer than two attributes are shared or either
+    vector is constant, τ is undefined: (nan, nan, n, reason).
+    """
+    common = [a for a in pfr_a.index if a in pfr_b.index]
+    x = pfr_a.reindex(common).to_numpy(dtype=float)
+    y = pfr_b.reindex(common).to_numpy(dtype=float)
+    both = np.isfinite(x) & np.isfinite(y)
+    x, y = x[both], y[both]
+    n = len(x)
+    if n < 2:
+        note = f"undefined: fewer than two attributes measured by both {name_a} and {name_b}"
+        return math.nan, math.nan, n, note
+    flat = [name for name, values in ((name_a, x), (name_b, y)) if np.all(values == values[0])]
+    if flat:
+        who = flat[0] if len(flat) == 1 or flat[0] == flat[1] else f"{flat[0]}'s and {flat[1]}"
+        return math.nan, math.nan, n, f"undefined: {who}'s flip rates are all equal"
+    result = stats.kendalltau(x, y, variant="b")
+    return float(result.statistic), float(result.pvalue), n, ""
+
+
+def tau_b_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """τ-b of each row pair of two (B, n) arrays over the columns finite in both (NaN where
+    a row has fewer than two such columns or is constant on them): the vectorised
+    (concordant − discordant) / sqrt((n0 − n1)(n0 − n2)) of :func:`pfr_tau`."""
+    i, j = np.triu_indices(x.shape[1], k=1)
+    with np.errstate(invalid="ignore"):
+        sx, sy = np.sign(x[:, i] - x[:, j]), np.sign(y[:, i] - y[:, j])
+    valid = np.isfinite(sx) & np.isfinite(sy)
+    sx, sy = np.where(valid, sx, 0.0), np.where(valid, sy, 0.0)
+    untied_x, untied_y = np.abs(sx).sum(axis=1), np.abs(sy).sum(axis=1)
+    out = np.full(x.shape[0], np.nan)
+    den = np.sqrt(untied_x * untied_y)
+    np.divide((sx * sy).sum(axis=1), den, out=out, where=den > 0)
+    return out
+
+
+def pfr_tau_interval(
+    counts_a: PFRCounts,
+    counts_b: PFRCounts,
+    tau: float,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = TAU_CONFIDENCE,
+) -> tuple[float, float, int]:
+    """Percentile bootstrap interval of :func:`pfr_tau` over the comparisons.
+
+    Each of ``n_boot`` resamples draws the comparisons (the rows of both counts, the same
+    ids) with replacement, recomputes both PFR vectors and their τ-b over the attributes both
+    measure; resamples whose τ is undefined are dropped and counted. Returns (low, high,
+    n_undefined): the (1 − confidence)/2 and (1 + confidence)/2 percentiles of the rest; NaN
+    when τ itself is undefined, ``n_boot`` is 0, or every resample was undefined.
+    """
+    n_comp = counts_a.flips.shape[0]
+    if n_boot <= 0 or math.isnan(tau) or n_comp == 0:
+        return math.nan, math.nan, 0
+    common = [a for a in counts_a.attributes if a in set(counts_b.attributes)]
+    cols_a = [counts_a.attributes.index(a) for a in common]
+    cols_b = [counts_b.attributes.index(a) for a in common]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_comp, size=(n_boot, n_comp), dtype=np.int64)
+    draws += (np.arange(n_boot, dtype=np.int64) * n_comp)[:, None]
+    weights = np.bincount(draws.ravel(), minlength=n_boot * n_comp).reshape(n_boot, n_comp)
+    weights = weights.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = (weights @ counts_a.flips[:, cols_a]) / (weights @ counts_a.rewrites[:, cols_a])
+        y = (weights @ counts_b.flips[:, cols_b]) / (weights @ counts_b.rewrites[:, cols_b])
+    taus = tau_b_rows(x, y)
+    defined = taus[~np.isnan(taus)]
+    n_undefined = int(len(taus) - len(defined))
+    if len(defined) == 0:
+        return math.nan, math.nan, n_undefined
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(defined, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high), n_undefined
+
+
+def pairwise_tau(
+    tables: Mapping[str, pd.DataFrame],
+    ids: Sequence | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """τ-b between the PFR vectors of every ordered pair of named explanation tables (an RM
+    with itself included, so the rows pivot to a full matrix), with its bootstrap interval.
+
+    ``tables`` should already be restricted to the comparisons all RMs agree on; ``ids`` are
+    the comparisons the bootstrap resamples (default: every comparison_id in the tables, in
+    first-seen order), the same draws for every pair. Columns: rm_a, rm_b, tau, p_value,
+    n_attributes (attributes both measured), tau_low, tau_high (percentile 95% bootstrap
+    interval), tau_note (why τ is undefined, empty otherwise), n_boot_undefined (resamples
+    whose τ was undefined, dropped from the interval).
+    """
+    if not tables:
+        return pd.DataFrame(columns=TAU_COLUMNS)
+    if ids is None:
+        ids = list(pd.unique(pd.concat([t["comparison_id"] for t in tables.values()])))
+    counts = {rm: pfr_counts(t, ids) for rm, t in tables.items()}
     rows = []
-    for a, b in itertools.product(rankings, repeat=2):
-        tau, p_value = kendall_tau(rankings[a], rankings[b])
-        rows.append((a, b, tau, p_value, len(set(rankings[a]) & set(rankings[b]))))
+    for a, b in itertools.product(tables, repeat=2):
+        tau, p_value, n_attr, note = pfr_tau(counts[a].pfr, counts[b].pfr, a, b)
+        low, high, n_bad = pfr_tau_interval(counts[a], counts[b], tau, n_boot=n_boot, seed=seed)
+        rows.append((a, b, tau, p_value, n_attr, low, high, note, n_bad))
     return pd.DataFrame.from_records(rows, columns=TAU_COLUMNS)
 
 
@@ -161,9 +321,13 @@ def contrasting_pairs(tables: Mapping[str, pd.DataFrame], k: int = 5) -> pd.Data
 class RMComparison:
     """Two RMs' sensitivities side by side and how well their rankings agree.
 
-    ``tau``/``p_value`` compare the two global rankings computed only on the ``n_agree``
-    comparisons both RMs agree on (of the ``n_common`` both explained): where they disagree,
-    the perturbations explain different preferences and are not comparable. ``sens_a`` and
+    ``tau``/``p_value`` are Kendall's τ-b between the two RMs' pooled PFR vectors (over the
+    attributes both measured), computed only on the ``n_agree`` comparisons both RMs agree on
+    (of the ``n_common`` both explained): where they disagree, the perturbations explain
+    different preferences and are not comparable. ``tau_low``/``tau_high`` are its percentile
+    95% interval from resampling those comparisons (``n_boot_undefined`` resamples had an
+    undefined τ and were dropped); ``tau_note`` says why τ is NaN (empty when it is defined).
+    ``ranking_a``/``ranking_b`` are the rankings on the agreed comparisons; ``sens_a`` and
     ``sens_b`` describe each full table.
     """
 
@@ -178,6 +342,10 @@ class RMComparison:
     n_common: int = 0
     ranking_a: list[str] = field(default_factory=list)
     ranking_b: list[str] = field(default_factory=list)
+    tau_low: float = float("nan")
+    tau_high: float = float("nan")
+    tau_note: str = ""
+    n_boot_undefined: int = 0
 
 
 def _rm_name(table: pd.DataFrame, default: str) -> str:
@@ -200,7 +368,10 @@ def compare_tables(
     sub_b = table_b[table_b["comparison_id"].isin(agree)]
     rank_a = ranking(sensitivity(sub_a, n_boot=0)) if agree else []
     rank_b = ranking(sensitivity(sub_b, n_boot=0)) if agree else []
-    tau, p_value = kendall_tau(rank_a, rank_b)
+    name_a, name_b = _rm_name(table_a, "rm-a"), _rm_name(table_b, "rm-b")
+    counts_a, counts_b = pfr_counts(sub_a, agree), pfr_counts(sub_b, agree)
+    tau, p_value, _, note = pfr_tau(counts_a.pfr, counts_b.pfr, name_a, name_b)
+    low, high, n_bad = pfr_tau_interval(counts_a, counts_b, tau, n_boot=n_boot, seed=seed)
     return RMComparison(
         sens_a=sens_a,
         sens_b=sens_b,
@@ -208,17 +379,22 @@ def compare_tables(
         p_value=p_value,
         n_agree=len(agree),
         contrasting=contrasting_examples(table_a, table_b, k=k),
-        name_a=_rm_name(table_a, "rm-a"),
-        name_b=_rm_name(table_b, "rm-b"),
+        name_a=name_a,
+        name_b=name_b,
         n_common=n_common,
         ranking_a=rank_a,
         ranking_b=rank_b,
+        tau_low=low,
+        tau_high=high,
+        tau_note=note,
+        n_boot_undefined=n_bad,
     )
 
 
 def compare(
     result_a: ExplanationResult, result_b: ExplanationResult, *, k: int = 5
 ) -> RMComparison:
-    """``rmx.compare``: two RMs explained on the same comparisons, compared (Kendall's τ of
-    their global rankings over the comparisons both agree on, contrasting examples)."""
+    """``rmx.compare``: two RMs explained on the same comparisons, compared (Kendall's τ-b of
+    their PFR vectors over the comparisons both agree on, with a bootstrap interval;
+    contrasting examples)."""
     return compare_tables(result_a.table, result_b.table, k=k)

@@ -4,11 +4,14 @@ PFR(a) = #perturbations on a that flip the preference / #perturbations on a, per
 ("worse": the chosen response made worse; "better": the rejected one made better) and pooled
 ("both"). Failed perturbations are excluded: they measure the perturber, not the RM.
 
-Confidence intervals come from a percentile bootstrap that resamples *comparisons*, not rows:
-the rows of one comparison share a prompt and a margin, so they are not independent, and
-resampling rows would give intervals that are too narrow. The bootstrap is vectorised (a
-comparisons × cells count matrix multiplied by bootstrap weight matrices) so that it can run
-after every landed batch in a widget.
+Confidence intervals are a cluster bootstrap with a Wilson floor. The percentile bootstrap
+resamples *comparisons*, not rows: the rows of one comparison share a prompt and a margin, so
+they are not independent, and resampling rows would give intervals that are too narrow. With
+one or a few comparisons the bootstrap collapses (one comparison with PFR 1/2 resamples to
+1/2 every time), so each bound is widened to the Wilson score interval at the same level on
+the pooled counts: ci_low = min(bootstrap low, Wilson low), ci_high = max(bootstrap high,
+Wilson high). The bootstrap is vectorised (a comparisons × cells count matrix multiplied by
+bootstrap weight matrices) so that it can run after every landed batch in a widget.
 
 The mean relative margin change, mean((margin_after − margin_before) / margin_before), is the
 continuous companion of the PFR: it uses how far the margin moved, not only its sign. A value
@@ -25,6 +28,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
@@ -37,6 +41,9 @@ SENSITIVITY_COLUMNS = [
     "ci_high",
     "n",
     "mean_margin_change",
+    "n_rewrites",
+    "n_comparisons",
+    "n_failed",
 ]
 DIRECTION_ROWS = ("worse", "better", "both")
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
@@ -57,13 +64,23 @@ def relative_margin_change(table: pd.DataFrame) -> pd.Series:
 def sensitivity(
     table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """PFR per attribute and direction with bootstrap CIs, sorted by pooled PFR.
+    """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
     Returns columns exactly ``attribute, direction, pfr, ci_low, ci_high, n,
-    mean_margin_change``: three rows per attribute (``worse``, ``better``, pooled ``both``).
-    ``n`` counts non-failed perturbations; an attribute whose perturbations all failed keeps
-    its rows with n = 0 and NaN elsewhere, so a user sees it was tried. ``n_boot=0`` skips the
-    bootstrap (NaN CIs) for a quick point estimate. Attributes are ordered by pooled PFR
+    mean_margin_change, n_rewrites, n_comparisons, n_failed``: three rows per attribute
+    (``worse``, ``better``, pooled ``both``). ``n`` and ``n_rewrites`` (the same number) count
+    the successful (non-failed) rewrites, the PFR's denominator; ``n_comparisons`` counts the
+    comparisons that contribute at least one of them (the bootstrap's sample size);
+    ``n_failed`` counts the failed rewrites, which are left out of the PFR. An attribute with
+    no successful rewrite keeps its rows with n = 0 and NaN PFR, interval and margin change
+    ("not measured", never 0), so a user sees it was tried.
+
+    The interval at level ``confidence`` (1 − α): with k flips among n rewrites, p̂ = k/n and
+    z = Φ⁻¹(1 − α/2), the Wilson score bounds are (p̂ + z²/2n ± z·sqrt(p̂(1 − p̂)/n +
+    z²/4n²)) / (1 + z²/n); the bootstrap bounds are the α/2 and 1 − α/2 percentiles of the PFR
+    over ``n_boot`` resamples of the comparisons (seeded by ``seed``); ci_low = min(bootstrap
+    low, Wilson low) and ci_high = max(bootstrap high, Wilson high). ``n_boot=0`` skips the
+    interval (NaN) for a quick point estimate. Attributes are ordered by pooled PFR
     descending, then pooled mean margin change ascending (bigger drop first), then name.
     """
     _check_arguments(table, n_boot, confidence)
@@ -75,15 +92,61 @@ def sensitivity(
     n_total = _with_pooled(n_counts.sum(axis=0)[None, :], n_attr)[0]
     pfr = _ratio(cf_total, n_total)
     ci_low, ci_high = _intervals(cf_counts, n_counts, n_attr, n_boot, seed, confidence)
+    if n_boot > 0:
+        w_low, w_high = wilson_interval(cf_total, n_total, confidence)
+        ci_low, ci_high = np.fmin(ci_low, w_low), np.fmax(ci_high, w_high)
+    n_comparisons = _with_pooled((n_counts > 0).astype(float), n_attr)
+    n_comparisons = (n_comparisons > 0).sum(axis=0)
+    n_failed = _failed_counts(table, attributes)
     mean_change = _mean_change(ok, cell, n_attr)
     records = []
     for a, name in enumerate(attributes):
         for d, direction in enumerate(DIRECTION_ROWS):
             j = a * 3 + d
+            n_ok = int(n_total[j])
             records.append(
-                (name, direction, pfr[j], ci_low[j], ci_high[j], int(n_total[j]), mean_change[j])
+                (name, direction, pfr[j], ci_low[j], ci_high[j], n_ok, mean_change[j], n_ok)
+                + (int(n_comparisons[j]), int(n_failed[j]))
             )
     return _sorted_frame(records)
+
+
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score bounds for k successes among n trials at level ``confidence``, elementwise:
+    (p̂ + z²/2n ± z·sqrt(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n) with p̂ = k/n and
+    z = Φ⁻¹((1 + confidence)/2), clipped to [0, 1]; NaN where n = 0 (nothing measured)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = float(stats.norm.ppf((1 + confidence) / 2))
+    safe_n = np.where(n > 0, n, 1.0)
+    p = k / safe_n
+    denom = 1 + z * z / safe_n
+    centre = (p + z * z / (2 * safe_n)) / denom
+    half = z * np.sqrt(np.clip(p * (1 - p) / safe_n + z * z / (4 * safe_n * safe_n), 0, None))
+    half = half / denom
+    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return low, high
+
+
+def _failed_counts(table: pd.DataFrame, attributes: list) -> np.ndarray:
+    """Failed rewrites per (attribute, direction) row, (A*3,); a failed row without a
+    direction counts only in its attribute's pooled row."""
+    failed = table[table["outcome"] == "failed"]
+    out = np.zeros(len(attributes) * 3)
+    position = {name: i for i, name in enumerate(attributes)}
+    for (name, direction), count in (
+        failed.groupby([failed["attribute"], failed["direction"].fillna("")], sort=False)
+        .size()
+        .items()
+    ):
+        a = position[name]
+        out[a * 3 + 2] += count
+        if direction in ("worse", "better"):
+            out[a * 3 + DIRECTION_ROWS.index(direction)] += count
+    return out
 
 
 def _check_arguments(table: pd.DataFrame, n_boot: int, confidence: float) -> None:
@@ -161,6 +224,9 @@ def _sorted_frame(records: list[tuple]) -> pd.DataFrame:
             "ci_high": float,
             "n": np.int64,
             "mean_margin_change": float,
+            "n_rewrites": np.int64,
+            "n_comparisons": np.int64,
+            "n_failed": np.int64,
         }
     )
     order = attribute_order(out)

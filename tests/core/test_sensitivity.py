@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import table_factory as tf
+from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
-from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, ranking, sensitivity
+from rmx_widgets.core.sensitivity import (
+    SENSITIVITY_COLUMNS,
+    ranking,
+    sensitivity,
+    wilson_interval,
+)
 
 
 def small_table() -> pd.DataFrame:
@@ -72,12 +78,87 @@ def test_attribute_with_only_failures_has_n_zero_and_nan():
         assert all(math.isnan(r[c]) for c in ("pfr", "ci_low", "ci_high", "mean_margin_change"))
 
 
+Z95 = 1.959963984540054  # Φ⁻¹(0.975)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval written out: (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) /
+    (1 + z²/n) with p = k/n."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_wilson_by_hand_matches_scipy():
+    # 1/2: p = 0.5, z²/n = 1.9208; centre 0.5; half = 1.96/2.9208 * sqrt(0.125 + 0.2401)
+    assert wilson(1, 2) == pytest.approx((0.0945, 0.9055), abs=1e-4)
+    # 1/1: centre (1 + 1.9208)/4.8416 = 0.6033; half = 1.96/4.8416 * sqrt(0.9604) = 0.3967
+    assert wilson(1, 1) == pytest.approx((0.2065, 1.0), abs=1e-4)
+    ci = stats.binomtest(1, 2).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson(1, 2) == pytest.approx((ci.low, ci.high))
+    low, high = wilson_interval(np.array([1.0, 1.0, 0.0]), np.array([2.0, 1.0, 0.0]), 0.95)
+    assert low[:2] == pytest.approx([wilson(1, 2)[0], wilson(1, 1)[0]])
+    assert high[:2] == pytest.approx([wilson(1, 2)[1], wilson(1, 1)[1]])
+    assert math.isnan(low[2]) and math.isnan(high[2])  # 0/0: not measured
+
+
+def test_one_comparison_gets_the_wilson_interval_not_zero_width():
+    # one comparison: the chosen rewrite flips (CF), the rejected one holds (SF). Every
+    # bootstrap resample is that comparison again (PFR 1/2, 1/1, 0/1), so the bootstrap
+    # alone gives zero width; the Wilson floor gives the small-sample interval.
+    sens = sensitivity(tf.table(tf.comparison("c1", 1.0, {"x": (-1.0, 0.5)})), n_boot=200)
+    both, worse, better = (get(sens, "x", d) for d in ("both", "worse", "better"))
+    assert (both["pfr"], both["n"], both["n_rewrites"], both["n_comparisons"]) == (0.5, 2, 2, 1)
+    assert (both["ci_low"], both["ci_high"]) == pytest.approx(wilson(1, 2))
+    assert (both["ci_low"], both["ci_high"]) == pytest.approx((0.0945, 0.9055), abs=1e-4)
+    assert (worse["pfr"], worse["n"], worse["n_comparisons"]) == (1.0, 1, 1)
+    assert (worse["ci_low"], worse["ci_high"]) == pytest.approx((0.2065, 1.0), abs=1e-4)
+    # 0/1: Wilson is the mirror image of 1/1
+    assert (better["ci_low"], better["ci_high"]) == pytest.approx((0.0, 1 - 0.2065), abs=1e-4)
+    assert (sens["n_failed"] == 0).all()
+
+
+def test_all_failed_is_not_measured_and_counts_the_failures():
+    table = tf.table(tf.comparison("c1", 1.0, {"x": (None, None), "y": (-1.0, None)}))
+    sens = sensitivity(table, n_boot=100)
+    for direction, failed in (("worse", 1), ("better", 1), ("both", 2)):
+        r = get(sens, "x", direction)
+        assert (r["n"], r["n_rewrites"], r["n_comparisons"], r["n_failed"]) == (0, 0, 0, failed)
+        assert math.isnan(r["pfr"]) and math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
+    y = get(sens, "y", "both")  # 1 flip of 1 successful rewrite, 1 failed
+    assert (y["pfr"], y["n"], y["n_comparisons"], y["n_failed"]) == (1.0, 1, 1, 1)
+    assert (y["ci_low"], y["ci_high"]) == pytest.approx(wilson(1, 1))
+
+
+def test_counts_per_row_by_hand():
+    sens = sensitivity(small_table(), n_boot=0)
+    # (n_rewrites, n_comparisons, n_failed): verbosity worse c1+c2; correctness better only
+    # c2 succeeded (c1 failed); clarity failed on both sides of c1
+    want = {
+        ("verbosity", "worse"): (2, 2, 0),
+        ("verbosity", "both"): (4, 2, 0),
+        ("correctness", "worse"): (2, 2, 0),
+        ("correctness", "better"): (1, 1, 1),
+        ("correctness", "both"): (3, 2, 1),
+        ("clarity", "worse"): (0, 0, 1),
+        ("clarity", "both"): (0, 0, 2),
+    }
+    for (attribute, direction), counts in want.items():
+        r = get(sens, attribute, direction)
+        assert (r["n_rewrites"], r["n_comparisons"], r["n_failed"]) == counts
+        assert r["n"] == r["n_rewrites"]
+
+
 def test_ci_degenerate_when_all_rows_agree():
     sens = sensitivity(small_table(), n_boot=300, seed=3)
-    w = get(sens, "verbosity", "worse")  # every resample is all-CF
-    assert (w["ci_low"], w["ci_high"]) == (1.0, 1.0)
-    c = get(sens, "correctness", "both")  # every resample is all-SF
-    assert (c["ci_low"], c["ci_high"]) == (0.0, 0.0)
+    # every resample is all-CF, so the bootstrap is [1, 1]; the Wilson floor on 2/2 widens it
+    w = get(sens, "verbosity", "worse")
+    assert (w["ci_low"], w["ci_high"]) == pytest.approx(wilson(2, 2))
+    assert w["ci_high"] == 1.0 and w["ci_low"] < 1.0
+    c = get(sens, "correctness", "both")  # every resample is all-SF: Wilson on 0/3
+    assert (c["ci_low"], c["ci_high"]) == pytest.approx(wilson(0, 3))
+    assert c["ci_low"] == 0.0 and c["ci_high"] > 0.0
     # verbosity/better: a resample of two comparisons is {c1,c1} -> 0, {c2,c2} -> 1, mixed
     # -> 0.5; each pure case has probability 1/4, so the 2.5/97.5 percentiles are 0 and 1.
     b = get(sens, "verbosity", "better")
@@ -93,6 +174,29 @@ def test_bootstrap_resamples_comparisons_not_rows():
     r = get(sensitivity(tf.table(rows), n_boot=500), "x", "worse")
     assert (r["pfr"], r["n"]) == (0.5, 20)
     assert (r["ci_low"], r["ci_high"]) == (0.0, 1.0)
+    # the bootstrap is wider than Wilson on 10/20 ([0.299, 0.701]), so its bounds are kept
+    low, high = wilson(10, 20)
+    assert low == pytest.approx(0.2993, abs=1e-4) and high == pytest.approx(0.7007, abs=1e-4)
+    assert r["n_comparisons"] == 2
+
+
+def test_bootstrap_bound_kept_on_many_comparisons():
+    # 30 comparisons of 20 rows each, all flipping or all holding (15 each): clustering makes
+    # the bootstrap interval wider than Wilson on 300/600 rewrites, so both bounds come from it
+    rows = []
+    for c in range(30):
+        after = -1.0 if c % 2 == 0 else 1.0
+        rows += [tf.row(f"c{c:02d}", "x", "chosen", 1.0, after) for _ in range(20)]
+    sens = sensitivity(tf.table(rows), n_boot=400, seed=1)
+    r = get(sens, "x", "worse")
+    w_low, w_high = wilson(300, 600)
+    assert (r["pfr"], r["n"], r["n_comparisons"]) == (0.5, 600, 30)
+    assert r["ci_low"] < w_low and r["ci_high"] > w_high
+    # the bootstrap is kept: the same bounds as a run whose Wilson floor could not bind
+    # (a resample's PFR is (flipping comparisons drawn) / 30, its spread ~ 0.5/sqrt(30) = 0.09,
+    # Wilson's ~ 0.5/sqrt(600) = 0.02)
+    assert r["ci_high"] - r["ci_low"] > 2 * (w_high - w_low)
+    pd.testing.assert_frame_equal(sens, sensitivity(tf.table(rows), n_boot=400, seed=1))
 
 
 def random_table(n_comp: int, attrs: list[str], seed: int) -> pd.DataFrame:

@@ -46,7 +46,19 @@ SUMMARY_COLUMNS = [
 ]
 EXAMPLE_COLUMNS = ["dataset", "rm", "rank", "comparison_id", "tau", "p", "n_attributes"]
 CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
-TAU_COLUMNS = ["dataset", "rm_a", "rm_b", "tau", "p_value", "n_attributes", "n_agree"]
+TAU_COLUMNS = [
+    "dataset",
+    "rm_a",
+    "rm_b",
+    "tau",
+    "p_value",
+    "n_attributes",
+    "n_agree",
+    "tau_low",
+    "tau_high",
+    "tau_note",
+    "n_boot_undefined",
+]
 
 ReportRenderer = Callable[["StudyResult", Path], Path]
 
@@ -67,8 +79,11 @@ class StudyResult:
       dataset, rm, perturber): recompute or re-slice any figure from it.
     - ``sensitivity``: PFR per dataset × RM × perturber × attribute × direction, on the
       comparisons all RMs agree on (``agreement``: each RM's preference per comparison and
-      ``all_agree``, see :func:`rmx_widgets.core.compare.agreement`); ``tau``: Kendall's τ for
-      every ordered pair of RMs (the matrix: :meth:`tau_matrix`); ``representatives`` per RM;
+      ``all_agree``, see :func:`rmx_widgets.core.compare.agreement`); ``tau``: Kendall's τ-b
+      between the PFR vectors of every ordered pair of RMs (the matrix: :meth:`tau_matrix`),
+      with ``tau_low``/``tau_high`` (percentile 95% bootstrap over the agreed comparisons),
+      ``tau_note`` (why τ is NaN: e.g. an RM's flip rates are all equal) and
+      ``n_boot_undefined`` (resamples dropped); ``representatives`` per RM;
       ``contrasting`` per pair.
     - ``tables``: the explanation tables, keyed by (dataset, rm, perturber), with the study's
       names in the ``rm`` and ``perturber`` columns; ``skipped``: perturbers that could not

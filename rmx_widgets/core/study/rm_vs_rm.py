@@ -4,7 +4,9 @@ Everything here is restricted to the comparisons *all* RMs agree on
 (:func:`rmx_widgets.core.compare.agreement` over every RM): elsewhere the rewrites explain
 different preferences and are not comparable. On them: the global sensitivity (PFR with
 bootstrap CIs) of each RM under each attribute-aware perturber, and, from the primary
-perturber's explanations, each RM's attribute ranking, Kendall's τ between every two rankings,
+perturber's explanations, each RM's attribute ranking, Kendall's τ-b between every two RMs'
+PFR vectors (with a bootstrap interval over the agreed comparisons and a note where τ is
+undefined, :func:`rmx_widgets.core.compare.pairwise_tau`),
 the representative examples per RM and the contrasting examples per pair (which need only the
 pair to agree, :func:`rmx_widgets.core.compare.contrasting_pairs`).
 """
@@ -19,7 +21,7 @@ import pandas as pd
 
 from rmx_widgets.core.compare import agreement, contrasting_pairs, pairwise_tau, preferences
 from rmx_widgets.core.representatives import representatives
-from rmx_widgets.core.sensitivity import ranking, sensitivity
+from rmx_widgets.core.sensitivity import sensitivity
 
 
 @dataclass
@@ -65,7 +67,7 @@ def rm_vs_rm(
     agree = agreement_frame(originals, ids)
     agreed = set(agree.loc[agree["all_agree"], "comparison_id"])
     sens_frames, rep_frames = [], []
-    rankings: dict[str, list[str]] = {}
+    primary_subs: dict[str, pd.DataFrame] = {}
     primary_tables: dict[str, pd.DataFrame] = {}
     for (rm, pert), table in tables.items():
         if pert != primary and pert not in aware:
@@ -74,14 +76,21 @@ def rm_vs_rm(
         sens = sensitivity(sub, n_boot=n_boot)
         sens_frames.append(sens.assign(rm=rm, perturber=pert, n_agree=len(agreed)))
         if pert == primary:
-            rankings[rm] = ranking(sens)
+            primary_subs[rm] = sub
             primary_tables[rm] = table
             reps = representatives(sub, k=k, sens=sens)
             rep_frames.append(reps.assign(rm=rm, rank=np.arange(1, len(reps) + 1)))
     return RMvsRM(
         agreement=agree,
         sensitivity=pd.concat(sens_frames, ignore_index=True) if sens_frames else None,
-        tau=pairwise_tau(rankings).assign(n_agree=len(agreed)) if rankings else None,
+        tau=_tau(primary_subs, [i for i in ids if i in agreed], n_boot),
         representatives=pd.concat(rep_frames, ignore_index=True) if rep_frames else None,
         contrasting=contrasting_pairs(primary_tables, k=k) if len(primary_tables) > 1 else None,
     )
+
+
+def _tau(subs: Mapping[str, pd.DataFrame], agreed: list, n_boot: int) -> pd.DataFrame | None:
+    """The τ matrix rows of the primary perturber's tables on the agreed comparisons."""
+    if not subs:
+        return None
+    return pairwise_tau(subs, agreed, n_boot=n_boot).assign(n_agree=len(agreed))
