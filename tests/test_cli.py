@@ -26,6 +26,9 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
         "ci_high",
         "n",
         "mean_margin_change",
+        "n_rewrites",
+        "n_comparisons",
+        "n_failed",
     ]
     html = (out / "report.html").read_text()
     assert "vega" in html and "cdn.jsdelivr" not in html

@@ -20,7 +20,7 @@ from scipy import stats
 
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
-from rmx_widgets.core.sensitivity import _sort_key, ranking, relative_margin_change, sensitivity
+from rmx_widgets.core.sensitivity import ranking, ranking_key, relative_margin_change, sensitivity
 
 LOCAL_COLUMNS = ["comparison_id", "attribute", "flips", "n", "flip_rate", "margin_drop", "rank"]
 EXAMPLE_COLUMNS = ["comparison_id", "tau", "p", "n_attributes"]
@@ -36,7 +36,7 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
     on one side is not demoted against one with more rewrites. ``margin_drop`` is
     mean((margin_before − margin_after) / margin_before) over non-failed rows (1 means the
     margin vanished, > 1 means it flipped). ``rank`` is 1 for the most sensitive attribute and
-    follows the global ranking's sort key (``sensitivity._sort_key``): higher flip rate first,
+    follows the global ranking's sort key (``sensitivity.ranking_key``): higher flip rate first,
     then a larger drop (NaN last), then name; attributes equal on (flip_rate, margin_drop)
     share the smaller rank. Attributes with no successful rewrite in a comparison are not
     ranked for it, as the global ranking leaves out untried attributes. Rows are sorted by
@@ -79,7 +79,7 @@ def _ranked(local: pd.DataFrame) -> pd.DataFrame:
     over all rows, so a large table costs no per-comparison frames."""
     order = {cid: i for i, cid in enumerate(pd.unique(local["comparison_id"]))}
     keys = [
-        (order[cid], _sort_key(float(rate), -float(drop), str(name)))
+        (order[cid], ranking_key(float(rate), -float(drop), str(name)))
         for cid, rate, drop, name in zip(
             local["comparison_id"], local["flip_rate"], local["margin_drop"], local["attribute"]
         )

@@ -280,7 +280,7 @@ def _bootstrap_pfr(
     return _ratio(cf, n)
 
 
-def _sort_key(pfr: float, change: float, name: str) -> tuple:
+def ranking_key(pfr: float, change: float, name: str) -> tuple:
     """Pooled PFR descending, then mean margin change ascending, then name; NaN last."""
     pfr_nan, change_nan = math.isnan(pfr), math.isnan(change)
     return (
@@ -306,7 +306,7 @@ def attribute_order(sens: pd.DataFrame) -> list[str]:
     charts use it so that an attribute whose rewrites all failed still gets a (empty) row."""
     pooled = _pooled(sens)
     keyed = [
-        (_sort_key(float(p), float(c), a), a)
+        (ranking_key(float(p), float(c), a), a)
         for a, p, c in zip(pooled["attribute"], pooled["pfr"], pooled["mean_margin_change"])
     ]
     return [a for _, a in sorted(keyed, key=lambda kv: kv[0])]

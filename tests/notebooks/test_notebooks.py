@@ -115,7 +115,7 @@ def _check_02(run: Run) -> None:
     assert "external scripts or stylesheets: 0" in run.text
     sens = pd.read_csv(out / "sensitivity.csv")
     assert list(sens.columns) == ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
-                                  "mean_margin_change"]
+                                  "mean_margin_change", "n_rewrites", "n_comparisons", "n_failed"]
     assert (out / "table.parquet").exists() and (out / "summary.json").exists()
 
 
