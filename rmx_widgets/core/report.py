@@ -127,8 +127,9 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
     as a table, for readers without JavaScript."""
     return [
         "<h2>Sensitivity</h2>",
-        '<p class="meta">Preference flip rate (PFR) per attribute with bootstrap confidence '
-        "intervals over comparisons; &quot;worse&quot; rewrites the chosen response, "
+        '<p class="meta">Preference flip rate (PFR) per attribute with 95% confidence '
+        "intervals (bootstrap over comparisons, floored by Wilson); &quot;worse&quot; "
+        "rewrites the chosen response, "
         "&quot;better&quot; the rejected one; the black tick is the pooled PFR. "
         "mean_margin_change is the mean relative change of the reward margin "
         "(below −1: the average rewrite flips the preference).</p>",

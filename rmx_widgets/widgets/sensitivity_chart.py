@@ -95,7 +95,7 @@ class SensitivityChart(w.VBox):
         self._set_chart(sensitivity_chart(sens, title=self.title))
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
         self.caption.value = (
-            f"<small>PFR with 95% bootstrap CIs over comparisons; {n} "
+            f"<small>PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} "
             "successful rewrites. Click a bar to filter the examples.</small>"
         )
 
@@ -106,7 +106,7 @@ class SensitivityChart(w.VBox):
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
         self.caption.value = (
             "<small>Pooled PFR per attribute for each reward model, with "
-            "95% bootstrap CIs. Click a bar to filter the examples.</small>"
+            "95% CIs (bootstrap, Wilson floor). Click a bar to filter the examples.</small>"
         )
 
     def _set_chart(self, chart: alt.TopLevelMixin) -> None:
