@@ -11,7 +11,7 @@ import html
 
 import ipywidgets as w
 
-from rmx_widgets.core.compare import compare
+from rmx_widgets.core.compare import RMComparison, compare
 from rmx_widgets.core.explain import ExplanationResult
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
@@ -38,10 +38,9 @@ class RMCompare(w.VBox):
         self.view = ComparisonView()
         self.which.observe(lambda ch: self._show(self.names.index(ch["new"])), "value")
         self.chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
-        tau = "n/a" if c.tau != c.tau else f"{c.tau:.3f}"
         header = w.HTML(
             f"<div class='rmx-summary'><b>{html.escape(self.names[0])}</b> vs "
-            f"<b>{html.escape(self.names[1])}</b>: Kendall's τ = <b>{tau}</b> over "
+            f"<b>{html.escape(self.names[1])}</b>: Kendall's τ-b = <b>{_tau_text(c)}</b> over "
             f"{c.n_agree} comparisons where both agree on the original preference; "
             f"{len(ids)} most contrasting examples below.</div>"
         )
@@ -57,3 +56,12 @@ class RMCompare(w.VBox):
         comps.sort(key=lambda c: order[c.id])
         table = result.table[result.table["comparison_id"].isin(keep)]
         self.view.set_data(comps, table, result.originals)
+
+
+def _tau_text(c: RMComparison) -> str:
+    """τ with its interval, or why it is undefined (never a number it does not have)."""
+    if c.tau != c.tau:
+        return html.escape(c.tau_note or "undefined")
+    if c.tau_low == c.tau_low and c.tau_high == c.tau_high:
+        return f"{c.tau:.3f} [{c.tau_low:.3f}, {c.tau_high:.3f}]"
+    return f"{c.tau:.3f}"

@@ -1,5 +1,6 @@
 """Widget state without a browser: traitlets round trips and the Explorer's run/cancel logic."""
 
+import html
 import threading
 import time
 
@@ -191,9 +192,28 @@ def test_rm_compare_shows_both_and_contrasting(result):
     )
     result_b = ex_b.explain(COMPS)
     cmp = RMCompare(result, result_b, names=("length-lover", "length-hater"))
-    assert "Kendall" in cmp.children[0].value
+    header = cmp.children[0].value
+    c = cmp.comparison
+    assert "Kendall" in header
+    if c.tau == c.tau:  # a number comes with its interval, an undefined τ with its reason
+        assert f"{c.tau:.3f}" in header and (c.tau_low != c.tau_low or f"{c.tau_low:.3f}" in header)
+    else:
+        assert c.tau_note and html.escape(c.tau_note) in header  # escaped: names are data
     cmp.which.value = "length-hater"
     assert set(cmp.view.visible_ids) <= set(cmp.contrasting_ids)
+
+
+def test_rm_compare_says_why_tau_is_undefined(result):
+    """Two identical RMs flip on the same rewrites; when one profile is constant τ has no
+    value, and the header shows the reason instead of a number."""
+    cmp = RMCompare(result, result, names=("a", "b"))
+    c = cmp.comparison
+    pfr = c.sens_a.loc[c.sens_a["direction"] == "both", "pfr"].dropna()
+    if pfr.nunique() <= 1:
+        assert c.tau != c.tau and html.escape(c.tau_note) in cmp.children[0].value
+    else:
+        assert c.tau == pytest.approx(1.0)
+        assert "1.000" in cmp.children[0].value
 
 
 def test_widgets_state_json_has_no_nan(result):
