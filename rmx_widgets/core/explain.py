@@ -16,6 +16,7 @@ can redraw after each batch and Cancel stops between two batches.
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import CachedPerturber, CachedRewardModel, CachedScores
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
+from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
     ExplanationResult,
@@ -47,7 +49,7 @@ from rmx_widgets.core.rows import (
     plan_rewrites,
 )
 from rmx_widgets.core.store import Store
-from rmx_widgets.core.table_io import TableWriter
+from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 
 __all__ = [
     "ORIGINALS_COLUMNS",
@@ -67,6 +69,8 @@ class Explainer:
     ``rm`` and ``perturber`` may be objects implementing the protocols or plain callables
     (``as_reward_model``/``as_perturber`` give them their declared capabilities).
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
+    ``null_perturber`` (default ``None``: none) is an attribute-blind perturber run after the
+    main one on the same rewrites (``core.null_run``); its rows are ``result.null_table``.
     """
 
     def __init__(
@@ -80,9 +84,11 @@ class Explainer:
         tie_eps: float = 1e-6,
         embedder: metrics.Embedder | None = None,
         progress: bool = True,
+        null_perturber: Any = None,
     ) -> None:
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
+        self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
         self.store = store if isinstance(store, Store) else Store(store)
         if batch_size < 1:
@@ -92,7 +98,20 @@ class Explainer:
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
         self._rewrites = CachedPerturber(self.perturber, self.store)
+        self._null_rewrites = (
+            CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
+        )
         self._scores = CachedRewardModel(self.rm, self.store)
+
+    def with_null(self, null_perturber: Any) -> Explainer:
+        """A copy of this Explainer (same models, store and settings) with another null
+        perturber (``None``: none)."""
+        clone = copy.copy(self)
+        clone.null_perturber = resolve_null_perturber(null_perturber)
+        clone._null_rewrites = (
+            CachedPerturber(clone.null_perturber, self.store) if clone.null_perturber else None
+        )
+        return clone
 
     # -- public ----------------------------------------------------------------------------
     def explain(
@@ -104,29 +123,33 @@ class Explainer:
         on_batch: Callable[[pd.DataFrame], None] | None = None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
+        on_null_batch: Callable[[pd.DataFrame], None] | None = None,
     ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
         ``on_start`` gets the scored originals and the run's live stats before any rewrite;
-        ``on_batch`` gets each landed batch of rows; setting ``cancel`` stops cleanly after
-        the current batch, and the result holds what landed.
+        ``on_batch`` gets each landed batch of rows; then, with a null perturber,
+        ``on_null_batch`` each landed batch of the null table. Setting ``cancel`` stops
+        cleanly after the current batch (of either), and the result holds what landed.
         """
         frames: list[pd.DataFrame] = []
+        null_frames: list[pd.DataFrame] = []
 
         def land(frame: pd.DataFrame) -> None:
             frames.append(frame)
             if on_batch is not None:
                 on_batch(frame)
 
+        def land_null(frame: pd.DataFrame) -> None:
+            null_frames.append(frame)
+            if on_null_batch is not None:
+                on_null_batch(frame)
+
         comps, attrs, originals, stats = self._execute(
-            comparisons, attributes, land, cancel, on_start, retry_failed
+            comparisons, attributes, land, cancel, on_start, retry_failed, land_null
         )
-        table = (
-            pd.concat(frames, ignore_index=True)
-            if frames
-            else pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})
-        )
-        return self._result(table, originals, comps, attrs, stats)
+        null_table = _concat(null_frames) if stats.null_perturber is not None else None
+        return self._result(_concat(frames), originals, comps, attrs, stats, null_table)
 
     def _result(
         self,
@@ -135,6 +158,7 @@ class Explainer:
         comps: list[Comparison],
         attrs: list[Attribute],
         stats: RunStats,
+        null_table: pd.DataFrame | None = None,
     ) -> ExplanationResult:
         return ExplanationResult(
             table=table,
@@ -144,6 +168,8 @@ class Explainer:
             rm=self.rm.identity,
             perturber=self.perturber.identity,
             stats=stats,
+            null_table=null_table,
+            null_perturber=stats.null_perturber,
         )
 
     def explain_to(
@@ -162,19 +188,43 @@ class Explainer:
         Memory stays flat in the number of comparisons: only the table's text-free columns are
         kept (all that sensitivity and rankings need) and the report reads its few examples
         back from the Parquet file. Files appear under their final names only when complete.
+        The null table (with a null perturber) streams the same way, to ``null_table.parquet``
+        and ``null_table.jsonl``.
         """
         writer = TableWriter(out_dir)
+        null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM) if self.null_perturber else None
         try:
             comps, attrs, originals, stats = self._execute(
-                comparisons, attributes, writer.write, cancel, on_start, retry_failed
+                comparisons,
+                attributes,
+                writer.write,
+                cancel,
+                on_start,
+                retry_failed,
+                null_writer.write if null_writer else None,
             )
             writer.close(empty_columns=TABLE_COLUMNS)
+            if null_writer is not None and stats.null_perturber is None:  # it did not run
+                null_writer.abort()
+                null_writer = None
+            if null_writer is not None:
+                null_writer.close(empty_columns=TABLE_COLUMNS)
         except BaseException:
             writer.abort()
+            if null_writer is not None:
+                null_writer.abort()
             raise
         slim = writer.slim_table()
-        result = self._result(slim, originals, comps, attrs, stats)
-        return write_run_files(writer, slim, result, report=report, example_rows=writer.rows_for)
+        null_slim = null_writer.slim_table() if null_writer is not None else None
+        result = self._result(slim, originals, comps, attrs, stats, null_slim)
+        return write_run_files(
+            writer,
+            slim,
+            result,
+            report=report,
+            example_rows=writer.rows_for,
+            null_writer=null_writer,
+        )
 
     def _execute(
         self,
@@ -184,9 +234,10 @@ class Explainer:
         cancel: threading.Event | None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None,
         retry_failed: bool,
+        land_null: Callable[[pd.DataFrame], None] | None = None,
     ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
         """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
-        handed to ``land`` as they are stored."""
+        handed to ``land`` as they are stored, then the null's batches to ``land_null``."""
         comps = self._comparisons(comparisons)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats()
@@ -204,6 +255,13 @@ class Explainer:
             _baseline=baseline,
         ):
             land(frame)
+        if land_null is not None:
+            for frame in self.iter_null_batches(
+                comps, attrs, originals, stats=stats, cancel=cancel, retry_failed=retry_failed
+            ):
+                land_null(frame)
+        else:
+            stats.null_skipped = null_skip_reason(self.perturber, None)
         return comps, attrs, originals, stats
 
     def score_originals(
@@ -278,6 +336,57 @@ class Explainer:
                 bar.update(len(batch))
                 bar.set_postfix(failed=stats.perturbation_failures, refresh=False)
 
+    def iter_null_batches(
+        self,
+        comps: Sequence[Comparison],
+        attrs: Sequence[Attribute],
+        originals: pd.DataFrame,
+        *,
+        stats: RunStats | None = None,
+        cancel: threading.Event | None = None,
+        retry_failed: bool = False,
+    ) -> Iterator[pd.DataFrame]:
+        """Yield the null table batch by batch: the same planned rewrites (comparisons,
+        attributes, directions) as ``iter_batches``, rewritten by the null perturber and scored
+        by the same RM through the same store. Nothing is yielded (and ``stats.null_skipped``
+        says why) when there is no null, it cannot run or the run is already cancelled."""
+        stats = stats or RunStats()
+        null, cached = self.null_perturber, self._null_rewrites
+        skip = null_skip_reason(self.perturber, null)
+        if skip is None and (stats.cancelled or (cancel is not None and cancel.is_set())):
+            skip = "the run was cancelled"
+        if null is None or cached is None or skip is not None:
+            stats.null_skipped = skip
+            if null is not None and not stats.cancelled:
+                warnings.warn(f"the null perturber does not run: {skip}.", stacklevel=2)
+            return
+        stats.null_perturber, stats.null_skipped = null.identity, None
+        baseline = dict(null.stats)
+        if retry_failed:
+            self.store.delete_failed_perturbations(null.identity)
+        items = self.plan(comps, attrs, originals)
+        stats.null_work_items, stats.null_work_done = len(items), 0
+        from tqdm.auto import tqdm
+
+        with tqdm(
+            total=len(items), desc="null rewrites", unit="rewrite", disable=not self.progress
+        ) as bar:
+            for start in range(0, len(items), self.batch_size * 2):
+                if cancel is not None and cancel.is_set():
+                    stats.cancelled = True
+                    return
+                batch = items[start : start + self.batch_size * 2]
+                try:
+                    frame = self._run_batch(batch, stats, null=True)
+                finally:
+                    stats.null_perturber_stats = {
+                        k: v - baseline.get(k, 0) for k, v in null.stats.items()
+                    }
+                stats.null_work_done += len(batch)
+                yield frame
+                bar.update(len(batch))
+                bar.set_postfix(failed=stats.null_failures, refresh=False)
+
     # -- internals -------------------------------------------------------------------------
     def _comparisons(self, comparisons: Any) -> list[Comparison]:
         if isinstance(comparisons, Comparison):
@@ -300,25 +409,46 @@ class Explainer:
             )
 
     def _score(
-        self, prompts: Sequence[Prompt], responses: Sequence[str], stats: RunStats
+        self,
+        prompts: Sequence[Prompt],
+        responses: Sequence[str],
+        stats: RunStats,
+        null: bool = False,
     ) -> CachedScores:
-        """Score through the cache, counting into ``stats``."""
+        """Score through the cache, counting into ``stats`` (the null's counters if ``null``)."""
         scored = self._scores.score(prompts, responses)
-        stats.scores_computed += scored.computed
-        stats.scores_cached += scored.cached
+        if null:
+            stats.null_scores_computed += scored.computed
+            stats.null_scores_cached += scored.cached
+        else:
+            stats.scores_computed += scored.computed
+            stats.scores_cached += scored.cached
         stats.computed_elsewhere += scored.elsewhere
         stats.truncated_inputs += scored.newly_truncated
         return scored
 
-    def _run_batch(self, batch: Sequence[PlannedRewrite], stats: RunStats) -> pd.DataFrame:
-        """Perturb, score and turn one batch into rows (every result already stored)."""
-        rewrites = self._rewrites.perturb_batch([it.request for it in batch])
-        stats.perturbations_computed += rewrites.computed
-        stats.perturbations_cached += rewrites.cached
+    def _run_batch(
+        self, batch: Sequence[PlannedRewrite], stats: RunStats, null: bool = False
+    ) -> pd.DataFrame:
+        """Perturb, score and turn one batch into rows (every result already stored), with the
+        null perturber if ``null``."""
+        cached = self._null_rewrites if null else self._rewrites
+        assert cached is not None  # (iter_null_batches runs only with a null perturber)
+        rewrites = cached.perturb_batch([it.request for it in batch])
+        failures = sum(r.text is None for r in rewrites.values)
+        if null:
+            stats.null_perturbations_computed += rewrites.computed
+            stats.null_perturbations_cached += rewrites.cached
+            stats.null_failures += failures
+        else:
+            stats.perturbations_computed += rewrites.computed
+            stats.perturbations_cached += rewrites.cached
+            stats.perturbation_failures += failures
         stats.computed_elsewhere += rewrites.elsewhere
-        stats.perturbation_failures += sum(r.text is None for r in rewrites.values)
         ok = {i: r.text for i, r in enumerate(rewrites.values) if r.text is not None}
-        scored = self._score([batch[i].comparison.prompt for i in ok], list(ok.values()), stats)
+        scored = self._score(
+            [batch[i].comparison.prompt for i in ok], list(ok.values()), stats, null
+        )
         reward = dict(zip(ok, scored.values))
         cut = dict(zip(ok, scored.truncated))
         rewritten = [
@@ -328,6 +458,13 @@ class Explainer:
         return explanation_rows(
             rewritten,
             embedder=self.embedder,
-            perturber=self.perturber.identity,
+            perturber=cached.perturber.identity,
             rm=self.rm.identity,
         )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The landed batches as one table (an empty one with every column if none landed)."""
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})

@@ -8,6 +8,7 @@ importable from ``rmx_widgets.core.explain``, where they were first defined.)
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.failures import legacy_failure_kind
 from rmx_widgets.core.rows import TABLE_COLUMNS
-from rmx_widgets.core.table_io import TableWriter
+from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 
 
 @dataclass
@@ -48,6 +49,21 @@ class RunStats:
     #: what the perturber's own ``stats`` counters grew by during this run, e.g.
     #: ``http_requests``, ``retries``, ``failures`` for the OpenAI-compatible backend
     perturber_stats: dict[str, int] = field(default_factory=dict)
+    #: the null perturber's identity (``None``: no null ran) and what its run cost: planned and
+    #: finished rewrites, rewrites computed / from the store, failed rewrites, RM scores
+    #: computed / from the store (the counters above count the main perturber only, except
+    #: ``truncated_inputs`` and ``computed_elsewhere``, which count both)
+    null_perturber: str | None = None
+    null_work_items: int = 0
+    null_work_done: int = 0
+    null_perturbations_computed: int = 0
+    null_perturbations_cached: int = 0
+    null_failures: int = 0
+    null_scores_computed: int = 0
+    null_scores_cached: int = 0
+    #: why no null ran (``None`` when one ran), e.g. "no null perturber"
+    null_skipped: str | None = None
+    null_perturber_stats: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
@@ -84,16 +100,21 @@ class ExplanationResult:
     rm: str
     perturber: str
     stats: RunStats = field(default_factory=RunStats)
+    #: the same comparisons, attributes and directions explained by the attribute-blind null
+    #: perturber (``core.null_run``); ``None`` when no null ran
+    null_table: pd.DataFrame | None = None
+    null_perturber: str | None = None
 
     @property
     def ties(self) -> pd.DataFrame:
         return self.originals[self.originals["tie"]]
 
     def sensitivity(self, **kwargs: Any) -> pd.DataFrame:
-        """PFR per attribute and direction with bootstrap CIs (see ``core.sensitivity``)."""
-        from rmx_widgets.core.sensitivity import sensitivity
-
-        return sensitivity(self.table, **kwargs)
+        """PFR per attribute and direction with bootstrap CIs (see ``core.sensitivity``),
+        tested against the attached null table unless ``null=`` is given (``null=None``: no
+        null test)."""
+        null = kwargs.pop("null", self.null_table)
+        return sensitivity_with_null(self.table, null, **kwargs)
 
     def representatives(self, k: int = 5) -> pd.DataFrame:
         from rmx_widgets.core.representatives import representatives
@@ -119,6 +140,7 @@ class ExplanationResult:
             "truncated_rows": int(t["truncated"].fillna(False).astype(bool).sum())
             if "truncated" in t
             else 0,
+            **null_summary(self.null_perturber, self.null_table),
             **{f"run_{k}": v for k, v in self.stats.as_dict().items()},
         }
 
@@ -128,7 +150,14 @@ class ExplanationResult:
         writer = TableWriter(out_dir)
         writer.write(self.table)
         writer.close(empty_columns=TABLE_COLUMNS)
-        return write_run_files(writer, self.table, self, report=report, example_rows=None).paths
+        null_writer = None
+        if self.null_table is not None:
+            null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM)
+            null_writer.write(self.null_table)
+            null_writer.close(empty_columns=TABLE_COLUMNS)
+        return write_run_files(
+            writer, self.table, self, report=report, example_rows=None, null_writer=null_writer
+        ).paths
 
 
 @dataclass
@@ -139,6 +168,44 @@ class SavedRun:
     sensitivity: pd.DataFrame
     paths: dict[str, Path]
     stats: RunStats
+    #: the null table without its texts (``None``: no null ran) and the null's identity
+    null_table: pd.DataFrame | None = None
+    null_perturber: str | None = None
+
+
+def sensitivity_with_null(
+    table: pd.DataFrame, null: pd.DataFrame | None, **kwargs: Any
+) -> pd.DataFrame:
+    """``sensitivity(table, null=null, ...)``: the one place a run's null table reaches the
+    statistics (``result.sensitivity()``, ``sensitivity.csv``, ``rmx report``)."""
+    from rmx_widgets.core.sensitivity import sensitivity
+
+    if null is None:
+        return sensitivity(table, **kwargs)
+    if "null" not in inspect.signature(sensitivity).parameters:
+        # TODO(merge): remove once sensitivity() takes ``null=`` (branch nullstats).
+        return sensitivity(table, **kwargs)
+    return sensitivity(table, null=null, **kwargs)  # type: ignore[call-arg,unused-ignore]
+
+
+def null_summary(perturber: str | None, null: pd.DataFrame | None) -> dict[str, Any]:
+    """The null's part of ``summary()``: its identity and outcome counts (``None`` when no null
+    ran, never 0)."""
+    if null is None:
+        return {
+            "null_perturber": perturber,
+            **dict.fromkeys(("null_rows", "null_cf", "null_sf", "null_failed")),
+            "null_failures_by_reason": None,
+        }
+    outcome = null["outcome"] if "outcome" in null else pd.Series(dtype=object)
+    return {
+        "null_perturber": perturber,
+        "null_rows": len(null),
+        "null_cf": int((outcome == "CF").sum()),
+        "null_sf": int((outcome == "SF").sum()),
+        "null_failed": int((outcome == "failed").sum()),
+        "null_failures_by_reason": failures_by_reason(null),
+    }
 
 
 def write_run_files(
@@ -148,11 +215,11 @@ def write_run_files(
     *,
     report: bool,
     example_rows: Callable[[list], pd.DataFrame] | None,
+    null_writer: TableWriter | None = None,
 ) -> SavedRun:
-    """Everything beside the table ``writer`` wrote: originals, sensitivity, summary and the
-    report (whose few examples come from ``example_rows`` when the table in memory is slim)."""
-    from rmx_widgets.core.sensitivity import sensitivity
-
+    """Everything beside the tables ``writer`` (and ``null_writer``, for the null table) wrote:
+    originals, sensitivity, summary and the report (whose few examples come from
+    ``example_rows`` when the table in memory is slim)."""
     out = writer.out_dir
     paths = {
         "table_parquet": writer.parquet_path,
@@ -161,8 +228,11 @@ def write_run_files(
         "sensitivity": out / "sensitivity.csv",
         "summary": out / "summary.json",
     }
+    if null_writer is not None:
+        paths["null_table_parquet"] = null_writer.parquet_path
+        paths["null_table_jsonl"] = null_writer.jsonl_path
     result.originals.to_csv(paths["originals"], index=False)
-    sens = sensitivity(table)
+    sens = sensitivity_with_null(table, result.null_table)
     sens.to_csv(paths["sensitivity"], index=False)
     summary = result.summary()
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
@@ -177,4 +247,11 @@ def write_run_files(
             title=f"rmx-widgets report — {result.rm}",
             example_rows=example_rows,
         )
-    return SavedRun(summary=summary, sensitivity=sens, paths=paths, stats=result.stats)
+    return SavedRun(
+        summary=summary,
+        sensitivity=sens,
+        paths=paths,
+        stats=result.stats,
+        null_table=result.null_table,
+        null_perturber=result.null_perturber,
+    )

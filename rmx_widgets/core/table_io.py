@@ -31,13 +31,16 @@ def _arrow_type(series: pd.Series) -> pa.DataType:
 
 
 class TableWriter:
-    """Append explanation-table batches to Parquet + JSONL; keep a slim copy in memory."""
+    """Append explanation-table batches to Parquet + JSONL; keep a slim copy in memory.
 
-    def __init__(self, out_dir: str | Path) -> None:
+    ``name`` is the files' stem: ``table`` for the run's table, ``null_table`` for its null.
+    """
+
+    def __init__(self, out_dir: str | Path, name: str = "table") -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.parquet_path = self.out_dir / "table.parquet"
-        self.jsonl_path = self.out_dir / "table.jsonl"
+        self.parquet_path = self.out_dir / f"{name}.parquet"
+        self.jsonl_path = self.out_dir / f"{name}.jsonl"
         self._tmp_parquet = self.parquet_path.with_suffix(".parquet.partial")
         self._tmp_jsonl = self.jsonl_path.with_suffix(".jsonl.partial")
         self._jsonl = self._tmp_jsonl.open("w", encoding="utf-8")
@@ -96,3 +99,27 @@ class TableWriter:
         return pq.read_table(
             self.parquet_path, filters=[("comparison_id", "in", list(comparison_ids))]
         ).to_pandas()
+
+
+NULL_TABLE_STEM = "null_table"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A saved explanation table: ``.parquet``, else JSON lines."""
+    path = Path(path)
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_json(path, lines=True)
+
+
+def null_table_beside(table_path: str | Path) -> pd.DataFrame | None:
+    """The null table saved beside a run's ``table.parquet`` / ``table.jsonl`` (the same
+    format preferred, then either), or ``None`` when the run has none."""
+    table_path = Path(table_path)
+    if table_path.stem != "table":  # a table not written by a run (or the null itself)
+        return None
+    folder = table_path.parent
+    candidates = [folder / f"{NULL_TABLE_STEM}{table_path.suffix}"]
+    candidates += [folder / f"{NULL_TABLE_STEM}{ext}" for ext in (".parquet", ".jsonl")]
+    for candidate in candidates:
+        if candidate.exists() and candidate != table_path:
+            return read_table(candidate)
+    return None
