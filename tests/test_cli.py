@@ -5,6 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
+import rmx_widgets.core.result as result_module
 from rmx_widgets.cli import main
 
 
@@ -35,11 +36,30 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["comparisons"] >= 44
 
+    # the random null ran on the same rewrites (rows pair on comparison, attribute, direction)
+    assert "Null perturber random-words:v1:f0.15:s0:" in printed
+    null = pd.read_parquet(out / "null_table.parquet")
+    key = ["comparison_id", "attribute", "direction"]
+    assert len(null) == len(table) == len(pd.read_json(out / "null_table.jsonl", lines=True))
+    assert null.set_index(key).sort_index().index.equals(table.set_index(key).sort_index().index)
+    assert summary["null_perturber"] == null["perturber"].iloc[0] != table["perturber"].iloc[0]
+    assert summary["null_rows"] == len(null)
+
     # a second run is served from the store: no rewrite and no score computed
     assert main(["demo", "--out", str(out)]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["run_perturbations_computed"] == 0 and again["run_scores_computed"] == 0
+    assert again["run_null_perturbations_computed"] == 0
+    assert again["run_null_scores_computed"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "table.parquet"), table)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "null_table.parquet"), null)
+    capsys.readouterr()
+
+    # --null none: said so, and the earlier run's null files are gone
+    assert main(["demo", "--out", str(out), "--null", "none"]) == 0
+    assert "Null perturber: skipped (--null none)." in capsys.readouterr().out
+    assert not (out / "null_table.parquet").exists() and not (out / "null_table.jsonl").exists()
+    assert json.loads((out / "summary.json").read_text())["null_perturber"] is None
 
 
 def test_explain_with_transparent_rm_on_user_file_and_report(tmp_path, capsys):
@@ -277,6 +297,83 @@ def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, mo
     # each sampled comparison × 2 attributes × 2 sides, for each of the two perturbers
     assert len(attribute_prompts) == 4 * len(explained) and len(texts) == 8 * len(explained)
     assert "OPENAI_API_KEY" not in (out / "study.json").read_text()
+
+
+def _explain_argv(out, *extra):
+    return [
+        "explain",
+        "--data",
+        SAMPLES,
+        "--limit",
+        "3",
+        "--rm",
+        "transparent",
+        "--attributes",
+        "verbosity,manner",
+        "--no-report",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_explain_null_random_with_a_seed_and_none(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "x"
+    assert main(_explain_argv(out, "--null-seed", "5")) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["null_perturber"].startswith("random-words:v1:f0.15:s5:")
+    assert f"Null perturber {summary['null_perturber']} (attribute-blind)" in printed
+    null = pd.read_parquet(out / "null_table.parquet")
+    # 3 comparisons (no ties for this RM) x 2 attributes x 2 directions
+    assert len(null) == len(pd.read_parquet(out / "table.parquet")) == 12
+    assert set(null["perturber"]) == {summary["null_perturber"]}
+
+    # `rmx report` reads the null beside the table
+    seen = []
+    real = result_module.sensitivity_with_null
+
+    def spy(table, null, **kw):
+        seen.append(null)
+        return real(table, null, **kw)
+
+    monkeypatch.setattr(result_module, "sensitivity_with_null", spy)
+    report = ["report", "--table", str(out / "table.parquet"), "--out", str(tmp_path / "r.html")]
+    assert main(report) == 0
+    assert len(seen) == 1 and len(seen[0]) == 12
+
+    none = tmp_path / "none"
+    assert main(_explain_argv(none, "--null", "none")) == 0
+    assert "Null perturber: skipped (--null none)." in capsys.readouterr().out
+    assert not (none / "null_table.parquet").exists()
+
+
+def test_explain_null_that_is_the_perturber_is_skipped(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(_explain_argv(out, "--perturber", "random")) == 0
+    printed = capsys.readouterr().out
+    assert "Null perturber: skipped (the null perturber is the perturber itself" in printed
+    assert not (out / "null_table.parquet").exists()
+
+
+def test_explain_null_paraphrase_needs_a_model(tmp_path, capsys):
+    assert main(_explain_argv(tmp_path / "o", "--null", "paraphrase")) == 2
+    err = capsys.readouterr().err
+    assert "--null paraphrase needs --model" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_explain_null_paraphrase_reuses_the_llm(tmp_path, capsys, monkeypatch, server):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "x"
+    argv = _explain_argv(out, "--perturber", "llm", "--model", "fake-model")
+    argv += ["--base-url", server.url, "--null", "paraphrase", "--limit", "1"]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["null_perturber"].endswith(":paraphrase-v1")
+    assert summary["perturber"].endswith(":prompt-v1")
+    null = pd.read_parquet(out / "null_table.parquet")
+    assert len(null) == 4 and set(null["perturber"]) == {summary["null_perturber"]}
 
 
 # -- one spec vocabulary: each subcommand takes the other's forms --------------------------

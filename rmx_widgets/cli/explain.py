@@ -14,6 +14,7 @@ from typing import Any
 
 from rmx_widgets.cli import options
 from rmx_widgets.core.errors import DataError
+from rmx_widgets.core.null_run import NULL_SPECS
 
 
 def add_parsers(sub: Any) -> None:
@@ -25,6 +26,7 @@ def add_parsers(sub: Any) -> None:
         help="comma-separated attributes (default: all the rules support)",
     )
     d.add_argument("--batch-size", type=int, default=32)
+    options.add_null_options(d, ("random", "none"))
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("explain", help="explain a real RM on your comparisons")
@@ -43,6 +45,7 @@ def add_parsers(sub: Any) -> None:
         no_report="skip report.html (the slowest output; `rmx report` writes it later)",
     )
     options.add_model_options(e)
+    options.add_null_options(e, NULL_SPECS)
     e.set_defaults(func=cmd_explain)
 
 
@@ -66,6 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         None,
         args.batch_size,
         source="the bundled samples",
+        null=options.null_perturber(args),
     )
 
 
@@ -81,8 +85,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
         from rmx_widgets.core.attributes import resolve_attributes
 
         attributes = resolve_attributes(attributes)
+    options.check_null(args)
     rm = reward_model_from_spec(args.rm, **options.rm_options(args))
     perturber = perturber_from_spec(args.perturber, **options.perturber_options(args))
+    null = options.null_perturber(args, perturber)
     _run(
         comps,
         rm,
@@ -95,6 +101,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         source=str(args.data),
         report=not args.no_report,
         embedder=options.embedder(args),
+        null=null,
     )
 
 
@@ -110,8 +117,10 @@ def _run(
     source: str = "the data",
     report: bool = True,
     embedder: Any = None,
+    null: Any = None,
 ) -> None:
     from rmx_widgets.core.explain import Explainer
+    from rmx_widgets.core.null_run import null_skip_reason
 
     explainer = Explainer(
         rm,
@@ -122,6 +131,9 @@ def _run(
         embedder=embedder,
         progress=sys.stderr.isatty(),
     )
+    skipped = "--null none" if null is None else null_skip_reason(explainer.perturber, null)
+    if skipped is None:
+        explainer = explainer.with_null(null)
 
     def refuse_all_ties(originals: Any, stats: Any) -> None:
         if len(originals) and bool(originals["tie"].all()):
@@ -137,6 +149,7 @@ def _run(
         data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties
     )
     _print_summary(run.summary)
+    _print_null(run.summary, skipped or run.stats.null_skipped)
     _print_sensitivity(run.sensitivity)
     print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
 
@@ -166,6 +179,19 @@ def _print_summary(s: Mapping[str, Any]) -> None:
             f"{s['truncated_rows']} rows used inputs the RM truncated to its maximum length "
             "(column 'truncated'); their rewards describe part of the text."
         )
+
+
+def _print_null(s: Mapping[str, Any], skipped: str | None) -> None:
+    """One line: which null perturber ran on the same rewrites, or why none did."""
+    if s["null_perturber"] is None:
+        print(f"Null perturber: skipped ({skipped or 'not run'}).")
+        return
+    print(
+        f"Null perturber {s['null_perturber']} (attribute-blind) on the same rewrites: "
+        f"{s['null_cf']} CF, {s['null_sf']} SF, {s['null_failed']} failed; "
+        f"{s['run_null_perturbations_computed']} rewrites and {s['run_null_scores_computed']} "
+        "scores computed (null_table.parquet)."
+    )
 
 
 def _print_sensitivity(sens: Any) -> None:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmx_widgets.core.errors import AttributeSpecError
+from rmx_widgets.core.errors import AttributeSpecError, PerturberError
 from rmx_widgets.core.specs import BACKENDS, embedder_from_spec
 
 if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
@@ -50,6 +50,50 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
         "TGI); the API key is read from OPENAI_API_KEY",
     )
     g.add_argument("--concurrency", type=int, default=16, help="parallel LLM requests")
+
+
+def add_null_options(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
+    """``--null`` (the attribute-blind null perturber run beside the perturber; default
+    ``random``) and ``--null-seed``."""
+    g = p.add_argument_group("null perturber (what an attribute-blind edit does to the RM)")
+    g.add_argument(
+        "--null",
+        choices=choices,
+        default="random",
+        help="random: offline random word edits (default, cheap); "
+        + (
+            "paraphrase: the attribute-free LLM paraphrase (uses --model ...); "
+            if "paraphrase" in choices
+            else ""
+        )
+        + "none: skip it. Written to null_table.parquet / null_table.jsonl",
+    )
+    g.add_argument("--null-seed", type=int, default=0, help="seed of --null random (default 0)")
+
+
+def check_null(args: argparse.Namespace) -> None:
+    """Fail on a ``--null`` that cannot be built before any model loads."""
+    if args.null == "paraphrase" and not args.model:
+        raise PerturberError(
+            "--null paraphrase needs --model (the LLM that paraphrases); "
+            "or use --null random (offline) or --null none."
+        )
+
+
+def null_perturber(args: argparse.Namespace, perturber: Any = None) -> Any:
+    """The ``--null`` perturber (``None`` for ``--null none``). ``paraphrase`` reuses
+    ``perturber`` when it is an LLM (its loaded weights, its server), else builds the LLM the
+    flags name, as ``perturber_from_spec`` builds it."""
+    from rmx_widgets.core.null_run import null_from_spec
+
+    if args.null != "paraphrase":
+        return null_from_spec(args.null, seed=args.null_seed)
+    from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
+
+    try:
+        return ParaphrasePerturber(perturber)
+    except PerturberError:  # not an LLM perturber: build the LLM the flags name
+        return null_from_spec("paraphrase", **perturber_options(args))
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -12,7 +12,11 @@ from rmx_widgets.core.errors import RMXError
 
 def add_parsers(sub: Any) -> None:
     r = sub.add_parser("report", help="write the HTML report of a saved table")
-    r.add_argument("--table", required=True, help="table.parquet or table.jsonl of a run")
+    r.add_argument(
+        "--table",
+        required=True,
+        help="table.parquet or table.jsonl of a run (its null_table beside it is used too)",
+    )
     r.add_argument("--out", required=True, help="HTML file to write")
     r.add_argument("--title", default="rmx-widgets report")
     r.set_defaults(func=cmd_report)
@@ -24,15 +28,17 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     from rmx_widgets.core.report import write_report
+    from rmx_widgets.core.result import sensitivity_with_null
+    from rmx_widgets.core.table_io import null_table_beside, read_table
 
     src = Path(args.table)
     if not src.exists():
         raise RMXError(f"{src}: no such file; give the table.parquet of a run.")
-    table = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_json(src, lines=True)
-    path = write_report(table, args.out, title=args.title)
+    table = read_table(src)
+    null = null_table_beside(src)  # the run's null_table.parquet, when it has one
+    sens = sensitivity_with_null(table, null)
+    path = write_report(table, args.out, title=args.title, sens=sens)
     print(f"Wrote {path}")
 
 

@@ -231,6 +231,9 @@ def write_run_files(
     if null_writer is not None:
         paths["null_table_parquet"] = null_writer.parquet_path
         paths["null_table_jsonl"] = null_writer.jsonl_path
+    else:  # an earlier run's null beside this run's table would be read back as its null
+        for ext in (".parquet", ".jsonl"):
+            (out / f"{NULL_TABLE_STEM}{ext}").unlink(missing_ok=True)
     result.originals.to_csv(paths["originals"], index=False)
     sens = sensitivity_with_null(table, result.null_table)
     sens.to_csv(paths["sensitivity"], index=False)

@@ -4,6 +4,11 @@ The run happens on a worker thread so the notebook stays usable; each batch that
 already in the store, then updates the progress bar, the chart and the ComparisonView (redraws
 are throttled so a fast perturber does not flood the browser). Cancel stops after the current
 batch and keeps everything that landed. Errors are shown inside the widget with their message.
+
+After the perturber, the run explains the same rewrites with an attribute-blind null perturber
+(``null_perturber``: by default the explainer's own, else the offline random word edits, which
+cost no LLM call, only one more RM score per rewrite); ``null_status`` (shown under the controls)
+says whether it ran, is running or was skipped, and why.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
+import traitlets
 
 from rmx_widgets.core.data import Comparison, load_comparisons
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
+from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
+from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
@@ -32,7 +40,16 @@ def _eta(seconds: float) -> str:
 
 
 class Explorer(w.VBox):
-    """``Explorer(explainer, comparisons)``; ``run()`` / ``cancel()`` / ``wait()`` from code too."""
+    """``Explorer(explainer, comparisons)``; ``run()`` / ``cancel()`` / ``wait()`` from code too.
+
+    ``null_perturber``: ``"auto"`` (default: the explainer's null perturber if it has one, else
+    ``"random"``), ``"random"`` (offline random word edits), ``None`` (no null) or an
+    attribute-blind perturber.
+    """
+
+    #: whether the null perturber ran, is running or was skipped (and why); Python-side state
+    #: shown in ``null_label`` (the Explorer has no front end of its own)
+    null_status = traitlets.Unicode("")
 
     def __init__(
         self,
@@ -42,8 +59,13 @@ class Explorer(w.VBox):
         attributes: Sequence | None = None,
         redraw_every: float = 0.3,
         page_size: int = 10,
+        null_perturber: Any = "auto",
     ) -> None:
         self.explainer = explainer
+        null, skipped = _null_choice(explainer, null_perturber)
+        #: what runs: the explainer with the chosen null (the same models and store)
+        self.runner = explainer.with_null(null if skipped is None else None)
+        self._null_skipped = skipped
         self.comparisons: list[Comparison] = (
             list(comparisons)
             if isinstance(comparisons, Sequence)
@@ -71,6 +93,9 @@ class Explorer(w.VBox):
             min=0, max=1, value=0, description="", layout=w.Layout(width="320px")
         )
         self.status = w.Label("Pick attributes and press Run.")
+        self.null_label = w.Label("")
+        self.observe(lambda ch: setattr(self.null_label, "value", ch["new"]), "null_status")
+        self._set_null_idle()
         self.error_box = w.HTML()
         self.chart = SensitivityChart()
         self.view = ComparisonView(comparisons=self.comparisons, page_size=page_size)
@@ -79,7 +104,15 @@ class Explorer(w.VBox):
         self.cancel_button.on_click(lambda _: self.cancel())
         controls = w.HBox([self.run_button, self.cancel_button, self.progress, self.status])
         super().__init__(
-            [self.summary, self.picker, controls, self.error_box, self.chart, self.view]
+            [
+                self.summary,
+                self.picker,
+                controls,
+                self.null_label,
+                self.error_box,
+                self.chart,
+                self.view,
+            ]
         )
         self.add_class("rmx-explorer")
 
@@ -133,6 +166,11 @@ class Explorer(w.VBox):
         self.status.value = (
             f"loaded: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, {s['failed']} failed"
         )
+        self.null_status = (
+            _null_done(s)
+            if result.null_table is not None
+            else ("Null perturber: none in this result.")
+        )
 
     def wait(self, timeout: float | None = None) -> ExplanationResult | None:
         if self._thread is not None:
@@ -149,6 +187,13 @@ class Explorer(w.VBox):
             self._originals = originals
             stats_box["stats"] = stats
 
+        def on_null_batch(frame: pd.DataFrame) -> None:
+            stats = stats_box["stats"]
+            self.null_status = (
+                f"Null perturber {stats.null_perturber}: running, "
+                f"{stats.null_work_done}/{stats.null_work_items} rewrites"
+            )
+
         def on_batch(frame: pd.DataFrame) -> None:
             nonlocal last_draw
             with self._lock:
@@ -160,8 +205,14 @@ class Explorer(w.VBox):
                 last_draw = time.monotonic()
 
         try:
-            self.result = self.explainer.explain(
-                self.comparisons, attrs, cancel=self._cancel, on_start=on_start, on_batch=on_batch
+            self._set_null_idle()
+            self.result = self.runner.explain(
+                self.comparisons,
+                attrs,
+                cancel=self._cancel,
+                on_start=on_start,
+                on_batch=on_batch,
+                on_null_batch=on_null_batch,
             )
             self._redraw()
             s = self.result.summary()
@@ -172,6 +223,7 @@ class Explorer(w.VBox):
                 f"({time.monotonic() - started:.1f}s)"
             )
             self.progress.bar_style = "warning" if self.result.stats.cancelled else "success"
+            self._show_null_outcome(self.result)
         except RMXError as e:
             self._show_error(str(e))
         except Exception as e:  # shown in the widget instead of killing it silently
@@ -179,6 +231,26 @@ class Explorer(w.VBox):
             self._show_error(f"{type(e).__name__}: {e}")
         finally:
             self.run_button.disabled, self.cancel_button.disabled = False, True
+
+    def _set_null_idle(self) -> None:
+        null = self.runner.null_perturber
+        self.null_status = (
+            f"Null perturber: skipped ({self._null_skipped})."
+            if null is None
+            else f"Null perturber {null.identity} (attribute-blind) runs after the perturber."
+        )
+
+    def _show_null_outcome(self, result: ExplanationResult) -> None:
+        stats = result.stats
+        if result.null_table is None:
+            self.null_status = f"Null perturber: skipped ({stats.null_skipped or 'not run'})."
+        elif stats.null_work_done < stats.null_work_items:
+            self.null_status = (
+                f"Null perturber {stats.null_perturber}: cancelled after "
+                f"{stats.null_work_done}/{stats.null_work_items} rewrites."
+            )
+        else:
+            self.null_status = _null_done(result.summary())
 
     def _show_progress(self, stats: RunStats, elapsed: float) -> None:
         done, total = stats.work_done, max(stats.work_items, 1)
@@ -220,3 +292,30 @@ class Explorer(w.VBox):
             f"<div class='rmx-summary'><b>{n}</b> comparisons ({multi} multi-turn) · "
             f"RM <code>{rm}</code> · perturber <code>{pert}</code></div>"
         )
+
+
+def _null_choice(explainer: Explainer, choice: Any) -> tuple[Perturber | None, str | None]:
+    """The null perturber an Explorer runs and, when none runs, why."""
+    null: Perturber | None
+    if isinstance(choice, str):
+        if choice not in ("auto", "random"):
+            raise ValueError(
+                f"null_perturber={choice!r}: use 'auto', 'random', None or a perturber."
+            )
+        if choice == "auto" and explainer.null_perturber is not None:
+            null = explainer.null_perturber
+        else:
+            null = null_from_spec("random")
+    elif choice is None:
+        return None, "null_perturber=None"
+    else:
+        null = resolve_null_perturber(choice)
+    return null, null_skip_reason(explainer.perturber, null)
+
+
+def _null_done(summary: dict) -> str:
+    return (
+        f"Null perturber {summary['null_perturber']} ran on the same rewrites: "
+        f"{summary['null_rows']} rewrites — {summary['null_cf']} CF, {summary['null_sf']} SF, "
+        f"{summary['null_failed']} failed."
+    )
