@@ -12,6 +12,10 @@ from the store, claim what they compute (so processes sharing a store split the 
 every result the moment it exists. Work runs in batches of whole comparisons, so a job killed at
 any point loses only the work in flight, a rerun resumes with no repeated model calls, a widget
 can redraw after each batch and Cancel stops between two batches.
+
+With a null perturber (``core.null_run``) the same planned rewrites are then run again, batch by
+batch, by that attribute-blind perturber, scored by the same RM through the same store: its rows
+are the null table (``result.null_table``, ``null_table.parquet``).
 """
 
 from __future__ import annotations
@@ -353,12 +357,12 @@ class Explainer:
         stats = stats or RunStats()
         null, cached = self.null_perturber, self._null_rewrites
         skip = null_skip_reason(self.perturber, null)
-        if skip is None and (stats.cancelled or (cancel is not None and cancel.is_set())):
-            skip = "the run was cancelled"
+        if null is not None and skip is not None:
+            warnings.warn(f"the null perturber does not run: {skip}.", stacklevel=2)
+        elif stats.cancelled or (cancel is not None and cancel.is_set()):
+            stats.cancelled, skip = True, "the run was cancelled"
         if null is None or cached is None or skip is not None:
             stats.null_skipped = skip
-            if null is not None and not stats.cancelled:
-                warnings.warn(f"the null perturber does not run: {skip}.", stacklevel=2)
             return
         stats.null_perturber, stats.null_skipped = null.identity, None
         baseline = dict(null.stats)

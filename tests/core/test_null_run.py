@@ -11,6 +11,7 @@ import pytest
 
 import rmx_widgets as rmx
 from rmx_widgets.core.explain import TABLE_COLUMNS, Explainer
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import BasePerturber, PerturbationResult
 from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
@@ -276,3 +277,37 @@ def test_with_null_copies_the_explainer():
     assert ex.null_perturber is None and with_null.null_perturber is not None
     assert with_null.store is ex.store and with_null.rm is ex.rm
     assert len(with_null.explain(COMPS[:1]).null_table) == 4
+
+
+def test_failed_null_rewrites_are_counted_beside_the_rate():
+    class FailsOnShort(Blind):
+        def perturb(self, request):
+            if request.response == "aa":  # c0's response_a, once per attribute
+                return PerturbationResult.failed("too short for a test", FailureKind.OTHER)
+            return super().perturb(request)
+
+    res = _explainer(Counting(), FailsOnShort()).explain(COMPS)
+    # c0's "aa" is rewritten once per attribute (2 attributes) -> 2 failed null rows of 20
+    assert res.stats.null_failures == 2
+    s = res.summary()
+    assert (s["null_rows"], s["null_failed"]) == (20, 2)
+    assert s["null_cf"] + s["null_sf"] == 18
+    assert s["null_failures_by_reason"] == {"other": 2}
+    assert res.stats.failures_by_reason == {}  # the main run's failures stay apart
+
+
+def test_a_run_without_a_null_removes_an_earlier_null(tmp_path):
+    out = tmp_path / "out"
+    _explainer(Counting(), Blind()).explain_to(COMPS, out, report=False)
+    assert (out / "null_table.parquet").exists()
+    _explainer(Counting(), None).explain_to(COMPS, out, report=False)
+    assert not (out / "null_table.parquet").exists() and not (out / "null_table.jsonl").exists()
+
+
+def test_explain_to_with_a_null_that_cannot_run_writes_no_null(tmp_path):
+    blind = Blind("same")
+    ex = Explainer(Counting().rm, blind, attributes=ATTRS, progress=False, null_perturber=blind)
+    with pytest.warns(UserWarning, match="itself"):
+        run = ex.explain_to(COMPS, tmp_path / "out", report=False)
+    assert run.null_table is None and "null_table_parquet" not in run.paths
+    assert not list((tmp_path / "out").glob("null_table*"))
