@@ -48,7 +48,7 @@ class Explorer(w.VBox):
     """
 
     #: whether the null perturber ran, is running or was skipped (and why); Python-side state
-    #: shown in ``null_label`` (the Explorer has no front end of its own)
+    #: shown, escaped, in ``null_label`` (the Explorer has no front end of its own)
     null_status = traitlets.Unicode("")
 
     def __init__(
@@ -93,8 +93,14 @@ class Explorer(w.VBox):
             min=0, max=1, value=0, description="", layout=w.Layout(width="320px")
         )
         self.status = w.Label("Pick attributes and press Run.")
-        self.null_label = w.Label("")
-        self.observe(lambda ch: setattr(self.null_label, "value", ch["new"]), "null_status")
+        # HTML, not a Label: the status line stays the one Label (identities are escaped)
+        self.null_label = w.HTML("")
+        self.observe(
+            lambda ch: setattr(
+                self.null_label, "value", f"<span class='rmx-null'>{html.escape(ch['new'])}</span>"
+            ),
+            "null_status",
+        )
         self._set_null_idle()
         self.error_box = w.HTML()
         self.chart = SensitivityChart()

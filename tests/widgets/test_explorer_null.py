@@ -1,5 +1,7 @@
 """The Explorer's null perturber: offline random words by default, or none, and it says which."""
 
+import html
+
 import pytest
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
@@ -32,7 +34,7 @@ def test_default_runs_the_offline_random_null_and_says_so():
     assert (
         exp.null_status == f"Null perturber {identity} (attribute-blind) runs after the perturber."
     )
-    assert exp.null_label.value == exp.null_status
+    assert exp.null_label.value == f"<span class='rmx-null'>{html.escape(exp.null_status)}</span>"
     seen = []
     exp.observe(lambda ch: seen.append(ch["new"]), "null_status")
     exp.run()
@@ -91,3 +93,12 @@ def test_cancel_during_the_null_says_how_far_it_got():
     assert len(result.null_table) == 2
     assert exp.null_status == "Null perturber test-blind:v1: cancelled after 2/96 rewrites."
     assert exp.status.value.startswith("cancelled")
+
+
+def test_the_null_label_escapes_the_identity():
+    class Sneaky(Blind):
+        identity = "<img src=x onerror=alert(1)>"
+
+    exp = Explorer(_explainer(), COMPS, null_perturber=Sneaky())
+    assert "<img" in exp.null_status and "<img" not in exp.null_label.value
+    assert "&lt;img" in exp.null_label.value
