@@ -42,9 +42,11 @@ from rmx_widgets.core.rows import (
     TABLE_COLUMNS,
     PlannedRewrite,
     Rewritten,
+    check_restrict,
     explanation_rows,
     originals_table,
     plan_rewrites,
+    skipped_by_restrict,
 )
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import TableWriter
@@ -67,6 +69,9 @@ class Explainer:
     ``rm`` and ``perturber`` may be objects implementing the protocols or plain callables
     (``as_reward_model``/``as_perturber`` give them their declared capabilities).
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
+    ``restrict`` ("all", the default; "agree"; "disagree") is which comparisons ``explain``
+    explains by default: every one, or only those where the RM agrees / disagrees with the
+    human label (``core.rows.RESTRICT_CHOICES``).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Explainer:
         tie_eps: float = 1e-6,
         embedder: metrics.Embedder | None = None,
         progress: bool = True,
+        restrict: str = "all",
     ) -> None:
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
@@ -91,6 +97,7 @@ class Explainer:
         self.tie_eps = tie_eps
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
+        self.restrict = check_restrict(restrict, [])
         self._rewrites = CachedPerturber(self.perturber, self.store)
         self._scores = CachedRewardModel(self.rm, self.store)
 
@@ -104,12 +111,16 @@ class Explainer:
         on_batch: Callable[[pd.DataFrame], None] | None = None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
     ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
         ``on_start`` gets the scored originals and the run's live stats before any rewrite;
         ``on_batch`` gets each landed batch of rows; setting ``cancel`` stops cleanly after
-        the current batch, and the result holds what landed.
+        the current batch, and the result holds what landed. ``restrict`` ("all", "agree",
+        "disagree"; default the Explainer's) explains only the comparisons where the RM
+        agrees / disagrees with the human label (``RunStats.skipped_by_restrict`` counts the
+        others).
         """
         frames: list[pd.DataFrame] = []
 
@@ -119,7 +130,7 @@ class Explainer:
                 on_batch(frame)
 
         comps, attrs, originals, stats = self._execute(
-            comparisons, attributes, land, cancel, on_start, retry_failed
+            comparisons, attributes, land, cancel, on_start, retry_failed, restrict
         )
         table = (
             pd.concat(frames, ignore_index=True)
@@ -156,6 +167,7 @@ class Explainer:
         cancel: threading.Event | None = None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
     ) -> SavedRun:
         """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
 
@@ -166,7 +178,7 @@ class Explainer:
         writer = TableWriter(out_dir)
         try:
             comps, attrs, originals, stats = self._execute(
-                comparisons, attributes, writer.write, cancel, on_start, retry_failed
+                comparisons, attributes, writer.write, cancel, on_start, retry_failed, restrict
             )
             writer.close(empty_columns=TABLE_COLUMNS)
         except BaseException:
@@ -184,10 +196,12 @@ class Explainer:
         cancel: threading.Event | None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None,
         retry_failed: bool,
+        restrict: str | None = None,
     ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
         """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
         handed to ``land`` as they are stored."""
         comps = self._comparisons(comparisons)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats()
         baseline = dict(self.perturber.stats)
@@ -201,6 +215,7 @@ class Explainer:
             stats=stats,
             cancel=cancel,
             retry_failed=retry_failed,
+            restrict=restrict,
             _baseline=baseline,
         ):
             land(frame)
@@ -230,10 +245,15 @@ class Explainer:
         return frame
 
     def plan(
-        self, comps: Sequence[Comparison], attrs: Sequence[Attribute], originals: pd.DataFrame
+        self,
+        comps: Sequence[Comparison],
+        attrs: Sequence[Attribute],
+        originals: pd.DataFrame,
+        restrict: str = "all",
     ) -> list[PlannedRewrite]:
-        """Every rewrite the job needs, grouped by comparison (so batches finish comparisons)."""
-        return plan_rewrites(comps, attrs, originals)
+        """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
+        ``restrict`` leaves out the comparisons the RM (dis)agrees with the human on."""
+        return plan_rewrites(comps, attrs, originals, restrict)
 
     def iter_batches(
         self,
@@ -244,6 +264,7 @@ class Explainer:
         stats: RunStats | None = None,
         cancel: threading.Event | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
         _baseline: Mapping[str, int] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield the explanation table batch by batch, each batch already in the store."""
@@ -251,7 +272,9 @@ class Explainer:
         baseline = dict(_baseline if _baseline is not None else self.perturber.stats)
         if retry_failed:
             self.store.delete_failed_perturbations(self.perturber.identity)
-        items = self.plan(comps, attrs, originals)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
+        items = self.plan(comps, attrs, originals, restrict)
+        stats.skipped_by_restrict = skipped_by_restrict(comps, originals, restrict)
         stats.work_items = len(items)
         stats.work_done = 0
         self._warn_unsupported(attrs)
