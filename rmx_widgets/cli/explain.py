@@ -43,6 +43,7 @@ def add_parsers(sub: Any) -> None:
         no_report="skip report.html (the slowest output; `rmx report` writes it later)",
     )
     options.add_model_options(e)
+    options.add_restrict_option(e)
     e.set_defaults(func=cmd_explain)
 
 
@@ -76,6 +77,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     comps = load_comparisons(args.data)
     if args.limit:
         comps = comps[: args.limit]
+    from rmx_widgets.core.rows import check_restrict
+
+    check_restrict(args.restrict, comps)  # missing human labels fail before any model loads
     attributes = options.attributes(args)
     if attributes is not None:  # unknown names fail before any model loads
         from rmx_widgets.core.attributes import resolve_attributes
@@ -95,6 +99,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         source=str(args.data),
         report=not args.no_report,
         embedder=options.embedder(args),
+        restrict=args.restrict,
     )
 
 
@@ -110,6 +115,7 @@ def _run(
     source: str = "the data",
     report: bool = True,
     embedder: Any = None,
+    restrict: str = "all",
 ) -> None:
     from rmx_widgets.core.explain import Explainer
 
@@ -121,6 +127,7 @@ def _run(
         batch_size=batch_size,
         embedder=embedder,
         progress=sys.stderr.isatty(),
+        restrict=restrict,
     )
 
     def refuse_all_ties(originals: Any, stats: Any) -> None:
@@ -147,6 +154,8 @@ def _print_summary(s: Mapping[str, Any]) -> None:
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
     ties = f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else ""
+    if s.get("run_skipped_by_restrict"):
+        ties += f" ({s['run_skipped_by_restrict']} left out by --restrict)"
     print(
         f"\n{s['comparisons']} comparisons{ties}, {s['rows']} new comparisons: "
         f"{s['cf']} CF, {s['sf']} SF, "
