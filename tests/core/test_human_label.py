@@ -143,3 +143,31 @@ def test_the_cli_spells_the_same_choices():
     from rmx_widgets.cli import options
 
     assert options.RESTRICT_CHOICES == RESTRICT_CHOICES == ("all", "agree", "disagree")
+
+
+def _card(human, preferred="a", with_column=True):
+    from rmx_widgets.core.html import example_html
+    from tests.helpers import table_factory as tf
+
+    t = tf.table(tf.comparison("c1", 1.0, {"x": (-0.5, 0.5)}, preferred=preferred))
+    if with_column:
+        t["human_preferred"] = human
+    return example_html(t, "c1", "caption", ["x"])
+
+
+def test_the_report_card_shows_the_human_label_beside_the_chosen_response():
+    assert "human preferred: A (the chosen response: the RM agrees)" in _card("a")
+    assert "human preferred: B (the rejected response: the RM disagrees)" in _card("b")
+    assert "human preferred: A (the rejected response: the RM disagrees)" in _card("a", "b")
+    assert '<p class="meta">no human label</p>' in _card(None)
+    hostile = _card("<script>alert(1)</script>")  # not a label: never echoed
+    assert "no human label" in hostile and "<script>" not in hostile
+    old = _card("a", with_column=False)  # a table written before the column: nothing shown
+    assert "human preferred" not in old and "no human label" not in old
+
+
+def test_the_written_report_carries_the_label(tmp_path):
+    result = _explainer(tmp_path).explain(COMPS)
+    saved = result.save(tmp_path / "out")
+    html = saved["report"].read_text(encoding="utf-8")
+    assert "human preferred: " in html and "the RM agrees" in html
