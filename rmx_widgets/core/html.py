@@ -104,8 +104,12 @@ def _json_default(value: object) -> object:
 
 
 def fmt(value: object, digits: int = 3) -> str:
-    """A cell value as escaped text: floats rounded, NaN/None as an en dash."""
-    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+    """A cell value as escaped text: floats rounded, NaN/None/<NA> as an en dash."""
+    if (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, (float, np.floating)) and math.isnan(value))
+    ):
         return "–"
     if isinstance(value, (bool, np.bool_)):
         return escape(str(bool(value)))

@@ -200,3 +200,25 @@ def test_up_to_ten_words_any_net_change_is_out(n_words):
         }
     )
     assert list(is_length_controlled(t)) == [True, False]
+
+
+def test_not_measured_length_columns_render_as_a_dash_in_the_report_and_chart(tmp_path):
+    from rmx_widgets.core.charts import sensitivity_chart
+    from rmx_widgets.core.html import fmt
+    from rmx_widgets.core.report import write_report
+
+    assert fmt(pd.NA) == "–"
+    full = _hand_table()
+    t = full.drop(columns=["original", "perturbed"])  # no length information
+    sens = sensitivity(t, n_boot=0)
+    sensitivity_chart(sens).to_dict()  # <NA> counts serialise
+
+    def rows(ids):
+        return full[full["comparison_id"].isin(ids)]
+
+    html = write_report(t, tmp_path / "r.html", sens=sens, example_rows=rows)
+    text = html.read_text(encoding="utf-8")
+    assert "pfr_length_controlled" in text and "&lt;NA&gt;" not in text
+    sens.to_csv(tmp_path / "s.csv", index=False)
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert back["n_length_controlled"].isna().all()
