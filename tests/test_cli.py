@@ -30,6 +30,8 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
         "n_rewrites",
         "n_comparisons",
         "n_failed",
+        "pfr_length_controlled",
+        "n_length_controlled",
     ]
     html = (out / "report.html").read_text()
     assert "vega" in html and "cdn.jsdelivr" not in html

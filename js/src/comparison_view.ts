@@ -9,7 +9,7 @@ import { TRAITS, type ComparisonViewState } from "./lib/contract";
 import { h, rebuild, type Child } from "./lib/dom";
 import { plural } from "./lib/format";
 import { getArray, getInt, makeRoot, onChanges, type WidgetProps } from "./lib/model";
-import { prompt, response } from "./comparison_view/comparison";
+import { humanLabel, prompt, response } from "./comparison_view/comparison";
 import { filterBar } from "./comparison_view/filter_bar";
 import { header } from "./comparison_view/header";
 import { navigationKeys } from "./comparison_view/keys";
@@ -27,6 +27,7 @@ function build(model: Model): Child {
     header(model, c),
     prompt(c),
     h("div", { class: "rmx-cols rmx-responses" }, response(c, "a"), response(c, "b")),
+    humanLabel(c),
     h(
       "div",
       { class: "rmx-rows-head" },

@@ -25,6 +25,22 @@ describe("ComparisonView", () => {
     expect(q("rmx-response-b")!.textContent).not.toContain("preferred");
   });
 
+  it("shows the human label next to the RM's preference, as text", () => {
+    const { q } = setup(); // the RM prefers A, the human B (fixtures)
+    expect(q("rmx-human-label")!.textContent).toBe("human preferred: B");
+    expect(q("rmx-response-a")!.textContent).toContain("preferred");
+    current?.cleanup();
+    const a = setup({ comparison: comparison({ human_preferred: "a" }) });
+    expect(a.q("rmx-human-label")!.textContent).toBe("human preferred: A");
+    current?.cleanup();
+    const none = setup({ comparison: comparison({ human_preferred: null }) });
+    expect(none.q("rmx-human-label")!.textContent).toBe("no human label");
+    current?.cleanup();
+    const hostile = setup({ comparison: comparison({ human_preferred: "<img src=x onerror=alert(1)>" }) });
+    expect(hostile.q("rmx-human-label")!.textContent).toBe("no human label");
+    expect(hostile.el.querySelector("img")).toBeNull();
+  });
+
   it("shows a tie badge instead of a preference", () => {
     const { el } = setup({ comparison: comparison({ tie: true, preferred: null, reward_b: 1.25 }) });
     expect(el.querySelector(".rmx-pill-tie")?.textContent).toBe("tie");

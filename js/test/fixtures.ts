@@ -47,6 +47,7 @@ export const COMPARISON: ShownComparison = {
   preferred: "a",
   margin: 1.15,
   tie: false,
+  human_preferred: "b",
 };
 
 export const CV_STATE: ComparisonViewState = {

@@ -46,6 +46,7 @@ def add_parsers(sub: Any) -> None:
     )
     options.add_model_options(e)
     options.add_null_options(e, NULL_SPECS)
+    options.add_restrict_option(e)
     e.set_defaults(func=cmd_explain)
 
 
@@ -80,6 +81,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     comps = load_comparisons(args.data)
     if args.limit:
         comps = comps[: args.limit]
+    from rmx_widgets.core.rows import check_restrict
+
+    check_restrict(args.restrict, comps)  # missing human labels fail before any model loads
     attributes = options.attributes(args)
     if attributes is not None:  # unknown names fail before any model loads
         from rmx_widgets.core.attributes import resolve_attributes
@@ -102,6 +106,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         report=not args.no_report,
         embedder=options.embedder(args),
         null=null,
+        restrict=args.restrict,
     )
 
 
@@ -118,6 +123,7 @@ def _run(
     report: bool = True,
     embedder: Any = None,
     null: Any = None,
+    restrict: str = "all",
 ) -> None:
     from rmx_widgets.core.explain import Explainer
     from rmx_widgets.core.null_run import null_skip_reason
@@ -130,6 +136,7 @@ def _run(
         batch_size=batch_size,
         embedder=embedder,
         progress=sys.stderr.isatty(),
+        restrict=restrict,
     )
     skipped = "--null none" if null is None else null_skip_reason(explainer.perturber, null)
     if skipped is None:
@@ -160,6 +167,8 @@ def _print_summary(s: Mapping[str, Any]) -> None:
     kinds = ", ".join(f"{n} {k}" for k, n in s["failures_by_reason"].items())
     failed = f"{s['failed']} failed" + (f" ({kinds})" if kinds else "")
     ties = f" ({s['ties']} ties, not explained; see originals.csv)" if s["ties"] else ""
+    if s.get("run_skipped_by_restrict"):
+        ties += f" ({s['run_skipped_by_restrict']} left out by --restrict)"
     print(
         f"\n{s['comparisons']} comparisons{ties}, {s['rows']} new comparisons: "
         f"{s['cf']} CF, {s['sf']} SF, "

@@ -143,6 +143,22 @@ def add_run_options(p: argparse.ArgumentParser, *, limit: str, no_report: str) -
     g.add_argument("--no-report", action="store_true", help=no_report)
 
 
+#: ``core.rows.RESTRICT_CHOICES`` (spelled out: the CLI starts without pandas; a test keeps the
+#: two equal).
+RESTRICT_CHOICES = ("all", "agree", "disagree")
+
+
+def add_restrict_option(p: argparse.ArgumentParser) -> None:
+    """``--restrict``: which comparisons are explained, by the RM's agreement with the human."""
+    p.add_argument(
+        "--restrict",
+        choices=RESTRICT_CHOICES,
+        default="all",
+        help="explain every comparison (all, default) or only those where the RM agrees / "
+        "disagrees with the human label (chosen/rejected columns); needs a label on each",
+    )
+
+
 def rm_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword options of ``reward_model_from_spec`` the flags set."""
     return {

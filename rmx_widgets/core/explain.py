@@ -48,9 +48,11 @@ from rmx_widgets.core.rows import (
     TABLE_COLUMNS,
     PlannedRewrite,
     Rewritten,
+    check_restrict,
     explanation_rows,
     originals_table,
     plan_rewrites,
+    skipped_by_restrict,
 )
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
@@ -75,6 +77,9 @@ class Explainer:
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
     ``null_perturber`` (default ``None``: none) is an attribute-blind perturber run after the
     main one on the same rewrites (``core.null_run``); its rows are ``result.null_table``.
+    ``restrict`` ("all", the default; "agree"; "disagree") is which comparisons ``explain``
+    explains by default: every one, or only those where the RM agrees / disagrees with the
+    human label (``core.rows.RESTRICT_CHOICES``).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class Explainer:
         embedder: metrics.Embedder | None = None,
         progress: bool = True,
         null_perturber: Any = None,
+        restrict: str = "all",
     ) -> None:
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
@@ -101,6 +107,7 @@ class Explainer:
         self.tie_eps = tie_eps
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
+        self.restrict = check_restrict(restrict, [])
         self._rewrites = CachedPerturber(self.perturber, self.store)
         self._null_rewrites = (
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
@@ -128,6 +135,7 @@ class Explainer:
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
         on_null_batch: Callable[[pd.DataFrame], None] | None = None,
+        restrict: str | None = None,
     ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
@@ -135,6 +143,10 @@ class Explainer:
         ``on_batch`` gets each landed batch of rows; then, with a null perturber,
         ``on_null_batch`` each landed batch of the null table. Setting ``cancel`` stops
         cleanly after the current batch (of either), and the result holds what landed.
+        ``restrict`` ("all", "agree",
+        "disagree"; default the Explainer's) explains only the comparisons where the RM
+        agrees / disagrees with the human label (``RunStats.skipped_by_restrict`` counts the
+        others).
         """
         frames: list[pd.DataFrame] = []
         null_frames: list[pd.DataFrame] = []
@@ -150,7 +162,7 @@ class Explainer:
                 on_null_batch(frame)
 
         comps, attrs, originals, stats = self._execute(
-            comparisons, attributes, land, cancel, on_start, retry_failed, land_null
+            comparisons, attributes, land, cancel, on_start, retry_failed, land_null, restrict
         )
         null_table = _concat(null_frames) if stats.null_perturber is not None else None
         return self._result(_concat(frames), originals, comps, attrs, stats, null_table)
@@ -186,6 +198,7 @@ class Explainer:
         cancel: threading.Event | None = None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
     ) -> SavedRun:
         """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
 
@@ -206,6 +219,7 @@ class Explainer:
                 on_start,
                 retry_failed,
                 null_writer.write if null_writer else None,
+                restrict,
             )
             writer.close(empty_columns=TABLE_COLUMNS)
             if null_writer is not None and stats.null_perturber is None:  # it did not run
@@ -239,10 +253,12 @@ class Explainer:
         on_start: Callable[[pd.DataFrame, RunStats], None] | None,
         retry_failed: bool,
         land_null: Callable[[pd.DataFrame], None] | None = None,
+        restrict: str | None = None,
     ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
         """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
         handed to ``land`` as they are stored, then the null's batches to ``land_null``."""
         comps = self._comparisons(comparisons)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats()
         baseline = dict(self.perturber.stats)
@@ -256,12 +272,19 @@ class Explainer:
             stats=stats,
             cancel=cancel,
             retry_failed=retry_failed,
+            restrict=restrict,
             _baseline=baseline,
         ):
             land(frame)
         if land_null is not None:
             for frame in self.iter_null_batches(
-                comps, attrs, originals, stats=stats, cancel=cancel, retry_failed=retry_failed
+                comps,
+                attrs,
+                originals,
+                stats=stats,
+                cancel=cancel,
+                retry_failed=retry_failed,
+                restrict=restrict,
             ):
                 land_null(frame)
         else:
@@ -292,10 +315,15 @@ class Explainer:
         return frame
 
     def plan(
-        self, comps: Sequence[Comparison], attrs: Sequence[Attribute], originals: pd.DataFrame
+        self,
+        comps: Sequence[Comparison],
+        attrs: Sequence[Attribute],
+        originals: pd.DataFrame,
+        restrict: str = "all",
     ) -> list[PlannedRewrite]:
-        """Every rewrite the job needs, grouped by comparison (so batches finish comparisons)."""
-        return plan_rewrites(comps, attrs, originals)
+        """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
+        ``restrict`` leaves out the comparisons the RM (dis)agrees with the human on."""
+        return plan_rewrites(comps, attrs, originals, restrict)
 
     def iter_batches(
         self,
@@ -306,6 +334,7 @@ class Explainer:
         stats: RunStats | None = None,
         cancel: threading.Event | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
         _baseline: Mapping[str, int] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield the explanation table batch by batch, each batch already in the store."""
@@ -313,7 +342,9 @@ class Explainer:
         baseline = dict(_baseline if _baseline is not None else self.perturber.stats)
         if retry_failed:
             self.store.delete_failed_perturbations(self.perturber.identity)
-        items = self.plan(comps, attrs, originals)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
+        items = self.plan(comps, attrs, originals, restrict)
+        stats.skipped_by_restrict = skipped_by_restrict(comps, originals, restrict)
         stats.work_items = len(items)
         stats.work_done = 0
         self._warn_unsupported(attrs)
@@ -349,6 +380,7 @@ class Explainer:
         stats: RunStats | None = None,
         cancel: threading.Event | None = None,
         retry_failed: bool = False,
+        restrict: str | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield the null table batch by batch: the same planned rewrites (comparisons,
         attributes, directions) as ``iter_batches``, rewritten by the null perturber and scored
@@ -368,7 +400,8 @@ class Explainer:
         baseline = dict(null.stats)
         if retry_failed:
             self.store.delete_failed_perturbations(null.identity)
-        items = self.plan(comps, attrs, originals)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
+        items = self.plan(comps, attrs, originals, restrict)
         stats.null_work_items, stats.null_work_done = len(items), 0
         from tqdm.auto import tqdm
 

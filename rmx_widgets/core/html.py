@@ -104,8 +104,12 @@ def _json_default(value: object) -> object:
 
 
 def fmt(value: object, digits: int = 3) -> str:
-    """A cell value as escaped text: floats rounded, NaN/None as an en dash."""
-    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+    """A cell value as escaped text: floats rounded, NaN/None/<NA> as an en dash."""
+    if (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, (float, np.floating)) and math.isnan(value))
+    ):
         return "–"
     if isinstance(value, (bool, np.bool_)):
         return escape(str(bool(value)))
@@ -172,6 +176,26 @@ def _perturbation_cell(row: pd.Series) -> str:
     return f'{head}<div class="text">{body}</div>'
 
 
+def human_label_html(row: pd.Series) -> str:
+    """The human label of a comparison, shown beside the RM's chosen response: "human
+    preferred: A (the chosen response: the RM agrees)", "... B (the rejected response: the RM
+    disagrees)" or "no human label"; empty for a table written before the column existed."""
+    if "human_preferred" not in row.index:
+        return ""
+    human = row["human_preferred"]
+    if human not in ("a", "b"):
+        return '<p class="meta">no human label</p>'
+    label = f"human preferred: {escape(str(human).upper())}"
+    rm = row.get("preferred")
+    if rm in ("a", "b"):
+        label += (
+            " (the chosen response: the RM agrees)"
+            if rm == human
+            else " (the rejected response: the RM disagrees)"
+        )
+    return f'<p class="meta">{label}</p>'
+
+
 def example_html(rows: pd.DataFrame, cid: object, caption: str, order: Sequence[str]) -> str:
     """One comparison as a card: its prompt, both originals with their rewards, and every
     rewrite (chosen made worse, rejected made better) diffed against its original, one
@@ -209,7 +233,7 @@ def example_html(rows: pd.DataFrame, cid: object, caption: str, order: Sequence[
         f'<p class="meta">{escape(caption)}</p>'
         f'<h4>Prompt</h4><div class="text">{escape(str(first["prompt"]))}</div>'
         f'<div class="pair">{original(chosen, "Chosen response (RM-preferred)")}'
-        f"{original(rejected, 'Rejected response')}</div>"
+        f"{original(rejected, 'Rejected response')}</div>{human_label_html(first)}"
         f"<h4>Perturbations (changes marked against the original)</h4>"
         f'<table class="examples"><thead><tr><th class="attr">attribute</th>'
         f"<th>chosen made worse</th><th>rejected made better</th></tr></thead>"

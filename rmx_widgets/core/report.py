@@ -132,7 +132,9 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
         "rewrites the chosen response, "
         "&quot;better&quot; the rejected one; the black tick is the pooled PFR. "
         "mean_margin_change is the mean relative change of the reward margin "
-        "(below −1: the average rewrite flips the preference).</p>",
+        "(below −1: the average rewrite flips the preference). pfr_length_controlled is "
+        "the PFR among the n_length_controlled rewrites whose length changed by less than "
+        "10% of the original's words (– when none did).</p>",
         f'<div id="{CHART_ID}"></div>',
         '<noscript><p class="note">The chart needs JavaScript; the table below holds the '
         "same numbers.</p></noscript>",

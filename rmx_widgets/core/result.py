@@ -44,6 +44,9 @@ class RunStats:
     truncated_inputs: int = 0
     #: results another process computed while this one waited for them (not redone here)
     computed_elsewhere: int = 0
+    #: comparisons (not ties) left unexplained by ``restrict`` ("agree"/"disagree"): no
+    #: rewrite of them is requested
+    skipped_by_restrict: int = 0
     #: failed rows of this run by kind (``FailureKind`` values, see ``failures_by_reason``)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
     #: what the perturber's own ``stats`` counters grew by during this run, e.g.

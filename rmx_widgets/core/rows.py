@@ -18,11 +18,16 @@ import pandas as pd
 
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute
+from rmx_widgets.core.confounders import length_change
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationResult
 
-#: The explanation table's columns, in order. ``failure_kind`` (last, added after 0.1) is the
-#: ``FailureKind`` value of a failed row, chosen where the failure was created.
+#: The explanation table's columns, in order. ``failure_kind`` (added after 0.1) is the
+#: ``FailureKind`` value of a failed row, chosen where the failure was created. Appended after
+#: it: ``length_change`` (the rewrite's words minus the original's, NaN for a failed row, see
+#: ``core.confounders``), ``human_preferred`` (the input's human label, "a"/"b"/None) and
+#: ``rm_agrees_with_human`` (the RM's preferred == the human's; <NA> without a human label).
 TABLE_COLUMNS = [
     "comparison_id",
     "prompt",
@@ -45,6 +50,9 @@ TABLE_COLUMNS = [
     "rm",
     "truncated",
     "failure_kind",
+    "length_change",
+    "human_preferred",
+    "rm_agrees_with_human",
 ]
 
 # ``truncated``: the RM cut (to its maximum length) at least one of the inputs this row's margins
@@ -59,7 +67,23 @@ ORIGINALS_COLUMNS = [
     "tie",
     "truncated_a",
     "truncated_b",
+    "human_preferred",
+    "rm_agrees_with_human",
 ]
+
+
+def human_label(comparison: Comparison) -> str | None:
+    """The comparison's human label, "a" or "b"; None when it has none."""
+    h = comparison.human_preferred
+    return h if h in ("a", "b") else None
+
+
+def rm_agrees(preferred: str | None, human: str | None) -> bool | None:
+    """Whether the RM prefers the response the human chose; None (not known) without a human
+    label or without an RM preference (a tie)."""
+    if human not in ("a", "b") or preferred not in ("a", "b"):
+        return None
+    return preferred == human
 
 
 def originals_table(
@@ -67,24 +91,29 @@ def originals_table(
 ) -> pd.DataFrame:
     """One row per comparison, ordered by the RM: ``rewards``/``truncated`` hold the two
     responses of each comparison in turn (a0, b0, a1, b1, ...). A pair closer than ``tie_eps``
-    is a tie: it has no preference to explain."""
+    is a tie: it has no preference to explain (and ``rm_agrees_with_human`` is <NA>)."""
     rows = []
     for i, c in enumerate(comps):
         ra, rb = rewards[2 * i], rewards[2 * i + 1]
         tie = abs(ra - rb) < tie_eps
+        preferred = None if tie else ("a" if ra > rb else "b")
         rows.append(
             {
                 "comparison_id": c.id,
                 "reward_a": ra,
                 "reward_b": rb,
-                "preferred": None if tie else ("a" if ra > rb else "b"),
+                "preferred": preferred,
                 "margin": abs(ra - rb),
                 "tie": tie,
                 "truncated_a": truncated[2 * i],
                 "truncated_b": truncated[2 * i + 1],
+                "human_preferred": human_label(c),
+                "rm_agrees_with_human": rm_agrees(preferred, human_label(c)),
             }
         )
-    return pd.DataFrame(rows, columns=ORIGINALS_COLUMNS)
+    frame = pd.DataFrame(rows, columns=ORIGINALS_COLUMNS)
+    frame["rm_agrees_with_human"] = frame["rm_agrees_with_human"].astype("boolean")
+    return frame
 
 
 @dataclass(frozen=True)
@@ -123,16 +152,62 @@ class PlannedRewrite:
         return self.reward_other - reward
 
 
+#: Which comparisons a run explains: every one the RM prefers a side of ("all", the default),
+#: or only those where the RM agrees ("agree") or disagrees ("disagree") with the human label.
+RESTRICT_CHOICES = ("all", "agree", "disagree")
+
+
+def check_restrict(restrict: str, comps: Sequence[Comparison]) -> str:
+    """``restrict`` when it is valid for ``comps``: "agree"/"disagree" compare the RM with the
+    human label, so every comparison must have one (a clear error says how many lack it)."""
+    if restrict not in RESTRICT_CHOICES:
+        raise RMXError(f"restrict must be one of {', '.join(RESTRICT_CHOICES)}; got {restrict!r}.")
+    if restrict != "all":
+        missing = [c.id for c in comps if human_label(c) is None]
+        if missing:
+            shown = ", ".join(map(str, missing[:5])) + (" …" if len(missing) > 5 else "")
+            raise RMXError(
+                f"restrict={restrict!r} compares the RM's preference with the human label, but "
+                f"{len(missing)} of {len(comps)} comparison(s) have no human label ({shown}). "
+                "Load data with chosen/rejected columns (the human's choice), drop the "
+                "unlabelled comparisons, or use restrict='all'."
+            )
+    return restrict
+
+
+def _restricted_out(c: Comparison, preferred: str | None, restrict: str) -> bool:
+    """Whether ``restrict`` leaves a (non-tie) comparison out of the run."""
+    if restrict == "all":
+        return False
+    return rm_agrees(preferred, human_label(c)) is not (restrict == "agree")
+
+
+def skipped_by_restrict(
+    comps: Sequence[Comparison], originals: pd.DataFrame, restrict: str = "all"
+) -> int:
+    """How many comparisons the RM prefers a side of that ``restrict`` leaves unexplained
+    (ties are counted as ties, not here)."""
+    by_id = originals.set_index("comparison_id")
+    return sum(
+        not by_id.loc[c.id, "tie"] and _restricted_out(c, by_id.loc[c.id, "preferred"], restrict)
+        for c in comps
+    )
+
+
 def plan_rewrites(
-    comps: Sequence[Comparison], attrs: Sequence[Attribute], originals: pd.DataFrame
+    comps: Sequence[Comparison],
+    attrs: Sequence[Attribute],
+    originals: pd.DataFrame,
+    restrict: str = "all",
 ) -> list[PlannedRewrite]:
     """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
-    ties (see ``originals_table``) are skipped."""
+    ties (see ``originals_table``) and the comparisons ``restrict`` leaves out
+    (``RESTRICT_CHOICES``) are skipped."""
     by_id = originals.set_index("comparison_id")
     items: list[PlannedRewrite] = []
     for c in comps:
         o = by_id.loc[c.id]
-        if o["tie"]:
+        if o["tie"] or _restricted_out(c, o["preferred"], restrict):
             continue
         a_wins = o["preferred"] == "a"
         win, lose = (c.response_a, c.response_b) if a_wins else (c.response_b, c.response_a)
@@ -215,6 +290,12 @@ def explanation_rows(
                 "rm": rm,
                 "truncated": bool(it.originals_truncated or r.truncated),
                 "failure_kind": kind.value if text is None and kind is not None else None,
+                "length_change": length_change(it.original, text),
+                "human_preferred": human_label(it.comparison),
+                "rm_agrees_with_human": rm_agrees(it.preferred, human_label(it.comparison)),
             }
         )
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    frame["length_change"] = frame["length_change"].astype(float)
+    frame["rm_agrees_with_human"] = frame["rm_agrees_with_human"].astype("boolean")
+    return frame

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rmx_widgets.core.confounders import length_controlled
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
 
@@ -44,8 +45,12 @@ SENSITIVITY_COLUMNS = [
     "n_rewrites",
     "n_comparisons",
     "n_failed",
+    "pfr_length_controlled",
+    "n_length_controlled",
 ]
 DIRECTION_ROWS = ("worse", "better", "both")
+# The columns computed here; the length-controlled ones come from ``core.confounders``.
+_RECORD_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
 # Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
 # for tables with very many comparisons while keeping each chunk one matrix product.
@@ -82,6 +87,9 @@ def sensitivity(
     low, Wilson low) and ci_high = max(bootstrap high, Wilson high). ``n_boot=0`` skips the
     interval (NaN) for a quick point estimate. Attributes are ordered by pooled PFR
     descending, then pooled mean margin change ascending (bigger drop first), then name.
+
+    ``pfr_length_controlled`` / ``n_length_controlled``: the PFR among the successful rewrites
+    that changed length by under 10 % of the original's words (``core.confounders``).
     """
     _check_arguments(table, n_boot, confidence)
     attributes = list(pd.unique(table["attribute"]))
@@ -108,7 +116,13 @@ def sensitivity(
                 (name, direction, pfr[j], ci_low[j], ci_high[j], n_ok, mean_change[j], n_ok)
                 + (int(n_comparisons[j]), int(n_failed[j]))
             )
-    return _sorted_frame(records)
+    return _with_length_control(_sorted_frame(records), table)
+
+
+def _with_length_control(out: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Merge in ``pfr_length_controlled``, ``n_length_controlled`` (``core.confounders``)."""
+    lengths = length_controlled(table, DIRECTION_ROWS)
+    return out.merge(lengths, on=["attribute", "direction"], how="left", validate="1:1")
 
 
 def wilson_interval(
@@ -216,7 +230,7 @@ def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
 def _sorted_frame(records: list[tuple]) -> pd.DataFrame:
     """The sensitivity rows as a frame, attributes in ranking order, directions in
     ``DIRECTION_ROWS`` order within each."""
-    out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS)
+    out = pd.DataFrame.from_records(records, columns=_RECORD_COLUMNS)
     out = out.astype(
         {
             "pfr": float,

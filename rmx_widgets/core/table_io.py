@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rmx_widgets.core.confounders import ORIGINAL_WORDS, original_word_counts
+
 TEXT_COLUMNS = ("prompt", "original", "perturbed")
 
 
@@ -28,6 +30,16 @@ def _arrow_type(series: pd.Series) -> pa.DataType:
     if pd.api.types.is_float_dtype(series):
         return pa.float64()
     return pa.string()  # object columns may be all-None in one batch: fix them as strings
+
+
+def _slim(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its texts. ``length_change`` (text-free) stays, and the original's
+    word count is kept as ``original_words`` so that the slim table can still be length
+    controlled (``core.confounders``)."""
+    slim = frame.drop(columns=[c for c in TEXT_COLUMNS if c in frame])
+    if "original" in frame and ORIGINAL_WORDS not in frame:
+        slim[ORIGINAL_WORDS] = original_word_counts(frame)
+    return slim
 
 
 class TableWriter:
@@ -61,7 +73,7 @@ class TableWriter:
         frame.to_json(self._jsonl, orient="records", lines=True, force_ascii=False)
         if len(frame):
             self._jsonl.write("\n")
-        self._slim.append(frame.drop(columns=[c for c in TEXT_COLUMNS if c in frame]))
+        self._slim.append(_slim(frame))
         if len(self._slim) >= 64:  # one frame per batch costs more than its rows: compact
             self._slim = [pd.concat(self._slim, ignore_index=True)]
         self.rows += len(frame)
@@ -87,7 +99,8 @@ class TableWriter:
             tmp.unlink(missing_ok=True)
 
     def slim_table(self) -> pd.DataFrame:
-        """Every row without its texts: what sensitivity and rankings need."""
+        """Every row without its texts (plus ``original_words``): what sensitivity and
+        rankings need."""
         if not self._slim:
             return pd.DataFrame(columns=[c for c in (self._columns or []) if c not in TEXT_COLUMNS])
         return pd.concat(self._slim, ignore_index=True)

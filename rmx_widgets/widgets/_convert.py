@@ -14,7 +14,7 @@ from typing import Any, cast
 import pandas as pd
 
 from rmx_widgets.core.data import Comparison
-from rmx_widgets.widgets.contract import Row, ShownComparison, Turn, fields
+from rmx_widgets.widgets.contract import Preferred, Row, ShownComparison, Turn, fields
 
 ROW_FIELDS = tuple(f for f in fields(Row) if f != "row_id")
 """The explanation-table columns a Row carries as they are (``row_id`` is the table index)."""
@@ -62,7 +62,14 @@ def comparison_payload(
         preferred=clean(o.get("preferred")),
         margin=clean(o.get("margin")),
         tie=bool(o.get("tie", False)),
+        human_preferred=human_label(comparison),
     )
+
+
+def human_label(comparison: Comparison) -> Preferred | None:
+    """The comparison's human label, "a" or "b"; None when it has none."""
+    h = comparison.human_preferred
+    return "a" if h == "a" else "b" if h == "b" else None
 
 
 def originals_by_id(originals: pd.DataFrame | None) -> dict[str, dict[str, Any]]:

@@ -221,7 +221,15 @@ def test_declared_failure_kind_is_reported_through_store_table_and_parquet(tmp_p
     )
     with pytest.warns(UserWarning):
         first = ex.explain(COMPS)
-    assert list(first.table.columns) == TABLE_COLUMNS and TABLE_COLUMNS[-1] == "failure_kind"
+    # failure_kind follows truncated; the confounder columns are appended after it
+    assert list(first.table.columns) == TABLE_COLUMNS
+    assert TABLE_COLUMNS[TABLE_COLUMNS.index("truncated") :] == [
+        "truncated",
+        "failure_kind",
+        "length_change",
+        "human_preferred",
+        "rm_agrees_with_human",
+    ]
     assert set(first.table["failure_kind"]) == {"exception"}
     assert first.summary()["failures_by_reason"] == {"exception": 4}
     assert first.stats.failures_by_reason == {"exception": 4}

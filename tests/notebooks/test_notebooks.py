@@ -114,8 +114,9 @@ def _check_02(run: Run) -> None:
     assert "vega" in html and "cdn.jsdelivr" not in html
     assert "external scripts or stylesheets: 0" in run.text
     sens = pd.read_csv(out / "sensitivity.csv")
-    assert list(sens.columns) == ["attribute", "direction", "pfr", "ci_low", "ci_high", "n",
-                                  "mean_margin_change", "n_rewrites", "n_comparisons", "n_failed"]
+    assert list(sens.columns)[:12] == ["attribute", "direction", "pfr", "ci_low", "ci_high",
+                                       "n", "mean_margin_change", "n_rewrites", "n_comparisons",
+                                       "n_failed", "pfr_length_controlled", "n_length_controlled"]
     assert (out / "table.parquet").exists() and (out / "summary.json").exists()
 
 

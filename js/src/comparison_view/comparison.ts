@@ -42,3 +42,11 @@ export function response(c: Partial<ShownComparison>, which: "a" | "b"): Child {
     h("div", { class: "rmx-text" }, String(textValue ?? "")),
   );
 }
+
+/** The input's human label next to the RM's preference: "human preferred: A", "… B" or "no
+ * human label" (anything else the model sends counts as no label; text only, never markup). */
+export function humanLabel(c: Partial<ShownComparison>): Child {
+  const label = c.human_preferred;
+  const text = label === "a" || label === "b" ? `human preferred: ${label.toUpperCase()}` : "no human label";
+  return h("div", { class: "rmx-muted rmx-human-label", testid: "rmx-human-label" }, text);
+}

@@ -28,7 +28,7 @@ export interface ComparisonViewState {
   n_rows: number;
 }
 
-/** The comparison on screen, with its position among the visible ones and its rewards. */
+/** The comparison on screen, with its position among the visible ones and its rewards; `human_preferred` is the input's human label (None: the data has none). */
 export interface ShownComparison {
   id: string;
   index: number;
@@ -41,6 +41,7 @@ export interface ShownComparison {
   preferred: Preferred | null;
   margin: number | null;
   tie: boolean;
+  human_preferred: Preferred | null;
 }
 
 /** One message of a (possibly multi-turn) prompt. */

@@ -84,7 +84,8 @@ class Turn(TypedDict):
 
 
 class ShownComparison(TypedDict):
-    """The comparison on screen, with its position among the visible ones and its rewards."""
+    """The comparison on screen, with its position among the visible ones and its rewards;
+    ``human_preferred`` is the input's human label (None: the data has none)."""
 
     id: str
     index: int
@@ -97,6 +98,7 @@ class ShownComparison(TypedDict):
     preferred: Preferred | None
     margin: float | None
     tie: bool
+    human_preferred: Preferred | None
 
 
 class Filters(TypedDict):
