@@ -32,6 +32,7 @@ from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
+from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
 
 SENSITIVITY_COLUMNS = [
     "attribute",
@@ -45,6 +46,7 @@ SENSITIVITY_COLUMNS = [
     "n_comparisons",
     "n_failed",
 ]
+SENSITIVITY_COLUMNS.extend(NULL_COLUMNS)  # last: the null test's columns (core.null_test)
 DIRECTION_ROWS = ("worse", "better", "both")
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
 # Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
@@ -62,7 +64,13 @@ def relative_margin_change(table: pd.DataFrame) -> pd.Series:
 
 
 def sensitivity(
-    table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+    table: pd.DataFrame,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    null: pd.DataFrame | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
     """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
@@ -82,6 +90,10 @@ def sensitivity(
     low, Wilson low) and ci_high = max(bootstrap high, Wilson high). ``n_boot=0`` skips the
     interval (NaN) for a quick point estimate. Attributes are ordered by pooled PFR
     descending, then pooled mean margin change ascending (bigger drop first), then name.
+
+    ``null``: an explanation table of the same comparisons by an attribute-blind perturber;
+    it fills the last columns (``null_pfr`` … ``significant``, see ``core.null_test``, at
+    level ``alpha``); without it they are NaN / <NA>.
     """
     _check_arguments(table, n_boot, confidence)
     attributes = list(pd.unique(table["attribute"]))
@@ -108,7 +120,8 @@ def sensitivity(
                 (name, direction, pfr[j], ci_low[j], ci_high[j], n_ok, mean_change[j], n_ok)
                 + (int(n_comparisons[j]), int(n_failed[j]))
             )
-    return _sorted_frame(records)
+    nulls = null_columns(table, null, n_boot=n_boot, seed=seed, confidence=confidence, alpha=alpha)
+    return _sorted_frame(records).merge(nulls, on=["attribute", "direction"], how="left")
 
 
 def wilson_interval(
@@ -216,7 +229,7 @@ def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
 def _sorted_frame(records: list[tuple]) -> pd.DataFrame:
     """The sensitivity rows as a frame, attributes in ranking order, directions in
     ``DIRECTION_ROWS`` order within each."""
-    out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS)
+    out = pd.DataFrame.from_records(records, columns=SENSITIVITY_COLUMNS[: -len(NULL_COLUMNS)])
     out = out.astype(
         {
             "pfr": float,
