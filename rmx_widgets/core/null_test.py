@@ -43,6 +43,9 @@ come from here:
   paired interval on its pooled pairs (its clustering is the bootstrap's job).
 
 Everything is NaN (``significant`` <NA>) without a null table, so the columns always exist.
+A null table is refused (``DataError``) when it lacks a needed column, repeats a key (a null
+rewrite must pair with one rewrite), shares no comparison with the table, or was explained by
+a different RM (column ``rm``): the test compares two kinds of edit under one RM.
 """
 
 from __future__ import annotations
@@ -237,7 +240,8 @@ def _check_null(table: pd.DataFrame, null: pd.DataFrame) -> None:
             f"the null table's column 'direction' must hold 'worse' or 'better'; "
             f"found {sorted(map(str, bad))}."
         )
-    dup = null[null.duplicated(KEY, keep=False)]
+    keyed = null[null["direction"].notna()]  # a failed row may lack a direction
+    dup = keyed[keyed.duplicated(KEY, keep=False)]
     if len(dup):
         first = tuple(dup.iloc[0][KEY])
         raise DataError(

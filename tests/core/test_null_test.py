@@ -266,6 +266,11 @@ def test_validation_errors():
         sensitivity(table, null=null, n_boot=0, alpha=1.5)
     with pytest.raises(DataError, match="successful rows"):
         sensitivity(pd.concat([table, table.iloc[:1]]), null=null, n_boot=0)
+    # failed null rows without a direction are not duplicate keys
+    loose = tf.table([tf.row("c1", "v", "chosen", 1.0, None) for _ in range(2)])
+    loose["direction"] = None
+    ok = sensitivity(table, null=pd.concat([null, loose], ignore_index=True), n_boot=0)
+    assert get(ok, "v", "worse")["null_n"] == 6
     # unknown attributes in the null are ignored; attributes without a null partner are NaN
     extra = outcomes_table({**NULL, ("c1", "w"): ("CF", "CF")})
     out = null_columns(outcomes_table({**TARGET, ("c1", "u"): ("CF", "CF")}), extra, n_boot=0)
