@@ -20,6 +20,8 @@ Two parts:
    row, false positives elsewhere), from tests/helpers/planted.py.
 
 Run: python bench/null_calibration.py [--quick] [--sims 1000] [--runs 10] [--out FILE]
+(defaults: ~15 min on two shared cores; --quick: ~3 min).
+Results: bench/results/null_calibration_cpu.txt.
 """
 
 from __future__ import annotations
