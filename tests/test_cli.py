@@ -32,7 +32,19 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
         "n_failed",
         "pfr_length_controlled",
         "n_length_controlled",
+        "null_pfr",
+        "null_n",
+        "excess_pfr",
+        "excess_ci_low",
+        "excess_ci_high",
+        "p_value",
+        "p_adjusted",
+        "significant",
     ]
+    # the demo runs the random-word null by default, so the null columns are filled
+    pooled = sens[sens["direction"] == "both"]
+    assert pooled["null_n"].gt(0).all() and pooled["p_adjusted"].between(0, 1).all()
+    assert pooled["significant"].notna().all()
     html = (out / "report.html").read_text()
     assert "vega" in html and "cdn.jsdelivr" not in html
     summary = json.loads((out / "summary.json").read_text())

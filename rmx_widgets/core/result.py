@@ -8,7 +8,6 @@ importable from ``rmx_widgets.core.explain``, where they were first defined.)
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -183,12 +182,7 @@ def sensitivity_with_null(
     statistics (``result.sensitivity()``, ``sensitivity.csv``, ``rmx report``)."""
     from rmx_widgets.core.sensitivity import sensitivity
 
-    if null is None:
-        return sensitivity(table, **kwargs)
-    if "null" not in inspect.signature(sensitivity).parameters:
-        # TODO(merge): remove once sensitivity() takes ``null=`` (branch nullstats).
-        return sensitivity(table, **kwargs)
-    return sensitivity(table, null=null, **kwargs)  # type: ignore[call-arg,unused-ignore]
+    return sensitivity(table, null=null, **kwargs)
 
 
 def null_summary(perturber: str | None, null: pd.DataFrame | None) -> dict[str, Any]:

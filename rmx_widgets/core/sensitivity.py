@@ -33,6 +33,7 @@ from scipy import stats
 from rmx_widgets.core.confounders import length_controlled
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.metrics import require_columns
+from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
 
 SENSITIVITY_COLUMNS = [
     "attribute",
@@ -48,6 +49,7 @@ SENSITIVITY_COLUMNS = [
     "pfr_length_controlled",
     "n_length_controlled",
 ]
+SENSITIVITY_COLUMNS.extend(NULL_COLUMNS)  # last: the null test's columns (core.null_test)
 DIRECTION_ROWS = ("worse", "better", "both")
 # The columns computed here; the length-controlled ones come from ``core.confounders``.
 _RECORD_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
@@ -67,7 +69,13 @@ def relative_margin_change(table: pd.DataFrame) -> pd.Series:
 
 
 def sensitivity(
-    table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+    table: pd.DataFrame,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    null: pd.DataFrame | None = None,
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
     """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
@@ -90,6 +98,10 @@ def sensitivity(
 
     ``pfr_length_controlled`` / ``n_length_controlled``: the PFR among the successful rewrites
     that changed length by under 10 % of the original's words (``core.confounders``).
+
+    ``null``: an explanation table of the same comparisons by an attribute-blind perturber;
+    it fills the last columns (``null_pfr`` … ``significant``, see ``core.null_test``, at
+    level ``alpha``); without it they are NaN / <NA>.
     """
     _check_arguments(table, n_boot, confidence)
     attributes = list(pd.unique(table["attribute"]))
@@ -116,7 +128,11 @@ def sensitivity(
                 (name, direction, pfr[j], ci_low[j], ci_high[j], n_ok, mean_change[j], n_ok)
                 + (int(n_comparisons[j]), int(n_failed[j]))
             )
-    return _with_length_control(_sorted_frame(records), table)
+    out = _with_length_control(_sorted_frame(records), table)
+    nulls = null_columns(table, null, n_boot=n_boot, seed=seed, confidence=confidence, alpha=alpha)
+    out = out.merge(nulls, on=["attribute", "direction"], how="left", validate="1:1")
+    out.attrs["alpha"] = alpha  # the faces' legends state the level the markers used
+    return out
 
 
 def _with_length_control(out: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,13 @@ perturber the study must recover the planted order (tests/core/study/test_evalua
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from rmx_widgets.core.data import Comparison, Prompt, render_prompt
+from rmx_widgets.core.reward_models.base import BaseRewardModel
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel
+from rmx_widgets.core.text.phrases import is_refusal
 
 PLANTED_ORDER = ["manner", "engagement", "assertiveness", "relevance"]
 PLANTED_WEIGHTS = [13.5, 4.5, 1.5, 0.5]  # |weight| of each attribute's feature, in that order
@@ -36,3 +42,55 @@ def planted_rms(copy_name: str = "copy") -> dict[str, TransparentRewardModel]:
         copy_name: TransparentRewardModel(PLANTED, only=True, name="planted-copy"),
         "reversed": TransparentRewardModel(REVERSED, only=True),
     }
+
+
+# -- null-test ground truth (tests/core/test_null_test.py, bench/null_calibration.py) ---------
+
+
+def _unit(*parts: str) -> float:
+    """A pseudo-random number in [0, 1) from a SHA-256 of ``parts``: fixed per text, unrelated
+    between texts."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class AnyChangeRM(BaseRewardModel):
+    """An RM that reacts to *any* edit and to no attribute: the null test's true negative.
+
+    An original response of ``comparisons`` scores u(salt, prompt, text), uniform in [0, 1).
+    Every other text (a rewrite, targeted or random) scores u(salt, "edit", prompt, text) − 0.25:
+    a fresh pseudo-random draw from a hash of the text, 0.25 lower on average. Within one
+    comparison and direction every edit therefore flips the preference with the same
+    probability (worse: P(u − 0.25 < reward of the rejected one); better: P(u − 0.25 > reward
+    of the chosen one)), whatever attribute it targets. The prompt is hashed with the text so
+    that a stock sentence reused across comparisons gets unrelated rewards in each.
+    """
+
+    def __init__(self, comparisons: Iterable[Comparison], salt: int = 0) -> None:
+        self.salt = str(salt)
+        self.identity = f"planted-any-change:v1:s{salt}"
+        self.originals = {
+            (c.prompt_text, text) for c in comparisons for text in (c.response_a, c.response_b)
+        }
+
+    def reward(self, prompt: str, text: str) -> float:
+        if (prompt, text) in self.originals:
+            return _unit(self.salt, prompt, text)
+        return _unit(self.salt, "edit", prompt, text) - 0.25
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        return [self.reward(render_prompt(p), r) for p, r in zip(prompts, responses)]
+
+
+class RefusalPenaltyRM(AnyChangeRM):
+    """``AnyChangeRM`` plus a planted effect: a response with a refusal phrase (what the
+    avoid-to-answer rule's "worse" rewrite inserts) loses ``penalty``. Only avoid-to-answer's
+    rows should come out significant against a random-word null."""
+
+    def __init__(self, comparisons: Iterable[Comparison], salt: int = 0, penalty: float = 2.0):
+        super().__init__(comparisons, salt)
+        self.penalty = penalty
+        self.identity = f"planted-refusal-penalty:v1:s{salt}:p{penalty:g}"
+
+    def reward(self, prompt: str, text: str) -> float:
+        return super().reward(prompt, text) - (self.penalty if is_refusal(text) else 0.0)
