@@ -85,9 +85,14 @@ def _missing(value: object) -> bool:
     if value is None or value is pd.NA:
         return True
     try:
-        return bool(pd.isna(value))  # type: ignore[arg-type]
+        return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def _count(value: object) -> int:
+    """A count; a missing one is 0."""
+    return 0 if _missing(value) else int(value)  # type: ignore[call-overload]
 
 
 def _float(value: object) -> float:
@@ -97,7 +102,7 @@ def _float(value: object) -> float:
 def reading(n: object) -> Reading:
     """``"not measured"`` when no rewrite succeeded (n = 0, or n missing), ``"too few"`` when
     0 < n < :data:`MIN_READABLE_N`, else ``"ok"``."""
-    count = 0 if _missing(n) else int(n)  # type: ignore[call-overload]
+    count = _count(n)
     if count <= 0:
         return NOT_MEASURED
     return TOO_FEW if count < MIN_READABLE_N else "ok"
@@ -106,16 +111,14 @@ def reading(n: object) -> Reading:
 def failed_rate(n: object, n_failed: object) -> float:
     """n_failed / (n + n_failed): the share of attempted rewrites that failed; NaN when nothing
     was attempted (both 0)."""
-    ok = 0 if _missing(n) else int(n)  # type: ignore[call-overload]
-    failed = 0 if _missing(n_failed) else int(n_failed)  # type: ignore[call-overload]
+    ok, failed = _count(n), _count(n_failed)
     attempted = ok + failed
     return failed / attempted if attempted else math.nan
 
 
 def failed_text(n: object, n_failed: object, digits: int = 2) -> str:
     """The failed rate with its counts, "3/12 (0.25)"; "0/0" when nothing was attempted."""
-    ok = 0 if _missing(n) else int(n)  # type: ignore[call-overload]
-    failed = 0 if _missing(n_failed) else int(n_failed)  # type: ignore[call-overload]
+    ok, failed = _count(n), _count(n_failed)
     rate = failed_rate(ok, failed)
     counts = f"{failed}/{ok + failed}"
     return counts if math.isnan(rate) else f"{counts} ({rate:.{digits}f})"
@@ -169,7 +172,7 @@ def null_text(null_pfr: object, null_n: object, has_null: bool, digits: int = 2)
         return NO_NULL
     if math.isnan(_float(null_pfr)):
         return NOT_MEASURED
-    count = "" if _missing(null_n) else f" (n={int(null_n)})"  # type: ignore[call-overload]
+    count = "" if _missing(null_n) else f" (n={_count(null_n)})"
     return number(null_pfr, digits) + count
 
 
@@ -198,8 +201,7 @@ def _face_record(row: dict, digits: int) -> dict:
     get = row.get
     null_pfr, null_n = get("null_pfr"), get("null_n")
     has_null = _has_null(null_pfr, null_n)
-    n = 0 if _missing(get("n")) else int(get("n"))
-    n_failed = 0 if _missing(get("n_failed")) else int(get("n_failed"))
+    n, n_failed = _count(get("n")), _count(get("n_failed"))
     mark = reading(n)
     significant = get("significant")
     excess = get("excess_pfr")
@@ -222,7 +224,7 @@ def _face_record(row: dict, digits: int) -> dict:
         "ci_low": _float(get("ci_low")) if n > 0 else math.nan,
         "ci_high": _float(get("ci_high")) if n > 0 else math.nan,
         "null_pfr": _float(null_pfr),
-        "null_n": None if _missing(null_n) else int(null_n),
+        "null_n": None if _missing(null_n) else _count(null_n),
         "excess_pfr": _float(excess),
         "excess_ci_low": _float(get("excess_ci_low")),
         "excess_ci_high": _float(get("excess_ci_high")),
@@ -238,6 +240,13 @@ def _face_record(row: dict, digits: int) -> dict:
         "p_text": p_text(get("p_adjusted")) if has_null else NO_NULL,
         "significance": significance_marker(significant, has_null),
     }
+
+
+def alpha_of(sens: pd.DataFrame) -> float:
+    """The significance level a sensitivity table was tested at: ``sens.attrs["alpha"]`` when
+    its maker recorded one, else :data:`DEFAULT_ALPHA`."""
+    value = sens.attrs.get("alpha", DEFAULT_ALPHA)
+    return DEFAULT_ALPHA if _missing(value) else float(value)
 
 
 def legend(alpha: float = DEFAULT_ALPHA, min_n: int = MIN_READABLE_N) -> str:
