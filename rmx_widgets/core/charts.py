@@ -42,6 +42,23 @@ _TOOLTIP = [
 ]
 
 
+_CHART_FIELDS = [
+    "attribute",
+    "direction",
+    "label",
+    "reading",
+    "pfr",
+    "ci_low",
+    "ci_high",
+    "null_pfr",
+    "shade",
+    "mark",
+    "mark_x",
+    "mean_margin_change",
+    *(t.shorthand.split(":")[0] for t in _TOOLTIP[3:-1]),
+]
+
+
 def attribute_selection() -> alt.Parameter:
     """The click selection widgets observe: one attribute at a time, by field."""
     return alt.selection_point(name=SELECTION_NAME, fields=["attribute"])
@@ -71,7 +88,8 @@ def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
     data["shade"] = data["reading"].map({TOO_FEW: TOO_FEW_OPACITY}).fillna(1.0)
     data["mark"] = data.apply(_mark_text, axis=1)
     data["mark_x"] = data[["pfr", "ci_high"]].max(axis=1).fillna(0.0)
-    return data.reset_index(drop=True)
+    # only what a mark or a tooltip reads travels (the spec is rebuilt after every batch)
+    return data[_CHART_FIELDS].reset_index(drop=True)
 
 
 def _height(n_attributes: int, per: int) -> int:
@@ -120,28 +138,28 @@ def sensitivity_chart(sens: pd.DataFrame, *, title: str | None = None) -> alt.La
         yOffset=offset,
         color=color,
         opacity=_opacity(selection),
-        tooltip=_TOOLTIP,
     )
     rules = base.mark_rule(color="#333333").encode(
-        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, tooltip=_TOOLTIP
+        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset
     )
     null_ticks = (
         alt.Chart(by_direction[by_direction["null_pfr"].notna()])
         .mark_tick(color="#777777", thickness=2, opacity=0.9)
-        .encode(x="null_pfr:Q", y=y, yOffset=offset, tooltip=_TOOLTIP)
+        .encode(x="null_pfr:Q", y=y, yOffset=offset)
     )
     ticks = (
         alt.Chart(pooled[pooled["reading"] != NOT_MEASURED])
         .mark_tick(color="black", thickness=2)
-        .encode(x="pfr:Q", y=y, tooltip=_TOOLTIP)
+        .encode(x="pfr:Q", y=y)
     )
     marks = (
         alt.Chart(pooled[pooled["mark"] != ""])
         .mark_text(align="left", dx=4, fontSize=11, color="#444444")
-        .encode(x="mark_x:Q", y=y, text="mark:N", tooltip=_TOOLTIP)
+        .encode(x="mark_x:Q", y=y, text="mark:N")
     )
     chart = (
         alt.layer(bars, rules, null_ticks, ticks, marks)
+        .encode(tooltip=_TOOLTIP)  # one tooltip for every layer, validated once
         .add_params(selection)
         .properties(width=420, height=_height(len(order), 34))
     )
