@@ -103,7 +103,8 @@ class SensitivityChart(w.VBox):
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
         self.caption.value = (
             f"<small>PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} "
-            "successful rewrites. Click a bar to filter the examples.</small>"
+            "successful rewrites; light bars: too few to read, grey ticks: the null "
+            "perturber's PFR. Click a bar to filter the examples.</small>"
         )
 
     def show_comparison(
