@@ -13,7 +13,13 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-BUNDLES = ("comparison_view.js", "attribute_picker.js", "annotator.js", "widgets.css")
+BUNDLES = (
+    "comparison_view.js",
+    "attribute_picker.js",
+    "annotator.js",
+    "sensitivity_summary.js",
+    "widgets.css",
+)
 
 
 class JSBuildHook(BuildHookInterface):

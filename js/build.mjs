@@ -8,7 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "rmx_widgets", "static");
 mkdirSync(outdir, { recursive: true });
 
-const entries = ["comparison_view", "attribute_picker", "annotator"];
+const entries = ["comparison_view", "attribute_picker", "annotator", "sensitivity_summary"];
 
 await esbuild.build({
   absWorkingDir: here,

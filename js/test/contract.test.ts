@@ -10,11 +10,12 @@ import { renderTypes, TYPES_PATH } from "../scripts/contract_types.mjs";
 import annotator from "../src/annotator";
 import attributePicker from "../src/attribute_picker";
 import comparisonView from "../src/comparison_view";
+import sensitivitySummary from "../src/sensitivity_summary";
 import contract from "../src/contract.json";
 import { TRAITS } from "../src/lib/contract";
 import type { State } from "../src/lib/model";
 import { click, mount, typeInto, type Widget } from "./fake_model";
-import { ANN_STATE, AP_STATE, COMPARISON, CV_STATE, EXAMPLE, ROW } from "./fixtures";
+import { ANN_STATE, AP_STATE, COMPARISON, CV_STATE, EXAMPLE, ROW, SS_STATE, SUMMARY_ROW } from "./fixtures";
 
 interface RecordDef {
   properties: Record<string, { const?: unknown }>;
@@ -51,6 +52,8 @@ describe("the front end keeps to src/contract.json", () => {
     ["AnnotatorState", ANN_STATE],
     ["PickerAttribute", AP_STATE.attributes[0]],
     ["AttributePickerState", AP_STATE],
+    ["SummaryRow", SUMMARY_ROW],
+    ["SensitivitySummaryState", SS_STATE],
   ])("the typed %s fixture has exactly the contract's fields", (name, value) => {
     expect(Object.keys(value).sort()).toEqual(fieldsOf(name));
   });
@@ -59,6 +62,7 @@ describe("the front end keeps to src/contract.json", () => {
     ["ComparisonView", comparisonView, CV_STATE],
     ["AttributePicker", attributePicker, AP_STATE],
     ["Annotator", annotator, ANN_STATE],
+    ["SensitivitySummary", sensitivitySummary, SS_STATE],
   ])("%s redraws on every trait of its state", (widget, view, state) => {
     current = mount(view, { ...state });
     const events = [...current.model.listeners.entries()].filter(([, cbs]) => cbs.size > 0).map(([ev]) => ev);

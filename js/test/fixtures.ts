@@ -10,7 +10,9 @@ import type {
   ComparisonViewState,
   Example,
   Row,
+  SensitivitySummaryState,
   ShownComparison,
+  SummaryRow,
 } from "../src/lib/contract";
 
 type Over = Record<string, unknown>;
@@ -102,9 +104,36 @@ export const AP_STATE: AttributePickerState = {
   error: "",
 };
 
+/** What Python's SensitivitySummary sends for tests/helpers/sens_frames.py (with a null run). */
+export const SUMMARY_ROW: SummaryRow = {
+  attribute: "tone",
+  reading: "ok",
+  cells: ["40", "10/50 (0.20)", "0.50 [0.35, 0.65]", "0.10 (n=40)", "+0.40 [+0.20, +0.60]", "0.001", "*"],
+};
+
+export const SS_STATE: SensitivitySummaryState = {
+  rows: [
+    SUMMARY_ROW,
+    {
+      attribute: "length",
+      reading: "too few",
+      cells: ["9 (too few)", "1/10 (0.10)", "0.11 [0.02, 0.43]", "0.11 (n=9)", "0.00 [-0.30, +0.30]", "1.000", "n.s."],
+    },
+    {
+      attribute: "<b>x</b>&<script>",
+      reading: "not measured",
+      cells: ["0", "5/5 (1.00)", "not measured", "0.20 (n=10)", "–", "–", "not tested"],
+    },
+  ],
+  headers: ["attribute", "n", "failed", "PFR [interval]", "null PFR", "excess [interval]", "p (Holm)", "significant"],
+  legend: "n = successful rewrites; … * = significant at α = 0.05 after Holm …",
+  empty: "No results yet: press Run.",
+};
+
 export const row = (over: Over = {}) => ({ ...structuredClone(ROW), ...over });
 export const comparison = (over: Over = {}) => ({ ...structuredClone(COMPARISON), ...over });
 export const cvState = (over: Over = {}) => ({ ...structuredClone(CV_STATE), ...over });
 export const example = (over: Over = {}) => ({ ...structuredClone(EXAMPLE), ...over });
 export const annState = (over: Over = {}) => ({ ...structuredClone(ANN_STATE), ...over });
 export const apState = (over: Over = {}) => ({ ...structuredClone(AP_STATE), ...over });
+export const ssState = (over: Over = {}) => ({ ...structuredClone(SS_STATE), ...over });

@@ -204,11 +204,16 @@ def _print_null(s: Mapping[str, Any], skipped: str | None) -> None:
 
 
 def _print_sensitivity(sens: Any) -> None:
-    import pandas as pd
+    """The pooled rows, one attribute a line: n, failed rate, PFR [interval], null PFR, excess,
+    Holm p and the significance marker, with the "too few" / "not measured" marks and a
+    legend (the cells come from core.readability, as in every other face)."""
+    from rmx_widgets.core.readability import TEXT_COLUMNS, face_rows, legend
 
-    pooled = sens[sens["direction"] == "both"]
-    with pd.option_context(
-        "display.max_rows", 200, "display.width", 120, "display.float_format", "{:.3f}".format
-    ):
-        print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
-        print(pooled.drop(columns=["direction"]).to_string(index=False))
+    rows = face_rows(sens)
+    header = ["attribute", *TEXT_COLUMNS.values()]
+    lines = [[str(r["attribute"]), *(str(r[c]) for c in TEXT_COLUMNS)] for _, r in rows.iterrows()]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
+    for line in [header, *lines]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+    print(legend())

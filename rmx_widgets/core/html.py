@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.readability import TEXT_COLUMNS, alpha_of, face_rows, legend
 
 _DIFF_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 
@@ -55,6 +56,8 @@ ins { background: #d4f7d4; text-decoration: none; } del { background: #f9d0d0; }
 table.examples { width: 100%; table-layout: fixed; } table.examples td { width: 42%; }
 table.examples td.attr { width: 16%; }
 .note { color: #666; font-style: italic; }
+tr.too-few td { color: #8a6d00; background: #fff8e1; }
+tr.not-measured td { color: #888; background: #f4f4f4; font-style: italic; }
 """
 
 
@@ -137,6 +140,46 @@ def html_table(df: pd.DataFrame, *, cls: str = "") -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls_attr = f' class="{escape(cls)}"' if cls else ""
     return f"<table{cls_attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_READING_CLASS = {"too few": "too-few", "not measured": "not-measured"}
+
+
+def sensitivity_table_html(
+    sens: pd.DataFrame,
+    *,
+    directions: tuple[str, ...] | None = None,
+    extra: Sequence[str] = (),
+    cls: str = "sensitivity",
+) -> str:
+    """A sensitivity table as the faces show it (:func:`core.readability.face_rows`): per row
+    n, failed rate with counts, PFR [interval], null PFR, excess [interval], Holm p and the
+    significance marker, then the ``extra`` columns of ``sens`` as numbers; too-few and
+    not-measured rows are marked by class and text. Everything escaped."""
+    rows = face_rows(sens, directions)
+    kept = sens if directions is None else sens[sens["direction"].isin(directions)]
+    show_direction = directions is None or len(directions) > 1
+    head = ["attribute", *(["direction"] if show_direction else []), *TEXT_COLUMNS.values()]
+    head += list(extra)
+    body = []
+    for r, more in zip(rows.to_dict("records"), kept[list(extra)].itertuples(index=False)):
+        cells = [r["attribute"], *([r["direction"]] if show_direction else [])]
+        cells += [r[c] for c in TEXT_COLUMNS]
+        row_cls = _READING_CLASS.get(r["reading"])
+        attr = f' class="{row_cls}"' if row_cls else ""
+        tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
+        tds += "".join(f'<td class="num">{fmt(v)}</td>' for v in more)
+        body.append(f"<tr{attr}>{tds}</tr>")
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    return (
+        f'<table class="{escape(cls)}"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def readability_caption(sens: pd.DataFrame) -> str:
+    """The key under every sensitivity table: min n, alpha and the Holm correction (escaped)."""
+    return f'<p class="meta">{escape(legend(alpha_of(sens)))}</p>'
 
 
 def diff_html(original: str, perturbed: str) -> str:

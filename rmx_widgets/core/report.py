@@ -16,7 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from rmx_widgets.core.charts import sensitivity_chart
-from rmx_widgets.core.html import example_html, html_table, standalone_page, write_page
+from rmx_widgets.core.html import (
+    example_html,
+    html_table,
+    readability_caption,
+    sensitivity_table_html,
+    standalone_page,
+    write_page,
+)
 from rmx_widgets.core.metrics import quality_summary, require_columns
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order, sensitivity
@@ -130,7 +137,9 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
         '<p class="meta">Preference flip rate (PFR) per attribute with 95% confidence '
         "intervals (bootstrap over comparisons, floored by Wilson); &quot;worse&quot; "
         "rewrites the chosen response, "
-        "&quot;better&quot; the rejected one; the black tick is the pooled PFR. "
+        "&quot;better&quot; the rejected one; the black tick is the pooled PFR, a grey tick "
+        "the null perturber's PFR (when a null was run); light bars have too few rewrites "
+        "to read. "
         "mean_margin_change is the mean relative change of the reward margin "
         "(below −1: the average rewrite flips the preference). pfr_length_controlled is "
         "the PFR among the n_length_controlled rewrites whose length changed by less than "
@@ -138,7 +147,8 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
         f'<div id="{CHART_ID}"></div>',
         '<noscript><p class="note">The chart needs JavaScript; the table below holds the '
         "same numbers.</p></noscript>",
-        html_table(sens[SENSITIVITY_COLUMNS]),
+        sensitivity_table_html(sens, extra=("mean_margin_change", "n_comparisons")),
+        readability_caption(sens),
     ]
 
 

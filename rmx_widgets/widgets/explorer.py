@@ -32,6 +32,7 @@ from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
+from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
 
 def _eta(seconds: float) -> str:
@@ -132,6 +133,12 @@ class Explorer(w.VBox):
         with self._lock:
             frames = list(self._frames)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def sensitivity_summary(self) -> SensitivitySummary:
+        """The per-attribute table under the chart: n, failed rate, PFR [interval], null PFR,
+        excess, Holm p, significance, the "too few" / "not measured" marks."""
+        return self.chart.summary
 
     def run(self) -> None:
         """Start explaining the selected attributes in the background."""

@@ -1,4 +1,5 @@
-"""SensitivityChart: PFR per attribute through ``altair.JupyterChart``, clickable.
+"""SensitivityChart: PFR per attribute through ``altair.JupyterChart``, clickable, with the
+per-attribute :class:`SensitivitySummary` table under it.
 
 The chart's point selection (param ``attribute``) is observed on the Python side and mirrored
 into the ``selected`` trait, which the Explorer links to the ComparisonView's filter. Only the
@@ -18,6 +19,7 @@ import traitlets
 
 from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
 from rmx_widgets.core.sensitivity import sensitivity
+from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
 
 def _offline_bundle_path() -> Path:
@@ -79,7 +81,8 @@ class SensitivityChart(w.VBox):
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )
         self.caption = w.HTML()
-        super().__init__([self.chart, self.caption])
+        self.summary = SensitivitySummary()
+        super().__init__([self.chart, self.caption, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
             self.update(table)
@@ -91,12 +94,17 @@ class SensitivityChart(w.VBox):
         return sens
 
     def show(self, sens: pd.DataFrame) -> None:
+        """Draw a sensitivity table: the chart and, under it, the pooled rows as the faces show
+        them (n, failed rate, interval, null PFR, Holm p, significance, the marks)."""
         self.sens = sens
         self._set_chart(sensitivity_chart(sens, title=self.title))
+        self.summary.show(sens)
+        self.summary.layout.display = None
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
         self.caption.value = (
             f"<small>PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} "
-            "successful rewrites. Click a bar to filter the examples.</small>"
+            "successful rewrites; light bars: too few to read, grey ticks: the null "
+            "perturber's PFR. Click a bar to filter the examples.</small>"
         )
 
     def show_comparison(
@@ -104,6 +112,8 @@ class SensitivityChart(w.VBox):
     ) -> None:
         self.sens = None
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
+        self.summary.show(None)  # two RMs: the chart's labels and tooltips carry the marks
+        self.summary.layout.display = "none"
         self.caption.value = (
             "<small>Pooled PFR per attribute for each reward model, with "
             "95% CIs (bootstrap, Wilson floor). Click a bar to filter the examples.</small>"

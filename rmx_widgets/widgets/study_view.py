@@ -18,7 +18,6 @@ import ipywidgets as w
 import pandas as pd
 
 from rmx_widgets.core.html import html_table
-from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 from rmx_widgets.core.study.report import SIDE_NOTES, SIDES
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
@@ -192,7 +191,8 @@ class StudyView(w.VBox):
                 continue
             chart.layout.display = None
             chart.title = f"{rm} — {pert}"
-            chart.show(rows[SENSITIVITY_COLUMNS].reset_index(drop=True))
+            # every column: the null-run ones, when the study made them, reach the summary
+            chart.show(rows.reset_index(drop=True))
         n_agree = int(sens["n_agree"].iloc[0]) if len(sens) else 0
         note = (
             f"<p><i>On the {n_agree} comparisons all reward models agree on.</i></p>"

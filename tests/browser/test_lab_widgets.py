@@ -180,6 +180,17 @@ def test_quickstart_explorer_run_chart_and_click_filter(lab: Lab, browser_page: 
     assert all(n == 2 for n in groups.values()), groups  # worse and better bar per attribute
     assert "press Run" not in svg.text_content()
 
+    # under the chart, the per-attribute summary: the cells core.readability makes, as text
+    summary = box.locator(".rmx-sensitivity-summary")
+    rows = summary.locator('[data-testid="rmx-summary-row"]')
+    wait_for(lambda: rows.count() == len(supported), 30, "the summary rows")
+    cells = rows.first.locator("td").all_text_contents()
+    # n, failed, PFR [interval], null PFR (or "no null run"), excess, p (Holm), significance
+    assert len(cells) == 7 and re.match(r"^\d+ \(|^\d+$", cells[0]), cells
+    assert cells[3] == "no null run" or "(n=" in cells[3], cells
+    assert {r.get_attribute("data-reading") for r in rows.all()} <= {"ok", "too few"}
+    assert "Holm" in summary.locator('[data-testid="rmx-summary-legend"]').text_content()
+
     view = box.locator(".rmx-comparison-view")
     assert len(set(row_attributes(view))) > 1  # unfiltered: several attributes on the page
     attribute = click_widest_bar(page, chart)

@@ -168,12 +168,13 @@ def test_sensitivity_chart_spec():
     assert bars["mark"]["type"] == "bar"
     assert bars["encoding"]["y"]["sort"] == ["c", "a", "b"]  # pooled PFR 1, 0.5, 0
     assert bars["encoding"]["x"]["field"] == "pfr"
-    assert {layer["mark"]["type"] for layer in spec["layer"]} == {"bar", "rule", "tick"}
+    assert {layer["mark"]["type"] for layer in spec["layer"]} == {"bar", "rule", "tick", "text"}
     rule = spec["layer"][1]["encoding"]
     assert (rule["x"]["field"], rule["x2"]["field"]) == ("ci_low", "ci_high")
     assert spec["title"] == "PFR"
-    # only aggregated rows travel: 2 directions x 3 attributes for bars, 3 pooled for ticks
-    assert sorted(len(rows) for rows in spec["datasets"].values()) == [3, 6]
+    # only aggregated rows travel: 2 directions x 3 attributes for bars, 3 pooled for ticks and
+    # labels (every row has n = 1: "too few"), none for null ticks (no null run)
+    assert sorted(len(rows) for rows in spec["datasets"].values()) == [0, 3, 6]
 
 
 def test_comparison_chart_spec():

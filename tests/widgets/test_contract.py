@@ -26,11 +26,13 @@ from rmx_widgets.widgets.contract import (
     schema,
     schema_text,
 )
+from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
 CLASSES: dict[str, type[AnyWidget]] = {
     "ComparisonView": ComparisonView,
     "AttributePicker": AttributePicker,
     "Annotator": Annotator,
+    "SensitivitySummary": SensitivitySummary,
 }
 
 
@@ -154,3 +156,24 @@ def test_annotator_payloads_and_messages_keep_to_the_contract(result, tmp_path):
     for fmt in ("csv", "jsonl"):
         ann._on_msg(ann, ExportMessage(type="export", format=fmt), [])
         assert ann.status.startswith("exported") and (tmp_path / f"annotations.{fmt}").exists()
+
+
+def test_sensitivity_summary_payloads_keep_to_the_contract(result):
+    from sens_frames import sens_frame
+
+    summary = SensitivitySummary()
+    _check_state(summary, "SensitivitySummary")
+    for null in ("columns", "na", "absent"):
+        summary.show(sens_frame(null))
+        _check_state(summary, "SensitivitySummary")
+    summary.show(result.sensitivity(n_boot=20))
+    _check_state(summary, "SensitivitySummary")
+
+
+def test_the_reading_literal_is_core_readabilitys():
+    from typing import get_args
+
+    from rmx_widgets.core import readability
+    from rmx_widgets.widgets.contract import Reading
+
+    assert get_args(Reading) == get_args(readability.Reading)

@@ -16,6 +16,8 @@ export type ExampleKind = "representative" | "contrasting";
 
 export type ExportFormat = "csv" | "jsonl";
 
+export type Reading = "not measured" | "too few" | "ok";
+
 /** ComparisonView's traits: Python filters and pages, the browser shows one page. */
 export interface ComparisonViewState {
   comparison: ShownComparison | null;
@@ -136,11 +138,27 @@ export interface ExportMessage {
   format: ExportFormat;
 }
 
+/** SensitivitySummary's traits: the pooled rows, the cells' headers, the legend line (min n, alpha, Holm) and what to say when there are no rows yet. */
+export interface SensitivitySummaryState {
+  rows: SummaryRow[];
+  headers: string[];
+  legend: string;
+  empty: string;
+}
+
+/** One attribute's pooled sensitivity row as every face shows it: its reading mark and the text cells core.readability made (n, failed rate, PFR [interval], null PFR, excess, Holm p, significance), in the order of `headers`. */
+export interface SummaryRow {
+  attribute: string;
+  reading: Reading;
+  cells: string[];
+}
+
 /** Each widget's synced traits (its model's state). */
 export interface WidgetStates {
   ComparisonView: ComparisonViewState;
   AttributePicker: AttributePickerState;
   Annotator: AnnotatorState;
+  SensitivitySummary: SensitivitySummaryState;
 }
 
 /** Each widget's synced trait names, in the contract's order: what its view listens to. */
@@ -148,4 +166,5 @@ export const TRAITS = {
   ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows"],
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
+  SensitivitySummary: ["rows", "headers", "legend", "empty"],
 } as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

@@ -29,9 +29,12 @@ from rmx_widgets.core.html import (
     example_html,
     fmt,
     html_table,
+    readability_caption,
+    sensitivity_table_html,
     standalone_page,
     write_page,
 )
+from rmx_widgets.core.readability import TOO_FEW, face_rows
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order
 from rmx_widgets.core.study.result import StudyResult
 
@@ -132,10 +135,15 @@ def _sens_rows(result: StudyResult, dataset: str) -> pd.DataFrame:
     return s[s["dataset"] == dataset]
 
 
-def _pfr_cell(row: pd.Series) -> str:
-    if _na(row["pfr"]):
-        return "–"
-    return f"{row['pfr']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+def _pfr_cells(rows: pd.DataFrame) -> pd.Series:
+    """Pooled PFR [95% CI] per attribute with its reading (core.readability): "not measured"
+    for no successful rewrite, never 0; "(too few, n=…)" below the minimum n."""
+    face = face_rows(rows, digits=3)
+    cells = [
+        f"{r.pfr_text} ({TOO_FEW}, n={r.n})" if r.reading == TOO_FEW else r.pfr_text
+        for r in face.itertuples()
+    ]
+    return pd.Series(cells, index=face["attribute"].to_numpy())
 
 
 def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> str:
@@ -148,16 +156,18 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
         f'<p class="meta">PFR per attribute with bootstrap confidence intervals, on '
         f"the {n_agree} comparisons on which all reward models agree on the original "
         "preference; &quot;worse&quot; rewrites the chosen response, &quot;better"
-        "&quot; the rejected one, the black tick is the pooled PFR.</p>"
+        "&quot; the rejected one, the black tick is the pooled PFR; beside each chart, "
+        "the pooled rows with n, failed rate, null PFR and significance.</p>"
     )
     for pert, by_pert in sens.groupby("perturber", sort=False):
         blocks, pooled = [], {}
         for rm in [r for r in result.rms if r in set(by_pert["rm"])]:
-            rows = by_pert[by_pert["rm"] == rm][SENSITIVITY_COLUMNS]
+            # every column: the null-run ones, when the study made them, reach the faces
+            rows = by_pert[by_pert["rm"] == rm].reset_index(drop=True)
             chart = sensitivity_chart(rows, title=f"{rm} — {pert}")
-            blocks.append(f"<div><h4>{escape(str(rm))}</h4>{charts.add(chart)}</div>")
-            both = rows[rows["direction"] == "both"].set_index("attribute")
-            pooled[str(rm)] = both.apply(_pfr_cell, axis=1)
+            detail = sensitivity_table_html(rows, directions=("both",), cls="pfr-detail")
+            blocks.append(f"<div><h4>{escape(str(rm))}</h4>{charts.add(chart)}{detail}</div>")
+            pooled[str(rm)] = _pfr_cells(rows)
         parts.append(f"<h4>Perturber: {escape(str(pert))}</h4>")
         parts.append(f'<div class="charts">{"".join(blocks)}</div>')
         table = pd.DataFrame(pooled)
@@ -165,6 +175,7 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
             [a for a in result.config.get("attributes", []) if a in table.index]
             + [a for a in table.index if a not in result.config.get("attributes", [])]
         )
+        parts.append(readability_caption(by_pert))
         parts.append('<p class="meta">Pooled PFR [95% CI] per attribute and reward model.</p>')
         parts.append(
             html_table(table.rename_axis("attribute").reset_index().fillna("–"), cls="pfr")

@@ -43,6 +43,7 @@ OutcomeFilter = Literal["all", "CF", "SF", "failed"]
 Preferred = Literal["a", "b"]
 ExampleKind = Literal["representative", "contrasting"]
 ExportFormat = Literal["csv", "jsonl"]
+Reading = Literal["not measured", "too few", "ok"]
 
 ENUMS: dict[str, Any] = {
     "Side": Side,
@@ -53,6 +54,7 @@ ENUMS: dict[str, Any] = {
     "Preferred": Preferred,
     "ExampleKind": ExampleKind,
     "ExportFormat": ExportFormat,
+    "Reading": Reading,
 }
 """Named so that both sides share one spelling (``Outcome`` in TypeScript is this Literal)."""
 
@@ -137,6 +139,16 @@ class Annotation(TypedDict):
     updated: float
 
 
+class SummaryRow(TypedDict):
+    """One attribute's pooled sensitivity row as every face shows it: its reading mark and the
+    text cells core.readability made (n, failed rate, PFR [interval], null PFR, excess, Holm p,
+    significance), in the order of `headers`."""
+
+    attribute: str
+    reading: Reading
+    cells: list[str]
+
+
 # -- synced traits, per widget --------------------------------------------------------------
 class ComparisonViewState(TypedDict):
     """ComparisonView's traits: Python filters and pages, the browser shows one page."""
@@ -167,6 +179,16 @@ class AnnotatorState(TypedDict):
     annotations: dict[str, Annotation]
     tag_options: list[str]
     status: str
+
+
+class SensitivitySummaryState(TypedDict):
+    """SensitivitySummary's traits: the pooled rows, the cells' headers, the legend line (min
+    n, alpha, Holm) and what to say when there are no rows yet."""
+
+    rows: list[SummaryRow]
+    headers: list[str]
+    legend: str
+    empty: str
 
 
 # -- messages from the browser --------------------------------------------------------------
@@ -206,6 +228,7 @@ WIDGETS: dict[str, WidgetContract] = {
     "ComparisonView": WidgetContract(ComparisonViewState),
     "AttributePicker": WidgetContract(AttributePickerState, (AddAttributeMessage,)),
     "Annotator": WidgetContract(AnnotatorState, (SaveAnnotationMessage, ExportMessage)),
+    "SensitivitySummary": WidgetContract(SensitivitySummaryState),
 }
 
 

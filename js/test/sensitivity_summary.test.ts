@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it } from "vitest";
+import widget from "../src/sensitivity_summary";
+import { mount } from "./fake_model";
+import { ssState } from "./fixtures";
+
+let current: ReturnType<typeof mount> | null = null;
+const setup = (over: Record<string, unknown> = {}) => (current = mount(widget, ssState(over)));
+afterEach(() => {
+  current?.cleanup();
+  current = null;
+});
+
+const texts = (els: Element[]) => els.map((e) => e.textContent);
+
+describe("SensitivitySummary", () => {
+  it("shows the headers and every cell Python made, in order", () => {
+    const { q, qa } = setup();
+    const table = q("rmx-summary-table")!;
+    expect(texts(Array.from(table.querySelectorAll("thead th")))).toEqual([
+      "attribute",
+      "n",
+      "failed",
+      "PFR [interval]",
+      "null PFR",
+      "excess [interval]",
+      "p (Holm)",
+      "significant",
+    ]);
+    const rows = qa("rmx-summary-row");
+    expect(rows).toHaveLength(3);
+    expect(texts(Array.from(rows[0].children))).toEqual([
+      "tone",
+      "40",
+      "10/50 (0.20)",
+      "0.50 [0.35, 0.65]",
+      "0.10 (n=40)",
+      "+0.40 [+0.20, +0.60]",
+      "0.001",
+      "*",
+    ]);
+    expect(q("rmx-summary-legend")!.textContent).toContain("α = 0.05 after Holm");
+  });
+
+  it("marks too-few and not-measured rows by class and text, never a PFR of 0", () => {
+    const { qa } = setup();
+    const [tone, length, hostile] = qa("rmx-summary-row");
+    expect(tone.className).toBe("rmx-summary-row");
+    expect(length.classList.contains("rmx-too-few")).toBe(true);
+    expect(length.dataset.reading).toBe("too few");
+    expect(length.children[1].textContent).toBe("9 (too few)");
+    expect(hostile.classList.contains("rmx-not-measured")).toBe(true);
+    expect(hostile.children[3].textContent).toBe("not measured");
+    expect(hostile.textContent).not.toContain("0.00 [");
+  });
+
+  it("puts names and cells in as text, never as markup", () => {
+    const { qa, el } = setup();
+    const hostile = qa("rmx-summary-row")[2];
+    expect(hostile.children[0].textContent).toBe("<b>x</b>&<script>");
+    expect(el.querySelectorAll("b, script").length).toBe(0);
+    current!.model.pythonSet("rows", [
+      { attribute: `<img src=x onerror="window.__pwned=1">`, reading: "ok", cells: ["<i>1</i>", null, 3] },
+    ]);
+    const row = qa("rmx-summary-row")[0];
+    expect(texts(Array.from(row.children))).toEqual([`<img src=x onerror="window.__pwned=1">`, "<i>1</i>", "", "3"]);
+    expect(el.querySelectorAll("img, i").length).toBe(0);
+  });
+
+  it("shows the waiting line without rows and redraws when rows arrive", () => {
+    const { q, model } = setup({ rows: [] });
+    expect(q("rmx-summary-table")).toBeNull();
+    expect(q("rmx-summary-empty")!.textContent).toBe("No results yet: press Run.");
+    model.pythonSet("rows", ssState().rows.slice(0, 1));
+    expect(q("rmx-summary-empty")).toBeNull();
+    expect(q("rmx-summary-table")!.querySelectorAll("tbody tr")).toHaveLength(1);
+  });
+
+  it("survives what the contract forbids", () => {
+    const { q, model } = setup({ rows: "nope", headers: null });
+    expect(q("rmx-summary-empty")).not.toBeNull();
+    model.pythonSet("rows", [{ attribute: 5 }, null, { cells: "x" }].filter(Boolean));
+    expect(q("rmx-summary-table")!.querySelectorAll("tbody tr")).toHaveLength(2);
+    expect(q("rmx-summary-table")!.querySelectorAll("thead th")).toHaveLength(0);
+  });
+});

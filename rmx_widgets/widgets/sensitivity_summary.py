@@ -1,0 +1,55 @@
+"""SensitivitySummary: the per-attribute table under the sensitivity chart (the Explorer's,
+the StudyView's, RMCompare's), with the cells every face shows.
+
+Python makes every cell (core.readability: n with its "too few" mark, the failed rate with its
+counts, PFR [interval] or "not measured", the null PFR, the excess over it, the Holm p and the
+significance marker, "no null run" where no null was run); the browser only lays them out, as
+text. Only the pooled rows travel, a few hundred bytes per attribute.
+"""
+
+from __future__ import annotations
+
+import anywidget
+import pandas as pd
+import traitlets
+
+from rmx_widgets.core.readability import TEXT_COLUMNS, alpha_of, face_rows, legend
+from rmx_widgets.widgets._assets import bundle
+from rmx_widgets.widgets.contract import SummaryRow
+
+WAITING = "No results yet: press Run."
+
+
+def summary_rows(sens: pd.DataFrame) -> list[SummaryRow]:
+    """The pooled rows of a sensitivity table as the widget's ``rows`` payload."""
+    return [
+        SummaryRow(
+            attribute=str(r["attribute"]),
+            reading=r["reading"],
+            cells=[str(r[c]) for c in TEXT_COLUMNS],
+        )
+        for r in face_rows(sens).to_dict("records")
+    ]
+
+
+class SensitivitySummary(anywidget.AnyWidget):
+    """Synced traits: ``contract.SensitivitySummaryState``."""
+
+    _esm = bundle("sensitivity_summary.js")
+    _css = bundle("widgets.css")
+
+    rows: traitlets.List[SummaryRow] = traitlets.List().tag(sync=True)
+    headers: traitlets.List[str] = traitlets.List(["attribute", *TEXT_COLUMNS.values()]).tag(
+        sync=True
+    )
+    legend = traitlets.Unicode(legend()).tag(sync=True)
+    empty = traitlets.Unicode(WAITING).tag(sync=True)
+
+    def show(self, sens: pd.DataFrame | None) -> None:
+        """Show a sensitivity table's pooled rows (``None`` or empty: the waiting line)."""
+        if sens is None or not len(sens):
+            self.rows = []
+            return
+        with self.hold_sync():
+            self.legend = legend(alpha_of(sens))
+            self.rows = summary_rows(sens)

@@ -1,0 +1,103 @@
+"""The per-attribute table under the sensitivity chart (SensitivitySummary): the cells core
+.readability makes, in the Explorer, with and without the null-run columns."""
+
+from __future__ import annotations
+
+import pytest
+from sens_frames import HOSTILE, sens_frame
+from widget_inputs import ATTRS, COMPS, perturb, rm
+
+import rmx_widgets as rmx
+from rmx_widgets.widgets import Explorer, RMCompare, SensitivityChart
+from rmx_widgets.widgets.sensitivity_summary import WAITING, SensitivitySummary
+
+HEADERS = [
+    "attribute",
+    "n",
+    "failed",
+    "PFR [interval]",
+    "null PFR",
+    "excess [interval]",
+    "p (Holm)",
+    "significant",
+]
+
+
+@pytest.fixture(scope="module")
+def result():
+    return rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False).explain(COMPS)
+
+
+def test_rows_are_the_faces_cells_with_a_null_run():
+    """The same literals as js/test/fixtures.ts's SS_STATE (what the browser test renders)."""
+    summary = SensitivitySummary()
+    assert (summary.rows, summary.empty) == ([], WAITING)
+    summary.show(sens_frame("columns"))
+    assert summary.headers == HEADERS
+    assert summary.rows == [
+        {
+            "attribute": "tone",
+            "reading": "ok",
+            "cells": [
+                "40",
+                "10/50 (0.20)",  # 10 failed of 40 + 10
+                "0.50 [0.35, 0.65]",
+                "0.10 (n=40)",
+                "+0.40 [+0.20, +0.60]",
+                "0.001",  # Holm p 0.0012
+                "*",
+            ],
+        },
+        {
+            "attribute": "length",
+            "reading": "too few",  # n = 9 < 10
+            "cells": [
+                "9 (too few)",
+                "1/10 (0.10)",
+                "0.11 [0.02, 0.43]",
+                "0.11 (n=9)",
+                "0.00 [-0.30, +0.30]",
+                "1.000",
+                "n.s.",
+            ],
+        },
+        {
+            "attribute": HOSTILE,
+            "reading": "not measured",
+            "cells": ["0", "5/5 (1.00)", "not measured", "0.20 (n=10)", "–", "–", "not tested"],
+        },
+    ]
+    assert "α = 0.05" in summary.legend and "fewer than 10" in summary.legend
+
+
+@pytest.mark.parametrize("null", ["na", "absent"])
+def test_rows_without_a_null_run_say_so(null):
+    summary = SensitivitySummary()
+    summary.show(sens_frame(null))
+    assert [r["cells"][3:] for r in summary.rows] == [["no null run"] * 4] * 3
+    summary.show(None)
+    assert summary.rows == []
+
+
+def test_the_explorer_shows_the_summary_of_its_result(result):
+    explorer = Explorer(rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False), COMPS)
+    assert explorer.sensitivity_summary.rows == []  # before any run: the waiting line
+    explorer.show_result(result)
+    rows = {r["attribute"]: r for r in explorer.sensitivity_summary.rows}
+    assert set(rows) == set(ATTRS)
+    # assertiveness leaves every response unchanged: all 24 rewrites failed, nothing measured
+    assert rows["assertiveness"]["reading"] == "not measured"
+    assert rows["assertiveness"]["cells"][:3] == ["0", "24/24 (1.00)", "not measured"]
+    # 12 comparisons x 2 directions = 24 successful verbosity rewrites, every one a flip
+    assert rows["verbosity"]["reading"] == "ok"
+    assert rows["verbosity"]["cells"][:2] == ["24", "0/24 (0.00)"]  # 0 failed of 24
+    assert rows["verbosity"]["cells"][2].startswith("1.00 [")
+    assert rows["verbosity"]["cells"][3] == "no null run"  # the engine ran no null here
+    assert explorer.sensitivity_summary in explorer.chart.children
+
+
+def test_a_comparison_chart_hides_the_summary(result):
+    chart = SensitivityChart(result.table)
+    assert chart.summary.rows and chart.summary.layout.display is None
+    compare = RMCompare(result, result)
+    assert compare.chart.summary.rows == [] and compare.chart.summary.layout.display == "none"
