@@ -17,7 +17,7 @@ import pandas as pd
 
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import NOT_MEASURED, TOO_FEW, face_rows
-from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order
+from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order
 
 SELECTION_NAME = "attribute"
 DIRECTION_LABELS = {
@@ -78,7 +78,7 @@ def _mark_text(row: pd.Series) -> str:
 def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
     """The sensitivity rows with their face cells (core.readability): numbers for the marks,
     text for tooltips and labels, the reading, the bar opacity and where the label goes."""
-    require_columns(sens, SENSITIVITY_COLUMNS, "the sensitivity chart (a sensitivity() table)")
+    require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the sensitivity chart (a sensitivity() table)")
     face = face_rows(sens, directions=None)
     data = face.drop(columns=["attribute", "direction"])
     data.insert(0, "attribute", sens["attribute"].astype(str).to_numpy())

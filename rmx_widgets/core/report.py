@@ -26,7 +26,7 @@ from rmx_widgets.core.html import (
 )
 from rmx_widgets.core.metrics import quality_summary, require_columns
 from rmx_widgets.core.representatives import representatives
-from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order, sensitivity
+from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order, sensitivity
 
 _REPORT_COLUMNS = [
     "comparison_id",
@@ -99,7 +99,7 @@ def report_html(
     require_columns(table, needed, "the report")
     if sens is None:
         sens = sensitivity(table)
-    require_columns(sens, SENSITIVITY_COLUMNS, "the report's sensitivity table")
+    require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the report's sensitivity table")
     order = attribute_order(sens)
     spec = sensitivity_chart(sens, title="Preference flip rate per attribute").to_dict()
     sections = [

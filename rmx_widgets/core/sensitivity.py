@@ -51,8 +51,11 @@ SENSITIVITY_COLUMNS = [
 ]
 SENSITIVITY_COLUMNS.extend(NULL_COLUMNS)  # last: the null test's columns (core.null_test)
 DIRECTION_ROWS = ("worse", "better", "both")
-# The columns computed here; the length-controlled ones come from ``core.confounders``.
-_RECORD_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
+#: The columns computed here, which every face needs; the length-controlled ones come from
+#: ``core.confounders`` and the null test's from ``core.null_test``, and faces read those when
+#: present (a sensitivity table saved before they existed still charts and reports).
+BASE_SENSITIVITY_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
+_RECORD_COLUMNS = BASE_SENSITIVITY_COLUMNS
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
 # Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
 # for tables with very many comparisons while keeping each chunk one matrix product.
