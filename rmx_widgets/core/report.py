@@ -131,8 +131,9 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
         "intervals (bootstrap over comparisons, floored by Wilson); &quot;worse&quot; "
         "rewrites the chosen response, "
         "&quot;better&quot; the rejected one; the black tick is the pooled PFR. "
-        "mean_margin_change is the mean relative change of the reward margin "
-        "(below −1: the average rewrite flips the preference).</p>",
+        "mean_margin_change is the mean change of the reward margin in units of the "
+        "RM's reward spread (the standard deviation of its rewards of the original "
+        "responses; −1: the margin fell by one such spread).</p>",
         f'<div id="{CHART_ID}"></div>',
         '<noscript><p class="note">The chart needs JavaScript; the table below holds the '
         "same numbers.</p></noscript>",
