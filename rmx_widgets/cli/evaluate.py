@@ -136,10 +136,7 @@ def _print_tables(study: StudyResult) -> None:
         "{:.3f}".format,
     ):
         for ds in study.datasets:
-            print(
-                f"\n[{ds}] explanation quality, side 'both' (mean ± s.e. over "
-                f"{len(study.config['seeds'])} seeds × {study.config['per_seed']} comparisons)"
-            )
+            print(f"\n[{ds}] explanation quality, side 'both' ({study.se_note(ds)})")
             print(study.main_table(ds, side="both").to_string(index=False))
             if len(study.tau):
                 print(

@@ -140,8 +140,9 @@ def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
         "&quot;better&quot; the rejected one; the black tick is the pooled PFR, a grey tick "
         "the null perturber's PFR (when a null was run); light bars have too few rewrites "
         "to read. "
-        "mean_margin_change is the mean relative change of the reward margin "
-        "(below −1: the average rewrite flips the preference). pfr_length_controlled is "
+        "mean_margin_change is the mean change of the reward margin in units of the "
+        "RM's reward spread (the standard deviation of its rewards of the original "
+        "responses; −1: the margin fell by one such spread). pfr_length_controlled is "
         "the PFR among the n_length_controlled rewrites whose length changed by less than "
         "10% of the original's words (– when none did).</p>",
         f'<div id="{CHART_ID}"></div>',

@@ -3,7 +3,9 @@
 A global PFR ranking is an average; readers trust it more when they can see single comparisons
 that behave like it. The *local ranking* of one comparison orders its attributes the way the
 global ranking orders them, on that comparison alone: flip rate (CFs / successful rewrites)
-first, then the mean relative margin drop, then name. *Representative* comparisons are those
+first, then the mean relative margin drop (within one comparison every rewrite shares the
+divisor, its margin, so this orders the attributes as the global key's margin change in reward
+spread units does), then name. *Representative* comparisons are those
 whose local ranking agrees best with the RM's global ranking (Kendall's tau). The same local
 rankings, τ and example picking give the *contrasting* examples of two RMs
 (:mod:`rmx_widgets.core.compare`).

@@ -13,9 +13,12 @@ the pooled counts: ci_low = min(bootstrap low, Wilson low), ci_high = max(bootst
 Wilson high). The bootstrap is vectorised (a comparisons × cells count matrix multiplied by
 bootstrap weight matrices) so that it can run after every landed batch in a widget.
 
-The mean relative margin change, mean((margin_after − margin_before) / margin_before), is the
-continuous companion of the PFR: it uses how far the margin moved, not only its sign. A value
-below −1 means the average perturbation flips the preference.
+The mean margin change, mean((margin_after − margin_before) / s), is the continuous companion
+of the PFR: it uses how far the margin moved, not only its sign. The scale s is the RM's reward
+spread, the standard deviation of the original rewards of the table's comparisons (see
+:func:`reward_spread`), so −1 means the average rewrite cut the margin by one typical reward
+difference of this RM. Dividing by each comparison's own margin instead would let one near-tie
+(margin 1e-4) outweigh every clear comparison and decide the ranking's tie-breaker.
 
 Comparing two RMs' rankings (Kendall's τ, agreement on the original preference) is
 :mod:`rmx_widgets.core.compare`.
@@ -64,10 +67,49 @@ _CHUNK_CELLS = 1_000_000  # ~25 MB of bootstrap scratch at a time, whatever the 
 
 def relative_margin_change(table: pd.DataFrame) -> pd.Series:
     """(margin_after − margin_before) / margin_before per row; NaN for failed rows or a
-    non-positive margin_before (a tie has no preference to move)."""
+    non-positive margin_before (a tie has no preference to move). Meaningful *within* one
+    comparison (the local rankings' ``margin_drop``, where every row shares the divisor);
+    across comparisons use :func:`margin_change_in_spread`, which near-ties cannot dominate."""
     before = pd.to_numeric(table["margin_before"], errors="coerce").astype(float)
     after = pd.to_numeric(table["margin_after"], errors="coerce").astype(float)
     change = (after - before) / before.where(before > 0)
+    return change.where(np.isfinite(change))
+
+
+def reward_spread(table: pd.DataFrame) -> float:
+    """The RM's reward spread over the table's original responses: the sample standard
+    deviation (ddof = 1) of the original rewards, each comparison contributing its two
+    (``reward_original`` and ``reward_other`` of its first row) once. Only comparisons with a
+    successful (non-failed) rewrite count: those are the ones whose margin changes it scales.
+
+    The standard deviation rather than a robust spread (IQR / 1.349, MAD): it is 0 only when
+    every original reward is equal, whereas the robust ones are 0 as soon as half of the
+    rewards coincide, which RMs with discrete scores (rules, counts, 1–5 ratings) produce
+    routinely, and would leave the margin change unmeasured. An outlying reward inflates s,
+    but s divides every row of the table alike, so it rescales the column without reordering
+    the ranking. NaN ("not measured") when the reward columns are missing, with fewer than two
+    finite rewards, or when every original reward is equal (s = 0: no scale).
+    """
+    if not {"reward_original", "reward_other"} <= set(table.columns):
+        return math.nan
+    rows = table[table["outcome"] != "failed"] if "outcome" in table.columns else table
+    first = rows.groupby("comparison_id", sort=False)[["reward_original", "reward_other"]].first()
+    rewards = pd.to_numeric(first.stack(), errors="coerce").to_numpy(float)
+    rewards = rewards[np.isfinite(rewards)]
+    if len(rewards) < 2:
+        return math.nan
+    spread = float(np.std(rewards, ddof=1))
+    return spread if spread > 0 and math.isfinite(spread) else math.nan
+
+
+def margin_change_in_spread(table: pd.DataFrame) -> pd.Series:
+    """(margin_after − margin_before) / :func:`reward_spread` per row, the unit that
+    ``mean_margin_change`` averages; NaN for failed rows, rows without a preference
+    (margin_before ≤ 0) and every row when the spread is not measured (never ±inf)."""
+    before = pd.to_numeric(table["margin_before"], errors="coerce").astype(float)
+    after = pd.to_numeric(table["margin_after"], errors="coerce").astype(float)
+    spread = reward_spread(table)
+    change = (after - before).where(before > 0) / spread
     return change.where(np.isfinite(change))
 
 
@@ -89,7 +131,9 @@ def sensitivity(
     comparisons that contribute at least one of them (the bootstrap's sample size);
     ``n_failed`` counts the failed rewrites, which are left out of the PFR. An attribute with
     no successful rewrite keeps its rows with n = 0 and NaN PFR, interval and margin change
-    ("not measured", never 0), so a user sees it was tried.
+    ("not measured", never 0), so a user sees it was tried. ``mean_margin_change`` is the mean
+    of (margin_after − margin_before) / s over the successful rewrites, s being the RM's reward
+    spread over the original responses (:func:`reward_spread`; NaN when s is 0 or unknown).
 
     The interval at level ``confidence`` (1 − α): with k flips among n rewrites, p̂ = k/n and
     z = Φ⁻¹(1 − α/2), the Wilson score bounds are (p̂ + z²/2n ± z·sqrt(p̂(1 − p̂)/n +
@@ -233,9 +277,9 @@ def _intervals(
 
 
 def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
-    """The mean relative margin change per (attribute, direction) row, over the rows where it
-    is defined."""
-    change = relative_margin_change(ok).to_numpy()
+    """The mean margin change in units of the reward spread (:func:`margin_change_in_spread`)
+    per (attribute, direction) row, over the rows where it is defined."""
+    change = margin_change_in_spread(ok).to_numpy()
     change_sum = np.zeros(n_attr * 2)
     change_n = np.zeros(n_attr * 2)
     finite = ~np.isnan(change)

@@ -166,7 +166,8 @@ class StudyView(w.VBox):
     def _show_quality(self) -> None:
         table = self.result.main_table(self.dataset, self.side.value)
         note = (
-            f"<p><i>{_esc(SIDE_NOTES[self.side.value])}; mean ± standard error over seeds.</i></p>"
+            f"<p><i>{_esc(SIDE_NOTES[self.side.value])}; "
+            f"{_esc(self.result.se_note(self.dataset))}.</i></p>"
         )
         self.quality.value = note + (
             html_table(table, cls=f"quality side-{self.side.value}")

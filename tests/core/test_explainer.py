@@ -119,9 +119,11 @@ def test_labels_margins_and_pfr_by_hand():
     for key, (pfr, n) in by_hand.items():
         assert sens.loc[key, "pfr"] == pytest.approx(pfr), key
         assert sens.loc[key, "n"] == n, key
-    # mean relative margin change, verbosity pooled: (-1.5/1 + -0.5/1 + -1/3 + -4/3) / 4
+    # mean margin change in units of the reward spread: the originals A 2, B 1 (c1) and D 4,
+    # C 1 (c2; the tie c3 is not in the table) have mean 2 and sample sd
+    # sqrt((0 + 1 + 4 + 1) / 3) = sqrt(2); verbosity pooled: (-1.5 - 0.5 - 1 - 4) / 4 / sqrt(2)
     assert sens.loc[("verbosity", "both"), "mean_margin_change"] == pytest.approx(
-        (-1.5 - 0.5 - 1 / 3 - 4 / 3) / 4
+        (-1.5 - 0.5 - 1 - 4) / 4 / math.sqrt(2)
     )
 
 

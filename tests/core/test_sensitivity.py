@@ -48,26 +48,35 @@ def test_columns_and_row_layout():
     assert list(sens["attribute"]) == ["verbosity"] * 3 + ["correctness"] * 3 + ["clarity"] * 3
 
 
+# small_table's originals (reward(chosen) = margin_before, reward(rejected) = 0): c1 (2, 0) and
+# c2 (1, 0); mean 0.75, squared deviations 1.5625 + 0.5625 + 0.0625 + 0.5625 = 2.75, sample sd
+# sqrt(2.75 / 3) = 0.957427: margin changes are in these units.
+SMALL_SPREAD = math.sqrt(2.75 / 3)
+
+
 def test_pfr_n_and_margin_change_by_hand():
     sens = sensitivity(small_table(), n_boot=200)
+    s = SMALL_SPREAD
+    assert s == pytest.approx(0.957427, abs=1e-6)
     w = get(sens, "verbosity", "worse")
-    # two chosen rewrites, both flip; changes (-1-2)/2 = -1.5 and (-0.5-1)/1 = -1.5
+    # two chosen rewrites, both flip; changes -1 - 2 = -3 and -0.5 - 1 = -1.5
     assert (w["pfr"], w["n"]) == (1.0, 2)
-    assert w["mean_margin_change"] == pytest.approx(-1.5)
+    assert w["mean_margin_change"] == pytest.approx((-3 - 1.5) / 2 / s)
     b = get(sens, "verbosity", "better")
-    # c1 holds (SF), c2 flips (CF); changes (1-2)/2 = -0.5 and -1.5
+    # c1 holds (SF), c2 flips (CF); changes 1 - 2 = -1 and -0.5 - 1 = -1.5
     assert (b["pfr"], b["n"]) == (0.5, 2)
-    assert b["mean_margin_change"] == pytest.approx(-1.0)
+    assert b["mean_margin_change"] == pytest.approx((-1 - 1.5) / 2 / s)
     both = get(sens, "verbosity", "both")
     assert (both["pfr"], both["n"]) == (0.75, 4)
-    assert both["mean_margin_change"] == pytest.approx((-1.5 - 1.5 - 0.5 - 1.5) / 4)
+    assert both["mean_margin_change"] == pytest.approx((-3 - 1.5 - 1 - 1.5) / 4 / s)
     # the failed rejected rewrite of c1 is excluded everywhere
     cb = get(sens, "correctness", "better")
     assert (cb["pfr"], cb["n"]) == (0.0, 1)
-    assert cb["mean_margin_change"] == pytest.approx((0.5 - 1) / 1)
+    assert cb["mean_margin_change"] == pytest.approx((0.5 - 1) / s)
     cboth = get(sens, "correctness", "both")
     assert (cboth["pfr"], cboth["n"]) == (0.0, 3)
-    assert cboth["mean_margin_change"] == pytest.approx(-0.5)
+    # c1 chosen 1 - 2 = -1, c2 chosen and rejected 0.5 - 1 = -0.5 each
+    assert cboth["mean_margin_change"] == pytest.approx((-1 - 0.5 - 0.5) / 3 / s)
 
 
 def test_attribute_with_only_failures_has_n_zero_and_nan():
@@ -242,7 +251,8 @@ def test_sort_ties_broken_by_margin_change_then_name():
     sens = sensitivity(tf.table(rows), n_boot=0)
     assert list(sens["attribute"].unique()) == ["beta", "alpha", "gamma"]
     assert ranking(sens) == ["beta", "alpha", "gamma"]
-    assert get(sens, "beta", "both")["mean_margin_change"] == pytest.approx(-1.0)
+    # originals (1, 0): sample sd sqrt(((1 - 0.5)² + (0 - 0.5)²) / 1) = sqrt(0.5)
+    assert get(sens, "beta", "both")["mean_margin_change"] == pytest.approx(-1.0 / math.sqrt(0.5))
 
 
 def test_ranking_orders_by_pooled_pfr_and_drops_untried():

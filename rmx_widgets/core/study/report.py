@@ -85,6 +85,10 @@ def _config_html(result: StudyResult) -> str:
                 "seeds × comparisons per seed",
                 (f"{len(seeds)} × {cfg.get('per_seed')} (seeds {', '.join(map(str, seeds))})"),
             ),
+            (
+                "sampling",
+                "; ".join(f"{d}: {m}" for d, m in cfg.get("sampling", {}).items()) or "–",
+            ),
             ("attributes", ", ".join(map(str, cfg.get("attributes", [])))),
             ("primary perturber", primary if primary is not None else "none (all skipped)"),
             ("examples per RM / pair (k)", cfg.get("k")),
@@ -108,15 +112,13 @@ def _config_html(result: StudyResult) -> str:
 
 
 def _quality_html(result: StudyResult, dataset: str) -> str:
-    n_seeds = len(result.config.get("seeds", []))
     parts = [
         "<h3>Quality of the explanations</h3>",
         (
             '<p class="meta">Coverage: fraction of comparisons with at least one CF (SF); '
             "syntactic and semantic distance to the original (small is good for a CF, large "
             "for an SF); diversity: mean pairwise distance among one comparison's CFs (SFs). "
-            f"Each cell is the mean over {n_seeds} seed(s) ± the standard error of the "
-            "per-seed means.</p>"
+            f"Each cell is the {escape(result.se_note(dataset))}.</p>"
         ),
     ]
     for side in SIDES:

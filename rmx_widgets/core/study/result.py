@@ -43,6 +43,31 @@ SUMMARY_COLUMNS = [
     "kind",
     "n_seeds",
     *[c for m in QUALITY_METRICS for c in (m, f"{m}_se")],
+    # appended (issue 11): the sampling, which standard error the row uses, and its counts
+    "failed_rate",
+    "failed_rate_se",
+    "n_comparisons",
+    "n_ties",
+    "n_rewrites",
+    "n_failed",
+    *[f"{m}_n" for m in QUALITY_METRICS],
+    "sampling",
+    "se_over",
+]
+#: the pooled figures over the distinct sampled comparisons (``quality.pooled_quality``)
+POOLED_COLUMNS = [
+    "dataset",
+    "rm",
+    "perturber",
+    "side",
+    "kind",
+    "n_comparisons",
+    "n_ties",
+    "n_rewrites",
+    "n_failed",
+    "failed_rate",
+    "failed_rate_se",
+    *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")],
 ]
 EXAMPLE_COLUMNS = ["dataset", "rm", "rank", "comparison_id", "tau", "p", "n_attributes"]
 CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
@@ -73,8 +98,15 @@ class StudyResult:
       counts the sampled comparisons the RM scores as ties, left out (nothing to explain);
       ``n_failed`` of ``n_rewrites`` (``failed_rate``) the seed's failed rewrites in the scope,
       which count as not found.
-    - ``quality_summary``: the same averaged over seeds; ``*_se`` is then the standard error of
-      the per-seed values (seed-to-seed spread), as a paper table reports it.
+    - ``quality_summary``: the same over seeds (``failed_rate`` too). When the seeds are
+      disjoint samples (``sampling == "disjoint"``: the data holds seeds × per_seed
+      comparisons) each figure is the mean of the per-seed values and ``*_se`` their standard
+      error (seed-to-seed spread, as a paper table reports it; ``se_over == "seeds"``). When
+      they overlap (``"overlapping"``) or are one sample (``"single sample"``: one seed, or no
+      more comparisons than per_seed) the seed spread is meaningless (0 by construction for
+      identical seeds), so the figures are the mean and standard error over the distinct
+      sampled comparisons (``se_over == "comparisons"``). ``n_comparisons``, ``n_rewrites``,
+      ``n_failed`` and ``*_n`` count the distinct comparisons (rewrites) behind each row.
     - ``per_comparison``: the unit behind ``quality`` (``metrics.comparison_quality`` rows with
       dataset, rm, perturber): recompute or re-slice any figure from it.
     - ``sensitivity``: PFR per dataset × RM × perturber × attribute × direction, on the
@@ -122,6 +154,33 @@ class StudyResult:
     def primary(self) -> str | None:
         return self.config.get("primary")
 
+    @property
+    def sampling(self) -> dict[str, str]:
+        """Per data set: ``"disjoint"``, ``"overlapping"`` or ``"single sample"`` (see
+        ``quality_summary``)."""
+        return dict(self.config.get("sampling", {}))
+
+    def se_note(self, dataset: str | None = None) -> str:
+        """What the ± of ``dataset``'s quality table is, in words (reports, widget, CLI)."""
+        dataset = self._dataset(dataset)
+        mode = self.sampling.get(dataset, "disjoint")
+        seeds, per_seed = len(self.config.get("seeds", [])), self.config.get("per_seed")
+        n = self.config.get("datasets", {}).get(dataset, "?")
+        if mode == "disjoint":
+            return (
+                f"mean over {seeds} disjoint seeded samples of {per_seed} comparisons "
+                "± the standard error of the per-seed means"
+            )
+        why = (
+            "one seed"
+            if seeds == 1
+            else f"the data set has {n} comparisons, fewer than {seeds} seeds × {per_seed}"
+        )
+        return (
+            f"mean ± standard error over the distinct sampled comparisons ({mode}: {why}, "
+            "so the seeds are not independent samples)"
+        )
+
     def tau_matrix(self, dataset: str | None = None, *, values: str = "tau") -> pd.DataFrame:
         """Kendall's τ (or ``values="p_value"``) as an RM × RM matrix for one data set."""
         dataset = self._dataset(dataset)
@@ -131,7 +190,8 @@ class StudyResult:
 
     def main_table(self, dataset: str | None = None, side: str = "both") -> pd.DataFrame:
         """The paper's main table for one data set and side: one row per (RM, perturber),
-        CF and SF coverage, distances and diversity as "mean ± se" strings."""
+        CF and SF coverage, distances and diversity as "mean ± se" strings, and which standard
+        error the ± is (``± s.e. over``: "seeds" or "comparisons", see ``quality_summary``)."""
         dataset = self._dataset(dataset)
         s = self.quality_summary
         s = s[(s["dataset"] == dataset) & (s["side"] == side)]
@@ -142,6 +202,7 @@ class StudyResult:
                 k = group[group["kind"] == kind]
                 for m in QUALITY_METRICS:
                     row[f"{kind} {m}"] = _pm(k[m].iloc[0], k[f"{m}_se"].iloc[0]) if len(k) else ""
+            row["± s.e. over"] = str(group["se_over"].iloc[0])
             rows.append(row)
         return pd.DataFrame(rows)
 

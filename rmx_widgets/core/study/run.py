@@ -7,7 +7,10 @@ steps, and :func:`evaluate` runs both on a user's own data, RMs and perturbers:
    counterfactuals (CF) and semifactuals (SF) are found on the chosen side, the rejected side,
    either, and both (each side has one), how close they are to the original (syntactic and
    semantic distance) and how diverse; the mean ± standard error over comparisons, repeated
-   over several seeds of sampled comparisons (5 × 30 by default, as in the paper).
+   over several seeds of sampled comparisons (5 × 30 by default, as in the paper: disjoint
+   samples, 150 distinct comparisons). With fewer comparisons than seeds × per_seed the seeds
+   overlap (or are one sample), the study warns, and the summary's ± is over the distinct
+   comparisons instead of over the seeds (``sampling`` and ``se_over`` say which).
    Attribute-blind baselines (random word edits, a paraphrase, Polyjuice) get exactly the same
    rewrite budget as the attribute perturbers — one request per comparison × attribute ×
    direction — so the comparison is fair.
@@ -43,11 +46,12 @@ from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.study import inputs
-from rmx_widgets.core.study.quality import quality_by_seed, summarise
+from rmx_widgets.core.study.quality import pooled_quality, quality_by_seed, summarise
 from rmx_widgets.core.study.report import write_study_report
 from rmx_widgets.core.study.result import (
     CONTRAST_COLUMNS,
     EXAMPLE_COLUMNS,
+    POOLED_COLUMNS,
     QUALITY_COLUMNS,
     TAU_COLUMNS,
     StudyResult,
@@ -99,10 +103,19 @@ def evaluate(
     bar = _progress(len(plan.datasets) * len(plan.rms) * len(plan.perturbers), progress)
     for ds_name, comps in plan.datasets.items():
         found.samples[ds_name] = inputs.sample_ids([c.id for c in comps], plan.seeds, per_seed)
-        if per_seed > len(comps) and len(plan.seeds) > 1:
+        mode = inputs.sampling_mode(len(comps), len(plan.seeds), per_seed)
+        found.sampling[ds_name] = mode
+        if mode != "disjoint" and len(plan.seeds) > 1:
+            what = (
+                "every seed uses all of them"
+                if mode == "single sample"
+                else "the seeds' samples overlap"
+            )
             warnings.warn(
                 f"data set {ds_name!r} has {len(comps)} comparisons, fewer than "
-                f"per_seed={per_seed}: every seed uses all of them.",
+                f"{len(plan.seeds)} seeds × per_seed={per_seed}: {what}, so the quality "
+                "summary reports the standard error over the distinct sampled comparisons, "
+                "not over seeds (se_over='comparisons').",
                 stacklevel=2,
             )
         _study_dataset(plan, found, ds_name, comps, bar)
@@ -147,6 +160,8 @@ class _Found:
     contrasting: list[pd.DataFrame] = field(default_factory=list)
     agreement: list[pd.DataFrame] = field(default_factory=list)
     samples: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    sampling: dict[str, str] = field(default_factory=dict)
+    pooled_rows: list[dict[str, Any]] = field(default_factory=list)
     originals: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
 
@@ -278,8 +293,12 @@ def _record_run(
     explained = set(result.originals.loc[~result.originals["tie"], "comparison_id"])
     pc = metrics.comparison_quality(table, plan.embedder, comparison_ids=sorted(explained))
     found.per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name, perturber=p_name))
+    names = {"dataset": ds_name, "rm": rm_name, "perturber": p_name}
     for rec in quality_by_seed(pc, found.samples[ds_name], explained):
-        found.quality_rows.append({"dataset": ds_name, "rm": rm_name, "perturber": p_name, **rec})
+        found.quality_rows.append({**names, **rec})
+    union = sorted(set().union(*found.samples[ds_name].values()))
+    for rec in pooled_quality(pc, union, explained):
+        found.pooled_rows.append({**names, **rec})
 
 
 def _record_rm_vs_rm(plan: _Plan, found: _Found, ds_name: str, chosen: list[Comparison]) -> None:
@@ -311,9 +330,10 @@ def _record_rm_vs_rm(plan: _Plan, found: _Found, ds_name: str, chosen: list[Comp
 
 def _result(plan: _Plan, found: _Found) -> StudyResult:
     quality = pd.DataFrame.from_records(found.quality_rows, columns=QUALITY_COLUMNS)
+    pooled = pd.DataFrame.from_records(found.pooled_rows, columns=POOLED_COLUMNS)
     return StudyResult(
         quality=quality,
-        quality_summary=summarise(quality),
+        quality_summary=summarise(quality, pooled, found.sampling),
         per_comparison=_concat(
             found.per_comparison, ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS]
         ),
@@ -326,7 +346,7 @@ def _result(plan: _Plan, found: _Found) -> StudyResult:
         agreement=_concat(found.agreement, None),
         tables=found.tables,
         skipped=plan.skipped,
-        config=_config(plan),
+        config={**_config(plan), "sampling": dict(found.sampling)},
         samples=found.samples,
         originals=found.originals,
         comparisons=found.comparisons,

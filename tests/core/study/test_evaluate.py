@@ -134,8 +134,12 @@ def test_summary_main_table_and_files(hand_study, tmp_path):
     summary = hand_study.quality_summary
     row = summary[(summary["side"] == "both") & (summary["kind"] == "CF")].iloc[0]
     assert row["n_seeds"] == 1 and row["coverage"] == pytest.approx(0.5)
+    # one seed is a single sample: the ± is over its 2 explained comparisons (found 1 and 0),
+    # std([1, 0]) / sqrt(2) = 0.5, instead of nothing (one seed has no seed-to-seed spread)
+    assert row["sampling"] == "single sample" and row["se_over"] == "comparisons"
     main = hand_study.main_table(side="both")
-    assert main.loc[0, "CF coverage"] == "0.500"
+    assert main.loc[0, "CF coverage"] == "0.500 ± 0.500"
+    assert main.loc[0, "± s.e. over"] == "comparisons"
     paths = hand_study.save(tmp_path / "study", report=False)
     back = pd.read_csv(paths["quality"])
     assert len(back) == len(hand_study.quality)
@@ -164,11 +168,12 @@ def test_save_writes_the_report_with_the_renderer_it_was_given(hand_study, tmp_p
 
 
 def test_seeds_slice_one_run(tmp_path):
-    """Two seeds of two comparisons: each seed's figures come from its own sample only, and
-    the summary averages the seeds."""
+    """Two seeds of two comparisons: each seed's figures come from its own sample only. Three
+    comparisons cannot give two disjoint samples of two, so the seeds overlap (in one
+    comparison) and the summary is the mean over the three distinct comparisons, not over
+    the two dependent seeds."""
     comps = COMPS[:2] + [{"id": "c4", "prompt": "p4", "chosen": "good good", "rejected": "x"}]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(UserWarning, match="overlap"):
         study = evaluate(
             comps,
             {"count": counting_rm},
@@ -185,10 +190,15 @@ def test_seeds_slice_one_run(tmp_path):
         assert len(ids) == 2
         rows = pc[pc["comparison_id"].isin(ids) & (pc["side"] == "chosen") & (pc["kind"] == "CF")]
         assert q(study, "chosen", "CF", seed)["coverage"] == pytest.approx(rows["found"].mean())
-    per_seed = study.quality[(study.quality["side"] == "chosen") & (study.quality["kind"] == "CF")]
+    a, b = study.samples["data"].values()
+    assert len(set(a) & set(b)) == 1 and set(a) | set(b) == {"c1", "c2", "c4"}
+    rows = pc[(pc["side"] == "chosen") & (pc["kind"] == "CF")]
     summary = study.quality_summary
     got = summary[(summary["side"] == "chosen") & (summary["kind"] == "CF")].iloc[0]
-    assert got["coverage"] == pytest.approx(per_seed["coverage"].mean())
+    assert got["sampling"] == "overlapping" and got["se_over"] == "comparisons"
+    assert got["n_comparisons"] == 3 and got["n_seeds"] == 2
+    assert got["coverage"] == pytest.approx(rows["found"].mean())
+    assert study.sampling == {"data": "overlapping"}
 
 
 def test_sample_ids_are_seeded_and_distinct():
