@@ -111,6 +111,9 @@ def _check_02(run: Run) -> None:
     assert "most sensitive attribute: manner" in run.text  # the planted feature was found
     assert "ranking, most sensitive first: ['avoid-to-answer'" in run.text
     assert re.search(r"mean 95% CI width: [0-9.]+ with \d+ comparisons", run.text)
+    # the null test: refusals flip far more than random rewording (the demo's planted effect)
+    significant = re.search(r"significant after Holm: \[(.*?)\]", run.text)
+    assert significant and "'avoid-to-answer'" in significant.group(1)
     out = run.workdir / "runs" / "02"
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "vega" in html and "cdn.jsdelivr" not in html
