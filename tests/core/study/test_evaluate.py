@@ -357,7 +357,7 @@ def test_rules_find_more_counterfactuals_than_random_words(rules_vs_random):
     for side in ("chosen", "rejected", "either", "both"):
         for baseline in ("random", "random0.3"):
             assert cf.loc[(side, "rules"), "coverage"] > cf.loc[(side, baseline), "coverage"]
-    # both sides flipped: 0.300 ± 0.030 for the rules, 0.060 ± 0.012 for random words (15 %)
+    # both sides flipped: 0.288 ± 0.063 for the rules, 0.058 ± 0.033 for random words (15 %)
     assert cf.loc[("both", "rules"), "coverage"] > 3 * cf.loc[("both", "random"), "coverage"]
 
 
