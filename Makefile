@@ -70,6 +70,7 @@ bench: install /usr/bin/chromium
 	$(BIN)/python bench/scaling.py $(if $(QUICK),--sizes 100$(,)1000,)
 	$(BIN)/python bench/widgets.py
 	$(BIN)/python bench/study.py $(if $(QUICK),--quick,)
+	$(BIN)/python bench/null_calibration.py $(if $(QUICK),--quick,)
 
 lab: install
 	$(BIN)/rmx lab --dir notebooks
