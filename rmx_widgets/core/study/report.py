@@ -75,6 +75,8 @@ def _config_html(result: StudyResult) -> str:
         role = "baseline (attribute-blind)" if name in baselines else "attribute perturber"
         if name == primary:
             role += "; primary (drives RM vs RM)"
+        if name == cfg.get("null"):
+            role += "; the null the RM-vs-RM PFRs are tested against"
         status = f"skipped: {result.skipped[name]}" if name in result.skipped else "ran"
         perts.append((name, identity, role, status))
     perts_df = pd.DataFrame(perts, columns=["perturber", "identity", "role", "status"])
@@ -91,6 +93,12 @@ def _config_html(result: StudyResult) -> str:
             ),
             ("attributes", ", ".join(map(str, cfg.get("attributes", [])))),
             ("primary perturber", primary if primary is not None else "none (all skipped)"),
+            (
+                "null test (RM vs RM)",
+                f"against {cfg['null']}, Holm over attribute × direction, α = 0.05"
+                if cfg.get("null")
+                else "no attribute-blind baseline ran: no null test",
+            ),
             ("examples per RM / pair (k)", cfg.get("k")),
             ("bootstrap draws", cfg.get("n_boot")),
             ("embedder", cfg.get("embedder")),

@@ -56,13 +56,17 @@ def rm_vs_rm(
     aware: set[str],
     k: int,
     n_boot: int,
+    null: str | None = None,
 ) -> RMvsRM:
     """The RM-vs-RM frames of one data set.
 
     ``tables``: the explanation tables keyed by (rm, perturber); ``originals``: each RM's
     originals; ``ids``: the data set's explained comparisons, in order; ``aware``: the
     attribute-aware perturbers (attribute-blind baselines have no PFR to speak of, unless one
-    is the primary).
+    is the primary). ``null``: the attribute-blind baseline whose table (same RM, same
+    comparisons, attributes and directions: the study gives baselines the same budget) is each
+    RM's null in the sensitivity rows (``null_pfr`` … ``significant``, ``core.null_test``), so
+    every attribute is tested against rewording; None leaves those columns empty.
     """
     agree = agreement_frame(originals, ids)
     agreed = set(agree.loc[agree["all_agree"], "comparison_id"])
@@ -73,7 +77,10 @@ def rm_vs_rm(
         if pert != primary and pert not in aware:
             continue
         sub = table[table["comparison_id"].isin(agreed)]
-        sens = sensitivity(sub, n_boot=n_boot)
+        null_table = tables.get((rm, null)) if null is not None and null != pert else None
+        if null_table is not None:
+            null_table = null_table[null_table["comparison_id"].isin(agreed)]
+        sens = sensitivity(sub, n_boot=n_boot, null=null_table)
         sens_frames.append(sens.assign(rm=rm, perturber=pert, n_agree=len(agreed)))
         if pert == primary:
             primary_subs[rm] = sub

@@ -316,6 +316,7 @@ def _record_rm_vs_rm(plan: _Plan, found: _Found, ds_name: str, chosen: list[Comp
         aware=plan.aware,
         k=plan.k,
         n_boot=plan.n_boot,
+        null=_null_baseline(plan),
     )
     for frames, frame in (
         (found.agreement, part.agreement),
@@ -354,6 +355,15 @@ def _result(plan: _Plan, found: _Found) -> StudyResult:
     )
 
 
+def _null_baseline(plan: _Plan) -> str | None:
+    """The first attribute-blind perturber that ran: the null the RM-vs-RM sensitivity tests
+    each attribute against (None without one)."""
+    return next(
+        (n for n, p in plan.perturbers.items() if not p.attribute_aware and n not in plan.skipped),
+        None,
+    )
+
+
 def _config(plan: _Plan) -> dict[str, Any]:
     """What was asked for, as the study's ``config`` records it (names → identities ...)."""
     return {
@@ -362,6 +372,7 @@ def _config(plan: _Plan) -> dict[str, Any]:
         "perturbers": {n: p.identity for n, p in plan.perturbers.items()},
         "baselines": [n for n, p in plan.perturbers.items() if not p.attribute_aware],
         "primary": plan.primary,
+        "null": _null_baseline(plan),
         "attributes": [a.name for a in plan.attributes],
         "seeds": plan.seeds,
         "per_seed": plan.per_seed,
