@@ -50,13 +50,14 @@ a different RM (column ``rm``): the test compares two kinds of edit under one RM
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
+from rmx_widgets.core.intervals import ratio as _ratio
+from rmx_widgets.core.intervals import with_pooled as _pooled
 
 DEFAULT_ALPHA = 0.05
 NULL_COLUMNS = [
@@ -72,7 +73,6 @@ NULL_COLUMNS = [
 DIRECTIONS = ("worse", "better", "both")  # the row order of sensitivity.DIRECTION_ROWS
 KEY = ["comparison_id", "attribute", "direction"]
 _NULL_NEEDED = [*KEY, "outcome"]
-_CHUNK_CELLS = 1_000_000  # bootstrap scratch bound, as in sensitivity
 
 
 def null_columns(
@@ -193,8 +193,8 @@ def newcombe_paired_interval(
     n = a + b + c + d
     safe = np.where(n > 0, n, 1.0)
     p1, p2 = (a + b) / safe, (a + c) / safe
-    l1, u1 = _wilson(a + b, n, confidence)
-    l2, u2 = _wilson(a + c, n, confidence)
+    l1, u1 = wilson_interval(a + b, n, confidence)
+    l2, u2 = wilson_interval(a + c, n, confidence)
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     cross = a * d - b * c
     cross = np.where(cross > n / 2, cross - n / 2, np.where(cross < 0, cross, 0.0))
@@ -210,18 +210,6 @@ def newcombe_paired_interval(
     low = np.where(n > 0, np.clip(theta - delta, -1.0, 1.0), np.nan)
     high = np.where(n > 0, np.clip(theta + eps, -1.0, 1.0), np.nan)
     return low, high
-
-
-def _wilson(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score bounds (the formula of ``sensitivity.wilson_interval``, which this module
-    cannot import without an import cycle: ``sensitivity`` imports it)."""
-    z = float(stats.norm.ppf((1 + confidence) / 2))
-    safe = np.where(n > 0, n, 1.0)
-    p = k / safe
-    denom = 1 + z * z / safe
-    centre = (p + z * z / (2 * safe)) / denom
-    half = z * np.sqrt(np.clip(p * (1 - p) / safe + z * z / (4 * safe * safe), 0, None)) / denom
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 def _check_null(table: pd.DataFrame, null: pd.DataFrame) -> None:
@@ -296,44 +284,14 @@ def _paired_counts(table: pd.DataFrame, null: pd.DataFrame, attributes: list) ->
     ]
 
 
-def _pooled(counts: np.ndarray, n_attr: int) -> np.ndarray:
-    """(C, A*2) worse/better counts -> (C, A*3) worse/better/both counts."""
-    by_dir = counts.reshape(counts.shape[0], n_attr, 2)
-    both = np.concatenate([by_dir, by_dir.sum(axis=2, keepdims=True)], axis=2)
-    return both.reshape(counts.shape[0], n_attr * 3)
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
 def _bootstrap_interval(
     diff: np.ndarray, pairs: np.ndarray, n_boot: int, seed: int, confidence: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bounds of the excess over ``n_boot`` resamples of the comparisons.
-
-    As ``sensitivity._bootstrap_pfr``: resample b's counts are w_b @ counts, where w_b[c] is
-    how often comparison c was drawn; a comparison's target and null flips travel together
-    because the per-comparison difference (target − null flips) is resampled as one count.
-    """
-    rng = np.random.default_rng(seed)
-    n_comp, n_cells = pairs.shape
-    counts = np.concatenate([diff, pairs], axis=1)
-    chunk = max(1, _CHUNK_CELLS // max(n_comp, 1))
-    parts = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_comp, size=(b, n_comp), dtype=np.int64)
-        draws += (np.arange(b, dtype=np.int64) * n_comp)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=b * n_comp).reshape(b, n_comp)
-        parts.append(weights.astype(np.float64) @ counts)
-    boot = np.concatenate(parts, axis=0)
+    """Percentile bounds of the excess over ``n_boot`` resamples of the comparisons
+    (``intervals.bootstrap_sums``); a comparison's target and null flips travel together
+    because the per-comparison difference (target − null flips) is resampled as one count."""
+    boot = bootstrap_sums(np.concatenate([diff, pairs], axis=1), n_boot, seed)
+    n_cells = pairs.shape[1]
     n_attr = n_cells // 2
     excess = _ratio(_pooled(boot[:, :n_cells], n_attr), _pooled(boot[:, n_cells:], n_attr))
-    tail = (1 - confidence) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
-        low, high = np.nanpercentile(excess, [100 * tail, 100 * (1 - tail)], axis=0)
-    return low, high
+    return percentile_bounds(excess, confidence)

@@ -27,14 +27,15 @@ Comparing two RMs' rankings (Kendall's τ, agreement on the original preference)
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rmx_widgets.core.confounders import length_controlled
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
+from rmx_widgets.core.intervals import ratio as _ratio
+from rmx_widgets.core.intervals import with_pooled as _with_pooled
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
 
@@ -60,9 +61,6 @@ DIRECTION_ROWS = ("worse", "better", "both")
 BASE_SENSITIVITY_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
 _RECORD_COLUMNS = BASE_SENSITIVITY_COLUMNS
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
-# Bootstrap weight matrices are built in chunks of at most this many cells, which bounds memory
-# for tables with very many comparisons while keeping each chunk one matrix product.
-_CHUNK_CELLS = 1_000_000  # ~25 MB of bootstrap scratch at a time, whatever the table size
 
 
 def relative_margin_change(table: pd.DataFrame) -> pd.Series:
@@ -188,26 +186,6 @@ def _with_length_control(out: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
     return out.merge(lengths, on=["attribute", "direction"], how="left", validate="1:1")
 
 
-def wilson_interval(
-    successes: np.ndarray, n: np.ndarray, confidence: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score bounds for k successes among n trials at level ``confidence``, elementwise:
-    (p̂ + z²/2n ± z·sqrt(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n) with p̂ = k/n and
-    z = Φ⁻¹((1 + confidence)/2), clipped to [0, 1]; NaN where n = 0 (nothing measured)."""
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = float(stats.norm.ppf((1 + confidence) / 2))
-    safe_n = np.where(n > 0, n, 1.0)
-    p = k / safe_n
-    denom = 1 + z * z / safe_n
-    centre = (p + z * z / (2 * safe_n)) / denom
-    half = z * np.sqrt(np.clip(p * (1 - p) / safe_n + z * z / (4 * safe_n * safe_n), 0, None))
-    half = half / denom
-    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return low, high
-
-
 def _failed_counts(table: pd.DataFrame, attributes: list) -> np.ndarray:
     """Failed rewrites per (attribute, direction) row, (A*3,); a failed row without a
     direction counts only in its attribute's pooled row."""
@@ -268,12 +246,7 @@ def _intervals(
     (``n_boot=0``) or without comparisons."""
     if not (n_boot > 0 and cf_counts.shape[0] > 0):
         return np.full(n_attr * 3, np.nan), np.full(n_attr * 3, np.nan)
-    boot = _bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed)
-    alpha = (1 - confidence) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-        ci_low, ci_high = np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
-    return ci_low, ci_high
+    return percentile_bounds(_bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed), confidence)
 
 
 def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
@@ -313,48 +286,14 @@ def _sorted_frame(records: list[tuple]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _with_pooled(counts: np.ndarray, n_attr: int) -> np.ndarray:
-    """(B, A*2) worse/better counts -> (B, A*3) worse/better/both counts."""
-    by_dir = counts.reshape(counts.shape[0], n_attr, 2)
-    pooled = by_dir.sum(axis=2, keepdims=True)
-    return np.concatenate([by_dir, pooled], axis=2).reshape(counts.shape[0], n_attr * 3)
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
 def _bootstrap_pfr(
     cf_counts: np.ndarray, n_counts: np.ndarray, n_attr: int, n_boot: int, seed: int
 ) -> np.ndarray:
-    """(n_boot, A*3) PFRs of comparison-level bootstrap resamples.
-
-    Resample b draws C comparisons with replacement; its counts are w_b @ counts where w_b[c]
-    is how often comparison c was drawn. Stacking the w_b turns the whole bootstrap into a few
-    matrix products.
-    """
-    rng = np.random.default_rng(seed)
-    n_comp = cf_counts.shape[0]
-    counts = np.concatenate([cf_counts, n_counts], axis=1)  # (C, 2 * A*2)
-    # Integer counts sum exactly in float32 below 2**24, and float32 products are several times
-    # faster; fall back to float64 for gigantic tables.
-    dtype = np.float32 if n_counts.sum() < 2**24 else np.float64
-    counts = counts.astype(dtype)
-    chunk = max(1, _CHUNK_CELLS // max(n_comp, 1))
-    parts = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_comp, size=(b, n_comp), dtype=np.int64)
-        draws += (np.arange(b, dtype=np.int64) * n_comp)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=b * n_comp).reshape(b, n_comp)
-        parts.append((weights.astype(dtype) @ counts).astype(np.float64))
-    boot = np.concatenate(parts, axis=0)
-    half = counts.shape[1] // 2
-    cf = _with_pooled(boot[:, :half], n_attr)
-    n = _with_pooled(boot[:, half:], n_attr)
-    return _ratio(cf, n)
+    """(n_boot, A*3) PFRs of comparison-level bootstrap resamples (``intervals.bootstrap_sums``
+    of the CF and row counts together, so each resample's PFR is its own ratio)."""
+    boot = bootstrap_sums(np.concatenate([cf_counts, n_counts], axis=1), n_boot, seed)
+    half = cf_counts.shape[1]
+    return _ratio(_with_pooled(boot[:, :half], n_attr), _with_pooled(boot[:, half:], n_attr))
 
 
 def ranking_key(pfr: float, change: float, name: str) -> tuple:

@@ -26,7 +26,7 @@ from rmx_widgets.core.null_test import (
 )
 from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
 from rmx_widgets.core.perturbers.rules import RulePerturber
-from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, sensitivity, wilson_interval
+from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, sensitivity
 
 Z = float(stats.norm.ppf(0.975))  # 1.959964
 Z2 = Z * Z  # 3.841459
@@ -203,14 +203,6 @@ def test_without_null_columns_are_nan_and_na():
     # the package-level entry point takes null= too
     top = rmx.sensitivity(outcomes_table(TARGET), null=outcomes_table(NULL), n_boot=50)
     assert get(top, "v", "worse")["p_value"] == pytest.approx(0.0625)
-
-
-def test_wilson_helper_matches_sensitivity():
-    from rmx_widgets.core.null_test import _wilson
-
-    k, n = np.array([0.0, 1.0, 3.0, 7.0]), np.array([1.0, 1.0, 10.0, 7.0])
-    ours, theirs = _wilson(k, n, 0.9), wilson_interval(k, n, 0.9)
-    assert np.allclose(ours[0], theirs[0]) and np.allclose(ours[1], theirs[1])
 
 
 def test_newcombe_paired_interval_by_hand():
