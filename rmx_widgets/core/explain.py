@@ -348,28 +348,7 @@ class Explainer:
         stats.work_items = len(items)
         stats.work_done = 0
         self._warn_unsupported(attrs)
-        from tqdm.auto import tqdm
-
-        with tqdm(
-            total=len(items), desc="explaining", unit="rewrite", disable=not self.progress
-        ) as bar:
-            for start in range(0, len(items), self.batch_size * 2):
-                if cancel is not None and cancel.is_set():
-                    stats.cancelled = True
-                    return
-                batch = items[start : start + self.batch_size * 2]
-                try:
-                    frame = self._run_batch(batch, stats)
-                finally:
-                    stats.perturber_stats = {
-                        k: v - baseline.get(k, 0) for k, v in self.perturber.stats.items()
-                    }
-                stats.work_done += len(batch)
-                for kind, n in failures_by_reason(frame).items():
-                    stats.failures_by_reason[kind] = stats.failures_by_reason.get(kind, 0) + n
-                yield frame
-                bar.update(len(batch))
-                bar.set_postfix(failed=stats.perturbation_failures, refresh=False)
+        yield from self._batches(items, stats, cancel, baseline, null=False)
 
     def iter_null_batches(
         self,
@@ -403,26 +382,7 @@ class Explainer:
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         items = self.plan(comps, attrs, originals, restrict)
         stats.null_work_items, stats.null_work_done = len(items), 0
-        from tqdm.auto import tqdm
-
-        with tqdm(
-            total=len(items), desc="null rewrites", unit="rewrite", disable=not self.progress
-        ) as bar:
-            for start in range(0, len(items), self.batch_size * 2):
-                if cancel is not None and cancel.is_set():
-                    stats.cancelled = True
-                    return
-                batch = items[start : start + self.batch_size * 2]
-                try:
-                    frame = self._run_batch(batch, stats, null=True)
-                finally:
-                    stats.null_perturber_stats = {
-                        k: v - baseline.get(k, 0) for k, v in null.stats.items()
-                    }
-                stats.null_work_done += len(batch)
-                yield frame
-                bar.update(len(batch))
-                bar.set_postfix(failed=stats.null_failures, refresh=False)
+        yield from self._batches(items, stats, cancel, baseline, null=True)
 
     # -- internals -------------------------------------------------------------------------
     def _comparisons(self, comparisons: Any) -> list[Comparison]:
@@ -444,6 +404,48 @@ class Explainer:
                 "those rows are recorded as failed. Use an LLM perturber for them.",
                 stacklevel=3,
             )
+
+    def _batches(
+        self,
+        items: Sequence[PlannedRewrite],
+        stats: RunStats,
+        cancel: threading.Event | None,
+        baseline: Mapping[str, int],
+        *,
+        null: bool,
+    ) -> Iterator[pd.DataFrame]:
+        """The one batch loop of the main run and of the null's: run ``items`` in batches of
+        whole comparisons, stopping between two batches once ``cancel`` is set, and count into
+        ``stats`` (the null's counters if ``null``) what each batch cost."""
+        from tqdm.auto import tqdm
+
+        perturber = self.null_perturber if null else self.perturber
+        assert perturber is not None  # (the null loop runs only with a null perturber)
+        desc = "null rewrites" if null else "explaining"
+        with tqdm(total=len(items), desc=desc, unit="rewrite", disable=not self.progress) as bar:
+            for start in range(0, len(items), self.batch_size * 2):
+                if cancel is not None and cancel.is_set():
+                    stats.cancelled = True
+                    return
+                batch = items[start : start + self.batch_size * 2]
+                try:
+                    frame = self._run_batch(batch, stats, null)
+                finally:
+                    grown = {k: v - baseline.get(k, 0) for k, v in perturber.stats.items()}
+                    if null:
+                        stats.null_perturber_stats = grown
+                    else:
+                        stats.perturber_stats = grown
+                if null:
+                    stats.null_work_done += len(batch)
+                else:
+                    stats.work_done += len(batch)
+                    for kind, n in failures_by_reason(frame).items():
+                        stats.failures_by_reason[kind] = stats.failures_by_reason.get(kind, 0) + n
+                yield frame
+                bar.update(len(batch))
+                failed = stats.null_failures if null else stats.perturbation_failures
+                bar.set_postfix(failed=failed, refresh=False)
 
     def _score(
         self,
