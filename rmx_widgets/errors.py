@@ -4,6 +4,7 @@ from rmx_widgets.core.errors import (  # noqa: F401
     AttributeSpecError,
     AuthenticationError,
     DataError,
+    OptionError,
     PerturberError,
     RewardModelError,
     RMXError,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from typing import NoReturn
 
 from rmx_widgets.cli import evaluate, explain, tools
 from rmx_widgets.cli.console import one_line, show_warning
@@ -25,8 +26,20 @@ from rmx_widgets.core.errors import RMXError
 __all__ = ["build_parser", "lab_command", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors: a bad flag (``--limit -1``, an unknown choice, a
+    missing ``--data``) prints ``rmx: error: <subcommand>: <what>`` and exits 2, like every
+    other user mistake, before anything is loaded or written. Subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in one_line(message))
+        where = self.prog.removeprefix("rmx").strip()  # the subcommand
+        prefix = f"{where}: " if where else ""
+        self.exit(2, f"rmx: error: {prefix}{text} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="rmx",
         description="Contrastive explanations for reward "
         "models: which attributes of a response drive an RM's "

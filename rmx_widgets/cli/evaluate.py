@@ -42,15 +42,35 @@ def add_parser(sub: Any) -> None:
     )
     v.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     s = v.add_argument_group("study")
-    s.add_argument("--seeds", type=int, default=5, help="how many seeded samples (default 5)")
-    s.add_argument("--per-seed", type=int, default=30, help="comparisons per sample (default 30)")
+    s.add_argument(
+        "--seeds",
+        type=options.POSITIVE_INT,
+        default=5,
+        help="how many seeded samples, at least 1 (default 5)",
+    )
+    s.add_argument(
+        "--per-seed",
+        type=options.POSITIVE_INT,
+        default=30,
+        help="comparisons per sample, at least 1 (default 30)",
+    )
     s.add_argument(
         "--primary",
         default=None,
         help="perturber for the RM-vs-RM part (default: first attribute perturber)",
     )
-    s.add_argument("--k", type=int, default=5, help="examples per RM and per pair")
-    s.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws for PFR CIs")
+    s.add_argument(
+        "--k",
+        type=options.POSITIVE_INT,
+        default=5,
+        help="examples per RM and per pair, at least 1 (default 5)",
+    )
+    s.add_argument(
+        "--n-boot",
+        type=options.POSITIVE_INT,
+        default=1000,
+        help="bootstrap draws for PFR CIs, at least 1 (default 1000)",
+    )
     options.add_llm_options(v)
     options.add_attribute_options(v, default="those every attribute perturber supports")
     options.add_run_options(
@@ -103,7 +123,7 @@ def _datasets(args: argparse.Namespace) -> dict[str, list[Comparison]]:
         if name in datasets:
             raise RMXError(f"two --data are both named {name!r}; write NAME=PATH.")
         comps = load_comparisons(path)
-        datasets[name] = comps[: args.limit] if args.limit else comps
+        datasets[name] = comps[: args.limit] if args.limit is not None else comps
     return datasets
 
 

@@ -25,7 +25,7 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="comma-separated attributes (default: all the rules support)",
     )
-    d.add_argument("--batch-size", type=int, default=32)
+    options.add_batch_size(d)
     options.add_null_options(d, ("random", "none"))
     d.set_defaults(func=cmd_demo)
 
@@ -79,7 +79,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from rmx_widgets.core.specs import perturber_from_spec, reward_model_from_spec
 
     comps = load_comparisons(args.data)
-    if args.limit:
+    if args.limit is not None:
         comps = comps[: args.limit]
     from rmx_widgets.core.rows import check_restrict
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,31 @@ from rmx_widgets.core.specs import BACKENDS, embedder_from_spec
 
 if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
     from rmx_widgets.core.metrics import Embedder
+
+
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=``: a whole number in ``[low, high]``; anything else is refused with
+    one line naming the flag (argparse adds it) and the valid range."""
+    valid = f"a whole number of at least {low}" + (f" and at most {high}" if high else "")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {valid}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {valid}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+#: The valid ranges of the numeric flags, shared by every subcommand (one object per range, so
+#: a flag parses alike everywhere).
+POSITIVE_INT = _int_in(1)
+CONCURRENCY = _int_in(1, 1024)
+PORT = _int_in(1, 65535)
 
 RM_SPEC = (
     "[NAME=]transparent | transparent:feature=weight,... | hub name or local path of a "
@@ -49,7 +75,12 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
         help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, Ollama, "
         "TGI); the API key is read from OPENAI_API_KEY",
     )
-    g.add_argument("--concurrency", type=int, default=16, help="parallel LLM requests")
+    g.add_argument(
+        "--concurrency",
+        type=CONCURRENCY,
+        default=16,
+        help="parallel LLM requests, 1 to 1024 (default 16)",
+    )
 
 
 def add_null_options(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
@@ -105,9 +136,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--max-length",
-        type=int,
+        type=POSITIVE_INT,
         default=None,
-        help="RM input limit in tokens (default: the model's)",
+        help="RM input limit in tokens, at least 1 (default: the model's)",
     )
     g.add_argument(
         "--trust-remote-code",
@@ -131,8 +162,8 @@ def add_attribute_options(p: argparse.ArgumentParser, default: str) -> None:
 def add_run_options(p: argparse.ArgumentParser, *, limit: str, no_report: str) -> None:
     """Data size, batching, cache, distance and outputs of an explanation run."""
     g = p.add_argument_group("run")
-    g.add_argument("--limit", type=int, default=None, help=limit)
-    g.add_argument("--batch-size", type=int, default=32, help="comparisons' rewrites per batch")
+    g.add_argument("--limit", type=POSITIVE_INT, default=None, help=limit + ", N >= 1")
+    add_batch_size(g)
     g.add_argument("--store", default=None, help="SQLite store (default OUT/store.sqlite)")
     g.add_argument(
         "--embedder",
@@ -141,6 +172,16 @@ def add_run_options(p: argparse.ArgumentParser, *, limit: str, no_report: str) -
         "encoder, e.g. sentence-transformers/all-MiniLM-L6-v2",
     )
     g.add_argument("--no-report", action="store_true", help=no_report)
+
+
+def add_batch_size(g: Any) -> None:
+    """``--batch-size`` (``rmx demo`` has it too)."""
+    g.add_argument(
+        "--batch-size",
+        type=POSITIVE_INT,
+        default=32,
+        help="comparisons' rewrites per batch, at least 1 (default 32)",
+    )
 
 
 #: ``core.rows.RESTRICT_CHOICES`` (spelled out: the CLI starts without pandas; a test keeps the

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rmx_widgets.cli import options
 from rmx_widgets.core.errors import RMXError
 
 
@@ -23,7 +24,9 @@ def add_parsers(sub: Any) -> None:
 
     lab = sub.add_parser("lab", help="start JupyterLab on the tutorial notebooks (127.0.0.1)")
     lab.add_argument("--dir", default="notebooks", help="folder to open (default notebooks/)")
-    lab.add_argument("--port", type=int, default=None)
+    lab.add_argument(
+        "--port", type=options.PORT, default=None, help="1 to 65535 (default: JupyterLab's)"
+    )
     lab.set_defaults(func=cmd_lab)
 
 

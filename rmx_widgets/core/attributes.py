@@ -41,6 +41,13 @@ class Attribute:
                 "and readers rely on it to know what to change."
             )
 
+        for key in DIRECTIONS:
+            if not isinstance(getattr(self, key), str):
+                raise AttributeSpecError(
+                    f"attribute {self.name!r}: {key!r} must be a string (the instruction for "
+                    f"a {key} rewrite), got {type(getattr(self, key)).__name__}."
+                )
+
     def describe(self, direction: str) -> str:
         """The instruction for one direction: the explicit text if given, else a generic one."""
         if direction not in DIRECTIONS:
@@ -205,13 +212,7 @@ def resolve_attributes(
         elif isinstance(item, str):
             out.append(get_attribute(item))
         elif isinstance(item, Mapping):
-            if "name" not in item or "definition" not in item:
-                raise AttributeSpecError("a custom attribute needs 'name' and 'definition'.")
-            out.append(
-                Attribute(
-                    item["name"], item["definition"], item.get("worse", ""), item.get("better", "")
-                )
-            )
+            out.append(_from_mapping(item))
         else:
             raise AttributeSpecError(f"cannot use {item!r} as an attribute.")
     if not out:
@@ -221,3 +222,41 @@ def resolve_attributes(
     if dup:
         raise AttributeSpecError(f"attribute(s) given twice: {', '.join(sorted(dup))}.")
     return out
+
+
+_KEYS = ("name", "definition", *DIRECTIONS)
+
+
+def _from_mapping(item: Mapping[str, str]) -> Attribute:
+    """A custom attribute from a dict (an attributes file's entry). An unknown key is refused,
+    naming it (a misspelled ``worse`` would otherwise be dropped in silence); redefining a
+    built-in attribute warns, because perturbers that work by name (the rules, the random
+    baselines) apply the built-in and ignore the new definition."""
+    if "name" not in item or "definition" not in item:
+        raise AttributeSpecError("a custom attribute needs 'name' and 'definition'.")
+    unknown = [str(k) for k in item if k not in _KEYS]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], _KEYS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise AttributeSpecError(
+            f"attribute {item['name']!r}: unknown key(s) {', '.join(map(repr, unknown))}.{hint} "
+            f"An attribute takes {', '.join(map(repr, _KEYS))}."
+        )
+    attr = Attribute(
+        item["name"], item["definition"], item.get("worse", ""), item.get("better", "")
+    )
+    builtin = _BY_NAME.get(attr.name)
+    if builtin is not None and builtin != attr:
+        import warnings
+
+        warnings.warn(
+            f"attribute {attr.name!r} redefines the built-in attribute of that name: LLM "
+            "perturbers follow your definition, but the rule perturber applies its built-in "
+            f"{attr.name!r} rule and ignores it; rename yours (e.g. 'my-{attr.name}') to keep "
+            "them apart.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return attr

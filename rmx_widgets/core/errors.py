@@ -53,3 +53,8 @@ class AuthenticationError(PerturberError):
 
 class StoreError(RMXError):
     """The SQLite store cannot be opened or was written by an incompatible version."""
+
+
+class OptionError(RMXError, ValueError):
+    """An option (a keyword argument of the API or a CLI flag) is outside its valid range; also a
+    ``ValueError``, as it was before it became an ``RMXError``."""

@@ -33,6 +33,7 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import CachedPerturber, CachedRewardModel, CachedScores
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
+from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
@@ -96,13 +97,15 @@ class Explainer:
         null_perturber: Any = None,
         restrict: str = "all",
     ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise OptionError(  # before the store is opened: a refused run leaves no file
+                f"batch_size must be a whole number of at least 1, got {batch_size!r}."
+            )
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
         self.store = store if isinstance(store, Store) else Store(store)
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
         self.batch_size = batch_size
         self.tie_eps = tie_eps
         self.embedder = embedder or metrics.HashingEmbedder()

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rmx_widgets.core.confounders import ORIGINAL_WORDS, original_word_counts
+from rmx_widgets.core.errors import DataError
 
 TEXT_COLUMNS = ("prompt", "original", "perturbed")
 
@@ -117,10 +118,49 @@ class TableWriter:
 NULL_TABLE_STEM = "null_table"
 
 
+#: The columns a saved table must have to be an explanation table (what sensitivity reads).
+TABLE_KEY_COLUMNS = (
+    "comparison_id",
+    "attribute",
+    "direction",
+    "outcome",
+    "margin_before",
+    "margin_after",
+)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A saved explanation table: ``.parquet``, else JSON lines."""
+    """A saved explanation table: ``.parquet`` or ``.jsonl`` (JSON lines). Any other file, one
+    that does not parse, or one without the table's key columns raises a :class:`DataError`
+    naming the file (a missing or unreadable file stays an ``OSError``)."""
     path = Path(path)
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_json(path, lines=True)
+    what = "give the table.parquet or table.jsonl that `rmx explain` wrote"
+    if path.suffix not in (".parquet", ".jsonl", ".json"):
+        raise DataError(
+            f"is not a saved explanation table (.parquet or .jsonl); {what}.", source=str(path)
+        )
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_json(path, lines=True)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as e:  # pyarrow and pandas raise many types for a corrupt file
+        kind = "Parquet" if path.suffix == ".parquet" else "JSON lines"
+        reason = " ".join(str(e).split())[:200]
+        raise DataError(
+            f"cannot be read as {kind} ({type(e).__name__}: {reason!r}); the file is corrupt or "
+            f"not a table; {what}.",
+            source=str(path),
+        ) from None
+    missing = [c for c in TABLE_KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"is not an explanation table: column(s) {', '.join(missing)} missing; {what}.",
+            source=str(path),
+        )
+    return table
 
 
 def null_table_beside(table_path: str | Path) -> pd.DataFrame | None:

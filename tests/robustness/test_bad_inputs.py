@@ -121,6 +121,8 @@ def test_manifest_covers_the_issue_list():
         "rm_callable",
         "perturber_callable",
         "llm",
+        "flag",
+        "report",
     }
     for c in MANIFEST["cases"]:
         if "file" in c and c["id"] != "missing-file":
@@ -488,3 +490,49 @@ def test_llm_perturber_bad_replies(cid, tmp_path, monkeypatch):
         assert "retries" in proc.stdout and "Traceback" not in proc.stderr
         table = pd.read_parquet(out / "table.parquet")
         assert (table["outcome"] == "failed").all() and table["failure_reason"].notna().all()
+
+
+# -- numeric flags (refused by the parser, before anything is loaded or written) -------------
+
+
+def _flag_argv(case: dict, out: Path) -> list[str]:
+    argv = [sys.executable, "-m", "rmx_widgets.cli", case["command"], "--out", str(out)]
+    if case["command"] != "demo":
+        argv += ["--data", str(VALID), "--rm", "transparent", "--no-report"]
+    if case["command"] == "evaluate":
+        argv += ["--perturber", "rules"]
+    return argv + case["args"]
+
+
+@pytest.mark.parametrize("cid", _ids("flag"))
+def test_bad_numeric_flag(cid, tmp_path):
+    case = CASES[cid]
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        _flag_argv(case, out),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    _assert_cli_error(proc, out, case, None)
+    assert list(tmp_path.iterdir()) == []  # no store, no runs/ folder, nothing
+
+
+# -- rmx report on files that are not explanation tables -------------------------------------
+
+
+@pytest.mark.parametrize("cid", _ids("report"))
+def test_report_of_a_bad_table(cid, tmp_path):
+    from rmx_widgets.core.table_io import read_table
+
+    case = CASES[cid]
+    path = HERE / case["file"]
+    with pytest.raises(getattr(errors, case["error"]), match=case["match"]) as info:
+        read_table(path)
+    assert str(info.value).startswith(str(path))  # names the file first
+    out = tmp_path / "out"
+    argv = ["report", "--table", str(path), "--out", str(out / "report.html")]
+    proc = _main_in_process(argv, tmp_path)
+    _assert_cli_error(proc, out, case, _one_line(str(info.value)))
