@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS annotations (
     updated REAL NOT NULL, PRIMARY KEY (comparison_id, rm));
 """
 
+#: The tables of a store (every schema version); a database with any other table is not one.
+STORE_TABLES = frozenset({"meta", "perturbations", "scores", "claims", "annotations"})
+
 
 def content_key(*parts: str) -> str:
     """A collision-safe key over several strings (a separator byte cannot be forged by text
@@ -164,6 +167,7 @@ class Store:
                 target, timeout=60.0, check_same_thread=False, isolation_level=None
             )
             self._db.execute("PRAGMA busy_timeout = 60000")
+            self._refuse_foreign(target)  # before WAL or a table touches another app's file
             if self.path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -175,6 +179,25 @@ class Store:
                 f"cannot open store {target}: {e}. Is it an rmx-widgets store?"
             ) from None
         self._check_version()
+
+    def _refuse_foreign(self, target: str) -> None:
+        """Refuse a database that holds tables an rmx store never has (another application's
+        SQLite file): adding the caches to it and switching it to WAL would alter that file.
+        An empty database, or one with only rmx's tables (any schema version), is a store."""
+        tables = {
+            name
+            for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+        }
+        foreign = sorted(tables - STORE_TABLES)
+        if foreign:
+            self._db.close()
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise StoreError(
+                f"{target} is an SQLite database but not an rmx store (it has table(s) "
+                f"{shown}); it was left untouched. Point --store (store=) at a new file or "
+                "at a store rmx wrote."
+            )
 
     @contextmanager
     def _lock_and_tx(self) -> Iterator[None]:
