@@ -103,6 +103,10 @@ PERTURBERS = {
     "none": lambda p, r, a, d: None,
     "number": lambda p, r, a, d: 42,
     "raises": lambda p, r, a, d: {}["no such key"],
+    "surrogate": lambda p, r, a, d: "ok \ud83d",
+    "nul": lambda p, r, a, d: r + " \x00 more",
+    "escape_codes": lambda p, r, a, d: r + " \x1b[2J\x1b[31mred",
+    "raises_surrogate": lambda p, r, a, d: int("bad \ud83d"),
     "wrong_count": _WrongCount(),
     "bad_index": _BadIndex(),
 }
