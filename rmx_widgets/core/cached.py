@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from rmx_widgets.core.data import Prompt, prompt_key
+from rmx_widgets.core.data import Prompt, prompt_key, safe_text
 from rmx_widgets.core.errors import PerturberError
 from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import (
@@ -112,14 +112,19 @@ def claim_or_wait(
 def checked_result(request: PerturbationRequest, result: object) -> PerturbationResult:
     """A perturber's result as it is stored: a rewrite gets the checks every backend's output
     gets (``check_rewrite``; backends are not trusted to have run them), and a failure whose
-    creator named no kind is recorded as ``FailureKind.OTHER`` (never guessed from its text)."""
+    creator named no kind is recorded as ``FailureKind.OTHER`` (never guessed from its text).
+    A failure's reason may quote untrusted text (an exception's message, a reply): its control
+    characters and lone surrogates are escaped (``data.safe_text``), so it can be stored and
+    printed."""
     if not isinstance(result, PerturbationResult):
         return check_rewrite(request.response, result)
     if result.failure is None:
         return check_rewrite(request.response, result.text)
-    if result.text is None and result.kind is None:
-        return PerturbationResult(None, result.failure, FailureKind.OTHER)
-    return result
+    kind = FailureKind.OTHER if result.text is None and result.kind is None else result.kind
+    reason = safe_text(str(result.failure))
+    if (reason, kind) == (result.failure, result.kind):
+        return result
+    return PerturbationResult(result.text, reason, kind)
 
 
 class CachedPerturber:

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,42 @@ def _validate_message(
 
 def _is_array(value: Any) -> bool:
     return type(value).__name__ == "ndarray"
+
+
+#: What no text may hold: C0 control characters other than tab, newline and carriage return, and
+#: DEL (NUL breaks C APIs, ESC starts terminal escape codes), and lone UTF-16 surrogates (not
+#: characters: they cannot be encoded as UTF-8, so they crash hashing, SQLite and every writer).
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+#: What is escaped before a text is shown or recorded as a message: every control character
+#: (C0, DEL, C1: ``\x9b`` is a terminal's CSI too) and lone surrogates.
+_UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_NAMES = {0x00: "NUL", 0x1B: "ESC, which starts terminal escape codes", 0x7F: "DEL"}
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored and shown as plain text, naming its first bad character
+    and where it is (``"a lone surrogate at character 3 (U+D83D), ..."``); ``None`` when it is
+    fine. The same characters are refused in loaded data, rewrites and annotations."""
+    m = _BAD_CHAR.search(text)
+    if m is None:
+        return None
+    code = ord(m.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return (
+            f"a lone surrogate at character {m.start()} (U+{code:04X}), which cannot be "
+            "stored as UTF-8"
+        )
+    name = _CONTROL_NAMES.get(code)
+    return (
+        f"a control character at character {m.start()} (U+{code:04X}{', ' + name if name else ''})"
+    )
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every control character and lone surrogate written as an escape
+    (``\\x1b``, ``\\ud83d``), so a message quoting untrusted text can be stored as UTF-8
+    and printed to a terminal without running its escape codes."""
+    return _UNSAFE_CHAR.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def _check_text(text: str, *, source: str | None, row: int | None, field_name: str) -> None:
@@ -404,12 +441,37 @@ def load_comparisons(
         )
     if isinstance(source, Sequence):
         if source and isinstance(source[0], Comparison):
-            return list(source)
+            return _checked_comparisons(source)
         return comparisons_from_records(source, source="records", mapping=mapping, first_row=0)
     raise DataError(
         f"cannot load comparisons from a {type(source).__name__}; give a file path, "
         "a pandas DataFrame, a list of dicts or a datasets.Dataset."
     )
+
+
+def _checked_comparisons(comps: Sequence[Any]) -> list[Comparison]:
+    """``Comparison`` objects built in Python get the text checks loaded rows get (a lone
+    surrogate would otherwise crash hashing and the store mid-run)."""
+    for i, c in enumerate(comps):
+        if not isinstance(c, Comparison):
+            raise DataError(
+                f"is a {type(c).__name__} in a list of Comparison objects.",
+                source="comparisons",
+                row=i,
+            )
+        texts: list[tuple[str, Any]] = [
+            ("id", c.id),
+            ("response_a", c.response_a),
+            ("response_b", c.response_b),
+        ]
+        if isinstance(c.prompt, str):
+            texts.append(("prompt", c.prompt))
+        else:
+            texts += [("prompt", m.get("content")) for m in c.prompt if isinstance(m, Mapping)]
+        for name, text in texts:
+            if isinstance(text, str):
+                _check_text(text, source="comparisons", row=i, field_name=name)
+    return list(comps)
 
 
 def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison]:

@@ -390,14 +390,8 @@ class Explainer:
     # -- internals -------------------------------------------------------------------------
     def _comparisons(self, comparisons: Any) -> list[Comparison]:
         if isinstance(comparisons, Comparison):
-            return [comparisons]
-        if (
-            isinstance(comparisons, Sequence)
-            and comparisons
-            and all(isinstance(c, Comparison) for c in comparisons)
-        ):
-            return list(comparisons)
-        return load_comparisons(comparisons)
+            comparisons = [comparisons]
+        return load_comparisons(comparisons)  # Comparison objects get the text checks too
 
     def _warn_unsupported(self, attrs: Iterable[Attribute]) -> None:
         missing = [a.name for a in attrs if not self.perturber.supports(a)]

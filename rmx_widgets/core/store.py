@@ -31,7 +31,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rmx_widgets.core.errors import StoreError
+from rmx_widgets.core.data import text_problem
+from rmx_widgets.core.errors import DataError, StoreError
 from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 from rmx_widgets.core.perturbers.base import PerturbationResult
 
@@ -378,6 +379,17 @@ class Store:
 
     # -- annotations -----------------------------------------------------------------------
     def save_annotation(self, comparison_id: str, rm: str, tags: Sequence[str], note: str) -> None:
+        """Store one annotation, replacing the last one of (comparison_id, rm). Texts that cannot
+        be stored and shown as plain text (``data.text_problem``) raise ``DataError`` naming the
+        field before anything is written."""
+        fields = [("comparison_id", comparison_id), ("rm", rm), ("note", note)]
+        fields += [(f"tags[{i}]", t) for i, t in enumerate(tags)]
+        for name, text in fields:
+            if not isinstance(text, str):
+                raise DataError(f"must be text, got {type(text).__name__}.", field=name)
+            problem = text_problem(text)
+            if problem is not None:
+                raise DataError(f"the annotation holds {problem}; nothing was saved.", field=name)
         with self._lock_and_tx():
             self._db.execute(
                 "INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",

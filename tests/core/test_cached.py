@@ -165,3 +165,36 @@ def test_scores_are_cached_with_their_truncation_flags(tmp_path):
     again = CachedRewardModel(rm, store).score(["p", "p"], ["abcdef", "xyz"])
     assert again.truncated == [True, False] and again.newly_truncated == 0
     assert rm.scored == ["ab", "abcdef", "xyz"]
+
+
+def test_unstorable_rewrites_become_stored_failures_and_reasons_are_escaped():
+    """A lone surrogate made the store insert raise (UnicodeEncodeError) on every run; NUL and
+    terminal escape codes went into the table raw. Each is a failed rewrite naming the
+    character, stored, so a second call computes nothing; reasons quoting such text are
+    stored escaped."""
+    calls = []
+
+    class Bad(BasePerturber):
+        identity = "bad-text:v1"
+
+        def perturb(self, request):
+            calls.append(request.response)
+            if request.response == "raise":
+                raise ValueError("bad \ud83d \x1b[2J")
+            return {"s": "ok \ud83d", "n": "a\x00b", "e": "x \x1b[31mred"}[request.response]
+
+    store = Store()
+    cached = CachedPerturber(Bad(), store)
+    got = cached.perturb_batch(_reqs("s", "n", "e", "raise")).values
+    assert [r.text for r in got] == [None] * 4
+    assert [r.kind for r in got] == [FailureKind.UNPARSEABLE] * 3 + [FailureKind.EXCEPTION]
+    assert got[0].failure == (
+        "the rewrite holds a lone surrogate at character 3 (U+D83D), which cannot be stored "
+        "as UTF-8; rewrites must be plain text"
+    )
+    assert "at character 1 (U+0000, NUL)" in got[1].failure
+    assert "at character 2 (U+001B, ESC, which starts terminal escape codes)" in got[2].failure
+    assert got[3].failure == "ValueError: bad \\ud83d \\x1b[2J"  # escaped, so storable
+    again = CachedPerturber(Bad(), store).perturb_batch(_reqs("s", "n", "e", "raise"))
+    assert again.computed == 0 and len(calls) == 4
+    assert [(r.failure, r.kind) for r in again.values] == [(r.failure, r.kind) for r in got]

@@ -164,3 +164,36 @@ def test_prompt_ending_with_assistant_is_rejected():
                 }
             ]
         )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "what"),
+    [
+        ({"response_a": "half \ud83d"}, "response_a", "unpaired surrogate"),
+        ({"response_b": "nul \x00"}, "response_b", "control character"),
+        ({"prompt": [{"role": "user", "content": "esc \x1b[2J"}]}, "prompt", "control character"),
+    ],
+)
+def test_comparison_objects_get_the_text_checks(kwargs, field, what):
+    """Comparison objects built in Python skipped validation, so a lone surrogate crashed the
+    store (UnicodeEncodeError) mid-run; now it is a DataError naming row and field."""
+    base = {"id": "c1", "prompt": "Q?", "response_a": "one", "response_b": "two"}
+    good = rmx.Comparison(**base)
+    bad = rmx.Comparison(**{**base, "id": "c2", **kwargs})
+    with pytest.raises(DataError, match=rf"comparisons, row 1, field '{field}': .*{what}"):
+        rmx.load_comparisons([good, bad])
+    ex = rmx.Explainer(lambda p, r: [0.0] * len(r), lambda p, r, a, d: r + "!", progress=False)
+    with pytest.raises(DataError, match=rf"row 0, field '{field}'"):
+        ex.explain(bad)
+    assert rmx.load_comparisons([good]) == [good]
+
+
+def test_text_problem_and_safe_text():
+    from rmx_widgets.core.data import safe_text, text_problem
+
+    assert text_problem("tabs\tand\nnewlines\r fine, émoji 🔥") is None
+    assert text_problem("ok \ud83d") == (
+        "a lone surrogate at character 3 (U+D83D), which cannot be stored as UTF-8"
+    )
+    assert text_problem("\x7f") == "a control character at character 0 (U+007F, DEL)"
+    assert safe_text("a\x1b[31m \x9b \udd25\n é") == "a\\x1b[31m \\x9b \\udd25\\n é"

@@ -122,3 +122,23 @@ def test_only_strict_kind_objects_are_decoded(stored):
     )
     got = s.get_perturbations(["k"])["k"]
     assert got.failure == stored and got.kind == legacy_failure_kind(stored)
+
+
+@pytest.mark.parametrize(
+    ("tags", "note", "field", "what"),
+    [
+        (["ok"], "half an emoji \ud83d", "note", r"lone surrogate at character 14 \(U\+D83D\)"),
+        (["x\x1b[2J"], "fine", "tags\\[0\\]", r"U\+001B, ESC"),
+        (["ok"], "nul\x00", "note", r"U\+0000, NUL"),
+    ],
+)
+def test_unstorable_annotation_is_a_clear_error_and_stores_nothing(tags, note, field, what):
+    from rmx_widgets.errors import DataError
+
+    s = Store()
+    s.save_annotation("c1", "rm", ["before"], "the old note")
+    with pytest.raises(DataError, match=rf"field '{field}': the annotation holds .*{what}"):
+        s.save_annotation("c1", "rm", tags, note)
+    assert [(a["tags"], a["note"]) for a in s.annotations()] == [(["before"], "the old note")]
+    s.save_annotation("c1", "rm", ["t"], "line one\n\tline two")  # tabs and newlines are fine
+    assert s.annotations()[0]["note"] == "line one\n\tline two"

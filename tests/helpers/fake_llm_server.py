@@ -9,7 +9,9 @@ Scripting: ``server.script(marker, ["500", "429", "good"])`` makes the 1st, 2nd,
 whose messages contain ``marker`` behave as listed (then "good"), and ``server.default`` sets the
 behaviour of unscripted requests. Behaviours: good, fenced, malformed, missing_key, unchanged,
 429 (Retry-After: 0), 500, hang (sleeps ``hang_seconds`` before answering), truncated (closes the
-connection mid-body), badjson (a complete but invalid JSON body), 400, 401, 403, 404.
+connection mid-body), badjson (a complete but invalid JSON body), surrogate (a rewrite ending in
+a lone surrogate, JSON-escaped as ``\\ud83d``: valid JSON, not valid Unicode), control (a rewrite
+holding NUL and terminal escape codes), 400, 401, 403, 404.
 
 Every request is recorded (headers, parsed body, behaviour, timing), and the maximum number of
 requests in flight at once is tracked so tests can see that concurrency is bounded and used.
@@ -215,6 +217,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 200, _completion(json.dumps({"locate": [], "rewritten": original}), model)
             )
+        if b == "surrogate":  # json.dumps writes the lone surrogate as the escape \ud83d
+            return self._send(
+                200, _completion(json.dumps({"rewritten": rewritten + " \ud83d"}), model)
+            )
+        if b == "control":
+            bad = rewritten + " \x1b[31mred\x1b[0m \x00"
+            return self._send(200, _completion(json.dumps({"rewritten": bad}), model))
         if b == "429":
             return self._send(
                 429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "0"}

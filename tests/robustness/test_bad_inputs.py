@@ -19,6 +19,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_faults import FaultyLLMServer
@@ -74,6 +75,11 @@ RM_CALLABLES = {
     "strings": lambda p, r: ["high"] * len(r),
     "scalar": lambda p, r: 0.5,
     "none": lambda p, r: None,
+    "dict": lambda p, r: dict.fromkeys(range(len(r)), 1.0),
+    "bools": lambda p, r: [0.5, True] + [0.5] * (len(r) - 2),
+    "numpy_bools": lambda p, r: np.ones(len(r), dtype=bool),
+    "numeric_strings": lambda p, r: ["0.5"] * len(r),
+    "column": lambda p, r: np.zeros((len(r), 1)),
     "nan_on_rewrites": lambda p, r: [
         math.nan if x.endswith("changed)") else v for x, v in zip(r, hash_rm(p, r))
     ],
@@ -103,6 +109,10 @@ PERTURBERS = {
     "none": lambda p, r, a, d: None,
     "number": lambda p, r, a, d: 42,
     "raises": lambda p, r, a, d: {}["no such key"],
+    "surrogate": lambda p, r, a, d: "ok \ud83d",
+    "nul": lambda p, r, a, d: r + " \x00 more",
+    "escape_codes": lambda p, r, a, d: r + " \x1b[2J\x1b[31mred",
+    "raises_surrogate": lambda p, r, a, d: int("bad \ud83d"),
     "wrong_count": _WrongCount(),
     "bad_index": _BadIndex(),
 }

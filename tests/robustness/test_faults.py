@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -449,6 +450,51 @@ def test_llm_server_faults_end_to_end(tmp_path, monkeypatch):
         assert (again.table["outcome"] != "failed").all()
         assert again.stats.perturbations_computed == 3
         assert again.stats.perturbations_cached == 9
+
+
+def test_unstorable_rewrites_are_stored_failures_and_never_asked_again(tmp_path, monkeypatch):
+    """A rewrite holding a lone surrogate (valid JSON: ``\\ud83d``) crashed the store insert, so
+    every rerun asked the LLM again and crashed again; NUL and terminal escape codes went into
+    the table raw. Both are recorded failures now, and a rerun asks the server 0 times."""
+    monkeypatch.delenv("RMX_FAULT_KEY", raising=False)
+    comps = [{"id": "u1", "prompt": "Q?", "response_a": "msurr- one.", "response_b": "mctrl- two."}]
+    with FaultyLLMServer() as server:
+        server.script("msurr-", ["surrogate"] * 10)
+        server.script("mctrl-", ["control"] * 10)
+
+        def explain():
+            pert = rmx.OpenAIPerturber(
+                "fake",
+                base_url=server.url,
+                api_key_env="RMX_FAULT_KEY",
+                max_retries=1,
+                backoff_base=0.01,
+            )
+            return rmx.Explainer(
+                _hash_rm,
+                pert,
+                attributes=["verbosity"],
+                store=tmp_path / "s.sqlite",
+                progress=False,
+            ).explain(comps)
+
+        res = explain()
+        t = res.table.set_index("original")
+        assert (t["outcome"] == "failed").all() and set(t["failure_kind"]) == {"unparseable"}
+        assert re.match(
+            r"the rewrite holds a lone surrogate at character \d+ \(U\+D83D\), which cannot "
+            r"be stored as UTF-8; rewrites must be plain text \(gave up after 2 attempts\)$",
+            t.loc["msurr- one.", "failure_reason"],
+        )
+        reason = t.loc["mctrl- two.", "failure_reason"]
+        assert re.search(r"at character \d+ \(U\+001B, ESC", reason) and "\x1b" not in reason
+        asked = (len(server.requests_with("msurr-")), len(server.requests_with("mctrl-")))
+        assert asked == (2, 2)  # the first attempt and one retry each
+
+        again = explain()
+        assert again.stats.perturbations_computed == 0
+        assert (len(server.requests_with("msurr-")), len(server.requests_with("mctrl-"))) == asked
+        pd.testing.assert_frame_equal(again.table, res.table)
 
 
 def test_bad_api_key_fails_fast_without_retries(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from rmx_widgets.core.attributes import Attribute
-from rmx_widgets.core.data import Prompt, render_prompt
+from rmx_widgets.core.data import Prompt, render_prompt, text_problem
 from rmx_widgets.core.errors import PerturberError
 from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 
@@ -62,10 +62,17 @@ class PerturbationResult:
 
 
 def check_rewrite(original: str, text: Any) -> PerturbationResult:
-    """The checks every backend's output gets, so no perturber can return a non-perturbation."""
+    """The checks every backend's output gets, so no perturber can return a non-perturbation:
+    text, free of what could not be stored or shown safely (``data.text_problem``: lone
+    surrogates, NUL, terminal escape codes), not empty and not the original."""
     if not isinstance(text, str):
         return PerturbationResult.failed(
             f"perturber returned {type(text).__name__}, not text", FailureKind.UNPARSEABLE
+        )
+    problem = text_problem(text)
+    if problem is not None:  # it could not be stored (surrogates) or shown (NUL, ESC) safely
+        return PerturbationResult.failed(
+            f"the rewrite holds {problem}; rewrites must be plain text", FailureKind.UNPARSEABLE
         )
     if not text.strip():
         return PerturbationResult.failed("perturber returned an empty response", FailureKind.EMPTY)

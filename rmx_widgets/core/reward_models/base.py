@@ -18,6 +18,7 @@ surface of ``RewardModel``, so no caller has to probe for a capability.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -101,7 +102,7 @@ class CallableRewardModel(BaseRewardModel):
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         scores = self.fn(list(prompts), list(responses))
         _require_sequence(self, scores, len(responses))
-        return list(scores)
+        return scores.tolist() if hasattr(scores, "tolist") else list(scores)
 
 
 class ProtocolRewardModel(BaseRewardModel):
@@ -136,44 +137,83 @@ def as_reward_model(obj: Any) -> RewardModel:
     )
 
 
+def _shown(value: Any, n: int = 80) -> str:
+    """A bounded repr of something an RM returned, for an error message."""
+    try:
+        text = repr(value)
+    except Exception:  # a foreign object whose repr is broken
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _require_sequence(rm: RewardModel, scores: Any, n: int) -> None:
+    """``scores`` must be a 1-D, ordered sequence (list, tuple, 1-D array or tensor): not a
+    scalar, text, a mapping (iterating a dict gives its keys) or a set (no order)."""
     if (
         scores is None
-        or isinstance(scores, (str, bytes, int, float))
+        or isinstance(scores, (str, bytes, int, float, Mapping, set, frozenset))
         or not hasattr(scores, "__iter__")
+        or getattr(scores, "ndim", 1) == 0
     ):
         raise RewardModelError(
             f"reward model {rm.identity} returned {type(scores).__name__} "
-            f"({str(scores)[:40]!r}), not a list of scores; it must return one float per "
+            f"({_shown(scores, 40)}), not a list of scores; it must return one float per "
             f"(prompt, response), here {n}."
         )
+    ndim = getattr(scores, "ndim", 1)
+    if ndim != 1:
+        raise RewardModelError(
+            f"reward model {rm.identity} returned a {ndim}-dimensional {type(scores).__name__} "
+            f"of shape {tuple(getattr(scores, 'shape', ()))}; it must return a 1-D sequence of "
+            f"one float per (prompt, response), here {n} (squeeze the extra dimensions)."
+        )
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a float when it is a real number: an int or float, a numpy real scalar, or
+    a 0-d array or tensor holding one; ``None`` for anything else (bools, text, containers,
+    complex numbers), which would otherwise be coerced silently (``float(True)``, ``"1.5"``)."""
+    if isinstance(value, numbers.Real):  # numpy's real scalars are registered, np.bool_ is not
+        return None if isinstance(value, bool) else float(value)
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        item = value.item()  # a 0-d array or tensor: its Python scalar (a bool stays a bool)
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            return float(item)
+    return None
 
 
 def checked_scores(
     rm: RewardModel, prompts: Sequence[Prompt], responses: Sequence[str]
 ) -> list[float]:
-    """``rm.score`` with its output checked: one finite float per input, or ``RewardModelError``."""
+    """``rm.score`` with its output checked: a 1-D sequence of one finite real number per
+    input (ints, floats, numpy or torch reals; never bools, text or dicts), as floats, or
+    ``RewardModelError`` naming the item and what came back."""
     scores = rm.score(prompts, responses)
     _require_sequence(rm, scores, len(responses))
-    try:
-        scores = [float(s) for s in scores]
-    except (TypeError, ValueError) as e:
+    items = scores.tolist() if hasattr(scores, "tolist") else list(scores)
+    if len(items) != len(responses):
         raise RewardModelError(
-            f"reward model {rm.identity} returned non-numeric scores: {e}"
-        ) from None
-    if len(scores) != len(responses):
-        raise RewardModelError(
-            f"reward model {rm.identity} returned {len(scores)} scores for {len(responses)} "
+            f"reward model {rm.identity} returned {len(items)} scores for {len(responses)} "
             "responses; it must return exactly one score per (prompt, response)."
         )
-    bad = [i for i, s in enumerate(scores) if not math.isfinite(s)]
-    if bad:
+    values = [_real(s) for s in items]
+    bad = next((i for i, v in enumerate(values) if v is None), None)
+    if bad is not None:
         raise RewardModelError(
-            f"reward model {rm.identity} returned a non-finite score ({scores[bad[0]]}) for "
-            f"response {bad[0]} of the batch ({responses[bad[0]][:60]!r}); check the model's "
+            f"reward model {rm.identity} returned non-numeric scores: item {bad} of the batch "
+            f"is {_shown(items[bad])} ({type(items[bad]).__name__}); it must return one real "
+            "number (an int or float, not a bool or text) per (prompt, response)."
+        )
+    reals = [v for v in values if v is not None]
+    nonfinite = [i for i, s in enumerate(reals) if not math.isfinite(s)]
+    if nonfinite:
+        i = nonfinite[0]
+        raise RewardModelError(
+            f"reward model {rm.identity} returned a non-finite score ({reals[i]}) for "
+            f"response {i} of the batch ({responses[i][:60]!r}); check the model's "
             "dtype (fp16 overflow?) and its input."
         )
-    return scores
+    return reals
 
 
 def truncated_indices(rm: RewardModel, n: int) -> list[int]:
