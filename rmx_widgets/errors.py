@@ -4,6 +4,8 @@ from rmx_widgets.core.errors import (  # noqa: F401
     AttributeSpecError,
     AuthenticationError,
     DataError,
+    OutputBusyError,
+    OutputError,
     PerturberError,
     RewardModelError,
     RMXError,

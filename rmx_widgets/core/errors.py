@@ -53,3 +53,12 @@ class AuthenticationError(PerturberError):
 
 class StoreError(RMXError):
     """The SQLite store cannot be opened or was written by an incompatible version."""
+
+
+class OutputError(RMXError):
+    """An output path cannot be used: it is an input, a file rmx did not write (without
+    ``force``), or a folder another run is writing."""
+
+
+class OutputBusyError(OutputError):
+    """The output folder is locked by another run (the message names its pid, host and start)."""
