@@ -5,6 +5,8 @@ from rmx_widgets.core.errors import (  # noqa: F401
     AuthenticationError,
     DataError,
     OptionError,
+    OutputBusyError,
+    OutputError,
     PerturberError,
     RewardModelError,
     RMXError,

@@ -77,18 +77,43 @@ def add_parser(sub: Any) -> None:
         v, limit="only the first N of each data set", no_report="skip report.html"
     )
     options.add_model_options(v)
+    options.add_force_option(v)
     v.set_defaults(func=cmd_evaluate)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs
-    from rmx_widgets.core.study.run import evaluate
+    from rmx_widgets.core.outputs import OutputLock, check_outputs
+    from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs, split_name
+    from rmx_widgets.core.study.result import StudyResult
 
+    out = Path(args.out)
+    names = StudyResult.file_names(not args.no_report)
+    store = Path(args.store) if args.store else out / "store.sqlite"
+    check_outputs(
+        [split_name(spec)[1] for spec in args.data], [out / n for n in names] + [store, out]
+    )
     datasets = _datasets(args)
     attributes = options.attributes(args)
     rms = reward_models_from_specs(args.rm, **options.rm_options(args))
     perturbers = perturbers_from_specs(args.perturber, **options.perturber_options(args))
-    out = Path(args.out)
+    with OutputLock(out):  # a second study into this folder refuses before any work
+        _evaluate(args, datasets, attributes, rms, perturbers, out, store)
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    datasets: Any,
+    attributes: Any,
+    rms: Any,
+    perturbers: Any,
+    out: Path,
+    store: Path,
+) -> None:
+    from rmx_widgets.core.outputs import claim_outputs
+    from rmx_widgets.core.study.result import StudyResult
+    from rmx_widgets.core.study.run import evaluate
+
+    claim_outputs(out, StudyResult.file_names(not args.no_report), force=args.force)
     study = evaluate(
         datasets,
         rms,
@@ -96,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         attributes=attributes,
         seeds=args.seeds,
         per_seed=args.per_seed,
-        store=Path(args.store) if args.store else out / "store.sqlite",
+        store=store,
         primary=args.primary,
         k=args.k,
         n_boot=args.n_boot,
@@ -106,7 +131,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     _print_notes(study)
     _print_tables(study)
-    paths = study.save(out, report=not args.no_report)
+    paths = study.save(out, report=not args.no_report, force=args.force)
     print("\nWrote " + ", ".join(str(p) for p in paths.values()))
 
 

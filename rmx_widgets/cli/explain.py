@@ -27,6 +27,7 @@ def add_parsers(sub: Any) -> None:
     )
     options.add_batch_size(d)
     options.add_null_options(d, ("random", "none"))
+    options.add_force_option(d)
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("explain", help="explain a real RM on your comparisons")
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     options.add_model_options(e)
     options.add_null_options(e, NULL_SPECS)
     options.add_restrict_option(e)
+    options.add_force_option(e)
     e.set_defaults(func=cmd_explain)
 
 
@@ -71,6 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         args.batch_size,
         source="the bundled samples",
         null=options.null_perturber(args),
+        force=args.force,
     )
 
 
@@ -78,6 +81,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from rmx_widgets.core.data import load_comparisons
     from rmx_widgets.core.specs import perturber_from_spec, reward_model_from_spec
 
+    check_run_outputs(Path(args.out), [args.data], args.store, report=not args.no_report)
     comps = load_comparisons(args.data)
     if args.limit is not None:
         comps = comps[: args.limit]
@@ -107,7 +111,19 @@ def cmd_explain(args: argparse.Namespace) -> None:
         embedder=options.embedder(args),
         null=null,
         restrict=args.restrict,
+        force=args.force,
     )
+
+
+def check_run_outputs(out: Path, inputs: list[Any], store: Any, *, report: bool) -> None:
+    """Refuse, before anything is loaded or written, a run whose outputs (the run's files in
+    ``out``, the store) would overwrite one of its ``inputs``."""
+    from rmx_widgets.core.outputs import check_outputs
+    from rmx_widgets.core.result import run_file_names
+
+    outputs = [out / name for name in run_file_names(report)]
+    outputs += [Path(store) if store else out / "store.sqlite", out]
+    check_outputs(inputs, outputs)
 
 
 def _run(
@@ -124,9 +140,51 @@ def _run(
     embedder: Any = None,
     null: Any = None,
     restrict: str = "all",
+    force: bool = False,
+) -> None:
+    from rmx_widgets.core.outputs import OutputLock
+
+    with OutputLock(out):  # before the store opens: a second run refuses, writing nothing
+        _run_locked(
+            data,
+            rm,
+            perturber,
+            attributes,
+            out,
+            store,
+            batch_size,
+            retry_failed,
+            source,
+            report,
+            embedder,
+            null,
+            restrict,
+            force,
+        )
+
+
+def _run_locked(
+    data: Any,
+    rm: Any,
+    perturber: Any,
+    attributes: Any,
+    out: Path,
+    store: Path | None,
+    batch_size: int,
+    retry_failed: bool,
+    source: str,
+    report: bool,
+    embedder: Any,
+    null: Any,
+    restrict: str,
+    force: bool,
 ) -> None:
     from rmx_widgets.core.explain import Explainer
     from rmx_widgets.core.null_run import null_skip_reason
+    from rmx_widgets.core.outputs import claim_outputs
+    from rmx_widgets.core.result import run_file_names
+
+    claim_outputs(out, run_file_names(report), force=force)  # before the store is created
 
     explainer = Explainer(
         rm,
@@ -153,7 +211,7 @@ def _run(
             )
 
     run = explainer.explain_to(
-        data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties
+        data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties, force=force
     )
     _print_summary(run.summary)
     _print_null(run.summary, skipped or run.stats.null_skipped)

@@ -83,6 +83,16 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_force_option(p: argparse.ArgumentParser) -> None:
+    """``--force``: replace existing output files that rmx did not write."""
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files rmx did not write (files of an earlier rmx run "
+        "are replaced without it; an output that is an input is always refused)",
+    )
+
+
 def add_null_options(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
     """``--null`` (the attribute-blind null perturber run beside the perturber; default
     ``random``) and ``--null-seed``."""

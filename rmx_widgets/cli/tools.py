@@ -20,6 +20,11 @@ def add_parsers(sub: Any) -> None:
     )
     r.add_argument("--out", required=True, help="HTML file to write")
     r.add_argument("--title", default="rmx-widgets report")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out file that rmx did not write",
+    )
     r.set_defaults(func=cmd_report)
 
     lab = sub.add_parser("lab", help="start JupyterLab on the tutorial notebooks (127.0.0.1)")
@@ -31,13 +36,17 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from rmx_widgets.core.outputs import check_file, check_outputs
     from rmx_widgets.core.report import write_report
     from rmx_widgets.core.result import sensitivity_with_null
     from rmx_widgets.core.table_io import null_table_beside, read_table
 
     src = Path(args.table)
+    nulls = [src.parent / f"null_table{ext}" for ext in (".parquet", ".jsonl")]
+    check_outputs([src, *nulls], [args.out])  # before reading: the table must survive
     if not src.exists():
         raise RMXError(f"{src}: no such file; give the table.parquet of a run.")
+    check_file(args.out, force=args.force)
     table = read_table(src)
     null = null_table_beside(src)  # the run's null_table.parquet, when it has one
     sens = sensitivity_with_null(table, null)

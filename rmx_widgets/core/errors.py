@@ -58,3 +58,12 @@ class StoreError(RMXError):
 class OptionError(RMXError, ValueError):
     """An option (a keyword argument of the API or a CLI flag) is outside its valid range; also a
     ``ValueError``, as it was before it became an ``RMXError``."""
+
+
+class OutputError(RMXError):
+    """An output path cannot be used: it is an input, a file rmx did not write (without
+    ``force``), or a folder another run is writing."""
+
+
+class OutputBusyError(OutputError):
+    """The output folder is locked by another run (the message names its pid, host and start)."""

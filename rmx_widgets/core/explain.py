@@ -35,12 +35,14 @@ from rmx_widgets.core.cached import CachedPerturber, CachedRewardModel, CachedSc
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
+from rmx_widgets.core.outputs import OutputLock, claim_outputs
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
     ExplanationResult,
     RunStats,
     SavedRun,
     failures_by_reason,
+    run_file_names,
     write_run_files,
 )
 from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
@@ -202,6 +204,7 @@ class Explainer:
         on_start: Callable[[pd.DataFrame, RunStats], None] | None = None,
         retry_failed: bool = False,
         restrict: str | None = None,
+        force: bool = False,
     ) -> SavedRun:
         """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
 
@@ -210,7 +213,28 @@ class Explainer:
         back from the Parquet file. Files appear under their final names only when complete.
         The null table (with a null perturber) streams the same way, to ``null_table.parquet``
         and ``null_table.jsonl``.
+
+        ``out_dir`` is locked for the run: another run into it raises ``OutputBusyError``.
+        An existing file there that rmx did not write raises ``OutputError`` unless ``force``
+        (files of an earlier run are rmx's: rerunning needs no ``force``).
         """
+        with OutputLock(out_dir):
+            claim_outputs(out_dir, run_file_names(report), force=force)
+            return self._explain_to(
+                comparisons, out_dir, attributes, report, cancel, on_start, retry_failed, restrict
+            )
+
+    def _explain_to(
+        self,
+        comparisons: Any,
+        out_dir: str | Path,
+        attributes: Any,
+        report: bool,
+        cancel: threading.Event | None,
+        on_start: Callable[[pd.DataFrame, RunStats], None] | None,
+        retry_failed: bool,
+        restrict: str | None,
+    ) -> SavedRun:
         writer = TableWriter(out_dir)
         null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM) if self.null_perturber else None
         try:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.outputs import GENERATOR_MARK, write_text
 from rmx_widgets.core.readability import TEXT_COLUMNS, alpha_of, face_rows, legend
 
 _DIFF_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
@@ -321,6 +322,7 @@ def standalone_page(
     ``data`` as a safe JSON block with id ``data_id`` and the ``embed_js`` that draws it."""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"{GENERATOR_MARK}\n"
         f"<title>{escape(title)}</title>\n<style>{BASE_CSS}{css}</style>\n"
         f'<script type="text/javascript">\n{vega_bundle()}\n</script>\n'
         "</head>\n<body>\n"
@@ -331,12 +333,11 @@ def standalone_page(
 
 
 def write_page(text: str, path: str | Path, what: str) -> Path:
-    """Write a page (creating its folder) and return its path; an unwritable path raises
+    """Write a page atomically (creating its folder) and return its path; an unwritable path raises
     :class:`RMXError` that names ``what`` was being written."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)  # atomic: a reader never sees half a page
     except OSError as exc:
         raise RMXError(f"cannot write {what} to {path}: {exc}. Choose a writable path.") from exc
     return path

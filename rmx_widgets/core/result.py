@@ -21,6 +21,7 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.failures import legacy_failure_kind
+from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
 from rmx_widgets.core.rows import TABLE_COLUMNS
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 
@@ -146,20 +147,35 @@ class ExplanationResult:
             **{f"run_{k}": v for k, v in self.stats.as_dict().items()},
         }
 
-    def save(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
+    def save(
+        self, out_dir: str | Path, *, report: bool = True, force: bool = False
+    ) -> dict[str, Path]:
         """Write table (Parquet + JSONL), originals and sensitivity CSVs, summary JSON and the
-        HTML report: the same files ``Explainer.explain_to`` streams."""
-        writer = TableWriter(out_dir)
-        writer.write(self.table)
-        writer.close(empty_columns=TABLE_COLUMNS)
-        null_writer = None
-        if self.null_table is not None:
-            null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM)
-            null_writer.write(self.null_table)
-            null_writer.close(empty_columns=TABLE_COLUMNS)
-        return write_run_files(
-            writer, self.table, self, report=report, example_rows=None, null_writer=null_writer
-        ).paths
+        HTML report: the same files ``Explainer.explain_to`` streams, with the same guarantees
+        (the folder locked for the duration, every file atomic, an existing file rmx did not
+        write replaced only with ``force``)."""
+        with OutputLock(out_dir):
+            claim_outputs(out_dir, run_file_names(report), force=force)
+            writer = TableWriter(out_dir)
+            writer.write(self.table)
+            writer.close(empty_columns=TABLE_COLUMNS)
+            null_writer = None
+            if self.null_table is not None:
+                null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM)
+                null_writer.write(self.null_table)
+                null_writer.close(empty_columns=TABLE_COLUMNS)
+            return write_run_files(
+                writer, self.table, self, report=report, example_rows=None, null_writer=null_writer
+            ).paths
+
+
+def run_file_names(report: bool) -> list[str]:
+    """The files a run writes (or, for the null's, may remove) in its output folder."""
+    names = [
+        f"{stem}{ext}" for stem in ("table", NULL_TABLE_STEM) for ext in (".parquet", ".jsonl")
+    ]
+    names += ["originals.csv", "sensitivity.csv", "summary.json"]
+    return names + (["report.html"] if report else [])
 
 
 @dataclass
@@ -231,11 +247,13 @@ def write_run_files(
     else:  # an earlier run's null beside this run's table would be read back as its null
         for ext in (".parquet", ".jsonl"):
             (out / f"{NULL_TABLE_STEM}{ext}").unlink(missing_ok=True)
-    result.originals.to_csv(paths["originals"], index=False)
+    with atomic_path(paths["originals"]) as tmp:
+        result.originals.to_csv(tmp, index=False)
     sens = sensitivity_with_null(table, result.null_table)
-    sens.to_csv(paths["sensitivity"], index=False)
+    with atomic_path(paths["sensitivity"]) as tmp:
+        sens.to_csv(tmp, index=False)
     summary = result.summary()
-    paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
     if report:
         from rmx_widgets.core.report import write_report
 

@@ -3,13 +3,13 @@
 Batches go straight to ``table.parquet`` (one row group per batch) and ``table.jsonl`` as they
 land; only the text-free columns stay in memory, which is all that sensitivity, rankings and
 summaries need. The few comparisons a report shows are read back from the Parquet file with a
-filter. Files are written under a temporary name and renamed when complete, so a crash never
-leaves a truncated table that looks finished (the store still holds every landed batch).
+filter. Files are written under a unique temporary name in the same folder (two writers never
+share one) and moved into place atomically when complete, so a crash never leaves a truncated
+table that looks finished (the store still holds every landed batch).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from rmx_widgets.core.confounders import ORIGINAL_WORDS, original_word_counts
 from rmx_widgets.core.errors import DataError
+from rmx_widgets.core.outputs import replace, temp_beside
 
 TEXT_COLUMNS = ("prompt", "original", "perturbed")
 
@@ -54,8 +55,8 @@ class TableWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.parquet_path = self.out_dir / f"{name}.parquet"
         self.jsonl_path = self.out_dir / f"{name}.jsonl"
-        self._tmp_parquet = self.parquet_path.with_suffix(".parquet.partial")
-        self._tmp_jsonl = self.jsonl_path.with_suffix(".jsonl.partial")
+        self._tmp_parquet = temp_beside(self.parquet_path)
+        self._tmp_jsonl = temp_beside(self.jsonl_path)
         self._jsonl = self._tmp_jsonl.open("w", encoding="utf-8")
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
@@ -88,8 +89,8 @@ class TableWriter:
             self._columns = cols
         self._writer.close()
         self._jsonl.close()
-        os.replace(self._tmp_parquet, self.parquet_path)
-        os.replace(self._tmp_jsonl, self.jsonl_path)
+        replace(self._tmp_parquet, self.parquet_path)
+        replace(self._tmp_jsonl, self.jsonl_path)
 
     def abort(self) -> None:
         """Drop the partial files (the store keeps every landed batch; a rerun rewrites them)."""

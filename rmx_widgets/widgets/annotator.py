@@ -19,6 +19,7 @@ import traitlets
 
 from rmx_widgets.core.compare import contrasting_examples
 from rmx_widgets.core.explain import ExplanationResult
+from rmx_widgets.core.outputs import atomic_path, check_outputs, claim_outputs
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets._assets import bundle
@@ -134,28 +135,35 @@ class Annotator(anywidget.AnyWidget):
             )
         return pd.DataFrame(rows, columns=list(EXPORT_FIELDS))
 
-    def export(self, path: str | Path, format: str | None = None) -> Path:
-        """Write CSV (tags joined by ';') or JSONL (tags as a list)."""
+    def export(self, path: str | Path, format: str | None = None, *, force: bool = False) -> Path:
+        """Write CSV (tags joined by ';') or JSONL (tags as a list), atomically. An existing
+        file that rmx did not write (an earlier export is rmx's) is replaced only with
+        ``force``; the annotation store is never an export path."""
         path = Path(path)
         fmt = format or path.suffix.lstrip(".").lower()
-        frame = self.frame()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "csv":
-            frame.assign(tags=frame["tags"].map(";".join)).to_csv(
-                path, index=False, quoting=csv.QUOTE_NONNUMERIC
-            )
-        elif fmt == "jsonl":
-            with path.open("w", encoding="utf-8") as f:
-                for rec in frame.to_dict(orient="records"):
-                    f.write(
-                        json.dumps(
-                            {k: clean(v) if not isinstance(v, list) else v for k, v in rec.items()},
-                            ensure_ascii=False,
-                        )
-                        + "\n"
-                    )
-        else:
+        if fmt not in ("csv", "jsonl"):
             raise ValueError(f"export format must be csv or jsonl, got {fmt!r}.")
+        check_outputs([self.store.path], [path])
+        frame = self.frame()
+        claim_outputs(path.parent, [path.name], force=force)
+        with atomic_path(path) as tmp:
+            if fmt == "csv":
+                frame.assign(tags=frame["tags"].map(";".join)).to_csv(
+                    tmp, index=False, quoting=csv.QUOTE_NONNUMERIC
+                )
+            else:
+                with tmp.open("w", encoding="utf-8") as f:
+                    for rec in frame.to_dict(orient="records"):
+                        f.write(
+                            json.dumps(
+                                {
+                                    k: clean(v) if not isinstance(v, list) else v
+                                    for k, v in rec.items()
+                                },
+                                ensure_ascii=False,
+                            )
+                            + "\n"
+                        )
         return path
 
     def _on_msg(self, widget, content, buffers) -> None:

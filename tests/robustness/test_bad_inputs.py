@@ -133,6 +133,7 @@ def test_manifest_covers_the_issue_list():
         "llm",
         "flag",
         "report",
+        "output",  # output paths that would destroy a file: tests/robustness/test_outputs.py
     }
     for c in MANIFEST["cases"]:
         if "file" in c and c["id"] != "missing-file":

@@ -19,6 +19,18 @@ import pandas as pd
 
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
+
+#: the frames :meth:`StudyResult.save` writes as ``NAME.csv``
+STUDY_CSVS = (
+    "quality",
+    "quality_summary",
+    "sensitivity",
+    "tau",
+    "representatives",
+    "contrasting",
+    "agreement",
+)
 
 QUALITY_METRICS = ("coverage", "syntactic", "semantic", "diversity")
 QUALITY_COLUMNS = [
@@ -213,9 +225,13 @@ class StudyResult:
             return None
         return self.tables.get((dataset, rm, self.primary))
 
-    def save(self, out_dir: str | Path, *, report: bool = True) -> dict[str, Path]:
+    def save(
+        self, out_dir: str | Path, *, report: bool = True, force: bool = False
+    ) -> dict[str, Path]:
         """Write every frame (CSV, plus Parquet for the large ones), ``study.json`` and, with
-        ``report``, the HTML report; returns the paths by name."""
+        ``report``, the HTML report; returns the paths by name. The folder is locked while
+        writing, every file appears atomically, and an existing file rmx did not write is
+        replaced only with ``force``."""
         if report and self.render_report is None:
             raise RMXError(
                 "this StudyResult has no report renderer; save it with "
@@ -227,30 +243,37 @@ class StudyResult:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RMXError(f"cannot create the output folder {out}: {e.strerror}.") from None
+        with OutputLock(out):
+            claim_outputs(out, self.file_names(report), force=force)
+            return self._save(out, report)
+
+    @staticmethod
+    def file_names(report: bool) -> list[str]:
+        """The files :meth:`save` writes in its folder."""
+        names = [f"{n}.csv" for n in STUDY_CSVS] + ["per_comparison.parquet", "tables.parquet"]
+        return names + ["study.json"] + (["report.html"] if report else [])
+
+    def _save(self, out: Path, report: bool) -> dict[str, Path]:
         paths: dict[str, Path] = {}
-        csv_frames = {
-            "quality": self.quality,
-            "quality_summary": self.quality_summary,
-            "sensitivity": self.sensitivity,
-            "tau": self.tau,
-            "representatives": self.representatives,
-            "contrasting": self.contrasting,
-            "agreement": self.agreement,
-        }
-        for name, frame in csv_frames.items():
+        for name in STUDY_CSVS:
+            frame = getattr(self, name)
             paths[name] = out / f"{name}.csv"
-            frame.to_csv(paths[name], index=False)
+            with atomic_path(paths[name]) as tmp:
+                frame.to_csv(tmp, index=False)
         paths["per_comparison"] = out / "per_comparison.parquet"
-        self.per_comparison.to_parquet(paths["per_comparison"], index=False)
+        with atomic_path(paths["per_comparison"]) as tmp:
+            self.per_comparison.to_parquet(tmp, index=False)
         paths["tables"] = out / "tables.parquet"
         tables = [t for t in self.tables.values() if len(t)]
-        (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_parquet(
-            paths["tables"], index=False
-        )
+        with atomic_path(paths["tables"]) as tmp:
+            (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_parquet(
+                tmp, index=False
+            )
         paths["study"] = out / "study.json"
-        paths["study"].write_text(
+        write_text(
+            paths["study"],
             json.dumps({**self.config, "skipped": self.skipped, "samples": self.samples}, indent=2)
-            + "\n"
+            + "\n",
         )
         if report and self.render_report is not None:
             paths["report"] = self.render_report(self, out / "report.html")
