@@ -144,23 +144,40 @@ def _run(
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
+    created = not out.exists()
     with OutputLock(out):  # before the store opens: a second run refuses, writing nothing
-        _run_locked(
-            data,
-            rm,
-            perturber,
-            attributes,
-            out,
-            store,
-            batch_size,
-            retry_failed,
-            source,
-            report,
-            embedder,
-            null,
-            restrict,
-            force,
-        )
+        try:
+            _run_locked(
+                data,
+                rm,
+                perturber,
+                attributes,
+                out,
+                store,
+                batch_size,
+                retry_failed,
+                source,
+                report,
+                embedder,
+                null,
+                restrict,
+                force,
+            )
+        except BaseException:
+            # still holding the lock, so no other run is using the folder we remove
+            _remove_if_only_bookkeeping(out, created)
+            raise
+
+
+def _remove_if_only_bookkeeping(out: Path, created: bool) -> None:
+    """A run that failed before writing anything leaves no folder behind: remove ``out`` when
+    this run created it and it holds only rmx's lock and manifest files."""
+    from rmx_widgets.core.outputs import LOCK_NAME, MANIFEST_NAME
+
+    if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK_NAME, MANIFEST_NAME}:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def _run_locked(
