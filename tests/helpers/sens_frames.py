@@ -19,19 +19,11 @@ import math
 
 import pandas as pd
 
+from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, SENSITIVITY_COLUMNS
+
 HOSTILE = "<b>x</b>&<script>"
-NULL_COLUMNS = [
-    "pfr_length_controlled",
-    "n_length_controlled",
-    "null_pfr",
-    "null_n",
-    "excess_pfr",
-    "excess_ci_low",
-    "excess_ci_high",
-    "p_value",
-    "p_adjusted",
-    "significant",
-]
+# the columns sensitivity() appends after the base ones: length control, then the null test
+NULL_COLUMNS = SENSITIVITY_COLUMNS[len(BASE_SENSITIVITY_COLUMNS) :]
 NAN = math.nan
 
 # attribute, direction, pfr, ci_low, ci_high, n, mean_margin_change, n_rewrites,
@@ -53,18 +45,7 @@ _ROWS = [
     (HOSTILE, "better", NAN, NAN, NAN, 0, NAN, 0, 0, 2) + (0.20, 5, NAN, NAN, NAN, NAN, NAN, None),
     (HOSTILE, "both", NAN, NAN, NAN, 0, NAN, 0, 0, 5) + (0.20, 10, NAN, NAN, NAN, NAN, NAN, None),
 ]
-BASE = [
-    "attribute",
-    "direction",
-    "pfr",
-    "ci_low",
-    "ci_high",
-    "n",
-    "mean_margin_change",
-    "n_rewrites",
-    "n_comparisons",
-    "n_failed",
-]
+BASE = BASE_SENSITIVITY_COLUMNS
 
 
 def sens_frame(null: str = "columns") -> pd.DataFrame:
