@@ -53,6 +53,9 @@ _LAZY = {
     "RMCompare": "rmx_widgets.widgets",
     "StudyView": "rmx_widgets.widgets",
     "write_report": "rmx_widgets.core.report",
+    "load_hh_rlhf": "rmx_widgets.core.public_data",
+    "load_helpsteer2": "rmx_widgets.core.public_data",
+    "LoadedComparisons": "rmx_widgets.core.public_data",
 }
 
 __all__ = [
