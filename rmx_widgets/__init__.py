@@ -53,6 +53,8 @@ _LAZY = {
     "RMCompare": "rmx_widgets.widgets",
     "StudyView": "rmx_widgets.widgets",
     "write_report": "rmx_widgets.core.report",
+    "discover_attributes": "rmx_widgets.core.discovery",
+    "DiscoveryResult": "rmx_widgets.core.discovery",
 }
 
 __all__ = [
