@@ -56,6 +56,8 @@ _LAZY = {
     "load_hh_rlhf": "rmx_widgets.core.public_data",
     "load_helpsteer2": "rmx_widgets.core.public_data",
     "LoadedComparisons": "rmx_widgets.core.public_data",
+    "discover_attributes": "rmx_widgets.core.discovery",
+    "DiscoveryResult": "rmx_widgets.core.discovery",
 }
 
 __all__ = [

@@ -18,7 +18,7 @@ import sys
 import warnings
 from typing import NoReturn
 
-from rmx_widgets.cli import evaluate, explain, tools
+from rmx_widgets.cli import attributes, evaluate, explain, tools
 from rmx_widgets.cli.console import one_line, show_warning
 from rmx_widgets.cli.tools import lab_command
 from rmx_widgets.core.errors import RMXError
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_parsers(sub)
     evaluate.add_parser(sub)
     tools.add_parsers(sub)
+    attributes.add_parsers(sub)
     return p
 
 

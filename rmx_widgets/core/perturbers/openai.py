@@ -46,6 +46,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationResult,
     ResultCallback,
 )
+from rmx_widgets.core.perturbers.chat import ChatRequest, ReplyCheck
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
     PromptTemplate,
@@ -269,12 +270,25 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self._count("failures", sum(r.text is None for r in results))
         return results
 
+    # -- free-form chat (attribute discovery) ------------------------------------------
+
+    def chat_batch(
+        self, conversations: Sequence[Sequence[dict[str, str]]], check: ReplyCheck
+    ) -> list[PerturbationResult]:
+        """One call per conversation (chat messages) through this client's retries, fail-fast,
+        key masking and ``stats``; see ``perturbers.chat`` for ``check`` and the results."""
+        return self.perturb_batch([ChatRequest.of(m, check) for m in conversations])
+
     # -- one request ---------------------------------------------------------------------
 
     def _payload(self, request: PerturbationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": self.template.messages(request),
+            "messages": (
+                request.messages
+                if isinstance(request, ChatRequest)
+                else self.template.messages(request)
+            ),
             "temperature": self.temperature,
         }
         # OpenAI's own API deprecated max_tokens (reasoning models reject it); the other
@@ -433,7 +447,10 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             return _Attempt(
                 reason="the model returned no text content", kind=FailureKind.BROKEN_REPLY
             )
-        result = parse_reply(content, request.response)
+        if isinstance(request, ChatRequest):
+            result = request.accept(content)
+        else:
+            result = parse_reply(content, request.response)
         if result.text is not None:
             return _Attempt(result=result)
         reason = result.failure or "unparseable reply"
