@@ -120,8 +120,8 @@ class HostileHandler(_Handler):
         return self._send_raw(400, f"bad request; headers were {encoded}".encode())
 
     def _count(self, n: int) -> None:
-        with self.fake._lock:
-            self.fake.sent += n
+        with self.fake._lock:  # also under test_faults' FaultyLLMServer, which has no count
+            self.fake.sent = getattr(self.fake, "sent", 0) + n
 
 
 class HostileLLMServer(FakeLLMServer):
