@@ -4,8 +4,8 @@ that ``OpenAIPerturber`` bounds the time, memory and secrets one reply can cost.
 Every loop here is bounded (a count, not "until the client goes away"), so a client that does
 not give up still lets the test finish. Behaviours (``server.default = ...`` / ``script``):
 
-- ``drip``: headers at once, then one byte of a 20-byte body every ``drip_seconds`` (0.2 s),
-  so no single read ever times out;
+- ``drip``: headers at once, then one byte of a ``drip_bytes`` (20) body every
+  ``drip_seconds`` (0.2 s), so no single read ever times out;
 - ``endless``: a chunked body of 64 KiB chunks, at most ``endless_bytes`` (64 MiB) in all;
 - ``gzip_bomb``: ``Content-Encoding: gzip``, ``bomb_bytes`` (16 MiB) of zeros compressed to
   ~16 KB; ``gzip_good``: a good reply, gzip-encoded (a legitimate server may do this);
@@ -24,6 +24,7 @@ not give up still lets the test finish. Behaviours (``server.default = ...`` / `
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import zlib
@@ -46,6 +47,11 @@ def gzip_of_zeros(n: int) -> bytes:
 
 
 class HostileHandler(_Handler):
+    def handle(self) -> None:
+        # a client that stops reading a hostile body resets the connection: expected here
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()
+
     def _respond(self, rec) -> None:
         b = rec.behaviour
         fake = self.fake
@@ -55,9 +61,10 @@ class HostileHandler(_Handler):
         if b == "drip":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "20")
+            n = getattr(fake, "drip_bytes", 20)
+            self.send_header("Content-Length", str(n))
             self.end_headers()
-            for _ in range(20):
+            for _ in range(n):
                 self.wfile.write(b" ")
                 self.wfile.flush()
                 self._count(1)
@@ -131,5 +138,6 @@ class HostileLLMServer(FakeLLMServer):
         super().__init__(**kw)
         self.sent = 0
         self.drip_seconds = 0.2
+        self.drip_bytes = 20
         self.endless_bytes = 64 << 20
         self.bomb_bytes = 16 << 20

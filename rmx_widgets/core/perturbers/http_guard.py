@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
@@ -162,6 +163,7 @@ def _key_forms(key: str) -> Iterable[str]:
                 yield enc.decode()[4:-4]
 
 
+@lru_cache(maxsize=4)  # in this process only: one job masks thousands of failure reasons
 def _windows(key: str) -> tuple[int, frozenset[str]]:
     width = min(KEY_WINDOW, len(key))
     found: set[str] = set()
