@@ -176,3 +176,23 @@ def test_bad_bounds_are_a_clear_error(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(PerturberError, match=name):
         OpenAIPerturber("m", base_url="http://127.0.0.1:1/v1", **kwargs)
+
+
+def test_objects_pickled_before_the_bounds_get_the_defaults(hostile):
+    pert = make(hostile, timeout=4.0)
+    state = pert.__getstate__()
+    for name in (
+        "total_timeout",
+        "max_response_bytes",
+        "max_rewrite_factor",
+        "allow_insecure_http",
+    ):
+        del state[name]
+    old = OpenAIPerturber.__new__(OpenAIPerturber)
+    old.__setstate__(state)
+    assert (old.total_timeout, old.max_response_bytes, old.allow_insecure_http) == (
+        8.0,
+        4 * 1024 * 1024,
+        False,
+    )
+    assert old.perturb_batch(reqs(1))[0].text is not None
