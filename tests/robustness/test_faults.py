@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_llm_server import FakeLLMServer, _completion, _Handler
+from fake_llm_server import FakeLLMServer, _completion
+from hostile_llm_server import HostileHandler
 
 import rmx_widgets as rmx
 from rmx_widgets.core.attributes import get_attribute
@@ -325,7 +326,7 @@ def test_claims_of_a_dead_process_are_taken_over(tmp_path):
 # -- LLM server faults ---------------------------------------------------------------------
 
 
-class FaultyHandler(_Handler):
+class FaultyHandler(HostileHandler):
     """The fake server's behaviours plus: reset (RST, no reply), 429ra (Retry-After: 0.3),
     empty (empty content), empty_rewrite, echo_key (a 400 whose body echoes the request's
     Authorization header, as some proxies do)."""

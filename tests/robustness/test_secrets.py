@@ -155,3 +155,65 @@ def test_key_never_in_identity_repr_or_errors(monkeypatch):
             )
     for text in (str(info.value), pert.identity, repr(pert), json.dumps(pert.stats)):
         assert key not in text
+
+
+# -- every encoding, and a key straddling the cut -----------------------------------------
+
+
+def _fragments(key: str, width: int = 8) -> list[str]:
+    """Every ``width``-character run of the key in the encodings a server might echo it in."""
+    from urllib.parse import quote, quote_plus
+
+    raw = key.encode()
+    forms = [key, quote(key, safe=""), quote_plus(key), raw.hex(), raw.hex().upper()]
+    forms += ["".join(f"%{b:02X}" for b in raw), "".join(f"\\u{ord(c):04x}" for c in key)]
+    forms += [key.upper(), key.lower()]
+    forms += [base64.b64encode(b"x" * k + raw).decode()[4:-4] for k in range(3)]
+    return [f[i : i + width] for f in forms for i in range(len(f) - width + 1)]
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        "echo_straddle",
+        "echo_urlenc",
+        "echo_pct",
+        "echo_b64",
+        "echo_hex",
+        "echo_json",
+        "echo_upper",
+    ],
+)
+def test_echoed_key_is_masked_in_every_encoding(behaviour, monkeypatch):
+    """Before: a key straddling the 200-character cut left 14 characters behind, and URL-,
+    base64-, hex-, \\u-encoded or upper-cased echoes were not masked at all."""
+    from hostile_llm_server import HostileLLMServer
+
+    from rmx_widgets.core.attributes import get_attribute
+    from rmx_widgets.core.perturbers.base import PerturbationRequest
+
+    # '+', '/', '=' and '~' change under URL encoding
+    key = f"sk-{secrets.token_urlsafe(12)}+/={secrets.token_hex(8)}~"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with HostileLLMServer() as server:
+        server.default = behaviour
+        pert = rmx.OpenAIPerturber("m", base_url=server.url, max_retries=0)
+        out = pert.perturb_batch(
+            [PerturbationRequest("Q?", "An answer.", get_attribute("verbosity"), "worse")]
+        )
+    failure = out[0].failure
+    assert failure.startswith("HTTP 400") and "***" in failure, failure
+    leaked = [f for f in _fragments(key) if f.lower() in failure.lower()]
+    assert leaked == [], (failure, leaked)
+
+
+def test_mask_first_then_cut():
+    from rmx_widgets.core.perturbers.http_guard import clip, mask_key
+
+    key = f"sk-{secrets.token_hex(20)}"
+    text = "x" * 186 + key + " tail"
+    assert key[:14] not in clip(text, key) and clip(text, key).endswith("x*** tail")
+    assert len(clip("y" * 5000, key)) == 203  # 200 characters and an ellipsis
+    assert mask_key(f"a {key[5:17]} b", key) == "a *** b"  # any 8+ character run of it
+    assert mask_key(f"a {key[5:12]} b", key) == f"a {key[5:12]} b"  # 7 say nothing
+    assert mask_key("plain text", key) == "plain text" and mask_key("abc", None) == "abc"

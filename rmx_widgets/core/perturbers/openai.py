@@ -14,7 +14,9 @@ reached (``PerturberError`` after the first wave of requests, not after 1,000 re
 The API key is read from the environment at request time and never stored on the object, so it
 cannot leak into ``identity`` (a cache key written to disk), ``repr`` or pickles. Server text
 that ends up in a failure reason (and so in the store) has the key masked, because some proxies
-echo request headers in their error bodies.
+echo request headers in their error bodies: masked first (raw, URL-, JSON-, HTML-escaped,
+hex, base64, any case, any 8-character run of it), cut to 200 characters after
+(``http_guard``).
 
 With ``on_result`` each request's result is reported the moment it is final, so the Explainer
 can store it before the rest of the batch is back. Connection failures are not streamed: they
@@ -25,16 +27,15 @@ per-row failures.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -47,6 +48,26 @@ from rmx_widgets.core.perturbers.base import (
     ResultCallback,
 )
 from rmx_widgets.core.perturbers.chat import ChatRequest, ReplyCheck
+from rmx_widgets.core.perturbers.http_guard import (
+    BadEncoding,
+    BodyTooLarge,
+    accept_encoding,
+    clip,
+    insecure_key_error,
+    mask_key,
+    read_body,
+    redact,
+    redirect_message,
+    retry_after,
+    server_message,
+)
+from rmx_widgets.core.perturbers.openai_args import (
+    check_arguments,
+    check_bounds,
+    host_of,
+    normalise_base_url,
+    rewrite_too_long,
+)
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
     PromptTemplate,
@@ -55,9 +76,15 @@ from rmx_widgets.core.perturbers.prompts import (
     parse_reply,
 )
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a chat reply of max_tokens=1024 is a few KB
+# the per-request bounds' defaults, also for objects pickled before they existed
+_BOUNDS: dict[str, Any] = {
+    "max_response_bytes": MAX_RESPONSE_BYTES,
+    "max_rewrite_factor": 4.0,
+    "max_rewrite_slack": 2000,
+    "allow_insecure_http": False,
+}
 _RETRY_STATUS = {408, 409, 425, 429}
-_RETRY_AFTER_CAP = 120.0
 # what ``stats`` counts over the object's lifetime (see the class docstring)
 _STATS = (
     "requests",
@@ -122,6 +149,17 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
     its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
 
+    Bounds per attempt (a hostile or broken server costs a bounded time and memory, never a
+    hang): ``timeout`` (60 s) limits each connect/read/write, ``total_timeout`` (default twice
+    ``timeout``: 120 s) the whole attempt, body included; the decoded body may have at most
+    ``max_response_bytes`` (4 MiB; gzip/deflate are inflated incrementally, so a bomb stops
+    there). Passing either is a retried failure (``timeout`` / ``broken reply``), like a hang
+    or a truncated body. A rewrite longer than ``max_rewrite_factor`` (4) times the original or
+    the original plus ``max_rewrite_slack`` (2000) characters, whichever is larger, is refused
+    like an unparseable reply. A redirect is never followed (the key would go along): it stops
+    the job, naming where it pointed. The key is not sent over plain ``http://`` to a host
+    other than this machine unless ``allow_insecure_http=True``.
+
     Declared capabilities: it streams (``on_result`` hears about each request as it is final)
     and ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
     ``http_requests`` (attempts sent), ``retries``, ``failures`` (recorded failed
@@ -146,21 +184,33 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         backoff_max: float = 30.0,
         seed: int = 0,
         template: PromptTemplate = ATTRIBUTE_TEMPLATE,
+        total_timeout: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_rewrite_factor: float = 4.0,
+        max_rewrite_slack: int = 2000,
+        allow_insecure_http: bool = False,
     ) -> None:
-        _check_arguments(model, api_key_env, concurrency, max_retries, timeout, max_tokens)
+        check_arguments(model, api_key_env, concurrency, max_retries, timeout, max_tokens)
+        total = 2 * float(timeout) if total_timeout is None else total_timeout
+        check_bounds(total, max_response_bytes, max_rewrite_factor, max_rewrite_slack)
         self.model = model
-        self.base_url = _normalise_base_url(base_url)
+        self.base_url = normalise_base_url(base_url)
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout = float(timeout)
+        self.total_timeout = float(total)
+        self.max_response_bytes = max_response_bytes
+        self.max_rewrite_factor = float(max_rewrite_factor)
+        self.max_rewrite_slack = max_rewrite_slack
+        self.allow_insecure_http = bool(allow_insecure_http)
         self.temperature = float(temperature)
         self.max_tokens = max_tokens
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
         self._rng = random.Random(seed)
         self._official = base_url is None or urlsplit(self.base_url).hostname == "api.openai.com"
-        self.host = _host(self.base_url)
+        self.host = host_of(self.base_url)
         self.name = name
         self.template = check_template(template)
         self.identity_stem = name if name else f"openai:{model}@{self.host}"
@@ -170,7 +220,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
 
     def __repr__(self) -> str:
         return (
-            f"OpenAIPerturber(model={self.model!r}, base_url={_redact(self.base_url)!r}, "
+            f"OpenAIPerturber(model={self.model!r}, base_url={redact(self.base_url)!r}, "
             f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency}, "
             f"max_retries={self.max_retries}, timeout={self.timeout})"
         )
@@ -186,6 +236,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         # objects pickled before templates existed used the attribute prompt
         self.__dict__.setdefault("template", ATTRIBUTE_TEMPLATE)
         self.__dict__.setdefault("identity_stem", self.identity.rsplit(":", 1)[0])
+        for key, value in _BOUNDS.items():  # objects pickled before the bounds existed
+            self.__dict__.setdefault(key, value)
+        self.__dict__.setdefault("total_timeout", 2 * self.timeout)
 
     def _detach(self) -> None:
         """The copy gets its own stats lock and backoff RNG (see ``TemplatedLLM``)."""
@@ -234,7 +287,13 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 f"the environment variable {self.api_key_env} is not set; set it to your OpenAI "
                 "API key (or pass base_url= for a local server that needs no key)."
             )
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if api_key and not self.allow_insecure_http:
+            refused = insecure_key_error(self.base_url, self.api_key_env)
+            if refused:
+                raise PerturberError(refused)
+        headers = accept_encoding()
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         state = _BatchState(len(requests), self.concurrency, self.max_retries)
         sem = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(
@@ -348,7 +407,24 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         body: dict[str, Any],
     ) -> _Attempt:
         try:
-            resp = await client.post("chat/completions", json=body)
+            resp, content = await asyncio.wait_for(
+                self._exchange(client, state, body), self.total_timeout
+            )
+        except asyncio.TimeoutError:
+            return _Attempt(
+                reason=f"no complete reply within total_timeout={self.total_timeout:g}s (the "
+                "deadline for one attempt, reading the body included)",
+                kind=FailureKind.TIMEOUT,
+            )
+        except BodyTooLarge as e:
+            return _Attempt(
+                reason=f"the reply is over max_response_bytes={self.max_response_bytes:,} ({e})",
+                kind=FailureKind.BROKEN_REPLY,
+            )
+        except BadEncoding as e:
+            return _Attempt(
+                reason=f"broken reply from the server ({e})", kind=FailureKind.BROKEN_REPLY
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             error = f"cannot connect ({type(e).__name__}: {e})"
             if state.connect_failed(error):
@@ -365,42 +441,60 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 reason=f"broken reply from the server ({type(e).__name__}: {e})",
                 kind=FailureKind.BROKEN_REPLY,
             )
-        state.answered()
-        return self._handle(resp, request)
+        return self._handle(resp, content, request)
 
-    def _handle(self, resp: httpx.Response, request: PerturbationRequest) -> _Attempt:
+    async def _exchange(
+        self, client: httpx.AsyncClient, state: _BatchState, body: dict[str, Any]
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request and read its body, at most ``max_response_bytes`` of it decoded."""
+        async with client.stream("POST", "chat/completions", json=body) as resp:
+            state.answered()
+            if 300 <= resp.status_code < 400:  # refused unread (see _raise_for_job_error)
+                return resp, b""
+            return resp, await read_body(resp, self.max_response_bytes)
+
+    def _handle(
+        self, resp: httpx.Response, content: bytes, request: PerturbationRequest
+    ) -> _Attempt:
         """What one HTTP response means: an error for the whole job (a rejected key, a wrong
-        URL or model), a failure to retry or record, or the rewrite in its reply."""
-        self._raise_for_job_error(resp)
-        failed = self._failed_status(resp)
+        URL or model, a redirect), a failure to retry or record, or the rewrite in its reply."""
+        self._raise_for_job_error(resp, content)
+        failed = self._failed_status(resp, content)
         if failed is not None:
             return failed
-        return self._read_reply(resp, request)
+        return self._read_reply(content, request)
 
-    def _raise_for_job_error(self, resp: httpx.Response) -> None:
+    def _server_message(self, content: bytes, resp: httpx.Response) -> str:
+        """The server's error text, the key masked in it and then cut to 200 characters."""
+        return clip(server_message(content, resp), os.environ.get(self.api_key_env))
+
+    def _raise_for_job_error(self, resp: httpx.Response, content: bytes) -> None:
         """Raise for the statuses that every request of the job would get too."""
         status = resp.status_code
+        if 300 <= status < 400:  # following it would send the key to wherever it points
+            raise PerturberError(self._mask(redirect_message(resp, self.base_url)))
         if status in (401, 403):
             key_state = (
                 "is set but was rejected" if os.environ.get(self.api_key_env) else "is not set"
             )
             raise AuthenticationError(
                 self._mask(
-                    f"the LLM server at {_redact(self.base_url)} refused the request with HTTP "
-                    f"{status} ({_server_message(resp)}). The environment variable "
+                    f"the LLM server at {redact(self.base_url)} refused the request with HTTP "
+                    f"{status} ({self._server_message(content, resp)}). The environment variable "
                     f"{self.api_key_env} {key_state}; set it to a valid API key for this server."
                 )
             )
         if status == 404:
             raise PerturberError(
                 self._mask(
-                    f"the LLM server at {_redact(self.base_url)} answered HTTP 404 for "
-                    f"chat/completions with model {self.model!r} ({_server_message(resp)}). Check "
-                    "base_url (it should end in the API root, e.g. '/v1') and the model name."
+                    f"the LLM server at {redact(self.base_url)} answered HTTP 404 for "
+                    f"chat/completions with model {self.model!r} "
+                    f"({self._server_message(content, resp)}). Check base_url (it "
+                    "should end in the API root, e.g. '/v1') and the model name."
                 )
             )
 
-    def _failed_status(self, resp: httpx.Response) -> _Attempt | None:
+    def _failed_status(self, resp: httpx.Response, content: bytes) -> _Attempt | None:
         """A status that fails this request: retried (rate limits, server errors, ...) or,
         when retrying cannot help, final; ``None`` for a success."""
         status = resp.status_code
@@ -413,23 +507,25 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 else FailureKind.CLIENT_ERROR
             )
             return _Attempt(
-                reason=f"HTTP {status} ({_server_message(resp)})",
+                reason=f"HTTP {status} ({self._server_message(content, resp)})",
                 kind=kind,
-                delay=_retry_after(resp.headers.get("retry-after")),
+                delay=retry_after(resp.headers.get("retry-after")),
             )
         if status >= 400:  # this request is unacceptable as sent; retrying cannot help
             return _Attempt(
                 result=PerturbationResult.failed(
-                    self._mask(f"HTTP {status} from the server: {_server_message(resp)}"),
+                    self._mask(
+                        f"HTTP {status} from the server: {self._server_message(content, resp)}"
+                    ),
                     FailureKind.CLIENT_ERROR,
                 )
             )
         return None
 
-    def _read_reply(self, resp: httpx.Response, request: PerturbationRequest) -> _Attempt:
+    def _read_reply(self, raw: bytes, request: PerturbationRequest) -> _Attempt:
         """The rewrite in a successful reply, or why the reply is unusable (retried)."""
         try:
-            data = resp.json()
+            data = json.loads(raw)
         except ValueError:
             return _Attempt(
                 reason="the server sent a malformed JSON body", kind=FailureKind.BROKEN_REPLY
@@ -452,7 +548,14 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         else:
             result = parse_reply(content, request.response)
         if result.text is not None:
-            return _Attempt(result=result)
+            too_long = None
+            if not isinstance(request, ChatRequest):  # a chat reply is not a rewrite
+                too_long = rewrite_too_long(
+                    result.text, request.response, self.max_rewrite_factor, self.max_rewrite_slack
+                )
+            if too_long is None:
+                return _Attempt(result=result)
+            return _Attempt(reason=too_long, kind=FailureKind.UNPARSEABLE, delay=0.0)
         reason = result.failure or "unparseable reply"
         if isinstance(choice, dict) and choice.get("finish_reason") == "length":
             reason += f" (the reply was cut off at max_tokens={self.max_tokens}; raise it)"
@@ -474,9 +577,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         return base * (0.5 + self._rng.random())
 
     def _mask(self, text: str) -> str:
-        """``text`` with the API key (if set and echoed by the server) replaced by ``***``."""
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key and len(key) >= 4 else text
+        """``text`` with the API key (if set) masked in every encoding a server might echo it
+        in, and any 8-character run of it (see ``http_guard.mask_key``)."""
+        return mask_key(text, os.environ.get(self.api_key_env))
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -484,108 +587,10 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
 
     def _unreachable_message(self, error: str | None) -> str:
         return (
-            f"cannot reach the LLM server at {_redact(self.base_url)}: {error}. Check that "
+            f"cannot reach the LLM server at {redact(self.base_url)}: {error}. Check that "
             "the server is running and that base_url is its API root (e.g. "
             "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
         )
-
-
-def _check_arguments(
-    model: str,
-    api_key_env: str,
-    concurrency: int,
-    max_retries: int,
-    timeout: float,
-    max_tokens: int,
-) -> None:
-    """Refuse the constructor arguments no request could work with, before any is sent."""
-    if not isinstance(model, str) or not model.strip():
-        raise PerturberError(
-            "OpenAIPerturber needs a model name, e.g. model='gpt-4o-mini' "
-            "(for vLLM/Ollama: the name the server serves)."
-        )
-    if not isinstance(api_key_env, str) or not api_key_env:
-        raise PerturberError(
-            "api_key_env must name an environment variable, e.g. "
-            "'OPENAI_API_KEY'; the key itself is never passed in code."
-        )
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise PerturberError(f"concurrency must be a positive integer, got {concurrency!r}.")
-    if not isinstance(max_retries, int) or max_retries < 0:
-        raise PerturberError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
-    if not timeout or timeout <= 0:
-        raise PerturberError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise PerturberError(f"max_tokens must be a positive integer, got {max_tokens!r}.")
-
-
-def _host(base_url: str) -> str:
-    """``host[:port]`` of a normalised base URL, as ``identity`` names the server."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or parts.netloc
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return host
-
-
-def _normalise_base_url(base_url: str | None) -> str:
-    if base_url is None:
-        return OPENAI_BASE_URL
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise PerturberError(
-            f"base_url must be a URL such as 'http://localhost:8000/v1', got {base_url!r}."
-        )
-    url = base_url.strip().rstrip("/")
-    if url.endswith("/chat/completions"):  # a common paste: the endpoint instead of the root
-        url = url[: -len("/chat/completions")]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PerturberError(
-            f"base_url must start with http:// or https:// and name a host, "
-            f"e.g. 'http://localhost:8000/v1'; got {base_url!r}."
-        )
-    return url
-
-
-def _redact(url: str) -> str:
-    """The URL without any user:password part, for messages and repr."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return min(max(0.0, seconds), _RETRY_AFTER_CAP)
-
-
-def _server_message(resp: httpx.Response) -> str:
-    """The error text a server put in its body (OpenAI-style ``error.message`` if present)."""
-    try:
-        data = resp.json()
-    except ValueError:
-        text = " ".join(resp.text.split())
-        return text[:200] or resp.reason_phrase or "no details"
-    if isinstance(data, dict):
-        err = data.get("error", data.get("detail", data.get("message")))
-        if isinstance(err, dict):
-            err = err.get("message", err)
-        if err:
-            return str(err)[:200]
-    return str(data)[:200]
 
 
 async def _cancel(tasks: Any) -> None:
