@@ -3,7 +3,8 @@
 A thin layer over the engine: it parses arguments, builds the RMs and perturbers from their
 specs (:mod:`rmx_widgets.core.specs`, the one vocabulary every subcommand and the Python API
 share), runs the engine and prints what it found. User mistakes (``RMXError``) and unusable
-files (``OSError``) print one readable line, ``rmx: error: ...``, and exit 2 — no traceback;
+files (``OSError``; a full disk also says to free space) print one readable line, ``rmx: error:
+...``, and exit 2 — no traceback (a store that is full or corrupt is a ``StoreError``);
 Ctrl-C exits 130 and says the store keeps what landed. Outputs are written only after a run
 succeeds, so a failed run leaves no table, report or summary behind (the store keeps its cache).
 
@@ -14,6 +15,7 @@ the flags they share are declared once, in ``options``.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import warnings
 from typing import NoReturn
@@ -65,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # an unreadable input, an unwritable output folder, a full disk
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        print(f"rmx: error: {where}{one_line(e.strerror or str(e))}", file=sys.stderr)
+        full = e.errno == errno.ENOSPC or "No space left on device" in str(e)
+        hint = "; the disk is full: free some space and rerun (the store keeps what landed)"
+        text = one_line(e.strerror or str(e)) + (hint if full else "")
+        print(f"rmx: error: {where}{text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

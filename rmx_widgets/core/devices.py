@@ -154,6 +154,32 @@ def local_folder(
     return path
 
 
+#: File endings of pickled weights (``pytorch_model.bin``, ``*.pt``, ``*.pkl``, ...): loading
+#: one unpickles it, which can run any code the file's author wrote.
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def refuse_pickle_weights(folder: str, *, owner: str, error: type[RMXError]) -> None:
+    """Refuse a local model folder whose weights are pickle files only: rmx loads safetensors
+    weights alone (``use_safetensors=True``), since unpickling a file can run code. A folder
+    that also holds ``*.safetensors`` is fine (those are what is loaded)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return  # the loader reports an unreadable folder
+    if any(n.endswith(".safetensors") for n in names):
+        return
+    pickles = [n for n in names if n.lower().endswith(PICKLE_WEIGHTS)]
+    if pickles:
+        shown = ", ".join(pickles[:3]) + (", ..." if len(pickles) > 3 else "")
+        raise error(
+            f"cannot load {owner}: {folder} holds pickle weights ({shown}) and no "
+            ".safetensors file, and only safetensors weights are loaded (unpickling a file "
+            "can run any code). Convert them (load them once where you trust the file, then "
+            "save_pretrained writes model.safetensors) or check the folder."
+        )
+
+
 def is_oom(err: BaseException) -> bool:
     """An accelerator out-of-memory error: torch's own type, or a RuntimeError that says so
     (older torch versions, MPS, other backends and custom kernels raise plain RuntimeErrors).

@@ -18,7 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from rmx_widgets.core.devices import local_folder, pretrained_kwargs, resolve_device
+from rmx_widgets.core.devices import (
+    local_folder,
+    pretrained_kwargs,
+    refuse_pickle_weights,
+    resolve_device,
+)
 from rmx_widgets.core.errors import RMXError
 
 
@@ -62,7 +67,9 @@ class TransformersEmbedder:
     long mean) before the L2 normalisation. Windows are batched ``batch_size`` at a time,
     whatever the number or length of the texts, so memory stays bounded. The model loads on
     first use, so building one is free until the first distance is needed.
-    ``trust_remote_code`` stays off unless you trust the repository's code.
+    ``trust_remote_code`` stays off unless you trust the repository's code, and only
+    safetensors weights are loaded: a folder (or hub repository) whose weights are pickle files
+    (``pytorch_model.bin``, ``*.pt``, ``*.pkl``) is refused, since unpickling can run code.
     """
 
     def __init__(
@@ -103,19 +110,19 @@ class TransformersEmbedder:
 
         owner = f"the embedding model {self.name_or_path!r}"
         device = str(resolve_device(self.device, owner=owner, error=RMXError))
-        src = (
-            local_folder(
-                self.name_or_path,
-                owner=owner,
-                error=RMXError,
-                example="sentence-transformers/all-MiniLM-L6-v2",
-            )
-            or self.name_or_path
+        folder = local_folder(
+            self.name_or_path,
+            owner=owner,
+            error=RMXError,
+            example="sentence-transformers/all-MiniLM-L6-v2",
         )
+        if folder is not None:
+            refuse_pickle_weights(folder, owner=owner, error=RMXError)
+        src = folder or self.name_or_path
         common = pretrained_kwargs(self.trust_remote_code)
         try:
             tokenizer = AutoTokenizer.from_pretrained(src, **common)
-            model = AutoModel.from_pretrained(src, **common)
+            model = AutoModel.from_pretrained(src, use_safetensors=True, **common)
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RMXError(

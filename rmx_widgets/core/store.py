@@ -15,6 +15,13 @@ committed. Several processes may explain into one store at once: before computin
 of computing them again. A claim is released when its result is written; a claim whose owner
 died (its process is gone) or whose lease ran out is taken over, so a SIGKILL never blocks a
 resume.
+
+Disk and file faults are one ``StoreError`` naming the file and what to do, never a raw
+``sqlite3`` error: a full disk (``database or disk is full``) rolls the failed write back and
+releases this store's claims before it is raised, so a rerun with room resumes where it
+stopped; a corrupted file ("database disk image is malformed") is refused at open (a
+``PRAGMA quick_check`` over stores up to ``QUICK_CHECK_MAX_BYTES``: ~3 ms per MB) and
+wherever its damage is hit later.
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rmx_widgets.core.data import text_problem
 from rmx_widgets.core.errors import DataError, StoreError
 from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
 from rmx_widgets.core.perturbers.base import PerturbationResult
+from rmx_widgets.core.store_faults import (
+    QUICK_CHECK_MAX_BYTES,
+    corrupt_error,
+    detail,
+    fault_error,
+    sqlite_fault,
+)
 
 SCHEMA_VERSION = "2"  # 2: scores.truncated and the claims table (1 is migrated in place)
 
@@ -101,6 +115,7 @@ def decode_failure(stored: str) -> tuple[str, FailureKind]:
 
 
 _KINDS = frozenset(k.value for k in FailureKind)
+
 _HOST = socket.gethostname()
 _LIVE_OWNERS: set[str] = set()  # owner tokens of the Store objects alive in this process
 _LIVE_LOCK = threading.Lock()
@@ -154,6 +169,8 @@ class Store:
         self._lock = threading.RLock()
         self.claim_lease = float(claim_lease)
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._claimed = False  # whether this store ever held a claim (see _release_all)
+        self._stale_claims = False  # claims a full disk kept us from releasing
         with _LIVE_LOCK:
             _LIVE_OWNERS.add(self.owner.rsplit(":", 1)[1])
         target = ":memory:"
@@ -170,15 +187,21 @@ class Store:
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._refuse_foreign(target)  # before WAL or a table touches another app's file
             if self.path is not None:
+                self._quick_check()
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             with self._lock_and_tx():
                 for stmt in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(stmt)
         except sqlite3.DatabaseError as e:
-            raise StoreError(
-                f"cannot open store {target}: {e}. Is it an rmx-widgets store?"
-            ) from None
+            with suppress(sqlite3.Error, AttributeError):
+                self._db.close()
+            kind = sqlite_fault(e)
+            if kind in (None, "notadb"):
+                raise StoreError(
+                    f"cannot open store {target}: {e}. Is it an rmx-widgets store?"
+                ) from None
+            raise self._fault(e, kind) from e
         self._check_version()
 
     def _refuse_foreign(self, target: str) -> None:
@@ -200,18 +223,96 @@ class Store:
                 "at a store rmx wrote."
             )
 
+    def _quick_check(self) -> None:
+        """Refuse a store whose pages are damaged before any work is done with it (files over
+        ``QUICK_CHECK_MAX_BYTES`` are skipped: their damage is reported when it is hit)."""
+        assert self.path is not None
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        if 0 < size <= QUICK_CHECK_MAX_BYTES:
+            report = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if report != "ok":
+                self._db.close()
+                raise corrupt_error(self.path, detail(report))
+
+    def _fault(self, err: sqlite3.DatabaseError, kind: str) -> StoreError:
+        """The one-line error for a disk or file fault of this store (see ``sqlite_fault``).
+        On a full disk this store's claims are released first, so a rerun is not kept
+        waiting for them (also in this process)."""
+        where = self.path if self.path is not None else "(in memory)"
+        note = self._release_after_full() if kind == "full" else ""
+        return fault_error(where, kind, detail(err), note)
+
+    def _release_after_full(self) -> str:
+        """Release this store's claims after a full-disk error, and say how it went."""
+        released = self._release_all()
+        if released is None:
+            self._stale_claims = True
+            return (
+                "; its claims could not be released (nothing can be written), so another run "
+                "takes them over once this process has exited"
+            )
+        return f" and its {released} claim(s) released" if released else ""
+
+    def _release_all(self) -> int | None:
+        """Delete every claim this store holds; how many, or None when even that cannot be
+        written. Deleting needs no new pages, only room in the write-ahead log; if the log
+        cannot grow, a checkpoint that empties it is tried once."""
+        if self.path is None or not self._claimed:
+            return 0
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    cur = self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+                    self._db.execute("COMMIT")
+                    self._stale_claims = False
+                    return max(cur.rowcount, 0)
+                except sqlite3.DatabaseError:
+                    self._rollback()
+                    if attempt == 0:
+                        with suppress(sqlite3.DatabaseError):
+                            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return None
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so (it does after
+        some errors, e.g. a failed COMMIT on a full disk)."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Disk and file faults raised inside as ``StoreError`` (others unchanged)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            kind = sqlite_fault(e)
+            if kind is None:
+                raise
+            raise self._fault(e, kind) from e
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """The connection's lock, with faults translated."""
+        with self._lock, self._translated():
+            yield
+
     @contextmanager
     def _lock_and_tx(self) -> Iterator[None]:
         """One lock for the connection and one IMMEDIATE transaction: a batch lands whole or
-        not at all, even if the process is killed mid-write."""
-        with self._lock:
+        not at all, even if the process is killed mid-write or the disk is full."""
+        with self._lock, self._translated():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
 
     def _check_version(self) -> None:
         with self._lock_and_tx():
@@ -234,6 +335,8 @@ class Store:
                 )
 
     def close(self) -> None:
+        if self._stale_claims:
+            self._release_all()
         with _LIVE_LOCK:
             _LIVE_OWNERS.discard(self.owner.rsplit(":", 1)[1])
         with self._lock:
@@ -320,6 +423,8 @@ class Store:
         keys = list(dict.fromkeys(keys))
         if self.path is None or not keys:
             return set(keys)
+        if self._stale_claims:  # left by a full disk: release them now that there may be room
+            self._release_all()
         now = time.time()
         with self._lock_and_tx():
             held: dict[str, tuple[str, float]] = {}
@@ -357,6 +462,7 @@ class Store:
                 "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
                 [(k, self.owner, now + self.claim_lease) for k in mine],
             )
+            self._claimed = True
         return set(mine)
 
     def release(self, keys: Iterable[str]) -> None:
@@ -397,7 +503,7 @@ class Store:
             )
 
     def annotations(self, rm: str | None = None) -> list[dict]:
-        with self._lock:
+        with self._reading():
             sql = "SELECT comparison_id, rm, tags, note, updated FROM annotations"
             args: tuple = ()
             if rm is not None:
@@ -413,14 +519,14 @@ class Store:
     def _select(self, sql: str, keys: Sequence[str]) -> list[tuple]:
         out: list[tuple] = []
         keys = list(keys)
-        with self._lock:
+        with self._reading():
             for i in range(0, len(keys), 900):  # stay under SQLite's variable limit
                 chunk = keys[i : i + 900]
                 out.extend(self._db.execute(sql.format(",".join("?" * len(chunk))), chunk))
         return out
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
+        with self._reading():
             return {
                 t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("perturbations", "scores", "annotations")
@@ -428,9 +534,9 @@ class Store:
 
     def open_claims(self) -> int:
         """How many claims are held (by anyone): 0 after every finished or failed run."""
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
 
     def integrity_check(self) -> str:
-        with self._lock:
+        with self._reading():
             return self._db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -134,6 +134,7 @@ def test_manifest_covers_the_issue_list():
         "flag",
         "report",
         "output",  # output paths that would destroy a file: tests/robustness/test_outputs.py
+        "file_fault",  # full or corrupt store, pickle weights: test_file_faults.py
     }
     for c in MANIFEST["cases"]:
         if "file" in c and c["id"] != "missing-file":
