@@ -119,7 +119,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     ``openai:{model}@{host}`` part of ``identity`` (the prompt version is always appended), e.g.
     to keep one cache across two hosts serving the same weights. ``template`` picks the prompt
     (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
-    its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
+    its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
 
     Declared capabilities: it streams (``on_result`` hears about each request as it is final)
     and ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
