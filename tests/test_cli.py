@@ -305,7 +305,7 @@ def test_evaluate_llm_and_paraphrase_against_a_local_server(tmp_path, capsys, mo
     assert set(quality["perturber"]) == {"llm:fake-model", "paraphrase"}
     study = json.loads((out / "study.json").read_text())
     assert study["baselines"] == ["paraphrase"] and study["primary"] == "llm:fake-model"
-    assert study["perturbers"]["paraphrase"].endswith(":paraphrase-v1")
+    assert study["perturbers"]["paraphrase"].endswith(":paraphrase-v2")
     attribute_prompts = [t for t in texts if "Quality: " in t]
     explained = {c for ids in study["samples"]["sample_comparisons"].values() for c in ids}
     # each sampled comparison × 2 attributes × 2 sides, for each of the two perturbers
@@ -384,8 +384,8 @@ def test_explain_null_paraphrase_reuses_the_llm(tmp_path, capsys, monkeypatch, s
     argv += ["--base-url", server.url, "--null", "paraphrase", "--limit", "1"]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["null_perturber"].endswith(":paraphrase-v1")
-    assert summary["perturber"].endswith(":prompt-v1")
+    assert summary["null_perturber"].endswith(":paraphrase-v2")
+    assert summary["perturber"].endswith(":prompt-v2")
     null = pd.read_parquet(out / "null_table.parquet")
     assert len(null) == 4 and set(null["perturber"]) == {summary["null_perturber"]}
 

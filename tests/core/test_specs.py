@@ -212,7 +212,7 @@ def test_paraphrase_wraps_the_llm_and_names_no_attribute(server):
     para = perturber_from_spec("paraphrase", model="fake-model", base_url=server.url)
     assert isinstance(para, ParaphrasePerturber)
     assert isinstance(para.backend, OpenAIPerturber)
-    assert para.identity.endswith(":paraphrase-v1")
+    assert para.identity.endswith(":paraphrase-v2")
     [result] = para.perturb_batch([_request()])
     assert result.failure is None
     assert "Quality: " not in server.requests[-1].user_text

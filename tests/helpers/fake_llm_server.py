@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from hostile_llm_replies import hostile_reply
+
 _RESPONSE = re.compile(r"<response>\n(.*?)\n</response>", re.DOTALL)
 _ATTRIBUTE = re.compile(r"^Quality: (\S+)", re.MULTILINE)
 _DIRECTION = re.compile(r"make the response (worse|better) overall")
@@ -244,6 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if b in ("400", "401", "403", "404"):
             return self._send(int(b), {"error": {"message": f"fake {b}"}})
+        hostile = hostile_reply(b, original, rewritten)  # steering replies: hostile_llm_replies
+        if hostile is not None:
+            return self._send(200, _completion(hostile, model))
         raise ValueError(f"unknown fake behaviour {b!r}")
 
     def _send(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:

@@ -48,7 +48,7 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     ``trust_remote_code`` stays off unless you trust the repository's code. ``name`` replaces
     the ``hf:{name_or_path}`` part of ``identity`` (the prompt version is always appended).
     ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or ``PARAPHRASE_TEMPLATE``);
-    its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
+    its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
     """
 
     #: ``on_result`` hears about every result once the whole batch is generated

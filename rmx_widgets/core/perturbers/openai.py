@@ -147,7 +147,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     ``openai:{model}@{host}`` part of ``identity`` (the prompt version is always appended), e.g.
     to keep one cache across two hosts serving the same weights. ``template`` picks the prompt
     (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
-    its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
+    its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
 
     Bounds per attempt (a hostile or broken server costs a bounded time and memory, never a
     hang): ``timeout`` (60 s) limits each connect/read/write, ``total_timeout`` (default twice

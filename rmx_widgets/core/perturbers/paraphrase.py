@@ -48,7 +48,7 @@ class ParaphrasePerturber(BasePerturber):
     ``backend`` is an ``OpenAIPerturber``, ``HFPerturber`` or ``VLLMPerturber`` (or another
     ``ParaphrasePerturber``, whose backend is reused). ``backend`` itself is not modified;
     ``self.backend`` is the paraphrasing copy, and ``identity`` is the copy's
-    (``...:paraphrase-v1``), so paraphrases and attribute rewrites never share cache entries.
+    (``...:paraphrase-v2``), so paraphrases and attribute rewrites never share cache entries.
     """
 
     attribute_aware = False

@@ -47,7 +47,7 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
     Extra keyword arguments go to ``vllm.LLM`` (e.g. ``tensor_parallel_size=2``,
     ``gpu_memory_utilization=0.85``). ``trust_remote_code`` stays off unless you trust the
     repository's code. ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or
-    ``PARAPHRASE_TEMPLATE``); its tag ends ``identity`` (``:prompt-v1`` / ``:paraphrase-v1``).
+    ``PARAPHRASE_TEMPLATE``); its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
     """
 
     #: one engine call per batch: ``on_result`` hears about every result once it returns

@@ -171,8 +171,8 @@ def test_templates_keep_the_attribute_prompt_and_add_a_paraphrase():
     r = req("Use sorted(items).", CORRECTNESS, "better")
     assert ATTRIBUTE_TEMPLATE.messages(r) == build_messages(r)
     assert ATTRIBUTE_TEMPLATE.messages(r, system=False) == build_messages(r, system=False)
-    assert ATTRIBUTE_TEMPLATE.tag == f"prompt-{TEMPLATE_VERSION}" == "prompt-v1"
-    assert PARAPHRASE_TEMPLATE.tag == "paraphrase-v1"
+    assert ATTRIBUTE_TEMPLATE.tag == f"prompt-{TEMPLATE_VERSION}" == "prompt-v2"
+    assert PARAPHRASE_TEMPLATE.tag == "paraphrase-v2"
     msgs = PARAPHRASE_TEMPLATE.messages(r)
     assert [m["role"] for m in msgs] == ["system", "user"]
     text = "\n".join(m["content"] for m in msgs)
@@ -195,9 +195,9 @@ def test_templates_keep_the_attribute_prompt_and_add_a_paraphrase():
 def test_paraphrase_over_openai_sends_no_attribute_and_leaves_backend_alone(server):
     base = openai_backend(server)
     before = base.identity
-    assert before == f"openai:fake-model@127.0.0.1:{server.port}:prompt-v1"
+    assert before == f"openai:fake-model@127.0.0.1:{server.port}:prompt-v2"
     para = ParaphrasePerturber(base)
-    assert para.identity == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v1"
+    assert para.identity == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v2"
     assert para.attribute_aware is False and getattr(base, "attribute_aware", True) is True
     requests = [
         req(
@@ -237,11 +237,11 @@ def test_paraphrase_over_openai_sends_no_attribute_and_leaves_backend_alone(serv
 
 def test_named_backend_keeps_its_stem_and_bad_backends_are_refused(server):
     base = openai_backend(server, name="mylab")
-    assert base.identity == "mylab:prompt-v1"
-    assert ParaphrasePerturber(base).identity == "mylab:paraphrase-v1"
+    assert base.identity == "mylab:prompt-v2"
+    assert ParaphrasePerturber(base).identity == "mylab:paraphrase-v2"
     assert (
         openai_backend(server, template=PARAPHRASE_TEMPLATE).identity
-        == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v1"
+        == f"openai:fake-model@127.0.0.1:{server.port}:paraphrase-v2"
     )
     for bad in (RulePerturber(), RandomWordPerturber(), lambda p, r, a, d: r, "gpt-4o"):
         with pytest.raises(PerturberError, match="ParaphrasePerturber wraps an LLM perturber"):
@@ -256,8 +256,8 @@ def test_named_backend_keeps_its_stem_and_bad_backends_are_refused(server):
 def test_paraphrase_over_hf_shares_weights_and_uses_the_paraphrase_chat(tiny_causal_lm):
     base = HFPerturber(str(tiny_causal_lm), device="cpu", max_new_tokens=2)
     para = ParaphrasePerturber(base)
-    assert para.identity == f"hf:{tiny_causal_lm}:paraphrase-v1"
-    assert base.identity == f"hf:{tiny_causal_lm}:prompt-v1"
+    assert para.identity == f"hf:{tiny_causal_lm}:paraphrase-v2"
+    assert base.identity == f"hf:{tiny_causal_lm}:prompt-v2"
     assert para.backend.model is base.model and para.backend is not base
     chat = para.backend._chat_text(req("Some answer.", CORRECTNESS))
     assert "Paraphrase the response" in chat and "<|assistant|>" in chat

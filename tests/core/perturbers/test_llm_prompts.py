@@ -32,7 +32,7 @@ def _req(direction: str = "worse", prompt=None, attribute=None) -> PerturbationR
 
 
 def test_template_is_versioned_and_visible():
-    assert TEMPLATE_VERSION == "v1"
+    assert TEMPLATE_VERSION == "v2"
     assert "{response}" in prompts.USER_TEMPLATE and "{definition}" in prompts.USER_TEMPLATE
     assert "JSON" in prompts.SYSTEM_PROMPT
 
