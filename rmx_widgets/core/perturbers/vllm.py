@@ -19,6 +19,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
+    settings_suffix,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -66,7 +67,9 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         self.template = check_template(template)
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
-        self.identity_stem = name or f"vllm:{self.name_or_path}"
+        self.identity_stem = (name or f"vllm:{self.name_or_path}") + settings_suffix(
+            ("max_new_tokens", max_new_tokens, 1024)
+        )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         model = local_folder(
             self.name_or_path,
