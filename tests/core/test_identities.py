@@ -217,3 +217,17 @@ def test_callable_identity_names_the_role():
         callable_identity(
             (lambda m: lambda *a: m)(threading.Lock()), kind="perturber", error=PerturberError
         )
+
+
+def test_vllm_output_settings_are_in_the_identity(monkeypatch):
+    from types import SimpleNamespace
+
+    from rmx_widgets.core.perturbers import vllm as vllm_module
+
+    fake = SimpleNamespace(LLM=lambda **kw: object(), SamplingParams=lambda **kw: kw)
+    monkeypatch.setattr(vllm_module, "_import_vllm", lambda: fake)
+    assert rmx.VLLMPerturber("org/m").identity == "vllm:org/m:prompt-v1"  # the old key
+    placed = rmx.VLLMPerturber("org/m", tensor_parallel_size=2, gpu_memory_utilization=0.5)
+    assert placed.identity == "vllm:org/m:prompt-v1"  # where it runs changes no rewrite
+    other = rmx.VLLMPerturber("org/m", max_new_tokens=64, dtype="half", quantization="awq")
+    assert other.identity == "vllm:org/m:max_new_tokens=64,dtype=half,quantization=awq:prompt-v1"

@@ -42,6 +42,18 @@ def _import_vllm() -> Any:
     return vllm
 
 
+#: ``vllm.LLM`` arguments that change the rewrites, so they are in ``identity`` when given
+#: (the others, e.g. ``tensor_parallel_size`` or ``gpu_memory_utilization``, only place them)
+OUTPUT_KWARGS = (
+    "dtype",
+    "quantization",
+    "revision",
+    "tokenizer",
+    "tokenizer_revision",
+    "max_model_len",
+)
+
+
 class VLLMPerturber(TemplatedLLM, BasePerturber):
     """``VLLMPerturber("Qwen/Qwen2.5-7B-Instruct")``: greedy rewrites with ``vllm.LLM.chat``.
 
@@ -68,7 +80,8 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
         self.identity_stem = (name or f"vllm:{self.name_or_path}") + settings_suffix(
-            ("max_new_tokens", max_new_tokens, 1024)
+            ("max_new_tokens", max_new_tokens, 1024),
+            *((k, llm_kwargs[k], None) for k in OUTPUT_KWARGS if k in llm_kwargs),
         )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         model = local_folder(
