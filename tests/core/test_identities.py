@@ -177,6 +177,9 @@ def test_hf_max_length_is_in_the_identity_and_rescored(tiny_decoder_rm, tmp_path
     assert short.identity == f"hf:{tiny_decoder_rm}:float32:max_length=8"
     named = HFRewardModel(tiny_decoder_rm, name="my-rm:v1", max_length=8)
     assert named.identity == "my-rm:v1:max_length=8"
+    assert HFRewardModel(tiny_decoder_rm, name="my-rm:v1", dtype="fp32").identity == "my-rm:v1"
+    half = HFRewardModel(tiny_decoder_rm, name="my-rm:v1", dtype="bf16")
+    assert half.identity == "my-rm:v1:bfloat16"  # not the CPU default: other scores
     store = tmp_path / "store.sqlite"
     first = _run(full, rmx.RulePerturber(), store)
     second = _run(short, rmx.RulePerturber(), store)

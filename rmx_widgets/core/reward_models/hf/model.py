@@ -99,7 +99,8 @@ class HFRewardModel(BaseRewardModel):
             else transformers' default. The choice is in :attr:`attn_implementation`.
         name: the identity (cache key) to use instead of ``"hf:<name_or_path>:<dtype>"``.
             Either way a ``max_length`` other than the default is appended
-            (``":max_length=N"``), since it changes the scores of long inputs.
+            (``":max_length=N"``), since it changes the scores of long inputs; so is, after a
+            name, a dtype other than the device's default (``"my-rm:float16"``).
         prefix_sharing: score the responses of one prompt as continuations of the prompt's
             cached keys/values (decoder RMs with a standard ``score`` head only; others always
             use full sequences). The rewards are the same either way; turn it off to measure.
@@ -148,6 +149,10 @@ class HFRewardModel(BaseRewardModel):
             device, owner=f"reward model {self.name_or_path!r}", error=RewardModelError
         )
         resolved = resolve_dtype(dtype, self.device, owner="HFRewardModel", error=RewardModelError)
+        if name and resolved != resolve_dtype(
+            None, self.device, owner="HFRewardModel", error=RewardModelError
+        ):  # a named model keeps its key at the default dtype; another one changes scores
+            name = f"{name}:{str(resolved).removeprefix('torch.')}"
         self.tokenizer, self.model, self.attn_implementation = source.load(
             self.device, resolved, attn_implementation
         )
