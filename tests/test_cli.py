@@ -417,7 +417,7 @@ def test_explain_takes_the_study_specs(tmp_path):
         == 0
     )
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["rm"] == "planted"
+    assert summary["rm"].startswith("planted:w")  # NAME, then the weights' digest
     assert summary["perturber"].startswith("random-words:v1:f0.3:")
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from rapidfuzz.distance import Levenshtein
 
+from rmx_widgets.core.edit_distance import TOKEN, token_edit_distance
 from rmx_widgets.core.errors import DataError, RMXError
 
 #: Where a comparison's explanations may be found: on the chosen side, the rejected side, on
@@ -33,7 +32,7 @@ OUTCOMES = ("CF", "SF", "failed")
 # Words (letters/digits/underscore runs, keeping in-word apostrophes) or single punctuation
 # marks: "don't stop!" -> ["don't", "stop", "!"]. Punctuation counts as its own token so that
 # changing "." into "?" is one edit, not a change of the neighbouring word.
-_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+_TOKEN = TOKEN
 
 
 def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -62,8 +61,12 @@ def syntactic_distance(a: str, b: str) -> float:
     Tokens rather than characters, because an explanation edits words: replacing one word out of
     four is 0.25 whatever the word lengths. Normalised by the longer token list (rapidfuzz), so
     the number is comparable across short and long responses. Two empty texts are at distance 0.
+
+    Bounded in time and memory (``core.edit_distance``): exact for pairs up to about 31 k tokens
+    each and for longer pairs whose edits are localised; only a long pair that differs a lot
+    gets an upper bound, with a warning (``token_edit_distance(a, b).exact`` says which).
     """
-    return float(Levenshtein.normalized_distance(tokenize(a), tokenize(b)))
+    return float(token_edit_distance(a, b).normalized)
 
 
 def syntactic_distances(originals: Sequence[str], perturbed: Sequence[str | None]) -> np.ndarray:

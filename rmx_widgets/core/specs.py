@@ -20,7 +20,9 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
 ``NAME=`` labels the object in a study (the keys of ``evaluate``'s ``rms`` / ``perturbers``);
 a name never holds ``:``, ``/``, ``=`` or ``\\``, so feature weights and hub paths are never
 mistaken for one. The transparent RM also takes NAME as its identity (its cache key), as it
-always has; a hub RM keeps its own identity, so naming it does not invalidate cached scores.
+always has, followed by a digest of its weights when they are not the defaults (so changed
+weights never reuse old scores); a hub RM keeps its own identity, so naming it does not
+invalidate cached scores.
 
 Keyword options carry what a spec does not: the LLM (``model``, ``backend``, ``base_url``, …)
 and where models run (``device``, ``dtype``, …). Each applies only to the kinds that load such
@@ -28,8 +30,8 @@ a model and is ignored by the others, so one set of options can serve several sp
 
 >>> import rmx_widgets as rmx
 >>> rm = rmx.reward_model_from_spec("planted=transparent:hedging=-1.5,length=0.4")
->>> rm.identity
-'planted'
+>>> rm.identity.startswith("planted:w")
+True
 >>> rmx.perturber_from_spec("random:0.2").identity.startswith("random")
 True
 """

@@ -16,14 +16,16 @@ JOB = textwrap.dedent("""
 
     store, log, out = sys.argv[1], sys.argv[2], sys.argv[3]
 
+    # the log path is read from argv inside the functions, not captured: a captured global's
+    # value is part of an unnamed function's cache identity, and the clean run logs elsewhere
     def rm(prompts, responses):
-        with open(log, "a") as f:
+        with open(sys.argv[2], "a") as f:
             f.write("score %d\\n" % len(responses))
         return [int(hashlib.md5(r.encode()).hexdigest()[:6], 16) / 1e6 for r in responses]
 
     def perturb(prompt, response, attribute, direction):
         time.sleep(0.01)
-        with open(log, "a") as f:
+        with open(sys.argv[2], "a") as f:
             f.write("perturb\\n")
         return response + " (" + attribute.name + ", " + direction + ")"
 

@@ -77,7 +77,9 @@ def test_transparent_with_only_the_given_weights_and_a_name():
     assert sum(1 for w in rm.weights.values() if w) == 2
     assert rm.identity.startswith("transparent:v1:")
     named = reward_model_from_spec("planted=transparent:hedging=-1.5,length=0.4")
-    assert named.identity == "planted"  # the transparent RM takes NAME as its identity
+    # NAME starts the identity; the weights' digest follows (they are not the defaults)
+    assert named.identity == f"planted:w{rm.identity.rsplit(':', 1)[1]}"
+    assert reward_model_from_spec("mine=transparent").identity == "mine"  # default weights
     assert named.weights == rm.weights
     assert set(DEFAULT_WEIGHTS) <= set(rm.weights)
 
@@ -122,7 +124,7 @@ def test_several_rms_are_named_and_a_clash_is_found_before_loading(tmp_path):
         ["transparent", "planted=transparent:hedging=1", "transparent:length=1"]
     )
     assert list(rms) == ["transparent", "planted", "transparent:length=1"]
-    assert rms["planted"].identity == "planted"
+    assert rms["planted"].identity.startswith("planted:w")  # NAME + the weights' digest
     with pytest.raises(RMXError, match="both named 'transparent'"):
         reward_models_from_specs(["transparent", "transparent"])
     missing = str(tmp_path / "missing")
@@ -201,7 +203,8 @@ def test_llm_and_its_openai_alias_reach_the_server(server, monkeypatch):
     )
     assert alias.identity == llm.identity
     same = perturber_from_spec("llm", backend="openai", model="fake-model", base_url=server.url)
-    assert same.identity == llm.identity
+    assert same.identity != llm.identity  # another temperature: other rewrites, another key
+    assert same.identity == llm.identity.replace(":temperature=0.5", "")
     [result] = llm.perturb_batch([_request()])
     assert result.failure is None and result.text.endswith("[worse:verbosity]")
     body = server.requests[-1].body

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,6 +84,10 @@ RM_CALLABLES = {
     "nan_on_rewrites": lambda p, r: [
         math.nan if x.endswith("changed)") else v for x, v in zip(r, hash_rm(p, r))
     ],
+    # unnamed, capturing what cannot be fingerprinted: no cache identity (pass name=)
+    "closure_over_lock": (lambda lock: lambda p, r: [1.0] * len(r) if lock else [])(
+        threading.Lock()
+    ),
 }
 
 
@@ -115,6 +120,7 @@ PERTURBERS = {
     "raises_surrogate": lambda p, r, a, d: int("bad \ud83d"),
     "wrong_count": _WrongCount(),
     "bad_index": _BadIndex(),
+    "closure_over_lock": (lambda lock: lambda p, r, a, d: r + "!" if lock else r)(threading.Lock()),
 }
 
 
@@ -402,14 +408,14 @@ def test_unloadable_reward_model(cid, cli, monkeypatch):
 @pytest.mark.parametrize("cid", _ids("rm_callable"))
 def test_bad_reward_callable(cid, tmp_path):
     case = CASES[cid]
-    ex = rmx.Explainer(
-        RM_CALLABLES[case["callable"]],
-        good_perturb,
-        attributes=["verbosity"],
-        store=tmp_path / "s.sqlite",
-        progress=False,
-    )
-    with pytest.raises(errors.RewardModelError, match=case["match"]):
+    with pytest.raises(errors.RewardModelError, match=case["match"]):  # noqa: PT012
+        ex = rmx.Explainer(
+            RM_CALLABLES[case["callable"]],
+            good_perturb,
+            attributes=["verbosity"],
+            store=tmp_path / "s.sqlite",
+            progress=False,
+        )  # an RM without a cache identity is refused here, a bad output in explain
         ex.explain(VALID)
     store = Store(tmp_path / "s.sqlite")
     assert store.open_claims() == 0
@@ -422,19 +428,22 @@ def test_bad_reward_callable(cid, tmp_path):
 @pytest.mark.parametrize("cid", _ids("perturber_callable"))
 def test_bad_perturber_callable(cid, tmp_path):
     case = CASES[cid]
-    ex = rmx.Explainer(
-        hash_rm,
-        PERTURBERS[case["callable"]],
-        attributes=["verbosity"],
-        store=tmp_path / "s.sqlite",
-        progress=False,
-    )
+
+    def explainer():
+        return rmx.Explainer(
+            hash_rm,
+            PERTURBERS[case["callable"]],
+            attributes=["verbosity"],
+            store=tmp_path / "s.sqlite",
+            progress=False,
+        )
+
     if case.get("error"):
         with pytest.raises(getattr(errors, case["error"]), match=case["match"]):
-            ex.explain(VALID)
+            explainer().explain(VALID)  # a perturber without a cache identity: at explainer()
         assert Store(tmp_path / "s.sqlite").open_claims() == 0
         return
-    res = ex.explain(VALID)
+    res = explainer().explain(VALID)
     t = res.table
     assert len(t) == 4 and (t["outcome"] == "failed").all()
     assert set(t["failure_kind"]) == {case["failure"]}  # the kind declared where it failed

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from rmx_widgets.core.attributes import Attribute
+from rmx_widgets.core.code_identity import callable_identity
 from rmx_widgets.core.data import Prompt, render_prompt, text_problem
 from rmx_widgets.core.errors import PerturberError
 from rmx_widgets.core.failures import FailureKind, legacy_failure_kind
@@ -81,6 +82,14 @@ def check_rewrite(original: str, text: Any) -> PerturbationResult:
             "perturber returned the original text unchanged", FailureKind.UNCHANGED
         )
     return PerturbationResult(text)
+
+
+def settings_suffix(*settings: tuple[str, Any, Any]) -> str:
+    """The part of an identity that names the output-changing settings ``(name, value,
+    default)`` that are not at their default, e.g. ``":temperature=0.7,max_tokens=256"``; ``""``
+    when all are, so the identities (cache keys) of default settings never change."""
+    changed = [f"{name}={value}" for name, value, default in settings if value != default]
+    return ":" + ",".join(changed) if changed else ""
 
 
 def failure_kind(reason: str | None) -> str:
@@ -201,8 +210,12 @@ class BasePerturber:
 class CallablePerturber(BasePerturber):
     """Wraps ``fn(prompt, response, attribute, direction) -> str``.
 
-    The identity defaults to the function's qualified name; pass ``name=`` with a version when
-    you change the function, or cached rewrites from the old version will be reused.
+    ``name`` (with a version) is the identity, the cache key of the rewrites: change it
+    whenever the function changes. Without one, the identity is
+    ``callable:<module>.<qualname>:<digest>`` of the function's code, defaults, closure and the
+    globals it names (``core.code_identity``), so two different lambdas or closures never share
+    cached rewrites; a function capturing something that cannot be fingerprinted raises
+    ``PerturberError`` asking for ``name=``.
     """
 
     def __init__(self, fn: Callable[[str, str, Attribute, str], str], name: str | None = None):
@@ -218,11 +231,7 @@ class CallablePerturber(BasePerturber):
                 f"{getattr(fn, '__name__', fn)!r} takes {n_params} argument(s)."
             )
         self.fn = fn
-        self.identity = (
-            name
-            or f"callable:{getattr(fn, '__module__', '?')}."
-            f"{getattr(fn, '__qualname__', type(fn).__name__)}"
-        )
+        self.identity = name or callable_identity(fn, kind="perturber", error=PerturberError)
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return PerturbationResult(

@@ -29,6 +29,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
+    settings_suffix,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -46,7 +47,9 @@ class HFPerturber(TemplatedLLM, BasePerturber):
     (instruction-tuned models do). ``device`` defaults to CUDA, then Apple MPS, then CPU;
     ``dtype`` defaults to bfloat16 on a GPU that supports it and float32 otherwise.
     ``trust_remote_code`` stays off unless you trust the repository's code. ``name`` replaces
-    the ``hf:{name_or_path}`` part of ``identity`` (the prompt version is always appended).
+    the ``hf:{name_or_path}`` part of ``identity`` (the prompt version is always appended);
+    a ``max_new_tokens`` or ``dtype`` other than the default follows it (``:max_new_tokens=256``),
+    since either changes the rewrites.
     ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or ``PARAPHRASE_TEMPLATE``);
     its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
     """
@@ -88,7 +91,17 @@ class HFPerturber(TemplatedLLM, BasePerturber):
         )
         self.name = name
         self.template = check_template(template)
-        self.identity_stem = name if name else f"hf:{self.name_or_path}"
+        default_dtype = resolve_dtype(
+            None, self.device, owner=owner, error=PerturberError, bf16_only_if_supported=True
+        )
+        self.identity_stem = (name if name else f"hf:{self.name_or_path}") + settings_suffix(
+            ("max_new_tokens", max_new_tokens, 512),
+            (
+                "dtype",
+                str(self.dtype).replace("torch.", ""),
+                str(default_dtype).replace("torch.", ""),
+            ),
+        )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.tokenizer, self.model = self._load()
         self.stats: dict[str, int] = {"requests": 0, "batches": 0, "failures": 0}

@@ -46,6 +46,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
+    settings_suffix,
 )
 from rmx_widgets.core.perturbers.chat import ChatRequest, ReplyCheck
 from rmx_widgets.core.perturbers.http_guard import (
@@ -145,7 +146,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     the environment variable ``api_key_env`` only; a local server without authentication works
     with the variable unset (no ``Authorization`` header is sent). ``name`` replaces the
     ``openai:{model}@{host}`` part of ``identity`` (the prompt version is always appended), e.g.
-    to keep one cache across two hosts serving the same weights. ``template`` picks the prompt
+    to keep one cache across two hosts serving the same weights; a ``temperature`` or
+    ``max_tokens`` other than the default follows it (``:temperature=0.7``), since either
+    changes the rewrites. ``template`` picks the prompt
     (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
     its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
 
@@ -213,7 +216,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self.host = host_of(self.base_url)
         self.name = name
         self.template = check_template(template)
-        self.identity_stem = name if name else f"openai:{model}@{self.host}"
+        self.identity_stem = (name if name else f"openai:{model}@{self.host}") + settings_suffix(
+            ("temperature", self.temperature, 0.0), ("max_tokens", self.max_tokens, 1024)
+        )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
         self._stats_lock = threading.Lock()

@@ -19,6 +19,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
+    settings_suffix,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -39,6 +40,18 @@ def _import_vllm() -> Any:
             "OpenAIPerturber with a local server."
         ) from None
     return vllm
+
+
+#: ``vllm.LLM`` arguments that change the rewrites, so they are in ``identity`` when given
+#: (the others, e.g. ``tensor_parallel_size`` or ``gpu_memory_utilization``, only place them)
+OUTPUT_KWARGS = (
+    "dtype",
+    "quantization",
+    "revision",
+    "tokenizer",
+    "tokenizer_revision",
+    "max_model_len",
+)
 
 
 class VLLMPerturber(TemplatedLLM, BasePerturber):
@@ -66,7 +79,10 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         self.template = check_template(template)
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
-        self.identity_stem = name or f"vllm:{self.name_or_path}"
+        self.identity_stem = (name or f"vllm:{self.name_or_path}") + settings_suffix(
+            ("max_new_tokens", max_new_tokens, 1024),
+            *((k, llm_kwargs[k], None) for k in OUTPUT_KWARGS if k in llm_kwargs),
+        )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         model = local_folder(
             self.name_or_path,

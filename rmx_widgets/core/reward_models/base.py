@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from rmx_widgets.core.code_identity import callable_identity
 from rmx_widgets.core.data import Prompt
 from rmx_widgets.core.errors import RewardModelError
 
@@ -86,18 +87,21 @@ class BaseRewardModel:
 
 
 class CallableRewardModel(BaseRewardModel):
-    """Wraps ``fn(prompts, responses) -> list[float]``; name it (with a version) so caches of
-    different functions do not mix."""
+    """Wraps ``fn(prompts, responses) -> list[float]``.
+
+    ``name`` (with a version) is the identity, the cache key of the scores: change it whenever
+    the function changes. Without one, the identity is ``callable:<module>.<qualname>:<digest>``
+    of the function's code, defaults, closure and the globals it names
+    (``core.code_identity``), so two lambdas or two closures with different weights never
+    share cached scores; a function capturing something that cannot be fingerprinted (a torch
+    module, a client) raises ``RewardModelError`` asking for ``name=``.
+    """
 
     def __init__(self, fn: Callable[[list, list], Sequence[float]], name: str | None = None):
         if not callable(fn):
             raise RewardModelError(f"{fn!r} is not callable")
         self.fn = fn
-        self.identity = (
-            name
-            or f"callable:{getattr(fn, '__module__', '?')}."
-            f"{getattr(fn, '__qualname__', type(fn).__name__)}"
-        )
+        self.identity = name or callable_identity(fn, kind="reward model", error=RewardModelError)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         scores = self.fn(list(prompts), list(responses))

@@ -220,6 +220,10 @@ class TransparentRewardModel(BaseRewardModel):
 
     ``weights`` may name any subset of the features (the others keep their default unless
     ``only=True``, which zeroes them — handy for ground-truth tests).
+
+    ``identity`` (the cache key of its scores) is ``transparent:v1:<digest of the weights>``;
+    with a ``name``, it is the name for the default weights and ``<name>:w<digest>`` for any
+    other, so a named model whose weights change never reuses the old scores.
     """
 
     def __init__(
@@ -251,9 +255,15 @@ class TransparentRewardModel(BaseRewardModel):
                 raise RewardModelError(f"weight for {k!r} must be a finite number, got {v!r}.")
             clean[k] = float(v)
         self._weights = {k: clean.get(k, 0.0) for k in FEATURES}
-        # The weights are part of the cache key, so the identity follows every change to them.
+        # The weights are part of the cache key, so the identity follows every change to them:
+        # a name alone is the identity only for the default weights (the keys it always had).
         digest = hashlib.sha256(json.dumps(self._weights, sort_keys=True).encode()).hexdigest()
-        self.identity = self._name or f"transparent:v1:{digest[:10]}"
+        if self._name is None:
+            self.identity = f"transparent:v1:{digest[:10]}"
+        elif self._weights == DEFAULT_WEIGHTS:
+            self.identity = self._name
+        else:
+            self.identity = f"{self._name}:w{digest[:10]}"
 
     def features(self, prompt: Prompt, response: str) -> dict[str, float]:
         text = render_prompt(prompt)

@@ -256,8 +256,9 @@ def test_named_backend_keeps_its_stem_and_bad_backends_are_refused(server):
 def test_paraphrase_over_hf_shares_weights_and_uses_the_paraphrase_chat(tiny_causal_lm):
     base = HFPerturber(str(tiny_causal_lm), device="cpu", max_new_tokens=2)
     para = ParaphrasePerturber(base)
-    assert para.identity == f"hf:{tiny_causal_lm}:paraphrase-v2"
-    assert base.identity == f"hf:{tiny_causal_lm}:prompt-v2"
+    # max_new_tokens=2 is not the default, so it is in the key (it changes the rewrites)
+    assert para.identity == f"hf:{tiny_causal_lm}:max_new_tokens=2:paraphrase-v2"
+    assert base.identity == f"hf:{tiny_causal_lm}:max_new_tokens=2:prompt-v2"
     assert para.backend.model is base.model and para.backend is not base
     chat = para.backend._chat_text(req("Some answer.", CORRECTNESS))
     assert "Paraphrase the response" in chat and "<|assistant|>" in chat

@@ -94,7 +94,11 @@ def test_valid_replies_come_back_as_rewrites_in_input_order(tiny_causal_lm):
 
 
 def test_identity_and_repr(pert, tiny_causal_lm):
-    assert pert.identity == f"hf:{tiny_causal_lm}:prompt-{TEMPLATE_VERSION}"
+    # the fixture's max_new_tokens is not the default, so it is in the key
+    assert (
+        pert.identity
+        == f"hf:{tiny_causal_lm}:max_new_tokens={pert.max_new_tokens}:prompt-{TEMPLATE_VERSION}"
+    )
     assert pert.tokenizer.padding_side == "left"
     assert "HFPerturber(" in repr(pert) and "cpu" in repr(pert)
     assert pert.trust_remote_code is False

@@ -13,6 +13,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from rmx_widgets.core.devices import resolve_dtype
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.base import RewardModel, checked_scores
 from rmx_widgets.core.reward_models.hf import HFRewardModel
@@ -318,7 +319,10 @@ def test_identity_and_dtype(tiny_decoder_rm):
     assert rm.identity == f"hf:{tiny_decoder_rm}:float32" and rm.dtype == torch.float32
     assert rm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     half = HFRewardModel(tiny_decoder_rm, dtype="bf16", name="my-rm")
-    assert half.dtype == torch.bfloat16 and half.identity == "my-rm"
+    # a name is the identity at the device's default dtype; another dtype follows it
+    default = resolve_dtype(None, half.device, owner="t", error=RewardModelError)
+    assert half.dtype == torch.bfloat16
+    assert half.identity == ("my-rm" if default == torch.bfloat16 else "my-rm:bfloat16")
     assert HFRewardModel(tiny_decoder_rm, dtype="bf16").identity.endswith(":bfloat16")
     assert all(math.isfinite(s) for s in half.score(PROMPTS[:2], RESPONSES[:2]))
     assert HFRewardModel(tiny_decoder_rm, dtype="auto").dtype == torch.float32

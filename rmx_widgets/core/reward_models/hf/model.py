@@ -98,6 +98,9 @@ class HFRewardModel(BaseRewardModel):
             CUDA and the dtype bf16/fp16, else ``"sdpa"`` where the architecture supports it,
             else transformers' default. The choice is in :attr:`attn_implementation`.
         name: the identity (cache key) to use instead of ``"hf:<name_or_path>:<dtype>"``.
+            Either way a ``max_length`` other than the default is appended
+            (``":max_length=N"``), since it changes the scores of long inputs; so is, after a
+            name, a dtype other than the device's default (``"my-rm:float16"``).
         prefix_sharing: score the responses of one prompt as continuations of the prompt's
             cached keys/values (decoder RMs with a standard ``score`` head only; others always
             use full sequences). The rewards are the same either way; turn it off to measure.
@@ -146,6 +149,10 @@ class HFRewardModel(BaseRewardModel):
             device, owner=f"reward model {self.name_or_path!r}", error=RewardModelError
         )
         resolved = resolve_dtype(dtype, self.device, owner="HFRewardModel", error=RewardModelError)
+        if name and resolved != resolve_dtype(
+            None, self.device, owner="HFRewardModel", error=RewardModelError
+        ):  # a named model keeps its key at the default dtype; another one changes scores
+            name = f"{name}:{str(resolved).removeprefix('torch.')}"
         self.tokenizer, self.model, self.attn_implementation = source.load(
             self.device, resolved, attn_implementation
         )
@@ -217,14 +224,13 @@ class HFRewardModel(BaseRewardModel):
         self._encoder = InputEncoder(
             self.tokenizer, self.architecture, self.name_or_path, self._use_token_types
         )
-        self.max_length = (
-            max_length if max_length is not None else default_max_length(self.tokenizer, self.model)
-        )
+        self._default_max_length = default_max_length(self.tokenizer, self.model)
+        self._identity_base = name or model_identity(source, self.dtype)
+        self.max_length = max_length if max_length is not None else self._default_max_length
         self.max_batch_size = max_batch_size
         self.min_prefix_tokens = min_prefix_tokens
         self.last_truncated = []
         self.n_truncated = 0
-        self.identity = name or model_identity(source, self.dtype)
         self._stats = dict.fromkeys(STAT_NAMES, 0)
         self._memory = MemoryBudget(
             token_budget if token_budget is not None else default_token_budget(self.device),
@@ -243,6 +249,23 @@ class HFRewardModel(BaseRewardModel):
         self.prefix_sharing = bool(prefix_sharing) and self._sharer is not None
 
     # ------------------------------------------------------------------ state
+    @property
+    def max_length(self) -> int | None:
+        """The longest input in tokens (see the class docstring). A value other than the
+        model's default is part of :attr:`identity` (``...:max_length=N``), because it
+        changes the scores of longer inputs; setting it updates the identity."""
+        return self._max_length
+
+    @max_length.setter
+    def max_length(self, value: int | None) -> None:
+        check_sizes(value, None, 1, 1)
+        self._max_length = value
+        self.identity = (
+            self._identity_base
+            if value == self._default_max_length
+            else f"{self._identity_base}:max_length={value}"
+        )
+
     @property
     def is_encoder(self) -> bool:
         """Whether the model is a bidirectional encoder (reads a text pair, never shares)."""
