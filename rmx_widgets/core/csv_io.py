@@ -136,9 +136,17 @@ def spreadsheet_safe(value: Any) -> Any:
 def escape_frame(frame: Any) -> Any:
     """A copy of a DataFrame with every text cell and column name made :func:`spreadsheet_safe`
     (numeric, boolean and datetime columns are not touched)."""
+    from pandas.api import types
+
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("string", "category"):
+        dtype = out[col].dtype
+        if not (
+            types.is_numeric_dtype(dtype)
+            or types.is_bool_dtype(dtype)
+            or types.is_datetime64_any_dtype(dtype)
+            or types.is_timedelta64_dtype(dtype)
+        ):  # object, str, string and category columns: text may be anywhere in them
             out[col] = out[col].astype(object).map(spreadsheet_safe)
     out.columns = [spreadsheet_safe(c) for c in out.columns]
     return out
@@ -146,5 +154,8 @@ def escape_frame(frame: Any) -> Any:
 
 def write_csv(frame: Any, path: str | Path, **kwargs: Any) -> None:
     """``frame.to_csv(path, index=False, **kwargs)`` with formula-like text escaped: the one
-    way rmx writes a CSV (result and study tables, annotation exports)."""
+    way rmx writes a CSV (result and study tables, annotation exports). Lines end in CRLF (RFC
+    4180): the csv module quotes a cell only for the characters of its line terminator, so with
+    a bare ``\n`` a carriage return inside a cell would be written raw and split the row."""
+    kwargs.setdefault("lineterminator", "\r\n")
     escape_frame(frame).to_csv(path, index=False, **kwargs)
