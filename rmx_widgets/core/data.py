@@ -9,10 +9,7 @@ long GPU job never dies on row 9,000 of a bad file.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rmx_widgets.core.csv_io import prompt_cell, read_csv_rows
 from rmx_widgets.core.errors import DataError
+from rmx_widgets.core.input_files import (
+    DEFAULT_MAX_INPUT_BYTES,
+    check_parquet_size,
+    check_size,
+    decoded_lines,
+    max_input_bytes,
+)
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -406,29 +411,45 @@ def _loads(text: str, path: Path, row: int | None) -> Any:
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
-    """Parse every line first (true line numbers kept) so errors point at the file's line."""
-    text = _decode_utf8(path.read_bytes(), path)
-    records = []
-    for n, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        records.append((n, _loads(line, path, n)))
+    """Parse one line at a time (true line numbers kept) so errors point at the file's line and
+    memory holds the records, not copies of the file."""
+    lines = ((n, line.removesuffix("\n")) for n, line in decoded_lines(path))
+    records = [(n, _loads(line, path, n)) for n, line in lines if line.strip()]
     if not records:
         raise DataError("is empty; it needs one JSON object per line.", source=str(path))
     return records
 
 
+def _read_csv(path: Path, mapping: Mapping[str, str] | None, limit: int) -> list[Comparison]:
+    """Every cell is text; only the prompt column may be a chat prompt (``csv_io.prompt_cell``)."""
+    source = str(path)
+    rows = read_csv_rows((line for _, line in decoded_lines(path)), source, max_cell=limit)
+    pcol = _resolve_columns(rows[0].keys(), mapping, source, 2)[0]
+    for n, r in enumerate(rows, start=2):
+        value = r.get(pcol)
+        if isinstance(value, str):
+            r[pcol] = prompt_cell(value, source=source, row=n, field_name=pcol)
+    return comparisons_from_records(rows, source=source, mapping=mapping, first_row=2)
+
+
 def load_comparisons(
-    source: Any, *, mapping: Mapping[str, str] | None = None, split: str | None = None
+    source: Any,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    split: str | None = None,
+    max_bytes: int | None = None,
 ) -> list[Comparison]:
     """Load comparisons from a path (.jsonl/.json/.csv/.parquet), a DataFrame, a list of dicts
     or a Hugging Face ``datasets`` object.
 
     ``mapping`` renames columns: ``{"prompt": "question", "chosen": "good", "rejected": "bad"}``.
-    Every row is validated before anything runs.
+    Every row is validated before anything runs. A file over ``max_bytes`` (default 512 MiB, or
+    ``RMX_MAX_INPUT_MB`` from the environment; for Parquet also its uncompressed size) is
+    refused before it is read. In a CSV every cell is text, except a prompt cell that is a JSON
+    array of message objects (``[{"role": ..., "content": ...}]``).
     """
     if isinstance(source, (str, Path)):
-        return _load_path(Path(source), mapping)
+        return _load_path(Path(source), mapping, max_input_bytes(max_bytes))
     if type(source).__name__ == "DataFrame":
         return _load_frame(source, mapping, source_name="DataFrame")
     if type(source).__name__ == "DatasetDict":
@@ -474,10 +495,11 @@ def _checked_comparisons(comps: Sequence[Any]) -> list[Comparison]:
     return list(comps)
 
 
-def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison]:
+def _load_path(path: Path, mapping: Mapping[str, str] | None, limit: int) -> list[Comparison]:
     if not path.exists():
         raise DataError("no such file.", source=str(path))
     suffix = path.suffix.lower()
+    check_size(path, limit)
     if suffix in (".jsonl", ".ndjson"):
         return _validate_numbered(_read_jsonl(path), str(path), mapping)
     if suffix == ".json":
@@ -486,29 +508,11 @@ def _load_path(path: Path, mapping: Mapping[str, str] | None) -> list[Comparison
             raise DataError("must hold a non-empty JSON array of objects.", source=str(path))
         return comparisons_from_records(data, source=str(path), mapping=mapping)
     if suffix == ".csv":
-        text = _decode_utf8(path.read_bytes(), path)
-        try:
-            rows = list(csv.DictReader(io.StringIO(text, newline="")))
-        except csv.Error as e:
-            raise DataError(f"is not valid CSV ({e}).", source=str(path)) from None
-        if not rows:
-            raise DataError("is empty; it needs a header and at least one row.", source=str(path))
-        for n, r in enumerate(rows, start=2):  # a multi-turn prompt is a JSON list in the cell
-            if None in r:
-                raise DataError(
-                    f"has {len(r[None])} more cell(s) than the header; quote cells "
-                    "that contain commas.",
-                    source=str(path),
-                    row=n,
-                )
-            for k, v in list(r.items()):
-                if isinstance(v, str) and v.lstrip().startswith("[{"):
-                    with contextlib.suppress(json.JSONDecodeError):  # else it stays text
-                        r[k] = json.loads(v)
-        return comparisons_from_records(rows, source=str(path), mapping=mapping, first_row=2)
+        return _read_csv(path, mapping, limit)
     if suffix in (".parquet", ".pq"):
         import pandas as pd
 
+        check_parquet_size(path, limit)
         try:
             frame = pd.read_parquet(path)
         except Exception as e:  # pyarrow raises many types for a corrupt file
@@ -564,4 +568,4 @@ def sample_comparisons() -> list[Comparison]:
     from importlib.resources import files
 
     path = files("rmx_widgets.data").joinpath("sample_comparisons.jsonl")
-    return _load_path(Path(str(path)), None)
+    return _load_path(Path(str(path)), None, DEFAULT_MAX_INPUT_BYTES)

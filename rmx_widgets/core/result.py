@@ -19,6 +19,7 @@ import pandas as pd
 
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute
+from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.failures import legacy_failure_kind
 from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
@@ -248,10 +249,10 @@ def write_run_files(
         for ext in (".parquet", ".jsonl"):
             (out / f"{NULL_TABLE_STEM}{ext}").unlink(missing_ok=True)
     with atomic_path(paths["originals"]) as tmp:
-        result.originals.to_csv(tmp, index=False)
+        write_csv(result.originals, tmp)
     sens = sensitivity_with_null(table, result.null_table)
     with atomic_path(paths["sensitivity"]) as tmp:
-        sens.to_csv(tmp, index=False)
+        write_csv(sens, tmp)
     summary = result.summary()
     write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
     if report:

@@ -18,6 +18,7 @@ import pandas as pd
 import traitlets
 
 from rmx_widgets.core.compare import contrasting_examples
+from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.explain import ExplanationResult
 from rmx_widgets.core.outputs import atomic_path, check_outputs, claim_outputs
 from rmx_widgets.core.representatives import representatives
@@ -148,8 +149,10 @@ class Annotator(anywidget.AnyWidget):
         claim_outputs(path.parent, [path.name], force=force)
         with atomic_path(path) as tmp:
             if fmt == "csv":
-                frame.assign(tags=frame["tags"].map(";".join)).to_csv(
-                    tmp, index=False, quoting=csv.QUOTE_NONNUMERIC
+                write_csv(
+                    frame.assign(tags=frame["tags"].map(";".join)),
+                    tmp,
+                    quoting=csv.QUOTE_NONNUMERIC,
                 )
             else:
                 with tmp.open("w", encoding="utf-8") as f:

@@ -557,3 +557,20 @@ def test_report_of_a_bad_table(cid, tmp_path):
     argv = ["report", "--table", str(path), "--out", str(out / "report.html")]
     proc = _main_in_process(argv, tmp_path)
     _assert_cli_error(proc, out, case, _one_line(str(info.value)))
+
+
+# -- other accepted files (the CSV loader reads every cell as text; large cells are fine) ----
+
+
+@pytest.mark.parametrize("cid", [c for c in _ids("accepted") if c != "utf8-bom-accepted"])
+def test_accepted_file(cid, cli):
+    case = CASES[cid]
+    comps = rmx.load_comparisons(HERE / case["file"])
+    assert len(comps) == case["comparisons"]
+    if "response_a" in case:
+        assert comps[0].response_a == case["response_a"]
+    if "response_a_chars" in case:
+        assert len(comps[0].response_a) == case["response_a_chars"]
+    proc, out = cli[cid]
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and (out / "table.parquet").exists()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
@@ -259,7 +260,7 @@ class StudyResult:
             frame = getattr(self, name)
             paths[name] = out / f"{name}.csv"
             with atomic_path(paths[name]) as tmp:
-                frame.to_csv(tmp, index=False)
+                write_csv(frame, tmp)
         paths["per_comparison"] = out / "per_comparison.parquet"
         with atomic_path(paths["per_comparison"]) as tmp:
             self.per_comparison.to_parquet(tmp, index=False)
