@@ -196,23 +196,23 @@ def test_llm_perturber_settings_are_in_the_identity():
     from rmx_widgets.core.perturbers.openai import OpenAIPerturber
 
     base = OpenAIPerturber("m", base_url="http://127.0.0.1:9/v1")
-    assert base.identity == "openai:m@127.0.0.1:9:prompt-v1"  # defaults: the old key
+    assert base.identity == "openai:m@127.0.0.1:9:prompt-v2"  # defaults: the old key
     hot = OpenAIPerturber("m", base_url="http://127.0.0.1:9/v1", temperature=0.7)
     short = OpenAIPerturber("m", base_url="http://127.0.0.1:9/v1", max_tokens=64, name="lab")
-    assert hot.identity == "openai:m@127.0.0.1:9:temperature=0.7:prompt-v1"
-    assert short.identity == "lab:max_tokens=64:prompt-v1"
+    assert hot.identity == "openai:m@127.0.0.1:9:temperature=0.7:prompt-v2"
+    assert short.identity == "lab:max_tokens=64:prompt-v2"
     para = rmx.ParaphrasePerturber(hot)
-    assert para.identity == "openai:m@127.0.0.1:9:temperature=0.7:paraphrase-v1"
+    assert para.identity == "openai:m@127.0.0.1:9:temperature=0.7:paraphrase-v2"
 
 
 def test_hf_perturber_max_new_tokens_is_in_the_identity(tiny_causal_lm):
     from rmx_widgets.core.perturbers.hf import HFPerturber
 
-    assert HFPerturber(tiny_causal_lm, device="cpu").identity == f"hf:{tiny_causal_lm}:prompt-v1"
+    assert HFPerturber(tiny_causal_lm, device="cpu").identity == f"hf:{tiny_causal_lm}:prompt-v2"
     short = HFPerturber(tiny_causal_lm, device="cpu", max_new_tokens=16)
-    assert short.identity == f"hf:{tiny_causal_lm}:max_new_tokens=16:prompt-v1"
+    assert short.identity == f"hf:{tiny_causal_lm}:max_new_tokens=16:prompt-v2"
     wide = HFPerturber(tiny_causal_lm, device="cpu", dtype="fp16")
-    assert wide.identity == f"hf:{tiny_causal_lm}:dtype=float16:prompt-v1"
+    assert wide.identity == f"hf:{tiny_causal_lm}:dtype=float16:prompt-v2"
 
 
 def test_callable_identity_names_the_role():
@@ -229,8 +229,8 @@ def test_vllm_output_settings_are_in_the_identity(monkeypatch):
 
     fake = SimpleNamespace(LLM=lambda **kw: object(), SamplingParams=lambda **kw: kw)
     monkeypatch.setattr(vllm_module, "_import_vllm", lambda: fake)
-    assert rmx.VLLMPerturber("org/m").identity == "vllm:org/m:prompt-v1"  # the old key
+    assert rmx.VLLMPerturber("org/m").identity == "vllm:org/m:prompt-v2"  # the old key
     placed = rmx.VLLMPerturber("org/m", tensor_parallel_size=2, gpu_memory_utilization=0.5)
-    assert placed.identity == "vllm:org/m:prompt-v1"  # where it runs changes no rewrite
+    assert placed.identity == "vllm:org/m:prompt-v2"  # where it runs changes no rewrite
     other = rmx.VLLMPerturber("org/m", max_new_tokens=64, dtype="half", quantization="awq")
-    assert other.identity == "vllm:org/m:max_new_tokens=64,dtype=half,quantization=awq:prompt-v1"
+    assert other.identity == "vllm:org/m:max_new_tokens=64,dtype=half,quantization=awq:prompt-v2"

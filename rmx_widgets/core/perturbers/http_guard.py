@@ -8,6 +8,7 @@ may echo the ``Authorization`` header in any encoding, and may redirect anywhere
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import ipaddress
@@ -272,3 +273,11 @@ def retry_after(value: str | None) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return min(max(0.0, seconds), _RETRY_AFTER_CAP)
+
+
+async def cancel_all(tasks: Iterable[asyncio.Future]) -> None:
+    """Cancel ``tasks`` and wait until each has stopped, so none outlives the batch."""
+    tasks = list(tasks)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

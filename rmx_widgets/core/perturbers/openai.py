@@ -53,6 +53,7 @@ from rmx_widgets.core.perturbers.http_guard import (
     BadEncoding,
     BodyTooLarge,
     accept_encoding,
+    cancel_all,
     clip,
     insecure_key_error,
     mask_key,
@@ -318,7 +319,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             try:
                 _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             except BaseException:  # cancelled from outside: do not leave tasks running
-                await _cancel(tasks)
+                await cancel_all(tasks)
                 raise
             errors = [
                 e
@@ -326,7 +327,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 if t.done() and not t.cancelled() and (e := t.exception()) is not None
             ]
             if errors:
-                await _cancel(pending)
+                await cancel_all(pending)
                 raise errors[0]
         results = [t.result() for t in tasks]
         if not state.reached_server:
@@ -596,10 +597,3 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             "the server is running and that base_url is its API root (e.g. "
             "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
         )
-
-
-async def _cancel(tasks: Any) -> None:
-    tasks = list(tasks)
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
