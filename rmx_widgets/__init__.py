@@ -58,6 +58,8 @@ _LAZY = {
     "LoadedComparisons": "rmx_widgets.core.public_data",
     "discover_attributes": "rmx_widgets.core.discovery",
     "DiscoveryResult": "rmx_widgets.core.discovery",
+    "effects": "rmx_widgets.core.effects",
+    "EFFECTS_COLUMNS": "rmx_widgets.core.effects",
 }
 
 __all__ = [

@@ -48,6 +48,12 @@ def add_parsers(sub: Any) -> None:
     options.add_model_options(e)
     options.add_null_options(e, NULL_SPECS)
     options.add_restrict_option(e)
+    e.add_argument(
+        "--effects",
+        action="store_true",
+        help="also rewrite each rewrite back (worse <-> better) and write effects.csv: each "
+        "attribute's naive and corrected (RATE) effect on the reward (about twice the cost)",
+    )
     options.add_force_option(e)
     e.set_defaults(func=cmd_explain)
 
@@ -112,16 +118,18 @@ def cmd_explain(args: argparse.Namespace) -> None:
         null=null,
         restrict=args.restrict,
         force=args.force,
+        effects=args.effects,
     )
 
 
 def check_run_outputs(out: Path, inputs: list[Any], store: Any, *, report: bool) -> None:
     """Refuse, before anything is loaded or written, a run whose outputs (the run's files in
     ``out``, the store) would overwrite one of its ``inputs``."""
+    from rmx_widgets.core.effects_run import EFFECTS_FILE
     from rmx_widgets.core.outputs import check_outputs
     from rmx_widgets.core.result import run_file_names
 
-    outputs = [out / name for name in run_file_names(report)]
+    outputs = [out / name for name in [*run_file_names(report), EFFECTS_FILE]]
     outputs += [Path(store) if store else out / "store.sqlite", out]
     check_outputs(inputs, outputs)
 
@@ -141,6 +149,7 @@ def _run(
     null: Any = None,
     restrict: str = "all",
     force: bool = False,
+    effects: bool = False,
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
@@ -162,6 +171,7 @@ def _run(
                 null,
                 restrict,
                 force,
+                effects,
             )
         except BaseException:
             # still holding the lock, so no other run is using the folder we remove
@@ -195,13 +205,16 @@ def _run_locked(
     null: Any,
     restrict: str,
     force: bool,
+    effects: bool = False,
 ) -> None:
+    from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
     from rmx_widgets.core.explain import Explainer
     from rmx_widgets.core.null_run import null_skip_reason
     from rmx_widgets.core.outputs import claim_outputs
     from rmx_widgets.core.result import run_file_names
 
-    claim_outputs(out, run_file_names(report), force=force)  # before the store is created
+    # before the store is created; effects.csv is rmx's whether or not this run writes it
+    claim_outputs(out, [*run_file_names(report), EFFECTS_FILE], force=force)
 
     explainer = Explainer(
         rm,
@@ -212,6 +225,7 @@ def _run_locked(
         embedder=embedder,
         progress=sys.stderr.isatty(),
         restrict=restrict,
+        effects=effects,
     )
     skipped = "--null none" if null is None else null_skip_reason(explainer.perturber, null)
     if skipped is None:
@@ -233,7 +247,14 @@ def _run_locked(
     _print_summary(run.summary)
     _print_null(run.summary, skipped or run.stats.null_skipped)
     _print_sensitivity(run.sensitivity)
-    print("\nWrote " + ", ".join(str(p) for p in run.paths.values()))
+    paths = list(run.paths.values())
+    if effects:
+        table = run.effects()
+        paths.append(write_effects_csv(out, table))
+        _print_effects(table, run.summary)
+    else:  # an earlier run's effects beside this run's table would be read as this run's
+        (out / EFFECTS_FILE).unlink(missing_ok=True)
+    print("\nWrote " + ", ".join(str(p) for p in paths))
 
 
 def _print_summary(s: Mapping[str, Any]) -> None:
@@ -292,3 +313,21 @@ def _print_sensitivity(sens: Any) -> None:
     for line in [header, *lines]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     print(legend())
+
+
+def _print_effects(table: Any, s: Mapping[str, Any]) -> None:
+    """The effects table (core.effects.format_effects) with what its back-rewrites cost."""
+    from rmx_widgets.core.effects import format_effects
+
+    print(
+        "\nEffect on the reward (units of the RM's reward spread; naive = rewrite - original, "
+        "corrected (RATE) = rewrite - its rewrite back; 95% bootstrap intervals)"
+    )
+    for line in format_effects(table):
+        print(line)
+    print(
+        f"{s['run_effects_work_items']} back-rewrites, {s['run_effects_failures']} failed "
+        "(left out); "
+        f"{s['run_effects_perturbations_computed']} rewrites and "
+        f"{s['run_effects_scores_computed']} scores computed (effects.csv)."
+    )

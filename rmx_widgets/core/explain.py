@@ -15,7 +15,9 @@ can redraw after each batch and Cancel stops between two batches.
 
 With a null perturber (``core.null_run``) the same planned rewrites are then run again, batch by
 batch, by that attribute-blind perturber, scored by the same RM through the same store: its rows
-are the null table (``result.null_table``, ``null_table.parquet``).
+are the null table (``result.null_table``, ``null_table.parquet``). With ``effects=True`` each
+landed batch is followed by its back-rewrites (``core.effects_run``: RATE's rewrite twice),
+through the same caches; ``result.effects()`` estimates each attribute's effect from them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import CachedPerturber, CachedRewardModel, CachedScores
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
+from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
@@ -82,7 +85,9 @@ class Explainer:
     main one on the same rewrites (``core.null_run``); its rows are ``result.null_table``.
     ``restrict`` ("all", the default; "agree"; "disagree") is which comparisons ``explain``
     explains by default: every one, or only those where the RM agrees / disagrees with the
-    human label (``core.rows.RESTRICT_CHOICES``).
+    human label (``core.rows.RESTRICT_CHOICES``). ``effects`` (default ``False``: the cost
+    of a second rewrite and score per rewrite) rewrites every successful rewrite back in the
+    opposite direction for ``result.effects()``, the naive and corrected (RATE) effects.
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class Explainer:
         progress: bool = True,
         null_perturber: Any = None,
         restrict: str = "all",
+        effects: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise OptionError(  # before the store is opened: a refused run leaves no file
@@ -113,6 +119,7 @@ class Explainer:
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
         self.restrict = check_restrict(restrict, [])
+        self.effects = bool(effects)
         self._rewrites = CachedPerturber(self.perturber, self.store)
         self._null_rewrites = (
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
@@ -155,6 +162,7 @@ class Explainer:
         """
         frames: list[pd.DataFrame] = []
         null_frames: list[pd.DataFrame] = []
+        effect_frames: list[pd.DataFrame] = []
 
         def land(frame: pd.DataFrame) -> None:
             frames.append(frame)
@@ -167,10 +175,20 @@ class Explainer:
                 on_null_batch(frame)
 
         comps, attrs, originals, stats = self._execute(
-            comparisons, attributes, land, cancel, on_start, retry_failed, land_null, restrict
+            comparisons,
+            attributes,
+            land,
+            cancel,
+            on_start,
+            retry_failed,
+            land_null,
+            restrict,
+            effect_frames.append,
         )
         null_table = _concat(null_frames) if stats.null_perturber is not None else None
-        return self._result(_concat(frames), originals, comps, attrs, stats, null_table)
+        result = self._result(_concat(frames), originals, comps, attrs, stats, null_table)
+        result.effects_table = concat_effect_rows(effect_frames) if self.effects else None
+        return result
 
     def _result(
         self,
@@ -236,6 +254,7 @@ class Explainer:
         restrict: str | None,
     ) -> SavedRun:
         writer = TableWriter(out_dir)
+        effect_frames: list[pd.DataFrame] = []  # without texts: memory stays flat
         null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM) if self.null_perturber else None
         try:
             comps, attrs, originals, stats = self._execute(
@@ -247,6 +266,7 @@ class Explainer:
                 retry_failed,
                 null_writer.write if null_writer else None,
                 restrict,
+                lambda rows: effect_frames.append(rows.drop(columns=["back_perturbed"])),
             )
             writer.close(empty_columns=TABLE_COLUMNS)
             if null_writer is not None and stats.null_perturber is None:  # it did not run
@@ -262,7 +282,7 @@ class Explainer:
         slim = writer.slim_table()
         null_slim = null_writer.slim_table() if null_writer is not None else None
         result = self._result(slim, originals, comps, attrs, stats, null_slim)
-        return write_run_files(
+        saved = write_run_files(
             writer,
             slim,
             result,
@@ -270,6 +290,8 @@ class Explainer:
             example_rows=writer.rows_for,
             null_writer=null_writer,
         )
+        saved.effects_table = concat_effect_rows(effect_frames) if self.effects else None
+        return saved
 
     def _execute(
         self,
@@ -281,9 +303,11 @@ class Explainer:
         retry_failed: bool,
         land_null: Callable[[pd.DataFrame], None] | None = None,
         restrict: str | None = None,
+        land_effects: Callable[[pd.DataFrame], None] | None = None,
     ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
         """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
-        handed to ``land`` as they are stored, then the null's batches to ``land_null``."""
+        handed to ``land`` as they are stored (each followed, with ``effects``, by its
+        back-rewrites, handed to ``land_effects``), then the null's batches to ``land_null``."""
         comps = self._comparisons(comparisons)
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
@@ -292,6 +316,9 @@ class Explainer:
         originals = self.score_originals(comps, stats)
         if on_start is not None:
             on_start(originals, stats)
+        back = None
+        if self.effects and land_effects is not None:
+            back = EffectsPass(self._rewrites, self._scores, comps, attrs, stats, land_effects)
         for frame in self.iter_batches(
             comps,
             attrs,
@@ -303,6 +330,8 @@ class Explainer:
             _baseline=baseline,
         ):
             land(frame)
+            if back is not None:
+                back(frame)
         if land_null is not None:
             for frame in self.iter_null_batches(
                 comps,

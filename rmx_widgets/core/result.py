@@ -68,6 +68,15 @@ class RunStats:
     #: why no null ran (``None`` when one ran), e.g. "no null perturber"
     null_skipped: str | None = None
     null_perturber_stats: dict[str, int] = field(default_factory=dict)
+    #: with ``effects=True`` (``core.effects_run``): the back-rewrites requested (one per
+    #: successful rewrite), computed / from the store, failed, and their RM scores computed /
+    #: from the store
+    effects_work_items: int = 0
+    effects_perturbations_computed: int = 0
+    effects_perturbations_cached: int = 0
+    effects_failures: int = 0
+    effects_scores_computed: int = 0
+    effects_scores_cached: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
@@ -108,6 +117,9 @@ class ExplanationResult:
     #: perturber (``core.null_run``); ``None`` when no null ran
     null_table: pd.DataFrame | None = None
     null_perturber: str | None = None
+    #: with ``effects=True``: one row per successful rewrite and its rewrite back
+    #: (``core.effects.EFFECT_ROW_COLUMNS``); ``None`` when the run had no effects pass
+    effects_table: pd.DataFrame | None = None
 
     @property
     def ties(self) -> pd.DataFrame:
@@ -119,6 +131,12 @@ class ExplanationResult:
         null test)."""
         null = kwargs.pop("null", self.null_table)
         return sensitivity_with_null(self.table, null, **kwargs)
+
+    def effects(self, **kwargs: Any) -> pd.DataFrame:
+        """Naive and corrected (RATE) effect per attribute × direction, in units of the RM's
+        reward spread (``core.effects.effects``; ``n_boot``, ``seed``, ``confidence``).
+        Needs a run with ``effects=True``."""
+        return effects_of(self.effects_table, **kwargs)
 
     def representatives(self, k: int = 5) -> pd.DataFrame:
         from rmx_widgets.core.representatives import representatives
@@ -190,6 +208,26 @@ class SavedRun:
     #: the null table without its texts (``None``: no null ran) and the null's identity
     null_table: pd.DataFrame | None = None
     null_perturber: str | None = None
+    #: the effect rows without texts (``None``: no effects pass); see ``effects()``
+    effects_table: pd.DataFrame | None = None
+
+    def effects(self, **kwargs: Any) -> pd.DataFrame:
+        """As ``ExplanationResult.effects``."""
+        return effects_of(self.effects_table, **kwargs)
+
+
+def effects_of(rows: pd.DataFrame | None, **kwargs: Any) -> pd.DataFrame:
+    """``core.effects.effects(rows)``, or a clear error when the run had no effects pass."""
+    if rows is None:
+        from rmx_widgets.core.errors import OptionError
+
+        raise OptionError(
+            "this run has no effect estimates: run it with Explainer(..., effects=True) "
+            "(rmx explain --effects)."
+        )
+    from rmx_widgets.core.effects import effects
+
+    return effects(rows, **kwargs)
 
 
 def sensitivity_with_null(
