@@ -58,6 +58,9 @@ _LAZY = {
     "LoadedComparisons": "rmx_widgets.core.public_data",
     "discover_attributes": "rmx_widgets.core.discovery",
     "DiscoveryResult": "rmx_widgets.core.discovery",
+    "Expectation": "rmx_widgets.core.expectations",
+    "check_expectations": "rmx_widgets.core.expectations",
+    "failing_examples": "rmx_widgets.core.expectations",
 }
 
 __all__ = [
