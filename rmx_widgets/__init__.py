@@ -60,6 +60,9 @@ _LAZY = {
     "DiscoveryResult": "rmx_widgets.core.discovery",
     "effects": "rmx_widgets.core.effects",
     "EFFECTS_COLUMNS": "rmx_widgets.core.effects",
+    "Expectation": "rmx_widgets.core.expectations",
+    "check_expectations": "rmx_widgets.core.expectations",
+    "failing_examples": "rmx_widgets.core.expectations",
 }
 
 __all__ = [

@@ -54,6 +54,15 @@ def add_parsers(sub: Any) -> None:
         help="also rewrite each rewrite back (worse <-> better) and write effects.csv: each "
         "attribute's naive and corrected (RATE) effect on the reward (about twice the cost)",
     )
+    e.add_argument(
+        "--expect",
+        action="append",
+        default=None,
+        metavar="EXPECTATION",
+        help="a declared expectation, repeatable: 'prefers ATTRIBUTE' (e.g. 'prefers correct') "
+        "or 'invariant to ATTRIBUTE'; pass rates go to the summary, expectations.csv and the "
+        "report",
+    )
     options.add_force_option(e)
     e.set_defaults(func=cmd_explain)
 
@@ -87,7 +96,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from rmx_widgets.core.data import load_comparisons
     from rmx_widgets.core.specs import perturber_from_spec, reward_model_from_spec
 
-    check_run_outputs(Path(args.out), [args.data], args.store, report=not args.no_report)
+    expectations = _expectations(args)  # a bad --expect fails before anything is read
+    check_run_outputs(
+        Path(args.out), [args.data], args.store, report=not args.no_report, expectations=True
+    )
     comps = load_comparisons(args.data)
     if args.limit is not None:
         comps = comps[: args.limit]
@@ -99,6 +111,12 @@ def cmd_explain(args: argparse.Namespace) -> None:
         from rmx_widgets.core.attributes import resolve_attributes
 
         attributes = resolve_attributes(attributes)
+    if expectations:
+        from rmx_widgets.core.attributes import DEFAULT_ATTRIBUTES
+        from rmx_widgets.core.expectations import check_known
+
+        run_attrs = attributes if attributes is not None else DEFAULT_ATTRIBUTES
+        check_known(expectations, [a.name for a in run_attrs])
     options.check_null(args)
     rm = reward_model_from_spec(args.rm, **options.rm_options(args))
     perturber = perturber_from_spec(args.perturber, **options.perturber_options(args))
@@ -119,17 +137,29 @@ def cmd_explain(args: argparse.Namespace) -> None:
         restrict=args.restrict,
         force=args.force,
         effects=args.effects,
+        expectations=expectations,
     )
 
 
-def check_run_outputs(out: Path, inputs: list[Any], store: Any, *, report: bool) -> None:
+def _expectations(args: argparse.Namespace) -> list[Any]:
+    """The parsed ``--expect`` flags (an ``OptionError`` names a bad one)."""
+    if not args.expect:
+        return []
+    from rmx_widgets.core.expectations import as_expectations
+
+    return as_expectations(args.expect)
+
+
+def check_run_outputs(
+    out: Path, inputs: list[Any], store: Any, *, report: bool, expectations: bool = False
+) -> None:
     """Refuse, before anything is loaded or written, a run whose outputs (the run's files in
     ``out``, the store) would overwrite one of its ``inputs``."""
     from rmx_widgets.core.effects_run import EFFECTS_FILE
     from rmx_widgets.core.outputs import check_outputs
     from rmx_widgets.core.result import run_file_names
 
-    outputs = [out / name for name in [*run_file_names(report), EFFECTS_FILE]]
+    outputs = [out / name for name in [*run_file_names(report, expectations), EFFECTS_FILE]]
     outputs += [Path(store) if store else out / "store.sqlite", out]
     check_outputs(inputs, outputs)
 
@@ -150,6 +180,7 @@ def _run(
     restrict: str = "all",
     force: bool = False,
     effects: bool = False,
+    expectations: Any = (),
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
@@ -171,6 +202,7 @@ def _run(
                 null,
                 restrict,
                 force,
+                list(expectations),
                 effects,
             )
         except BaseException:
@@ -205,6 +237,7 @@ def _run_locked(
     null: Any,
     restrict: str,
     force: bool,
+    expectations: list[Any],
     effects: bool = False,
 ) -> None:
     from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
@@ -214,7 +247,8 @@ def _run_locked(
     from rmx_widgets.core.result import run_file_names
 
     # before the store is created; effects.csv is rmx's whether or not this run writes it
-    claim_outputs(out, [*run_file_names(report), EFFECTS_FILE], force=force)
+    names = [*run_file_names(report, bool(expectations)), EFFECTS_FILE]
+    claim_outputs(out, names, force=force)
 
     explainer = Explainer(
         rm,
@@ -242,11 +276,18 @@ def _run_locked(
             )
 
     run = explainer.explain_to(
-        data, out, report=report, retry_failed=retry_failed, on_start=refuse_all_ties, force=force
+        data,
+        out,
+        report=report and not expectations,  # with expectations the report is written below
+        retry_failed=retry_failed,
+        on_start=refuse_all_ties,
+        force=force,
     )
+    expected = _write_expectations(run, out, expectations, report)
     _print_summary(run.summary)
     _print_null(run.summary, skipped or run.stats.null_skipped)
     _print_sensitivity(run.sensitivity)
+    _print_expectations(expected)
     paths = list(run.paths.values())
     if effects:
         table = run.effects()
@@ -255,6 +296,52 @@ def _run_locked(
     else:  # an earlier run's effects beside this run's table would be read as this run's
         (out / EFFECTS_FILE).unlink(missing_ok=True)
     print("\nWrote " + ", ".join(str(p) for p in paths))
+
+
+def _write_expectations(run: Any, out: Path, expectations: list[Any], report: bool) -> Any:
+    """With declared expectations: their table (OUT/expectations.csv, atomic, through the
+    shared CSV writer) and the report with their section; ``None`` without. A run without them
+    removes the expectations.csv an earlier run into the folder wrote."""
+    path = out / "expectations.csv"
+    if not expectations:
+        from rmx_widgets.core.outputs import MANIFEST_NAME
+
+        manifest = out / MANIFEST_NAME
+        if path.exists() and manifest.exists() and path.name in manifest.read_text("utf-8"):
+            path.unlink()  # an earlier run's, rmx's own (a file rmx did not write is kept)
+        return None
+    from rmx_widgets.core.csv_io import write_csv
+    from rmx_widgets.core.expectations import check_expectations
+    from rmx_widgets.core.outputs import atomic_path
+    from rmx_widgets.core.table_io import read_table
+
+    table = read_table(run.paths["table_parquet"])
+    frame = check_expectations(table, expectations)
+    with atomic_path(path) as tmp:
+        write_csv(frame, tmp)
+    run.paths["expectations"] = path
+    if report:
+        from rmx_widgets.core.report import write_report
+
+        run.paths["report"] = write_report(
+            table,
+            out / "report.html",
+            sens=run.sensitivity,
+            summary=run.summary,
+            title=f"rmx-widgets report — {run.summary['rm']}",
+            expectations=expectations,
+        )
+    return frame
+
+
+def _print_expectations(frame: Any) -> None:
+    if frame is None:
+        return
+    from rmx_widgets.core.expectations import summary_lines
+
+    print("\nDeclared expectations (per rewrite; ties and failed rewrites excluded)")
+    for line in summary_lines(frame):
+        print(line)
 
 
 def _print_summary(s: Mapping[str, Any]) -> None:

@@ -9,9 +9,10 @@ attribute and model names) is escaped, and the chart spec travels as safe JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -93,6 +94,7 @@ def report_html(
     k: int = 5,
     summary: Mapping[str, object] | None = None,
     example_rows: Callable[[list], pd.DataFrame] | None = None,
+    expectations: Sequence[Any] | None = None,
 ) -> str:
     """The report as one HTML string (see :func:`write_report`)."""
     needed = [c for c in _REPORT_COLUMNS if example_rows is None or c not in _TEXT_COLUMNS]
@@ -107,6 +109,7 @@ def report_html(
         *_sensitivity_section(sens),
         *_quality_section(table),
         *_failures_section(table),
+        *_expectations_section(table, expectations),
         *_examples_section(table, sens, k, order, example_rows),
     ]
     embed = (
@@ -182,6 +185,48 @@ def _failures_section(table: pd.DataFrame) -> list[str]:
     return ["<h2>Failed perturbations</h2>", html_table(reasons)]
 
 
+_FAILING_COLUMNS = [
+    "comparison_id",
+    "side",
+    "direction",
+    "margin_before",
+    "margin_after",
+    "severity",
+    "original",
+    "perturbed",
+]
+
+
+def _expectations_section(table: pd.DataFrame, expectations: Sequence[Any] | None) -> list[str]:
+    """Declared expectations' pass rates and each one's most severe failures (nothing when
+    none were declared); every cell escaped by ``html_table``."""
+    if not expectations:
+        return []
+    from rmx_widgets.core.expectations import as_expectations, check_expectations, failing
+
+    exps = as_expectations(expectations)
+    sections = [
+        "<h2>Declared expectations</h2>",
+        '<p class="meta">Per rewrite: &quot;prefers A&quot; passes when the margin moved the '
+        "way the rewrite's direction points (margin_after − margin_before &lt; 0), fails when "
+        "it moved the other way; &quot;invariant to A&quot; fails on a flip (CF). Ties and "
+        "failed rewrites are excluded (n_excluded); pass_rate has a 95% Wilson interval.</p>",
+        html_table(check_expectations(table, exps)),
+    ]
+    for e in exps:
+        rows = failing(table, e)
+        if rows.empty:
+            continue
+        cols = [c for c in _FAILING_COLUMNS if c in rows.columns]
+        shown = rows[cols].head(5).copy()
+        for c in ("original", "perturbed"):
+            if c in shown:
+                shown[c] = shown[c].map(lambda v: v if not isinstance(v, str) else v[:300])
+        sections.append(f"<h3>Failing: {escape(e.label)} ({len(rows)}, most severe first)</h3>")
+        sections.append(html_table(shown))
+    return sections
+
+
 def _examples_section(
     table: pd.DataFrame,
     sens: pd.DataFrame,
@@ -230,6 +275,7 @@ def write_report(
     k: int = 5,
     summary: dict | None = None,
     example_rows: Callable[[list], pd.DataFrame] | None = None,
+    expectations: Sequence[Any] | None = None,
 ) -> Path:
     """Write a standalone offline HTML report and return its path.
 
@@ -239,8 +285,15 @@ def write_report(
     computed :func:`sensitivity` table (otherwise one is computed with 1000 bootstrap draws).
     ``example_rows(ids)`` supplies the full rows of the shown comparisons when ``table`` was
     kept without its texts (streamed runs read them back from the Parquet file).
+    ``expectations`` (``Expectation``s or compact strings) adds their section.
     """
     html_text = report_html(
-        table, title=title, sens=sens, k=k, summary=summary, example_rows=example_rows
+        table,
+        title=title,
+        sens=sens,
+        k=k,
+        summary=summary,
+        example_rows=example_rows,
+        expectations=expectations,
     )
     return write_page(html_text, path, "the report")

@@ -146,6 +146,20 @@ class ExplanationResult:
     def coverage(self) -> pd.DataFrame:
         return metrics.coverage(self.table)
 
+    def expectations(self, expectations: Any, **kwargs: Any) -> pd.DataFrame:
+        """Pass/fail rates of declared expectations ("prefers correct", "invariant to
+        verbosity", or ``Expectation`` objects), one row each (``core.expectations``)."""
+        from rmx_widgets.core.expectations import check_expectations
+
+        known = [a.name for a in self.attributes]
+        return check_expectations(self.table, expectations, known=known, **kwargs)
+
+    def failing(self, expectation: Any, **kwargs: Any) -> pd.DataFrame:
+        """The rows failing ``expectation``, most severe first (``core.expectations``)."""
+        from rmx_widgets.core.expectations import failing
+
+        return failing(self.table, expectation, **kwargs)
+
     def summary(self) -> dict[str, Any]:
         t = self.table
         return {
@@ -188,12 +202,14 @@ class ExplanationResult:
             ).paths
 
 
-def run_file_names(report: bool) -> list[str]:
-    """The files a run writes (or, for the null's, may remove) in its output folder."""
+def run_file_names(report: bool, expectations: bool = False) -> list[str]:
+    """The files a run writes (or, for the null's, may remove) in its output folder;
+    ``expectations.csv`` with declared expectations (``rmx explain --expect``)."""
     names = [
         f"{stem}{ext}" for stem in ("table", NULL_TABLE_STEM) for ext in (".parquet", ".jsonl")
     ]
     names += ["originals.csv", "sensitivity.csv", "summary.json"]
+    names += ["expectations.csv"] if expectations else []
     return names + (["report.html"] if report else [])
 
 
