@@ -71,6 +71,7 @@ EFFECTS_COLUMNS = [
 EFFECT_DIRECTIONS = ("worse", "better")
 NOT_MEASURED = "not measured"
 NO_SPREAD = "not measured (the original rewards have no spread)"
+ONE_COMPARISON = "one comparison: no interval (resampling one comparison has no spread)"
 _NEEDED = [
     "comparison_id",
     "attribute",
@@ -157,11 +158,17 @@ def effects(
         lows, highs = (nl, cl), (nh, ch)
     n_failed = np.bincount(_cells(rows[failed], attributes), minlength=n_cells)
     n_comparisons = (per_comp(None) > 0).sum(axis=0) if n_comp else np.zeros(n_cells, int)
+    # resampling one comparison gives a zero-width interval: claim no precision, say why
+    single = n_comparisons < 2
+    lows = (np.where(single, np.nan, lows[0]), np.where(single, np.nan, lows[1]))
+    highs = (np.where(single, np.nan, highs[0]), np.where(single, np.nan, highs[1]))
     records = []
     for a, name in enumerate(attributes):
         for d, direction in enumerate(EFFECT_DIRECTIONS):
             j = a * 2 + d
             note = NOT_MEASURED if n[j] == 0 else (NO_SPREAD if math.isnan(s) else "")
+            if not note and n_comparisons[j] == 1:
+                note = ONE_COMPARISON
             records.append(
                 (name, direction, int(n[j]), point_naive[j], lows[0][j], highs[0][j])
                 + (point_corrected[j], lows[1][j], highs[1][j], int(n_failed[j]))

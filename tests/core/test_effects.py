@@ -11,6 +11,7 @@ from rmx_widgets.core.effects import (
     EFFECTS_COLUMNS,
     NO_SPREAD,
     NOT_MEASURED,
+    ONE_COMPARISON,
     effects,
     format_effects,
     opposite,
@@ -50,16 +51,16 @@ def test_hand_computed_effects():
     assert (xw["n"], xw["n_failed"], xw["n_comparisons"]) == (1, 1, 1)
     assert xw["naive_effect"] == pytest.approx(-1 / S)
     assert xw["corrected_effect"] == pytest.approx(-0.5 / S)
-    # n = 1: every resample that holds the one rewrite gives its value
-    assert xw["naive_ci_low"] == pytest.approx(-1 / S)
-    assert xw["naive_ci_high"] == pytest.approx(-1 / S)
+    # one comparison: resampling it gives a zero-width interval, so no interval is claimed
+    assert math.isnan(xw["naive_ci_low"]) and math.isnan(xw["naive_ci_high"])
+    assert math.isnan(xw["corrected_ci_low"]) and xw["note"] == ONE_COMPARISON
     assert (xb["n"], xb["n_failed"], xb["n_comparisons"]) == (2, 0, 2)
     assert xb["naive_effect"] == pytest.approx(1.75 / S)
     assert xb["corrected_effect"] == pytest.approx(1.5 / S)
     # resamples: {c1,c1} -> 3/S, {c2,c2} -> 0.5/S, mixed -> 1.75/S
     assert 0.5 / S - 1e-9 <= xb["naive_ci_low"] <= xb["naive_ci_high"] <= 3 / S + 1e-9
     assert 1 / S - 1e-9 <= xb["corrected_ci_low"] <= xb["corrected_ci_high"] <= 2 / S + 1e-9
-    assert xw["note"] == xb["note"] == ""
+    assert xb["note"] == ""
     # y: its one back-rewrite failed (n = 0, not measured); nothing at all was tried "better"
     for direction, failed in (("worse", 1), ("better", 0)):
         row = by.loc[("y", direction)]
