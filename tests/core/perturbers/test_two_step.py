@@ -4,6 +4,7 @@ the real OpenAIPerturber client against a local fake server (tests/helpers/two_s
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 from two_step_server import TwoStepServer, step_of
@@ -55,6 +56,8 @@ def test_both_templates_are_versioned_in_the_identity(fake):
     assert one.identity.endswith(":prompt-v2") and two.identity.endswith(":two-step-v1")
     assert one.identity.rsplit(":", 1)[0] == two.identity.rsplit(":", 1)[0]
     assert one.with_template(TWO_STEP_TEMPLATE).identity == two.identity
+    copy = pickle.loads(pickle.dumps(two))  # the template pickles with the perturber
+    assert copy.identity == two.identity and copy.template.steps == 2
     assert template_named("one-call") is ATTRIBUTE_TEMPLATE
     assert template_named("two-step") is TWO_STEP_TEMPLATE
     with pytest.raises(PerturberError, match="one-call or two-step"):
