@@ -81,6 +81,14 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
         default=16,
         help="parallel LLM requests, 1 to 1024 (default 16)",
     )
+    g.add_argument(
+        "--prompt",
+        choices=("one-call", "two-step"),
+        default="one-call",
+        help="one-call: locate and edit in one LLM reply (default); two-step: the paper's two "
+        "calls, locate then edit the located spans (2 requests per rewrite; OpenAI-compatible "
+        "backend only)",
+    )
 
 
 def add_force_option(p: argparse.ArgumentParser) -> None:
@@ -227,6 +235,7 @@ def perturber_options(args: argparse.Namespace) -> dict[str, Any]:
         "backend": args.backend,
         "base_url": args.base_url,
         "concurrency": args.concurrency,
+        "template": getattr(args, "prompt", "one-call"),
         "device": args.device,
         "trust_remote_code": args.trust_remote_code,
     }

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.errors import PerturberError, RewardModelError, RMXError
 from rmx_widgets.core.perturbers.base import BasePerturber
+from rmx_widgets.core.perturbers.prompts import ATTRIBUTE_TEMPLATE, PromptTemplate
 from rmx_widgets.core.reward_models.base import BaseRewardModel
 
 if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
@@ -145,6 +146,7 @@ def perturber_from_spec(
     device: str | None = None,
     dtype: str | None = None,
     trust_remote_code: bool = False,
+    template: Any = "one-call",
 ) -> BasePerturber:
     """Build the perturber a spec names (see the module docstring for the grammar).
 
@@ -153,7 +155,9 @@ def perturber_from_spec(
     ``temperature`` go to :class:`~rmx_widgets.core.perturbers.openai.OpenAIPerturber`) or a
     hub name / folder run by local transformers (``backend="hf"``; ``device``, ``dtype`` and
     ``trust_remote_code`` go to :class:`~rmx_widgets.core.perturbers.hf.HFPerturber`).
-    ``openai`` and ``hf`` are ``llm`` with that backend. Mistakes raise
+    ``openai`` and ``hf`` are ``llm`` with that backend. ``template`` is the prompt of
+    ``llm``: ``"one-call"`` (default; locate and edit in one reply) or ``"two-step"`` (the
+    paper's two calls, OpenAI-compatible backend only), or a ``PromptTemplate``. Mistakes raise
     :class:`~rmx_widgets.errors.PerturberError` saying what is accepted.
     """
     body = split_name(spec)[1]
@@ -167,6 +171,8 @@ def perturber_from_spec(
         raise PerturberError(
             f"perturber spec {body!r}: unknown kind {kind!r}; use {_PERTURBER_KINDS}."
         )
+    from rmx_widgets.core.perturbers.two_step import template_named
+
     llm = _llm(
         kind,
         model,
@@ -178,6 +184,7 @@ def perturber_from_spec(
         device=device,
         dtype=dtype,
         trust_remote_code=trust_remote_code,
+        template=template_named(template) if kind != "paraphrase" else ATTRIBUTE_TEMPLATE,
     )
     if kind == "paraphrase":
         from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
@@ -224,6 +231,7 @@ def _llm(
     device: str | None,
     dtype: str | None,
     trust_remote_code: bool,
+    template: PromptTemplate,
 ) -> BasePerturber:
     """The LLM an ``llm``/``openai``/``hf``/``paraphrase`` spec runs, on its backend."""
     served = _backend(kind, backend)
@@ -238,7 +246,13 @@ def _llm(
     if served == "hf":
         from rmx_widgets.core.perturbers.hf import HFPerturber
 
-        return HFPerturber(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        return HFPerturber(
+            model,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            template=template,
+        )
     from rmx_widgets.core.perturbers.openai import OpenAIPerturber
 
     return OpenAIPerturber(
@@ -247,6 +261,7 @@ def _llm(
         api_key_env=api_key_env,
         concurrency=concurrency,
         temperature=temperature,
+        template=template,
     )
 
 

@@ -90,7 +90,7 @@ class HFPerturber(TemplatedLLM, BasePerturber):
             dtype, self.device, owner=owner, error=PerturberError, bf16_only_if_supported=True
         )
         self.name = name
-        self.template = check_template(template)
+        self.template = check_template(template, self)
         default_dtype = resolve_dtype(
             None, self.device, owner=owner, error=PerturberError, bf16_only_if_supported=True
         )

@@ -1,9 +1,8 @@
 """LLM perturbations through any OpenAI-compatible chat-completions server.
 
-One backend covers the OpenAI API, vLLM, TGI, Ollama, LM Studio and llama.cpp servers: they all
-speak ``POST {base_url}/chat/completions``. A batch runs as concurrent HTTP requests on one
-``httpx.AsyncClient`` (connection reuse) bounded by a semaphore, because a long explanation job
-is thousands of independent short requests and latency, not bandwidth, dominates.
+One backend covers the OpenAI API, vLLM, TGI, Ollama, LM Studio and llama.cpp servers (``POST
+{base_url}/chat/completions``). A batch runs as concurrent requests on one ``httpx.AsyncClient``
+bounded by a semaphore: a job is thousands of short requests, and latency dominates.
 
 Failure policy (see ``perturbers/base.py``): a request that keeps failing (rate limits, server
 errors, timeouts, replies that do not parse) becomes a recorded failure with its reason, so one
@@ -46,7 +45,6 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationRequest,
     PerturbationResult,
     ResultCallback,
-    settings_suffix,
 )
 from rmx_widgets.core.perturbers.chat import ChatRequest, ReplyCheck
 from rmx_widgets.core.perturbers.http_guard import (
@@ -67,16 +65,23 @@ from rmx_widgets.core.perturbers.openai_args import (
     check_arguments,
     check_bounds,
     host_of,
+    identity_stem,
     normalise_base_url,
+    reported_usage,
     rewrite_too_long,
+    unreachable_message,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
+    MAX_TOKENS_CAP,
     PromptTemplate,
     TemplatedLLM,
     check_template,
+    cut_at_max_tokens,
     parse_reply,
+    reply_budget,
 )
+from rmx_widgets.core.perturbers.two_step import arun_two_step
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a chat reply of max_tokens=1024 is a few KB
 # the per-request bounds' defaults, also for objects pickled before they existed
@@ -85,6 +90,7 @@ _BOUNDS: dict[str, Any] = {
     "max_rewrite_factor": 4.0,
     "max_rewrite_slack": 2000,
     "allow_insecure_http": False,
+    "max_tokens_cap": MAX_TOKENS_CAP,
 }
 _RETRY_STATUS = {408, 409, 425, 429}
 # what ``stats`` counts over the object's lifetime (see the class docstring)
@@ -100,9 +106,8 @@ _STATS = (
 
 @dataclass
 class _Attempt:
-    """What one HTTP attempt ended in: a final ``result``, or a ``reason`` (of ``kind``, which
-    the request's failure gets if every retry ends the same way) to retry after ``delay``
-    seconds (``None`` = the usual exponential backoff)."""
+    """One attempt's end: a final ``result``, or a ``reason`` of ``kind`` (the failure if every
+    retry ends so) to retry after ``delay`` seconds (``None``: exponential backoff)."""
 
     result: PerturbationResult | None = None
     reason: str = ""
@@ -111,13 +116,10 @@ class _Attempt:
 
 
 class _BatchState:
-    """Connection health shared by the requests of one batch, for failing fast.
-
-    ``connect_failures`` counts connection failures since the last HTTP response of any kind.
-    Before the server has answered once, twice the first wave's size is enough evidence that
-    it is not there; after it has answered, the limit is a whole wave's retry budgets, so a
-    server that dies mid-job stops the job instead of failing the remaining rows one by one.
-    """
+    """Connection health shared by one batch's requests, for failing fast: ``connect_failures``
+    counts connection failures since the last HTTP response. Before the server has answered
+    once, twice the first wave's size is enough evidence that it is not there; after, the limit
+    is a whole wave's retry budgets, so a server that dies mid-job stops the job."""
 
     def __init__(self, n: int, concurrency: int, max_retries: int) -> None:
         wave = max(1, min(n, concurrency))
@@ -147,11 +149,11 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     the environment variable ``api_key_env`` only; a local server without authentication works
     with the variable unset (no ``Authorization`` header is sent). ``name`` replaces the
     ``openai:{model}@{host}`` part of ``identity`` (the prompt version is always appended), e.g.
-    to keep one cache across two hosts serving the same weights; a ``temperature`` or
-    ``max_tokens`` other than the default follows it (``:temperature=0.7``), since either
-    changes the rewrites. ``template`` picks the prompt
-    (``prompts.ATTRIBUTE_TEMPLATE``, the method's, or ``PARAPHRASE_TEMPLATE``, the baseline);
-    its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
+    to keep one cache across two hosts; non-default output settings follow it (``:temperature=
+    0.7``). ``max_tokens=None`` sizes each budget from the response (``prompts.reply_budget``,
+    1024 to ``max_tokens_cap``); a reply cut there is a failure "rewrite cut at max_tokens".
+    ``template``: ``prompts.ATTRIBUTE_TEMPLATE``, ``two_step.TWO_STEP_TEMPLATE`` (2 calls) or
+    ``PARAPHRASE_TEMPLATE``; its tag ends ``identity`` (``:prompt-v2``, ``:two-step-v1``).
 
     Bounds per attempt (a hostile or broken server costs a bounded time and memory, never a
     hang): ``timeout`` (60 s) limits each connect/read/write, ``total_timeout`` (default twice
@@ -170,7 +172,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     perturbations) and the ``prompt_tokens``/``completion_tokens`` the server reported.
     """
 
-    streams_results = True
+    streams_results = supports_two_step = True
 
     def __init__(
         self,
@@ -181,7 +183,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         max_retries: int = 4,
         timeout: float = 60.0,
         temperature: float = 0.0,
-        max_tokens: int = 1024,
+        max_tokens: int | None = None,
         name: str | None = None,
         *,
         backoff_base: float = 0.5,
@@ -193,8 +195,11 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         max_rewrite_factor: float = 4.0,
         max_rewrite_slack: int = 2000,
         allow_insecure_http: bool = False,
+        max_tokens_cap: int = MAX_TOKENS_CAP,
     ) -> None:
-        check_arguments(model, api_key_env, concurrency, max_retries, timeout, max_tokens)
+        check_arguments(
+            model, api_key_env, concurrency, max_retries, timeout, max_tokens, max_tokens_cap
+        )
         total = 2 * float(timeout) if total_timeout is None else total_timeout
         check_bounds(total, max_response_bytes, max_rewrite_factor, max_rewrite_slack)
         self.model = model
@@ -209,16 +214,17 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self.max_rewrite_slack = max_rewrite_slack
         self.allow_insecure_http = bool(allow_insecure_http)
         self.temperature = float(temperature)
-        self.max_tokens = max_tokens
+        self.max_tokens, self.max_tokens_cap = max_tokens, max_tokens_cap
         self.backoff_base = float(backoff_base)
         self.backoff_max = float(backoff_max)
         self._rng = random.Random(seed)
         self._official = base_url is None or urlsplit(self.base_url).hostname == "api.openai.com"
         self.host = host_of(self.base_url)
         self.name = name
-        self.template = check_template(template)
-        self.identity_stem = (name if name else f"openai:{model}@{self.host}") + settings_suffix(
-            ("temperature", self.temperature, 0.0), ("max_tokens", self.max_tokens, 1024)
+        self.template = check_template(template, self)
+        stem = name if name else f"openai:{model}@{self.host}"
+        self.identity_stem = identity_stem(
+            stem, self.temperature, max_tokens, max_tokens_cap, MAX_TOKENS_CAP
         )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
@@ -283,6 +289,8 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     ) -> list[PerturbationResult]:
         """The async form of ``perturb_batch``, for callers that already run an event loop."""
         requests = list(requests)
+        if requests and self.template.steps == 2 and not isinstance(requests[0], ChatRequest):
+            return await arun_two_step(self, requests, on_result)  # calls back for each step
         if not requests:
             return []
         # Render every prompt before any network traffic: a bad direction fails at once.
@@ -331,7 +339,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 raise errors[0]
         results = [t.result() for t in tasks]
         if not state.reached_server:
-            raise PerturberError(self._unreachable_message(state.last_error or results[0].failure))
+            raise PerturberError(
+                unreachable_message(self.base_url, state.last_error or results[0].failure)
+            )
         self._count("failures", sum(r.text is None for r in results))
         return results
 
@@ -358,7 +368,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         }
         # OpenAI's own API deprecated max_tokens (reasoning models reject it); the other
         # servers only know max_tokens.
-        body["max_completion_tokens" if self._official else "max_tokens"] = self.max_tokens
+        body["max_completion_tokens" if self._official else "max_tokens"] = self._budget(request)
         return body
 
     async def _reported(
@@ -434,7 +444,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         except (httpx.ConnectError, httpx.ConnectTimeout) as e:
             error = f"cannot connect ({type(e).__name__}: {e})"
             if state.connect_failed(error):
-                raise PerturberError(self._unreachable_message(error)) from None
+                raise PerturberError(unreachable_message(self.base_url, error)) from None
             return _Attempt(reason=error, kind=FailureKind.CONNECTION)
         except httpx.TimeoutException as e:
             return _Attempt(
@@ -544,7 +554,10 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 reason="the server's JSON has no choices[0].message.content",
                 kind=FailureKind.BROKEN_REPLY,
             )
-        self._count_usage(data)
+        for key, n in reported_usage(data).items():
+            self._count(key, n)
+        if isinstance(choice, dict) and choice.get("finish_reason") == "length":
+            return _Attempt(result=cut_at_max_tokens(self._budget(request)))  # final, not retried
         if content is None:
             return _Attempt(
                 reason="the model returned no text content", kind=FailureKind.BROKEN_REPLY
@@ -563,20 +576,13 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
                 return _Attempt(result=result)
             return _Attempt(reason=too_long, kind=FailureKind.UNPARSEABLE, delay=0.0)
         reason = result.failure or "unparseable reply"
-        if isinstance(choice, dict) and choice.get("finish_reason") == "length":
-            reason += f" (the reply was cut off at max_tokens={self.max_tokens}; raise it)"
         # the server is fine: ask again at once
         return _Attempt(reason=reason, kind=result.kind or FailureKind.UNPARSEABLE, delay=0.0)
 
-    def _count_usage(self, data: Any) -> None:
-        """Add the tokens the server reports (if it does) to ``stats``."""
-        usage = data.get("usage") if isinstance(data, dict) else None
-        if isinstance(usage, dict):
-            for key in ("prompt_tokens", "completion_tokens"):
-                if isinstance(usage.get(key), int):
-                    self._count(key, usage[key])
-
     # -- helpers -------------------------------------------------------------------------
+
+    def _budget(self, request: PerturbationRequest) -> int:  # the max_tokens one request sends
+        return reply_budget(request.response, self.max_tokens, self.max_tokens_cap)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.backoff_max, self.backoff_base * (2**attempt))
@@ -590,10 +596,3 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     def _count(self, key: str, n: int = 1) -> None:
         with self._stats_lock:
             self.stats[key] += n
-
-    def _unreachable_message(self, error: str | None) -> str:
-        return (
-            f"cannot reach the LLM server at {redact(self.base_url)}: {error}. Check that "
-            "the server is running and that base_url is its API root (e.g. "
-            "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
-        )

@@ -3,9 +3,12 @@ refused before any is sent, each with what to pass instead."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.perturbers.base import settings_suffix
+from rmx_widgets.core.perturbers.http_guard import redact
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -16,7 +19,8 @@ def check_arguments(
     concurrency: int,
     max_retries: int,
     timeout: float,
-    max_tokens: int,
+    max_tokens: int | None,
+    max_tokens_cap: int = 1,
 ) -> None:
     """Refuse the constructor arguments no request could work with, before any is sent."""
     if not isinstance(model, str) or not model.strip():
@@ -35,8 +39,13 @@ def check_arguments(
         raise PerturberError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
     if not timeout or timeout <= 0:
         raise PerturberError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise PerturberError(f"max_tokens must be a positive integer, got {max_tokens!r}.")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise PerturberError(
+            f"max_tokens must be a positive integer or None (sized per request), "
+            f"got {max_tokens!r}."
+        )
+    if not isinstance(max_tokens_cap, int) or max_tokens_cap < 1:
+        raise PerturberError(f"max_tokens_cap must be a positive integer, got {max_tokens_cap!r}.")
 
 
 def check_bounds(total_timeout: float, max_response_bytes: int, factor: float, slack: int) -> None:
@@ -95,3 +104,35 @@ def rewrite_too_long(rewrite: str, original: str, factor: float, slack: int) -> 
         f"{factor:g} times the original or max_rewrite_slack="
         f"{slack} more characters, whichever is larger)"
     )
+
+
+def unreachable_message(base_url: str, error: str | None) -> str:
+    """Why a batch stopped when the server never answered (``base_url`` is redacted here)."""
+    return (
+        f"cannot reach the LLM server at {redact(base_url)}: {error}. Check that "
+        "the server is running and that base_url is its API root (e.g. "
+        "http://localhost:8000/v1 for vLLM, http://localhost:11434/v1 for Ollama)."
+    )
+
+
+def identity_stem(
+    stem: str, temperature: float, max_tokens: int | None, cap: int, default_cap: int
+) -> str:
+    """``stem`` plus the output-changing settings not at their default. A sized budget
+    (``max_tokens=None``) keeps the bare stem of the old default ``max_tokens=1024``: a larger
+    budget never changes a reply that completed under 1024 tokens (decoding does not look at
+    the limit), and a reply that did not complete was never a valid rewrite."""
+    return stem + settings_suffix(
+        ("temperature", temperature, 0.0),
+        ("max_tokens", max_tokens or 1024, 1024),
+        ("max_tokens_cap", cap, default_cap),
+    )
+
+
+def reported_usage(data: Any) -> dict[str, int]:
+    """The ``prompt_tokens``/``completion_tokens`` a reply's ``usage`` reports (if it does)."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return {}
+    keys = ("prompt_tokens", "completion_tokens")
+    return {k: usage[k] for k in keys if isinstance(usage.get(k), int)}

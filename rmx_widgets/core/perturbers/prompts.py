@@ -28,6 +28,10 @@ perturber's ``identity`` (``...:prompt-v2``, ``...:paraphrase-v2``):
   and never names an attribute or a direction, so the flips it causes measure how much an RM
   reacts to rewording as such. Its reply format is the same JSON object (``locate`` optional),
   so ``parse_reply`` parses both and the backends need no second code path.
+
+A third, ``two_step.TWO_STEP_TEMPLATE`` (``...:two-step-v1``), is the paper's two-call form
+of the first: locate in one call, edit the located spans in a second (OpenAI backend).
+``reply_budget`` sizes each request's ``max_tokens`` from the response it rewrites.
 """
 
 from __future__ import annotations
@@ -216,6 +220,8 @@ class PromptTemplate:
     name: str
     version: str
     build: Callable[..., list[dict[str, str]]] = field(repr=False)
+    #: 2 for ``two_step.TWO_STEP_TEMPLATE`` (locate, then edit, in two calls), else 1
+    steps: int = 1
 
     @property
     def tag(self) -> str:
@@ -232,14 +238,49 @@ ATTRIBUTE_TEMPLATE = PromptTemplate("prompt", TEMPLATE_VERSION, build_messages)
 PARAPHRASE_TEMPLATE = PromptTemplate("paraphrase", PARAPHRASE_VERSION, build_paraphrase_messages)
 
 
-def check_template(template: object) -> PromptTemplate:
-    """``template`` if it is a ``PromptTemplate``, else a ``PerturberError`` saying what to pass."""
+def check_template(template: object, owner: object = None) -> PromptTemplate:
+    """``template`` if it is a ``PromptTemplate`` that ``owner`` (the backend, when given) can
+    send, else a ``PerturberError`` saying what to pass. A two-step template needs a backend
+    that sends two calls per rewrite (``supports_two_step``: the OpenAI-compatible one)."""
     if not isinstance(template, PromptTemplate):
         raise PerturberError(
             f"template must be a PromptTemplate such as ATTRIBUTE_TEMPLATE or "
             f"PARAPHRASE_TEMPLATE (rmx_widgets.core.perturbers.prompts), got {template!r}."
         )
+    if template.steps != 1 and owner is not None and not getattr(owner, "supports_two_step", 0):
+        raise PerturberError(
+            f"{type(owner).__name__} sends one call per rewrite; the two-step template "
+            f"{template.tag!r} runs on the OpenAI-compatible backend (OpenAIPerturber)."
+        )
     return template
+
+
+#: The reply budget of a rewrite: never under the historical ``max_tokens=1024`` (so every
+#: reply that completed under it is unchanged), else the original's tokens (estimated as
+#: characters / ``CHARS_PER_TOKEN``, generous for English's ~4) times ``REPLY_FACTOR`` (the
+#: located spans and the rewrite) plus ``REPLY_MARGIN`` (the JSON), capped.
+REPLY_FLOOR, CHARS_PER_TOKEN, REPLY_FACTOR, REPLY_MARGIN = 1024, 3, 2, 256
+#: The default cap on a sized reply budget (``max_tokens_cap``).
+MAX_TOKENS_CAP = 16384
+
+
+def reply_budget(original: str, fixed: int | None, cap: int = MAX_TOKENS_CAP) -> int:
+    """The ``max_tokens`` one rewrite request sends: ``fixed`` when given, else sized from
+    the original's length (see ``REPLY_FLOOR``) and at most ``cap``."""
+    if fixed is not None:
+        return fixed
+    sized = -(-len(original) // CHARS_PER_TOKEN) * REPLY_FACTOR + REPLY_MARGIN
+    return min(cap, max(REPLY_FLOOR, sized))
+
+
+def cut_at_max_tokens(budget: int) -> PerturbationResult:
+    """The failure of a reply the server cut (``finish_reason == "length"``): never a valid
+    rewrite, even when what arrived parses (it is a prefix of what the model meant)."""
+    return PerturbationResult.failed(
+        f"rewrite cut at max_tokens={budget} (finish_reason 'length'); raise max_tokens_cap "
+        "or pass a larger max_tokens",
+        FailureKind.UNPARSEABLE,
+    )
 
 
 _LLM = TypeVar("_LLM", bound="TemplatedLLM")
@@ -260,7 +301,7 @@ class TemplatedLLM:
     stats: dict[str, int]
 
     def with_template(self: _LLM, template: PromptTemplate) -> _LLM:
-        template = check_template(template)
+        template = check_template(template, self)
         clone = copy.copy(self)
         clone.template = template
         clone.identity = f"{self.identity_stem}:{template.tag}"
@@ -298,7 +339,46 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return obj
 
 
-def extract_reply(text: str, original: str | None = None) -> ParsedReply:
+def _decode_object(text: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, object]]:
+    """The reply's JSON object (and its text without a fence), checked as ``extract_reply``
+    says: one object alone or in one fence, each key once, only ``allowed`` keys."""
+    if not isinstance(text, str):
+        raise ReplyParseError(f"the reply is {type(text).__name__}, not text")
+    body = text.strip()
+    if not body:
+        raise ReplyParseError("the reply is empty", FailureKind.EMPTY)
+    fenced = FENCE.match(body)
+    if fenced:
+        body = fenced.group("body").strip()
+    try:
+        obj = json.loads(body, strict=False, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise ReplyParseError(
+            f"the reply is not a JSON object ({e.msg} at position {e.pos}): {_excerpt(text)}"
+        ) from None
+    except _DuplicateKey as e:
+        raise ReplyParseError(
+            f"the reply's JSON repeats the key {_excerpt(str(e), 40)}; "
+            f"a reply with duplicate keys is ambiguous"
+        ) from None
+    except RecursionError:
+        raise ReplyParseError("the reply's JSON is nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ReplyParseError(f"the reply is JSON {type(obj).__name__}, not an object")
+    unexpected = [k for k in obj if k not in allowed]
+    if unexpected:
+        names = ", ".join(_excerpt(k, 40) for k in unexpected[:3])
+        only = " and ".join(repr(k) for k in allowed)
+        raise ReplyParseError(
+            f"the reply has unexpected key(s) {names}; only {only} "
+            f"{'are' if len(allowed) > 1 else 'is'} allowed"
+        )
+    return body, obj
+
+
+def extract_reply(
+    text: str, original: str | None = None, keys: tuple[str, ...] = _REPLY_KEYS
+) -> ParsedReply:
     """Parse a reply into its located spans and rewrite, or raise ``ReplyParseError``.
 
     Accepted: exactly one JSON object, alone or inside one ```json (or bare ```) fence, with
@@ -328,36 +408,9 @@ def extract_reply(text: str, original: str | None = None) -> ParsedReply:
       verbatim, and a reply that locates text the response lacks did not do the task.
 
     A missing ``locate`` list is tolerated (the rewrite is the product), a malformed one is not.
+    ``keys`` are the keys allowed (the two-step template's edit step allows ``rewritten`` only).
     """
-    if not isinstance(text, str):
-        raise ReplyParseError(f"the reply is {type(text).__name__}, not text")
-    body = text.strip()
-    if not body:
-        raise ReplyParseError("the reply is empty", FailureKind.EMPTY)
-    fenced = FENCE.match(body)
-    if fenced:
-        body = fenced.group("body").strip()
-    try:
-        obj = json.loads(body, strict=False, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as e:
-        raise ReplyParseError(
-            f"the reply is not a JSON object ({e.msg} at position {e.pos}): {_excerpt(text)}"
-        ) from None
-    except _DuplicateKey as e:
-        raise ReplyParseError(
-            f"the reply's JSON repeats the key {_excerpt(str(e), 40)}; "
-            f"a reply with duplicate keys is ambiguous"
-        ) from None
-    except RecursionError:
-        raise ReplyParseError("the reply's JSON is nested too deeply") from None
-    if not isinstance(obj, dict):
-        raise ReplyParseError(f"the reply is JSON {type(obj).__name__}, not an object")
-    unexpected = [k for k in obj if k not in _REPLY_KEYS]
-    if unexpected:
-        names = ", ".join(_excerpt(k, 40) for k in unexpected[:3])
-        raise ReplyParseError(
-            f"the reply has unexpected key(s) {names}; only 'locate' and 'rewritten' are allowed"
-        )
+    body, obj = _decode_object(text, keys)
     if "rewritten" not in obj:
         raise ReplyParseError("the reply has no 'rewritten' field")
     rewritten = obj["rewritten"]

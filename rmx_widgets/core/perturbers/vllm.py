@@ -26,6 +26,7 @@ from rmx_widgets.core.perturbers.prompts import (
     PromptTemplate,
     TemplatedLLM,
     check_template,
+    cut_at_max_tokens,
     parse_reply,
 )
 
@@ -76,7 +77,7 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         template: PromptTemplate = ATTRIBUTE_TEMPLATE,
         **llm_kwargs: Any,
     ) -> None:
-        self.template = check_template(template)
+        self.template = check_template(template, self)
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
         self.identity_stem = (name or f"vllm:{self.name_or_path}") + settings_suffix(
@@ -126,6 +127,9 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
                 results.append(
                     PerturbationResult.failed("vLLM produced no completion", FailureKind.OTHER)
                 )
+                continue
+            if getattr(completions[0], "finish_reason", None) == "length":  # never a rewrite
+                results.append(cut_at_max_tokens(self.sampling.max_tokens))
                 continue
             results.append(parse_reply(completions[0].text, req.response))
         self.stats["requests"] += len(results)
