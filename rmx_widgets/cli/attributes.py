@@ -59,7 +59,12 @@ def cmd_discover(args: argparse.Namespace) -> None:
 
     check_file(out, force=args.force)  # a file rmx did not write: refused before any request
     comps = load_comparisons(args.data)
-    llm = OpenAIPerturber(model=args.model, base_url=args.base_url, concurrency=args.concurrency)
+    llm = OpenAIPerturber(
+        model=args.model,
+        base_url=args.base_url,
+        concurrency=args.concurrency,
+        allow_insecure_http=args.allow_insecure_http,
+    )
     result = discover_attributes(comps, llm, k=args.k, sample=args.sample, seed=args.seed)
     claim_outputs(out.parent, [out.name], force=args.force)  # reruns replace it without --force
     write_text(out, result.to_json())

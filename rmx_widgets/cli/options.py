@@ -82,6 +82,12 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
         help="parallel LLM requests, 1 to 1024 (default 16)",
     )
     g.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="send the API key over plain http:// to a host other than this machine (off by "
+        "default: anyone on the network path can read it; prefer https://)",
+    )
+    g.add_argument(
         "--prompt",
         choices=("one-call", "two-step"),
         default="one-call",
@@ -236,6 +242,7 @@ def perturber_options(args: argparse.Namespace) -> dict[str, Any]:
         "base_url": args.base_url,
         "concurrency": args.concurrency,
         "template": getattr(args, "prompt", "one-call"),
+        "allow_insecure_http": getattr(args, "allow_insecure_http", False),
         "device": args.device,
         "trust_remote_code": args.trust_remote_code,
     }

@@ -147,6 +147,7 @@ def perturber_from_spec(
     dtype: str | None = None,
     trust_remote_code: bool = False,
     template: Any = "one-call",
+    allow_insecure_http: bool = False,
 ) -> BasePerturber:
     """Build the perturber a spec names (see the module docstring for the grammar).
 
@@ -157,7 +158,9 @@ def perturber_from_spec(
     ``trust_remote_code`` go to :class:`~rmx_widgets.core.perturbers.hf.HFPerturber`).
     ``openai`` and ``hf`` are ``llm`` with that backend. ``template`` is the prompt of
     ``llm``: ``"one-call"`` (default; locate and edit in one reply) or ``"two-step"`` (the
-    paper's two calls, OpenAI-compatible backend only), or a ``PromptTemplate``. Mistakes raise
+    paper's two calls, OpenAI-compatible backend only), or a ``PromptTemplate``.
+    ``allow_insecure_http`` lets the API key go over plain http:// to a non-loopback host
+    (off: a key on the wire unencrypted is readable by anyone on the path). Mistakes raise
     :class:`~rmx_widgets.errors.PerturberError` saying what is accepted.
     """
     body = split_name(spec)[1]
@@ -185,6 +188,7 @@ def perturber_from_spec(
         dtype=dtype,
         trust_remote_code=trust_remote_code,
         template=template_named(template) if kind != "paraphrase" else ATTRIBUTE_TEMPLATE,
+        allow_insecure_http=allow_insecure_http,
     )
     if kind == "paraphrase":
         from rmx_widgets.core.perturbers.paraphrase import ParaphrasePerturber
@@ -232,6 +236,7 @@ def _llm(
     dtype: str | None,
     trust_remote_code: bool,
     template: PromptTemplate,
+    allow_insecure_http: bool = False,
 ) -> BasePerturber:
     """The LLM an ``llm``/``openai``/``hf``/``paraphrase`` spec runs, on its backend."""
     served = _backend(kind, backend)
@@ -262,6 +267,7 @@ def _llm(
         concurrency=concurrency,
         temperature=temperature,
         template=template,
+        allow_insecure_http=allow_insecure_http,
     )
 
 

@@ -226,7 +226,7 @@ def insecure_key_error(base_url: str, api_key_env: str) -> str | None:
         f"refusing to send the API key in {api_key_env} over plain http:// to "
         f"{clean(parts.hostname or '')} (anyone on the network path could read it). Use an "
         "https:// base_url, unset the variable if the server needs no key, or pass "
-        "allow_insecure_http=True to OpenAIPerturber if the network is trusted."
+        "allow_insecure_http=True (--allow-insecure-http) if the network is trusted."
     )
 
 

@@ -196,3 +196,27 @@ def test_objects_pickled_before_the_bounds_get_the_defaults(hostile):
         False,
     )
     assert old.perturb_batch(reqs(1))[0].text is not None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explain", "--rm", "transparent", "--perturber", "llm"],
+        ["evaluate", "--rm", "transparent", "--perturber", "llm"],
+        ["attributes", "discover"],
+    ],
+)
+def test_cli_flag_allow_insecure_http_reaches_the_perturber(command):
+    """``--allow-insecure-http`` is the CLI's way to the opt-in; without it the default holds."""
+    from rmx_widgets.cli import build_parser
+    from rmx_widgets.cli.options import perturber_options
+    from rmx_widgets.core.specs import perturber_from_spec
+
+    base = [*command, "--data", "d.jsonl", "--out", "o", "--model", "m"]
+    base += ["--base-url", "http://10.1.2.3/v1"]
+    for extra, expected in (([], False), (["--allow-insecure-http"], True)):
+        args = build_parser().parse_args(base + extra)
+        assert args.allow_insecure_http is expected
+        if command[0] != "attributes":
+            pert = perturber_from_spec("llm", **perturber_options(args))
+            assert pert.allow_insecure_http is expected
