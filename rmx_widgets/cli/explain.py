@@ -155,11 +155,10 @@ def check_run_outputs(
 ) -> None:
     """Refuse, before anything is loaded or written, a run whose outputs (the run's files in
     ``out``, the store) would overwrite one of its ``inputs``."""
-    from rmx_widgets.core.effects_run import EFFECTS_FILE
     from rmx_widgets.core.outputs import check_outputs
     from rmx_widgets.core.result import run_file_names
 
-    outputs = [out / name for name in [*run_file_names(report, expectations), EFFECTS_FILE]]
+    outputs = [out / name for name in run_file_names(report, expectations, effects=True)]
     outputs += [Path(store) if store else out / "store.sqlite", out]
     check_outputs(inputs, outputs)
 
@@ -243,12 +242,11 @@ def _run_locked(
     from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
     from rmx_widgets.core.explain import Explainer
     from rmx_widgets.core.null_run import null_skip_reason
-    from rmx_widgets.core.outputs import claim_outputs
+    from rmx_widgets.core.outputs import claim_outputs, remove_stale
     from rmx_widgets.core.result import run_file_names
 
-    # before the store is created; effects.csv is rmx's whether or not this run writes it
-    names = [*run_file_names(report, bool(expectations)), EFFECTS_FILE]
-    claim_outputs(out, names, force=force)
+    names = run_file_names(report, bool(expectations), effects)
+    claim_outputs(out, names, force=force)  # before the store is created
 
     explainer = Explainer(
         rm,
@@ -293,8 +291,8 @@ def _run_locked(
         table = run.effects()
         paths.append(write_effects_csv(out, table))
         _print_effects(table, run.summary)
-    else:  # an earlier run's effects beside this run's table would be read as this run's
-        (out / EFFECTS_FILE).unlink(missing_ok=True)
+    else:
+        remove_stale(out, EFFECTS_FILE)
     print("\nWrote " + ", ".join(str(p) for p in paths))
 
 
@@ -304,11 +302,9 @@ def _write_expectations(run: Any, out: Path, expectations: list[Any], report: bo
     removes the expectations.csv an earlier run into the folder wrote."""
     path = out / "expectations.csv"
     if not expectations:
-        from rmx_widgets.core.outputs import MANIFEST_NAME
+        from rmx_widgets.core.outputs import remove_stale
 
-        manifest = out / MANIFEST_NAME
-        if path.exists() and manifest.exists() and path.name in manifest.read_text("utf-8"):
-            path.unlink()  # an earlier run's, rmx's own (a file rmx did not write is kept)
+        remove_stale(out, path.name)
         return None
     from rmx_widgets.core.csv_io import write_csv
     from rmx_widgets.core.expectations import check_expectations

@@ -284,3 +284,12 @@ def check_file(path: str | Path, *, force: bool = False) -> None:
     it (an rmx page, or listed in its folder's manifest) or ``force``; records nothing."""
     path = Path(path)
     _refuse_foreign(path.parent, [path.name], _manifest(path.parent), force)
+
+
+def remove_stale(out_dir: str | Path, name: str) -> None:
+    """Remove ``OUT/name`` when an earlier rmx run wrote it (listed in the manifest) and this
+    run does not: an optional output left beside a newer table would be read as the newer
+    run's. A file rmx did not write is kept."""
+    path = Path(out_dir) / name
+    if path.exists() and name in (_manifest(Path(out_dir)) or set()):
+        path.unlink()

@@ -202,14 +202,16 @@ class ExplanationResult:
             ).paths
 
 
-def run_file_names(report: bool, expectations: bool = False) -> list[str]:
+def run_file_names(report: bool, expectations: bool = False, effects: bool = False) -> list[str]:
     """The files a run writes (or, for the null's, may remove) in its output folder;
-    ``expectations.csv`` with declared expectations (``rmx explain --expect``)."""
+    ``expectations.csv`` with declared expectations (``rmx explain --expect``), ``effects.csv``
+    (``core.effects_run.EFFECTS_FILE``) with ``--effects``."""
     names = [
         f"{stem}{ext}" for stem in ("table", NULL_TABLE_STEM) for ext in (".parquet", ".jsonl")
     ]
     names += ["originals.csv", "sensitivity.csv", "summary.json"]
     names += ["expectations.csv"] if expectations else []
+    names += ["effects.csv"] if effects else []
     return names + (["report.html"] if report else [])
 
 
