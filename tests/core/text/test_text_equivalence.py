@@ -2,7 +2,7 @@
 the outputs the old (quadratic) code gave: digests of every output on a set of varied texts
 were recorded with the old code (``text_golden.json``) and must still match.
 
-Regenerate only for an intended change of behaviour: ``python tests/core/text/test_text_equivalence.py``.
+Regenerate only for an intended change of behaviour, by running this file with python.
 """
 
 from __future__ import annotations
