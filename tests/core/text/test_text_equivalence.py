@@ -164,3 +164,38 @@ if __name__ == "__main__":
     GOLDEN.write_text(
         json.dumps({"outputs": [outputs(t) for t in texts()]}, indent=0, sort_keys=True) + "\n"
     )
+
+
+def test_linear_scanners_agree_with_the_regexes_they_replace() -> None:
+    """On many short random strings (where the old regexes are fast) the linear scanners give
+    exactly the old regexes' answers."""
+    import re
+
+    from rmx_widgets.core.reward_models.transparent import _STRUCTURE
+    from rmx_widgets.core.text.arithmetic import _operator_before
+    from rmx_widgets.core.text.markdown import _BOUNDARY, INLINE_CODE, _last_token
+    from rmx_widgets.core.text.markdown import inline_code_spans as spans
+
+    old_boundary = re.compile(r"[.!?]+[\"'”’)\]*_]*(?=\s)")
+    old_structure = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)", re.M)
+    rng = random.Random(5)
+
+    def rand(alphabet: str | list[str], n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n)))
+
+    for _ in range(20_000):
+        s = rand("``` a\n", 14)
+        assert spans(s) == [m.span() for m in INLINE_CODE.finditer(s)], repr(s)
+        s = rand(".!?\"')*_ \n\u00a0aA”’]", 12)
+        assert [m.span() for m in _BOUNDARY.finditer(s)] == [
+            m.span() for m in old_boundary.finditer(s)
+        ], repr(s)
+        a = rng.randint(0, len(s))
+        b = rng.randint(a, len(s))
+        m = re.search(r"(\S+)$", s[a:b])
+        assert _last_token(s, a, b) == (m.group(1) if m else None), repr((s, a, b))
+        s = rand(["\n", " ", "\t", "\r", "\x0b", "-", "*", "1", ".", ")", "#", "`", "a"], 14)
+        assert len(_STRUCTURE.findall(s)) == len(old_structure.findall(s)), repr(s)
+        s = rand(["\n", " ", "\t", "\u00a0", "-", "*", "1", "(", ")", "^", "÷", "a"], 10)
+        e = rng.randint(0, len(s))
+        assert _operator_before(s, e) == bool(re.search(r"[+\-−*/×÷(^)]\s*$", s[:e])), repr(s)
