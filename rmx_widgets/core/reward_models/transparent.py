@@ -25,7 +25,10 @@ from rmx_widgets.core.text.wordlists import FOLLOW_UPS, HEDGES, PLEASANTRIES, RE
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
-_STRUCTURE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)", re.M)
+# Counted with len(findall): "[^\S\n]*" rather than "\s*" finds as many matches (a blank line
+# before a marker line never changes the count) without re-scanning every blank line of a long
+# run of them from each line start.
+_STRUCTURE = re.compile(r"^[^\S\n]*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|```)", re.M)
 _STOP = frozenset(
     {
         "a",

@@ -41,12 +41,24 @@ def _num_value(s: str) -> float:
     return float(s.replace("$", "").replace(",", ""))
 
 
+_OPERATOR_AFTER = re.compile(r"\s*[+\-−*/×÷=^]")
+
+
+def _operator_before(s: str, end: int) -> bool:
+    """Whether ``s[:end]`` ends with an operator or bracket and then only whitespace (what
+    ``re.search(r"[+\\-−*/×÷(^)]\\s*$", s[:end])`` tells, without copying or searching the
+    whole prefix for every statement)."""
+    i = end
+    while i > 0 and s[i - 1].isspace():
+        i -= 1
+    return i > 0 and s[i - 1] in "+-−*/×÷(^)"
+
+
 def equations(s: str) -> list[ArithmeticStatement]:
     """The simple statements in ``s`` as it is (mask code first), with offsets into ``s``."""
     out = []
     for m in _EQUATION.finditer(s):
-        before, after = s[: m.start()], s[m.end() :]
-        if re.search(r"[+\-−*/×÷(^)]\s*$", before) or re.match(r"\s*[+\-−*/×÷=^]", after):
+        if _operator_before(s, m.start()) or _OPERATOR_AFTER.match(s, m.end()):
             continue  # part of a longer expression: not a simple statement
         a, op, b = _num_value(m.group(1)), m.group(2), _num_value(m.group(3))
         if op == "+":

@@ -17,7 +17,10 @@ _ITEM = re.compile(r"^([-*+]|\d{1,3}[.)])([ \t]+)(?=\S)")
 _HEADER = re.compile(r"^(#{1,6})([ \t]+)")
 _STATIC = re.compile(r"^(?:\||>|(?:\*[ \t]*){3,}$|(?:-[ \t]*){3,}$|(?:_[ \t]*){3,}$)")
 INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
-_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]*_]*(?=\s)")
+# Only at the start of a run of end punctuation: a match can never start inside a run (the
+# run is followed by the same closers either way), and without the look-behind a long run
+# with no whitespace after it ("......") was re-scanned from each of its characters.
+_BOUNDARY = re.compile(r"(?<![.!?])[.!?]+[\"'”’)\]*_]*(?=\s)")
 _ABBREV = frozenset(
     {
         "mr",
@@ -119,20 +122,61 @@ def stronger(a: str, b: str) -> str:
     return b if b.count("\n") > a.count("\n") else a
 
 
+def inline_code_spans(s: str) -> list[_Span]:
+    """The spans ``INLINE_CODE.finditer(s)`` finds, in linear time (the regex backtracks over
+    every shorter opening run, which is cubic in a long run of backticks).
+
+    From a scan position inside a run of ``m`` backticks the regex opens with the longest
+    ``n <= m`` whose closing run of ``n`` backticks occurs later, and needs ``m - n < n`` (else
+    the body would start with the closing run); a later run of ``r`` backticks, the longest
+    after this run, closes an opening of ``min(m, r)`` once ``m < 2r``. The body ends at the
+    first later run of at least ``n`` backticks, and the scan goes on right after it."""
+    runs = [(m.start(), m.end()) for m in re.finditer("`+", s)]
+    longest_after = [0] * (len(runs) + 1)  # the longest run among runs[i:]
+    for i in range(len(runs) - 1, -1, -1):
+        longest_after[i] = max(runs[i][1] - runs[i][0], longest_after[i + 1])
+    spans: list[_Span] = []
+    i, pos = 0, 0
+    while i < len(runs):
+        start, end = max(runs[i][0], pos), runs[i][1]
+        later = longest_after[i + 1]
+        if later == 0:
+            break
+        start = max(start, end - 2 * later + 1)  # the first start that can open
+        n = min(end - start, later)
+        k = i + 1
+        while runs[k][1] - runs[k][0] < n:
+            k += 1
+        pos = runs[k][0] + n
+        spans.append((start, pos))
+        i = k if pos < runs[k][1] else k + 1
+    return spans
+
+
 def mask_inline_code(s: str) -> str:
     """Same-length copy of ``s`` with inline code replaced by 'x', so offsets stay valid."""
-    return INLINE_CODE.sub(lambda m: "x" * len(m.group(0)), s)
+    return _replace_spans(s, inline_code_spans(s), lambda a, b: "x" * (b - a))
+
+
+def _replace_spans(s: str, spans: list[_Span], fn: Callable[[int, int], str]) -> str:
+    out: list[str] = []
+    last = 0
+    for a, b in spans:
+        out += (s[last:a], fn(a, b))
+        last = b
+    out.append(s[last:])
+    return "".join(out)
 
 
 def with_masked_code(s: str, fn: Callable[[str], str]) -> str:
     """Apply ``fn`` to ``s`` with inline code swapped for private-use placeholders."""
     saved: list[str] = []
 
-    def keep(m: re.Match[str]) -> str:
-        saved.append(m.group(0))
+    def keep(a: int, b: int) -> str:
+        saved.append(s[a:b])
         return "\ue000" + chr(0xE100 + len(saved) - 1) + "\ue001"
 
-    out = fn(INLINE_CODE.sub(keep, s))
+    out = fn(_replace_spans(s, inline_code_spans(s), keep))
     return re.sub("\ue000(.)\ue001", lambda m: saved[ord(m.group(1)) - 0xE100], out)
 
 
@@ -142,13 +186,25 @@ def strip_code(text: str) -> str:
     return "\n".join(u.text for u in doc.units if u.kind != "code")
 
 
-def _is_abbreviation(before: str, punct: str, nxt: str) -> bool:
+def _last_token(s: str, start: int, end: int) -> str | None:
+    """What ``re.search(r"(\\S+)$", s[start:end])`` captures, found by scanning back from
+    ``end`` (a search from the front is quadratic in a long sentence)."""
+    if end > start and s[end - 1] == "\n":
+        end -= 1  # "$" also matches before a final newline
+    i = end
+    while i > start and not s[i - 1].isspace():
+        i -= 1
+    return s[i:end] if i < end else None
+
+
+def _is_abbreviation(s: str, start: int, end: int, punct: str, nxt: str) -> bool:
+    """Whether the end punctuation ``punct`` after ``s[start:end]`` ends an abbreviation."""
     if not punct.startswith(".") or len(punct.rstrip("\"'”’)]*_")) > 1:
         return False
-    m = re.search(r"(\S+)$", before)
-    if not m:
+    last = _last_token(s, start, end)
+    if last is None:
         return False
-    token = m.group(1).lstrip("(\"'“‘*_")
+    token = last.lstrip("(\"'“‘*_")
     low = token.lower()
     if low in _ABBREV or re.fullmatch(r"(?:[a-z]\.)+[a-z]", low):
         return True
@@ -163,6 +219,9 @@ def _sentence_spans(p: str) -> list[_Span]:
     masked = mask_inline_code(p)
     spans: list[_Span] = []
     start = 0
+    # Quotation marks in masked[start:counted], counted as the sentence grows, so that a long
+    # sentence with many rejected boundaries is not re-counted from its start each time.
+    counted = straight = left = right = 0
     for m in _BOUNDARY.finditer(masked):
         k = m.end()
         while k < len(p) and p[k].isspace():
@@ -170,16 +229,20 @@ def _sentence_spans(p: str) -> list[_Span]:
         if k >= len(p):
             break
         nxt = p[k]
-        inside = masked[start : m.end()]
+        straight += masked.count('"', counted, m.end())
+        left += masked.count("“", counted, m.end())
+        right += masked.count("”", counted, m.end())
+        counted = m.end()
         if (
             nxt.islower()
-            or _is_abbreviation(masked[start : m.start()], m.group(0), nxt)
-            or inside.count('"') % 2 == 1
-            or inside.count("“") > inside.count("”")
+            or _is_abbreviation(masked, start, m.start(), m.group(0), nxt)
+            or straight % 2 == 1
+            or left > right
         ):
             continue  # not an end: lower case next, an abbreviation, or inside a quotation
         spans.append((start, m.end()))
-        start = k
+        start = counted = k
+        straight = left = right = 0
     end = len(p.rstrip())
     if end > start:
         spans.append((start, end))

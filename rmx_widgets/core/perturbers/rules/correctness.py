@@ -79,12 +79,9 @@ def correctness_worse(doc: Doc, ctx: Ctx) -> PerturbationResult:
         doc.units[i].body = body[: st.result_start] + _corrupt_number(st.result_text) + body[end:]
         return done(doc)
     # A swap whose wrong value is already in the text would read as a repetition, not an error.
+    swaps = [(pat, wrong) for pat, wrong in _FACT_PATTERNS if wrong not in ctx.response]
     facts = [
-        (i, m, wrong)
-        for i in editable
-        for pat, wrong in _FACT_PATTERNS
-        if wrong not in ctx.response
-        for m in pat.finditer(masked(i))
+        (i, m, wrong) for i in editable for pat, wrong in swaps for m in pat.finditer(masked(i))
     ]
     if facts:
         i, m, wrong = facts[ctx.rng.randrange(len(facts))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from rapidfuzz import fuzz
 
@@ -65,18 +66,26 @@ def _restatements(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]:
     """Sentences opening with 'In other words'/'To sum up'/... whose content words are at
     least half found elsewhere (among the units not dropped yet)."""
     found: set[int] = set()
+    # How many units not dropped or found (and not code) have each content word: counted once,
+    # then kept up to date, rather than re-collected over every unit for each restatement.
+    words_of: dict[int, set[str]] = {}
+    counts: Counter[str] | None = None
     for i in sentences:
         if i in drop:
             continue
         body = doc.units[i].body
         if _RESTATEMENT_OPENER.match(body):
             own = content_words(_RESTATEMENT_OPENER.sub("", body))
-            rest: set[str] = set()
-            for j, u in enumerate(doc.units):
-                if j != i and j not in drop and j not in found and u.kind != "code":
-                    rest |= content_words(u.body)
-            if own and len(own & rest) / len(own) >= 0.5:
+            if counts is None:
+                for j, u in enumerate(doc.units):
+                    if j not in drop and u.kind != "code":
+                        words_of[j] = content_words(u.body)
+                counts = Counter(w for ws in words_of.values() for w in ws)
+            mine = words_of[i]
+            shared = sum(1 for w in own if counts[w] - (w in mine) > 0)
+            if own and shared / len(own) >= 0.5:
                 found.add(i)
+                counts.subtract(mine)
     return found
 
 
