@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import PerturbationResult
@@ -92,17 +92,20 @@ def _restatements(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]:
 def _near_duplicates(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]:
     """Sentences of five or more words that nearly repeat an earlier kept one."""
     found: set[int] = set()
-    kept: list[int] = []
+    kept: list[str] = []  # the kept sentences, lowercased
     for i in sentences:
         if i in drop:
             continue
         a = doc.units[i].body.lower()
-        if len(words(a)) >= 5 and any(
-            fuzz.token_sort_ratio(a, doc.units[j].body.lower()) >= 85 for j in kept
+        # "any kept sentence scores >= 85", asked of rapidfuzz's C loop, whose score_cutoff
+        # prunes by length first: a long response's sentence pairs are not scored in Python
+        if len(words(a)) >= 5 and (
+            process.extractOne(a, kept, scorer=fuzz.token_sort_ratio, score_cutoff=85)
+            is not None
         ):
             found.add(i)
         else:
-            kept.append(i)
+            kept.append(a)
     return found
 
 
