@@ -26,6 +26,7 @@ from rmx_widgets.core.input_files import (
     decoded_lines,
     max_input_bytes,
 )
+from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -361,23 +362,6 @@ def _validate_numbered(
     return out
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``object_pairs_hook`` that refuses ``{"chosen": "a", "chosen": "b"}``: JSON parsers keep
-    the last value silently, which would explain a response the user did not mean."""
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
-    return out
-
-
 def _decode_utf8(raw: bytes, path: Path) -> str:
     """UTF-8 with an optional byte-order mark (Windows editors add one); errors name the line."""
     try:
@@ -394,8 +378,8 @@ def _decode_utf8(raw: bytes, path: Path) -> str:
 
 def _loads(text: str, path: Path, row: int | None) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except _DuplicateKey as e:
+        return loads_unique(text)
+    except DuplicateKeyError as e:
         raise DataError(
             "the field appears twice in one object; keep one.",
             source=str(path),
@@ -407,6 +391,10 @@ def _loads(text: str, path: Path, row: int | None) -> Any:
         msg = e.msg.removesuffix(" at")  # "Invalid control character at" → no "at at"
         raise DataError(
             f"is not valid JSON ({msg} at {where}).", source=str(path), row=row
+        ) from None
+    except RecursionError:
+        raise DataError(
+            "is nested too deeply to be a comparison.", source=str(path), row=row
         ) from None
 
 

@@ -49,6 +49,7 @@ from rmx_widgets.core.attributes import _BY_NAME, _NAME, Attribute
 from rmx_widgets.core.data import Comparison, load_comparisons, render_prompt, text_problem
 from rmx_widgets.core.errors import OptionError, PerturberError
 from rmx_widgets.core.perturbers.prompts import FENCE
+from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -162,19 +163,6 @@ class DiscoveryReplyError(ValueError):
     """A discovery reply is not the JSON list the template asks for."""
 
 
-class _Duplicate(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _Duplicate(k)
-        out[k] = v
-    return out
-
-
 @dataclass(frozen=True)
 class Proposal:
     """One quality one reply proposed: the name as written, its folded name and its texts."""
@@ -197,12 +185,14 @@ def parse_discovery_reply(text: str) -> list[Proposal]:
     if fenced:
         body = fenced.group("body").strip()
     try:
-        data = json.loads(body, object_pairs_hook=_no_duplicates)
-    except _Duplicate as e:
-        key = ascii(str(e)[:40])
+        data = loads_unique(body)
+    except DuplicateKeyError as e:
+        key = ascii(e.key[:40])
         raise DiscoveryReplyError(f"the reply gives the key {key} twice in one object") from None
     except json.JSONDecodeError as e:
         raise DiscoveryReplyError(f"the reply is not JSON ({e.msg} at position {e.pos})") from None
+    except RecursionError:
+        raise DiscoveryReplyError("the reply's JSON is nested too deeply") from None
     if not isinstance(data, list):
         raise DiscoveryReplyError(f"the reply is JSON {type(data).__name__}, not a list")
     if not 1 <= len(data) <= MAX_ITEMS:

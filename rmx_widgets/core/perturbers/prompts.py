@@ -52,6 +52,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationResult,
     check_rewrite,
 )
+from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
 
 #: v2 (both templates): the conversation's tags cannot be closed by the text inside them
 #: (``conversation_tags``) and the prompt says the tagged text is data, not instructions.
@@ -324,21 +325,6 @@ _JSON_KEY = re.compile(r'"((?:[^"\\\n]|\\.){1,64})"\s*:\s*"')
 _LENIENT = json.JSONDecoder(strict=False)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """``object_pairs_hook`` refusing an object that names a key twice (``json`` keeps the last:
-    ``{"rewritten": "a", "rewritten": "b"}`` would silently mean ``"b"``)."""
-    obj: dict[str, object] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
-    return obj
-
-
 def _decode_object(text: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, object]]:
     """The reply's JSON object (and its text without a fence), checked as ``extract_reply``
     says: one object alone or in one fence, each key once, only ``allowed`` keys."""
@@ -351,14 +337,14 @@ def _decode_object(text: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, 
     if fenced:
         body = fenced.group("body").strip()
     try:
-        obj = json.loads(body, strict=False, object_pairs_hook=_unique_keys)
+        obj = loads_unique(body, strict=False)
     except json.JSONDecodeError as e:
         raise ReplyParseError(
             f"the reply is not a JSON object ({e.msg} at position {e.pos}): {_excerpt(text)}"
         ) from None
-    except _DuplicateKey as e:
+    except DuplicateKeyError as e:
         raise ReplyParseError(
-            f"the reply's JSON repeats the key {_excerpt(str(e), 40)}; "
+            f"the reply's JSON repeats the key {_excerpt(e.key, 40)}; "
             f"a reply with duplicate keys is ambiguous"
         ) from None
     except RecursionError:

@@ -100,8 +100,7 @@ def _near_duplicates(doc: Doc, sentences: list[int], drop: set[int]) -> set[int]
         # "any kept sentence scores >= 85", asked of rapidfuzz's C loop, whose score_cutoff
         # prunes by length first: a long response's sentence pairs are not scored in Python
         if len(words(a)) >= 5 and (
-            process.extractOne(a, kept, scorer=fuzz.token_sort_ratio, score_cutoff=85)
-            is not None
+            process.extractOne(a, kept, scorer=fuzz.token_sort_ratio, score_cutoff=85) is not None
         ):
             found.add(i)
         else:
