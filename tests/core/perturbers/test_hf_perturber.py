@@ -9,6 +9,7 @@ import pytest
 
 from rmx_widgets.core.attributes import get_attribute
 from rmx_widgets.core.errors import PerturberError
+from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.base import PerturbationRequest
 from rmx_widgets.core.perturbers.hf import HFPerturber
 from rmx_widgets.core.perturbers.prompts import TEMPLATE_VERSION
@@ -37,6 +38,10 @@ def pert(tiny_causal_lm):
 
 
 def test_gibberish_becomes_recorded_failures_via_chat_template_and_left_padding(pert, monkeypatch):
+    # no row may end (EOS suppressed), so each uses its whole budget: a cut, never parsed
+    eos = pert.eos_token_ids()
+    monkeypatch.setattr(pert.model.generation_config, "suppress_tokens", eos)
+    monkeypatch.setitem(pert.stats, "cut", 0)
     calls = []
     real_generate = pert.model.generate
 
@@ -48,7 +53,8 @@ def test_gibberish_becomes_recorded_failures_via_chat_template_and_left_padding(
     out = pert.perturb_batch(_requests())
     assert len(out) == len(RESPONSES)
     for res in out:
-        assert res.text is None and res.failure.startswith("unparseable reply")
+        assert res.text is None and res.kind is FailureKind.UNPARSEABLE
+        assert res.failure.startswith("rewrite cut at max_new_tokens=6 (no end-of-sequence")
     assert [c["input_ids"].shape[0] for c in calls] == [2, 2, 1]  # batched generate
     pad = pert.tokenizer.pad_token_id
     padded_batches = 0
@@ -60,15 +66,27 @@ def test_gibberish_becomes_recorded_failures_via_chat_template_and_left_padding(
     assert padded_batches >= 1
     assert "<|assistant|>" in pert.tokenizer.decode(calls[0]["input_ids"][0])  # chat template
     assert pert.stats["batches"] == 3 and pert.stats["failures"] == len(RESPONSES)
+    assert pert.stats["cut"] == len(RESPONSES)
+
+
+def test_gibberish_that_ends_is_parsed_and_unparseable(pert, monkeypatch):
+    # every id ends a reply: each row stops after one token, well inside its budget
+    monkeypatch.setattr(
+        pert.model.generation_config, "eos_token_id", list(range(len(pert.tokenizer)))
+    )
+    out = pert.perturb_batch(_requests())
+    assert all(r.text is None for r in out)
+    assert not any(r.failure.startswith("rewrite cut") for r in out)
+    assert any(r.failure.startswith("unparseable reply") for r in out)
 
 
 class ScriptedDecode(HFPerturber):
     """Runs the real batched generate, then replaces the (random-weight) decoded text with a
     valid reply built from the prompt each row was generated for."""
 
-    def generate_batch(self, texts):
+    def generate_batch(self, texts, budgets=None):
         self._texts = texts
-        return super().generate_batch(texts)
+        return super().generate_batch(texts, budgets)
 
     def decode_batch(self, new_tokens):
         assert new_tokens.shape[0] == len(self._texts)
@@ -86,6 +104,8 @@ class ScriptedDecode(HFPerturber):
 
 def test_valid_replies_come_back_as_rewrites_in_input_order(tiny_causal_lm):
     pert = ScriptedDecode(str(tiny_causal_lm), device="cpu", batch_size=2, max_new_tokens=2)
+    # every id ends a reply, so no row is cut and each scripted reply is parsed
+    pert.model.generation_config.eos_token_id = list(range(len(pert.tokenizer)))
     out = pert.perturb_batch(_requests())
     expected = [f"{r} ({'worse' if i % 2 else 'better'})" for i, r in enumerate(RESPONSES)]
     assert [o.text for o in out] == expected
@@ -121,7 +141,15 @@ def test_tokenizer_without_chat_template_is_rejected(tiny_decoder_rm_no_template
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"batch_size": 0}, {"max_new_tokens": 0}, {"dtype": "int3"}, {"device": "not-a-device"}],
+    [
+        {"batch_size": 0},
+        {"max_new_tokens": 0},
+        {"max_new_tokens": True},
+        {"max_new_tokens_cap": 0},
+        {"max_new_tokens_cap": None},
+        {"dtype": "int3"},
+        {"device": "not-a-device"},
+    ],
 )
 def test_bad_configuration_is_a_clear_error(tiny_causal_lm, kwargs):
     with pytest.raises(PerturberError):
