@@ -23,11 +23,14 @@ from rmx_widgets.core.perturbers.base import (
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
+    MAX_TOKENS_CAP,
+    REPLY_FLOOR,
     PromptTemplate,
     TemplatedLLM,
     check_template,
     cut_at_max_tokens,
     parse_reply,
+    reply_budget,
 )
 
 
@@ -62,6 +65,10 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
     ``gpu_memory_utilization=0.85``). ``trust_remote_code`` stays off unless you trust the
     repository's code. ``template`` picks the prompt (``prompts.ATTRIBUTE_TEMPLATE`` or
     ``PARAPHRASE_TEMPLATE``); its tag ends ``identity`` (``:prompt-v2`` / ``:paraphrase-v2``).
+    ``max_new_tokens=None`` sizes each request's budget from its response as the HTTP backend
+    does (``prompts.reply_budget``: at least the old 1024, at most ``max_new_tokens_cap``; vLLM
+    itself stops at ``max_model_len``); a reply cut there (``finish_reason == "length"``) is a
+    failure "rewrite cut at max_tokens=N", never a rewrite.
     """
 
     #: one engine call per batch: ``on_result`` hears about every result once it returns
@@ -71,17 +78,27 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         self,
         name_or_path: str,
         *,
-        max_new_tokens: int = 1024,
+        max_new_tokens: int | None = None,
+        max_new_tokens_cap: int = MAX_TOKENS_CAP,
         trust_remote_code: bool = False,
         name: str | None = None,
         template: PromptTemplate = ATTRIBUTE_TEMPLATE,
         **llm_kwargs: Any,
     ) -> None:
         self.template = check_template(template, self)
+        for arg, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("max_new_tokens_cap", max_new_tokens_cap),
+        ):
+            if value is None and arg == "max_new_tokens":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PerturberError(f"{arg} must be a positive integer, got {value!r}.")
         vllm = _import_vllm()
         self.name_or_path = str(name_or_path)
         self.identity_stem = (name or f"vllm:{self.name_or_path}") + settings_suffix(
-            ("max_new_tokens", max_new_tokens, 1024),
+            ("max_new_tokens", max_new_tokens or REPLY_FLOOR, REPLY_FLOOR),
+            ("max_new_tokens_cap", max_new_tokens_cap, MAX_TOKENS_CAP),
             *((k, llm_kwargs[k], None) for k in OUTPUT_KWARGS if k in llm_kwargs),
         )
         self.identity = f"{self.identity_stem}:{self.template.tag}"
@@ -99,8 +116,13 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
             raise PerturberError(
                 f"vLLM could not load {self.name_or_path!r}: {type(e).__name__}: {e}"
             ) from None
-        self.sampling = vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        self.max_new_tokens, self.max_new_tokens_cap = max_new_tokens, max_new_tokens_cap
+        self._sampling_params = vllm.SamplingParams
         self.stats: dict[str, int] = {"requests": 0, "failures": 0}
+
+    def new_tokens_budget(self, request: PerturbationRequest) -> int:
+        """The ``max_tokens`` of one request: fixed, or sized from the response."""
+        return reply_budget(request.response, self.max_new_tokens, self.max_new_tokens_cap)
 
     def perturb(self, request: PerturbationRequest) -> PerturbationResult:
         return self.perturb_batch([request])[0]
@@ -113,15 +135,17 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
         requests = list(requests)
         if not requests:
             return []
+        budgets = [self.new_tokens_budget(r) for r in requests]
+        sampling = [self._sampling_params(temperature=0.0, max_tokens=b) for b in budgets]
         outputs = self.llm.chat(
-            [self.template.messages(r) for r in requests], self.sampling, use_tqdm=False
+            [self.template.messages(r) for r in requests], sampling, use_tqdm=False
         )
         if len(outputs) != len(requests):
             raise PerturberError(
                 f"vLLM returned {len(outputs)} outputs for {len(requests)} prompts."
             )
         results = []
-        for req, out in zip(requests, outputs):
+        for req, out, budget in zip(requests, outputs, budgets):
             completions = getattr(out, "outputs", None) or []
             if not completions:
                 results.append(
@@ -129,7 +153,7 @@ class VLLMPerturber(TemplatedLLM, BasePerturber):
                 )
                 continue
             if getattr(completions[0], "finish_reason", None) == "length":  # never a rewrite
-                results.append(cut_at_max_tokens(self.sampling.max_tokens))
+                results.append(cut_at_max_tokens(budget))
                 continue
             results.append(parse_reply(completions[0].text, req.response))
         self.stats["requests"] += len(results)
