@@ -28,9 +28,14 @@ from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
-TUTORIALS = ["01_quickstart.ipynb", "02_global_sensitivity.ipynb", "03_compare_two_rms.ipynb",
-             "04_annotate_representatives.ipynb",
-             "05_real_models_and_custom_attributes.ipynb", "06_reproduce_the_paper.ipynb"]
+TUTORIALS = [
+    "01_quickstart.ipynb",
+    "02_global_sensitivity.ipynb",
+    "03_compare_two_rms.ipynb",
+    "04_annotate_representatives.ipynb",
+    "05_real_models_and_custom_attributes.ipynb",
+    "06_reproduce_the_paper.ipynb",
+]
 CELL_TIMEOUT = 120
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PREFIX_MARK = "RMX_TEST_KERNEL_PREFIX="
@@ -45,8 +50,13 @@ class Run:
         self.seconds = seconds
         self.cells = [_cell_text(c) for c in nb.cells if c.cell_type == "code"]
         self.text = "\n".join(self.cells)
-        self.mimes = {m for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []) for m in o.get("data", {})}
+        self.mimes = {
+            m
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            for m in o.get("data", {})
+        }
 
     def lines_starting(self, prefix: str) -> list[str]:
         return [ln.strip() for ln in self.text.splitlines() if ln.strip().startswith(prefix)]
@@ -87,8 +97,12 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times_f
     nb = nbformat.read(workdir / name, as_version=4)
     # Last cell: report which Python the kernel runs, to prove it is this environment's.
     nb.cells.append(nbformat.v4.new_code_cell(f"import sys; print({PREFIX_MARK!r} + sys.prefix)"))
-    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT,
-                            resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT,
+        resources={"metadata": {"path": str(workdir)}},
+    )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the traceback, on any cell error
     seconds = time.perf_counter() - start
@@ -101,6 +115,7 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times_f
 
 
 # -- per-notebook checks ------------------------------------------------------------------------
+
 
 def _check_01(run: Run) -> None:
     assert (run.workdir / "runs" / "quickstart.sqlite").exists()
@@ -124,8 +139,11 @@ def _check_02(run: Run) -> None:
 
 
 def _check_03(run: Run) -> None:
-    m = re.search(r"Kendall's tau = (-?\d+\.\d+) \(p = [0-9.]+\) over (\d+) of (\d+) "
-                  r"comparisons", run.text)
+    m = re.search(
+        r"Kendall's tau = (-?\d+\.\d+) \(p = [0-9.]+\) over (\d+) of (\d+) "
+        r"comparisons",
+        run.text,
+    )
     assert m, "notebook 03 did not print Kendall's tau"
     tau, n_agree, n_common = float(m.group(1)), int(m.group(2)), int(m.group(3))
     assert -1.0 <= tau < 1.0  # two RMs with different tastes do not rank identically
@@ -148,7 +166,7 @@ def _check_04(run: Run) -> None:
         saved = {a["comparison_id"]: a["tags"] for a in store.annotations()}
     finally:
         store.close()
-    assert sorted(sum(saved.values(), [])) == ["expected", "surprising"]
+    assert sorted(t for tags in saved.values() for t in tags) == ["expected", "surprising"]
     assert {cid for cid, tags in tagged.items() if tags} == set(saved)
 
 
@@ -162,7 +180,7 @@ def _check_05(run: Run) -> None:
 
 def _check_06(run: Run) -> None:
     skipped = run.lines_starting("skipped:")
-    assert len(skipped) == 2, skipped  # Polyjuice offline, and the whole online study
+    assert len(skipped) == 3, skipped  # Polyjuice offline, the online study, discovery
     assert any("polyjuice" in s for s in skipped)
     m = re.search(r"Spearman\(planted weights, planted PFR\) = (-?\d+\.\d+)", run.text)
     assert m and float(m.group(1)) >= 0.9, "the planted ranking was not recovered"
@@ -176,10 +194,27 @@ def _check_06(run: Run) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "vega" in html and "cdn.jsdelivr" not in html
     assert WIDGET_MIME in run.mimes  # the StudyView was displayed
+    # past the paper: the effects frame, declared expectations, the planted artefact
+    from rmx_widgets.core.effects import EFFECTS_COLUMNS
+
+    assert f"effects columns: {EFFECTS_COLUMNS}" in run.text
+    assert (run.workdir / "runs" / "06_effects.sqlite").exists()
+    checks = dict(re.findall(r"expectation (.+?): (\d+/\d+ pass, \d+ fail)", run.text))
+    assert set(checks) == {"prefers correctness", "invariant to verbosity", "invariant to manner"}
+    assert checks["invariant to verbosity"].endswith(" 0 fail")
+    assert not checks["invariant to manner"].endswith(" 0 fail")  # its failures are shown
+    m = re.search(
+        r"artefact RM: naive effect up to (\d+\.\d+), corrected effect at most "
+        r"(\d+\.\d+)",
+        run.text,
+    )
+    assert m, "the planted-artefact cell printed no effects"
+    assert float(m.group(1)) > 0.5 and float(m.group(2)) < 1e-3  # large naive, ~0 corrected
 
 
-CHECKS: dict[str, Callable[[Run], None]] = dict(zip(TUTORIALS, [
-    _check_01, _check_02, _check_03, _check_04, _check_05, _check_06]))
+CHECKS: dict[str, Callable[[Run], None]] = dict(
+    zip(TUTORIALS, [_check_01, _check_02, _check_03, _check_04, _check_05, _check_06])
+)
 
 
 def test_all_tutorials_are_present() -> None:
@@ -194,14 +229,16 @@ def test_notebook_is_commit_ready(name: str) -> None:
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{name} has no code"
-    assert all(not c.outputs and c.execution_count is None for c in code), \
+    assert all(not c.outputs and c.execution_count is None for c in code), (
         f"{name} was saved with outputs; clear them before committing"
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes_offline(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   times_file: Path) -> None:
+def test_notebook_executes_offline(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times_file: Path
+) -> None:
     run = _execute(name, tmp_path, monkeypatch, times_file)
     prefix = run.lines_starting(PREFIX_MARK)
     assert prefix == [PREFIX_MARK + sys.prefix], "the kernel is not this environment's Python"
