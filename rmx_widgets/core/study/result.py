@@ -21,6 +21,7 @@ from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
+from rmx_widgets.core.study import paper_tables
 
 #: the frames :meth:`StudyResult.save` writes as ``NAME.csv``
 STUDY_CSVS = (
@@ -31,6 +32,8 @@ STUDY_CSVS = (
     "representatives",
     "contrasting",
     "agreement",
+    "paper_table1",
+    "paper_table2",
 )
 
 QUALITY_METRICS = ("coverage", "syntactic", "semantic", "diversity")
@@ -133,6 +136,11 @@ class StudyResult:
     - ``tables``: the explanation tables, keyed by (dataset, rm, perturber), with the study's
       names in the ``rm`` and ``perturber`` columns; ``skipped``: perturbers that could not
       run, with the reason; ``config``: what was asked for (names → identities, seeds, ...).
+    - ``paper_table1`` / ``paper_table2``: the paper's Table 1 (CF/SF coverage on the chosen,
+      rejected and both sides, with n and the failed rewrites) and Table 2 (syntactic and
+      semantic distance and diversity, side "either"), tidy and numeric, every data set in one
+      frame (:mod:`.paper_tables`); built from ``quality_summary`` unless given. Formatted
+      per data set: :meth:`paper_table`.
     """
 
     quality: pd.DataFrame
@@ -154,6 +162,16 @@ class StudyResult:
     #: writes the HTML report of this result to a path (``evaluate`` gives
     #: ``rmx_widgets.core.study.report.write_study_report``); ``save(report=True)`` uses it
     render_report: ReportRenderer | None = field(default=None, repr=False, compare=False)
+    #: derived from ``quality_summary`` in ``__post_init__`` when not given (a loaded or
+    #: hand-built result may pass its own)
+    paper_table1: pd.DataFrame = field(default=None, repr=False)
+    paper_table2: pd.DataFrame = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.paper_table1 is None:
+            self.paper_table1 = paper_tables.table1(self.quality_summary, self.config)
+        if self.paper_table2 is None:
+            self.paper_table2 = paper_tables.table2(self.quality_summary, self.config)
 
     @property
     def datasets(self) -> list[str]:
@@ -218,6 +236,28 @@ class StudyResult:
             row["± s.e. over"] = str(group["se_over"].iloc[0])
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def paper_table(
+        self, number: int, dataset: str | None = None, *, formatted: bool = False
+    ) -> pd.DataFrame:
+        """The paper's Table ``number`` (1: coverage, 2: distances and diversity) of one data
+        set (default: the first): the numeric rows of ``paper_table1``/``paper_table2``, or
+        with ``formatted`` the table as printed ("0.533 ± 0.041" cells, "not measured" where
+        nothing was found; the ± is :meth:`se_note`'s, the caption
+        :meth:`paper_table_caption`'s)."""
+        if number not in (1, 2):
+            raise RMXError(f"the paper has tables 1 and 2, not {number!r}.")
+        dataset = self._dataset(dataset)
+        frame = self.paper_table1 if number == 1 else self.paper_table2
+        rows = frame[frame["dataset"] == dataset].reset_index(drop=True)
+        if not formatted:
+            return rows
+        return paper_tables.format_table1(rows) if number == 1 else paper_tables.format_table2(rows)
+
+    def paper_table_caption(self, number: int, dataset: str | None = None) -> str:
+        """What each cell of :meth:`paper_table` ``(number, dataset)`` is, in words."""
+        dataset = self._dataset(dataset)
+        return paper_tables.caption(number, dataset, self.se_note(dataset))
 
     def primary_table(self, dataset: str, rm: str) -> pd.DataFrame | None:
         """The explanation table of ``rm`` by the primary perturber (the one the RM-vs-RM
