@@ -167,7 +167,10 @@ def _print_notes(study: StudyResult) -> None:
 
 
 def _print_tables(study: StudyResult) -> None:
-    """The main quality table and the RMs' τ matrix of every data set."""
+    """The paper's Table 1 and Table 2, the main quality table and the RMs' τ matrix of every
+    data set."""
+    import textwrap
+
     import pandas as pd
 
     with pd.option_context(
@@ -181,6 +184,10 @@ def _print_tables(study: StudyResult) -> None:
         "{:.3f}".format,
     ):
         for ds in study.datasets:
+            for number in (1, 2):
+                table = study.paper_table(number, ds, formatted=True)
+                print("\n" + textwrap.fill(f"[{ds}] {study.paper_table_caption(number, ds)}", 100))
+                print(table.to_string(index=False) if len(table) else "no explanations")
             print(f"\n[{ds}] explanation quality, side 'both' ({study.se_note(ds)})")
             print(study.main_table(ds, side="both").to_string(index=False))
             if len(study.tau):

@@ -1,6 +1,8 @@
 """StudyView: a study (``evaluate(...)``'s :class:`StudyResult`) browsed in a notebook.
 
-A thin face over the existing widgets, in the order the paper reads: the quality table
+A thin face over the existing widgets, in the order the paper reads: the paper's Table 1
+(coverage, Chosen / Rejected / Both) and Table 2 (distances and diversity) of the data set, the
+quality table
 (coverage, distances, diversity per RM × perturber, for the chosen side, the rejected side,
 both or either), a :class:`SensitivityChart` per reward model, Kendall's τ between the RMs'
 rankings, and the representative (per RM) and contrasting (per pair) examples in a
@@ -60,6 +62,9 @@ class StudyView(w.VBox):
             tooltips=[SIDE_NOTES[s] for s in SIDES],
         )
         self.header = w.HTML(_STYLE + self._header_html())
+        self.paper_tables = {n: w.HTML() for n in (1, 2)}
+        for n, widget in self.paper_tables.items():
+            widget.add_class(f"rmx-study-paper-table{n}")
         self.quality = w.HTML()
         self.quality.add_class("rmx-study-quality-table")
         self.perturber = w.Dropdown(description="Perturber")
@@ -79,12 +84,13 @@ class StudyView(w.VBox):
         self._show_dataset()
 
     def _panels(self, datasets: list[str]) -> list[w.Widget]:
-        """The header, the data-set picker (only for several) and the four panels, in the
-        order the paper reads."""
+        """The header, the data-set picker (only for several) and the five panels (the paper's
+        tables first), in the order the paper reads."""
         controls = [self.dataset_picker] if len(datasets) > 1 else []
         return [
             self.header,
             w.HBox(controls),
+            _panel("The paper's tables", "rmx-study-paper", list(self.paper_tables.values())),
             _panel("Quality of the explanations", "rmx-study-quality", [self.side, self.quality]),
             _panel(
                 "Sensitivity (preference flip rate)",
@@ -151,6 +157,7 @@ class StudyView(w.VBox):
         )
 
     def _show_dataset(self) -> None:
+        self._show_paper_tables()
         self._show_quality()
         sens = self._sens()
         perts = list(pd.unique(sens["perturber"])) if len(sens) else []
@@ -162,6 +169,17 @@ class StudyView(w.VBox):
         self._show_sensitivity()
         self._show_tau()
         self._show_examples()
+
+    def _show_paper_tables(self) -> None:
+        """Table 1 and Table 2 of the data set under their captions (text, escaped)."""
+        for n, widget in self.paper_tables.items():
+            table = self.result.paper_table(n, self.dataset, formatted=True)
+            caption = _esc(self.result.paper_table_caption(n, self.dataset))
+            widget.value = f"<p><i>{caption}</i></p>" + (
+                html_table(table, cls=f"paper-table{n}")
+                if len(table)
+                else "<p>No explanations on this data set.</p>"
+            )
 
     def _show_quality(self) -> None:
         table = self.result.main_table(self.dataset, self.side.value)

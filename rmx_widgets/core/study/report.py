@@ -2,9 +2,10 @@
 
 It is laid out like the paper's evaluation: what was run (data sets, reward models, perturbers
 and which of them are attribute-blind baselines, seeds, attributes, what was skipped and why),
-then per data set the quality table (coverage, distances and diversity of CFs and SFs, one
-table per side), the PFR chart of every RM, Kendall's τ between the RMs' rankings, and the
-representative and contrasting examples with their rewrites.
+then per data set the paper's Table 1 (coverage of CFs and SFs, Chosen / Rejected / Both) and
+Table 2 (distances and diversity) first, the quality table (coverage, distances and diversity
+of CFs and SFs, one table per side), the PFR chart of every RM, Kendall's τ between the RMs'
+rankings, and the representative and contrasting examples with their rewrites.
 
 The report is built from :mod:`rmx_widgets.core.html`'s pieces and under its safety rules: the
 Vega libraries are inlined (the file opens offline), every piece of text that came from a
@@ -116,6 +117,24 @@ def _config_html(result: StudyResult) -> str:
     if result.skipped:
         skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
         parts += ["<h3>Skipped perturbers</h3>", html_table(skipped, cls="skipped")]
+    return "\n".join(parts)
+
+
+def _paper_tables_html(result: StudyResult, dataset: str) -> str:
+    """The paper's Table 1 and Table 2 of one data set, each under a caption saying what a cell
+    is (``StudyResult.paper_table_caption``), escaped like every other table."""
+    parts = []
+    for number, title in ((1, "coverage"), (2, "distances and diversity")):
+        table = result.paper_table(number, dataset, formatted=True)
+        parts.append(f"<h3>Table {number}: {title}</h3>")
+        parts.append(
+            f'<p class="meta caption">{escape(result.paper_table_caption(number, dataset))}</p>'
+        )
+        parts.append(
+            html_table(table, cls=f"paper-table{number}")
+            if len(table)
+            else '<p class="note">No explanations on this data set.</p>'
+        )
     return "\n".join(parts)
 
 
@@ -349,6 +368,7 @@ def study_report_html(result: StudyResult, *, title: str = "rmx-widgets study") 
             f"<h2>Data set: {escape(str(dataset))}</h2>"
             f'<p class="meta">{fmt(n)} comparisons.</p>'
         )
+        sections.append(_paper_tables_html(result, dataset))
         sections.append(_quality_html(result, dataset))
         sections.append(_sensitivity_html(result, dataset, charts))
         sections.append(_tau_html(result, dataset, charts))
