@@ -146,3 +146,24 @@ def test_switching_data_set_and_escaping(two_sets):
     assert any(IMG in label for label in labels)
     view.examples.value = next(v for _, v in view.examples.options if v[0] == "contrasting")
     assert IMG in view.rewrites_of.options and SCRIPT not in view.example_caption.value
+
+
+def test_paper_tables_per_data_set(two_sets):
+    """Table 1 and Table 2 of the data set on screen, every cell escaped text, under the
+    caption that says what a cell is; switching the data set switches them."""
+    view = StudyView(two_sets)
+    assert view.children[2].children[1:] == tuple(view.paper_tables.values())
+    second = f"second {SCRIPT}"
+    for ds in ("first", second):
+        view.dataset_picker.value = ds
+        for n, widget in view.paper_tables.items():
+            table = two_sets.paper_table(n, ds, formatted=True)
+            assert len(table) == len(two_sets.rms)  # one method (rules) per RM
+            cells(widget.value, table.drop(columns=["n"], errors="ignore"))
+            for v in table.get("n", []):  # the comparisons behind Table 1's rows, a number
+                assert f'<td class="num">{v}</td>' in widget.value
+            assert f'class="paper-table{n}"' in widget.value
+            assert html.escape(two_sets.paper_table_caption(n, ds)) in widget.value
+            assert SCRIPT not in widget.value and IMG not in widget.value
+    assert html.escape(IMG) in view.paper_tables[1].value  # the RM named like markup
+    assert html.escape(SCRIPT) in view.paper_tables[2].value  # in the caption's data-set name
