@@ -7,5 +7,13 @@ from rmx_widgets.core.validity.base import (
     Verdict,
     as_judge,
 )
+from rmx_widgets.core.validity.features import FeatureJudge
 
-__all__ = ["CallableJudge", "JudgeRequest", "RewriteJudge", "Verdict", "as_judge"]
+__all__ = [
+    "CallableJudge",
+    "FeatureJudge",
+    "JudgeRequest",
+    "RewriteJudge",
+    "Verdict",
+    "as_judge",
+]
