@@ -65,6 +65,7 @@ _LAZY = {
     "failing_examples": "rmx_widgets.core.expectations",
     # rewrite judges: did a rewrite do what it was asked?
     "FeatureJudge": "rmx_widgets.core.validity",
+    "LLMAttributeJudge": "rmx_widgets.core.validity",
     "RewriteJudge": "rmx_widgets.core.validity",
     "Verdict": "rmx_widgets.core.validity",
     "JudgeRequest": "rmx_widgets.core.validity",

@@ -8,11 +8,13 @@ from rmx_widgets.core.validity.base import (
     as_judge,
 )
 from rmx_widgets.core.validity.features import FeatureJudge
+from rmx_widgets.core.validity.llm import LLMAttributeJudge
 
 __all__ = [
     "CallableJudge",
     "FeatureJudge",
     "JudgeRequest",
+    "LLMAttributeJudge",
     "RewriteJudge",
     "Verdict",
     "as_judge",
