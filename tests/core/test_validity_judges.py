@@ -4,6 +4,7 @@ are undecided; the identity follows the thresholds; and agreement with planted t
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -14,7 +15,13 @@ from rmx_widgets.core.attributes import get_attribute
 from rmx_widgets.core.text.words import words
 from rmx_widgets.core.validity import FeatureJudge, JudgeRequest, RewriteJudge, Verdict
 from rmx_widgets.core.validity.features import SUPPORTED_ATTRIBUTES
-from rmx_widgets.core.validity.planted import KINDS, one_word_edit, planted_rewrites
+from rmx_widgets.core.validity.planted import (
+    KINDS,
+    PlantedRewrite,
+    agreement,
+    one_word_edit,
+    planted_rewrites,
+)
 
 PROMPT = "How do I keep basil plants healthy indoors?"
 BASE = (
@@ -293,9 +300,49 @@ def test_agreement_with_planted_truth_on_the_sample_comparisons():
     assert matches + false_valid + false_invalid == len(judged)
     assert len(judged) >= 0.8 * len(planted)  # most are decided ...
     assert undecided > 0  # ... but correctness without arithmetic is not
-    assert matches / len(judged) >= 0.95
+    assert matches / len(judged) >= 0.95  # measured 0.986 (bench/judge_agreement.py)
+    overall = agreement(planted, verdicts)[-1]
+    assert (overall["judged"], overall["undecided"]) == (len(judged), undecided)
+    assert (overall["false_valid"], overall["false_invalid"]) == (false_valid, false_invalid)
+    assert overall["agreement"] == matches / len(judged)
     # each kind on its own, too: a judge calling everything valid (or invalid) fails here
     for kind in KINDS:
         sub = [(p, v) for p, v in judged if p.kind == kind]
         assert sub, kind
         assert sum(v.valid is p.truth for p, v in sub) / len(sub) >= 0.9, kind
+
+
+def test_agreement_rows_match_a_hand_count_including_degenerate_groups():
+    manner, verbosity = get_attribute("manner"), get_attribute("verbosity")
+
+    def planted(attr, truth, kind):
+        return PlantedRewrite(JudgeRequest(PROMPT, BASE, BASE, attr, "worse"), truth, kind, "c")
+
+    ps = [
+        planted(manner, True, "rule"),  # judged valid: match
+        planted(manner, False, "random"),  # judged valid: false-valid
+        planted(manner, True, "rule"),  # judged invalid: false-invalid
+        planted(manner, False, "one-word"),  # undecided
+        planted(verbosity, False, "random"),  # undecided: the whole group is
+    ]
+    vs = [Verdict(True, "a"), Verdict(True, "b"), Verdict(False, "c"), Verdict(None, "d")]
+    vs.append(Verdict(None, "e"))
+    rows = {r["group"]: r for r in agreement(ps, vs)}
+    assert list(rows) == ["manner", "verbosity", "all"]
+    m = rows["manner"]
+    assert (m["n"], m["undecided"], m["judged"], m["false_valid"], m["false_invalid"]) == (
+        4,
+        1,
+        3,
+        1,
+        1,
+    )
+    assert m["agreement"] == pytest.approx(1 / 3)
+    v = rows["verbosity"]
+    assert (v["n"], v["undecided"], v["judged"]) == (1, 1, 0)
+    assert math.isnan(v["agreement"])  # nothing judged: not measured, not 0
+    assert rows["all"]["agreement"] == pytest.approx(1 / 3) and rows["all"]["n"] == 5
+    kinds = {r["group"]: r for r in agreement(ps, vs, by="kind")}
+    assert kinds["rule"]["agreement"] == 0.5 and kinds["random"]["false_valid"] == 1
+    with pytest.raises(errors.OptionError):
+        agreement(ps, vs[:-1])

@@ -231,7 +231,10 @@ class LLMAttributeJudge:
         out = []
         for result in results:
             if result.text is not None:
-                verdict = parse_judge_reply(result.text)
+                try:  # the client checked it already; a client that did not is caught here
+                    verdict = parse_judge_reply(result.text)
+                except JudgeReplyError as e:
+                    verdict = Verdict(None, f"judge reply unparseable: {e}")
                 out.append(Verdict(verdict.valid, self._mask(verdict.reason)))
             elif result.kind is FailureKind.UNPARSEABLE:
                 out.append(Verdict(None, self._mask(f"judge reply unparseable: {result.failure}")))

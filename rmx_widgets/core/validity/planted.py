@@ -16,21 +16,29 @@ a human preference, response a counts as chosen), up to four judge requests:
 
 A rule or random perturbation that fails (nothing to act on) contributes no request; the
 ``one-word`` edit needs a word of four or more letters. Everything is deterministic.
+
+``agreement(planted, verdicts)`` tallies a judge's verdicts against the truth per attribute
+(or per kind) and overall: ``n`` requests, ``undecided`` (verdict None, never counted as
+right or wrong), ``judged``, ``agreement`` = matches / judged (NaN when nothing was judged:
+not measured), ``false_valid`` (judged valid, truly invalid) and ``false_invalid``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rmx_widgets.core.attributes import get_attribute
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.perturbers.base import PerturbationRequest
 from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
 from rmx_widgets.core.perturbers.rules import SUPPORTED_ATTRIBUTES, RulePerturber
 from rmx_widgets.core.text.wordlists import FOLLOW_UPS, HEDGES, PLEASANTRIES, REFUSALS
-from rmx_widgets.core.validity.base import JudgeRequest
+from rmx_widgets.core.validity.base import JudgeRequest, Verdict
 
 KINDS = ("rule", "opposite", "one-word", "random")
 ONE_WORD_REPLACEMENT = "example"
@@ -100,4 +108,55 @@ def planted_rewrites(
     return out
 
 
-__all__ = ["KINDS", "ONE_WORD_REPLACEMENT", "PlantedRewrite", "one_word_edit", "planted_rewrites"]
+AGREEMENT_COLUMNS = (
+    "group",
+    "n",
+    "undecided",
+    "judged",
+    "agreement",
+    "false_valid",
+    "false_invalid",
+)
+
+
+def agreement(
+    planted: Sequence[PlantedRewrite], verdicts: Sequence[Verdict], by: str = "attribute"
+) -> list[dict[str, Any]]:
+    """One row per attribute (``by="attribute"``) or kind (``by="kind"``), in order of first
+    appearance, then ``"all"``; columns ``AGREEMENT_COLUMNS`` (see the module docstring)."""
+    if by not in ("attribute", "kind"):
+        raise OptionError(f"by must be 'attribute' or 'kind', got {by!r}.")
+    if len(planted) != len(verdicts):
+        raise OptionError(f"{len(verdicts)} verdicts for {len(planted)} planted rewrites.")
+    groups: dict[str, list[tuple[PlantedRewrite, Verdict]]] = {}
+    for p, v in zip(planted, verdicts):
+        key = p.request.attribute.name if by == "attribute" else p.kind
+        groups.setdefault(key, []).append((p, v))
+    groups["all"] = list(zip(planted, verdicts))
+    rows = []
+    for key, pairs in groups.items():
+        judged = [(p, v) for p, v in pairs if v.valid is not None]
+        matches = sum(v.valid is p.truth for p, v in judged)
+        rows.append(
+            {
+                "group": key,
+                "n": len(pairs),
+                "undecided": len(pairs) - len(judged),
+                "judged": len(judged),
+                "agreement": matches / len(judged) if judged else math.nan,
+                "false_valid": sum(v.valid is True and not p.truth for p, v in judged),
+                "false_invalid": sum(v.valid is False and p.truth for p, v in judged),
+            }
+        )
+    return rows
+
+
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "KINDS",
+    "ONE_WORD_REPLACEMENT",
+    "PlantedRewrite",
+    "agreement",
+    "one_word_edit",
+    "planted_rewrites",
+]
