@@ -110,7 +110,8 @@ def test_avoid_to_answer_refusal_replaces_the_answer():
         False,
         "most of the answer is still there",
     )
-    expect(judge("avoid-to-answer", "worse", BASE, BASE + " Thanks!"), False, "no refusal")
+    expect(judge("avoid-to-answer", "worse", BASE, BASE + " Thanks!"), False, "0 → 0", "unchanged")
+    expect(judge("avoid-to-answer", "worse", refusal, BASE), False, "opposite way")
     partial = "I can't give medical advice, but " + BASE[0].lower() + BASE[1:]
     expect(judge("avoid-to-answer", "better", partial, BASE), True, "1 → 0 refusal phrases")
     expect(judge("avoid-to-answer", "better", BASE, refusal), False, "opposite way")
@@ -204,6 +205,38 @@ def test_coherence_is_a_reordering():
     moved = "It needs water. Basil likes sun. Buds should go."
     expect(judge("coherence", "better", plain, moved), None, "no discourse markers")
     expect(judge("coherence", "worse", plain, moved), True, "2 of 3 units out of place")
+
+
+OTHER = (
+    "Tomatoes need a greenhouse in spring. Feed them compost every fortnight. "
+    "Stake the stems before the fruit sets."
+)
+
+
+@pytest.mark.parametrize(
+    "attribute, direction, original, rewrite",
+    [
+        # the feature moves the asked way, but the rest of the answer is another answer
+        ("engagement", "better", BASE, OTHER + " Would you like a watering schedule?"),
+        ("relevance", "worse", BASE, OTHER + " Incidentally, octopuses have three hearts."),
+        ("correctness", "worse", "So 3 * 4 = 12. " + BASE, "So 3 * 4 = 14. " + OTHER),
+        ("clarity", "better", BASE, "Tomatoes:\n\n- greenhouse\n- compost\n- stakes"),
+        ("manner", "worse", "Great question! " + BASE, OTHER),
+    ],
+)
+def test_the_feature_moved_but_the_rest_changed_too_much(attribute, direction, original, rewrite):
+    v = judge(attribute, direction, original, rewrite)
+    assert v.valid is False, v.reason
+    assert "✓ but" in v.reason
+    assert any(w in v.reason for w in ("other words changed", "length", "went from")), v.reason
+
+
+@pytest.mark.parametrize("attribute", [a for a in SUPPORTED_ATTRIBUTES if a != "correctness"])
+@pytest.mark.parametrize("direction", ["worse", "better"])
+def test_a_one_word_edit_is_unchanged_on_every_feature(attribute, direction):
+    v = judge(attribute, direction, BASE, BASE.replace("windowsill", "ledge"))
+    assert v.valid is False, v.reason
+    assert v.reason.endswith("unchanged") or "not a reordering" in v.reason, v.reason
 
 
 # -- the protocol -------------------------------------------------------------------------------

@@ -14,8 +14,12 @@ Features, and which way is *worse* (each attribute's ``worse`` / ``better`` text
   The count must move by at least ``min_length_change`` of the original's words (and by one
   word at least).
 - **assertiveness**: hedge phrases (``HEDGES``); worse = more, better = fewer.
-- **avoid-to-answer**: refusal phrases (``REFUSALS``); worse = more, better = fewer.
-- **manner**: pleasantries (``PLEASANTRIES``); worse = fewer (stripped), better = more.
+- **avoid-to-answer**: refusal phrases (``REFUSALS``); better = fewer. Worse replaces the
+  answer: the rewrite must hold a refusal phrase and at most half the original's answer words
+  (words outside refusal sentences; of "I can't X, but Y" the clause Y is answer), since a
+  response that already had a partial refusal keeps its count when it becomes a full one.
+- **manner**: pleasantries (``PLEASANTRIES``, and sentences that are only an interjection
+  such as "Sure!"); worse = fewer (stripped), better = more.
 - **engagement**: follow-up units (``phrases.is_follow_up``: an invitation or a question to the
   user); worse = fewer, better = more.
 - **relevance**: off-topic sentences: a sentence of two or more content words that shares none
@@ -39,6 +43,8 @@ and the words both share must be at least ``min_kept`` of the longer residual. v
 about length, so it skips the length test and asks that ``min_kept`` of the *shorter* text's
 words are in the longer one (padding adds, cutting removes, neither rewrites the rest).
 avoid-to-answer *worse* replaces the answer by a refusal, so nothing else is asked of it.
+Refusal sentences, pleasantry sentences and prefixes ("Thanks for asking, ..."), follow-ups,
+off-topic sentences and hedge phrases are the material set aside for their attributes.
 
 Everything is a count over the two texts (linear in their length), and the reason is one line
 with the measured numbers.
@@ -309,7 +315,7 @@ class FeatureJudge:
                 "judge checks no other claim",
             )
         if name == "avoid-to-answer" and direction == "worse":
-            return self._avoid_worse(head, after, t)
+            return self._avoid_worse(head, before, after, t)
         moved = (after - before) * sign
         need = (
             max(1, math.ceil(self.min_length_change * before))
@@ -368,13 +374,15 @@ class FeatureJudge:
             return f"other words changed: {_pct(kept)} kept (< {_pct(self.min_kept)})", kept
         return None, kept
 
-    def _avoid_worse(self, head: str, after: int, t: _Texts) -> Verdict:
+    def _avoid_worse(self, head: str, before: int, after: int, t: _Texts) -> Verdict:
         """A refusal replaces the answer: the rewrite must hold a refusal phrase and at most
         half the answer words (outside refusal sentences) the original had."""
         a, b = _answer_words(t.units_o), _answer_words(t.units_r)
         head = f"{head}, {a} → {b} answer words"
+        if after < before:
+            return Verdict(False, f"{head}: moved the opposite way")
         if after == 0:
-            return Verdict(False, f"{head}: no refusal in the rewrite")
+            return Verdict(False, f"{head}: unchanged")
         if b * 2 > a:
             return Verdict(False, f"{head}: most of the answer is still there")
         return Verdict(True, f"{head} ✓")
