@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
@@ -52,8 +52,8 @@ class PresetDataset:
     """One of the paper's data sets: which public loader reads it, which folder and split."""
 
     name: str
-    loader: str  # "hh-rlhf" | "helpsteer2"
-    subset: str | None
+    loader: Literal["hh-rlhf", "helpsteer2"]
+    subset: str | None  # the HH-RLHF folder
     split: str
 
     def load(self, source: Any = None, *, limit: int | None = None) -> LoadedComparisons:
@@ -67,10 +67,6 @@ class PresetDataset:
         if self.loader == "hh-rlhf":
             return load_hh_rlhf(self.subset or "helpful-base", self.split, limit=limit, **where)
         return load_helpsteer2(self.split, limit=limit, **where)
-
-    def describe(self) -> str:
-        hub = "Anthropic/hh-rlhf " + str(self.subset) if self.loader == "hh-rlhf" else "HelpSteer2"
-        return f"{self.name} ({hub}, split {self.split})"
 
 
 PAPER_DATASETS: dict[str, PresetDataset] = {
@@ -200,11 +196,14 @@ def resolve(
             "methods instead), not both."
         )
     sources = check_data_names(data_files)
+    from rmx_widgets.core.study import inputs  # numpy: not at import (the CLI starts without)
+
     overrides: dict[str, Any] = {}
-    if seeds is not None:
-        overrides["seeds"] = seeds if isinstance(seeds, int) else list(seeds)
+    if seeds is not None:  # checked now, not after the data sets have loaded
+        checked = inputs.seed_list(seeds)
+        overrides["seeds"] = checked if isinstance(seeds, Sequence) else len(checked)
     if per_seed is not None:
-        overrides["per_seed"] = per_seed
+        overrides["per_seed"] = inputs.check_per_seed(per_seed)
     if attributes is not None:
         overrides["attributes"] = "given"
     if perturbers is not None:

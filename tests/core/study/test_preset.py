@@ -22,7 +22,7 @@ from fake_llm_server import FakeLLMServer
 from public_formats import offline_hub, write_paper_data
 
 import rmx_widgets as rmx
-from rmx_widgets.core.errors import DataError, OptionError, PerturberError
+from rmx_widgets.core.errors import DataError, OptionError, PerturberError, RMXError
 from rmx_widgets.core.perturbers.random_words import RandomWordPerturber
 from rmx_widgets.core.study import preset
 from rmx_widgets.core.study.run import evaluate
@@ -320,6 +320,10 @@ def test_mistakes_are_one_clear_error_before_anything_loads(tmp_path, sources):
         evaluate(rms=rms, preset="paper", llm=llm, data_files={"hh-rlhf": "x"})
     with pytest.raises(OptionError, match="maps the paper's data set names"):
         evaluate(rms=rms, preset="paper", llm=llm, data_files=str(tmp_path))
+    with pytest.raises(RMXError, match=r"^seeds must be at least 1"):
+        evaluate(rms=rms, preset="paper", llm=llm, data_files=missing, seeds=0)
+    with pytest.raises(RMXError, match=r"^per_seed must be a positive integer, got 2\.5"):
+        evaluate(rms=rms, preset="paper", llm=llm, data_files=missing, per_seed=2.5)
     with pytest.raises(OptionError, match="needs reward models"):
         evaluate(preset="paper", llm=llm)
     with pytest.raises(OptionError, match="are options of preset='paper'"):
