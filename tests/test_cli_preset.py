@@ -62,6 +62,9 @@ def test_preset_paper_runs_the_three_data_sets_and_writes_the_files(
         assert f"[{name}] explanation quality" in printed
         assert "loaded 150 comparisons" in captured.err  # each loader's skip note
     assert "Wrote " in printed and "study.json" in printed
+    line = next(x for x in printed.splitlines() if x.startswith("preset paper: "))
+    assert line.startswith("preset paper: hh-rlhf-helpful: 150 from hh-rlhf helpful-base/test (")
+    assert line.endswith("; overridden: seeds, per_seed, attributes")
     quality = pd.read_csv(out / "quality.csv")
     assert list(dict.fromkeys(quality["dataset"])) == NAMES
     assert set(quality["perturber"]) == {"llm", "random", "paraphrase"}

@@ -208,10 +208,26 @@ def _evaluate(
         embedder=options.embedder(args),
         progress=sys.stderr.isatty(),
     )
+    _print_preset(study)
     _print_notes(study)
     _print_tables(study)
     paths = study.save(out, report=not args.no_report, force=args.force)
     print("\nWrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _print_preset(study: StudyResult) -> None:
+    """What the preset chose, and what the flags overrode (study.json has the details)."""
+    record = study.config.get("preset")
+    if not record:
+        return
+    data = record["datasets"]
+    where = (
+        "; ".join(f"{n}: {d['comparisons']} from {d['source']}" for n, d in data.items())
+        if isinstance(data, dict)
+        else "your --data"
+    )
+    overrides = ", ".join(record["overrides"]) or "none"
+    print(f"preset {record['name']}: {where}; overridden: {overrides}")
 
 
 def _datasets(args: argparse.Namespace) -> dict[str, list[Comparison]]:
