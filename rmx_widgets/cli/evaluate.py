@@ -1,7 +1,9 @@
 """``rmx evaluate``: the paper's study (explanation quality against baselines, RM vs RM).
 
 Every ``--data``, ``--rm`` and ``--perturber`` may be repeated and named (``NAME=...``); the
-engine's :func:`~rmx_widgets.core.study.run.evaluate` does the work.
+engine's :func:`~rmx_widgets.core.study.run.evaluate` does the work. ``--preset paper`` fills
+in the paper's data sets, sampling and methods (:mod:`rmx_widgets.core.study.preset`), so only
+``--rm`` and ``--model`` are needed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.cli import options
 from rmx_widgets.cli.console import one_line
-from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.errors import OptionError, RMXError
+from rmx_widgets.core.study.preset import PAPER_DATASETS, PRESETS
 
 if TYPE_CHECKING:
     from rmx_widgets.core.data import Comparison
@@ -24,35 +27,52 @@ def add_parser(sub: Any) -> None:
     v = sub.add_parser(
         "evaluate",
         help="the paper's study: explanation quality against baselines and RM vs RM, on your data",
+        description="Without --preset: your --data, --rm and --perturber. With --preset paper: "
+        "the paper's data sets (hh-rlhf-helpful, hh-rlhf-harmless: HH-RLHF test splits; "
+        "helpsteer2: HelpSteer2 validation), 5 x 30 disjoint comparisons and the methods llm "
+        "(--model), random, paraphrase (same LLM) and polyjuice (skipped with its reason where "
+        "it cannot load), on your --rm. Example: rmx evaluate --preset paper --rm "
+        "Skywork/Skywork-Reward-V2-Llama-3.1-8B --model gpt-4o-mini "
+        "--data hh-rlhf-helpful=hh-rlhf/ --data helpsteer2=HelpSteer2/validation.jsonl.gz",
+    )
+    v.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help="paper: the paper's data sets, sampling and baselines (see above); --data, "
+        "--perturber, --seeds, --per-seed and --attributes override it (recorded in study.json)",
     )
     v.add_argument(
         "--data",
-        required=True,
         action="append",
-        help="comparisons file, or NAME=PATH; repeat for several data sets",
+        help="comparisons file, or NAME=PATH; repeat for several data sets. With --preset "
+        f"paper: NAME=PATH, NAME one of {', '.join(PAPER_DATASETS)}, PATH a .jsonl(.gz) file "
+        "or a folder in the hub's layout (a copy of Anthropic/hh-rlhf holding "
+        "helpful-base/test.jsonl.gz, of nvidia/HelpSteer2 holding validation.jsonl.gz), read "
+        "by the public loader; a data set not given is loaded from the hub",
     )
     v.add_argument(
         "--rm", required=True, action="append", help=options.RM_SPEC + "; repeat for each RM"
     )
     v.add_argument(
         "--perturber",
-        required=True,
         action="append",
-        help=options.PERTURBER_SPEC + "; repeat for each perturber",
+        help=options.PERTURBER_SPEC + "; repeat for each perturber (with --preset: instead "
+        "of the preset's methods)",
     )
     v.add_argument("--out", default="runs/study", help="output folder (default runs/study)")
     s = v.add_argument_group("study")
     s.add_argument(
         "--seeds",
         type=options.POSITIVE_INT,
-        default=5,
-        help="how many seeded samples, at least 1 (default 5)",
+        default=None,
+        help="how many seeded samples, at least 1 (default 5, the paper's)",
     )
     s.add_argument(
         "--per-seed",
         type=options.POSITIVE_INT,
-        default=30,
-        help="comparisons per sample, at least 1 (default 30)",
+        default=None,
+        help="comparisons per sample, at least 1 (default 30, the paper's)",
     )
     s.add_argument(
         "--primary",
@@ -86,18 +106,74 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from rmx_widgets.core.specs import perturbers_from_specs, reward_models_from_specs, split_name
     from rmx_widgets.core.study.result import StudyResult
 
+    _check_required(args)
     out = Path(args.out)
     names = StudyResult.file_names(not args.no_report)
     store = Path(args.store) if args.store else out / "store.sqlite"
     check_outputs(
-        [split_name(spec)[1] for spec in args.data], [out / n for n in names] + [store, out]
+        [split_name(spec)[1] for spec in args.data or []],
+        [out / n for n in names] + [store, out],
     )
-    datasets = _datasets(args)
+    # cheapest first, the RMs (which load their weights) last: the perturbers load lazily,
+    # the preset's data may come from the hub
     attributes = options.attributes(args)
+    llm = _preset_llm(args)
+    perturbers = (
+        perturbers_from_specs(args.perturber, **options.perturber_options(args))
+        if args.perturber
+        else None
+    )
+    datasets = _datasets(args) if args.preset is None else _preset_data(args)
     rms = reward_models_from_specs(args.rm, **options.rm_options(args))
-    perturbers = perturbers_from_specs(args.perturber, **options.perturber_options(args))
     with OutputLock(out):  # a second study into this folder refuses before any work
-        _evaluate(args, datasets, attributes, rms, perturbers, out, store)
+        _evaluate(args, datasets, attributes, rms, perturbers, llm, out, store)
+
+
+def _check_required(args: argparse.Namespace) -> None:
+    """Without a preset --data and --perturber are required; with one, the preset's LLM
+    perturber needs --model unless --perturber replaces the methods."""
+    if args.preset is None:
+        missing = [f for f, v in (("--data", args.data), ("--perturber", args.perturber)) if not v]
+        if missing:
+            raise OptionError(
+                f"{' and '.join(missing)} required (or --preset {PRESETS[0]} for the paper's "
+                "data sets and methods)."
+            )
+    elif not args.perturber and not args.model:
+        raise OptionError(
+            f"--preset {args.preset} needs --model: the attribute-aware LLM, which also writes "
+            "the paraphrase baseline (or --perturber to choose the methods yourself)."
+        )
+
+
+def _preset_data(args: argparse.Namespace) -> Any:
+    """The preset's data sets (``preset.paper_data``), the ``--data NAME=PATH`` ones from local
+    files through the public loaders and the others from the hub, loaded before any model."""
+    from rmx_widgets.core.specs import split_name
+    from rmx_widgets.core.study.preset import paper_data
+
+    sources: dict[str, str] = {}
+    for spec in args.data or []:
+        name, path = split_name(spec)
+        if name not in PAPER_DATASETS:
+            raise OptionError(
+                f"with --preset {args.preset}, --data is NAME=PATH with NAME one of "
+                f"{', '.join(PAPER_DATASETS)}; got {spec!r}."
+            )
+        if name in sources:
+            raise OptionError(f"two --data are both named {name!r}.")
+        sources[name] = path
+    return paper_data(sources, limit=args.limit)
+
+
+def _preset_llm(args: argparse.Namespace) -> Any:
+    """The preset's attribute-aware LLM perturber (``llm`` on ``--model``), or None when there
+    is no preset or ``--perturber`` replaces its methods."""
+    if args.preset is None or args.perturber:
+        return None
+    from rmx_widgets.core.specs import perturber_from_spec
+
+    return perturber_from_spec("llm", **options.perturber_options(args))
 
 
 def _evaluate(
@@ -106,6 +182,7 @@ def _evaluate(
     attributes: Any,
     rms: Any,
     perturbers: Any,
+    llm: Any,
     out: Path,
     store: Path,
 ) -> None:
@@ -118,6 +195,8 @@ def _evaluate(
         datasets,
         rms,
         perturbers,
+        preset=args.preset,
+        llm=llm,
         attributes=attributes,
         seeds=args.seeds,
         per_seed=args.per_seed,
@@ -129,10 +208,26 @@ def _evaluate(
         embedder=options.embedder(args),
         progress=sys.stderr.isatty(),
     )
+    _print_preset(study)
     _print_notes(study)
     _print_tables(study)
     paths = study.save(out, report=not args.no_report, force=args.force)
     print("\nWrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _print_preset(study: StudyResult) -> None:
+    """What the preset chose, and what the flags overrode (study.json has the details)."""
+    record = study.config.get("preset")
+    if not record:
+        return
+    data = record["datasets"]
+    where = (
+        "; ".join(f"{n}: {d['comparisons']} from {d['source']}" for n, d in data.items())
+        if isinstance(data, dict)
+        else "your --data"
+    )
+    overrides = ", ".join(record["overrides"]) or "none"
+    print(f"preset {record['name']}: {where}; overridden: {overrides}")
 
 
 def _datasets(args: argparse.Namespace) -> dict[str, list[Comparison]]:

@@ -99,6 +99,13 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     return [int(s) for s in out]
 
 
+def check_per_seed(per_seed: Any) -> int:
+    """``per_seed`` as a positive int, else one clear error."""
+    if not isinstance(per_seed, (int, np.integer)) or isinstance(per_seed, bool) or per_seed < 1:
+        raise RMXError(f"per_seed must be a positive integer, got {per_seed!r}.")
+    return int(per_seed)
+
+
 SAMPLING_MODES = ("disjoint", "overlapping", "single sample")
 
 
@@ -122,9 +129,7 @@ def sample_ids(ids: Sequence[str], seeds: Sequence[int], per_seed: int) -> dict[
     deterministic: the same ids, seeds and ``per_seed`` give the same samples, so a resumed
     study explains the same union of comparisons from its store. Ids keep the data's order.
     """
-    if not isinstance(per_seed, (int, np.integer)) or isinstance(per_seed, bool) or per_seed < 1:
-        raise RMXError(f"per_seed must be a positive integer, got {per_seed!r}.")
-    n = min(int(per_seed), len(ids))
+    n = min(check_per_seed(per_seed), len(ids))
     used = np.zeros(len(ids), dtype=np.int64)
     out = {}
     for seed in seeds:

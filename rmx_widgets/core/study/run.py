@@ -28,7 +28,7 @@ for the same rewrite). A killed study resumes from the store with nothing recomp
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ import pandas as pd
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.data import Comparison
-from rmx_widgets.core.errors import PerturberError, RMXError
+from rmx_widgets.core.errors import OptionError, PerturberError, RMXError
 from rmx_widgets.core.explain import Explainer
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import ExplanationResult
@@ -46,6 +46,7 @@ from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.study import inputs
+from rmx_widgets.core.study import preset as preset_module
 from rmx_widgets.core.study.quality import pooled_quality, quality_by_seed, summarise
 from rmx_widgets.core.study.report import write_study_report
 from rmx_widgets.core.study.result import (
@@ -60,13 +61,16 @@ from rmx_widgets.core.study.rm_vs_rm import rm_vs_rm
 
 
 def evaluate(
-    comparisons: Any,
-    rms: Any,
-    perturbers: Any,
+    comparisons: Any = None,
+    rms: Any = None,
+    perturbers: Any = None,
     *,
+    preset: str | None = None,
+    llm: Any = None,
+    data_files: Mapping[str, Any] | None = None,
     attributes: Any = None,
-    seeds: int | Sequence[int] = 5,
-    per_seed: int = 30,
+    seeds: int | Sequence[int] | None = None,
+    per_seed: int | None = None,
     store: str | Path | Store | None = None,
     primary: str | None = None,
     k: int = 5,
@@ -83,7 +87,28 @@ def evaluate(
     with its reason in ``skipped``, and the study goes on. ``primary`` names the perturber whose
     explanations drive the RM-vs-RM part (default: the first attribute-aware one). ``store``
     makes the study resumable; without it everything is cached in memory for this call.
+    ``seeds`` × ``per_seed`` default to the paper's 5 × 30.
+
+    ``preset="paper"`` runs the paper's setup (:mod:`.preset`): its three data sets
+    (``hh-rlhf-helpful``, ``hh-rlhf-harmless``: the HH-RLHF ``test`` splits; ``helpsteer2``: the
+    HelpSteer2 ``validation`` split) through the public loaders, from the hub or from
+    ``data_files={name: file, files or folder in the public format}``; 5 × 30 disjoint
+    comparisons; and the methods ``llm`` (the attribute-aware ``llm=`` perturber), ``random``,
+    ``paraphrase`` (on the same LLM) and ``polyjuice``. ``rms`` is still yours. ``seeds``,
+    ``per_seed``, ``attributes``, ``perturbers`` (instead of ``llm``) and ``comparisons``
+    (instead of ``data_files``) override it, and ``config["preset"]`` records the choice.
     """
+    comparisons, perturbers, seeds, per_seed, preset_record = _apply_preset(
+        preset,
+        comparisons=comparisons,
+        rms=rms,
+        perturbers=perturbers,
+        llm=llm,
+        data_files=data_files,
+        seeds=seeds,
+        per_seed=per_seed,
+        attributes=attributes,
+    )
     plan = _plan(
         comparisons,
         rms,
@@ -99,6 +124,7 @@ def evaluate(
         batch_size=batch_size,
         progress=progress,
     )
+    plan.preset = preset_record
     found = _Found()
     bar = _progress(len(plan.datasets) * len(plan.rms) * len(plan.perturbers), progress)
     for ds_name, comps in plan.datasets.items():
@@ -123,6 +149,53 @@ def evaluate(
     return _result(plan, found)
 
 
+def _apply_preset(
+    preset: str | None,
+    *,
+    comparisons: Any,
+    rms: Any,
+    perturbers: Any,
+    llm: Any,
+    data_files: Mapping[str, Any] | None,
+    seeds: int | Sequence[int] | None,
+    per_seed: int | None,
+    attributes: Any,
+) -> tuple[Any, Any, int | Sequence[int], int, dict[str, Any] | None]:
+    """(comparisons, perturbers, seeds, per_seed, the preset's record): the preset applied,
+    or, without one, the arguments checked and the paper's 5 × 30 as the default sampling."""
+    if rms is None:
+        raise OptionError("the study needs reward models: rms=[rm, ...] or {name: rm}.")
+    if preset is not None:
+        chosen = preset_module.resolve(
+            preset,
+            comparisons=comparisons,
+            perturbers=perturbers,
+            llm=llm,
+            data_files=data_files,
+            seeds=seeds,
+            per_seed=per_seed,
+            attributes=attributes,
+        )
+        return chosen.comparisons, chosen.perturbers, chosen.seeds, chosen.per_seed, chosen.record
+    if llm is not None or data_files is not None:
+        raise OptionError(
+            "llm= and data_files= are options of preset='paper'; without a preset pass "
+            "comparisons= and perturbers= yourself."
+        )
+    if comparisons is None or perturbers is None:
+        raise OptionError(
+            "the study needs comparisons= and perturbers=, or preset='paper' for the paper's "
+            "data sets and methods (presets: " + ", ".join(preset_module.PRESETS) + ")."
+        )
+    return (
+        comparisons,
+        perturbers,
+        preset_module.PAPER_SEEDS if seeds is None else seeds,
+        preset_module.PAPER_PER_SEED if per_seed is None else per_seed,
+        None,
+    )
+
+
 @dataclass
 class _Plan:
     """The study's inputs, resolved once: named RMs and perturbers, the attributes, the one
@@ -145,6 +218,8 @@ class _Plan:
     n_boot: int
     batch_size: int
     progress: bool
+    #: what ``preset=`` chose (``preset.resolve``'s record), None without a preset
+    preset: dict[str, Any] | None = None
 
 
 @dataclass
@@ -379,6 +454,7 @@ def _config(plan: _Plan) -> dict[str, Any]:
         "k": plan.k,
         "n_boot": plan.n_boot,
         "embedder": repr(plan.embedder),
+        "preset": plan.preset,
     }
 
 
