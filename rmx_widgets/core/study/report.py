@@ -103,6 +103,7 @@ def _config_html(result: StudyResult) -> str:
             ("examples per RM / pair (k)", cfg.get("k")),
             ("bootstrap draws", cfg.get("n_boot")),
             ("embedder", cfg.get("embedder")),
+            ("preset", _preset_text(cfg.get("preset"))),
         ],
         columns=["setting", "value"],
         dtype=object,
@@ -118,6 +119,17 @@ def _config_html(result: StudyResult) -> str:
         skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
         parts += ["<h3>Skipped perturbers</h3>", html_table(skipped, cls="skipped")]
     return "\n".join(parts)
+
+
+def _preset_text(preset: Any) -> str:
+    """The preset a study ran (``config["preset"]``) and what the user overrode, in words."""
+    if not isinstance(preset, dict) or not preset:
+        return "none"
+    overrides = preset.get("overrides") or {}
+    text = f"{preset.get('name')} ({preset.get('seeds')} × {preset.get('per_seed')} per data set"
+    if overrides:
+        text += "; overridden: " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+    return text + ")"
 
 
 def _paper_tables_html(result: StudyResult, dataset: str) -> str:

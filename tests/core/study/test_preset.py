@@ -336,3 +336,35 @@ def test_mistakes_are_one_clear_error_before_anything_loads(tmp_path, sources):
     # offline, a data set not given locally comes from the hub, and says how to give it
     with pytest.raises(DataError, match=r"Anthropic/hh-rlhf: cannot load split 'test'.*data_files"):
         preset.paper_data({"helpsteer2": sources["helpsteer2"]})
+
+
+def test_report_names_the_preset_and_its_overrides(paper, tmp_path):
+    from html.parser import HTMLParser
+
+    from rmx_widgets.core.study.report import write_study_report
+
+    class Cells(HTMLParser):
+        """The text of every table cell, in document order."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.cells: list[str] = []
+            self.inside = False
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("td", "th"):
+                self.inside = True
+                self.cells.append("")
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.cells[-1] += data
+
+    page = Cells()
+    page.feed(write_study_report(paper[0], tmp_path / "report.html").read_text(encoding="utf-8"))
+    value = page.cells[page.cells.index("preset") + 1]
+    assert value == "paper (5 × 30 per data set; overridden: attributes=given)"
