@@ -63,6 +63,12 @@ _LAZY = {
     "Expectation": "rmx_widgets.core.expectations",
     "check_expectations": "rmx_widgets.core.expectations",
     "failing_examples": "rmx_widgets.core.expectations",
+    # rewrite judges: did a rewrite do what it was asked?
+    "FeatureJudge": "rmx_widgets.core.validity",
+    "LLMAttributeJudge": "rmx_widgets.core.validity",
+    "RewriteJudge": "rmx_widgets.core.validity",
+    "Verdict": "rmx_widgets.core.validity",
+    "JudgeRequest": "rmx_widgets.core.validity",
 }
 
 __all__ = [

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from rmx_widgets.core.attributes import _BY_NAME, _NAME, Attribute
 from rmx_widgets.core.data import Comparison, load_comparisons, render_prompt, text_problem
 from rmx_widgets.core.errors import OptionError, PerturberError
+from rmx_widgets.core.perturbers.chat import chat_asker
 from rmx_widgets.core.perturbers.prompts import FENCE
 from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
 
@@ -277,31 +278,14 @@ Asker = Callable[[list[list[dict[str, str]]]], list[tuple[str | None, str]]]
 
 
 def _asker(llm: Any) -> Asker:
-    """A function from conversations to ``(reply or None, failure reason)`` per conversation."""
-    chat_batch = getattr(llm, "chat_batch", None)
-    if callable(chat_batch):
+    """A function from conversations to ``(reply or None, failure reason)`` per conversation
+    (the LLM taken as ``perturbers.chat.chat_asker`` takes it)."""
+    ask = chat_asker(llm, _check, "attribute discovery")
 
-        def ask_client(convs: list[list[dict[str, str]]]) -> list[tuple[str | None, str]]:
-            results = chat_batch(convs, _check)
-            return [(r.text, r.failure or "") for r in results]
+    def ask_pairs(convs: list[list[dict[str, str]]]) -> list[tuple[str | None, str]]:
+        return [(r.text, r.failure or "") for r in ask(convs)]
 
-        return ask_client
-    if callable(llm) and not hasattr(llm, "perturb_batch"):
-
-        def ask_callable(convs: list[list[dict[str, str]]]) -> list[tuple[str | None, str]]:
-            out: list[tuple[str | None, str]] = []
-            for messages in convs:
-                reply = llm(messages)
-                reason = _check(reply) if isinstance(reply, str) else "the LLM returned no text"
-                out.append((None, reason) if reason else (reply, ""))
-            return out
-
-        return ask_callable
-    raise PerturberError(
-        f"attribute discovery needs an LLM client with chat_batch (rmx.OpenAIPerturber, any "
-        f"OpenAI-compatible server) or a function messages -> reply text; got "
-        f"{type(llm).__name__}."
-    )
+    return ask_pairs
 
 
 def _sample(comps: list[Comparison], sample: int | None, seed: int) -> list[Comparison]:

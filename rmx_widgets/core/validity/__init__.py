@@ -7,5 +7,15 @@ from rmx_widgets.core.validity.base import (
     Verdict,
     as_judge,
 )
+from rmx_widgets.core.validity.features import FeatureJudge
+from rmx_widgets.core.validity.llm import LLMAttributeJudge
 
-__all__ = ["CallableJudge", "JudgeRequest", "RewriteJudge", "Verdict", "as_judge"]
+__all__ = [
+    "CallableJudge",
+    "FeatureJudge",
+    "JudgeRequest",
+    "LLMAttributeJudge",
+    "RewriteJudge",
+    "Verdict",
+    "as_judge",
+]
