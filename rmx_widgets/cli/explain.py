@@ -412,7 +412,8 @@ def _print_judge(s: Mapping[str, Any]) -> None:
     if s.get("sensitivity_valid_only"):
         print(
             "--valid-only: the sensitivity below, sensitivity.csv and the report count only "
-            "the rewrites the judge found valid."
+            "the rewrites the judge found valid (n = valid rewrites, so failed there is "
+            "failed / (valid + failed))."
         )
 
 

@@ -26,7 +26,7 @@ from rmx_widgets.core.html import (
     write_page,
 )
 from rmx_widgets.core.metrics import quality_summary, require_columns
-from rmx_widgets.core.readability import face_rows
+from rmx_widgets.core.readability import failed_text
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order, sensitivity
 from rmx_widgets.core.validity_rates import row_valid_text, valid_text, validity_totals
@@ -86,18 +86,24 @@ def _valid_cell(table: pd.DataFrame) -> str:
     return text if totals["judged"] else f"{text} (no rewrite judge verdict)"
 
 
-def _validity_section(sens: pd.DataFrame, valid_only: bool) -> list[str]:
-    """Per attribute (pooled over directions): the failed rate beside the valid-rewrite rate
+def _validity_section(table: pd.DataFrame, sens: pd.DataFrame, valid_only: bool) -> list[str]:
+    """Per attribute (pooled over directions): the failed rate (failed / attempted, counted
+    from the table, so also right when ``sens`` is valid-only) beside the valid-rewrite rate
     and how many rewrites were judged; nothing for a sensitivity table saved before the
     validity columns existed."""
     if not {"n_judged", "n_valid"} <= set(sens.columns):
         return []
     pooled = sens[sens["direction"] == "both"]
-    faces = face_rows(pooled)
+    attempted = table.groupby("attribute", sort=False)["outcome"]
+    n_failed = attempted.agg(lambda o: int((o == "failed").sum())).to_dict()
+    n_ok = attempted.agg(lambda o: int((o != "failed").sum())).to_dict()
+    names = [str(a) for a in pooled["attribute"]]
     rows = pd.DataFrame(
         {
-            "attribute": faces["attribute"].to_numpy(),
-            "failed": faces["failed_text"].to_numpy(),
+            "attribute": names,
+            "failed": [
+                failed_text(n_ok.get(a, 0), n_failed.get(a, 0)) for a in pooled["attribute"]
+            ],
             "valid (of judged)": [row_valid_text(r) for r in pooled.to_dict("records")],
             "n_judged": pooled["n_judged"].to_numpy(),
         },
@@ -153,7 +159,7 @@ def report_html(
     sections = [
         *_summary_section(table, title, summary),
         *_sensitivity_section(sens, valid_only),
-        *_validity_section(sens, valid_only),
+        *_validity_section(table, sens, valid_only),
         *_quality_section(table),
         *_failures_section(table),
         *_expectations_section(table, expectations),
@@ -188,7 +194,9 @@ def _sensitivity_section(sens: pd.DataFrame, valid_only: bool = False) -> list[s
             '<p class="note">Computed on valid rewrites only: the successful rewrites the '
             "rewrite judge did not find valid (invalid, undecided or not judged) are left out "
             "of every figure below (n, PFR, intervals, margin change, length control, null "
-            "test); failed still counts the failed rewrites.</p>"
+            "test); failed still counts the failed rewrites (beside n, the valid ones: "
+            "failed / (valid + failed)). The Rewrite validity section counts every "
+            "rewrite.</p>"
         ]
         if valid_only
         else []

@@ -284,3 +284,22 @@ def test_streamed_files_carry_the_verdicts_and_valid_only(tmp_path):
     assert saved.summary["valid_rate"] == pytest.approx(full.summary()["valid_rate"])
     report = saved.paths["report"].read_text()
     assert "Rewrite validity" in report and "Computed on valid rewrites only" in report
+
+
+def test_report_validity_section_counts_every_rewrite_also_when_valid_only(tmp_path):
+    from rmx_widgets.core.readability import failed_text
+    from rmx_widgets.core.report import report_html
+
+    res = run(tmp_path / "s.sqlite", Judge(), n=8)
+    t = res.table
+    html = report_html(t, sens=res.sensitivity(n_boot=0, valid_only=True))
+    section = html[html.index("<h2>Rewrite validity</h2>") :]
+    section = section[: section.index("<h2>", 5)]
+    assert "computed on the valid rewrites only" in section
+    for name, rows in t.groupby("attribute"):
+        failed = int((rows["outcome"] == "failed").sum())
+        ok = rows[rows["outcome"] != "failed"]
+        valid = int(ok["valid"].sum())
+        # failed / attempted over every rewrite, not over the valid ones the figures use
+        cells = f"<td>{name}</td><td>{failed_text(len(ok), failed)}</td>"
+        assert cells + f"<td>{valid}/{len(ok)} ({valid / len(ok):.2f})</td>" in section
