@@ -303,3 +303,22 @@ def test_report_validity_section_counts_every_rewrite_also_when_valid_only(tmp_p
         # failed / attempted over every rewrite, not over the valid ones the figures use
         cells = f"<td>{name}</td><td>{failed_text(len(ok), failed)}</td>"
         assert cells + f"<td>{valid}/{len(ok)} ({valid / len(ok):.2f})</td>" in section
+
+
+def test_a_table_saved_before_the_columns_existed_loads_charts_and_reports(tmp_path):
+    from rmx_widgets.core.charts import sensitivity_chart
+    from rmx_widgets.core.report import report_html
+    from rmx_widgets.core.sensitivity import sensitivity
+
+    old = pd.read_json(DATA / "legacy_table_rules.jsonl", orient="records", lines=True)
+    assert "valid" not in old.columns
+    path = tmp_path / "table.jsonl"
+    old.to_json(path, orient="records", lines=True)
+    table = read_table(path)
+    sens = sensitivity(table, n_boot=0)
+    assert (sens["n_judged"] == 0).all() and sens["valid_rate"].isna().all()
+    sensitivity_chart(sens)
+    html = report_html(table, sens=sens)
+    assert "Rewrite validity" in html and "no rewrite judge verdict" in html
+    with pytest.raises(OptionError, match="needs judged rewrites"):
+        sensitivity(table, n_boot=0, valid_only=True)
