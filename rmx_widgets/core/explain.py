@@ -64,6 +64,7 @@ from rmx_widgets.core.rows import (
 )
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
+from rmx_widgets.core.validity.base import as_judge
 from rmx_widgets.core.validity_pass import ValidityPass
 
 __all__ = [
@@ -117,6 +118,7 @@ class Explainer:
             raise OptionError(  # before the store is opened: a refused run leaves no file
                 f"batch_size must be a whole number of at least 1, got {batch_size!r}."
             )
+        judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)

@@ -322,3 +322,11 @@ def test_a_table_saved_before_the_columns_existed_loads_charts_and_reports(tmp_p
     assert "Rewrite validity" in html and "no rewrite judge verdict" in html
     with pytest.raises(OptionError, match="needs judged rewrites"):
         sensitivity(table, n_boot=0, valid_only=True)
+
+
+def test_a_bad_judge_is_refused_before_the_store_is_created(tmp_path):
+    with pytest.raises(OptionError, match="is not a rewrite judge"):
+        explainer(tmp_path / "s.sqlite", judge="features")
+    with pytest.raises(OptionError, match="must take"):
+        explainer(tmp_path / "s.sqlite", judge=lambda original, rewrite: True)
+    assert list(tmp_path.iterdir()) == []
