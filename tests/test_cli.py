@@ -40,6 +40,9 @@ def test_demo_writes_table_report_and_prints_sensitivity(tmp_path, capsys):
         "p_value",
         "p_adjusted",
         "significant",
+        "n_judged",
+        "n_valid",
+        "valid_rate",
     ]
     # the demo runs the random-word null by default, so the null columns are filled
     pooled = sens[sens["direction"] == "both"]

@@ -48,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     options.add_model_options(e)
     options.add_null_options(e, NULL_SPECS)
     options.add_restrict_option(e)
+    options.add_judge_options(e)
     e.add_argument(
         "--effects",
         action="store_true",
@@ -97,6 +98,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from rmx_widgets.core.specs import perturber_from_spec, reward_model_from_spec
 
     expectations = _expectations(args)  # a bad --expect fails before anything is read
+    options.check_judge(args)  # so do --valid-only without --judge, --judge llm without an LLM
     check_run_outputs(
         Path(args.out), [args.data], args.store, report=not args.no_report, expectations=True
     )
@@ -121,6 +123,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     rm = reward_model_from_spec(args.rm, **options.rm_options(args))
     perturber = perturber_from_spec(args.perturber, **options.perturber_options(args))
     null = options.null_perturber(args, perturber)
+    judge = options.judge(args)
     _run(
         comps,
         rm,
@@ -138,6 +141,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
         force=args.force,
         effects=args.effects,
         expectations=expectations,
+        judge=judge,
+        valid_only=args.valid_only,
     )
 
 
@@ -180,6 +185,8 @@ def _run(
     force: bool = False,
     effects: bool = False,
     expectations: Any = (),
+    judge: Any = None,
+    valid_only: bool = False,
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
@@ -203,6 +210,8 @@ def _run(
                 force,
                 list(expectations),
                 effects,
+                judge,
+                valid_only,
             )
         except BaseException:
             # still holding the lock, so no other run is using the folder we remove
@@ -238,6 +247,8 @@ def _run_locked(
     force: bool,
     expectations: list[Any],
     effects: bool = False,
+    judge: Any = None,
+    valid_only: bool = False,
 ) -> None:
     from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
     from rmx_widgets.core.explain import Explainer
@@ -258,6 +269,7 @@ def _run_locked(
         progress=sys.stderr.isatty(),
         restrict=restrict,
         effects=effects,
+        judge=judge,
     )
     skipped = "--null none" if null is None else null_skip_reason(explainer.perturber, null)
     if skipped is None:
@@ -280,11 +292,13 @@ def _run_locked(
         retry_failed=retry_failed,
         on_start=refuse_all_ties,
         force=force,
+        valid_only=valid_only,
     )
     expected = _write_expectations(run, out, expectations, report)
     _print_summary(run.summary)
     _print_null(run.summary, skipped or run.stats.null_skipped)
-    _print_sensitivity(run.sensitivity)
+    _print_judge(run.summary)
+    _print_sensitivity(run.sensitivity, judged=bool(run.summary.get("judge")))
     _print_expectations(expected)
     paths = list(run.paths.values())
     if effects:
@@ -382,20 +396,56 @@ def _print_null(s: Mapping[str, Any], skipped: str | None) -> None:
     )
 
 
-def _print_sensitivity(sens: Any) -> None:
-    """The pooled rows, one attribute a line: n, failed rate, PFR [interval], null PFR, excess,
-    Holm p and the significance marker, with the "too few" / "not measured" marks and a
-    legend (the cells come from core.readability, as in every other face)."""
+def _print_judge(s: Mapping[str, Any]) -> None:
+    """One line: the rewrite judge's verdicts and what they cost (nothing without a judge)."""
+    if not s.get("judge"):
+        return
+    rate = s["valid_rate"]
+    shown = "not measured" if rate is None else f"{rate:.2f}"
+    print(
+        f"Rewrite judge {s['judge']}: {s['valid']} valid, {s['judged'] - s['valid']} invalid "
+        f"of {s['judged']} judged rewrites (valid rate {shown}), "
+        f"{s['run_judged_undecided']} undecided (not counted); "
+        f"{s['run_verdicts_computed']} verdicts computed, {s['run_verdicts_cached']} from the "
+        "store (columns valid, validity_reason)."
+    )
+    if s.get("sensitivity_valid_only"):
+        print(
+            "--valid-only: the sensitivity below, sensitivity.csv and the report count only "
+            "the rewrites the judge found valid (n = valid rewrites, so failed there is "
+            "failed / (valid + failed))."
+        )
+
+
+def _print_sensitivity(sens: Any, judged: bool = False) -> None:
+    """The pooled rows, one attribute a line: n, failed rate, valid-rewrite rate (when a
+    rewrite judge ran: ``judged``), PFR [interval], null PFR, excess, Holm p and the
+    significance marker, with the "too few" / "not measured" marks and a legend (the cells
+    come from core.readability and core.validity_rates, as in every other face)."""
     from rmx_widgets.core.readability import TEXT_COLUMNS, face_rows, legend
+    from rmx_widgets.core.validity_rates import row_valid_text
 
     rows = face_rows(sens)
+    pooled = sens[sens["direction"] == "both"].to_dict("records")
+    cells = list(TEXT_COLUMNS)
     header = ["attribute", *TEXT_COLUMNS.values()]
-    lines = [[str(r["attribute"]), *(str(r[c]) for c in TEXT_COLUMNS)] for _, r in rows.iterrows()]
+    lines = [[str(r["attribute"]), *(str(r[c]) for c in cells)] for _, r in rows.iterrows()]
+    judged = judged and "n_judged" in sens.columns
+    if judged:
+        at = cells.index("failed_text") + 2  # after "failed"
+        header.insert(at, "valid (of judged)")
+        for line, row in zip(lines, pooled):
+            line.insert(at, row_valid_text(row))
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
     print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
     for line in [header, *lines]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     print(legend())
+    if judged:
+        print(
+            "valid = rewrites the judge found valid / rewrites it judged (rate); "
+            '"not measured" = none judged (no --judge, or no test for the attribute).'
+        )
 
 
 def _print_effects(table: Any, s: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmx_widgets.core.errors import AttributeSpecError, PerturberError
+from rmx_widgets.core.errors import AttributeSpecError, OptionError, PerturberError
 from rmx_widgets.core.specs import BACKENDS, embedder_from_spec
 
 if TYPE_CHECKING:  # the CLI starts without pandas; metrics imports it
@@ -149,6 +149,74 @@ def null_perturber(args: argparse.Namespace, perturber: Any = None) -> Any:
         return ParaphrasePerturber(perturber)
     except PerturberError:  # not an LLM perturber: build the LLM the flags name
         return null_from_spec("paraphrase", **perturber_options(args))
+
+
+#: ``rmx explain --judge`` choices: the offline text-feature judge, or an LLM judge.
+JUDGE_CHOICES = ("features", "llm")
+
+
+def add_judge_options(p: argparse.ArgumentParser) -> None:
+    """``--judge`` (a rewrite judge: did each rewrite do what it was asked?) and
+    ``--valid-only`` (figures on the rewrites it found valid)."""
+    g = p.add_argument_group("rewrite validity (did each rewrite do what it was asked?)")
+    g.add_argument(
+        "--judge",
+        choices=JUDGE_CHOICES,
+        default=None,
+        help="judge every successful rewrite and fill the table's valid / validity_reason "
+        "columns: features = offline checks of the text features the rules perturber "
+        "targets (undecided for other attributes); llm = an LLM asked whether the attribute "
+        "moved the asked way and little else changed (the --model / --base-url / "
+        "OPENAI_API_KEY of the LLM perturbers; one request per rewrite). Verdicts are cached "
+        "in the store; the valid-rewrite rate is printed beside the failed rate",
+    )
+    g.add_argument(
+        "--valid-only",
+        action="store_true",
+        help="compute sensitivity.csv, the printed summary and the report on the rewrites "
+        "the judge found valid only (invalid and undecided ones are left out; needs --judge)",
+    )
+
+
+def check_judge(args: argparse.Namespace) -> None:
+    """Fail on ``--judge`` / ``--valid-only`` flags that cannot work, before anything is read
+    or written."""
+    judge = getattr(args, "judge", None)
+    if getattr(args, "valid_only", False) and judge is None:
+        raise OptionError(
+            "--valid-only needs --judge (features or llm): without a judge no rewrite has a "
+            "verdict to keep."
+        )
+    if judge == "llm":
+        if not args.model:
+            raise OptionError(
+                "--judge llm needs an LLM: give --model (and --base-url for a local "
+                "OpenAI-compatible server; the key is read from OPENAI_API_KEY), or use "
+                "--judge features (offline)."
+            )
+        if args.backend not in (None, "openai"):
+            raise OptionError(
+                f"--judge llm asks an OpenAI-compatible server; --backend {args.backend} is "
+                "not one (use --backend openai, or --judge features)."
+            )
+
+
+def judge(args: argparse.Namespace) -> Any:
+    """The ``--judge`` (``None`` without one): ``FeatureJudge()``, or ``LLMAttributeJudge``
+    over an OpenAI-compatible LLM built from the LLM flags (its own client, so its requests
+    are not counted as the perturber's)."""
+    kind = getattr(args, "judge", None)
+    if kind is None:
+        return None
+    if kind == "features":
+        from rmx_widgets.core.validity.features import FeatureJudge
+
+        return FeatureJudge()
+    from rmx_widgets.core.specs import perturber_from_spec
+    from rmx_widgets.core.validity.llm import LLMAttributeJudge
+
+    llm_options = {**perturber_options(args), "backend": "openai", "template": "one-call"}
+    return LLMAttributeJudge(perturber_from_spec("openai", **llm_options))
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -62,7 +62,7 @@ class Cached(Generic[V]):
 
 def claim_or_wait(
     store: Store,
-    table: Literal["perturbations", "scores"],
+    table: Literal["perturbations", "scores", "verdicts"],
     keys: Sequence[str],
     lookup: Callable[[list[str]], Mapping[str, V]],
     compute: Callable[[list[str]], Mapping[str, V]],

@@ -18,6 +18,8 @@ batch, by that attribute-blind perturber, scored by the same RM through the same
 are the null table (``result.null_table``, ``null_table.parquet``). With ``effects=True`` each
 landed batch is followed by its back-rewrites (``core.effects_run``: RATE's rewrite twice),
 through the same caches; ``result.effects()`` estimates each attribute's effect from them.
+With a rewrite ``judge`` each main batch is judged before it lands (``core.validity_pass``):
+the table's ``valid`` and ``validity_reason`` columns, verdicts cached in the same store.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ from rmx_widgets.core.rows import (
 )
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
+from rmx_widgets.core.validity.base import as_judge
+from rmx_widgets.core.validity_pass import ValidityPass
 
 __all__ = [
     "ORIGINALS_COLUMNS",
@@ -88,6 +92,10 @@ class Explainer:
     human label (``core.rows.RESTRICT_CHOICES``). ``effects`` (default ``False``: the cost
     of a second rewrite and score per rewrite) rewrites every successful rewrite back in the
     opposite direction for ``result.effects()``, the naive and corrected (RATE) effects.
+    ``judge`` (default ``None``: none) is a rewrite judge (``core.validity``: a
+    ``RewriteJudge`` or a callable) that gives each successful rewrite a verdict, the table's
+    ``valid`` / ``validity_reason``; ``result.sensitivity(valid_only=True)`` then computes
+    every figure on the valid rewrites only.
     """
 
     def __init__(
@@ -104,11 +112,13 @@ class Explainer:
         null_perturber: Any = None,
         restrict: str = "all",
         effects: bool = False,
+        judge: Any = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise OptionError(  # before the store is opened: a refused run leaves no file
                 f"batch_size must be a whole number of at least 1, got {batch_size!r}."
             )
+        judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
         self.rm: RewardModel = as_reward_model(rm)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
@@ -125,6 +135,7 @@ class Explainer:
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
         )
         self._scores = CachedRewardModel(self.rm, self.store)
+        self._validity = ValidityPass(judge, self.store) if judge is not None else None
 
     def with_null(self, null_perturber: Any) -> Explainer:
         """A copy of this Explainer (same models, store and settings) with another null
@@ -223,6 +234,7 @@ class Explainer:
         retry_failed: bool = False,
         restrict: str | None = None,
         force: bool = False,
+        valid_only: bool = False,
     ) -> SavedRun:
         """Run the job streaming the table to ``out_dir`` (Parquet + JSONL) batch by batch.
 
@@ -235,11 +247,23 @@ class Explainer:
         ``out_dir`` is locked for the run: another run into it raises ``OutputBusyError``.
         An existing file there that rmx did not write raises ``OutputError`` unless ``force``
         (files of an earlier run are rmx's: rerunning needs no ``force``).
+        ``valid_only`` computes sensitivity.csv, the summary and the report on the rewrites
+        the judge found valid (``sensitivity(valid_only=True)``); it needs a ``judge``.
         """
+        if valid_only and self._validity is None:
+            raise OptionError("valid_only=True needs judged rewrites: run with judge=... .")
         with OutputLock(out_dir):
             claim_outputs(out_dir, run_file_names(report), force=force)
             return self._explain_to(
-                comparisons, out_dir, attributes, report, cancel, on_start, retry_failed, restrict
+                comparisons,
+                out_dir,
+                attributes,
+                report,
+                cancel,
+                on_start,
+                retry_failed,
+                restrict,
+                valid_only,
             )
 
     def _explain_to(
@@ -252,6 +276,7 @@ class Explainer:
         on_start: Callable[[pd.DataFrame, RunStats], None] | None,
         retry_failed: bool,
         restrict: str | None,
+        valid_only: bool = False,
     ) -> SavedRun:
         writer = TableWriter(out_dir)
         effect_frames: list[pd.DataFrame] = []  # without texts: memory stays flat
@@ -289,6 +314,7 @@ class Explainer:
             report=report,
             example_rows=writer.rows_for,
             null_writer=null_writer,
+            valid_only=valid_only,
         )
         saved.effects_table = concat_effect_rows(effect_frames) if self.effects else None
         return saved
@@ -403,6 +429,7 @@ class Explainer:
         stats.skipped_by_restrict = skipped_by_restrict(comps, originals, restrict)
         stats.work_items = len(items)
         stats.work_done = 0
+        stats.judge = self._validity.identity if self._validity is not None else None
         self._warn_unsupported(attrs)
         yield from self._batches(items, stats, cancel, baseline, null=False)
 
@@ -544,12 +571,15 @@ class Explainer:
             Rewritten(it, res, reward.get(i), cut.get(i, False))
             for i, (it, res) in enumerate(zip(batch, rewrites.values))
         ]
-        return explanation_rows(
+        frame = explanation_rows(
             rewritten,
             embedder=self.embedder,
             perturber=cached.perturber.identity,
             rm=self.rm.identity,
         )
+        if null or self._validity is None:  # the null's rewrites are never judged
+            return frame
+        return self._validity(frame, batch, stats)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

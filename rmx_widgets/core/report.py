@@ -26,8 +26,10 @@ from rmx_widgets.core.html import (
     write_page,
 )
 from rmx_widgets.core.metrics import quality_summary, require_columns
+from rmx_widgets.core.readability import failed_text
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order, sensitivity
+from rmx_widgets.core.validity_rates import row_valid_text, valid_text, validity_totals
 
 _REPORT_COLUMNS = [
     "comparison_id",
@@ -69,11 +71,58 @@ def _summary_rows(table: pd.DataFrame, extra: Mapping[str, object] | None) -> pd
         ("counterfactuals (CF)", n_cf),
         ("semifactuals (SF)", n_sf),
         ("failed perturbations", int(outcomes.get("failed", 0))),
+        ("valid rewrites (of judged)", _valid_cell(table)),
         ("overall flip rate", n_cf / (n_cf + n_sf) if n_cf + n_sf else math.nan),
     ]
     for key, value in (extra or {}).items():
         items.append((str(key), value))
     return pd.DataFrame(items, columns=["quantity", "value"], dtype=object)
+
+
+def _valid_cell(table: pd.DataFrame) -> str:
+    """The valid-rewrite rate with its counts (``core.validity_rates``), or why it is missing."""
+    totals = validity_totals(table)
+    text = valid_text(totals["valid"], totals["judged"])
+    return text if totals["judged"] else f"{text} (no rewrite judge verdict)"
+
+
+def _validity_section(table: pd.DataFrame, sens: pd.DataFrame, valid_only: bool) -> list[str]:
+    """Per attribute (pooled over directions): the failed rate (failed / attempted, counted
+    from the table, so also right when ``sens`` is valid-only) beside the valid-rewrite rate
+    and how many rewrites were judged; nothing for a sensitivity table saved before the
+    validity columns existed."""
+    if not {"n_judged", "n_valid"} <= set(sens.columns):
+        return []
+    pooled = sens[sens["direction"] == "both"]
+    attempted = table.groupby("attribute", sort=False)["outcome"]
+    n_failed = attempted.agg(lambda o: int((o == "failed").sum())).to_dict()
+    n_ok = attempted.agg(lambda o: int((o != "failed").sum())).to_dict()
+    names = [str(a) for a in pooled["attribute"]]
+    rows = pd.DataFrame(
+        {
+            "attribute": names,
+            "failed": [
+                failed_text(n_ok.get(a, 0), n_failed.get(a, 0)) for a in pooled["attribute"]
+            ],
+            "valid (of judged)": [row_valid_text(r) for r in pooled.to_dict("records")],
+            "n_judged": pooled["n_judged"].to_numpy(),
+        },
+        dtype=object,
+    )
+    note = (
+        " The sensitivity figures above are computed on the valid rewrites only."
+        if valid_only
+        else ""
+    )
+    return [
+        "<h2>Rewrite validity</h2>",
+        '<p class="meta">Did each rewrite do what it was asked? A rewrite judge gave each '
+        "successful rewrite a verdict: valid (the attribute moved the asked way and little "
+        "else changed), invalid, or undecided (left out of n_judged). valid = valid/judged "
+        "(rate); &quot;not measured&quot; when no rewrite of the attribute was judged. failed "
+        f"= failed/attempted rewrites.{note}</p>",
+        html_table(rows),
+    ]
 
 
 def _fallback_examples(table: pd.DataFrame, k: int) -> list:
@@ -103,10 +152,14 @@ def report_html(
         sens = sensitivity(table)
     require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the report's sensitivity table")
     order = attribute_order(sens)
+    valid_only = bool(sens.attrs.get("valid_only")) or bool(
+        (summary or {}).get("sensitivity_valid_only")
+    )
     spec = sensitivity_chart(sens, title="Preference flip rate per attribute").to_dict()
     sections = [
         *_summary_section(table, title, summary),
-        *_sensitivity_section(sens),
+        *_sensitivity_section(sens, valid_only),
+        *_validity_section(table, sens, valid_only),
         *_quality_section(table),
         *_failures_section(table),
         *_expectations_section(table, expectations),
@@ -132,11 +185,25 @@ def _summary_section(
     ]
 
 
-def _sensitivity_section(sens: pd.DataFrame) -> list[str]:
+def _sensitivity_section(sens: pd.DataFrame, valid_only: bool = False) -> list[str]:
     """The chart's placeholder (filled by the embedded Vega-Lite spec) and the same numbers
-    as a table, for readers without JavaScript."""
+    as a table, for readers without JavaScript; with ``valid_only`` a note saying the
+    figures count only the rewrites the judge found valid."""
+    only = (
+        [
+            '<p class="note">Computed on valid rewrites only: the successful rewrites the '
+            "rewrite judge did not find valid (invalid, undecided or not judged) are left out "
+            "of every figure below (n, PFR, intervals, margin change, length control, null "
+            "test); failed still counts the failed rewrites (beside n, the valid ones: "
+            "failed / (valid + failed)). The Rewrite validity section counts every "
+            "rewrite.</p>"
+        ]
+        if valid_only
+        else []
+    )
     return [
         "<h2>Sensitivity</h2>",
+        *only,
         '<p class="meta">Preference flip rate (PFR) per attribute with 95% confidence '
         "intervals (bootstrap over comparisons, floored by Wilson); &quot;worse&quot; "
         "rewrites the chosen response, "

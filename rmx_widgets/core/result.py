@@ -77,6 +77,15 @@ class RunStats:
     effects_failures: int = 0
     effects_scores_computed: int = 0
     effects_scores_cached: int = 0
+    #: with a rewrite judge (``core.validity_pass``): its identity (``None``: no judge), its
+    #: verdicts computed / from the store, and how the judged rewrites came out (valid,
+    #: invalid, undecided: the judge could not decide or has no test for the attribute)
+    judge: str | None = None
+    verdicts_computed: int = 0
+    verdicts_cached: int = 0
+    judged_valid: int = 0
+    judged_invalid: int = 0
+    judged_undecided: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
@@ -172,6 +181,7 @@ class ExplanationResult:
             "cf": int((t["outcome"] == "CF").sum()),
             "sf": int((t["outcome"] == "SF").sum()),
             "failed": int((t["outcome"] == "failed").sum()),
+            **validity_summary(self.stats.judge, t),
             "failures_by_reason": failures_by_reason(t),
             "truncated_rows": int(t["truncated"].fillna(False).astype(bool).sum())
             if "truncated" in t
@@ -258,6 +268,22 @@ def sensitivity_with_null(
     return sensitivity(table, null=null, **kwargs)
 
 
+def validity_summary(judge: str | None, table: pd.DataFrame) -> dict[str, Any]:
+    """The rewrite judge's part of ``summary()``, beside the failed count: its identity, the
+    successful rewrites with a True/False verdict (``judged``), the ``valid`` ones and
+    ``valid_rate`` = valid / judged (``None``, not measured, when nothing was judged)."""
+    from rmx_widgets.core.validity_rates import validity_totals
+
+    totals = validity_totals(table)
+    judged = int(totals["judged"])  # type: ignore[call-overload]
+    return {
+        "judge": judge,
+        "judged": judged,
+        "valid": totals["valid"],
+        "valid_rate": totals["valid_rate"] if judged else None,
+    }
+
+
 def null_summary(perturber: str | None, null: pd.DataFrame | None) -> dict[str, Any]:
     """The null's part of ``summary()``: its identity and outcome counts (``None`` when no null
     ran, never 0)."""
@@ -286,10 +312,12 @@ def write_run_files(
     report: bool,
     example_rows: Callable[[list], pd.DataFrame] | None,
     null_writer: TableWriter | None = None,
+    valid_only: bool = False,
 ) -> SavedRun:
     """Everything beside the tables ``writer`` (and ``null_writer``, for the null table) wrote:
     originals, sensitivity, summary and the report (whose few examples come from
-    ``example_rows`` when the table in memory is slim)."""
+    ``example_rows`` when the table in memory is slim). ``valid_only``: sensitivity (the CSV,
+    the summary's ``sensitivity_valid_only`` and the report) on the rewrites judged valid."""
     out = writer.out_dir
     paths = {
         "table_parquet": writer.parquet_path,
@@ -306,10 +334,10 @@ def write_run_files(
             (out / f"{NULL_TABLE_STEM}{ext}").unlink(missing_ok=True)
     with atomic_path(paths["originals"]) as tmp:
         write_csv(result.originals, tmp)
-    sens = sensitivity_with_null(table, result.null_table)
+    sens = sensitivity_with_null(table, result.null_table, valid_only=valid_only)
     with atomic_path(paths["sensitivity"]) as tmp:
         write_csv(sens, tmp)
-    summary = result.summary()
+    summary = {**result.summary(), "sensitivity_valid_only": bool(valid_only)}
     write_text(paths["summary"], json.dumps(summary, indent=2) + "\n")
     if report:
         from rmx_widgets.core.report import write_report

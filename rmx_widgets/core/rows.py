@@ -53,7 +53,13 @@ TABLE_COLUMNS = [
     "length_change",
     "human_preferred",
     "rm_agrees_with_human",
+    "valid",
+    "validity_reason",
 ]
+#: Appended last: ``valid`` (pandas nullable boolean: the rewrite judge's verdict, True / False;
+#: <NA> when no judge ran, the judge could not decide, or the rewrite failed) and
+#: ``validity_reason`` (the judge's one-line reason; missing without a verdict); filled by
+#: ``core.validity_pass`` for the main table only (the null table's rows are not judged).
 
 # ``truncated``: the RM cut (to its maximum length) at least one of the inputs this row's margins
 # come from (the original, the rewrite or the other response); see ``last_truncated`` in
@@ -293,9 +299,14 @@ def explanation_rows(
                 "length_change": length_change(it.original, text),
                 "human_preferred": human_label(it.comparison),
                 "rm_agrees_with_human": rm_agrees(it.preferred, human_label(it.comparison)),
+                "valid": None,
+                "validity_reason": None,
             }
         )
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     frame["length_change"] = frame["length_change"].astype(float)
     frame["rm_agrees_with_human"] = frame["rm_agrees_with_human"].astype("boolean")
+    frame["valid"] = frame["valid"].astype("boolean")
+    # text with missing values, as Parquet reads it back (an all-None column would be objects)
+    frame["validity_reason"] = frame["validity_reason"].astype("str")
     return frame

@@ -31,13 +31,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from rmx_widgets.core.confounders import length_controlled
+from rmx_widgets.core.confounders import has_length_information, length_controlled
 from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
 from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _with_pooled
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
+from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS, valid_only_rows, validity_columns
 
 SENSITIVITY_COLUMNS = [
     "attribute",
@@ -53,11 +54,13 @@ SENSITIVITY_COLUMNS = [
     "pfr_length_controlled",
     "n_length_controlled",
 ]
-SENSITIVITY_COLUMNS.extend(NULL_COLUMNS)  # last: the null test's columns (core.null_test)
+SENSITIVITY_COLUMNS.extend(NULL_COLUMNS)  # the null test's columns (core.null_test)
+SENSITIVITY_COLUMNS.extend(VALIDITY_COLUMNS)  # last: valid-rewrite rates (core.validity_rates)
 DIRECTION_ROWS = ("worse", "better", "both")
 #: The columns computed here, which every face needs; the length-controlled ones come from
-#: ``core.confounders`` and the null test's from ``core.null_test``, and faces read those when
-#: present (a sensitivity table saved before they existed still charts and reports).
+#: ``core.confounders``, the null test's from ``core.null_test`` and the valid-rewrite rates
+#: from ``core.validity_rates``, and faces read those when present (a sensitivity table saved
+#: before they existed still charts and reports).
 BASE_SENSITIVITY_COLUMNS = SENSITIVITY_COLUMNS[: SENSITIVITY_COLUMNS.index("n_failed") + 1]
 _RECORD_COLUMNS = BASE_SENSITIVITY_COLUMNS
 _NEEDED = ["comparison_id", "attribute", "direction", "outcome", "margin_before", "margin_after"]
@@ -119,6 +122,7 @@ def sensitivity(
     confidence: float = 0.95,
     null: pd.DataFrame | None = None,
     alpha: float = DEFAULT_ALPHA,
+    valid_only: bool = False,
 ) -> pd.DataFrame:
     """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
@@ -147,9 +151,23 @@ def sensitivity(
     ``null``: an explanation table of the same comparisons by an attribute-blind perturber;
     it fills the last columns (``null_pfr`` … ``significant``, see ``core.null_test``, at
     level ``alpha``); without it they are NaN / <NA>.
+
+    ``n_judged``, ``n_valid``, ``valid_rate`` (last): the successful rewrites with a True /
+    False verdict of a rewrite judge (column ``valid``), how many were True, and their ratio
+    (NaN, "not measured", when none was judged); see ``core.validity_rates``. They always
+    describe every successful rewrite, also with ``valid_only``.
+
+    ``valid_only``: leave out the successful rewrites whose ``valid`` is not True (invalid,
+    undecided or not judged) from every other figure: PFR, interval, n, margin change (and the
+    reward spread it is scaled by), the length-controlled PFR and the null test's pairs.
+    ``n_failed`` still counts the failed rewrites. A table without any verdict raises
+    ``OptionError``; an attribute with no valid rewrite keeps its rows, n = 0, NaN PFR.
     """
     _check_arguments(table, n_boot, confidence)
     attributes = list(pd.unique(table["attribute"]))
+    validity = validity_columns(table, attributes, DIRECTION_ROWS)
+    if valid_only:
+        table = valid_only_rows(table)
     n_attr = len(attributes)
     ok = table[table["outcome"] != "failed"]
     cell, cf_counts, n_counts = _cell_counts(ok, attributes)
@@ -173,17 +191,32 @@ def sensitivity(
                 (name, direction, pfr[j], ci_low[j], ci_high[j], n_ok, mean_change[j], n_ok)
                 + (int(n_comparisons[j]), int(n_failed[j]))
             )
-    out = _with_length_control(_sorted_frame(records), table)
-    nulls = null_columns(table, null, n_boot=n_boot, seed=seed, confidence=confidence, alpha=alpha)
+    out = _with_length_control(_sorted_frame(records), table, attributes)
+    tested = null
+    if valid_only and not bool((table["outcome"] != "failed").any()):
+        tested = None  # no valid rewrite to pair: every row has 0 pairs (filled below)
+    nulls = null_columns(
+        table, tested, n_boot=n_boot, seed=seed, confidence=confidence, alpha=alpha
+    )
     out = out.merge(nulls, on=["attribute", "direction"], how="left", validate="1:1")
+    if valid_only and null is not None:  # an attribute with no valid rewrite had no pair
+        out["null_n"] = out["null_n"].fillna(0).astype(np.int64)
+    out = out.merge(validity, on=["attribute", "direction"], how="left", validate="1:1")
     out.attrs["alpha"] = alpha  # the faces' legends state the level the markers used
+    out.attrs["valid_only"] = bool(valid_only)  # the faces say when only valid rewrites count
     return out
 
 
-def _with_length_control(out: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Merge in ``pfr_length_controlled``, ``n_length_controlled`` (``core.confounders``)."""
+def _with_length_control(out: pd.DataFrame, table: pd.DataFrame, attributes: list) -> pd.DataFrame:
+    """Merge in ``pfr_length_controlled``, ``n_length_controlled`` (``core.confounders``).
+    An attribute whose rows ``valid_only`` removed has none controlled: n 0 (when the table
+    has length information), rate NaN."""
     lengths = length_controlled(table, DIRECTION_ROWS)
-    return out.merge(lengths, on=["attribute", "direction"], how="left", validate="1:1")
+    merged = out.merge(lengths, on=["attribute", "direction"], how="left", validate="1:1")
+    gone = ~merged["attribute"].isin(set(lengths["attribute"]))
+    if gone.any() and has_length_information(table):
+        merged.loc[gone, "n_length_controlled"] = 0
+    return merged
 
 
 def _failed_counts(table: pd.DataFrame, attributes: list) -> np.ndarray:

@@ -51,6 +51,9 @@ from rmx_widgets.core.store_faults import (
 )
 
 SCHEMA_VERSION = "2"  # 2: scores.truncated and the claims table (1 is migrated in place)
+# The ``verdicts`` table (rewrite judges, ``core.validity.cached``) was added within schema 2:
+# ``CREATE TABLE IF NOT EXISTS`` gives an older store the empty table on open and changes
+# nothing else in it, so every cached perturbation and score of that store is still found.
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,13 +65,16 @@ CREATE TABLE IF NOT EXISTS scores (
     truncated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY, judge TEXT NOT NULL, attribute TEXT NOT NULL,
+    direction TEXT NOT NULL, valid INTEGER NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS annotations (
     comparison_id TEXT NOT NULL, rm TEXT NOT NULL, tags TEXT NOT NULL, note TEXT NOT NULL,
     updated REAL NOT NULL, PRIMARY KEY (comparison_id, rm));
 """
 
 #: The tables of a store (every schema version); a database with any other table is not one.
-STORE_TABLES = frozenset({"meta", "perturbations", "scores", "claims", "annotations"})
+STORE_TABLES = frozenset({"meta", "perturbations", "scores", "claims", "annotations", "verdicts"})
 
 
 def content_key(*parts: str) -> str:
@@ -408,18 +414,42 @@ class Store:
             )
             self._release_in_tx([v[0] for v in values])
 
+    # -- verdicts (rewrite judges) ----------------------------------------------------------
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, tuple[bool, str]]:
+        """The stored verdicts among ``keys``: (valid, reason). Only decided verdicts are
+        stored (``core.validity.cached``), so ``valid`` is True or False."""
+        return {
+            k: (bool(v), r)
+            for k, v, r in self._select(
+                "SELECT key, valid, reason FROM verdicts WHERE key IN ({})", keys
+            )
+        }
+
+    def put_verdicts(self, rows: Iterable[tuple[str, str, str, str, bool, str]]) -> None:
+        """rows: (key, judge, attribute, direction, valid, reason), written atomically together
+        with the release of this store's claims on those keys."""
+        now = time.time()
+        values = [(k, j, a, d, int(bool(v)), r, now) for k, j, a, d, v, r in rows]
+        with self._lock_and_tx():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?)", values
+            )
+            self._release_in_tx([v[0] for v in values])
+
     # -- claims (several processes on one store) -------------------------------------------
     def claim(self, keys: Sequence[str], done_in: str | None = None) -> set[str]:
         """Claim the keys nobody else is computing; return those now claimed by this store.
 
         A key claimed by another owner is left alone while that owner lives and its lease
-        holds. ``done_in`` ("perturbations" or "scores") also skips keys that already have a
-        result there, checked in the same transaction: another process may have finished a key
-        between the caller's cache lookup and this claim. In-memory stores are private to one
-        object, so every key is theirs at once.
+        holds. ``done_in`` ("perturbations", "scores" or "verdicts") also skips keys that
+        already have a result there, checked in the same transaction: another process may have
+        finished a key between the caller's cache lookup and this claim. In-memory stores are
+        private to one object, so every key is theirs at once.
         """
-        if done_in not in (None, "perturbations", "scores"):
-            raise ValueError(f"done_in must be 'perturbations' or 'scores', got {done_in!r}")
+        if done_in not in (None, "perturbations", "scores", "verdicts"):
+            raise ValueError(
+                f"done_in must be 'perturbations', 'scores' or 'verdicts', got {done_in!r}"
+            )
         keys = list(dict.fromkeys(keys))
         if self.path is None or not keys:
             return set(keys)

@@ -161,6 +161,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"is not an explanation table: column(s) {', '.join(missing)} missing; {what}.",
             source=str(path),
         )
+    if "valid" in table.columns:  # Parquet gives None objects back, JSON lines 1.0 / 0.0 / NaN
+        from rmx_widgets.core.validity_rates import valid_flags
+
+        table["valid"] = valid_flags(table.drop(columns=["outcome"]))
     return table
 
 

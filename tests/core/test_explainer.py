@@ -231,6 +231,8 @@ def test_declared_failure_kind_is_reported_through_store_table_and_parquet(tmp_p
         "length_change",
         "human_preferred",
         "rm_agrees_with_human",
+        "valid",
+        "validity_reason",
     ]
     assert set(first.table["failure_kind"]) == {"exception"}
     assert first.summary()["failures_by_reason"] == {"exception": 4}

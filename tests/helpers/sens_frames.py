@@ -20,10 +20,12 @@ import math
 import pandas as pd
 
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, SENSITIVITY_COLUMNS
+from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS
 
 HOSTILE = "<b>x</b>&<script>"
 # the columns sensitivity() appends after the base ones: length control, then the null test
-NULL_COLUMNS = SENSITIVITY_COLUMNS[len(BASE_SENSITIVITY_COLUMNS) :]
+# (the valid-rewrite columns after them are left out: the faces read them when present)
+NULL_COLUMNS = SENSITIVITY_COLUMNS[len(BASE_SENSITIVITY_COLUMNS) : -len(VALIDITY_COLUMNS)]
 NAN = math.nan
 
 # attribute, direction, pfr, ci_low, ci_high, n, mean_margin_change, n_rewrites,
