@@ -19,7 +19,12 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rmx_widgets.core.devices import env_offline, local_folder, pretrained_kwargs
+from rmx_widgets.core.devices import (
+    env_offline,
+    local_folder,
+    pretrained_kwargs,
+    refuse_pickle_weights,
+)
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.hf.heads import (
     Head,
@@ -122,6 +127,43 @@ class ModelSource:
         model.eval()
         return tokenizer, model, model.config._attn_implementation or attn, chosen
 
+    def load_causal_lm(
+        self, device: torch.device, dtype: torch.dtype | str, attn_implementation: str | None
+    ) -> tuple[Any, Any, str | None]:
+        """(tokenizer, causal LM in eval mode on ``device``, attention used), for models whose
+        log-probabilities are the score (``DPORewardModel``); safetensors weights only, and a
+        checkpoint without its LM head (which would be random) is refused."""
+        if self.is_local:
+            refuse_pickle_weights(
+                self.path, owner=f"language model {self.name_or_path!r}", error=RewardModelError
+            )
+        from transformers import AutoConfig, AutoTokenizer
+
+        common = pretrained_kwargs(self.trust_remote_code)
+        try:
+            config = AutoConfig.from_pretrained(self.path, **common)
+            tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
+        except Exception as e:  # OSError, ValueError, ImportError, ...
+            raise self.load_error(e) from e
+        candidates: list[str | None] = (
+            [attn_implementation]
+            if attn_implementation is not None
+            else auto_attn_candidates(device, dtype, config)
+        )
+        model, info, attn = self._load_weights(
+            config, device, dtype, candidates, auto_class="AutoModelForCausalLM"
+        )
+        missing = sorted(info.get("missing_keys", ()))
+        if missing:
+            raise RewardModelError(
+                f"{self.name_or_path!r} is not a complete causal language model (missing "
+                f"{', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+                "transformers would initialise those weights randomly."
+            )
+        model.to(device)
+        model.eval()
+        return tokenizer, model, model.config._attn_implementation or attn
+
     def _load_value_head_model(
         self,
         config: Any,
@@ -168,7 +210,7 @@ class ModelSource:
             "dtype": dtype,
             "output_loading_info": True,
         }
-        if auto_class == "AutoModel":  # value heads: safetensors only (pickles can run code)
+        if auto_class != "AutoModelForSequenceClassification":  # new loaders: safetensors only
             kwargs["use_safetensors"] = True
         if device.type != "cpu" and is_accelerate_available():
             # Load the weights straight onto the accelerator instead of staging them in RAM.
