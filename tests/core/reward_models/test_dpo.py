@@ -6,6 +6,7 @@ touches the network."""
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -195,3 +196,27 @@ def test_spec(lms):
 def test_a_rm_checkpoint_is_not_a_policy(tiny_decoder_rm, lms):
     with pytest.raises(RewardModelError, match="not a complete causal language model"):
         DPORewardModel(tiny_decoder_rm, lms[1], device="cpu")
+
+
+def test_goes_where_a_reward_model_goes(lms):
+    """The Explainer runs on it like on any RM: every rewritten row gets a reward."""
+    comps = [
+        {
+            "id": "c1",
+            "prompt": "Why is the sky blue?",
+            "response_a": "Light scatters. I think it might be Rayleigh scattering.",
+            "response_b": "Rayleigh scattering of sunlight by air.",
+        }
+    ]
+    rm = DPORewardModel(*lms, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = rmx.Explainer(
+            rm, rmx.RulePerturber(), attributes=["verbosity", "assertiveness"], progress=False
+        ).explain(comps)
+    table = result.table
+    scored = table[table["failure_kind"].isna()]  # rows whose rewrite did not fail
+    assert len(scored) > 0 and scored["reward_perturbed"].notna().all()
+    assert (table["rm"] == rm.identity).all() and not table["truncated"].any()
+    (direct,) = rm.score([comps[0]["prompt"]], [comps[0]["response_b"]])
+    assert table.loc[table["side"] == "chosen", "reward_original"].iloc[0] == pytest.approx(direct)
