@@ -5,6 +5,7 @@ model's last-token hidden state. Nothing here touches the network."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -275,3 +276,31 @@ def test_from_model_takes_a_head(classifier3):
     assert rm.identity == "cls3:head=1"
     loaded = HFRewardModel(classifier3, head=1, device="cpu")
     assert _max_diff(rm.score(PROMPTS, RESPONSES), loaded.score(PROMPTS, RESPONSES)) < 1e-5
+
+
+def test_value_head_in_a_sharded_checkpoint(trl_checkpoint, tmp_path):
+    """The head is found through model.safetensors.index.json, in whichever shard holds it."""
+    from safetensors.torch import load_file
+
+    dst = tmp_path / "sharded"
+    dst.mkdir()
+    for f in trl_checkpoint.iterdir():
+        if f.name != "model.safetensors":
+            (dst / f.name).write_bytes(f.read_bytes())
+    state = load_file(str(trl_checkpoint / "model.safetensors"))
+    keys = sorted(state)
+    shards = {
+        "model-00001-of-00002.safetensors": keys[::2],
+        "model-00002-of-00002.safetensors": keys[1::2],
+    }
+    weight_map = {}
+    for shard, names in shards.items():
+        save_file({k: state[k] for k in names}, str(dst / shard))
+        weight_map.update(dict.fromkeys(names, shard))
+    (dst / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map})
+    )
+    sharded = HFRewardModel(dst, head="value_head", device="cpu")
+    single = HFRewardModel(trl_checkpoint, head="value_head", device="cpu")
+    assert sharded.head.convention == "trl" and len(sharded.head.files) == 2
+    assert _max_diff(sharded.score(PROMPTS, RESPONSES), single.score(PROMPTS, RESPONSES)) < 1e-5
