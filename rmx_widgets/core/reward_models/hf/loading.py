@@ -15,6 +15,7 @@ format must not change.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -218,7 +219,19 @@ class ModelSource:
 
         def attempt(attn: str | None) -> tuple[Any, dict[str, Any], str | None]:
             extra = {} if attn is None else {"attn_implementation": attn}
-            model, info = loader.from_pretrained(self.path, **extra, **kwargs)
+            if auto_class != "AutoModel":
+                model, info = loader.from_pretrained(self.path, **extra, **kwargs)
+                return model, info, attn
+            # A value-head checkpoint's LM head and value head are "unexpected" keys for its
+            # base model, by design; transformers would log a load report listing them on
+            # every load. Missing keys are checked by the caller, so the report is muted.
+            report = logging.getLogger("transformers.modeling_utils")
+            level = report.level
+            report.setLevel(logging.ERROR)
+            try:
+                model, info = loader.from_pretrained(self.path, **extra, **kwargs)
+            finally:
+                report.setLevel(level)
             return model, info, attn
 
         *first, last = candidates
