@@ -36,6 +36,7 @@ _LAZY = {
     "ParaphrasePerturber": "rmx_widgets.core.perturbers.paraphrase",
     "PolyjuicePerturber": "rmx_widgets.core.perturbers.polyjuice",
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
+    "DPORewardModel": "rmx_widgets.core.reward_models.dpo",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.study.run",

@@ -8,7 +8,10 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
 
     RM         [NAME=]transparent                 the documented demo RM, default weights
                [NAME=]transparent:f=w,...         only those features, with those weights
-               [NAME=]<hub name or local path>    a sequence-classification RM (HFRewardModel)
+               [NAME=][hf:]<hub name or path>     a sequence-classification RM (HFRewardModel)
+               [NAME=][hf:]<name or path>:head=N  output N of a model with several outputs;
+                                                  :head=value_head reads a TRL / OpenRLHF head
+               [NAME=]dpo:policy=P,ref=R[,beta=B] DPO implicit reward of two causal LMs
     perturber  [NAME=]rules                       the offline rule perturber
                [NAME=]random[:fraction]           random word edits (default 0.15)
                [NAME=]paraphrase                  attribute-free LLM paraphrases
@@ -56,6 +59,8 @@ _PERTURBER_KINDS = (
     "openai / hf (llm with that backend)"
 )
 _NAMED = re.compile(r"^(?P<name>[^:/=\\]+)=(?P<spec>.+)$")
+# A trailing ``:key=value`` option of a hub / path RM spec (hub names never hold ':').
+_HF_OPTION = re.compile(r"^(?P<source>.+):(?P<key>[A-Za-z_]+)=(?P<value>[^:/\\]*)$")
 
 
 def split_name(spec: str) -> tuple[str | None, str]:
@@ -97,11 +102,92 @@ def reward_model_from_spec(
                 "(e.g. transparent:hedging=-1,length=0.4), or drop the ':'."
             )
         return TransparentRewardModel(weights or None, only=bool(weights), name=name)
+    if kind == "dpo":
+        from rmx_widgets.core.reward_models.dpo import DPORewardModel
+
+        policy, reference, beta = _dpo_options(body, option)
+        return DPORewardModel(
+            policy,
+            reference,
+            beta=beta,
+            device=device,
+            dtype=dtype,
+            max_length=max_length,
+            trust_remote_code=trust_remote_code,
+        )
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
+    source, head = _hf_options(body)
     return HFRewardModel(
-        body, device=device, dtype=dtype, max_length=max_length, trust_remote_code=trust_remote_code
+        source,
+        device=device,
+        dtype=dtype,
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+        head=head,
     )
+
+
+def _hf_options(body: str) -> tuple[str, int | str | None]:
+    """``[hf:]SOURCE[:head=N|value_head]`` → (SOURCE, head)."""
+    source = body.removeprefix("hf:")
+    m = _HF_OPTION.match(source)
+    if not m:
+        return source, None
+    key, value = m.group("key"), m.group("value").strip()
+    if key != "head":
+        raise RewardModelError(
+            f"RM spec {body!r}: unknown option {key!r}; a hub or path RM takes :head=N "
+            "(output N of several) or :head=value_head."
+        )
+    if not value:
+        raise RewardModelError(
+            f"RM spec {body!r}: head= needs an output index or value_head (e.g. {m['source']}"
+            ":head=1)."
+        )
+    if value == "value_head":
+        return m.group("source"), value
+    if not value.isdigit():
+        raise RewardModelError(
+            f"RM spec {body!r}: head={value!r} is not an output index (an integer >= 0) or "
+            "value_head."
+        )
+    return m.group("source"), int(value)
+
+
+_DPO_USAGE = "dpo:policy=PATH,ref=PATH[,beta=0.1]"
+
+
+def _dpo_options(body: str, option: str) -> tuple[str, str, float]:
+    """``policy=P,ref=R[,beta=B]`` → (P, R, B); every mistake is one line naming the usage."""
+    values: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in option.split(","))):
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not value:
+            raise RewardModelError(
+                f"RM spec {body!r}: {part!r} is not key=value; use {_DPO_USAGE}."
+            )
+        if key not in ("policy", "ref", "beta"):
+            raise RewardModelError(
+                f"RM spec {body!r}: unknown key {key!r} (policy, ref and beta are); use "
+                f"{_DPO_USAGE}."
+            )
+        if key in values:
+            raise RewardModelError(f"RM spec {body!r}: {key} is given twice; use {_DPO_USAGE}.")
+        values[key] = value
+    missing = [k for k in ("policy", "ref") if k not in values]
+    if missing:
+        raise RewardModelError(
+            f"RM spec {body!r}: {' and '.join(missing)} missing; use {_DPO_USAGE}."
+        )
+    try:
+        beta = float(values.get("beta", "0.1"))
+    except ValueError:
+        raise RewardModelError(
+            f"RM spec {body!r}: beta={values['beta']!r} is not a number; use {_DPO_USAGE}."
+        ) from None
+    return values["policy"], values["ref"], beta
 
 
 def reward_models_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BaseRewardModel]:

@@ -1,7 +1,9 @@
-"""Reward models loaded with transformers (``AutoModelForSequenceClassification``, one output).
+"""Reward models loaded with transformers (``AutoModelForSequenceClassification``, one output
+or the ``head=`` chosen of several, or a TRL / OpenRLHF value head).
 
 The package splits :class:`HFRewardModel` along its seams: ``loading`` (model, tokenizer,
-config checks, identity), ``architecture`` (decoder vs encoder, chosen once at load),
+config checks, identity), ``heads`` (which output is the reward), ``architecture`` (decoder
+vs encoder, chosen once at load),
 ``encoding`` (chat template / plain format / text pair, tokenisation, left truncation),
 ``batching`` (token-budget packing, out-of-memory recovery), ``prefix`` (KV-cache prefix
 sharing) and ``model`` (the class that ties them together). Import from here; inside the

@@ -184,6 +184,7 @@ class MemoryBudget:
             )
 
 
-def scores_of(logits: Any) -> list[float]:
-    """A head's ``logits[:, 0]`` as Python floats (the reward of each row)."""
-    return logits[:, 0].float().cpu().tolist()
+def scores_of(logits: Any, column: int = 0) -> list[float]:
+    """A head's ``logits[:, column]`` as Python floats (the reward of each row; ``column`` is
+    the ``head=`` output of a model with several)."""
+    return logits[:, column].float().cpu().tolist()

@@ -57,13 +57,20 @@ class InputEncoder:
     """Renders and tokenises inputs for one tokenizer and architecture.
 
     ``model_name`` appears in errors; ``use_token_types``: the model takes ``token_type_ids``
-    (encoders with segment embeddings), so they are kept.
+    (encoders with segment embeddings), so they are kept; ``end_id``: a token every input must
+    end with (appended when it does not; OpenRLHF RMs read their reward at the EOS).
     """
 
     def __init__(
-        self, tokenizer: Any, architecture: Architecture, model_name: str, use_token_types: bool
+        self,
+        tokenizer: Any,
+        architecture: Architecture,
+        model_name: str,
+        use_token_types: bool,
+        end_id: int | None = None,
     ) -> None:
         self.tokenizer = tokenizer
+        self.end_id = end_id
         self.architecture = architecture
         self.model_name = model_name
         self.use_token_types = use_token_types
@@ -142,6 +149,10 @@ class InputEncoder:
             for j, i in enumerate(idx):
                 ids = list(batch["input_ids"][j])
                 types = list(batch["token_type_ids"][j]) if self.use_token_types else None
+                if self.end_id is not None and (not ids or ids[-1] != self.end_id):
+                    ids.append(self.end_id)
+                    if types is not None:
+                        types.append(types[-1] if types else 0)
                 merged = False
                 if is_pair:
                     prompt_len = _pair_prompt_len(batch, j, len(ids))

@@ -1,10 +1,12 @@
 """Loading a reward model from the hub or a folder, and what follows from its config.
 
-A reward model here is a transformers ``AutoModelForSequenceClassification`` with exactly one
-output; a classifier (several outputs) or a language model without a trained reward head
-(transformers would silently give it a *random* one) is refused with a message that says what
-it is instead. Loading picks the fastest attention kernel the machine has (FlashAttention-2,
-then SDPA, then transformers' default) and puts the weights straight onto the accelerator.
+A reward model here is a transformers ``AutoModelForSequenceClassification`` with one output
+(or, with ``head=N``, output N of several), or a base model with a TRL / OpenRLHF value head
+(``heads.py``); a classifier without ``head=`` or a language model without a trained reward
+head (transformers would silently give it a *random* one) is refused with a message that says
+what it is instead and how to choose an output. Loading picks the fastest attention kernel the
+machine has (FlashAttention-2, then SDPA, then transformers' default) and puts the weights
+straight onto the accelerator.
 
 The identity (``hf:<absolute path or hub id>:<dtype>``) is the cache key of every score, so its
 format must not change.
@@ -13,12 +15,25 @@ format must not change.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rmx_widgets.core.devices import env_offline, local_folder, pretrained_kwargs
+from rmx_widgets.core.devices import (
+    env_offline,
+    local_folder,
+    pretrained_kwargs,
+    refuse_pickle_weights,
+)
 from rmx_widgets.core.errors import RewardModelError
+from rmx_widgets.core.reward_models.hf.heads import (
+    Head,
+    ValueHead,
+    ValueHeadModel,
+    choose_head,
+    head_linear,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -73,9 +88,14 @@ class ModelSource:
         )
 
     def load(
-        self, device: torch.device, dtype: torch.dtype | str, attn_implementation: str | None
-    ) -> tuple[Any, Any, str | None]:
-        """(tokenizer, model in eval mode on ``device``, the attention implementation used);
+        self,
+        device: torch.device,
+        dtype: torch.dtype | str,
+        attn_implementation: str | None,
+        head: int | str | None = None,
+    ) -> tuple[Any, Any, str | None, Head]:
+        """(tokenizer, model in eval mode on ``device``, the attention implementation used,
+        the reward head: an output index or a value head, see ``heads.py``);
         ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order."""
         from transformers import AutoConfig, AutoTokenizer
 
@@ -84,7 +104,7 @@ class ModelSource:
             config = AutoConfig.from_pretrained(self.path, **common)
         except Exception as e:  # transformers raises OSError, ValueError, ImportError, ...
             raise self.load_error(e) from e
-        check_single_output(config, self.name_or_path)
+        chosen = choose_head(config, head, self.path, self.name_or_path, **common)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
         except Exception as e:
@@ -94,8 +114,11 @@ class ModelSource:
             if attn_implementation is not None
             else auto_attn_candidates(device, dtype, config)
         )
-        model, info, attn = self._load_weights(config, device, dtype, candidates)
-        check_head_loaded(model, info, self.name_or_path)
+        if isinstance(chosen, ValueHead):
+            model, attn = self._load_value_head_model(config, chosen, device, dtype, candidates)
+        else:
+            model, info, attn = self._load_weights(config, device, dtype, candidates)
+            check_head_loaded(model, info, self.name_or_path)
         try:
             model.to(device)
         except (RuntimeError, AssertionError) as e:
@@ -103,7 +126,68 @@ class ModelSource:
                 f"cannot move reward model {self.name_or_path} to {device}: {e}"
             ) from e
         model.eval()
+        return tokenizer, model, model.config._attn_implementation or attn, chosen
+
+    def load_causal_lm(
+        self, device: torch.device, dtype: torch.dtype | str, attn_implementation: str | None
+    ) -> tuple[Any, Any, str | None]:
+        """(tokenizer, causal LM in eval mode on ``device``, attention used), for models whose
+        log-probabilities are the score (``DPORewardModel``); safetensors weights only, and a
+        checkpoint without its LM head (which would be random) is refused."""
+        if self.is_local:
+            refuse_pickle_weights(
+                self.path, owner=f"language model {self.name_or_path!r}", error=RewardModelError
+            )
+        from transformers import AutoConfig, AutoTokenizer
+
+        common = pretrained_kwargs(self.trust_remote_code)
+        try:
+            config = AutoConfig.from_pretrained(self.path, **common)
+            tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
+        except Exception as e:  # OSError, ValueError, ImportError, ...
+            raise self.load_error(e) from e
+        candidates: list[str | None] = (
+            [attn_implementation]
+            if attn_implementation is not None
+            else auto_attn_candidates(device, dtype, config)
+        )
+        model, info, attn = self._load_weights(
+            config, device, dtype, candidates, auto_class="AutoModelForCausalLM"
+        )
+        missing = sorted(info.get("missing_keys", ()))
+        if missing:
+            raise RewardModelError(
+                f"{self.name_or_path!r} is not a complete causal language model (missing "
+                f"{', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+                "transformers would initialise those weights randomly."
+            )
+        model.to(device)
+        model.eval()
         return tokenizer, model, model.config._attn_implementation or attn
+
+    def _load_value_head_model(
+        self,
+        config: Any,
+        head: ValueHead,
+        device: torch.device,
+        dtype: torch.dtype | str,
+        candidates: list[str | None],
+    ) -> tuple[ValueHeadModel, str | None]:
+        """The base model (safetensors weights only) and the value head on top of it; a base
+        whose own weights are missing would be random, so that is refused."""
+        base, info, attn = self._load_weights(
+            config, device, dtype, candidates, auto_class="AutoModel"
+        )
+        missing = sorted(info.get("missing_keys", ()))
+        if missing:
+            raise RewardModelError(
+                f"the base model of {self.name_or_path!r} ({head.convention} value head) is "
+                f"missing weights ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
+                "); transformers would initialise them randomly."
+            )
+        hidden = config.get_text_config().hidden_size
+        linear = head_linear(head, hidden, base.dtype, next(base.parameters()).device)
+        return ValueHeadModel(base, linear, head, config), attn
 
     def _load_weights(
         self,
@@ -111,12 +195,15 @@ class ModelSource:
         device: torch.device,
         dtype: torch.dtype | str,
         candidates: list[str | None],
+        auto_class: str = "AutoModelForSequenceClassification",
     ) -> tuple[Any, dict[str, Any], str | None]:
         """The weights with the first attention kernel in ``candidates`` that this
         architecture and installation support (a kernel they lack raises ValueError or
         ImportError, and the next is tried); the last candidate's error is the user's."""
-        from transformers import AutoModelForSequenceClassification
+        import transformers
         from transformers.utils import is_accelerate_available
+
+        loader = getattr(transformers, auto_class)
 
         kwargs = {
             **pretrained_kwargs(self.trust_remote_code),
@@ -124,15 +211,27 @@ class ModelSource:
             "dtype": dtype,
             "output_loading_info": True,
         }
+        if auto_class != "AutoModelForSequenceClassification":  # new loaders: safetensors only
+            kwargs["use_safetensors"] = True
         if device.type != "cpu" and is_accelerate_available():
             # Load the weights straight onto the accelerator instead of staging them in RAM.
             kwargs["device_map"] = {"": device}
 
         def attempt(attn: str | None) -> tuple[Any, dict[str, Any], str | None]:
             extra = {} if attn is None else {"attn_implementation": attn}
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                self.path, **extra, **kwargs
-            )
+            if auto_class != "AutoModel":
+                model, info = loader.from_pretrained(self.path, **extra, **kwargs)
+                return model, info, attn
+            # A value-head checkpoint's LM head and value head are "unexpected" keys for its
+            # base model, by design; transformers would log a load report listing them on
+            # every load. Missing keys are checked by the caller, so the report is muted.
+            report = logging.getLogger("transformers.modeling_utils")
+            level = report.level
+            report.setLevel(logging.ERROR)
+            try:
+                model, info = loader.from_pretrained(self.path, **extra, **kwargs)
+            finally:
+                report.setLevel(level)
             return model, info, attn
 
         *first, last = candidates
@@ -196,26 +295,6 @@ def auto_attn_candidates(
         and importlib.util.find_spec("flash_attn") is not None
     )
     return (["flash_attention_2"] if fa2 else []) + ["sdpa", None]
-
-
-def check_single_output(config: Any, name: str) -> None:
-    """A reward is one number; a classifier's several logits are not a reward."""
-    if config.num_labels == 1:
-        return
-    archs = list(getattr(config, "architectures", None) or [])
-    if archs and not any("SequenceClassification" in a or "Reward" in a for a in archs):
-        raise RewardModelError(
-            f"{name!r} is a {', '.join(archs)} checkpoint, not a sequence-classification "
-            "reward model with one output. Load a reward model, or wrap your own scoring "
-            "function in a callable fn(prompts, responses) -> list[float]."
-        )
-    labels = list((getattr(config, "id2label", None) or {}).values())
-    raise RewardModelError(
-        f"{name!r} has {config.num_labels} outputs ({labels}), but a reward model must have "
-        "exactly one (num_labels=1). It is probably a classifier; to use one of its outputs as "
-        "a reward, wrap it in a callable fn(prompts, responses) -> list[float] that picks the "
-        "output you mean."
-    )
 
 
 def check_head_loaded(model: Any, info: dict[str, Any], name: str) -> None:

@@ -37,6 +37,7 @@ from rmx_widgets.core.reward_models.hf.batching import (
     scores_of,
 )
 from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, pair_key
+from rmx_widgets.core.reward_models.hf.heads import Head, ValueHead, check_head_arg
 from rmx_widgets.core.reward_models.hf.loading import (
     ModelSource,
     check_sizes,
@@ -106,6 +107,13 @@ class HFRewardModel(BaseRewardModel):
             use full sequences). The rewards are the same either way; turn it off to measure.
         min_prefix_tokens: share a prefix only when at least this many tokens are common to a
             group of two or more inputs (shorter ones are cheaper to recompute).
+        head: which output is the reward (``heads.py``): ``N`` picks output N of a
+            sequence-classification model with several (``num_labels > 1``); ``"value_head"``
+            reads a TRL (``v_head.summary``) or OpenRLHF (``value_head``) value head from the
+            safetensors weights, at the last token. Default: the single output, or a value head
+            found in a checkpoint that has no single-output head (with a warning). Anything
+            but output 0 of a one-output model is in :attr:`identity` (``...:head=1``,
+            ``...:head=trl``). Value-head models score full sequences (no prefix sharing).
 
     :attr:`stats` counts what the calls did (cumulative): ``pairs`` (inputs received),
     ``unique_pairs`` (after de-duplication), ``prefix_groups`` (prompts whose prefix was
@@ -119,12 +127,15 @@ class HFRewardModel(BaseRewardModel):
     ``oom_retries`` (token-budget reductions after running out of memory).
 
     Raises:
-        RewardModelError: the model cannot be found or loaded, or it does not have exactly one
-            output (a classifier, or a base language model without a trained reward head).
+        RewardModelError: the model cannot be found or loaded, it has several outputs and no
+            ``head=`` says which is the reward, or it is a base language model without a
+            trained reward head.
     """
 
     last_truncated: list[int]
     architecture: Architecture
+    #: the reward output: an index into the head's outputs, or a value head (``heads.py``)
+    head: Head
 
     def __init__(
         self,
@@ -139,8 +150,10 @@ class HFRewardModel(BaseRewardModel):
         name: str | None = None,
         prefix_sharing: bool = True,
         min_prefix_tokens: int = MIN_PREFIX_TOKENS,
+        head: int | str | None = None,
     ) -> None:
         check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
+        check_head_arg(head)
         self.name_or_path = os.fspath(name_or_path)
         source = ModelSource.of(self.name_or_path, trust_remote_code)
         self.is_local = source.is_local
@@ -153,8 +166,8 @@ class HFRewardModel(BaseRewardModel):
             None, self.device, owner="HFRewardModel", error=RewardModelError
         ):  # a named model keeps its key at the default dtype; another one changes scores
             name = f"{name}:{str(resolved).removeprefix('torch.')}"
-        self.tokenizer, self.model, self.attn_implementation = source.load(
-            self.device, resolved, attn_implementation
+        self.tokenizer, self.model, self.attn_implementation, self.head = source.load(
+            self.device, resolved, attn_implementation, head
         )
         self._setup(
             source.path,
@@ -178,19 +191,25 @@ class HFRewardModel(BaseRewardModel):
         max_batch_size: int = 64,
         prefix_sharing: bool = True,
         min_prefix_tokens: int = MIN_PREFIX_TOKENS,
+        head: int | None = None,
     ) -> HFRewardModel:
         """Wrap a sequence-classification model already in memory (built from a config, or
         loaded with options this class does not expose, e.g. quantisation). ``name`` is the
         identity: choose one that changes whenever the weights do, since caches are keyed by
-        it. The model stays on its device and dtype."""
+        it. The model stays on its device and dtype; ``head=N`` picks output N of a model with
+        several (it is appended to the identity)."""
         check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
-        if getattr(model.config, "num_labels", None) != 1:
+        check_head_arg(head)
+        n = int(getattr(model.config, "num_labels", 0) or 0)
+        index: Any = 0 if head is None else head  # "value_head" passes check_head_arg
+        if not isinstance(index, int) or (head is None and n != 1) or index >= n:
             raise RewardModelError(
-                f"{type(model).__name__} has "
-                f"{getattr(model.config, 'num_labels', '?')} outputs; a reward "
-                "model must have exactly one (num_labels=1)."
+                f"{type(model).__name__} has {n or '?'} outputs; pass "
+                "head=N (an index below that) to choose the reward, or load a value-head "
+                "checkpoint by path with HFRewardModel(path, head='value_head')."
             )
         self = cls.__new__(cls)
+        self.head = index
         self.name_or_path = name
         self.is_local = False
         self.trust_remote_code = False
@@ -221,11 +240,19 @@ class HFRewardModel(BaseRewardModel):
         self._use_token_types = (
             "token_type_ids" in params and "token_type_ids" in self.tokenizer.model_input_names
         )
+        value_head = self.head if isinstance(self.head, ValueHead) else None
+        self._column = self.head if isinstance(self.head, int) else 0
         self._encoder = InputEncoder(
-            self.tokenizer, self.architecture, self.name_or_path, self._use_token_types
+            self.tokenizer,
+            self.architecture,
+            self.name_or_path,
+            self._use_token_types,
+            end_id=self.tokenizer.eos_token_id if value_head and value_head.append_eos else None,
         )
         self._default_max_length = default_max_length(self.tokenizer, self.model)
-        self._identity_base = name or model_identity(source, self.dtype)
+        self._identity_base = (name or model_identity(source, self.dtype)) + _head_suffix(
+            self.head, self.model.config
+        )
         self.max_length = max_length if max_length is not None else self._default_max_length
         self.max_batch_size = max_batch_size
         self.min_prefix_tokens = min_prefix_tokens
@@ -243,7 +270,13 @@ class HFRewardModel(BaseRewardModel):
             None
             if cache_arg is None
             else PrefixSharer(
-                self.model, cache_arg, self.device, self._pad_id, self._stats, self._memory
+                self.model,
+                cache_arg,
+                self.device,
+                self._pad_id,
+                self._stats,
+                self._memory,
+                self._column,
             )
         )
         self.prefix_sharing = bool(prefix_sharing) and self._sharer is not None
@@ -392,7 +425,7 @@ class HFRewardModel(BaseRewardModel):
             logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
         self._stats["forward_passes"] += 1
         self._stats["tokens_processed"] += inputs["input_ids"].numel()
-        return scores_of(logits)
+        return scores_of(logits, self._column)
 
     # ------------------------------------------------------------------ reporting
     def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
@@ -436,3 +469,11 @@ class HFRewardModel(BaseRewardModel):
             f"HFRewardModel({self.name_or_path!r}, device={str(self.device)!r}, "
             f"dtype={self.dtype}, max_length={self.max_length})"
         )
+
+
+def _head_suffix(head: Head, config: Any) -> str:
+    """``:head=...`` for every reward output but the only one of a one-output model, so the
+    identity (cache key) of an ordinary RM is unchanged and other outputs never share it."""
+    if isinstance(head, ValueHead):
+        return f":{head.tag}"
+    return "" if head == 0 and getattr(config, "num_labels", 1) == 1 else f":head={head}"

@@ -53,7 +53,7 @@ class PrefixSharer:
     ``cache_arg``: the base model's keyword for a KV cache (``architecture.py``); ``device``:
     where the inputs go; ``pad_id``: the pad token the head skips when it looks for the last
     token; ``stats``: the model's counter dict; ``memory``: its token budget, shared with
-    full-sequence scoring.
+    full-sequence scoring; ``column``: the head's output that is the reward (``head=``).
     """
 
     def __init__(
@@ -64,8 +64,10 @@ class PrefixSharer:
         pad_id: int | None,
         stats: dict[str, int],
         memory: MemoryBudget,
+        column: int = 0,
     ) -> None:
         self.model = model
+        self.column = column
         self.base = getattr(model, model.base_model_prefix)
         self.cache_arg = cache_arg
         self.device = device
@@ -232,4 +234,4 @@ class PrefixSharer:
             logits = self.model.score(picked)
         self.stats["forward_passes"] += 1
         self.stats["tokens_processed"] += rows * width
-        return scores_of(logits)
+        return scores_of(logits, self.column)
