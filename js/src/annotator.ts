@@ -9,7 +9,7 @@ import type { AnyWidget } from "@anywidget/types";
 import type { AnnotatorState } from "./lib/contract";
 import { h, rebuild, type Child } from "./lib/dom";
 import { getString, makeRoot, onChanges, type WidgetProps } from "./lib/model";
-import { followCurrent, loadDraft, onSaved, type Editor } from "./annotator/draft";
+import { flush, followCurrent, loadDraft, onSaved, type Editor } from "./annotator/draft";
 import { exampleBody, exampleHead } from "./annotator/example";
 import { annotationForm } from "./annotator/form";
 import { header } from "./annotator/header";
@@ -67,6 +67,7 @@ function render({ model, el }: WidgetProps<AnnotatorState>): () => void {
   editor.draw();
 
   return () => {
+    flush(editor);
     offMove();
     offSaved();
     offDraw();

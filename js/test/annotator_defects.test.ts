@@ -91,6 +91,14 @@ describe("an unsaved note is never lost on Next / Prev", () => {
     expect(current!.el.querySelector(".rmx-dirty")!.classList.contains("rmx-hidden")).toBe(false);
   });
 
+  it("a view removed with changes on screen saves them", () => {
+    const { q, model, cleanup } = setup();
+    typeInto(q("rmx-ann-note"), "cell re-run");
+    cleanup();
+    current = null;
+    expect(model.sent).toEqual([{ type: "save", comparison_id: "c1", tags: [], note: "cell re-run" }]);
+  });
+
   it("Python moving the index saves the draft too", () => {
     const { q, model } = setup();
     typeInto(q("rmx-ann-note"), "moved from Python");

@@ -37,7 +37,7 @@ DEFAULT_TAGS = ("expected", "surprising", "RM bug")
 
 
 def _label(value: Any) -> Preferred | None:
-    """ "a" / "b", or None for anything else (no label, a tie, NaN)."""
+    """The response letter "a" or "b"; None for anything else (no label, a tie, NaN)."""
     return "a" if value == "a" else "b" if value == "b" else None
 
 

@@ -72,6 +72,20 @@ export function followCurrent(editor: Editor): void {
   loadDraft(editor);
 }
 
+/**
+ * The view goes away (its cell re-run or cleared) with changes on screen: save them, as
+ * leaving the example would. A closed comm cannot send; there is nothing left to tell then.
+ */
+export function flush(editor: Editor): void {
+  const d = editor.draft;
+  if (!d.dirty || !d.id) return;
+  try {
+    send(editor.model, d);
+  } catch {
+    /* the kernel is gone: the status line cannot report it either */
+  }
+}
+
 /** New saved annotations arrived: forget the drafts they confirm, keep every other change. */
 export function onSaved(editor: Editor): void {
   for (const [id, d] of editor.pending) {
