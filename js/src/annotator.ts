@@ -2,16 +2,26 @@
  * Annotator: step through representative / contrasting examples, tag them, write a
  * note, save (Python persists) and export. The pieces live in annotator/; the state is the
  * contract's AnnotatorState and the messages are SaveAnnotationMessage / ExportMessage.
+ * The order on screen is what an annotator works with: Prev / Next, who preferred what, the
+ * tags and the note (at the top, however many rewrites follow), then the texts and rewrites.
  */
 import type { AnyWidget } from "@anywidget/types";
 import type { AnnotatorState } from "./lib/contract";
 import { h, rebuild, type Child } from "./lib/dom";
 import { getString, makeRoot, onChanges, type WidgetProps } from "./lib/model";
-import { loadDraft, type Editor } from "./annotator/draft";
-import { exampleView } from "./annotator/example";
+import { flush, followCurrent, loadDraft, onSaved, type Editor } from "./annotator/draft";
+import { exampleBody, exampleHead } from "./annotator/example";
 import { annotationForm } from "./annotator/form";
 import { header } from "./annotator/header";
-import { current, examples } from "./annotator/state";
+import { current, examples, type Model } from "./annotator/state";
+
+function statusLine(model: Model): Child {
+  return h(
+    "div",
+    { class: "rmx-status", testid: "rmx-ann-status", attrs: { role: "status", "aria-live": "polite" } },
+    getString(model, "status"),
+  );
+}
 
 function build(editor: Editor): Child {
   const { model } = editor;
@@ -19,13 +29,15 @@ function build(editor: Editor): Child {
   return [
     header(model, examples(model).length),
     ex
-      ? [exampleView(ex), annotationForm(editor, ex)]
-      : h("div", { class: "rmx-empty", testid: "rmx-empty" }, "No examples to annotate."),
-    h(
-      "div",
-      { class: "rmx-status", testid: "rmx-ann-status", attrs: { role: "status", "aria-live": "polite" } },
-      getString(model, "status"),
-    ),
+      ? h(
+          "section",
+          { class: "rmx-example", testid: "rmx-ann-example" },
+          exampleHead(ex),
+          annotationForm(editor, ex),
+          statusLine(model),
+          exampleBody(ex),
+        )
+      : [h("div", { class: "rmx-empty", testid: "rmx-empty" }, "No examples to annotate."), statusLine(model)],
   ];
 }
 
@@ -35,28 +47,29 @@ function render({ model, el }: WidgetProps<AnnotatorState>): () => void {
     model,
     root,
     draft: { id: "", tags: [], note: "", dirty: false },
+    pending: new Map(),
     draw: () => rebuild(root, () => build(editor)),
   };
 
-  const reload = () => {
-    loadDraft(editor);
+  const onMove = () => {
+    followCurrent(editor);
     editor.draw();
   };
-  const onExamples = () => {
-    // Keep an unsaved draft if the current example is still the same one.
-    const ex = current(model);
-    if (!ex || String(ex.comparison_id ?? "") !== editor.draft.id || !editor.draft.dirty) loadDraft(editor);
+  const onAnnotations = () => {
+    onSaved(editor);
     editor.draw();
   };
 
-  const offReload = onChanges(model, ["index", "annotations"], reload);
-  const offExamples = onChanges(model, ["examples"], onExamples);
+  const offMove = onChanges(model, ["index", "examples"], onMove);
+  const offSaved = onChanges(model, ["annotations"], onAnnotations);
   const offDraw = onChanges(model, ["tag_options", "status"], editor.draw);
-  reload();
+  loadDraft(editor);
+  editor.draw();
 
   return () => {
-    offReload();
-    offExamples();
+    flush(editor);
+    offMove();
+    offSaved();
     offDraw();
     root.remove();
   };

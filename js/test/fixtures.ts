@@ -84,6 +84,12 @@ export const EXAMPLE: Example = {
   response_chosen: "The answer is 42.",
   response_rejected: "No idea.",
   rows: [ROW, { ...ROW, row_id: 2, outcome: "SF", perturbed: "The answer is 42!" }],
+  rm_preferred: "a",
+  human_preferred: "b",
+  rm_agrees_with_human: false,
+  reward_chosen: 1.25,
+  reward_rejected: 0.1,
+  margin: 1.15,
 };
 
 export const ANN_STATE: AnnotatorState = {

@@ -1,14 +1,16 @@
 """Annotator: tag and note representative (and contrasting) examples, saved at once.
 
 Every Save is one SQLite transaction in the project's store, keyed by comparison and RM, so a
-kernel that dies right after a save keeps it and reopening the notebook shows it again.
-Exports carry the examples' texts so a CSV can be read without the notebook.
+kernel that dies right after a save keeps it and reopening the notebook shows it again. The
+front end also saves a changed note or tag when the annotator leaves an example (Next / Prev)
+rather than dropping it. Each example carries the RM's preference, the human label and the
+rewards, so "chosen" is never mistaken for the data's choice. Exports (annotator_export.py)
+carry the examples' texts so a CSV can be read without the notebook, and never replace a file
+silently.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,28 +20,25 @@ import pandas as pd
 import traitlets
 
 from rmx_widgets.core.compare import contrasting_examples
-from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.explain import ExplanationResult
-from rmx_widgets.core.outputs import atomic_path, check_outputs, claim_outputs
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets._assets import bundle
-from rmx_widgets.widgets._convert import clean, rows_payload
-from rmx_widgets.widgets.contract import Annotation, Example, ExampleKind
+from rmx_widgets.widgets._convert import clean, originals_by_id, rows_payload
+from rmx_widgets.widgets.annotator_export import (
+    export_format,
+    export_frame,
+    free_export_path,
+    write_export,
+)
+from rmx_widgets.widgets.contract import Annotation, Example, ExampleKind, Preferred
 
 DEFAULT_TAGS = ("expected", "surprising", "RM bug")
-EXPORT_FIELDS = (
-    "comparison_id",
-    "kind",
-    "score",
-    "tags",
-    "note",
-    "updated",
-    "rm",
-    "prompt",
-    "response_chosen",
-    "response_rejected",
-)
+
+
+def _label(value: Any) -> Preferred | None:
+    """The response letter "a" or "b"; None for anything else (no label, a tie, NaN)."""
+    return "a" if value == "a" else "b" if value == "b" else None
 
 
 class Annotator(anywidget.AnyWidget):
@@ -70,6 +69,7 @@ class Annotator(anywidget.AnyWidget):
         self.store = store if isinstance(store, Store) else Store(store)
         self.rm = result.rm
         self.export_dir = Path(export_dir)
+        self._originals = originals_by_id(result.originals)
         picks: list[tuple[ExampleKind, dict[str, Any]]] = [
             ("representative", r)
             for r in representatives(result.table, k=k).to_dict(orient="records")
@@ -90,6 +90,12 @@ class Annotator(anywidget.AnyWidget):
         rows = self.result.table[self.result.table["comparison_id"] == cid]
         chosen = rows[rows["side"] == "chosen"]
         rejected = rows[rows["side"] == "rejected"]
+        first = rows.iloc[0]
+        o = self._originals.get(cid, {})
+        rm_pref = _label(o.get("preferred", first.get("preferred")))
+        human = _label(o.get("human_preferred", first.get("human_preferred")))
+        rewards = {"a": clean(o.get("reward_a")), "b": clean(o.get("reward_b"))}
+        other = {"a": "b", "b": "a"}
         return Example(
             comparison_id=cid,
             kind=kind,
@@ -98,6 +104,12 @@ class Annotator(anywidget.AnyWidget):
             response_chosen=chosen["original"].iloc[0] if len(chosen) else "",
             response_rejected=rejected["original"].iloc[0] if len(rejected) else "",
             rows=rows_payload(rows[rows["outcome"] != "failed"]),
+            rm_preferred=rm_pref,
+            human_preferred=human,
+            rm_agrees_with_human=None if rm_pref is None or human is None else rm_pref == human,
+            reward_chosen=rewards[rm_pref] if rm_pref else None,
+            reward_rejected=rewards[other[rm_pref]] if rm_pref else None,
+            margin=clean(o.get("margin")),
         )
 
     def _load(self) -> None:
@@ -116,58 +128,18 @@ class Annotator(anywidget.AnyWidget):
         self.status = f"saved {comparison_id} at {time.strftime('%H:%M:%S')}"
 
     def frame(self) -> pd.DataFrame:
-        """Annotations joined with the examples' texts (one row per example)."""
-        rows = []
-        for e in self.examples:
-            a = self.annotations.get(e["comparison_id"])
-            rows.append(
-                {
-                    "comparison_id": e["comparison_id"],
-                    "kind": e["kind"],
-                    "score": e["score"],
-                    "tags": list(a["tags"]) if a else [],
-                    "note": a["note"] if a else "",
-                    "updated": a["updated"] if a else None,
-                    "rm": self.rm,
-                    "prompt": e["prompt"],
-                    "response_chosen": e["response_chosen"],
-                    "response_rejected": e["response_rejected"],
-                }
-            )
-        return pd.DataFrame(rows, columns=list(EXPORT_FIELDS))
+        """Annotations joined with the examples' texts, the RM's and the human's preference and
+        the rewards (one row per example; columns ``annotator_export.EXPORT_FIELDS``)."""
+        return export_frame(self.examples, self.annotations, self.rm)
 
     def export(self, path: str | Path, format: str | None = None, *, force: bool = False) -> Path:
         """Write CSV (tags joined by ';') or JSONL (tags as a list), atomically. An existing
-        file that rmx did not write (an earlier export is rmx's) is replaced only with
-        ``force``; the annotation store is never an export path."""
+        file, an earlier export included, is replaced only with ``force``; the annotation
+        store is never an export path."""
         path = Path(path)
-        fmt = format or path.suffix.lstrip(".").lower()
-        if fmt not in ("csv", "jsonl"):
-            raise ValueError(f"export format must be csv or jsonl, got {fmt!r}.")
-        check_outputs([self.store.path], [path])
-        frame = self.frame()
-        claim_outputs(path.parent, [path.name], force=force)
-        with atomic_path(path) as tmp:
-            if fmt == "csv":
-                write_csv(
-                    frame.assign(tags=frame["tags"].map(";".join)),
-                    tmp,
-                    quoting=csv.QUOTE_NONNUMERIC,
-                )
-            else:
-                with tmp.open("w", encoding="utf-8") as f:
-                    for rec in frame.to_dict(orient="records"):
-                        f.write(
-                            json.dumps(
-                                {
-                                    k: clean(v) if not isinstance(v, list) else v
-                                    for k, v in rec.items()
-                                },
-                                ensure_ascii=False,
-                            )
-                            + "\n"
-                        )
-        return path
+        return write_export(
+            self.frame(), path, export_format(path, format), self.store.path, force=force
+        )
 
     def _on_msg(self, widget, content, buffers) -> None:
         if not isinstance(content, dict):
@@ -180,8 +152,10 @@ class Annotator(anywidget.AnyWidget):
                     str(content.get("note", "")),
                 )
             elif content.get("type") == "export":
-                fmt = content.get("format", "csv")
-                path = self.export(self.export_dir / f"annotations.{fmt}", fmt)
-                self.status = f"exported {len(self.examples)} examples to {path}"
+                fmt = export_format(Path("annotations"), str(content.get("format", "csv")))
+                first = self.export_dir / f"annotations.{fmt}"
+                path = self.export(free_export_path(self.export_dir, "annotations", fmt), fmt)
+                kept = f" ({first.name} was kept)" if path != first else ""
+                self.status = f"exported {len(self.examples)} examples to {path}{kept}"
         except Exception as e:  # shown in the widget's status line
             self.status = f"error: {e}"

@@ -106,7 +106,7 @@ export interface AnnotatorState {
   status: string;
 }
 
-/** A representative or contrasting comparison to annotate, with its texts and rewrites. */
+/** A representative or contrasting comparison to annotate, with its texts and rewrites. `response_chosen` is the response the RM prefers (`rm_preferred`, "a"/"b"), not necessarily the human's: `human_preferred` is the input's label (None: none) and `rm_agrees_with_human` None when either is missing; the rewards are the RM's of the two originals and `margin` their difference. */
 export interface Example {
   comparison_id: string;
   kind: ExampleKind;
@@ -115,6 +115,12 @@ export interface Example {
   response_chosen: string;
   response_rejected: string;
   rows: Row[];
+  rm_preferred: Preferred | null;
+  human_preferred: Preferred | null;
+  rm_agrees_with_human: boolean | null;
+  reward_chosen: number | null;
+  reward_rejected: number | null;
+  margin: number | null;
 }
 
 /** What is saved for one example; `updated` is epoch seconds. */

@@ -63,3 +63,28 @@ export function wordDiff(a: string | null | undefined, b: string | null | undefi
   }
   return { segments, original, perturbed };
 }
+
+/**
+ * Above this share of the original's text changed, a rewrite is shown as one replaced block
+ * (old / new) instead of word-level marks: a rewrite that keeps little of the original reads
+ * as confetti of strike-through otherwise. The one threshold every diff view uses.
+ */
+export const REPLACED_ABOVE = 0.5;
+
+const nonSpace = (s: string) => s.replace(/\s+/g, "").length;
+
+/**
+ * The share of the original's non-space characters that the diff deletes (0: all kept, 1: none
+ * kept); 0 for an empty original (a pure insertion deletes nothing).
+ */
+export function changedShare(d: WordDiff): number {
+  const total = d.original.reduce((n, s) => n + nonSpace(s.text), 0);
+  if (total === 0) return 0;
+  const deleted = d.original.reduce((n, s) => n + (s.kind === "delete" ? nonSpace(s.text) : 0), 0);
+  return deleted / total;
+}
+
+/** Whether a diff is shown as a whole-response replacement (see REPLACED_ABOVE). */
+export function isReplacement(d: WordDiff): boolean {
+  return changedShare(d) > REPLACED_ABOVE;
+}

@@ -120,7 +120,11 @@ class PickerAttribute(TypedDict):
 
 
 class Example(TypedDict):
-    """A representative or contrasting comparison to annotate, with its texts and rewrites."""
+    """A representative or contrasting comparison to annotate, with its texts and rewrites.
+    ``response_chosen`` is the response the RM prefers (``rm_preferred``, "a"/"b"), not
+    necessarily the human's: ``human_preferred`` is the input's label (None: none) and
+    ``rm_agrees_with_human`` None when either is missing; the rewards are the RM's of the two
+    originals and ``margin`` their difference."""
 
     comparison_id: str
     kind: ExampleKind
@@ -129,6 +133,12 @@ class Example(TypedDict):
     response_chosen: str
     response_rejected: str
     rows: list[Row]
+    rm_preferred: Preferred | None
+    human_preferred: Preferred | None
+    rm_agrees_with_human: bool | None
+    reward_chosen: float | None
+    reward_rejected: float | None
+    margin: float | None
 
 
 class Annotation(TypedDict):
