@@ -92,6 +92,7 @@ def add_parser(sub: Any) -> None:
         help="bootstrap draws for PFR CIs, at least 1 (default 1000)",
     )
     options.add_llm_options(v)
+    options.add_judge_options(v)  # the one definition `rmx explain` shares
     options.add_attribute_options(v, default="those every attribute perturber supports")
     options.add_run_options(
         v, limit="only the first N of each data set", no_report="skip report.html"
@@ -107,6 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from rmx_widgets.core.study.result import StudyResult
 
     _check_required(args)
+    options.check_judge(args)  # --valid-only without --judge, --judge llm without an LLM
     out = Path(args.out)
     names = StudyResult.file_names(not args.no_report)
     store = Path(args.store) if args.store else out / "store.sqlite"
@@ -124,9 +126,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         else None
     )
     datasets = _datasets(args) if args.preset is None else _preset_data(args)
+    judge = options.judge(args)
     rms = reward_models_from_specs(args.rm, **options.rm_options(args))
     with OutputLock(out):  # a second study into this folder refuses before any work
-        _evaluate(args, datasets, attributes, rms, perturbers, llm, out, store)
+        _evaluate(args, datasets, attributes, rms, perturbers, llm, out, store, judge)
 
 
 def _check_required(args: argparse.Namespace) -> None:
@@ -185,6 +188,7 @@ def _evaluate(
     llm: Any,
     out: Path,
     store: Path,
+    judge: Any = None,
 ) -> None:
     from rmx_widgets.core.outputs import claim_outputs
     from rmx_widgets.core.study.result import StudyResult
@@ -207,8 +211,11 @@ def _evaluate(
         batch_size=args.batch_size,
         embedder=options.embedder(args),
         progress=sys.stderr.isatty(),
+        judge=judge,
+        valid_only=args.valid_only,
     )
     _print_preset(study)
+    _print_judge(study)
     _print_notes(study)
     _print_tables(study)
     paths = study.save(out, report=not args.no_report, force=args.force)
@@ -228,6 +235,33 @@ def _print_preset(study: StudyResult) -> None:
     )
     overrides = ", ".join(record["overrides"]) or "none"
     print(f"preset {record['name']}: {where}; overridden: {overrides}")
+
+
+def _print_judge(study: StudyResult) -> None:
+    """The rewrite judge's verdicts per data set, RM and judged perturber (all its rewrites,
+    Table 1's "valid rewrites"), and what --valid-only changed; nothing without --judge."""
+    if not study.judge:
+        return
+    from rmx_widgets.core.validity_rates import valid_text
+
+    judged = ", ".join(study.config.get("judged", [])) or "no perturber"
+    print(f"Rewrite judge {study.judge} (judging {judged}; baselines are not judged):")
+    s = study.quality_summary
+    rows = s[(s["side"] == "both") & (s["kind"] == "CF")]
+    for r in rows.to_dict("records"):
+        if r["perturber"] not in study.config.get("judged", []):
+            continue
+        print(
+            f"  [{r['dataset']}] {r['rm']} × {r['perturber']}: valid "
+            f"{valid_text(r['n_valid'], r['n_judged'])} of judged rewrites, "
+            f"{int(r['n_failed'])} of {int(r['n_rewrites'])} failed"
+        )
+    if study.valid_only:
+        print(
+            "--valid-only: coverage, distances and diversity of the judged perturbers count "
+            "only CFs/SFs whose rewrite was judged valid, and the sensitivity, tau and "
+            "examples use valid rewrites only (sensitivity.csv n = valid rewrites)."
+        )
 
 
 def _datasets(args: argparse.Namespace) -> dict[str, list[Comparison]]:

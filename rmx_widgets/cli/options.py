@@ -174,8 +174,9 @@ def add_judge_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--valid-only",
         action="store_true",
-        help="compute sensitivity.csv, the printed summary and the report on the rewrites "
-        "the judge found valid only (invalid and undecided ones are left out; needs --judge)",
+        help="compute sensitivity.csv, the printed summary and the report (rmx evaluate: also "
+        "the judged perturbers' coverage, tau and examples) on the rewrites the judge found "
+        "valid only (invalid and undecided ones are left out; needs --judge)",
     )
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from rmx_widgets.core.html import html_table
 from rmx_widgets.core.study.report import SIDE_NOTES, SIDES
+from rmx_widgets.core.validity_rates import valid_text
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
@@ -148,11 +149,15 @@ class StudyView(w.VBox):
             f"<li><b>{_esc(n)}</b> skipped: {_esc(r)}</li>" for n, r in self.result.skipped.items()
         )
         seeds = cfg.get("seeds", [])
+        judge = ""
+        if self.result.judge:
+            only = "; figures on valid rewrites only" if self.result.valid_only else ""
+            judge = f" Rewrite judge <b>{_esc(self.result.judge)}</b> (baselines not judged{only})."
         return (
             f"<div class='rmx-summary'>Study of <b>{len(self.result.rms)}</b> reward "
             f"model(s) ({', '.join(_esc(r) for r in self.result.rms)}) with perturbers "
             f"{', '.join(perts)}; {len(seeds)} seed(s) × {_esc(cfg.get('per_seed'))} "
-            f"comparisons; attributes: {_esc(', '.join(cfg.get('attributes', [])))}."
+            f"comparisons; attributes: {_esc(', '.join(cfg.get('attributes', [])))}.{judge}"
             f"{'<ul>' + skipped + '</ul>' if skipped else ''}</div>"
         )
 
@@ -220,7 +225,32 @@ class StudyView(w.VBox):
         )
         if missing and len(sens):
             note += f"<p>No results for {', '.join(_esc(m) for m in missing)}.</p>"
+        if self.result.judge and len(sens):
+            note += self._valid_note(sens)
         self.sensitivity_note.value = note
+
+    def _valid_note(self, sens: pd.DataFrame) -> str:
+        """Per RM, the valid rewrites of the shown perturber (all attributes and directions
+        pooled) beside its failed rewrites, and whether the PFRs are valid-only."""
+        items = []
+        for rm in self.result.rms:
+            rows = sens[(sens["rm"] == rm) & (sens["direction"] == "both")]
+            if rows.empty:
+                continue
+            failed = int(rows["n_failed"].sum())
+            valid = valid_text(rows["n_valid"].sum(), rows["n_judged"].sum())
+            items.append(
+                f"<li>{_esc(rm)}: valid {_esc(valid)} of judged rewrites; {failed} failed</li>"
+            )
+        only = (
+            " The PFRs count only the rewrites judged valid (n = valid rewrites)."
+            if self.result.valid_only
+            else ""
+        )
+        return (
+            f"<p><i>Rewrite judge {_esc(self.result.judge)}: valid rewrites among those it "
+            f"judged.{only}</i></p><ul class='rmx-valid-rates'>{''.join(items)}</ul>"
+        )
 
     def _show_tau(self) -> None:
         rows = self.result.tau[self.result.tau["dataset"] == self.dataset]

@@ -9,7 +9,10 @@ two tables, one row per (reward model, method):
   each side of the same comparison (``both``; so ``both`` ≤ min(chosen, rejected)). Beside the
   figures: ``n_comparisons`` (the coverage's denominator, ties left out) and, per side, the
   failed rewrites (``n_failed`` of ``n_rewrites``, ``failed_rate``) the figures rest on, since a
-  failed rewrite counts as not found and a rate means nothing without its n.
+  failed rewrite counts as not found and a rate means nothing without its n. With a rewrite
+  judge, beside them (appended last) the valid rewrites per side: ``n_judged``, ``n_valid``,
+  ``valid_rate`` (NaN "not measured" where nothing was judged: no judge, or a baseline), and
+  the formatted table gains a "valid rewrites" column next to "failed rewrites".
 - **Table 2**, closeness and diversity: the syntactic distance (normalised token-level
   Levenshtein), semantic distance (1 − cosine similarity of embeddings) and diversity (mean
   pairwise semantic distance among one comparison's explanations) of the CFs and SFs found.
@@ -43,9 +46,11 @@ TABLE2_SIDE = "either"
 TABLE2_METRICS = ("syntactic", "semantic", "diversity")
 KINDS = ("CF", "SF")
 NOT_MEASURED = "not measured"
+NOT_JUDGED = "not judged"
 
 _KEYS = ["dataset", "rm", "method", "role"]
 _TAIL = ["n_seeds", "sampling", "se_over"]
+_VALID = ("n_judged_{side}", "n_valid_{side}", "valid_rate_{side}")
 TABLE1_COLUMNS = [
     *_KEYS,
     "n_comparisons",
@@ -62,6 +67,8 @@ TABLE1_COLUMNS = [
         )
     ],
     *_TAIL,
+    # appended (issue 13): the rewrite judge's verdicts per side (study.validity)
+    *[c.format(side=s) for s in TABLE1_SIDES for c in _VALID],
 ]
 TABLE2_COLUMNS = [
     *_KEYS,
@@ -73,6 +80,9 @@ TABLE2_COLUMNS = [
     "failed_rate",
     "failed_rate_se",
     *_TAIL,
+    "n_judged",
+    "n_valid",
+    "valid_rate",
 ]
 #: the baselines in the order the paper lists them (matched on the perturber's identity)
 _BASELINE_ORDER = ("random", "paraphrase", "polyjuice")
@@ -157,6 +167,8 @@ def table1(summary: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
             rec[f"n_failed_{side}"] = row.get("n_failed", 0)
             rec[f"failed_rate_{side}"] = row.get("failed_rate", math.nan)
             rec[f"failed_rate_{side}_se"] = row.get("failed_rate_se", math.nan)
+            for c in ("n_judged", "n_valid", "valid_rate"):
+                rec[f"{c}_{side}"] = row.get(c, math.nan if c == "valid_rate" else 0)
         for c in _TAIL:
             rec[c] = first[c]
         records.append(rec)
@@ -181,7 +193,15 @@ def table2(summary: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
                 rec[f"{col}_se"] = row.get(f"{m}_se", math.nan)
                 rec[f"{col}_n"] = row.get(f"{m}_n", 0)
         row = _pick(group, TABLE2_SIDE, "CF") or _pick(group, TABLE2_SIDE, "SF")
-        for c in ("n_rewrites", "n_failed", "failed_rate", "failed_rate_se"):
+        for c in (
+            "n_rewrites",
+            "n_failed",
+            "failed_rate",
+            "failed_rate_se",
+            "n_judged",
+            "n_valid",
+            "valid_rate",
+        ):
             rec[c] = row.get(c, 0 if c.startswith("n_") else math.nan)
         for c in _TAIL:
             rec[c] = first[c]
@@ -194,6 +214,8 @@ def _finish(
 ) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=columns)
     ints = [c for c in columns if c.startswith("n_") or c.endswith("_n")]
+    # a summary made before the judge's columns existed has none: 0 judged
+    frame[ints] = frame[ints].fillna(0)
     frame = frame.astype(dict.fromkeys(ints, "int64"))
     methods = method_order(dict(config.get("perturbers", {})), config.get("baselines", []))
     return _ordered(frame, list(config.get("datasets", [])), list(config.get("rms", [])), methods)
@@ -226,10 +248,20 @@ def _failed(rate: Any, se: Any, failed: Any, rewrites: Any) -> str:
     return mean_se(rate, se, f"{int(failed)} of {int(rewrites)}")
 
 
-def format_table1(frame: pd.DataFrame) -> pd.DataFrame:
+def valid_cell(n_valid: Any, n_judged: Any) -> str:
+    """The valid rewrites of a Table 1 row: "0.900 (45 of 50 judged)", or "not judged"
+    (no judge, a baseline, or no verdict the judge could decide)."""
+    if _isnan(n_judged) or not int(n_judged):
+        return NOT_JUDGED
+    return f"{int(n_valid) / int(n_judged):.3f} ({int(n_valid)} of {int(n_judged)} judged)"
+
+
+def format_table1(frame: pd.DataFrame, *, judged: bool = False) -> pd.DataFrame:
     """One data set's Table 1 as the paper prints it: RM, method, n, the six coverage cells
     ("mean ± se"), the failed rewrites of the row (side ``both``: all its rewrites) as "rate ±
-    se (failed of rewrites)", and which standard error the ± is."""
+    se (failed of rewrites)", with ``judged`` (the study had a rewrite judge) the valid
+    rewrites of the row next to them (:func:`valid_cell`), and which standard error the ±
+    is."""
     rows = []
     for r in frame.to_dict("records"):
         row: dict[str, Any] = {"RM": r["rm"], "method": r["method"], "n": int(r["n_comparisons"])}
@@ -243,10 +275,13 @@ def format_table1(frame: pd.DataFrame) -> pd.DataFrame:
             r["n_failed_both"],
             r["n_rewrites_both"],
         )
+        if judged:
+            row["valid rewrites"] = valid_cell(r.get("n_valid_both"), r.get("n_judged_both"))
         row["± s.e. over"] = r["se_over"]
         rows.append(row)
     columns = ["RM", "method", "n", *[f"{k} {s.capitalize()}" for k in KINDS for s in TABLE1_SIDES]]
-    return pd.DataFrame(rows, columns=[*columns, "failed rewrites", "± s.e. over"])
+    columns += ["failed rewrites", *(["valid rewrites"] if judged else []), "± s.e. over"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def format_table2(frame: pd.DataFrame) -> pd.DataFrame:
@@ -266,9 +301,29 @@ def format_table2(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "± s.e. over"])
 
 
-def caption(number: int, dataset: str, se_note: str) -> str:
+def judge_note(judge: str | None, valid_only: bool) -> str:
+    """What the "valid rewrites" column is and what valid-only changed, in words ("" without
+    a judge)."""
+    if not judge:
+        return ""
+    note = (
+        f" 'valid rewrites': the fraction of the row's judged rewrites that the rewrite judge "
+        f"{judge} found valid (the attribute moved the asked way, little else changed), with "
+        "the counts; baselines are not judged (they are not asked to move an attribute)."
+    )
+    if valid_only:
+        note += (
+            " Valid only: a CF (SF) counts as found only when its rewrite was judged valid "
+            "(baselines unchanged)."
+        )
+    return note
+
+
+def caption(
+    number: int, dataset: str, se_note: str, judge: str | None = None, valid_only: bool = False
+) -> str:
     """What each cell of Table ``number`` of ``dataset`` is, in words (plain text: the faces
-    escape it)."""
+    escape it); ``judge`` (its identity) and ``valid_only`` add :func:`judge_note`."""
     if number == 1:
         return (
             f"Table 1 ({dataset}): coverage, the fraction of the n explained comparisons (ties "
@@ -276,7 +331,9 @@ def caption(number: int, dataset: str, se_note: str) -> str:
             "semifactual (SF: it holds) when the chosen response is made worse (Chosen), the "
             "rejected one made better (Rejected), or on each side of the same comparison "
             "(Both). Failed rewrites count as not found; 'failed rewrites' is the failed "
-            f"fraction of all the row's rewrites (failed of rewrites). Each cell: the {se_note}."
+            "fraction of all the row's rewrites (failed of rewrites)."
+            + judge_note(judge, valid_only)
+            + f" Each cell: the {se_note}."
         )
     return (
         f"Table 2 ({dataset}), side '{TABLE2_SIDE}' (both sides pooled): for each comparison "
@@ -286,5 +343,7 @@ def caption(number: int, dataset: str, se_note: str) -> str:
         "pairwise semantic distance among them (needs at least two); n = the comparisons "
         "behind the cell, 'not measured' = none found (never 0). Small distances are good for "
         "a CF, "
-        f"large ones for an SF. Each cell: the {se_note}."
+        f"large ones for an SF."
+        + (" Valid only: the CFs (SFs) judged valid." if judge and valid_only else "")
+        + f" Each cell: the {se_note}."
     )

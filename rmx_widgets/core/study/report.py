@@ -38,6 +38,7 @@ from rmx_widgets.core.html import (
 from rmx_widgets.core.readability import TOO_FEW, face_rows
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS, attribute_order
 from rmx_widgets.core.study.result import StudyResult
+from rmx_widgets.core.validity_rates import row_valid_text
 
 SIDES = ("chosen", "rejected", "both", "either")
 SIDE_NOTES = {
@@ -104,6 +105,7 @@ def _config_html(result: StudyResult) -> str:
             ("bootstrap draws", cfg.get("n_boot")),
             ("embedder", cfg.get("embedder")),
             ("preset", _preset_text(cfg.get("preset"))),
+            ("rewrite judge", _judge_text(cfg)),
         ],
         columns=["setting", "value"],
         dtype=object,
@@ -119,6 +121,21 @@ def _config_html(result: StudyResult) -> str:
         skipped = pd.DataFrame(list(result.skipped.items()), columns=["perturber", "reason"])
         parts += ["<h3>Skipped perturbers</h3>", html_table(skipped, cls="skipped")]
     return "\n".join(parts)
+
+
+def _judge_text(cfg: dict[str, Any]) -> str:
+    """The study's rewrite judge, what it judged and whether the figures are valid-only."""
+    judge = cfg.get("judge")
+    if not judge:
+        return "none (valid-rewrite rates not measured)"
+    judged = ", ".join(map(str, cfg.get("judged", []))) or "no perturber"
+    only = (
+        "valid only: coverage, distances, diversity, sensitivity, τ and examples count only "
+        "the rewrites judged valid"
+        if cfg.get("valid_only")
+        else "all rewrites count (not valid-only)"
+    )
+    return f"{judge}, judging {judged} (baselines are not judged); {only}"
 
 
 def _preset_text(preset: Any) -> str:
@@ -160,6 +177,12 @@ def _quality_html(result: StudyResult, dataset: str) -> str:
             f"Each cell is the {escape(result.se_note(dataset))}.</p>"
         ),
     ]
+    if result.valid_only:
+        parts.append(
+            '<p class="meta">Valid only: a CF (SF) of a judged perturber counts as found only '
+            "when the judge found its rewrite valid; the baselines are not judged and "
+            "unchanged.</p>"
+        )
     for side in SIDES:
         table = result.main_table(dataset, side)
         parts.append(f'<h4>Side: {escape(side)}</h4><p class="meta">{escape(SIDE_NOTES[side])}</p>')
@@ -221,7 +244,34 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
         parts.append(
             html_table(table.rename_axis("attribute").reset_index().fillna("–"), cls="pfr")
         )
+        if result.config.get("judge"):
+            parts.append(_valid_rates_html(result, by_pert, list(table.index)))
     return "\n".join(parts)
+
+
+def _valid_rates_html(result: StudyResult, by_pert: pd.DataFrame, attributes: list) -> str:
+    """Per attribute and RM, the valid rewrites among the judged ones (pooled directions),
+    beside the failed rate of the table above; "not measured" where nothing was judged."""
+    cells = {}
+    for rm in [r for r in result.rms if r in set(by_pert["rm"])]:
+        rows = by_pert[(by_pert["rm"] == rm) & (by_pert["direction"] == "both")]
+        cells[str(rm)] = pd.Series(
+            [row_valid_text(r) for r in rows.to_dict("records")],
+            index=rows["attribute"].to_numpy(),
+        )
+    table = pd.DataFrame(cells).reindex(attributes)
+    only = (
+        " The PFRs above count only the valid rewrites (n = valid rewrites)."
+        if result.config.get("valid_only")
+        else ""
+    )
+    return (
+        '<p class="meta">Valid rewrites (of those the judge '
+        f"{escape(str(result.config.get('judge')))} "
+        "judged, both directions pooled) per attribute and reward model, on the same "
+        f"comparisons.{only}</p>"
+        + html_table(table.rename_axis("attribute").reset_index().fillna("–"), cls="valid-rates")
+    )
 
 
 def _tau_chart(result: StudyResult, dataset: str) -> alt.LayerChart:

@@ -50,6 +50,10 @@ QUALITY_COLUMNS = [
     "n_failed",
     "failed_rate",
     *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")],
+    # appended (issue 13): the rewrite judge's verdicts on the rewrites (study.validity)
+    "n_judged",
+    "n_valid",
+    "valid_rate",
 ]
 SUMMARY_COLUMNS = [
     "dataset",
@@ -69,6 +73,10 @@ SUMMARY_COLUMNS = [
     *[f"{m}_n" for m in QUALITY_METRICS],
     "sampling",
     "se_over",
+    # appended (issue 13): the rewrite judge's verdicts on the row's rewrites
+    "n_judged",
+    "n_valid",
+    "valid_rate",
 ]
 #: the pooled figures over the distinct sampled comparisons (``quality.pooled_quality``)
 POOLED_COLUMNS = [
@@ -84,6 +92,9 @@ POOLED_COLUMNS = [
     "failed_rate",
     "failed_rate_se",
     *[c for m in QUALITY_METRICS for c in (m, f"{m}_se", f"{m}_n")],
+    "n_judged",
+    "n_valid",
+    "valid_rate",
 ]
 EXAMPLE_COLUMNS = ["dataset", "rm", "rank", "comparison_id", "tau", "p", "n_attributes"]
 CONTRAST_COLUMNS = ["dataset", "rm_a", "rm_b", "rank", "comparison_id", "tau", "p", "n_attributes"]
@@ -113,7 +124,10 @@ class StudyResult:
       seed's comparisons and the number of comparisons it averages (``*_n``); ``n_ties``
       counts the sampled comparisons the RM scores as ties, left out (nothing to explain);
       ``n_failed`` of ``n_rewrites`` (``failed_rate``) the seed's failed rewrites in the scope,
-      which count as not found.
+      which count as not found. Last, ``n_judged`` / ``n_valid`` / ``valid_rate``: the rewrite
+      judge's verdicts on those rewrites (NaN "not measured" without a judge and for the
+      baselines, which are not judged; :mod:`.validity`). With ``valid_only`` the coverage,
+      distances and diversity of the judged perturbers count only valid CFs (SFs) as found.
     - ``quality_summary``: the same over seeds (``failed_rate`` too). When the seeds are
       disjoint samples (``sampling == "disjoint"``: the data holds seeds × per_seed
       comparisons) each figure is the mean of the per-seed values and ``*_se`` their standard
@@ -186,6 +200,16 @@ class StudyResult:
         return self.config.get("primary")
 
     @property
+    def judge(self) -> str | None:
+        """The rewrite judge's identity (None: the study had none)."""
+        return self.config.get("judge")
+
+    @property
+    def valid_only(self) -> bool:
+        """Whether the figures count only the rewrites the judge found valid."""
+        return bool(self.config.get("valid_only", False))
+
+    @property
     def sampling(self) -> dict[str, str]:
         """Per data set: ``"disjoint"``, ``"overlapping"`` or ``"single sample"`` (see
         ``quality_summary``)."""
@@ -252,12 +276,16 @@ class StudyResult:
         rows = frame[frame["dataset"] == dataset].reset_index(drop=True)
         if not formatted:
             return rows
-        return paper_tables.format_table1(rows) if number == 1 else paper_tables.format_table2(rows)
+        if number == 1:
+            return paper_tables.format_table1(rows, judged=self.judge is not None)
+        return paper_tables.format_table2(rows)
 
     def paper_table_caption(self, number: int, dataset: str | None = None) -> str:
         """What each cell of :meth:`paper_table` ``(number, dataset)`` is, in words."""
         dataset = self._dataset(dataset)
-        return paper_tables.caption(number, dataset, self.se_note(dataset))
+        return paper_tables.caption(
+            number, dataset, self.se_note(dataset), self.judge, self.valid_only
+        )
 
     def primary_table(self, dataset: str, rm: str) -> pd.DataFrame | None:
         """The explanation table of ``rm`` by the primary perturber (the one the RM-vs-RM

@@ -22,6 +22,7 @@ import pandas as pd
 from rmx_widgets.core.compare import agreement, contrasting_pairs, pairwise_tau, preferences
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.sensitivity import sensitivity
+from rmx_widgets.core.study.validity import valid_only_sensitivity, valid_rows
 
 
 @dataclass
@@ -57,6 +58,7 @@ def rm_vs_rm(
     k: int,
     n_boot: int,
     null: str | None = None,
+    valid_only: set[str] | frozenset[str] = frozenset(),
 ) -> RMvsRM:
     """The RM-vs-RM frames of one data set.
 
@@ -67,6 +69,11 @@ def rm_vs_rm(
     comparisons, attributes and directions: the study gives baselines the same budget) is each
     RM's null in the sensitivity rows (``null_pfr`` … ``significant``, ``core.null_test``), so
     every attribute is tested against rewording; None leaves those columns empty.
+    ``valid_only``: the perturbers (judged ones) whose figures count only the rewrites the
+    judge found valid: their sensitivity is ``sensitivity(valid_only=True)`` (the
+    ``n_judged`` / ``n_valid`` / ``valid_rate`` columns still describe every rewrite), and
+    the primary's τ, representatives and contrasting examples use their valid rows only. The
+    null baseline's rows are never judged, so they are never filtered.
     """
     agree = agreement_frame(originals, ids)
     agreed = set(agree.loc[agree["all_agree"], "comparison_id"])
@@ -80,7 +87,11 @@ def rm_vs_rm(
         null_table = tables.get((rm, null)) if null is not None and null != pert else None
         if null_table is not None:
             null_table = null_table[null_table["comparison_id"].isin(agreed)]
-        sens = sensitivity(sub, n_boot=n_boot, null=null_table)
+        if pert in valid_only:
+            sens = valid_only_sensitivity(sub, n_boot=n_boot, null=null_table)
+            sub, table = valid_rows(sub), valid_rows(table)
+        else:
+            sens = sensitivity(sub, n_boot=n_boot, null=null_table)
         sens_frames.append(sens.assign(rm=rm, perturber=pert, n_agree=len(agreed)))
         if pert == primary:
             primary_subs[rm] = sub

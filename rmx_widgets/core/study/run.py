@@ -23,6 +23,13 @@ Each (RM, perturber) is explained once, on the union of the sampled comparisons,
 ordinary :class:`~rmx_widgets.core.explain.Explainer` and one shared store: the seeds only pick
 subsets of rows, and rewrites are cached across RMs (an RM that prefers the same response asks
 for the same rewrite). A killed study resumes from the store with nothing recomputed.
+
+With a rewrite ``judge`` (``core.validity``) every attribute-aware perturber's rewrites get a
+verdict, cached in the same store, and the valid-rewrite rate stands beside every failed rate
+(quality, the paper's Table 1, sensitivity); the attribute-blind baselines are not judged
+(:mod:`.validity` says why). ``valid_only=True`` computes coverage, distances and diversity of
+the judged perturbers on their valid rewrites only (a CF judged invalid is not found), and the
+RM-vs-RM half (sensitivity, τ, examples) on valid rewrites only.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 from rmx_widgets.core.store import Store
-from rmx_widgets.core.study import inputs
+from rmx_widgets.core.study import inputs, validity
 from rmx_widgets.core.study import preset as preset_module
 from rmx_widgets.core.study.quality import pooled_quality, quality_by_seed, summarise
 from rmx_widgets.core.study.report import write_study_report
@@ -58,6 +65,7 @@ from rmx_widgets.core.study.result import (
     StudyResult,
 )
 from rmx_widgets.core.study.rm_vs_rm import rm_vs_rm
+from rmx_widgets.core.validity.base import RewriteJudge, as_judge
 
 
 def evaluate(
@@ -78,6 +86,8 @@ def evaluate(
     embedder: metrics.Embedder | None = None,
     batch_size: int = 32,
     progress: bool = True,
+    judge: Any = None,
+    valid_only: bool = False,
 ) -> StudyResult:
     """Run the paper's study (see the module docstring) and return a :class:`StudyResult`.
 
@@ -97,7 +107,22 @@ def evaluate(
     ``paraphrase`` (on the same LLM) and ``polyjuice``. ``rms`` is still yours. ``seeds``,
     ``per_seed``, ``attributes``, ``perturbers`` (instead of ``llm``) and ``comparisons``
     (instead of ``data_files``) override it, and ``config["preset"]`` records the choice.
+
+    ``judge`` (default ``None``: none) is a rewrite judge (``core.validity``: a
+    ``RewriteJudge`` or a callable) given to every attribute-aware perturber's Explainer: its
+    verdicts fill the tables' ``valid`` / ``validity_reason`` (cached in the study's store)
+    and the ``n_judged``, ``n_valid``, ``valid_rate`` columns of the quality frames, Table 1
+    and the sensitivity. Baselines are not judged (``valid`` <NA>, "not judged: baseline").
+    ``valid_only`` (needs ``judge``) counts only valid rewrites as explanations: coverage,
+    distances and diversity of the judged perturbers, and the RM-vs-RM sensitivity, τ and
+    examples. ``config["judge"]`` / ``config["valid_only"]`` record both.
     """
+    if valid_only and judge is None:
+        raise OptionError(
+            "valid_only=True needs a rewrite judge: evaluate(..., judge=FeatureJudge() or "
+            "LLMAttributeJudge(llm) or a function)."
+        )
+    checked_judge = as_judge(judge) if judge is not None else None  # before anything runs
     comparisons, perturbers, seeds, per_seed, preset_record = _apply_preset(
         preset,
         comparisons=comparisons,
@@ -125,6 +150,7 @@ def evaluate(
         progress=progress,
     )
     plan.preset = preset_record
+    plan.judge, plan.valid_only = checked_judge, bool(valid_only)
     found = _Found()
     bar = _progress(len(plan.datasets) * len(plan.rms) * len(plan.perturbers), progress)
     for ds_name, comps in plan.datasets.items():
@@ -220,6 +246,14 @@ class _Plan:
     progress: bool
     #: what ``preset=`` chose (``preset.resolve``'s record), None without a preset
     preset: dict[str, Any] | None = None
+    #: the rewrite judge of the attribute-aware perturbers (None: none), and valid-only
+    judge: RewriteJudge | None = None
+    valid_only: bool = False
+
+    def judged(self, perturber: str) -> bool:
+        """Whether ``perturber``'s rewrites are judged: a judge, and an attribute-aware
+        perturber (see :mod:`.validity` for the baselines)."""
+        return self.judge is not None and self.perturbers[perturber].attribute_aware
 
 
 @dataclass
@@ -320,7 +354,7 @@ def _study_dataset(
     for rm_name, rm in plan.rms.items():
         for p_name, pert in plan.perturbers.items():
             if p_name not in plan.skipped:
-                explainer = _explainer(plan, rm, pert)
+                explainer = _explainer(plan, rm, pert, plan.judged(p_name))
                 bar.set_postfix_str(f"{ds_name}: {rm_name} × {p_name}")
                 result = _explain(plan, explainer, p_name, chosen)
                 if result is not None:
@@ -329,9 +363,9 @@ def _study_dataset(
     _record_rm_vs_rm(plan, found, ds_name, chosen)
 
 
-def _explainer(plan: _Plan, rm: RewardModel, pert: Perturber) -> Explainer:
+def _explainer(plan: _Plan, rm: RewardModel, pert: Perturber, judged: bool) -> Explainer:
     """The ordinary Explainer for one (RM, perturber), on the study's shared store and
-    embedder."""
+    embedder, with the study's judge when the perturber is ``judged``."""
     return Explainer(
         rm,
         pert,
@@ -340,6 +374,7 @@ def _explainer(plan: _Plan, rm: RewardModel, pert: Perturber) -> Explainer:
         batch_size=plan.batch_size,
         embedder=plan.embedder,
         progress=plan.progress,
+        judge=plan.judge if judged else None,
     )
 
 
@@ -360,19 +395,25 @@ def _explain(
 def _record_run(
     plan: _Plan, found: _Found, key: tuple[str, str, str], result: ExplanationResult
 ) -> None:
-    """Keep one run's table and originals, and its explanation quality per seed."""
+    """Keep one run's table and originals, and its explanation quality per seed (with
+    ``valid_only``, a judged perturber's on its valid rewrites: :mod:`.validity`)."""
     ds_name, rm_name, p_name = key
     table = result.table.assign(dataset=ds_name, rm=rm_name, perturber=p_name)
+    if plan.judge is not None and not plan.judged(p_name):
+        table = validity.mark_baseline(table)
     found.tables[key] = table
     found.originals.setdefault((ds_name, rm_name), result.originals)
     explained = set(result.originals.loc[~result.originals["tie"], "comparison_id"])
-    pc = metrics.comparison_quality(table, plan.embedder, comparison_ids=sorted(explained))
+    only = plan.valid_only and plan.judged(p_name)
+    rows = validity.valid_only_outcomes(table) if only else table
+    pc = metrics.comparison_quality(rows, plan.embedder, comparison_ids=sorted(explained))
+    pc = validity.with_counts(pc, table)
     found.per_comparison.append(pc.assign(dataset=ds_name, rm=rm_name, perturber=p_name))
     names = {"dataset": ds_name, "rm": rm_name, "perturber": p_name}
-    for rec in quality_by_seed(pc, found.samples[ds_name], explained):
+    for rec in quality_by_seed(pc, found.samples[ds_name], explained, valid_only=only):
         found.quality_rows.append({**names, **rec})
     union = sorted(set().union(*found.samples[ds_name].values()))
-    for rec in pooled_quality(pc, union, explained):
+    for rec in pooled_quality(pc, union, explained, valid_only=only):
         found.pooled_rows.append({**names, **rec})
 
 
@@ -392,6 +433,7 @@ def _record_rm_vs_rm(plan: _Plan, found: _Found, ds_name: str, chosen: list[Comp
         k=plan.k,
         n_boot=plan.n_boot,
         null=_null_baseline(plan),
+        valid_only={p for p in plan.perturbers if plan.valid_only and plan.judged(p)},
     )
     for frames, frame in (
         (found.agreement, part.agreement),
@@ -411,7 +453,8 @@ def _result(plan: _Plan, found: _Found) -> StudyResult:
         quality=quality,
         quality_summary=summarise(quality, pooled, found.sampling),
         per_comparison=_concat(
-            found.per_comparison, ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS]
+            found.per_comparison,
+            ["dataset", "rm", "perturber", *metrics.QUALITY_COLUMNS, *validity.COUNT_COLUMNS],
         ),
         sensitivity=_concat(
             found.sensitivity, ["dataset", "rm", "perturber", *SENSITIVITY_COLUMNS, "n_agree"]
@@ -455,6 +498,11 @@ def _config(plan: _Plan) -> dict[str, Any]:
         "n_boot": plan.n_boot,
         "embedder": repr(plan.embedder),
         "preset": plan.preset,
+        # the rewrite judge's identity (None: no judge), which perturbers it judged, and
+        # whether the figures count valid rewrites only
+        "judge": plan.judge.identity if plan.judge is not None else None,
+        "judged": [n for n in plan.perturbers if plan.judged(n)],
+        "valid_only": plan.valid_only,
     }
 
 
