@@ -180,7 +180,7 @@ def _check_05(run: Run) -> None:
 
 def _check_06(run: Run) -> None:
     skipped = run.lines_starting("skipped:")
-    assert len(skipped) == 3, skipped  # Polyjuice offline, the online study, discovery
+    assert len(skipped) == 4, skipped  # Polyjuice offline, the online study and judge, discovery
     assert any("polyjuice" in s for s in skipped)
     m = re.search(r"Spearman\(planted weights, planted PFR\) = (-?\d+\.\d+)", run.text)
     assert m and float(m.group(1)) >= 0.9, "the planted ranking was not recovered"
@@ -210,6 +210,78 @@ def _check_06(run: Run) -> None:
     )
     assert m, "the planted-artefact cell printed no effects"
     assert float(m.group(1)) > 0.5 and float(m.group(2)) < 1e-3  # large naive, ~0 corrected
+    _check_06_preset(run)
+    _check_06_judge(run)
+
+
+PAPER_DATASETS = ["hh-rlhf-helpful", "hh-rlhf-harmless", "helpsteer2"]
+
+
+def _check_06_preset(run: Run) -> None:
+    """The paper preset on local files in the public formats: both tables, per data set."""
+    from rmx_widgets.core.study.paper_tables import TABLE1_COLUMNS, TABLE2_COLUMNS
+
+    loaded = dict(re.findall(r"^(\S+): load_\w+, split '\w+': (\d+) comparisons", run.text, re.M))
+    assert loaded == {"hh-rlhf-helpful": "32", "hh-rlhf-harmless": "19", "helpsteer2": "43"}
+    assert "fewer than 5 seeds × per_seed=30" in run.text  # the overlap warning is shown
+    out = run.workdir / "runs" / "06_paper"
+    for number, columns in ((1, TABLE1_COLUMNS), (2, TABLE2_COLUMNS)):
+        table = pd.read_csv(out / f"paper_table{number}.csv")
+        assert list(table.columns) == columns
+        assert list(dict.fromkeys(table["dataset"])) == PAPER_DATASETS
+        for _, rows in table.groupby("dataset"):  # every RM × method, on each data set
+            assert sorted(zip(rows["rm"], rows["method"])) == sorted(
+                (rm, m) for rm in ("planted", "reversed", "demo") for m in ("rules", "random")
+            )
+    # the formatted tables were displayed, one of each per data set, with the paper's columns
+    for ds in PAPER_DATASETS:
+        for number, heads in (
+            (1, ("CF Chosen", "CF Both", "SF Rejected", "failed rewrites")),
+            (2, ("CF syntactic", "CF semantic", "SF diversity")),
+        ):
+            cell = next(c for c in run.cells if f"Table {number} · {ds}" in c)
+            shown = cell.split(f"Table {number} · {ds}", 1)[1]
+            assert all(h in shown.split("Table ")[0] for h in heads), (number, ds)
+
+
+def _check_06_judge(run: Run) -> None:
+    """The rewrite judge: valid rates beside failures, valid_only, agreement with planted truth."""
+    rates = {
+        name: (int(valid), int(judged), float(rate), int(failed), int(rows))
+        for name, valid, judged, rate, failed, rows in re.findall(
+            r"^(rules|random): (\d+) of (\d+) judged rewrites valid \(valid rate "
+            r"(\d\.\d+)\); (\d+) of (\d+) failed",
+            run.text,
+            re.M,
+        )
+    }
+    assert set(rates) == {"rules", "random"}
+    for valid, judged, rate, failed, rows in rates.values():
+        assert judged > 0 and abs(rate - valid / judged) < 5e-4 and 0 <= failed <= rows
+    assert rates["rules"][2] >= 0.95 and rates["random"][2] <= 0.2  # targeted vs blind edits
+    # a few rows with their validity_reason: invalid (too much else changed) and undecided
+    assert "valid=False: assertiveness" in run.text and "other words changed" in run.text
+    assert "valid=<NA>: correctness" in run.text
+    shrunk = {
+        name: (int(a), int(b), int(fa), int(fb))
+        for name, a, b, fa, fb in re.findall(
+            r"^(rules|random), valid only: n = (\d+) → (\d+) rewrites; n_failed (\d+) → (\d+)",
+            run.text,
+            re.M,
+        )
+    }
+    assert set(shrunk) == {"rules", "random"}
+    for n_all, n_valid, failed_all, failed_valid in shrunk.values():
+        assert n_valid < n_all and failed_valid == failed_all  # failures still counted
+    assert shrunk["random"][1] <= rates["random"][0]  # only rewrites judged valid remain
+    m = re.search(
+        r"FeatureJudge agreement with the planted truth: (\d\.\d+) \(n=(\d+), judged (\d+), "
+        r"undecided (\d+)",
+        run.text,
+    )
+    assert m, "the agreement with the planted truth was not printed"
+    assert float(m.group(1)) >= 0.95
+    assert int(m.group(3)) + int(m.group(4)) == int(m.group(2)) > 0
 
 
 CHECKS: dict[str, Callable[[Run], None]] = dict(
