@@ -41,6 +41,7 @@ from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
+from rmx_widgets.core.pairwise_run import PairwisePass
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
     ExplanationResult,
@@ -135,6 +136,7 @@ class Explainer:
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
         )
         self._scores = CachedRewardModel(self.rm, self.store)
+        self._pairs = PairwisePass.of(self.rm, self.store, effects=self.effects)  # a judge's
         self._validity = ValidityPass(judge, self.store) if judge is not None else None
 
     def with_null(self, null_perturber: Any) -> Explainer:
@@ -378,12 +380,15 @@ class Explainer:
     ) -> pd.DataFrame:
         """Score every original response once and order each pair by the RM."""
         stats = stats or RunStats()
-        scored = self._score(
-            [c.prompt for c in comps for _ in (0, 1)],
-            [r for c in comps for r in (c.response_a, c.response_b)],
-            stats,
-        )
-        frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
+        if self._pairs is not None:  # a pairwise judge: both orders, P(a ≻ b), logit margins
+            frame = self._pairs.originals(comps, self.tie_eps, stats)
+        else:
+            scored = self._score(
+                [c.prompt for c in comps for _ in (0, 1)],
+                [r for c in comps for r in (c.response_a, c.response_b)],
+                stats,
+            )
+            frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
         stats.comparisons = len(comps)
         stats.ties = int(frame["tie"].sum())
         if stats.ties:
@@ -405,7 +410,7 @@ class Explainer:
     ) -> list[PlannedRewrite]:
         """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
         ``restrict`` leaves out the comparisons the RM (dis)agrees with the human on."""
-        return plan_rewrites(comps, attrs, originals, restrict)
+        return plan_rewrites(comps, attrs, originals, restrict, pairwise=self._pairs is not None)
 
     def iter_batches(
         self,
@@ -562,15 +567,18 @@ class Explainer:
             stats.perturbation_failures += failures
         stats.computed_elsewhere += rewrites.elsewhere
         ok = {i: r.text for i, r in enumerate(rewrites.values) if r.text is not None}
-        scored = self._score(
-            [batch[i].comparison.prompt for i in ok], list(ok.values()), stats, null
-        )
-        reward = dict(zip(ok, scored.values))
-        cut = dict(zip(ok, scored.truncated))
-        rewritten = [
-            Rewritten(it, res, reward.get(i), cut.get(i, False))
-            for i, (it, res) in enumerate(zip(batch, rewrites.values))
-        ]
+        if self._pairs is not None:  # judged against the other response (core.pairwise_run)
+            rewritten = self._pairs.rewritten(batch, rewrites.values, stats, null)
+        else:
+            scored = self._score(
+                [batch[i].comparison.prompt for i in ok], list(ok.values()), stats, null
+            )
+            reward = dict(zip(ok, scored.values))
+            cut = dict(zip(ok, scored.truncated))
+            rewritten = [
+                Rewritten(it, res, reward.get(i), cut.get(i, False))
+                for i, (it, res) in enumerate(zip(batch, rewrites.values))
+            ]
         frame = explanation_rows(
             rewritten,
             embedder=self.embedder,
