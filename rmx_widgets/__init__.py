@@ -38,7 +38,6 @@ _LAZY = {
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "DPORewardModel": "rmx_widgets.core.reward_models.dpo",
     "PairwiseRewardModel": "rmx_widgets.core.reward_models.pairwise",
-    "PairwiseJudge": "rmx_widgets.core.reward_models.pairwise",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.study.run",

@@ -37,52 +37,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from rmx_widgets.core.code_identity import callable_identity
 from rmx_widgets.core.data import Prompt
 from rmx_widgets.core.errors import RewardModelError
-from rmx_widgets.core.reward_models.base import BaseRewardModel, _real, _require_sequence, _shown
+from rmx_widgets.core.reward_models.base import (
+    BasePairwiseJudge,
+    PairwiseJudge,
+    ProtocolPairwiseJudge,
+    _real,
+    _require_sequence,
+    _shown,
+)
 
 #: P is clipped to [P_CLIP, 1 − P_CLIP] before its logit, so a judge answering exactly 0 or 1
 #: gives a finite margin of at most logit(1 − 1e-6) ≈ 13.8 (not ±inf, which no mean survives).
 P_CLIP = 1e-6
-
-
-@runtime_checkable
-class PairwiseJudge(Protocol):
-    """What a pairwise judge declares: an ``identity`` (part of every cache key: name it with
-    a version) and ``prefer``, one P(a ≻ b) in [0, 1] per (prompt, a, b)."""
-
-    identity: str
-
-    def prefer(
-        self,
-        prompts: Sequence[Prompt],
-        responses_a: Sequence[str],
-        responses_b: Sequence[str],
-    ) -> list[float]: ...
-
-
-class BasePairwiseJudge(BaseRewardModel):
-    """Pairwise judges subclass this and implement ``prefer``; ``score`` refuses (a judge that
-    compares has no reward for one response)."""
-
-    identity: str = "pairwise"
-
-    def prefer(
-        self,
-        prompts: Sequence[Prompt],
-        responses_a: Sequence[str],
-        responses_b: Sequence[str],
-    ) -> list[float]:
-        raise RewardModelError(f"{type(self).__name__} must implement prefer")
-
-    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
-        raise RewardModelError(
-            f"{self.identity} is a pairwise judge: it compares two responses (prefer) and has "
-            "no reward for one response; use it through the Explainer or rmx.evaluate."
-        )
 
 
 class PairwiseRewardModel(BasePairwiseJudge):
@@ -178,6 +149,7 @@ __all__ = [
     "BasePairwiseJudge",
     "PairwiseJudge",
     "PairwiseRewardModel",
+    "ProtocolPairwiseJudge",
     "checked_preferences",
     "debiased",
     "logit",
