@@ -287,3 +287,22 @@ def test_evaluate_with_a_pairwise_judge_beside_a_scalar_rm():
     # both models prefer the longer response of every pair: the same preferences
     scored = study.originals[("data", "scalar")]
     assert list(judged["preferred"]) == list(scored["preferred"])
+
+
+def test_the_bradley_terry_judge_of_a_scalar_rm_explains_like_the_rm():
+    """sigmoid(r(a) − r(b)) has logit r(a) − r(b): the pairwise path must give the scalar
+    path's labels and margins, row for row."""
+    from rmx_widgets.core.reward_models.pairwise import BradleyTerryJudge
+
+    scalar = rmx.CallableRewardModel(lambda p, r: [Q[x] for x in r], name="q-rm:v1")
+    runs = []
+    for rm in (scalar, BradleyTerryJudge(scalar)):
+        ex = rmx.Explainer(rm, perturb, attributes=["verbosity", "manner"], progress=False)
+        with pytest.warns(UserWarning, match="tie.*c3"):
+            runs.append(ex.explain(COMPS))
+    s, p = (r.table.set_index(["comparison_id", "attribute", "side"]) for r in runs)
+    assert runs[1].table["rm"].unique().tolist() == ["bt(q-rm:v1)"]
+    assert list(p["outcome"]) == list(s["outcome"])
+    for col in ("margin_before", "margin_after"):
+        assert p[col].to_numpy() == pytest.approx(s[col].to_numpy(), abs=1e-9, nan_ok=True)
+    assert runs[1].stats.position_disagreements == 0  # a symmetric judge has no position bias

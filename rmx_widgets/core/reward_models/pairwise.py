@@ -49,6 +49,8 @@ from rmx_widgets.core.reward_models.base import (
     _real,
     _require_sequence,
     _shown,
+    as_reward_model,
+    checked_scores,
 )
 
 #: P is clipped to [P_CLIP, 1 − P_CLIP] before its logit, so a judge answering exactly 0 or 1
@@ -87,6 +89,41 @@ class PairwiseRewardModel(BasePairwiseJudge):
         responses_b: Sequence[str],
     ) -> list[float]:
         return self.fn(list(prompts), list(responses_a), list(responses_b))  # type: ignore[return-value]
+
+
+class BradleyTerryJudge(BasePairwiseJudge):
+    """The pairwise judge a scalar RM implies under the Bradley–Terry model its training
+    assumes: P(a ≻ b) = sigmoid(r(a) − r(b)). Its logit margin is the reward difference (up to
+    the clip at ±13.8), so it explains like the RM itself; it is the offline pairwise judge of
+    ``pairwise:bt:SPEC`` and a check that the pairwise path measures what the scalar one does.
+    """
+
+    def __init__(self, rm: Any) -> None:
+        self.rm = as_reward_model(rm)
+        if isinstance(self.rm, PairwiseJudge):
+            raise RewardModelError(f"{self.rm.identity} is already a pairwise judge.")
+        self.identity = f"bt({self.rm.identity})"
+
+    def why_unavailable(self) -> str | None:
+        return self.rm.why_unavailable()
+
+    def prefer(
+        self,
+        prompts: Sequence[Prompt],
+        responses_a: Sequence[str],
+        responses_b: Sequence[str],
+    ) -> list[float]:
+        n = len(responses_a)
+        rewards = checked_scores(self.rm, [*prompts, *prompts], [*responses_a, *responses_b])
+        return [_sigmoid(rewards[i] - rewards[n + i]) for i in range(n)]
+
+
+def _sigmoid(x: float) -> float:
+    """1 / (1 + e^−x), without overflow for large |x|."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
 
 
 def checked_preferences(
@@ -147,6 +184,7 @@ def position_disagrees(p_ab: float, p_ba: float) -> bool:
 __all__ = [
     "P_CLIP",
     "BasePairwiseJudge",
+    "BradleyTerryJudge",
     "PairwiseJudge",
     "PairwiseRewardModel",
     "ProtocolPairwiseJudge",
