@@ -41,7 +41,7 @@ from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
-from rmx_widgets.core.pairwise_run import PairwisePass
+from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
     ExplanationResult,
@@ -84,7 +84,8 @@ class Explainer:
     """Explain one reward model's preferences with one perturber.
 
     ``rm`` and ``perturber`` may be objects implementing the protocols or plain callables
-    (``as_reward_model``/``as_perturber`` give them their declared capabilities).
+    (``as_reward_model``/``as_perturber`` give them their declared capabilities); an ``rm``
+    declaring ``PairwiseJudge`` (P(a ≻ b)) is run by ``core.pairwise_run``: logit margins.
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
     ``null_perturber`` (default ``None``: none) is an attribute-blind perturber run after the
     main one on the same rewrites (``core.null_run``); its rows are ``result.null_table``.
@@ -120,7 +121,7 @@ class Explainer:
                 f"batch_size must be a whole number of at least 1, got {batch_size!r}."
             )
         judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
-        self.rm: RewardModel = as_reward_model(rm)
+        self.rm: RewardModel = refuse_pairwise_effects(as_reward_model(rm), effects)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
@@ -136,7 +137,7 @@ class Explainer:
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
         )
         self._scores = CachedRewardModel(self.rm, self.store)
-        self._pairs = PairwisePass.of(self.rm, self.store, effects=self.effects)  # a judge's
+        self._pairs = PairwisePass.of(self.rm, self.store)  # a pairwise judge's run
         self._validity = ValidityPass(judge, self.store) if judge is not None else None
 
     def with_null(self, null_perturber: Any) -> Explainer:

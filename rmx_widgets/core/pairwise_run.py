@@ -20,13 +20,14 @@ RATE effects) then say "not measured" instead of mixing logits measured against 
 partners. The originals get the judge's own columns, ``PAIRWISE_ORIGINALS_COLUMNS``: the
 averaged P, both raw orders and whether they disagreed; ``RunStats`` counts the disagreements
 (``position_disagreements`` of ``position_comparisons``; the rewrites' in ``rewrite_…``).
+A judge declares no truncation, so its rows are never flagged ``truncated``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -51,6 +52,20 @@ from rmx_widgets.core.store import Store
 PAIRWISE_ORIGINALS_COLUMNS = ["p_a_over_b", "p_a_first", "p_b_first", "position_disagreement"]
 
 
+R = TypeVar("R")
+
+
+def refuse_pairwise_effects(rm: R, effects: bool) -> R:
+    """``rm``, unless it is a pairwise judge asked for ``effects``: RATE effects are reward
+    changes, which a judge does not give (``OptionError``, before any store is opened)."""
+    if effects and isinstance(rm, PairwiseJudge):
+        raise OptionError(
+            f"effects=True measures reward changes, and {rm.identity} is a pairwise judge "
+            "(no reward per response); run it without effects."
+        )
+    return rm
+
+
 class PairwisePass:
     """The pairwise judge's side of a run: its originals and its rewrites' margins, through
     the store (``CachedPairwiseJudge``)."""
@@ -59,17 +74,9 @@ class PairwisePass:
         self.judge = CachedPairwiseJudge(judge, store)
 
     @classmethod
-    def of(cls, rm: Any, store: Store, *, effects: bool = False) -> PairwisePass | None:
-        """The pass for ``rm`` when it declares ``PairwiseJudge``; ``None`` for a scalar RM.
-        ``effects=True`` is refused for a judge: RATE effects are reward changes."""
-        if not isinstance(rm, PairwiseJudge):
-            return None
-        if effects:
-            raise OptionError(
-                f"effects=True measures reward changes, and {rm.identity} is a pairwise judge "
-                "(no reward per response); run it without effects."
-            )
-        return cls(rm, store)
+    def of(cls, rm: Any, store: Store) -> PairwisePass | None:
+        """The pass for ``rm`` when it declares ``PairwiseJudge``; ``None`` for a scalar RM."""
+        return cls(rm, store) if isinstance(rm, PairwiseJudge) else None
 
     def _count(self, prefs: PairPreferences, stats: RunStats, null: bool) -> None:
         if null:

@@ -206,10 +206,11 @@ def test_a_scalar_rm_reports_no_position_rate():
     assert "p_a_over_b" not in res.originals
 
 
-def test_effects_are_refused_for_a_pairwise_judge():
+def test_effects_are_refused_for_a_pairwise_judge_before_the_store_opens(tmp_path):
     judge = rmx.PairwiseRewardModel(Planted().prefer, name="planted-judge:v1")
     with pytest.raises(OptionError, match="pairwise judge.*without effects"):
-        rmx.Explainer(judge, perturb, effects=True, progress=False)
+        rmx.Explainer(judge, perturb, effects=True, store=tmp_path / "s.sqlite", progress=False)
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 def _length_judge(prompts, responses_a, responses_b, scale=10.0):
