@@ -17,7 +17,7 @@ guarantees:
 ``CachedPerturber`` stores each rewrite as the perturber reports it (``on_result``) when the
 perturber declares ``streams_results``, so a job killed in the middle of a 64-request batch of LLM
 calls keeps the replies that already came back; other perturbers are stored when their batch
-returns.
+returns. Pairwise judges' P(a ≻ b) are cached the same way, by ``core.pair_scores``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Cached(Generic[V]):
 
 def claim_or_wait(
     store: Store,
-    table: Literal["perturbations", "scores", "verdicts"],
+    table: Literal["perturbations", "scores", "verdicts", "pair_scores"],
     keys: Sequence[str],
     lookup: Callable[[list[str]], Mapping[str, V]],
     compute: Callable[[list[str]], Mapping[str, V]],

@@ -41,6 +41,7 @@ from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
+from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
 from rmx_widgets.core.perturbers.base import Perturber, as_perturber
 from rmx_widgets.core.result import (
     ExplanationResult,
@@ -83,7 +84,8 @@ class Explainer:
     """Explain one reward model's preferences with one perturber.
 
     ``rm`` and ``perturber`` may be objects implementing the protocols or plain callables
-    (``as_reward_model``/``as_perturber`` give them their declared capabilities).
+    (``as_reward_model``/``as_perturber`` give them their declared capabilities); an ``rm``
+    declaring ``PairwiseJudge`` (P(a ≻ b)) is run by ``core.pairwise_run``: logit margins.
     ``store`` is a path (created if needed), a ``Store`` or ``None`` (in-memory cache only).
     ``null_perturber`` (default ``None``: none) is an attribute-blind perturber run after the
     main one on the same rewrites (``core.null_run``); its rows are ``result.null_table``.
@@ -119,7 +121,7 @@ class Explainer:
                 f"batch_size must be a whole number of at least 1, got {batch_size!r}."
             )
         judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
-        self.rm: RewardModel = as_reward_model(rm)
+        self.rm: RewardModel = refuse_pairwise_effects(as_reward_model(rm), effects)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
@@ -135,6 +137,7 @@ class Explainer:
             CachedPerturber(self.null_perturber, self.store) if self.null_perturber else None
         )
         self._scores = CachedRewardModel(self.rm, self.store)
+        self._pairs = PairwisePass.of(self.rm, self.store)  # a pairwise judge's run
         self._validity = ValidityPass(judge, self.store) if judge is not None else None
 
     def with_null(self, null_perturber: Any) -> Explainer:
@@ -378,12 +381,15 @@ class Explainer:
     ) -> pd.DataFrame:
         """Score every original response once and order each pair by the RM."""
         stats = stats or RunStats()
-        scored = self._score(
-            [c.prompt for c in comps for _ in (0, 1)],
-            [r for c in comps for r in (c.response_a, c.response_b)],
-            stats,
-        )
-        frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
+        if self._pairs is not None:  # a pairwise judge: both orders, P(a ≻ b), logit margins
+            frame = self._pairs.originals(comps, self.tie_eps, stats)
+        else:
+            scored = self._score(
+                [c.prompt for c in comps for _ in (0, 1)],
+                [r for c in comps for r in (c.response_a, c.response_b)],
+                stats,
+            )
+            frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
         stats.comparisons = len(comps)
         stats.ties = int(frame["tie"].sum())
         if stats.ties:
@@ -405,7 +411,7 @@ class Explainer:
     ) -> list[PlannedRewrite]:
         """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
         ``restrict`` leaves out the comparisons the RM (dis)agrees with the human on."""
-        return plan_rewrites(comps, attrs, originals, restrict)
+        return plan_rewrites(comps, attrs, originals, restrict, pairwise=self._pairs is not None)
 
     def iter_batches(
         self,
@@ -562,15 +568,18 @@ class Explainer:
             stats.perturbation_failures += failures
         stats.computed_elsewhere += rewrites.elsewhere
         ok = {i: r.text for i, r in enumerate(rewrites.values) if r.text is not None}
-        scored = self._score(
-            [batch[i].comparison.prompt for i in ok], list(ok.values()), stats, null
-        )
-        reward = dict(zip(ok, scored.values))
-        cut = dict(zip(ok, scored.truncated))
-        rewritten = [
-            Rewritten(it, res, reward.get(i), cut.get(i, False))
-            for i, (it, res) in enumerate(zip(batch, rewrites.values))
-        ]
+        if self._pairs is not None:  # judged against the other response (core.pairwise_run)
+            rewritten = self._pairs.rewritten(batch, rewrites.values, stats, null)
+        else:
+            scored = self._score(
+                [batch[i].comparison.prompt for i in ok], list(ok.values()), stats, null
+            )
+            reward = dict(zip(ok, scored.values))
+            cut = dict(zip(ok, scored.truncated))
+            rewritten = [
+                Rewritten(it, res, reward.get(i), cut.get(i, False))
+                for i, (it, res) in enumerate(zip(batch, rewrites.values))
+            ]
         frame = explanation_rows(
             rewritten,
             embedder=self.embedder,

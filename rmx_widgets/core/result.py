@@ -86,6 +86,15 @@ class RunStats:
     judged_valid: int = 0
     judged_invalid: int = 0
     judged_undecided: int = 0
+    #: "scalar" (rewards) or "pairwise" (a judge of P(a ≻ b), ``core.pairwise_run``); for a
+    #: pairwise judge, the original comparisons judged in both orders and how many of them the
+    #: two orders disagreed on (different winners), and the same for the rewrites' comparisons
+    #: (0 for a scalar RM, whose rate is not measured)
+    rm_kind: str = "scalar"
+    position_comparisons: int = 0
+    position_disagreements: int = 0
+    rewrite_position_comparisons: int = 0
+    rewrite_position_disagreements: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
@@ -187,6 +196,10 @@ class ExplanationResult:
             if "truncated" in t
             else 0,
             **null_summary(self.null_perturber, self.null_table),
+            "position_disagreement_rate": self.stats.position_disagreements
+            / self.stats.position_comparisons
+            if self.stats.position_comparisons
+            else None,
             **{f"run_{k}": v for k, v in self.stats.as_dict().items()},
         }
 

@@ -130,6 +130,9 @@ class PlannedRewrite:
     ``"rejected"`` for the other (rewritten ``"better"``); ``original``/``other`` are the
     rewritten response and the one it is compared against, with their rewards. ``preferred``
     is ``"a"`` or ``"b"``; ``originals_truncated`` says the RM cut either original response.
+    ``margin_before`` is set for a pairwise judge (``core.pairwise_run``), which measures the
+    margin itself (its logit) and has no rewards (NaN); for a scalar RM it is ``None`` and the
+    margin is the reward difference (``margin``).
     """
 
     comparison: Comparison
@@ -142,6 +145,7 @@ class PlannedRewrite:
     reward_other: float
     preferred: str
     originals_truncated: bool = False
+    margin_before: float | None = None
 
     @property
     def request(self) -> PerturbationRequest:
@@ -205,10 +209,13 @@ def plan_rewrites(
     attrs: Sequence[Attribute],
     originals: pd.DataFrame,
     restrict: str = "all",
+    *,
+    pairwise: bool = False,
 ) -> list[PlannedRewrite]:
     """Every rewrite the job needs, grouped by comparison (so batches finish comparisons);
     ties (see ``originals_table``) and the comparisons ``restrict`` leaves out
-    (``RESTRICT_CHOICES``) are skipped."""
+    (``RESTRICT_CHOICES``) are skipped. ``pairwise``: the originals are a pairwise judge's,
+    whose margin (``margin`` column) is each rewrite's ``margin_before``."""
     by_id = originals.set_index("comparison_id")
     items: list[PlannedRewrite] = []
     for c in comps:
@@ -219,14 +226,14 @@ def plan_rewrites(
         win, lose = (c.response_a, c.response_b) if a_wins else (c.response_b, c.response_a)
         rw, rl = (o["reward_a"], o["reward_b"]) if a_wins else (o["reward_b"], o["reward_a"])
         cut = bool(o.get("truncated_a", False)) or bool(o.get("truncated_b", False))
+        before = float(o["margin"]) if pairwise else None
+        pref = o["preferred"]
         for attr in attrs:
             items.append(
-                PlannedRewrite(c, "chosen", attr, "worse", win, lose, rw, rl, o["preferred"], cut)
+                PlannedRewrite(c, "chosen", attr, "worse", win, lose, rw, rl, pref, cut, before)
             )
             items.append(
-                PlannedRewrite(
-                    c, "rejected", attr, "better", lose, win, rl, rw, o["preferred"], cut
-                )
+                PlannedRewrite(c, "rejected", attr, "better", lose, win, rl, rw, pref, cut, before)
             )
     return items
 
@@ -234,12 +241,15 @@ def plan_rewrites(
 @dataclass(frozen=True)
 class Rewritten:
     """What became of one planned rewrite: the perturber's (checked) result and, when it is a
-    rewrite, the RM's reward for it and whether the RM cut it to score it."""
+    rewrite, the RM's reward for it and whether the RM cut it to score it. ``margin`` is the
+    margin_after a pairwise judge measured directly (its reward is NaN); ``None`` for a scalar
+    RM, whose margin_after is computed from ``reward``."""
 
     planned: PlannedRewrite
     result: PerturbationResult
     reward: float | None = None
     truncated: bool = False
+    margin: float | None = None
 
     def __post_init__(self) -> None:
         if (self.reward is None) != (self.result.text is None):
@@ -268,7 +278,7 @@ def explanation_rows(
             outcome = "failed"
         else:
             reward = r.reward
-            margin_after = it.margin(reward)
+            margin_after = it.margin(reward) if r.margin is None else r.margin
             outcome = "CF" if margin_after < 0 else "SF"
             syntactic = metrics.syntactic_distance(it.original, text)
             semantic = float(distance)
@@ -286,7 +296,9 @@ def explanation_rows(
                 "reward_original": it.reward_original,
                 "reward_perturbed": reward,
                 "reward_other": it.reward_other,
-                "margin_before": it.margin(it.reward_original),
+                "margin_before": it.margin(it.reward_original)
+                if it.margin_before is None
+                else it.margin_before,
                 "margin_after": margin_after,
                 "outcome": outcome,
                 "failure_reason": r.result.failure,

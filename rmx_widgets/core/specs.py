@@ -12,6 +12,8 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
                [NAME=][hf:]<name or path>:head=N  output N of a model with several outputs;
                                                   :head=value_head reads a TRL / OpenRLHF head
                [NAME=]dpo:policy=P,ref=R[,beta=B] DPO implicit reward of two causal LMs
+               [NAME=]pairwise:MODULE:FUNCTION    a pairwise judge fn(prompts, a, b) -> P(a≻b)
+               [NAME=]pairwise:bt:<RM spec>       the Bradley–Terry judge of a scalar RM
     perturber  [NAME=]rules                       the offline rule perturber
                [NAME=]random[:fraction]           random word edits (default 0.15)
                [NAME=]paraphrase                  attribute-free LLM paraphrases
@@ -102,6 +104,16 @@ def reward_model_from_spec(
                 "(e.g. transparent:hedging=-1,length=0.4), or drop the ':'."
             )
         return TransparentRewardModel(weights or None, only=bool(weights), name=name)
+    if kind == "pairwise":
+        return _pairwise(
+            body,
+            option,
+            name,
+            device=device,
+            dtype=dtype,
+            max_length=max_length,
+            trust_remote_code=trust_remote_code,
+        )
     if kind == "dpo":
         from rmx_widgets.core.reward_models.dpo import DPORewardModel
 
@@ -153,6 +165,36 @@ def _hf_options(body: str) -> tuple[str, int | str | None]:
             "value_head."
         )
     return m.group("source"), int(value)
+
+
+_PAIRWISE_USAGE = (
+    "pairwise:MODULE:FUNCTION (an importable fn(prompts, responses_a, responses_b) -> "
+    "P(a beats b)) or pairwise:bt:RM_SPEC (the Bradley-Terry judge of a scalar RM)"
+)
+
+
+def _pairwise(body: str, option: str, name: str | None, **options: Any) -> BaseRewardModel:
+    """``pairwise:bt:SPEC`` or ``pairwise:MODULE:FUNCTION`` (``core.reward_models.pairwise``);
+    the function's identity is NAME, else the digest of its code."""
+    import importlib
+
+    from rmx_widgets.core.reward_models.pairwise import BradleyTerryJudge, PairwiseRewardModel
+
+    head, _, rest = option.partition(":")
+    if head == "bt" and rest.strip():
+        return BradleyTerryJudge(reward_model_from_spec(rest.strip(), **options))
+    module, function = head.strip(), rest.strip()
+    if not module or not function or ":" in function or head == "bt":
+        raise RewardModelError(f"RM spec {body!r}: use {_PAIRWISE_USAGE}.")
+    try:
+        fn = getattr(importlib.import_module(module), function)
+    except ImportError as e:
+        raise RewardModelError(f"RM spec {body!r}: cannot import {module!r} ({e}).") from None
+    except AttributeError:
+        raise RewardModelError(f"RM spec {body!r}: {module} has no {function!r}.") from None
+    if not callable(fn):
+        raise RewardModelError(f"RM spec {body!r}: {module}.{function} is not callable.")
+    return PairwiseRewardModel(fn, name=name)
 
 
 _DPO_USAGE = "dpo:policy=PATH,ref=PATH[,beta=0.1]"

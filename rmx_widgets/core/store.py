@@ -54,6 +54,8 @@ SCHEMA_VERSION = "2"  # 2: scores.truncated and the claims table (1 is migrated 
 # The ``verdicts`` table (rewrite judges, ``core.validity.cached``) was added within schema 2:
 # ``CREATE TABLE IF NOT EXISTS`` gives an older store the empty table on open and changes
 # nothing else in it, so every cached perturbation and score of that store is still found.
+# So was ``pair_scores`` (pairwise judges, ``core.pair_scores``): one P(first ≻ second) per
+# judge, prompt and ordered pair of texts.
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,13 +70,17 @@ CREATE TABLE IF NOT EXISTS claims (
 CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY, judge TEXT NOT NULL, attribute TEXT NOT NULL,
     direction TEXT NOT NULL, valid INTEGER NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS pair_scores (
+    key TEXT PRIMARY KEY, judge TEXT NOT NULL, p REAL NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS annotations (
     comparison_id TEXT NOT NULL, rm TEXT NOT NULL, tags TEXT NOT NULL, note TEXT NOT NULL,
     updated REAL NOT NULL, PRIMARY KEY (comparison_id, rm));
 """
 
 #: The tables of a store (every schema version); a database with any other table is not one.
-STORE_TABLES = frozenset({"meta", "perturbations", "scores", "claims", "annotations", "verdicts"})
+STORE_TABLES = frozenset(
+    {"meta", "perturbations", "scores", "claims", "annotations", "verdicts", "pair_scores"}
+)
 
 
 def content_key(*parts: str) -> str:
@@ -414,6 +420,20 @@ class Store:
             )
             self._release_in_tx([v[0] for v in values])
 
+    # -- pair scores (pairwise judges) -------------------------------------------------------
+    def get_pair_scores(self, keys: Sequence[str]) -> dict[str, float]:
+        """The stored P(first ≻ second) among ``keys`` (see ``core.pair_scores``)."""
+        return dict(self._select("SELECT key, p FROM pair_scores WHERE key IN ({})", keys))
+
+    def put_pair_scores(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """rows: (key, judge, p), written atomically together with the release of this
+        store's claims on those keys."""
+        now = time.time()
+        values = [(k, j, float(p), now) for k, j, p in rows]
+        with self._lock_and_tx():
+            self._db.executemany("INSERT OR REPLACE INTO pair_scores VALUES (?, ?, ?, ?)", values)
+            self._release_in_tx([v[0] for v in values])
+
     # -- verdicts (rewrite judges) ----------------------------------------------------------
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, tuple[bool, str]]:
         """The stored verdicts among ``keys``: (valid, reason). Only decided verdicts are
@@ -441,14 +461,16 @@ class Store:
         """Claim the keys nobody else is computing; return those now claimed by this store.
 
         A key claimed by another owner is left alone while that owner lives and its lease
-        holds. ``done_in`` ("perturbations", "scores" or "verdicts") also skips keys that
+        holds. ``done_in`` (a results table: "perturbations", "scores", "verdicts" or
+        "pair_scores") also skips keys that
         already have a result there, checked in the same transaction: another process may have
         finished a key between the caller's cache lookup and this claim. In-memory stores are
         private to one object, so every key is theirs at once.
         """
-        if done_in not in (None, "perturbations", "scores", "verdicts"):
+        if done_in not in (None, "perturbations", "scores", "verdicts", "pair_scores"):
             raise ValueError(
-                f"done_in must be 'perturbations', 'scores' or 'verdicts', got {done_in!r}"
+                "done_in must be 'perturbations', 'scores', 'verdicts' or 'pair_scores', "
+                f"got {done_in!r}"
             )
         keys = list(dict.fromkeys(keys))
         if self.path is None or not keys:

@@ -10,6 +10,11 @@ models that never truncate leave it empty). A truncated input's reward is the re
 of the text, so the Explainer flags every row that used one (``truncated`` column) instead of
 hiding it.
 
+A pairwise judge (``PairwiseJudge``: ``prefer(prompts, a, b)`` -> P(a beats b)) declares a
+comparison instead of a score; its protocol lives here beside the scalar one so that
+``as_reward_model`` can give a foreign judge its surface, and the judge itself, its checks and
+its arithmetic are in ``reward_models.pairwise``.
+
 ``as_reward_model`` turns whatever the user passes (a ``BaseRewardModel``, a bare function, or a
 foreign object with just ``identity`` and ``score``) into an object with the whole declared
 surface of ``RewardModel``, so no caller has to probe for a capability.
@@ -125,12 +130,71 @@ class ProtocolRewardModel(BaseRewardModel):
         return self.model.score(prompts, responses)
 
 
+@runtime_checkable
+class PairwiseJudge(Protocol):
+    """What a pairwise judge declares: an ``identity`` (part of every cache key: name it with
+    a version) and ``prefer``, one P(a ≻ b) in [0, 1] per (prompt, a, b)."""
+
+    identity: str
+
+    def prefer(
+        self,
+        prompts: Sequence[Prompt],
+        responses_a: Sequence[str],
+        responses_b: Sequence[str],
+    ) -> list[float]: ...
+
+
+class BasePairwiseJudge(BaseRewardModel):
+    """Pairwise judges subclass this and implement ``prefer``; ``score`` refuses (a judge that
+    compares has no reward for one response)."""
+
+    identity: str = "pairwise"
+
+    def prefer(
+        self,
+        prompts: Sequence[Prompt],
+        responses_a: Sequence[str],
+        responses_b: Sequence[str],
+    ) -> list[float]:
+        raise RewardModelError(f"{type(self).__name__} must implement prefer")
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        raise RewardModelError(
+            f"{self.identity} is a pairwise judge: it compares two responses (prefer) and has "
+            "no reward for one response; use it through the Explainer or rmx.evaluate."
+        )
+
+
+class ProtocolPairwiseJudge(BasePairwiseJudge):
+    """A foreign object declaring only ``PairwiseJudge`` (``identity`` and ``prefer``), given
+    the rest of a reward model's surface: always available, no counters, nothing truncated."""
+
+    def __init__(self, judge: PairwiseJudge) -> None:
+        self.judge = judge
+        self.identity = judge.identity
+
+    def __repr__(self) -> str:
+        return f"ProtocolPairwiseJudge({self.judge!r})"
+
+    def prefer(
+        self,
+        prompts: Sequence[Prompt],
+        responses_a: Sequence[str],
+        responses_b: Sequence[str],
+    ) -> list[float]:
+        return self.judge.prefer(prompts, responses_a, responses_b)
+
+
 def as_reward_model(obj: Any) -> RewardModel:
     """``obj`` as a ``RewardModel`` with every capability declared: a reward model as it is, a
-    ``BareRewardModel`` wrapped in ``ProtocolRewardModel``, a callable in ``CallableRewardModel``.
+    foreign pairwise judge (``PairwiseJudge``) in ``ProtocolPairwiseJudge``, a
+    ``BareRewardModel`` in ``ProtocolRewardModel``, a callable in ``CallableRewardModel``.
     """
     if isinstance(obj, RewardModel):
         return obj
+    if isinstance(obj, PairwiseJudge):  # identity + prefer only: a foreign pairwise judge
+        return ProtocolPairwiseJudge(obj)
     if isinstance(obj, BareRewardModel):
         return ProtocolRewardModel(obj)
     if callable(obj):
