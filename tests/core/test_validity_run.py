@@ -227,7 +227,7 @@ def test_callable_judge_and_cache_key_covers_the_request(tmp_path):
     assert len(keys) == 7
 
 
-def test_legacy_store_gains_the_verdicts_table_and_nothing_else(tmp_path):
+def test_legacy_store_gains_only_the_new_cache_tables(tmp_path):
     store = tmp_path / "store.sqlite"
     shutil.copy(DATA / "legacy_store_v2.sqlite", store)
 
@@ -245,7 +245,9 @@ def test_legacy_store_gains_the_verdicts_table_and_nothing_else(tmp_path):
     assert "verdicts" not in tables
     Store(store).close()
     tables2, rows2, schema2 = snapshot()
-    assert tables2 == tables | {"verdicts"} and rows2 == rows and schema2 == schema == "2"
+    # the verdicts (rewrite judges) and pair_scores (pairwise judges) caches, nothing else
+    assert tables2 == tables | {"verdicts", "pair_scores"}
+    assert rows2 == rows and schema2 == schema == "2"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = rmx.Explainer(
