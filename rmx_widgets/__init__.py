@@ -37,6 +37,7 @@ _LAZY = {
     "PolyjuicePerturber": "rmx_widgets.core.perturbers.polyjuice",
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "DPORewardModel": "rmx_widgets.core.reward_models.dpo",
+    "VLLMRewardModel": "rmx_widgets.core.reward_models.vllm",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.study.run",

@@ -12,6 +12,8 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
                [NAME=][hf:]<name or path>:head=N  output N of a model with several outputs;
                                                   :head=value_head reads a TRL / OpenRLHF head
                [NAME=]dpo:policy=P,ref=R[,beta=B] DPO implicit reward of two causal LMs
+               [NAME=]vllm:<hub name or path>     the same kind of RM on vLLM (CUDA, optional
+                                                  extra: VLLMRewardModel)
     perturber  [NAME=]rules                       the offline rule perturber
                [NAME=]random[:fraction]           random word edits (default 0.15)
                [NAME=]paraphrase                  attribute-free LLM paraphrases
@@ -111,6 +113,19 @@ def reward_model_from_spec(
             reference,
             beta=beta,
             device=device,
+            dtype=dtype,
+            max_length=max_length,
+            trust_remote_code=trust_remote_code,
+        )
+    if kind == "vllm":
+        from rmx_widgets.core.reward_models.vllm import VLLMRewardModel
+
+        if not option.strip():
+            raise RewardModelError(
+                f"RM spec {body!r}: give the model after 'vllm:' (e.g. vllm:org/reward-model)."
+            )
+        return VLLMRewardModel(
+            option.strip(),
             dtype=dtype,
             max_length=max_length,
             trust_remote_code=trust_remote_code,
