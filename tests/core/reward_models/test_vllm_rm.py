@@ -352,3 +352,49 @@ def test_module_declares_no_global_state_between_models(fake_vllm, tiny_decoder_
     a.score(PROMPTS[:1], RESPONSES[:1])
     assert a.stats["pairs"] == 1 and b.stats["pairs"] == 0
     assert tuple(b.stats) == vllm_rm.STAT_NAMES
+
+
+# ---------------------------------------------------------------- bench/scoring.py --device cuda
+
+
+def test_bench_cuda_mode_off_gpu_prints_skipped_and_exits_0(monkeypatch, capsys, tmp_path):
+    import torch
+
+    from bench import scoring
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "cuda.txt"
+    scoring.main(["--device", "cuda", "--out", str(out)])  # returns: exit status 0
+    assert capsys.readouterr().out.startswith("skipped: --device cuda needs a CUDA GPU")
+    assert not out.exists()  # a skip never overwrites a results file
+
+
+def test_bench_side_by_side_prints_both_and_the_gap(fake_vllm, tiny_decoder_rm, hf_rm, tmp_path):
+    import shutil
+
+    from bench.scoring_vllm import vllm_side_by_side
+
+    folder = tmp_path / "rm"
+    shutil.copytree(tiny_decoder_rm, folder)  # the tokenizer; the weights are written again
+    lines: list[str] = []
+    work = SimpleNamespace(prompts=PROMPTS, responses=RESPONSES)
+    ref = hf_rm.score(PROMPTS, RESPONSES)
+    vllm_side_by_side(lines.append, hf_rm.model, folder, work, ref, 2.0)
+    assert fake_vllm.instances[0].kwargs["gpu_memory_utilization"] == 0.5
+    assert lines[1].split()[:2] == ["HFRewardModel", "2.0"]
+    assert lines[2].split()[0] == "VLLMRewardModel"
+    assert "max |vllm - hf| = " in lines[3] and lines[3].endswith("within")
+    fake_vllm.replies = lambda ids: [_data([r + 1.0]) for r in ref[: len(ids)]]
+    lines.clear()
+    vllm_side_by_side(lines.append, hf_rm.model, folder, work, ref, 2.0)
+    assert lines[3].endswith("OUTSIDE") and "max |vllm - hf| = 1;" in lines[3]
+
+
+def test_bench_side_by_side_says_why_it_skips_vllm(monkeypatch, hf_rm, tmp_path):
+    from bench.scoring_vllm import vllm_side_by_side
+
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    lines: list[str] = []
+    vllm_side_by_side(lines.append, hf_rm.model, tmp_path, None, [0.0], 1.0)
+    assert lines == [f"  vllm side by side: skipped: {vllm_rm.why_vllm_unavailable()}"]
+    assert NEEDS in lines[0] and not any(tmp_path.iterdir())  # nothing written
