@@ -24,6 +24,9 @@ actually processed (padding included, a shared prefix counted once), and ratios.
 CUDA mode: an 8B Llama-architecture RM with random bf16 weights built directly on the GPU
 (nothing downloaded), scored by HFRewardModel; prints tokens/s and MFU against the GPU's dense
 bf16 peak (FLOPs = 2 x params x tokens + causal attention 2 x layers x hidden x seq^2 per seq).
+With vLLM installed, the same pairs are then scored by VLLMRewardModel and both timings are
+printed side by side with the max abs reward difference vs VLLM_HF_TOLERANCE
+(``scoring_vllm.py``). Without a GPU it prints "skipped: ..." and exits 0.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.models import TextGen
+from bench.scoring_vllm import vllm_side_by_side
 
 N_ATTRIBUTES = 15
 REPEATS = 2  # every method: best of 2 runs
@@ -480,13 +484,13 @@ def run_cuda(args: argparse.Namespace) -> Report:
     from bench.models import build_llama8b_rm
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
-    if not torch.cuda.is_available():
-        raise SystemExit(
-            "--device cuda needs a CUDA GPU and a CUDA build of torch; none is "
-            f"available here (torch {torch.__version__}). Run the CPU bench "
-            "without --device, or run this on a GPU machine."
-        )
     rep = Report()
+    if not torch.cuda.is_available():
+        rep(
+            f"skipped: --device cuda needs a CUDA GPU (and vLLM for the side by side); torch "
+            f"{torch.__version__} sees none here. Run the CPU bench without --device."
+        )
+        return rep
     rep(f"bench/scoring.py --device cuda --model {args.model}; {time.strftime('%Y-%m-%d %H:%M')}")
     rep(
         f"gpu: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
@@ -505,6 +509,7 @@ def run_cuda(args: argparse.Namespace) -> Report:
             f"model: Llama {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
             f"{params / 1e9:.2f} B params, bf16, random weights"
         )
+        hf: tuple[list[float], float] | None = None
         for sharing in (True, False):
             rm = HFRewardModel.from_model(
                 model,
@@ -518,9 +523,10 @@ def run_cuda(args: argparse.Namespace) -> Report:
             rm.stats = dict.fromkeys(rm.stats, 0)
             torch.cuda.synchronize()
             t = time.perf_counter()
-            rm.score(work.prompts, work.responses)
+            scores = rm.score(work.prompts, work.responses)
             torch.cuda.synchronize()
             secs = time.perf_counter() - t
+            hf = hf or (scores, secs)  # the prefix-sharing run, for the vLLM side by side
             enc = rm._encode(work.prompts, work.responses)
             real = sum(len(e.input_ids) for e in enc)
             processed = rm.stats["tokens_processed"]
@@ -545,6 +551,8 @@ def run_cuda(args: argparse.Namespace) -> Report:
                     else ""
                 )
             )
+        assert hf is not None
+        vllm_side_by_side(rep, model, Path(tmp) / "llama8b", work, *hf)
     return rep
 
 
@@ -554,9 +562,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument(
         "--model",
-        default="small",
         choices=("small", "llama8b"),
-        help="small: the random 4-layer RMs (CPU); llama8b: 8B random RM (CUDA)",
+        help="small: the random 4-layer RMs (CPU, default); llama8b: 8B random RM (CUDA, default)",
     )
     ap.add_argument(
         "--peak-tflops",
@@ -570,10 +577,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tol", type=float, default=1e-3, help="max abs reward diff allowed")
     ap.add_argument("--out", type=Path, help="also write the printed report to this file")
     args = ap.parse_args(argv)
+    args.model = args.model or ("llama8b" if args.device == "cuda" else "small")
     if (args.device == "cuda") != (args.model == "llama8b"):
         ap.error("use --device cuda with --model llama8b, and the small models on the CPU")
     rep = run_cuda(args) if args.device == "cuda" else run_cpu(args)
-    if args.out:
+    if args.out and not rep.lines[0].startswith("skipped:"):  # never overwrite results
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(rep.lines) + "\n")
 

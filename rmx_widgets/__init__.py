@@ -38,6 +38,7 @@ _LAZY = {
     "HFRewardModel": "rmx_widgets.core.reward_models.hf",
     "DPORewardModel": "rmx_widgets.core.reward_models.dpo",
     "PairwiseRewardModel": "rmx_widgets.core.reward_models.pairwise",
+    "VLLMRewardModel": "rmx_widgets.core.reward_models.vllm",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.study.run",

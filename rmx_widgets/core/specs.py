@@ -14,6 +14,8 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
                [NAME=]dpo:policy=P,ref=R[,beta=B] DPO implicit reward of two causal LMs
                [NAME=]pairwise:MODULE:FUNCTION    a pairwise judge fn(prompts, a, b) -> P(a≻b)
                [NAME=]pairwise:bt:<RM spec>       the Bradley–Terry judge of a scalar RM
+               [NAME=]vllm:<hub name or path>     the same kind of RM on vLLM (CUDA, optional
+                                                  extra: VLLMRewardModel)
     perturber  [NAME=]rules                       the offline rule perturber
                [NAME=]random[:fraction]           random word edits (default 0.15)
                [NAME=]paraphrase                  attribute-free LLM paraphrases
@@ -123,6 +125,19 @@ def reward_model_from_spec(
             reference,
             beta=beta,
             device=device,
+            dtype=dtype,
+            max_length=max_length,
+            trust_remote_code=trust_remote_code,
+        )
+    if kind == "vllm":
+        from rmx_widgets.core.reward_models.vllm import VLLMRewardModel
+
+        if not option.strip():
+            raise RewardModelError(
+                f"RM spec {body!r}: give the model after 'vllm:' (e.g. vllm:org/reward-model)."
+            )
+        return VLLMRewardModel(
+            option.strip(),
             dtype=dtype,
             max_length=max_length,
             trust_remote_code=trust_remote_code,
