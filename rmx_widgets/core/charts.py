@@ -43,6 +43,8 @@ bar would be). The threshold is core.readability's MIN_READABLE_N, stated once t
 KEY_WHISKER = "whisker: 95% interval"
 KEY_NULL = "grey tick: null perturber's PFR"
 KEY_POOLED = "black tick: pooled PFR (both sides)"
+HIT_ROLE = "hit area"
+"""The ARIA role description of the invisible click targets (bars keep "bar")."""
 _KEY_COLORS = {KEY_WHISKER: "#333333", KEY_NULL: "#777777", KEY_POOLED: "#000000"}
 _TOOLTIP = [
     alt.Tooltip("attribute:N", title="attribute"),
@@ -209,7 +211,7 @@ def sensitivity_chart(
     # a faint 0-1 track per bar: a PFR of 0 reads as a measured 0, not as a missing bar
     track = (
         alt.Chart(directional)
-        .mark_bar(color="#888888", opacity=0.08)
+        .mark_bar(color="#888888", opacity=0.08, aria=False)
         .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
         .properties(name="track")
     )
@@ -277,7 +279,7 @@ def sensitivity_chart(
     # a PFR of 0 or nothing measured included (one selection lives in one layer only)
     hit = (
         alt.Chart(directional)
-        .mark_bar(color="#888888", opacity=0)
+        .mark_bar(color="#888888", opacity=0, ariaRoleDescription=HIT_ROLE)
         .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
         .properties(name="hit")
         .add_params(selection)
