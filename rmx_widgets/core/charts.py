@@ -43,8 +43,8 @@ bar would be). The threshold is core.readability's MIN_READABLE_N, stated once t
 KEY_WHISKER = "whisker: 95% interval"
 KEY_NULL = "grey tick: null perturber's PFR"
 KEY_POOLED = "black tick: pooled PFR (both sides)"
-HIT_ROLE = "hit area"
-"""The ARIA role description of the invisible click targets (bars keep "bar")."""
+HIT_PART = "hit"
+"""The ``part`` of the bars layer's invisible full-width rows (the visible bars are "bar")."""
 _KEY_COLORS = {KEY_WHISKER: "#333333", KEY_NULL: "#777777", KEY_POOLED: "#000000"}
 _TOOLTIP = [
     alt.Tooltip("attribute:N", title="attribute"),
@@ -215,17 +215,25 @@ def sensitivity_chart(
         .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
         .properties(name="track")
     )
+    # the hit area: a full-width, invisible bar under each bar, in the bars' own layer (one
+    # selection lives in one layer), so a click anywhere in a bar's band selects that bar, a
+    # PFR of 0 or nothing measured included, and a click on the bar itself still hits the bar
+    hits = directional.assign(part=HIT_PART, pfr=1.0)
+    bar_rows = pd.concat([hits, by_direction.assign(part="bar")], ignore_index=True)
+    is_hit = f"datum.part === '{HIT_PART}'"
     bars = (
-        alt.Chart(by_direction)
-        .mark_bar()
+        alt.Chart(bar_rows)
+        .mark_bar(aria=alt.expr(f"!({is_hit})"))
         .encode(
-            x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale),
+            x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale, stack=None),
             y=y,
             yOffset=offset,
             color=color,
             opacity=_opacity(selection),
+            fillOpacity=alt.condition(is_hit, alt.value(0), alt.value(1)),
         )
         .properties(name="bars")
+        .add_params(selection)
     )
     rules = (
         _keyed(alt.Chart(by_direction), KEY_WHISKER)
@@ -275,17 +283,8 @@ def sensitivity_chart(
         )
         .properties(name="reading_marks")
     )
-    # the hit area, on top and invisible: a click anywhere in a bar's band selects that bar,
-    # a PFR of 0 or nothing measured included (one selection lives in one layer only)
-    hit = (
-        alt.Chart(directional)
-        .mark_bar(color="#888888", opacity=0, ariaRoleDescription=HIT_ROLE)
-        .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
-        .properties(name="hit")
-        .add_params(selection)
-    )
     chart = (
-        alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks, hit)
+        alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
         .encode(tooltip=_TOOLTIP)  # one tooltip for every layer, validated once
         .properties(width=420, height=_height(len(order), 40))
     )

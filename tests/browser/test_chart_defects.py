@@ -62,7 +62,7 @@ def _aria(label: str) -> dict[str, str]:
 
 
 def marks(chart: Any, role: str) -> list[dict[str, str]]:
-    """The chart's marks of one ARIA role ("bar", "hit area"), each as its ARIA fields plus
+    """The chart's marks of one ARIA role ("bar", "point"), each as its ARIA fields plus
     its opacity (what a person sees as selected / faded)."""
     found = chart.locator(f'svg.marks path[aria-roledescription="{role}"]').evaluate_all(
         "els => els.map((e) => [e.getAttribute('aria-label') || '', e.getAttribute('opacity')])"
@@ -84,16 +84,18 @@ def lit(chart: Any, attribute: str, direction: str) -> bool:
     return opacity_of(chart, attribute, direction) not in (None, FADED)
 
 
-def click_band(chart: Any, attribute: str, direction: str) -> None:
-    """Click where the bar starts (x = 0): on a bar of zero width, the place a person aims."""
-    hits = chart.locator('svg.marks path[aria-roledescription="hit area"]')
+def click_bar(page: Any, chart: Any, attribute: str, direction: str) -> None:
+    """Click where the bar is, as a person does: on a bar of zero width, just right of where it
+    starts (the pooled tick sits on x = 0 itself)."""
     index = next(
         i
-        for i, m in enumerate(marks(chart, "hit area"))
+        for i, m in enumerate(marks(chart, "bar"))
         if (m.get("attribute"), m.get("direction")) == (attribute, direction)
     )
-    box = hits.nth(index).bounding_box()
-    hits.nth(index).click(position={"x": 2, "y": box["height"] / 2})
+    bar = chart.locator('svg.marks path[aria-roledescription="bar"]').nth(index)
+    box = bar.bounding_box()
+    assert box is not None and box["width"] < 1, box  # a zero-width bar
+    page.mouse.click(box["x"] + 5, box["y"] + box["height"] / 2)
 
 
 def filters(view: Any) -> tuple[str, str, str]:
@@ -146,13 +148,13 @@ def test_chart_and_filter_defects_in_lab(lab: Lab, browser_page: Browser) -> Non
 
     # run; once every attribute has its bars, click clarity's *better* bar: PFR 0, width 0
     box.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$")).click()
-    wait_for(lambda: len(marks(chart, "hit area")) == 8, RUN_TIMEOUT, "every bar's band", page)
+    wait_for(lambda: len(marks(chart, "bar")) == 6, RUN_TIMEOUT, "every measured bar", page)
     status = box.locator("div.widget-label")
     clicked_while = status.text_content()
     assert not clicked_while.startswith("done"), "the run ended before the click"
     zero = [b for b in marks(chart, "bar") if b["attribute"] == "clarity"]
     assert zero and all(b["preference flip rate"] == "0" for b in zero), zero
-    click_band(chart, "clarity", "better")
+    click_bar(page, chart, "clarity", "better")
     # 3. a better bar is the rejected response's rewrites: Side = Rejected
     wait_for(lambda: filters(view) == ("clarity", "rejected", "all"), 20, "Side = Rejected", page)
     assert shown_rows(view) == {("clarity", "rejected")}

@@ -9,6 +9,7 @@ import pytest
 from sens_frames import HOSTILE, sens_frame
 
 from rmx_widgets.core.charts import (
+    HIT_PART,
     KEY_NULL,
     KEY_POOLED,
     KEY_WHISKER,
@@ -24,7 +25,7 @@ from rmx_widgets.core.readability import MIN_READABLE_N
 def _layers(spec: dict) -> dict[str, tuple[dict, list[dict]]]:
     """Each layer by its name, with the rows of its dataset."""
     names = ["track", "bars", "rules", "null_ticks", "pooled_ticks", "marks", "counts"]
-    names += ["reading_marks", "hit"]
+    names += ["reading_marks"]
     assert [layer["name"] for layer in spec["layer"]] == names
     return {
         layer["name"]: (layer, spec["datasets"][layer["data"]["name"]]) for layer in spec["layer"]
@@ -39,7 +40,7 @@ def spec(request) -> tuple[str, dict]:
 def test_not_measured_gets_a_label_not_a_zero_bar(spec):
     _, spec = spec
     layers = _layers(spec)
-    bars = layers["bars"][1]
+    bars = [r for r in layers["bars"][1] if r["part"] == "bar"]
     assert HOSTILE not in {r["attribute"] for r in bars}  # no bar at all, not a 0 bar
     assert HOSTILE not in {r["attribute"] for r in layers["pooled_ticks"][1]}
     label = {r["attribute"]: r["mark"] for r in layers["marks"][1]}
@@ -66,6 +67,7 @@ def test_too_few_bars_are_light_and_labelled(spec):
     null, spec = spec
     layers = _layers(spec)
     bar_layer, bars = layers["bars"]
+    bars = [r for r in bars if r["part"] == "bar"]
     shade = {(r["attribute"], r["direction"]): r["shade"] for r in bars}
     # length: 5 and 4 successful rewrites (< 10) -> light; tone: 20 each -> full
     assert shade[("length", "worse")] == shade[("length", "better")] == TOO_FEW_OPACITY
@@ -119,19 +121,25 @@ def test_the_legend_says_what_the_whiskers_and_ticks_are(spec):
 
 def test_every_bar_has_a_full_width_hit_area_that_carries_the_selection(spec):
     _, spec = spec
-    layers = _layers(spec)
-    hit, rows = layers["hit"]
+    layer, rows = _layers(spec)["bars"]
+    hits = [r for r in rows if r["part"] == HIT_PART]
     # the zero bar (length, better: PFR 0) and the unmeasured ones are clickable too
-    assert {(r["attribute"], r["direction"]) for r in rows} == {
+    assert {(r["attribute"], r["direction"]) for r in hits} == {
         (a, d) for a in ("tone", "length", HOSTILE) for d in ("worse", "better")
     }
-    assert (hit["encoding"]["x"]["datum"], hit["encoding"]["x2"]["datum"]) == (0, 1)
-    assert hit["mark"]["opacity"] == 0 and hit["encoding"]["yOffset"]["field"] == "label"
+    assert {r["pfr"] for r in hits} == {1.0}  # the whole 0-1 width of the band
+    assert rows[: len(hits)] == hits  # drawn first: under the bars they belong to
+    assert all(r["part"] == "bar" for r in rows[len(hits) :])
+    enc = layer["encoding"]
+    assert enc["x"]["stack"] is None  # not stacked on the bar: both start at 0
+    is_hit = f"datum.part === '{HIT_PART}'"
+    assert enc["fillOpacity"] == {"condition": {"test": is_hit, "value": 0}, "value": 1}
+    assert layer["mark"]["aria"] == {"expr": f"!({is_hit})"}  # screen readers read the bars
     assert spec["params"] == [
         {
             "name": "attribute",
             "select": {"type": "point", "fields": ["attribute", "direction"]},
-            "views": ["hit"],
+            "views": ["bars"],
         }
     ]
 
@@ -153,7 +161,7 @@ def test_a_chart_can_start_with_a_bar_selected():
 
 def test_tooltip_has_n_failed_interval_null_p_and_significance(spec):
     null, spec = spec
-    bars = _layers(spec)["bars"][1]
+    bars = [r for r in _layers(spec)["bars"][1] if r["part"] == "bar"]
     titles = [t["title"] for t in spec["encoding"]["tooltip"]]  # shared by every layer
     for title in (
         "n (successful rewrites)",

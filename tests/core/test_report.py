@@ -174,8 +174,9 @@ def test_sensitivity_chart_spec():
     assert (rule["x"]["field"], rule["x2"]["field"]) == ("ci_low", "ci_high")
     assert spec["title"] == "PFR"
     # only aggregated rows travel: 2 directions x 3 attributes for bars, 3 pooled for ticks and
-    # labels (every row has n = 1: "too few"), none for null ticks (no null run)
-    assert sorted(len(rows) for rows in spec["datasets"].values()) == [0, 3, 6]
+    # labels (every row has n = 1: "too few"), none for null ticks (no null run); the bars
+    # layer holds its 6 bars and, under them, their 6 full-width click targets
+    assert sorted(len(rows) for rows in spec["datasets"].values()) == [0, 3, 6, 12]
 
 
 def test_comparison_chart_spec():

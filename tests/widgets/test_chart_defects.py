@@ -12,6 +12,7 @@ import rmx_widgets as rmx
 from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.widgets import ComparisonView, Explorer, RMCompare, SensitivityChart
 from rmx_widgets.widgets.explorer import NO_COMPARISONS, NO_RUN_TEXT
+from rmx_widgets.widgets.sensitivity_chart import EMBEDDED_PARAM
 
 NO_FILTER = {"attribute": "", "side": "all", "outcome": "all"}
 
@@ -41,7 +42,8 @@ def explorer(result):
 
 def _initial_selection(chart: SensitivityChart) -> list[dict]:
     """The selection the chart's spec starts with (what the browser draws selected)."""
-    return chart.chart.spec["params"][0].get("value", [])
+    params = [p for p in chart.chart.spec["params"] if "select" in p]
+    return params[0].get("value", [])
 
 
 def test_clicking_a_better_bar_sets_side_rejected_and_a_worse_bar_side_chosen(explorer):
@@ -66,6 +68,27 @@ def test_a_redraw_keeps_the_selection_the_examples_are_filtered_by(explorer, res
     assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
 
 
+def test_a_click_that_lands_while_a_redraw_is_on_its_way_is_kept(explorer):
+    explorer._redraw()  # a batch lands: a chart with nothing selected is sent
+    # the click, made on the chart still on screen, reaches the kernel after that
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))
+    assert explorer.view.filters["side"] == "rejected"
+    # then the new chart reports what it was built with: nothing selected
+    explorer.chart.chart.set_state(
+        {
+            "_vl_selections": {"attribute": {"value": {}, "store": []}},
+            "_params": {EMBEDDED_PARAM: 1_700_000_000_000},
+        }
+    )
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    # and it is drawn again, with the click in it
+    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
+    # a later click is a click: it changes the selection
+    explorer.chart.chart._vl_selections = _click(("clarity", "worse"))
+    assert explorer.view.filters["attribute"] == "clarity"
+
+
 def test_setting_the_filters_highlights_the_bar(explorer):
     explorer.view.filters = {"attribute": "clarity", "side": "chosen", "outcome": "SF"}
     assert (explorer.chart.selected, explorer.chart.selected_direction) == ("clarity", "worse")
@@ -82,7 +105,7 @@ def test_setting_the_filters_highlights_the_bar(explorer):
     assert explorer.view.filters == {"attribute": "clarity", "side": "all", "outcome": "SF"}
     # a Side filter without an attribute highlights nothing and is not undone by the chart
     explorer.view.filters = {"attribute": "", "side": "rejected", "outcome": "all"}
-    assert explorer.chart.selected == "" and "value" not in explorer.chart.chart.spec["params"][0]
+    assert explorer.chart.selected == "" and _initial_selection(explorer.chart) == []
     assert explorer.view.filters["side"] == "rejected"
 
 
