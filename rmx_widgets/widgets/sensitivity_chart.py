@@ -75,26 +75,6 @@ def _waiting_chart() -> alt.Chart:
     )
 
 
-EMBEDDED_PARAM = "rmx_embedded"
-"""A param whose value only the browser knows (``now()`` at embed): the first message of a
-freshly embedded chart carries it, a click's message does not."""
-
-
-class _Chart(alt.JupyterChart):
-    """A JupyterChart that tells the report a newly drawn chart sends of its initial selection
-    (what Python built it with) from a click. A click that lands while a redraw is on its way
-    to the browser would otherwise be undone by the new chart's report of its older state."""
-
-    initial_report = False
-
-    def set_state(self, sync_data) -> None:
-        self.initial_report = EMBEDDED_PARAM in (sync_data.get("_params") or {})
-        try:
-            super().set_state(sync_data)
-        finally:
-            self.initial_report = False
-
-
 CAPTION = (
     "PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} successful rewrites. "
     "Whiskers: the 95% interval; black tick: the pooled PFR of both sides; grey tick: the null "
@@ -119,7 +99,9 @@ class SensitivityChart(w.VBox):
         self.title = title
         self.sens: pd.DataFrame | None = None
         _enable_offline()
-        self.chart = _Chart(_waiting_chart(), embed_options={"actions": False, "renderer": "svg"})
+        self.chart = alt.JupyterChart(
+            _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
+        )
         self.caption = w.HTML()
         self.summary = SensitivitySummary()
         super().__init__([self.chart, self.caption, self.summary])
@@ -160,8 +142,7 @@ class SensitivityChart(w.VBox):
     def _draw(self) -> None:
         assert self.sens is not None
         value = selection_value(self.selected, self.selected_direction)
-        chart = sensitivity_chart(self.sens, title=self.title, selected=value)
-        self._set_chart(chart.add_params(alt.param(name=EMBEDDED_PARAM, expr="now()")))
+        self._set_chart(sensitivity_chart(self.sens, title=self.title, selected=value))
 
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
@@ -183,22 +164,10 @@ class SensitivityChart(w.VBox):
             selections.observe(self._on_selection, ["attribute"])
 
     def _on_selection(self, change) -> None:
-        attribute, direction = _clicked(change["new"])
-        if self.chart.initial_report:
-            # a new chart reports what it was built with; if a click came in while it was on
-            # its way, draw it again with the selection Python now holds (not forget the click)
-            if (attribute, direction) != (self.selected, self.selected_direction):
-                if self.sens is not None:
-                    self._draw()
-            return
+        value = [v for v in getattr(change["new"], "value", None) or [] if isinstance(v, dict)]
+        attribute = str(value[0].get("attribute", "")) if value else ""
+        directions = {str(v.get("direction", "")) for v in value if v.get("attribute") == attribute}
+        direction = directions.pop() if len(directions) == 1 else ""
         with self.hold_trait_notifications():
-            self.selected, self.selected_direction = attribute, direction
-
-
-def _clicked(selection: object) -> tuple[str, str]:
-    """The (attribute, direction) a point selection holds; direction "" for none or both."""
-    value = [v for v in getattr(selection, "value", None) or [] if isinstance(v, dict)]
-    attribute = str(value[0].get("attribute", "")) if value else ""
-    directions = {str(v.get("direction", "")) for v in value if v.get("attribute") == attribute}
-    direction = directions.pop() if len(directions) == 1 else ""
-    return attribute, direction if direction in DIRECTIONS else ""
+            self.selected = attribute
+            self.selected_direction = direction if direction in DIRECTIONS else ""

@@ -64,7 +64,7 @@ def _aria(label: str) -> dict[str, str]:
 def marks(chart: Any, role: str) -> list[dict[str, str]]:
     """The chart's marks of one ARIA role ("bar", "point"), each as its ARIA fields plus
     its opacity (what a person sees as selected / faded)."""
-    found = chart.locator(f'svg.marks path[aria-roledescription="{role}"]').evaluate_all(
+    found = chart.locator(f'path[aria-roledescription="{role}"]').evaluate_all(
         "els => els.map((e) => [e.getAttribute('aria-label') || '', e.getAttribute('opacity')])"
     )
     return [{**_aria(label), "opacity": opacity or "1"} for label, opacity in found]
@@ -92,7 +92,7 @@ def click_bar(page: Any, chart: Any, attribute: str, direction: str) -> None:
         for i, m in enumerate(marks(chart, "bar"))
         if (m.get("attribute"), m.get("direction")) == (attribute, direction)
     )
-    bar = chart.locator('svg.marks path[aria-roledescription="bar"]').nth(index)
+    bar = chart.locator('path[aria-roledescription="bar"]').nth(index)
     box = bar.bounding_box()
     assert box is not None and box["width"] < 1, box  # a zero-width bar
     page.mouse.click(box["x"] + 5, box["y"] + box["height"] / 2)
@@ -163,14 +163,16 @@ def test_chart_and_filter_defects_in_lab(lab: Lab, browser_page: Browser) -> Non
     # has the click now (the filters show it), so every chart drawn from here on is a redraw
     assert not status.text_content().startswith("done"), "the run ended before a redraw"
     chart.locator("svg.marks").first.evaluate("e => e.setAttribute('data-rmx-old', '1')")
-    wait_for(
-        lambda: chart.locator("svg.marks:not([data-rmx-old])").count() > 0,
-        RUN_TIMEOUT,
-        "a redraw after the click",
-        page,
-    )
-    assert lit(chart, "clarity", "better")
-    assert opacity_of(chart, "verbosity", "worse") == FADED  # the others fade
+
+    def redrawn_with_the_selection() -> bool:
+        new = chart.locator("svg.marks:not([data-rmx-old])")
+        return (
+            new.count() > 0
+            and lit(new, "clarity", "better")
+            and opacity_of(new, "verbosity", "worse") == FADED  # the others fade
+        )
+
+    wait_for(redrawn_with_the_selection, RUN_TIMEOUT, "a redraw showing the selection", page)
     assert filters(view) == ("clarity", "rejected", "all")
     wait_for(lambda: status.text_content().startswith("done"), RUN_TIMEOUT, "the run", page)
     wait_for(lambda: opacity_of(chart, "clarity", "better") == "1", 20, "the selection", page)
@@ -196,7 +198,7 @@ def test_chart_and_filter_defects_in_lab(lab: Lab, browser_page: Browser) -> Non
     assert {b["reading"] for b in coherence} == {"too few"}
     assert all(b["n (successful rewrites)"] == "1 (too few)" for b in coherence)
     assert all(b["failed (rate)"] == "11/12 (0.92)" for b in coherence)
-    assert chart.locator('svg.marks path[aria-roledescription="point"]').count() == 4
+    assert chart.locator('path[aria-roledescription="point"]').count() == 4
     caption = chart.locator(".rmx-chart-caption").text_content()
     assert "Whiskers: the 95% interval" in caption and "grey tick" in caption
 

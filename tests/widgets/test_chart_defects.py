@@ -12,7 +12,6 @@ import rmx_widgets as rmx
 from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.widgets import ComparisonView, Explorer, RMCompare, SensitivityChart
 from rmx_widgets.widgets.explorer import NO_COMPARISONS, NO_RUN_TEXT
-from rmx_widgets.widgets.sensitivity_chart import EMBEDDED_PARAM
 
 NO_FILTER = {"attribute": "", "side": "all", "outcome": "all"}
 
@@ -66,27 +65,6 @@ def test_a_redraw_keeps_the_selection_the_examples_are_filtered_by(explorer, res
     # the new chart reports its (initial) selection back: nothing changes
     explorer.chart.chart._vl_selections = _click(("manner", "better"))
     assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
-
-
-def test_a_click_that_lands_while_a_redraw_is_on_its_way_is_kept(explorer):
-    explorer._redraw()  # a batch lands: a chart with nothing selected is sent
-    # the click, made on the chart still on screen, reaches the kernel after that
-    explorer.chart.chart._vl_selections = _click(("manner", "better"))
-    assert explorer.view.filters["side"] == "rejected"
-    # then the new chart reports what it was built with: nothing selected
-    explorer.chart.chart.set_state(
-        {
-            "_vl_selections": {"attribute": {"value": {}, "store": []}},
-            "_params": {EMBEDDED_PARAM: 1_700_000_000_000},
-        }
-    )
-    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
-    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
-    # and it is drawn again, with the click in it
-    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
-    # a later click is a click: it changes the selection
-    explorer.chart.chart._vl_selections = _click(("clarity", "worse"))
-    assert explorer.view.filters["attribute"] == "clarity"
 
 
 def test_setting_the_filters_highlights_the_bar(explorer):
