@@ -16,10 +16,21 @@ import { navigationKeys } from "./comparison_view/keys";
 import { pager, rowCard } from "./comparison_view/rows";
 import { shown, type Model } from "./comparison_view/state";
 
+/** Why no row is shown, as Python says it (no run yet, or no row matches the filters). */
+function emptyText(model: Model, fallback: string): string {
+  const text = model.get("empty");
+  return typeof text === "string" && text !== "" ? text : fallback;
+}
+
 function build(model: Model): Child {
   const c = shown(model);
   if (!c) {
-    return [header(model, null), h("div", { class: "rmx-empty", testid: "rmx-empty" }, "No comparison to show.")];
+    // the filter bar stays, with its Clear button: a filter that matches nothing is undone here
+    return [
+      header(model, null),
+      h("div", { class: "rmx-rows-head" }, h("span", { class: "rmx-section-label" }, "Rewrites (0 rows)"), filterBar(model)),
+      h("div", { class: "rmx-empty", testid: "rmx-empty" }, emptyText(model, "No comparison to show.")),
+    ];
   }
   const rows = getArray(model, "rows").filter((r) => r && typeof r === "object");
   const n = getInt(model, "n_rows", rows.length);
@@ -35,7 +46,7 @@ function build(model: Model): Child {
       filterBar(model),
     ),
     rows.length === 0
-      ? h("div", { class: "rmx-empty", testid: "rmx-no-rows" }, "No rewrite rows match the filters.")
+      ? h("div", { class: "rmx-empty", testid: "rmx-no-rows" }, emptyText(model, "No rewrite rows to show."))
       : h("div", { class: "rmx-rows" }, rows.map(rowCard)),
     pager(model),
   ];

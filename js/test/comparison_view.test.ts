@@ -192,6 +192,28 @@ describe("ComparisonView", () => {
     expect(model.saves).toBe(0);
   });
 
+  it("keeps the filter bar and a working Clear button when a filter matches nothing", () => {
+    const filters = { attribute: "tone", side: "rejected", outcome: "CF" };
+    const empty = "No rewrite rows match these filters. Clear filters to see them all.";
+    const { q, model } = setup({ comparison: null, rows: [], n_rows: 0, filters, empty });
+    expect(q("rmx-empty")!.textContent).toBe(empty);
+    expect((q("rmx-filter-attribute") as HTMLSelectElement).value).toBe("tone");
+    expect((q("rmx-filter-side") as HTMLSelectElement).value).toBe("rejected");
+    click(q("rmx-clear-filters"));
+    expect(model.get("filters")).toEqual({ attribute: "", side: "all", outcome: "all" });
+    expect(model.saves).toBe(1);
+    expect(q("rmx-clear-filters")).toBeNull(); // nothing left to clear
+  });
+
+  it("says what Python says when no row is shown (no run yet), as text", () => {
+    const { q, model } = setup({ rows: [], n_rows: 0, empty: "No run yet: <b>press Run</b>" });
+    expect(q("rmx-no-rows")!.textContent).toBe("No run yet: <b>press Run</b>");
+    expect(q("rmx-no-rows")!.querySelector("b")).toBeNull();
+    expect(q("rmx-clear-filters")).toBeNull();
+    model.pythonSet("empty", "");
+    expect(q("rmx-no-rows")!.textContent).toBe("No rewrite rows to show.");
+  });
+
   it("cleanup removes every model listener and the DOM", () => {
     const { el, model, cleanup } = setup();
     expect(model.listenerCount()).toBeGreaterThan(0);

@@ -74,6 +74,7 @@ export const CV_STATE: ComparisonViewState = {
   page: 0,
   page_size: 20,
   n_rows: 3,
+  empty: "",
 };
 
 export const EXAMPLE: Example = {

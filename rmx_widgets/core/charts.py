@@ -2,31 +2,50 @@
 
 Charts are built from the aggregated sensitivity rows only (three per attribute), never from the
 explanation table, so the spec stays small enough to send to the browser after every batch.
-The sensitivity chart carries a point selection named ``attribute`` on the ``attribute`` field:
-in a notebook, ``altair.JupyterChart(chart).selections.attribute`` tells Python which bar the
-user clicked, and the explorer widget shows that attribute's examples. This module imports
-nothing from Jupyter.
+The sensitivity chart carries a point selection named ``attribute`` on the ``attribute`` and
+``direction`` fields: in a notebook, ``altair.JupyterChart(chart).selections.attribute`` tells
+Python which bar the user clicked, and the explorer widget shows that attribute's examples on
+that side. A chart can be built with a selection already made (``selected=``), so a redraw
+keeps it and a filter set elsewhere can highlight its bar. This module imports nothing from
+Jupyter.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from rmx_widgets.core.metrics import require_columns
-from rmx_widgets.core.readability import NOT_MEASURED, TOO_FEW, face_rows
+from rmx_widgets.core.readability import MIN_READABLE_N, NOT_MEASURED, TOO_FEW, face_rows
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order
 
 SELECTION_NAME = "attribute"
+SELECTION_FIELDS = ["attribute", "direction"]
+"""A click selects one (attribute, direction) bar: the Explorer turns the direction into the
+examples' Side filter (worse: the chosen response was rewritten; better: the rejected one)."""
 DIRECTION_LABELS = {
     "worse": "worse (chosen made worse)",
     "better": "better (rejected made better)",
     "both": "pooled",
 }
+DIRECTIONS = ("worse", "better")
 TOO_FEW_OPACITY = 0.35
 """Bars of too-few rows (0 < n < MIN_READABLE_N) are drawn this light, and labelled."""
+READING_KEYS = {
+    TOO_FEW: f"too few: n < {MIN_READABLE_N} (light bar)",
+    NOT_MEASURED: "not measured: n = 0 (no bar)",
+}
+"""The legend entries of the reading marks (a triangle at a too-few bar's end, a cross where a
+bar would be). The threshold is core.readability's MIN_READABLE_N, stated once there."""
+KEY_WHISKER = "whisker: 95% interval"
+KEY_NULL = "grey tick: null perturber's PFR"
+KEY_POOLED = "black tick: pooled PFR (both sides)"
+HIT_PART = "hit"
+"""The ``part`` of the bars layer's invisible full-width rows (the visible bars are "bar")."""
+_KEY_COLORS = {KEY_WHISKER: "#333333", KEY_NULL: "#777777", KEY_POOLED: "#000000"}
 _TOOLTIP = [
     alt.Tooltip("attribute:N", title="attribute"),
     alt.Tooltip("direction:N", title="direction"),
@@ -47,6 +66,8 @@ _CHART_FIELDS = [
     "direction",
     "label",
     "reading",
+    "reading_key",
+    "n",
     "pfr",
     "ci_low",
     "ci_high",
@@ -54,14 +75,29 @@ _CHART_FIELDS = [
     "shade",
     "mark",
     "mark_x",
+    "count_text",
+    "count_x",
+    "mark_at",
     "mean_margin_change",
     *(t.shorthand.split(":")[0] for t in _TOOLTIP[3:-1]),
 ]
 
 
-def attribute_selection() -> alt.Parameter:
-    """The click selection widgets observe: one attribute at a time, by field."""
-    return alt.selection_point(name=SELECTION_NAME, fields=["attribute"])
+def attribute_selection(value: list[dict[str, str]] | None = None) -> alt.Parameter:
+    """The click selection widgets observe: one bar (attribute and direction) at a time;
+    ``value``, when given, is what starts selected (see :func:`selection_value`)."""
+    if value:
+        return alt.selection_point(name=SELECTION_NAME, fields=SELECTION_FIELDS, value=value)
+    return alt.selection_point(name=SELECTION_NAME, fields=SELECTION_FIELDS)
+
+
+def selection_value(attribute: str, direction: str = "") -> list[dict[str, str]]:
+    """The selection's tuples for an attribute's ``direction`` bar ("worse" / "better"), or
+    both of its bars when ``direction`` is "" (no side chosen); nothing for no attribute."""
+    if not attribute:
+        return []
+    directions = [direction] if direction in DIRECTIONS else list(DIRECTIONS)
+    return [{"attribute": attribute, "direction": d} for d in directions]
 
 
 def _mark_text(row: pd.Series) -> str:
@@ -75,9 +111,16 @@ def _mark_text(row: pd.Series) -> str:
     return " ".join(parts)
 
 
+def _count_text(row: pd.Series) -> str:
+    """The label every direction bar carries, so n and the failures are read without hovering:
+    "n=20 · 5 failed", or "not measured · 3 failed" where no rewrite succeeded."""
+    head = NOT_MEASURED if row["reading"] == NOT_MEASURED else f"n={row['n']}"
+    return f"{head} · {row['n_failed']} failed"
+
+
 def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
     """The sensitivity rows with their face cells (core.readability): numbers for the marks,
-    text for tooltips and labels, the reading, the bar opacity and where the label goes."""
+    text for tooltips and labels, the reading, the bar opacity and where the labels go."""
     require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the sensitivity chart (a sensitivity() table)")
     face = face_rows(sens, directions=None)
     data = face.drop(columns=["attribute", "direction"])
@@ -86,10 +129,21 @@ def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
     data["mean_margin_change"] = sens["mean_margin_change"].to_numpy()
     data["label"] = data["direction"].map(DIRECTION_LABELS).fillna(data["direction"])
     data["shade"] = data["reading"].map({TOO_FEW: TOO_FEW_OPACITY}).fillna(1.0)
+    data["reading_key"] = data["reading"].map(READING_KEYS).fillna("")
     data["mark"] = data.apply(_mark_text, axis=1)
     data["mark_x"] = data[["pfr", "ci_high"]].max(axis=1).fillna(0.0)
+    data["count_text"] = data.apply(_count_text, axis=1) if len(data) else ""
+    data["mark_at"] = data["pfr"].fillna(0.0)  # a reading mark: the bar's end, else 0
+    data["count_x"] = 1.0  # right of the plot, never over a bar or the pooled label
     # only what a mark or a tooltip reads travels (the spec is rebuilt after every batch)
     return data[_CHART_FIELDS].reset_index(drop=True)
+
+
+def _rows(frame: pd.DataFrame) -> dict[str, Any]:
+    """A layer's rows as inline JSON values (NaN as null). Altair would sanitize each layer's
+    DataFrame on its own, which was half the cost of a redraw; this is one cheap pass."""
+    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return {"values": values}  # a plain dict: Altair moves it to the spec's datasets
 
 
 def _height(n_attributes: int, per: int) -> int:
@@ -103,65 +157,143 @@ def _opacity(selection: alt.Parameter) -> Any:
     )
 
 
-def sensitivity_chart(sens: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:
-    """Horizontal PFR bars per attribute and direction, with bootstrap CI rules.
+_LEGEND: dict[str, Any] = {"orient": "bottom", "direction": "vertical"}
+"""Legends go under the plot: its right side holds every bar's n / failed label."""
+
+
+def _keyed(chart: alt.Chart, key: str) -> alt.Chart:
+    """A layer with the legend key that names its mark (whisker, null tick, ...), computed in
+    the browser so the layer shares its rows with the others (one dataset, not a copy)."""
+    return chart.transform_calculate(key=json.dumps(key))  # a string literal, quoted
+
+
+def _key_stroke(keys: list[str]) -> alt.Stroke:
+    """One legend for the marks that are not bars: what the whiskers and ticks are."""
+    return alt.Stroke(
+        "key:N",
+        title="marks",
+        legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, **_LEGEND),
+        scale=alt.Scale(domain=keys, range=[_KEY_COLORS[k] for k in keys]),
+    )
+
+
+def sensitivity_chart(
+    sens: pd.DataFrame, *, title: str | None = None, selected: list[dict[str, str]] | None = None
+) -> alt.LayerChart:
+    """Horizontal PFR bars per attribute and direction, with bootstrap CI whiskers.
 
     "worse" and "better" bars sit side by side within an attribute's row (yOffset, coloured by
-    direction); a black tick marks the pooled PFR and a grey tick the null perturber's PFR of
-    each bar when a null was run. Beside the pooled bar: the significance marker ("*" /
-    "n.s."), "too few (n=…)" (those bars are also drawn light), or "not measured" in place of
-    any bar. Rows follow the pooled ranking (most sensitive on top). Clicking a bar selects its
-    attribute (param ``attribute``); the other attributes fade.
+    direction) on a faint 0–1 track; a black tick marks the pooled PFR and a grey tick the null
+    perturber's PFR of each bar when a null was run; a legend says which is which. Every bar
+    is labelled with its n and failed count; a too-few bar (n < MIN_READABLE_N) is drawn light
+    with a triangle at its end, a direction with nothing measured gets no bar but a cross and
+    "not measured" (legend "reading"). Beside the pooled bar: the significance marker, "too
+    few (n=…)" or "not measured". Rows follow the pooled ranking (most sensitive on top).
+    Clicking a bar or its track, a PFR of 0 or nothing measured included, selects that
+    attribute and direction (param ``attribute``; ``selected`` starts it selected); the other
+    bars fade.
     """
     data = _chart_data(sens)
     order = [str(a) for a in attribute_order(sens)]
-    selection = attribute_selection()
+    selection = attribute_selection(selected)
     y = alt.Y("attribute:N", sort=order, title=None)
     x_scale = alt.Scale(domain=[0, 1])
-    measured = data[data["reading"] != NOT_MEASURED]
-    by_direction = measured[measured["direction"].isin(["worse", "better"])]
+    directional = data[data["direction"].isin(DIRECTIONS)]
+    by_direction = directional[directional["reading"] != NOT_MEASURED]
     pooled = data[data["direction"] == "both"]
     color = alt.Color(
         "label:N",
         title="perturbation",
-        legend=alt.Legend(symbolOpacity=1),
+        legend=alt.Legend(symbolOpacity=1, **_LEGEND),
         scale=alt.Scale(
             domain=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]],
             range=["#d95f02", "#1b9e77"],
         ),
     )
     offset = alt.YOffset("label:N", sort=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]])
-    base = alt.Chart(by_direction)
-    bars = base.mark_bar().encode(
-        x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale),
-        y=y,
-        yOffset=offset,
-        color=color,
-        opacity=_opacity(selection),
+    null_rows = by_direction[by_direction["null_pfr"].notna()]
+    pooled_rows = pooled[pooled["reading"] != NOT_MEASURED]
+    keys = [KEY_WHISKER] + [KEY_NULL] * (len(null_rows) > 0) + [KEY_POOLED] * (len(pooled_rows) > 0)
+    stroke = _key_stroke(keys)
+    # a faint 0-1 track per bar: a PFR of 0 reads as a measured 0, not as a missing bar
+    track = (
+        alt.Chart(_rows(directional))
+        .mark_bar(color="#888888", opacity=0.08, aria=False)
+        .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
+        .properties(name="track")
     )
-    rules = base.mark_rule(color="#333333").encode(
-        x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset
+    # the hit area: a full-width, invisible bar under each bar, in the bars' own layer (one
+    # selection lives in one layer), so a click anywhere in a bar's band selects that bar, a
+    # PFR of 0 or nothing measured included, and a click on the bar itself still hits the bar
+    hits = directional.assign(part=HIT_PART, pfr=1.0)
+    bar_rows = pd.concat([hits, by_direction.assign(part="bar")], ignore_index=True)
+    is_hit = f"datum.part === '{HIT_PART}'"
+    bars = (
+        alt.Chart(_rows(bar_rows))
+        .mark_bar(aria=alt.expr(f"!({is_hit})"))
+        .encode(
+            x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale, stack=None),
+            y=y,
+            yOffset=offset,
+            color=color,
+            opacity=_opacity(selection),
+            fillOpacity=alt.condition(is_hit, alt.value(0), alt.value(1)),
+        )
+        .properties(name="bars")
+        .add_params(selection)
+    )
+    rules = (
+        _keyed(alt.Chart(_rows(by_direction)), KEY_WHISKER)
+        .mark_rule(strokeWidth=1.5)
+        .encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, stroke=stroke)
+        .properties(name="rules")
     )
     null_ticks = (
-        alt.Chart(by_direction[by_direction["null_pfr"].notna()])
-        .mark_tick(color="#777777", thickness=2, opacity=0.9)
-        .encode(x="null_pfr:Q", y=y, yOffset=offset)
+        _keyed(alt.Chart(_rows(null_rows)), KEY_NULL)
+        .mark_tick(thickness=2, opacity=0.9)
+        .encode(x="null_pfr:Q", y=y, yOffset=offset, color=alt.value("#777777"), stroke=stroke)
+        .properties(name="null_ticks")
     )
     ticks = (
-        alt.Chart(pooled[pooled["reading"] != NOT_MEASURED])
-        .mark_tick(color="black", thickness=2)
-        .encode(x="pfr:Q", y=y)
+        _keyed(alt.Chart(_rows(pooled_rows)), KEY_POOLED)
+        .mark_tick(thickness=2)
+        .encode(x="pfr:Q", y=y, color=alt.value("black"), stroke=stroke)
+        .properties(name="pooled_ticks")
     )
     marks = (
-        alt.Chart(pooled[pooled["mark"] != ""])
+        alt.Chart(_rows(pooled[pooled["mark"] != ""]))
         .mark_text(align="left", dx=4, fontSize=11, color="#444444")
         .encode(x="mark_x:Q", y=y, text="mark:N")
+        .properties(name="marks")
+    )
+    counts = (
+        alt.Chart(_rows(directional))
+        .mark_text(align="left", dx=8, fontSize=10, color="#444444")
+        .encode(x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text="count_text:N")
+        .properties(name="counts")
+    )
+    flagged = directional[directional["reading_key"] != ""]
+    readings = [READING_KEYS[r] for r in (TOO_FEW, NOT_MEASURED)]
+    reading_marks = (
+        alt.Chart(_rows(flagged))
+        .mark_point(filled=True, size=45, color="#444444", opacity=1)
+        .encode(
+            x=alt.X("mark_at:Q", scale=x_scale),
+            y=y,
+            yOffset=offset,
+            shape=alt.Shape(
+                "reading_key:N",
+                title="reading",
+                legend=alt.Legend(**_LEGEND),
+                scale=alt.Scale(domain=readings, range=["triangle-left", "cross"]),
+            ),
+        )
+        .properties(name="reading_marks")
     )
     chart = (
-        alt.layer(bars, rules, null_ticks, ticks, marks)
+        alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
         .encode(tooltip=_TOOLTIP)  # one tooltip for every layer, validated once
-        .add_params(selection)
-        .properties(width=420, height=_height(len(order), 34))
+        .properties(width=420, height=_height(len(order), 40))
     )
     if title:
         chart = chart.properties(title=title)

@@ -48,6 +48,12 @@ class ComparisonView(anywidget.AnyWidget):
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(20).tag(sync=True)
     n_rows = traitlets.Int(0).tag(sync=True)
+    empty = traitlets.Unicode("").tag(sync=True)
+
+    #: what ``empty`` says before any rewrite is there (the Explorer names its Run button)
+    no_run_text = "No rewrites yet: run an explanation to see them here."
+    NO_MATCH_TEXT = "No rewrite rows match these filters. Clear filters to see them all."
+    NO_ROWS_TEXT = "No rewrites of this comparison in the table (ties are not explained)."
 
     def __init__(
         self,
@@ -130,6 +136,17 @@ class ComparisonView(anywidget.AnyWidget):
             mask &= t["outcome"] == f["outcome"]
         return t[mask]
 
+    def _empty_text(self, filtered: bool) -> str:
+        """Why no row is shown: nothing ran yet, the filters leave nothing, or this comparison
+        has no rewrites (it was a tie, or left out); the browser shows it in place of rows."""
+        if self._table.empty:
+            return self.no_run_text
+        return self.NO_MATCH_TEXT if filtered else self.NO_ROWS_TEXT
+
+    def clear_filters(self) -> None:
+        """Back to every row (the browser's Clear filters button does the same)."""
+        self.filters = Filters(**_NO_FILTER)
+
     def _refresh(self, keep_id: bool = False) -> None:
         current = self.comparison["id"] if (keep_id and self.comparison) else None
         matching = self._matching()
@@ -139,6 +156,7 @@ class ComparisonView(anywidget.AnyWidget):
             self._visible = [cid for cid in self._order if cid in have]
         else:
             self._visible = list(self._order)
+        self.empty = self._empty_text(filtered)
         if not self._visible:
             with self.hold_sync():
                 self.comparison, self.rows, self.n_rows = None, [], 0

@@ -25,14 +25,25 @@ import pandas as pd
 import traitlets
 
 from rmx_widgets.core.data import Comparison, load_comparisons
-from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
+from rmx_widgets.widgets.contract import Filters, SideFilter
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
+
+NO_RUN_TEXT = "No run yet: pick attributes and press Run to see the rewrites here."
+NO_COMPARISONS = (
+    "No comparisons to explain: the Explorer was given 0 comparisons. Pass a list of "
+    "comparisons or a file with at least one row (prompt, response_a, response_b)."
+)
+SIDE_OF_DIRECTION: dict[str, SideFilter] = {"worse": "chosen", "better": "rejected"}
+"""Which response a direction's rewrites changed: the Explorer explains the RM's own
+preference, so "worse" rewrites the chosen response and "better" the rejected one."""
+DIRECTION_OF_SIDE = {side: direction for direction, side in SIDE_OF_DIRECTION.items()}
 
 
 def _eta(seconds: float) -> str:
@@ -62,6 +73,13 @@ class Explorer(w.VBox):
         page_size: int = 10,
         null_perturber: Any = "auto",
     ) -> None:
+        if attributes is not None and not isinstance(attributes, str):
+            attributes = list(attributes)
+        if attributes is not None and not attributes:
+            raise AttributeSpecError(
+                "Explorer(attributes=[]) offers no attribute to explain: pass names such as "
+                "attributes=['verbosity', 'clarity'], or leave attributes out for the defaults."
+            )
         self.explainer = explainer
         null, skipped = _null_choice(explainer, null_perturber)
         #: what runs: the explainer with the chosen null (the same models and store)
@@ -83,6 +101,7 @@ class Explorer(w.VBox):
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._syncing = False
 
         self.summary = w.HTML(self._summary_html())
         self.picker = AttributePicker(
@@ -103,10 +122,16 @@ class Explorer(w.VBox):
             "null_status",
         )
         self._set_null_idle()
+        if not self.comparisons:
+            self.status.value = "0 comparisons given: nothing to run."
         self.error_box = w.HTML()
         self.chart = SensitivityChart()
         self.view = ComparisonView(comparisons=self.comparisons, page_size=page_size)
-        self.chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
+        self.view.no_run_text = NO_RUN_TEXT
+        self.view.set_data(self.comparisons, None)
+        # two-way: a click sets the Attribute and Side filters, a filter highlights the bar
+        self.chart.observe(self._chart_to_filters, ["selected", "selected_direction"])
+        self.view.observe(self._filters_to_chart, "filters")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         controls = w.HBox([self.run_button, self.cancel_button, self.progress, self.status])
@@ -145,6 +170,9 @@ class Explorer(w.VBox):
         if self.running:
             return
         attrs = self.picker.selected_attributes
+        if not self.comparisons:
+            self._show_error(NO_COMPARISONS)
+            return
         if not attrs:
             self._show_error("Select at least one attribute.")
             return
@@ -244,6 +272,28 @@ class Explorer(w.VBox):
             self._show_error(f"{type(e).__name__}: {e}")
         finally:
             self.run_button.disabled, self.cancel_button.disabled = False, True
+
+    def _chart_to_filters(self, change=None) -> None:
+        """A clicked bar shows its rewrites: the attribute, and the side its direction rewrote
+        (worse: the chosen response, better: the rejected one); no selection clears both."""
+        if self._syncing:  # the chart is following the filters: nothing to send back
+            return
+        attribute = self.chart.selected
+        side: SideFilter = "all"
+        if attribute:
+            side = SIDE_OF_DIRECTION.get(self.chart.selected_direction, "all")
+        filters = Filters(**{**self.view.filters, "attribute": attribute, "side": side})
+        if filters != self.view.filters:
+            self.view.filters = filters
+
+    def _filters_to_chart(self, change) -> None:
+        f = change["new"]
+        side = f.get("side", "all")
+        self._syncing = True
+        try:
+            self.chart.select(f.get("attribute", ""), DIRECTION_OF_SIDE.get(side, ""))
+        finally:
+            self._syncing = False
 
     def _set_null_idle(self) -> None:
         null = self.runner.null_perturber

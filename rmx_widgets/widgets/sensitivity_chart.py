@@ -2,12 +2,16 @@
 per-attribute :class:`SensitivitySummary` table under it.
 
 The chart's point selection (param ``attribute``) is observed on the Python side and mirrored
-into the ``selected`` trait, which the Explorer links to the ComparisonView's filter. Only the
-aggregated sensitivity rows travel to the browser, never the explanation table.
+into the ``selected`` / ``selected_direction`` traits, which the Explorer links both ways to the
+ComparisonView's Attribute and Side filters. A redraw (after every landed batch) rebuilds the
+chart with the current selection already made, so a mid-run redraw never loses it, and
+:meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
+rows travel to the browser, never the explanation table.
 """
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import cast
@@ -17,7 +21,13 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
-from rmx_widgets.core.charts import comparison_chart, sensitivity_chart
+from rmx_widgets.core.charts import (
+    DIRECTIONS,
+    comparison_chart,
+    selection_value,
+    sensitivity_chart,
+)
+from rmx_widgets.core.readability import MIN_READABLE_N
 from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
@@ -65,10 +75,22 @@ def _waiting_chart() -> alt.Chart:
     )
 
 
+CAPTION = (
+    "PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} successful rewrites. "
+    "Whiskers: the 95% interval; black tick: the pooled PFR of both sides; grey tick: the null "
+    "perturber's PFR; right: each bar's n and failed rewrites; light bar with a triangle: too "
+    'few rewrites to read (n < {min_n}); a cross and "not measured": no rewrite succeeded. '
+    "Click a bar (or its row, even at 0) to show its examples: worse bars are the chosen "
+    "response's rewrites, better bars the rejected one's."
+)
+
+
 class SensitivityChart(w.VBox):
-    """``selected`` holds the clicked attribute ('' when none)."""
+    """``selected`` holds the clicked attribute ('' when none), ``selected_direction`` the
+    clicked bar's direction ("worse" / "better"; '' for none or both)."""
 
     selected = traitlets.Unicode("")
+    selected_direction = traitlets.Unicode("")
 
     def __init__(
         self, table: pd.DataFrame | None = None, *, n_boot: int = 300, title: str | None = None
@@ -97,15 +119,30 @@ class SensitivityChart(w.VBox):
         """Draw a sensitivity table: the chart and, under it, the pooled rows as the faces show
         them (n, failed rate, interval, null PFR, Holm p, significance, the marks)."""
         self.sens = sens
-        self._set_chart(sensitivity_chart(sens, title=self.title))
+        self._draw()
         self.summary.show(sens)
         self.summary.layout.display = None
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
-        self.caption.value = (
-            f"<small>PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} "
-            "successful rewrites; light bars: too few to read, grey ticks: the null "
-            "perturber's PFR. Click a bar to filter the examples.</small>"
-        )
+        text = CAPTION.format(n=n, min_n=MIN_READABLE_N)
+        self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
+
+    def select(self, attribute: str | None, direction: str = "") -> None:
+        """Highlight ``attribute``'s ``direction`` bar ("worse" / "better"; "" both of its
+        bars; ``None`` or "" clears), as if it had been clicked: the chart is redrawn with that
+        selection made (the browser cannot be told a selection any other way)."""
+        attribute = attribute or ""
+        direction = direction if attribute and direction in DIRECTIONS else ""
+        if (attribute, direction) == (self.selected, self.selected_direction):
+            return
+        with self.hold_trait_notifications():
+            self.selected, self.selected_direction = attribute, direction
+        if self.sens is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        assert self.sens is not None
+        value = selection_value(self.selected, self.selected_direction)
+        self._set_chart(sensitivity_chart(self.sens, title=self.title, selected=value))
 
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
@@ -127,5 +164,10 @@ class SensitivityChart(w.VBox):
             selections.observe(self._on_selection, ["attribute"])
 
     def _on_selection(self, change) -> None:
-        value = getattr(change["new"], "value", None) or []
-        self.selected = str(value[0].get("attribute", "")) if value else ""
+        value = [v for v in getattr(change["new"], "value", None) or [] if isinstance(v, dict)]
+        attribute = str(value[0].get("attribute", "")) if value else ""
+        directions = {str(v.get("direction", "")) for v in value if v.get("attribute") == attribute}
+        direction = directions.pop() if len(directions) == 1 else ""
+        with self.hold_trait_notifications():
+            self.selected = attribute
+            self.selected_direction = direction if direction in DIRECTIONS else ""

@@ -163,18 +163,20 @@ def test_sensitivity_chart_spec():
     spec = sensitivity_chart(chart_sens(), title="PFR").to_dict()
     params = spec["params"]
     assert params[0]["name"] == "attribute"
-    assert params[0]["select"] == {"type": "point", "fields": ["attribute"]}
-    bars = spec["layer"][0]
-    assert bars["mark"]["type"] == "bar"
+    assert params[0]["select"] == {"type": "point", "fields": ["attribute", "direction"]}
+    bars = spec["layer"][1]  # over the faint track
+    assert bars["mark"]["type"] == "bar" and spec["layer"][0]["name"] == "track"
     assert bars["encoding"]["y"]["sort"] == ["c", "a", "b"]  # pooled PFR 1, 0.5, 0
     assert bars["encoding"]["x"]["field"] == "pfr"
-    assert {layer["mark"]["type"] for layer in spec["layer"]} == {"bar", "rule", "tick", "text"}
-    rule = spec["layer"][1]["encoding"]
+    marks = {layer["mark"]["type"] for layer in spec["layer"]}
+    assert marks == {"bar", "rule", "tick", "text", "point"}
+    rule = spec["layer"][2]["encoding"]
     assert (rule["x"]["field"], rule["x2"]["field"]) == ("ci_low", "ci_high")
     assert spec["title"] == "PFR"
     # only aggregated rows travel: 2 directions x 3 attributes for bars, 3 pooled for ticks and
-    # labels (every row has n = 1: "too few"), none for null ticks (no null run)
-    assert sorted(len(rows) for rows in spec["datasets"].values()) == [0, 3, 6]
+    # labels (every row has n = 1: "too few"), none for null ticks (no null run); the bars
+    # layer holds its 6 bars and, under them, their 6 full-width click targets
+    assert sorted(len(rows) for rows in spec["datasets"].values()) == [0, 3, 6, 12]
 
 
 def test_comparison_chart_spec():

@@ -2,7 +2,8 @@
 import type { OutcomeFilter, SideFilter } from "../lib/contract";
 import { h, select, type Child } from "../lib/dom";
 import { getArray } from "../lib/model";
-import { filters, setFilter, type Model } from "./state";
+import { DEFAULT_FILTERS, filters, isFiltered, setFilter, type Model } from "./state";
+import { commit } from "../lib/model";
 
 const SIDES: Array<{ value: SideFilter; label: string }> = [
   { value: "all", label: "Both sides" },
@@ -61,5 +62,18 @@ export function filterBar(model: Model): Child {
         f.outcome,
       ),
     ),
+    isFiltered(model)
+      ? h(
+          "button",
+          {
+            class: "rmx-btn",
+            testid: "rmx-clear-filters",
+            title: "Show every attribute, side and outcome again",
+            attrs: { type: "button" },
+            on: { click: () => commit(model, { filters: { ...DEFAULT_FILTERS } }) },
+          },
+          "Clear filters",
+        )
+      : null,
   );
 }

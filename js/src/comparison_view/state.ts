@@ -26,6 +26,12 @@ export function filters(model: Model): Filters {
   return { ...DEFAULT_FILTERS, ...(getObject(model, "filters") ?? {}) };
 }
 
+/** Whether any filter is set (the filter bar then offers Clear filters). */
+export function isFiltered(model: Model): boolean {
+  const f = filters(model);
+  return f.attribute !== DEFAULT_FILTERS.attribute || f.side !== DEFAULT_FILTERS.side || f.outcome !== DEFAULT_FILTERS.outcome;
+}
+
 export function pageCount(model: Model): number {
   const size = getInt(model, "page_size", 0);
   const n = getInt(model, "n_rows", 0);

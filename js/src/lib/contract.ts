@@ -18,7 +18,7 @@ export type ExportFormat = "csv" | "jsonl";
 
 export type Reading = "not measured" | "too few" | "ok";
 
-/** ComparisonView's traits: Python filters and pages, the browser shows one page. */
+/** ComparisonView's traits: Python filters and pages, the browser shows one page; `empty` is what to say when no row is shown (no run yet, or no row matches the filters). */
 export interface ComparisonViewState {
   comparison: ShownComparison | null;
   rows: Row[];
@@ -28,6 +28,7 @@ export interface ComparisonViewState {
   page: number;
   page_size: number;
   n_rows: number;
+  empty: string;
 }
 
 /** The comparison on screen, with its position among the visible ones and its rewards; `human_preferred` is the input's human label (None: the data has none). */
@@ -169,7 +170,7 @@ export interface WidgetStates {
 
 /** Each widget's synced trait names, in the contract's order: what its view listens to. */
 export const TRAITS = {
-  ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows"],
+  ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows", "empty"],
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
   SensitivitySummary: ["rows", "headers", "legend", "empty"],

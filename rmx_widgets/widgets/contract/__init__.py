@@ -161,7 +161,8 @@ class SummaryRow(TypedDict):
 
 # -- synced traits, per widget --------------------------------------------------------------
 class ComparisonViewState(TypedDict):
-    """ComparisonView's traits: Python filters and pages, the browser shows one page."""
+    """ComparisonView's traits: Python filters and pages, the browser shows one page; `empty`
+    is what to say when no row is shown (no run yet, or no row matches the filters)."""
 
     comparison: ShownComparison | None
     rows: list[Row]
@@ -171,6 +172,7 @@ class ComparisonViewState(TypedDict):
     page: int
     page_size: int
     n_rows: int
+    empty: str
 
 
 class AttributePickerState(TypedDict):

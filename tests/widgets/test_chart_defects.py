@@ -1,0 +1,130 @@
+"""Issue 14's chart and filter defects, as widget state (no browser): the chart's selection is
+an (attribute, direction) bar that survives redraws and is linked both ways to the examples'
+Attribute and Side filters; a filter that matches nothing keeps a way back; the empty states
+say what happened; bad arguments are one-line RMXErrors."""
+
+from __future__ import annotations
+
+import pytest
+from widget_inputs import ATTRS, COMPS, perturb, rm
+
+import rmx_widgets as rmx
+from rmx_widgets.core.errors import AttributeSpecError, RMXError
+from rmx_widgets.widgets import ComparisonView, Explorer, RMCompare, SensitivityChart
+from rmx_widgets.widgets.explorer import NO_COMPARISONS, NO_RUN_TEXT
+
+NO_FILTER = {"attribute": "", "side": "all", "outcome": "all"}
+
+
+def _click(*bars: tuple[str, str]) -> dict:
+    """What the browser syncs when bars are clicked: Vega-Lite's point-selection signal."""
+    points = [{"attribute": a, "direction": d} for a, d in bars]
+    store = [{"unit": "hit", "fields": [], "values": [a, d]} for a, d in bars]
+    return {"attribute": {"value": {"vlPoint": {"or": points}} if bars else None, "store": store}}
+
+
+def _explainer():
+    return rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False)
+
+
+@pytest.fixture
+def result():
+    return _explainer().explain(COMPS)
+
+
+@pytest.fixture
+def explorer(result):
+    exp = Explorer(_explainer(), COMPS, redraw_every=0.0)
+    exp.show_result(result)
+    return exp
+
+
+def _initial_selection(chart: SensitivityChart) -> list[dict]:
+    """The selection the chart's spec starts with (what the browser draws selected)."""
+    params = [p for p in chart.chart.spec["params"] if "select" in p]
+    return params[0].get("value", [])
+
+
+def test_clicking_a_better_bar_sets_side_rejected_and_a_worse_bar_side_chosen(explorer):
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    assert {r["side"] for r in explorer.view.rows} == {"rejected"}
+    assert {r["direction"] for r in explorer.view.rows} == {"better"}
+    explorer.chart.chart._vl_selections = _click(("verbosity", "worse"))
+    assert explorer.view.filters == {**NO_FILTER, "attribute": "verbosity", "side": "chosen"}
+    explorer.chart.chart._vl_selections = _click()  # a click on empty space clears both
+    assert explorer.view.filters == NO_FILTER
+
+
+def test_a_redraw_keeps_the_selection_the_examples_are_filtered_by(explorer, result):
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))
+    explorer._redraw()  # what a landed batch does mid-run
+    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
+    assert explorer.chart.selected == "manner" and explorer.view.filters["side"] == "rejected"
+    # the new chart reports its (initial) selection back: nothing changes
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+
+
+def test_setting_the_filters_highlights_the_bar(explorer):
+    explorer.view.filters = {"attribute": "clarity", "side": "chosen", "outcome": "SF"}
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("clarity", "worse")
+    assert _initial_selection(explorer.chart) == [{"attribute": "clarity", "direction": "worse"}]
+    assert explorer.view.filters["outcome"] == "SF"  # the chart leaves the other filter alone
+    explorer.view.filters = {"attribute": "clarity", "side": "all", "outcome": "SF"}
+    assert _initial_selection(explorer.chart) == [
+        {"attribute": "clarity", "direction": "worse"},
+        {"attribute": "clarity", "direction": "better"},
+    ]
+    # both bars reported back by the browser read as "no side": the Side filter stays "all"
+    explorer.chart.chart._vl_selections = _click(("clarity", "worse"), ("clarity", "better"))
+    assert explorer.chart.selected_direction == ""
+    assert explorer.view.filters == {"attribute": "clarity", "side": "all", "outcome": "SF"}
+    # a Side filter without an attribute highlights nothing and is not undone by the chart
+    explorer.view.filters = {"attribute": "", "side": "rejected", "outcome": "all"}
+    assert explorer.chart.selected == "" and _initial_selection(explorer.chart) == []
+    assert explorer.view.filters["side"] == "rejected"
+
+
+def test_a_filter_that_matches_nothing_keeps_a_way_back(explorer):
+    # assertiveness rewrites all fail: none is a CF
+    explorer.view.filters = {"attribute": "assertiveness", "side": "all", "outcome": "CF"}
+    assert explorer.view.comparison is None and explorer.view.rows == []
+    assert explorer.view.empty == ComparisonView.NO_MATCH_TEXT
+    assert "Clear filters" in explorer.view.empty
+    explorer.view.clear_filters()
+    assert explorer.view.filters == NO_FILTER and explorer.view.comparison["total"] == 12
+    assert explorer.chart.selected == ""  # and the chart follows
+
+
+def test_before_a_run_the_examples_say_no_run_yet_not_no_match():
+    exp = Explorer(_explainer(), COMPS)
+    assert exp.view.empty == NO_RUN_TEXT and exp.view.rows == []
+    assert "press Run" in NO_RUN_TEXT
+    # a ComparisonView on its own says the same thing without naming a Run button
+    assert ComparisonView(comparisons=[]).empty == ComparisonView.no_run_text
+
+
+def test_zero_comparisons_do_not_run_silently():
+    exp = Explorer(_explainer(), [])
+    assert exp.status.value == "0 comparisons given: nothing to run."
+    exp.run()
+    assert not exp.running and exp.error == NO_COMPARISONS
+    assert "0 comparisons" in exp.error_box.value
+
+
+def test_empty_attributes_and_k_0_are_one_line_rmx_errors(result):
+    with pytest.raises(AttributeSpecError, match=r"attributes=\[\].*leave attributes out"):
+        Explorer(_explainer(), COMPS, attributes=[])
+    with pytest.raises(RMXError, match="k must be a positive integer") as info:
+        RMCompare(result, result, k=0)
+    assert "\n" not in str(info.value)
+
+
+def test_the_caption_says_what_the_ticks_whiskers_and_marks_are(result):
+    chart = SensitivityChart(result.table)
+    text = chart.caption.value
+    for part in ("Whiskers: the 95% interval", "black tick: the pooled PFR", "grey tick: the null"):
+        assert part in text
+    assert "n &lt; 10" in text and "not measured" in text and "better bars" in text
