@@ -116,15 +116,24 @@ def _check_names(names: tuple[str, str]) -> tuple[str, str]:
     return (names[0], names[1])
 
 
+def _relabel(note: str, identities: tuple[str, str], names: tuple[str, str]) -> str:
+    """``note`` with each RM identity replaced by its label: the longer identity first (one
+    may contain the other); the same identity twice (one RM compared with itself) is read
+    in order, its first mention A's and its second B's."""
+    if identities[0] == identities[1]:
+        for label in names:
+            note = note.replace(identities[0], label, 1) if identities[0] else note
+        return note
+    for identity, label in sorted(zip(identities, names), key=lambda p: -len(p[0])):
+        note = note.replace(identity, label) if identity else note
+    return note
+
+
 def _tau_text(c: RMComparison, names: tuple[str, str]) -> str:
     """τ with its interval, or why it is undefined (never a number it does not have); the
     engine's reason names the RMs by identity, shown here by their labels."""
     if c.tau != c.tau:
-        note = c.tau_note or "undefined"
-        for identity, label in sorted(zip((c.name_a, c.name_b), names), key=lambda p: -len(p[0])):
-            if identity:
-                note = note.replace(identity, label)
-        return html.escape(note)
+        return html.escape(_relabel(c.tau_note or "undefined", (c.name_a, c.name_b), names))
     if c.tau_low == c.tau_low and c.tau_high == c.tau_high:
         return f"{c.tau:.3f} [{c.tau_low:.3f}, {c.tau_high:.3f}]"
     return f"{c.tau:.3f}"
