@@ -29,9 +29,9 @@ from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
+from rmx_widgets.widgets import run_progress
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
-from rmx_widgets.widgets.run_progress import RunClock
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
@@ -196,7 +196,7 @@ class Explorer(w.VBox):
         started = time.monotonic()
         last_draw = 0.0
         stats_box: dict[str, RunStats] = {}
-        clock = RunClock()
+        clock = run_progress.RunClock()
 
         def on_start(originals: pd.DataFrame, stats: RunStats) -> None:
             self._originals = originals
@@ -269,7 +269,7 @@ class Explorer(w.VBox):
         else:
             self.null_status = _null_done(result.summary())
 
-    def _show_progress(self, stats: RunStats, clock: RunClock) -> None:
+    def _show_progress(self, stats: RunStats, clock: run_progress.RunClock) -> None:
         """Progress and the ETA of the rewrites still to compute (``RunClock``: rows resumed
         from the store do not count as speed); while a resume streams its cached rows the
         status says so."""
