@@ -12,8 +12,6 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
-_TRUE = ("1", "true", "yes", "on")
-
 
 def reachable(host: str, port: int = 443, timeout: float = 2.0) -> bool:
     """Whether a TCP connection opens within ``timeout`` seconds, name lookup included (run in a
@@ -33,6 +31,25 @@ def reachable(host: str, port: int = 443, timeout: float = 2.0) -> bool:
     return bool(ok)
 
 
+def hub_server() -> tuple[str, int]:
+    """(host, port) of the hub this process downloads from: ``HF_ENDPOINT`` when set (a mirror
+    or a private hub), else huggingface.co; probing the wrong host would say "unreachable"
+    about a mirror that works, or "reachable" while the mirror is down."""
+    from huggingface_hub import constants
+
+    server = urlsplit(constants.ENDPOINT)
+    return server.hostname or "huggingface.co", server.port or (
+        80 if server.scheme == "http" else 443
+    )
+
+
+def hub_cache() -> str:
+    """The local Hugging Face cache folder searched for hub models (``HF_HUB_CACHE``)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_CACHE") or str(constants.HF_HUB_CACHE)
+
+
 def why_not_hub(*repos: str, need_gpu: bool = False) -> str | None:
     """``None`` when these hub models can be loaded here, else the reason why not."""
     if need_gpu:
@@ -42,13 +59,20 @@ def why_not_hub(*repos: str, need_gpu: bool = False) -> str | None:
             return "no CUDA GPU on this machine"
     from huggingface_hub import try_to_load_from_cache
 
-    missing = [r for r in repos if not isinstance(try_to_load_from_cache(r, "config.json"), str)]
+    from rmx_widgets.core.devices import env_offline
+
+    missing = [
+        r
+        for r in repos
+        if not isinstance(try_to_load_from_cache(r, "config.json", cache_dir=hub_cache()), str)
+    ]
     if not missing:
         return None  # all in the local Hugging Face cache
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE:
+    if env_offline():
         return f"HF_HUB_OFFLINE is set and {', '.join(missing)} is not in the local cache"
-    if not reachable("huggingface.co"):
-        return "huggingface.co is unreachable (offline?)"
+    host, port = hub_server()
+    if not reachable(host, port):
+        return f"{host} is unreachable (offline?)"
     return None
 
 

@@ -29,6 +29,7 @@ from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
+from rmx_widgets.widgets import run_progress
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.contract import Filters, SideFilter
@@ -223,10 +224,12 @@ class Explorer(w.VBox):
         started = time.monotonic()
         last_draw = 0.0
         stats_box: dict[str, RunStats] = {}
+        clock = run_progress.RunClock()
 
         def on_start(originals: pd.DataFrame, stats: RunStats) -> None:
             self._originals = originals
             stats_box["stats"] = stats
+            clock.start()
 
         def on_null_batch(frame: pd.DataFrame) -> None:
             stats = stats_box["stats"]
@@ -240,7 +243,8 @@ class Explorer(w.VBox):
             with self._lock:
                 self._frames.append(frame)
             stats = stats_box["stats"]
-            self._show_progress(stats, time.monotonic() - started)
+            clock.update(stats)
+            self._show_progress(stats, clock)
             if time.monotonic() - last_draw >= self.redraw_every:
                 self._redraw()
                 last_draw = time.monotonic()
@@ -315,16 +319,26 @@ class Explorer(w.VBox):
         else:
             self.null_status = _null_done(result.summary())
 
-    def _show_progress(self, stats: RunStats, elapsed: float) -> None:
+    def _show_progress(self, stats: RunStats, clock: run_progress.RunClock) -> None:
+        """Progress and the ETA of the rewrites still to compute (``RunClock``: rows resumed
+        from the store do not count as speed); while a resume streams its cached rows the
+        status says so."""
         done, total = stats.work_done, max(stats.work_items, 1)
         with self._lock:
             outcomes = pd.concat([f["outcome"] for f in self._frames]).value_counts()
-        eta = elapsed / done * (total - done) if done else 0.0
+        eta = clock.remaining(total)
+        resumed = ""
+        if clock.cached:
+            resumed = (
+                f" · resuming: {clock.cached} cached"
+                if clock.streaming_cached
+                else f" · {clock.cached} from the store"
+            )
         self.progress.max, self.progress.value = total, done
         self.status.value = (
-            f"{done}/{total} rewrites · CF {outcomes.get('CF', 0)} · "
+            f"{done}/{total} rewrites{resumed} · CF {outcomes.get('CF', 0)} · "
             f"SF {outcomes.get('SF', 0)} · failed {outcomes.get('failed', 0)}"
-            f" · ETA {_eta(eta)}"
+            f" · ETA {'not measured yet' if eta is None else _eta(eta)}"
         )
 
     def _redraw(self) -> None:

@@ -14,9 +14,11 @@ format must not change.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,18 +99,29 @@ class ModelSource:
         """(tokenizer, model in eval mode on ``device``, the attention implementation used,
         the reward head: an output index or a value head, see ``heads.py``);
         ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order."""
+        self.check_hub()
+        with self.quiet_hub():
+            return self._load(device, dtype, attn_implementation, head)
+
+    def _load(
+        self,
+        device: torch.device,
+        dtype: torch.dtype | str,
+        attn_implementation: str | None,
+        head: int | str | None,
+    ) -> tuple[Any, Any, str | None, Head]:
         from transformers import AutoConfig, AutoTokenizer
 
         common = pretrained_kwargs(self.trust_remote_code)
         try:
             config = AutoConfig.from_pretrained(self.path, **common)
         except Exception as e:  # transformers raises OSError, ValueError, ImportError, ...
-            raise self.load_error(e) from e
+            raise self.load_error(e) from self.cause(e)
         chosen = choose_head(config, head, self.path, self.name_or_path, **common)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
         except Exception as e:
-            raise self.load_error(e, what="tokenizer") from e
+            raise self.load_error(e, what="tokenizer") from self.cause(e)
         candidates: list[str | None] = (
             [attn_implementation]
             if attn_implementation is not None
@@ -134,6 +147,13 @@ class ModelSource:
         """(tokenizer, causal LM in eval mode on ``device``, attention used), for models whose
         log-probabilities are the score (``DPORewardModel``); safetensors weights only, and a
         checkpoint without its LM head (which would be random) is refused."""
+        self.check_hub()
+        with self.quiet_hub():
+            return self._load_causal_lm(device, dtype, attn_implementation)
+
+    def _load_causal_lm(
+        self, device: torch.device, dtype: torch.dtype | str, attn_implementation: str | None
+    ) -> tuple[Any, Any, str | None]:
         if self.is_local:
             refuse_pickle_weights(
                 self.path, owner=f"language model {self.name_or_path!r}", error=RewardModelError
@@ -145,7 +165,7 @@ class ModelSource:
             config = AutoConfig.from_pretrained(self.path, **common)
             tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
         except Exception as e:  # OSError, ValueError, ImportError, ...
-            raise self.load_error(e) from e
+            raise self.load_error(e) from self.cause(e)
         candidates: list[str | None] = (
             [attn_implementation]
             if attn_implementation is not None
@@ -243,7 +263,54 @@ class ModelSource:
                     continue  # this architecture or installation lacks that kernel
             return attempt(last)
         except Exception as e:  # OSError, ValueError, ImportError, torch errors, ...
-            raise self.load_error(e) from e
+            raise self.load_error(e) from self.cause(e)
+
+    def check_hub(self) -> None:
+        """A hub name that is not in the local cache while the hub cannot be reached (offline
+        mode, or no network) fails here, at once and in one line: transformers would first
+        retry the network for ~25 s, logging every retry, and then raise a chain of three
+        exceptions (a 150-line traceback) that buries the fix."""
+        if self.is_local:
+            return
+        from rmx_widgets.core.availability import hub_cache, why_not_hub
+
+        reason = why_not_hub(self.path)
+        if reason is None:
+            return
+        if env_offline():
+            fix = "unset HF_HUB_OFFLINE and download it once with the network on"
+        else:
+            fix = "connect to the network and download it once (then HF_HUB_OFFLINE=1 works)"
+        raise RewardModelError(
+            f"cannot load the model of reward model {self.name_or_path!r} (treated as a Hugging "
+            f"Face hub name): {reason.removesuffix(f' and {self.path} is not in the local cache')}"
+            f" and it is not in the local cache ({hub_cache()}). To fix: give a local path (a "
+            f"folder written by save_pretrained), {fix}, or point HF_HUB_CACHE (or HF_HOME) to "
+            "a cache that holds it."
+        )
+
+    @contextlib.contextmanager
+    def quiet_hub(self) -> Iterator[None]:
+        """huggingface_hub's warnings (one per network retry) are muted while a hub model
+        loads: when the load fails the one-line error says what they would, and when it works
+        they are noise. Download progress bars are not logging and still show."""
+        if self.is_local:
+            yield
+            return
+        hub_log = logging.getLogger("huggingface_hub")
+        level = hub_log.level
+        hub_log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            hub_log.setLevel(level)
+
+    def cause(self, err: Exception) -> Exception | None:
+        """What a load error is chained to: nothing for a hub name's OSError (network, cache,
+        gated repository), whose message already carries everything the user needs and whose
+        chain is a page of huggingface_hub internals; the original error otherwise (a broken
+        local checkpoint is debugged from it)."""
+        return None if not self.is_local and isinstance(err, OSError) else err
 
     def load_error(self, err: Exception, what: str = "model") -> RewardModelError:
         """What went wrong loading the ``what``, and the fix that fits a path or a hub name."""
@@ -272,7 +339,7 @@ class ModelSource:
             )
         return RewardModelError(
             f"cannot load the {what} of reward model {self.name_or_path!r} (treated as {kind}): "
-            f"{type(err).__name__}: {str(err).strip().rstrip('.')}. To fix: {hint}."
+            f"{type(err).__name__}: {' '.join(str(err).split()).rstrip('.')}. To fix: {hint}."
         )
 
 
