@@ -72,8 +72,8 @@ describe("ComparisonView", () => {
     expect(orig.querySelector("ins")).toBeNull();
     expect(pert.querySelectorAll("ins.rmx-ins").length).toBeGreaterThan(0);
     expect(pert.querySelector("del")).toBeNull();
-    expect(card.textContent).toContain("1.250 \u2192 -0.500 (\u22121.750)");
-    expect(card.textContent).toContain("+1.150 \u2192 \u22120.600");
+    expect(card.textContent).toContain("reward of original 1.250 \u2192 rewrite -0.500 (\u22121.750)");
+    expect(card.textContent).toContain("margin before +1.150 \u2192 after \u22120.600");
   });
 
   it("shows the failure reason for failed rows instead of a diff", () => {
