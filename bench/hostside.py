@@ -22,6 +22,7 @@ Each new-path round starts with its caches cleared, as a fresh process would.
 SQLite costs (one transaction per streamed row) are not part of this bench.
 
 Run: python bench/hostside.py [--quick] [--full] [--rounds 5] [--out FILE]
+     python bench/hostside.py --whole-only --sizes 10000 --rounds 3   (the 10 k run alone)
 """
 
 from __future__ import annotations
@@ -448,9 +449,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--full", action="store_true", help="also a whole run of 10,000")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5)")
     ap.add_argument("--out", default=None, help="also write the report to this file")
+    ap.add_argument("--sizes", default=None, help="whole-run sizes, e.g. 10000 (overrides)")
+    ap.add_argument("--whole-only", action="store_true", help="skip the component timings")
     args = ap.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
     sizes = [200] if args.quick else [1000] + ([10000] if args.full else [])
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes.split(",")]
     lines = [
         f"bench/hostside.py  {time.strftime('%Y-%m-%d %H:%M')}  {cpu_name()}, "
         f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.2f}",
@@ -459,13 +464,14 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
-    table = explain(comparisons(sizes[0]), old=False)
-    for text in components(table, rounds):
-        print(text, flush=True)
-        lines.append(text)
+    if not args.whole_only:
+        table = explain(comparisons(200 if args.quick else 1000), old=False)
+        for text in components(table, rounds):
+            print(text, flush=True)
+            lines.append(text)
     for n in sizes:
         comps = comparisons(n)
-        r = rounds if n <= 1000 else 3
+        r = rounds if n <= 1000 else min(rounds, 3)
         shape: list[int] = []
         t_old, t_new = interleaved(
             lambda c=comps: explain(c, old=True),
