@@ -71,6 +71,7 @@ bench: install /usr/bin/chromium
 	$(BIN)/python bench/widgets.py
 	$(BIN)/python bench/study.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/null_calibration.py $(if $(QUICK),--quick,)
+	$(BIN)/python bench/hostside.py $(if $(QUICK),--quick,)
 
 lab: install
 	$(BIN)/rmx lab --dir notebooks

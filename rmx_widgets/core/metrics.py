@@ -13,8 +13,6 @@ meaning. Pass any callable ``list[str] -> np.ndarray`` (e.g. a sentence-transfor
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -23,6 +21,7 @@ import pandas as pd
 
 from rmx_widgets.core.edit_distance import TOKEN, token_edit_distance
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.hashing import HashingEmbedder  # defined there, public here
 
 #: Where a comparison's explanations may be found: on the chosen side, the rejected side, on
 #: either, or on *both* (a comparison counts under "both" only when each side has one).
@@ -83,42 +82,6 @@ class Embedder(Protocol):
     """Anything that maps a list of texts to a (len(texts), dim) array of vectors."""
 
     def __call__(self, texts: list[str]) -> np.ndarray: ...
-
-
-class HashingEmbedder:
-    """Offline default embedder: hashed word unigrams + bigrams, L2-normalised.
-
-    Lexical, not semantic: two paraphrases with no words in common are far apart. It exists so
-    that the toolkit computes a distance with no model download and the same number on every
-    machine (a stable hash, not Python's salted ``hash``). Case is ignored and punctuation is
-    dropped, so the vector reflects word content rather than formatting.
-    """
-
-    def __init__(self, dim: int = 1024) -> None:
-        if not isinstance(dim, int) or dim < 2:
-            raise RMXError(f"HashingEmbedder dim must be an integer >= 2, got {dim!r}.")
-        self.dim = dim
-
-    def _index(self, feature: str) -> tuple[int, float]:
-        digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        # One hash bit picks the sign so that collisions cancel on average instead of adding up.
-        return (value >> 1) % self.dim, (1.0 if value & 1 else -1.0)
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float64)
-        for i, text in enumerate(texts):
-            words = [w.lower() for w in _TOKEN.findall(text) if w[0].isalnum() or w[0] == "_"]
-            features = words + [f"{u} {v}" for u, v in itertools.pairwise(words)]
-            for feature in features:
-                j, sign = self._index(feature)
-                out[i, j] += sign
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
-        return out
-
-    def __repr__(self) -> str:
-        return f"HashingEmbedder(dim={self.dim})"
 
 
 class CachedEmbedder:

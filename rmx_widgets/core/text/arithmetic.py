@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rmx_widgets.core.text.markdown import mask_inline_code, parse
+from rmx_widgets.core.text.markdown import mask_inline_code, mask_spans, pieces
 
 _NUM = r"\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _EQUATION = re.compile(
@@ -88,13 +88,10 @@ def equations(s: str) -> list[ArithmeticStatement]:
 def find_arithmetic(text: str) -> list[ArithmeticStatement]:
     """Every simple 'a op b = c' statement outside code (fenced and inline), with offsets into
     ``text``. Chained expressions ('2 + 3 + 4 = 9') are skipped, not misjudged."""
-    doc = parse(text)
-    chars = list(mask_inline_code(text))
-    pos = len(doc.prefix)
-    for u in doc.units:
-        if u.kind == "code":
-            chars[pos : pos + len(u.text)] = "x" * len(u.text)
-        pos += len(u.text) + len(u.sep)
+    if "=" not in text:
+        return []  # every statement has one; most responses have none (no parse needed)
+    code = [(s, e) for s, e, kind, _ in pieces(text) if kind == "code"]
+    masked = mask_spans(mask_inline_code(text), code)
     return [
         ArithmeticStatement(
             st.start,
@@ -105,5 +102,5 @@ def find_arithmetic(text: str) -> list[ArithmeticStatement]:
             st.result_start,
             st.result_text,
         )
-        for st in equations("".join(chars))
+        for st in equations(masked)
     ]

@@ -8,6 +8,7 @@ rewritten.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -155,7 +156,15 @@ def inline_code_spans(s: str) -> list[_Span]:
 
 def mask_inline_code(s: str) -> str:
     """Same-length copy of ``s`` with inline code replaced by 'x', so offsets stay valid."""
-    return _replace_spans(s, inline_code_spans(s), lambda a, b: "x" * (b - a))
+    if "`" not in s:
+        return s  # no inline code (the common case): nothing to scan
+    return mask_spans(s, inline_code_spans(s))
+
+
+def mask_spans(s: str, spans: list[_Span]) -> str:
+    """Same-length copy of ``s`` with each of the (sorted, disjoint) ``spans`` replaced by
+    'x', so offsets stay valid."""
+    return _replace_spans(s, spans, lambda a, b: "x" * (b - a)) if spans else s
 
 
 def _replace_spans(s: str, spans: list[_Span], fn: Callable[[int, int], str]) -> str:
@@ -181,9 +190,12 @@ def with_masked_code(s: str, fn: Callable[[str], str]) -> str:
 
 
 def strip_code(text: str) -> str:
-    """``text`` without its fenced code blocks, for features that must not count code."""
-    doc = parse(text)
-    return "\n".join(u.text for u in doc.units if u.kind != "code")
+    """``text`` without its fenced code blocks, for features that must not count code: the
+    units' texts (``Unit.text``, built from the pieces as ``parse`` builds it) joined by
+    newlines."""
+    return "\n".join(
+        marker + text[s:e][len(marker) :] for s, e, kind, marker in pieces(text) if kind != "code"
+    )
 
 
 def _last_token(s: str, start: int, end: int) -> str | None:
@@ -329,14 +341,39 @@ def _pieces(text: str) -> list[_Piece]:
     return pieces
 
 
+#: Texts whose pieces are remembered, and the longest text remembered (so the cache holds at
+#: most 256 x 32 k characters of keys, about 8 MB, plus their small offset tuples).
+PIECES_CACHE_SIZE = 256
+PIECES_CACHE_MAX_CHARS = 1 << 15
+
+
+@functools.lru_cache(maxsize=PIECES_CACHE_SIZE)
+def _remembered_pieces(text: str) -> tuple[_Piece, ...]:
+    return tuple(_pieces(text))
+
+
+def pieces(text: str) -> tuple[_Piece, ...]:
+    """The units' spans of ``text``: (start, end, kind, marker) in order, ``text[start:end]``
+    being the unit's marker and body.
+
+    Remembered for the last ``PIECES_CACHE_SIZE`` texts of at most ``PIECES_CACHE_MAX_CHARS``
+    characters, because the same text is parsed many times in a row: the transparent RM reads
+    each response five times (four phrase counts outside code and the arithmetic check) and
+    the rule perturber parses each original once per attribute. Tuples, so no caller can edit
+    what another gets; ``parse`` builds a new ``Doc`` from them every time."""
+    if len(text) <= PIECES_CACHE_MAX_CHARS:
+        return _remembered_pieces(text)
+    return tuple(_pieces(text))
+
+
 def parse(text: str) -> Doc:
     """Split a response into units whose concatenation with separators is the text again."""
-    pieces = _pieces(text)
-    if not pieces:
+    spans = pieces(text)
+    if not spans:
         return Doc(prefix=text)
-    doc = Doc(prefix=text[: pieces[0][0]], trailing=text[pieces[-1][1] :])
-    for n, (s, e, kind, marker) in enumerate(pieces):
-        sep = text[e : pieces[n + 1][0]] if n + 1 < len(pieces) else ""
+    doc = Doc(prefix=text[: spans[0][0]], trailing=text[spans[-1][1] :])
+    for n, (s, e, kind, marker) in enumerate(spans):
+        sep = text[e : spans[n + 1][0]] if n + 1 < len(spans) else ""
         raw = text[s:e]
         doc.units.append(Unit(kind, raw[len(marker) :], sep, marker))
     return doc

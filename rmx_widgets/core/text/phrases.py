@@ -21,15 +21,67 @@ from rmx_widgets.core.text.wordlists import (
 )
 from rmx_widgets.core.text.words import capitalize, words
 
+_APOSTROPHE = "['’]"
+_SPACE = r"\s+"
+_EDGE = r"(?<![\w'’])", r"(?![\w'’])"  # a phrase is whole words: no word character around
+
+
+def _atoms(phrase: str) -> list[str]:
+    """The regex atoms that match ``phrase``: each character escaped, an apostrophe matching a
+    typographic one too, a space matching any run of whitespace."""
+    return [_APOSTROPHE if c == "'" else _SPACE if c == " " else re.escape(c) for c in phrase]
+
+
+def _trie_safe(phrase: str) -> bool:
+    """Whether ``phrase`` can go into the trie (see ``phrase_regex``): lower-case ASCII, no
+    whitespace but single inner spaces. For these no text character matches two different
+    atoms (an ASCII letter's case-insensitive matches are its own two cases and a few
+    non-ASCII letters that match no other ASCII letter), so the phrases matching at a
+    position all lie on one path of the trie."""
+    return (
+        phrase.isascii()
+        and phrase == phrase.lower()
+        and phrase == phrase.strip()
+        and "  " not in phrase
+        and not any(c.isspace() and c != " " for c in phrase)
+    )
+
+
+def _trie_pattern(phrases: Iterable[str]) -> str:
+    """One alternation per trie node, longer continuations before the end of a phrase."""
+    root: dict[str, dict] = {}
+    for p in phrases:
+        node = root
+        for atom in _atoms(p):
+            node = node.setdefault(atom, {})
+        node[""] = {}  # a phrase ends here
+
+    def render(node: dict[str, dict]) -> str:
+        alts = [atom + render(child) for atom, child in sorted(node.items()) if atom]
+        if "" in node:
+            alts.append("")  # tried last: a longer phrase wins, as in longest-first order
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return render(root)
+
 
 def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str]:
     """Whole-phrase, case-insensitive alternation, longest first so 'thank you so much' wins
-    over 'thank you'; spaces match any whitespace and apostrophes match typographic ones."""
-    alts = []
-    for p in sorted(set(phrases), key=len, reverse=True):
-        esc = re.escape(p).replace("'", "['’]").replace(r"\ ", r"\s+")
-        alts.append(esc)
-    return re.compile(r"(?<![\w'’])(?:" + "|".join(alts) + r")(?![\w'’])", re.IGNORECASE)
+    over 'thank you'; spaces match any whitespace and apostrophes match typographic ones.
+
+    The phrases are compiled as a trie (one alternation per shared prefix) rather than as a
+    flat alternation of every phrase, which the regex engine would try one by one at every
+    word start (that was most of the transparent RM's time). It matches exactly what the flat
+    longest-first alternation matches: at a position every matching phrase lies on one path
+    of the trie (``_trie_safe``), deeper nodes are tried first and the engine backtracks to
+    a shorter phrase when the whole-word check after a longer one fails. Phrases outside
+    ``_trie_safe`` (any a caller passes) keep the flat alternation."""
+    unique = sorted(set(phrases), key=len, reverse=True)
+    if unique and all(_trie_safe(p) for p in unique):
+        body = _trie_pattern(unique)
+    else:
+        body = "(?:" + "|".join("".join(_atoms(p)) for p in unique) + ")"
+    return re.compile(_EDGE[0] + body + _EDGE[1], re.IGNORECASE)
 
 
 HEDGE_RE = phrase_regex(HEDGES)
