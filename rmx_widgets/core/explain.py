@@ -394,9 +394,10 @@ class Explainer:
         stats.ties = int(frame["tie"].sum())
         if stats.ties:
             ids = ", ".join(frame.loc[frame["tie"], "comparison_id"].head(5))
+            test = "|P(a ≻ b) − 0.5|" if self._pairs is not None else "|margin|"
             warnings.warn(
                 f"{stats.ties} comparison(s) are ties for {self.rm.identity} "
-                f"(|margin| < {self.tie_eps}) and are not explained: {ids}"
+                f"({test} < {self.tie_eps}) and are not explained: {ids}"
                 f"{' …' if stats.ties > 5 else ''}. See result.ties.",
                 stacklevel=2,
             )

@@ -85,7 +85,7 @@ def _explain(planted, store=None, **kwargs):
         progress=False,
         **kwargs,
     )
-    with pytest.warns(UserWarning, match="1 comparison.*tie.*c3"):
+    with pytest.warns(UserWarning, match=r"1 comparison.*tie.*\|P\(a ≻ b\) − 0\.5\| < .*c3"):
         return ex.explain(COMPS)
 
 
