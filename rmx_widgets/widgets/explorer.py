@@ -29,6 +29,7 @@ from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
+from rmx_widgets.core.reward_models.base import PairwiseJudge
 from rmx_widgets.widgets import run_progress
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
@@ -365,9 +366,15 @@ class Explorer(w.VBox):
         multi = sum(1 for c in self.comparisons if not isinstance(c.prompt, str))
         rm = html.escape(self.explainer.rm.identity)
         pert = html.escape(self.explainer.perturber.identity)
+        # the judge kind decides what a margin is: a reward difference, or logit P(a ≻ b)
+        kind = (
+            "pairwise judge (margins are logit P(a ≻ b))"
+            if isinstance(self.explainer.rm, PairwiseJudge)
+            else "RM (margins are reward differences)"
+        )
         return (
             f"<div class='rmx-summary'><b>{n}</b> comparisons ({multi} multi-turn) · "
-            f"RM <code>{rm}</code> · perturber <code>{pert}</code></div>"
+            f"{kind} <code>{rm}</code> · perturber <code>{pert}</code></div>"
         )
 
 

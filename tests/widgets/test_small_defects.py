@@ -151,3 +151,15 @@ def test_explorer_eta_after_a_resume_uses_the_computed_rate(tmp_path, monkeypatc
         eta = f"{left // 60}m{left % 60:02d}s" if left >= 60 else f"{left}s"
         assert status.startswith(f"{done}/96 rewrites · 48 from the store"), status
         assert status.endswith(f"ETA {eta}"), status
+
+
+def test_explorer_summary_names_the_judge_kind():
+    """Issue 15: the Explorer's summary says whether margins are reward differences (a scalar
+    RM) or logit P(a ≻ b) (a pairwise judge)."""
+    comps = rmx.sample_comparisons()[:2]
+    scalar = Explorer(rmx.Explainer(rmx.TransparentRewardModel(), rmx.RulePerturber()), comps)
+    assert "RM (margins are reward differences)" in scalar.summary.value
+    judge = rmx.PairwiseRewardModel(lambda p, a, b: [0.7] * len(a), name="const-judge:v1")
+    pairwise = Explorer(rmx.Explainer(judge, rmx.RulePerturber()), comps)
+    assert "pairwise judge (margins are logit P(a ≻ b))" in pairwise.summary.value
+    assert "const-judge:v1" in pairwise.summary.value
