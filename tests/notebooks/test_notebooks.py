@@ -188,7 +188,7 @@ def _check_05_pairwise(run: Run) -> None:
     ranking = re.findall(r"'([^']+)'", m.group(1))
     # fewer hedges is planted; refusals (no hedges, short) lose through the length tie-breaker
     assert set(ranking[:2]) == {"assertiveness", "avoid-to-answer"}, ranking
-    assert ranking[-1] == "verbosity", ranking  # the length term never outweighs a hedge
+    assert ranking[-1] == "verbosity", ranking  # length alone: a small weight, small changes
     m = re.search(
         r"position disagreement rate: (\d\.\d+) \((\d+) of (\d+) comparisons; "
         r"rewrites: (\d+) of (\d+)\)",
