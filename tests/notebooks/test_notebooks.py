@@ -172,10 +172,45 @@ def _check_04(run: Run) -> None:
 
 def _check_05(run: Run) -> None:
     skipped = run.lines_starting("skipped:")
-    assert len(skipped) == 3, skipped  # hub RM on GPU, OpenAI-compatible LLM, local LLM
-    assert any("OPENAI_API_KEY" in s for s in skipped)
+    # hub RM on GPU, OpenAI-compatible LLM, local LLM; DPO on the hub, LLM judge, vLLM
+    assert len(skipped) == 6, skipped
+    assert sum("OPENAI_API_KEY" in s for s in skipped) == 2  # the LLM perturber and judge
+    assert any("VLLMRewardModel needs a CUDA GPU and vLLM" in s for s in skipped)
     assert "sycophancy" in run.text and "humour" in run.text  # custom attributes were used
     assert (run.workdir / "runs" / "05.sqlite").exists()
+    _check_05_pairwise(run)
+
+
+def _check_05_pairwise(run: Run) -> None:
+    """The offline pairwise judge: its planted attribute found, its planted bias measured."""
+    m = re.search(r"pairwise judge, most sensitive first: (\[.*?\])", run.text)
+    assert m, "the pairwise judge's ranking was not printed"
+    ranking = re.findall(r"'([^']+)'", m.group(1))
+    # fewer hedges is planted; refusals (no hedges, short) lose through the length tie-breaker
+    assert set(ranking[:2]) == {"assertiveness", "avoid-to-answer"}, ranking
+    assert ranking[-1] == "verbosity", ranking  # length alone: a small weight, small changes
+    m = re.search(
+        r"position disagreement rate: (\d\.\d+) \((\d+) of (\d+) comparisons; "
+        r"rewrites: (\d+) of (\d+)\)",
+        run.text,
+    )
+    assert m, "the position disagreement rate was not printed"
+    rate, disagree, judged = float(m.group(1)), int(m.group(2)), int(m.group(3))
+    assert judged == 52 and abs(rate - disagree / judged) < 5e-4
+    assert int(m.group(5)) > 0 and 0 <= int(m.group(4)) <= int(m.group(5))
+    # +0.05 for the response read first makes the two orders disagree exactly where the fair
+    # (averaged) P is within 0.05 of 0.5: the bias shows, and averaging removed it
+    m = re.search(r"averaged P within 0\.05 of 0\.5: (\d+) of (\d+) comparisons", run.text)
+    assert m and (int(m.group(1)), int(m.group(2))) == (disagree, judged)
+    assert 0 < disagree < judged
+    cf = next(c for c in run.cells if "margin_before" in c and "reward_perturbed" in c)
+    assert cf.count("NaN") >= 8  # reward_original and reward_perturbed of each CF row shown
+    # the RMCompare of the judge and the scalar RM, with the τ it shows in its header
+    # (a judge and an RM with different tastes: τ defined but below 1, over the comparisons
+    # both prefer the same way, fewer than all 52)
+    m = re.search(r"Kendall's tau = (-?\d\.\d+) over (\d+) of (\d+) comparisons; judge", run.text)
+    assert m and -1.0 <= float(m.group(1)) < 1.0, "the judge and the RM were not compared"
+    assert 0 < int(m.group(2)) < int(m.group(3)) == 52
 
 
 def _check_06(run: Run) -> None:
