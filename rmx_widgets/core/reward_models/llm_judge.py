@@ -248,11 +248,10 @@ class LLMJudge(BaseRewardModel):
     mode: str = ""
     version: str = ""
 
-    def __new__(
-        cls, model: str, base_url: str | None = None, mode: str | None = None, **_: Any
-    ) -> LLMJudge:
+    def __new__(cls, *args: Any, **kwargs: Any) -> LLMJudge:
+        # no required argument: pickle and copy call cls.__new__(cls) on the subclass
         if cls is LLMJudge:
-            mode = "pairwise" if mode is None else mode
+            mode = kwargs.get("mode", args[2] if len(args) > 2 else None) or "pairwise"
             if mode not in MODES:
                 raise OptionError(f"LLMJudge mode must be 'pairwise' or 'score', got {mode!r}.")
             cls = LLMPairwiseJudge if mode == "pairwise" else LLMScoreJudge
@@ -309,9 +308,11 @@ class LLMJudge(BaseRewardModel):
     def stats(self) -> Mapping[str, int]:  # type: ignore[override]
         return {**self.client.stats, **self._answers}
 
-    def _ask(self, conversations: list[list[dict[str, str]]], parse: Any) -> list[JudgeReply]:
+    def _ask(
+        self, conversations: list[list[dict[str, str]]], parse: Any, items: Sequence[str]
+    ) -> list[JudgeReply]:
         """One reply per conversation, each one ``parse`` accepts, or ``LLMJudgeError``
-        naming the first item without one (and how many there are)."""
+        naming the first item without one (``items[i]`` describes item i) and how many."""
         if not conversations:
             return []
 
@@ -329,7 +330,7 @@ class LLMJudge(BaseRewardModel):
             raise LLMJudgeError(
                 self._mask(
                     f"LLM judge {self.identity} got no usable answer for {len(bad)} of "
-                    f"{len(results)} items; item {i}: {results[i].failure}."
+                    f"{len(results)} items; item {i} ({items[i]}): {results[i].failure}."
                 )
             )
         return [r if isinstance(r, JudgeReply) else JudgeReply(r.text) for r in results]
@@ -353,6 +354,7 @@ class LLMScoreJudge(LLMJudge):
         replies = self._ask(
             [score_messages(p, r, scale) for p, r in zip(prompts, responses)],
             lambda text: parse_rating(text, scale),
+            [f"response {_quoted(r[:40])}" for r in responses],
         )
         out = []
         for reply in replies:
@@ -379,6 +381,7 @@ class LLMPairwiseJudge(LLMJudge, BasePairwiseJudge):
         replies = self._ask(
             [pairwise_messages(p, a, b) for p, a, b in zip(prompts, responses_a, responses_b)],
             parse_verdict,
+            [f"{_quoted(a[:30])} vs {_quoted(b[:30])}" for a, b in zip(responses_a, responses_b)],
         )
         out = []
         for reply in replies:

@@ -180,7 +180,9 @@ def test_weighted_rating_degenerate_cases_by_hand():
 def test_an_unparseable_reply_is_retried_then_an_error_naming_the_item(server):
     server.script("R-OK", ["say:5"])
     server.script("R-BAD", ["say:Rating: 7 out of 9, because it is helpful"] * 5)
-    with pytest.raises(LLMJudgeError, match=r"1 of 2 items; item 1: the reply 'Rating: 7") as e:
+    with pytest.raises(
+        LLMJudgeError, match=r"1 of 2 items; item 1 \(response .b R-BAD.\): the reply .Rating: 7"
+    ) as e:
         judge(server).score(["p"] * 2, ["a R-OK", "b R-BAD"])
     assert "gave up after 2 attempts" in str(e.value) and "\n" not in str(e.value)
     assert isinstance(e.value, RewardModelError)
@@ -210,7 +212,7 @@ def test_malformed_logprobs_are_a_broken_reply_not_half_read(server):
 
 def test_failed_requests_are_an_error_too(server):
     server.script("R-500", ["500"] * 3)
-    with pytest.raises(LLMJudgeError, match="item 0: HTTP 500"):
+    with pytest.raises(LLMJudgeError, match="item 0 .*: HTTP 500"):
         judge(server).score(["p"], ["R-500"])
 
 
@@ -299,3 +301,33 @@ def test_bad_specs_are_one_line(spec, match):
     with pytest.raises(rmx.errors.RMXError, match=match) as e:
         rmx.reward_model_from_spec(spec)
     assert "\n" not in str(e.value)
+
+
+def test_rmx_explain_takes_the_spec_and_help_names_it(server, tmp_path):
+    from rmx_widgets.cli import main
+    from rmx_widgets.cli.options import RM_SPEC
+
+    assert "llm-judge:MODEL[,mode=pairwise|score][,base_url=URL]" in RM_SPEC
+    server.answer = lambda text: "say:" + str(_rating(_RESPONSE.search(text).group(1))[0])
+    data = tmp_path / "c.jsonl"
+    rows = [
+        {"id": c.id, "prompt": c.prompt, "chosen": c.response_a, "rejected": c.response_b}
+        for c in rmx.sample_comparisons()[:2]
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    spec = f"llm-judge:fake,mode=score,base_url={server.url}"
+    argv = ["explain", "--data", str(data), "--rm", spec, "--perturber", "rules"]
+    assert main([*argv, "--attributes", "verbosity", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert str(summary["rm"]).startswith("llm-judge:score:") and len(server.requests) > 0
+
+
+def test_a_judge_pickles_and_copies_with_its_identity_and_mode():
+    import copy
+    import pickle
+
+    for mode in ("score", "pairwise"):
+        j = rmx.LLMJudge("m", "http://127.0.0.1:9/v1", mode)
+        for twin in (pickle.loads(pickle.dumps(j)), copy.copy(j)):
+            assert type(twin) is type(j) and twin.identity == j.identity and twin.mode == mode

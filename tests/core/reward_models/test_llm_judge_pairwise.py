@@ -100,7 +100,10 @@ def test_preference_degenerate_cases_by_hand():
 def test_an_unparseable_verdict_is_an_error_naming_the_item(server):
     server.script("P-GOOD", ["say:B"])
     server.script("P-BAD", ["say:Response A is better."] * 3)
-    with pytest.raises(LLMJudgeError, match=r"item 1: the reply 'Response A is better.' is not"):
+    with pytest.raises(
+        LLMJudgeError,
+        match=r"item 1 \('y P-BAD' vs 'o'\): the reply 'Response A is better.' is not",
+    ):
         judge(server).prefer(["p"] * 2, ["x P-GOOD", "y P-BAD"], ["o", "o"])
 
 
