@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rmx_widgets.core.data import Prompt, render_prompt
-from rmx_widgets.core.errors import OptionError, RewardModelError
+from rmx_widgets.core.errors import OptionError, PerturberError, RewardModelError
 from rmx_widgets.core.perturbers.base import settings_suffix
 from rmx_widgets.core.perturbers.http_guard import mask_key
 from rmx_widgets.core.reward_models.base import BasePairwiseJudge, BaseRewardModel
@@ -282,15 +282,18 @@ class LLMJudge(BaseRewardModel):
                 f"got {top_logprobs!r}."
             )
         self.scale = _check_scale(scale)
-        self.client = JudgeClient(
-            model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            temperature=temperature,
-            name=name,
-            top_logprobs=top_logprobs,
-            **client_options,
-        )
+        try:
+            self.client = JudgeClient(
+                model,
+                base_url=base_url,
+                api_key_env=api_key_env,
+                temperature=temperature,
+                name=name,
+                top_logprobs=top_logprobs,
+                **client_options,
+            )
+        except PerturberError as e:  # the client's checks name OpenAIPerturber's arguments
+            raise RewardModelError(f"LLMJudge: {e}") from None
         self.top_logprobs = top_logprobs
         settings: list[tuple[str, Any, Any]] = [("top_logprobs", top_logprobs, 5)]
         if self.mode == "score":

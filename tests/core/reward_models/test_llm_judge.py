@@ -331,3 +331,31 @@ def test_a_judge_pickles_and_copies_with_its_identity_and_mode():
         j = rmx.LLMJudge("m", "http://127.0.0.1:9/v1", mode)
         for twin in (pickle.loads(pickle.dumps(j)), copy.copy(j)):
             assert type(twin) is type(j) and twin.identity == j.identity and twin.mode == mode
+
+
+def test_client_argument_mistakes_are_reward_model_errors():
+    with pytest.raises(RewardModelError, match="LLMJudge: .*base_url must start with http"):
+        rmx.LLMJudge("m", base_url="localhost:8000")
+    with pytest.raises(RewardModelError, match="LLMJudge: .*needs a model name"):
+        rmx.LLMJudge("", base_url="http://127.0.0.1:9/v1", mode="score")
+
+
+def test_the_key_reaches_no_file_of_a_run(server, tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    server.answer = lambda text: "say:" + str(_rating(_RESPONSE.search(text).group(1))[0])
+    server.script(rmx.sample_comparisons()[0].response_a[:40], ["echo_key"])
+    ex = rmx.Explainer(
+        judge(server),
+        rmx.RulePerturber(),
+        attributes=["verbosity"],
+        store=tmp_path / "s.sqlite",
+        progress=False,
+    )
+    with pytest.raises(LLMJudgeError) as e:  # the echoed key is masked in the error
+        ex.explain(rmx.sample_comparisons()[:2])
+    assert "you sent" in str(e.value) and KEY not in str(e.value)
+    ex.explain(rmx.sample_comparisons()[1:3]).save(tmp_path / "out")
+    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
