@@ -39,6 +39,7 @@ _LAZY = {
     "DPORewardModel": "rmx_widgets.core.reward_models.dpo",
     "PairwiseRewardModel": "rmx_widgets.core.reward_models.pairwise",
     "VLLMRewardModel": "rmx_widgets.core.reward_models.vllm",
+    "LLMJudge": "rmx_widgets.core.reward_models.llm_judge",
     "TransparentRewardModel": "rmx_widgets.core.reward_models.transparent",
     "sensitivity": "rmx_widgets.core.sensitivity",
     "evaluate": "rmx_widgets.core.study.run",

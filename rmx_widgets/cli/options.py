@@ -49,7 +49,8 @@ RM_SPEC = (
     "sequence-classification RM, with :head=N for output N of several or :head=value_head "
     "(TRL / OpenRLHF value head) | dpo:policy=PATH,ref=PATH[,beta=0.1] (DPO implicit reward) "
     "| pairwise:MODULE:FUNCTION (fn(prompts, a, b) -> P(a > b)) | pairwise:bt:RM_SPEC "
-    "(Bradley-Terry judge of a scalar RM) | vllm:NAME (the RM on vLLM; CUDA only)"
+    "(Bradley-Terry judge of a scalar RM) | vllm:NAME (the RM on vLLM; CUDA only) "
+    "| llm-judge:MODEL[,mode=pairwise|score][,base_url=URL] (an LLM judge, OpenAI-compatible API)"
 )
 PERTURBER_SPEC = (
     "[NAME=]rules | random[:fraction] | paraphrase | polyjuice[:path] | llm | "

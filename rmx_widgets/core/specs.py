@@ -16,6 +16,8 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
                [NAME=]pairwise:bt:<RM spec>       the Bradley–Terry judge of a scalar RM
                [NAME=]vllm:<hub name or path>     the same kind of RM on vLLM (CUDA, optional
                                                   extra: VLLMRewardModel)
+               [NAME=]llm-judge:MODEL[,mode=pairwise|score][,base_url=URL][,api_key_env=VAR]
+                                                  an LLM judge over the OpenAI-compatible API
     perturber  [NAME=]rules                       the offline rule perturber
                [NAME=]random[:fraction]           random word edits (default 0.15)
                [NAME=]paraphrase                  attribute-free LLM paraphrases
@@ -128,6 +130,16 @@ def reward_model_from_spec(
             dtype=dtype,
             max_length=max_length,
             trust_remote_code=trust_remote_code,
+        )
+    if kind == "llm-judge":
+        from rmx_widgets.core.reward_models.llm_judge import LLMJudge
+
+        model, judge = _llm_judge_options(body, option)
+        return LLMJudge(
+            model,
+            base_url=judge.get("base_url"),
+            mode=judge.get("mode", "pairwise"),
+            api_key_env=judge.get("api_key_env", "OPENAI_API_KEY"),
         )
     if kind == "vllm":
         from rmx_widgets.core.reward_models.vllm import VLLMRewardModel
@@ -245,6 +257,44 @@ def _dpo_options(body: str, option: str) -> tuple[str, str, float]:
             f"RM spec {body!r}: beta={values['beta']!r} is not a number; use {_DPO_USAGE}."
         ) from None
     return values["policy"], values["ref"], beta
+
+
+_LLM_JUDGE_USAGE = "llm-judge:MODEL[,mode=pairwise|score][,base_url=URL][,api_key_env=VAR]"
+_LLM_JUDGE_KEYS = ("mode", "base_url", "api_key_env")
+
+
+def _llm_judge_options(body: str, option: str) -> tuple[str, dict[str, str]]:
+    """``MODEL[,key=value...]`` → (MODEL, options); a model name may hold ':' and '/'
+    (``llama3:8b``, ``org/model``), never ','."""
+    model, *parts = (p.strip() for p in option.split(","))
+    if not model or "=" in model:
+        raise RewardModelError(
+            f"RM spec {body!r}: give the model first (e.g. llm-judge:gpt-4o-mini,mode=score); "
+            f"use {_LLM_JUDGE_USAGE}."
+        )
+    values: dict[str, str] = {}
+    for part in parts:
+        key, eq, value = (x.strip() for x in part.partition("="))
+        if not eq or not value:
+            raise RewardModelError(
+                f"RM spec {body!r}: {part!r} is not key=value; use {_LLM_JUDGE_USAGE}."
+            )
+        if key not in _LLM_JUDGE_KEYS:
+            raise RewardModelError(
+                f"RM spec {body!r}: unknown key {key!r} (mode, base_url and api_key_env are); "
+                f"use {_LLM_JUDGE_USAGE}."
+            )
+        if key in values:
+            raise RewardModelError(
+                f"RM spec {body!r}: {key} is given twice; use {_LLM_JUDGE_USAGE}."
+            )
+        values[key] = value
+    if values.get("mode", "pairwise") not in ("pairwise", "score"):
+        raise RewardModelError(
+            f"RM spec {body!r}: mode={values['mode']!r} is not pairwise or score; use "
+            f"{_LLM_JUDGE_USAGE}."
+        )
+    return model, values
 
 
 def reward_models_from_specs(specs: Iterable[str], **options: Any) -> dict[str, BaseRewardModel]:
