@@ -178,3 +178,12 @@ def test_the_cli_starts_without_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test files by basename (no __init__.py in tests/): two files of one name
+    in different folders stop the whole run at collection ("import file mismatch")."""
+    names: dict[str, list[str]] = {}
+    for path in sorted(Path(__file__).parent.rglob("test_*.py")):
+        names.setdefault(path.name, []).append(str(path.parent.name))
+    assert {n: d for n, d in names.items() if len(d) > 1} == {}
