@@ -66,6 +66,29 @@ describe("SensitivitySummary", () => {
     expect(el.querySelectorAll("img, i").length).toBe(0);
   });
 
+  it("shows the valid-rewrite cell and the valid-only legend of a judged run, as text", () => {
+    // the literals of tests/widgets/test_validity_widgets.py (SensitivitySummary.show of a
+    // judged table computed with valid_only=True)
+    const headers = ["attribute", "n", "failed", "valid (judged)", "PFR [interval]", "null PFR"];
+    const { q, qa } = setup({
+      headers,
+      rows: [
+        { attribute: "tone", reading: "ok", cells: ["40", "10/50 (0.20)", "38/40 (0.95)", "0.50 [0.35, 0.65]", "0.10 (n=40)"] },
+        { attribute: "length", reading: "too few", cells: ["9 (too few)", "1/10 (0.10)", "not measured", "0.11 [0.02, 0.43]", "0.11 (n=9)"] },
+        { attribute: "x", reading: "ok", cells: ["12", "0/12 (0.00)", "<b>1/1</b>", "0.10", "–"] },
+      ],
+      legend: "Figures on rewrites judged valid only. n = successful rewrites; valid (judged) = valid/judged rewrites (rate)",
+    });
+    const table = q("rmx-summary-table")!;
+    expect(texts(Array.from(table.querySelectorAll("thead th")))).toEqual(headers);
+    const [tone, length, x] = qa("rmx-summary-row");
+    expect(tone.children[3].textContent).toBe("38/40 (0.95)");
+    expect(length.children[3].textContent).toBe("not measured");
+    expect(x.children[3].textContent).toBe("<b>1/1</b>");
+    expect(table.querySelectorAll("b").length).toBe(0);
+    expect(q("rmx-summary-legend")!.textContent).toMatch(/^Figures on rewrites judged valid only\./);
+  });
+
   it("shows the waiting line without rows and redraws when rows arrive", () => {
     const { q, model } = setup({ rows: [] });
     expect(q("rmx-summary-table")).toBeNull();

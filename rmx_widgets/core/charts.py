@@ -19,7 +19,16 @@ import altair as alt
 import pandas as pd
 
 from rmx_widgets.core.metrics import require_columns
-from rmx_widgets.core.readability import MIN_READABLE_N, NOT_MEASURED, TOO_FEW, face_rows
+from rmx_widgets.core.readability import (
+    MIN_READABLE_N,
+    NOT_MEASURED,
+    TOO_FEW,
+    VALID_HEADER,
+    VALID_ONLY_NOTE,
+    face_rows,
+    has_judged,
+    valid_only_of,
+)
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order
 
 SELECTION_NAME = "attribute"
@@ -59,6 +68,25 @@ _TOOLTIP = [
     alt.Tooltip("significance:N", title="significant"),
     alt.Tooltip("mean_margin_change:Q", title="mean margin change", format=".2f"),
 ]
+_VALID_TOOLTIP = alt.Tooltip("valid_text:N", title=VALID_HEADER)
+X_TITLE = "preference flip rate"
+NOT_JUDGED = "not judged"
+"""The count label's tail for a row with no verdict in a table that has some."""
+
+
+def _tooltip(judged: bool) -> list[alt.Tooltip]:
+    """The shared tooltip; with verdicts, the valid-rewrite rate after the failed rate (a chart
+    of an unjudged run keeps the tooltip it always had)."""
+    if not judged:
+        return list(_TOOLTIP)
+    return [*_TOOLTIP[:5], _VALID_TOOLTIP, *_TOOLTIP[5:]]
+
+
+def x_title(sens: pd.DataFrame, base: str = X_TITLE) -> str:
+    """The PFR axis title, saying "on rewrites judged valid only" when ``sens`` was computed
+    with ``valid_only=True`` (its ``attrs``): the bars are then not the flip rate of every
+    rewrite."""
+    return f"{base} ({VALID_ONLY_NOTE})" if valid_only_of(sens) else base
 
 
 _CHART_FIELDS = [
@@ -80,6 +108,7 @@ _CHART_FIELDS = [
     "mark_at",
     "mean_margin_change",
     *(t.shorthand.split(":")[0] for t in _TOOLTIP[3:-1]),
+    "valid_text",
 ]
 
 
@@ -111,11 +140,18 @@ def _mark_text(row: pd.Series) -> str:
     return " ".join(parts)
 
 
-def _count_text(row: pd.Series) -> str:
+def _count_text(row: pd.Series, judged: bool = False) -> str:
     """The label every direction bar carries, so n and the failures are read without hovering:
-    "n=20 · 5 failed", or "not measured · 3 failed" where no rewrite succeeded."""
+    "n=20 · 5 failed", or "not measured · 3 failed" where no rewrite succeeded. When the table
+    has verdicts (``judged``) the valid count follows: "n=20 · 5 failed · 18/20 valid", or
+    "· not judged" for a row with successful rewrites but no verdict (never "0/0 valid")."""
     head = NOT_MEASURED if row["reading"] == NOT_MEASURED else f"n={row['n']}"
-    return f"{head} · {row['n_failed']} failed"
+    text = f"{head} · {row['n_failed']} failed"
+    if not judged:
+        return text
+    if row["n_judged"] > 0:
+        return f"{text} · {row['n_valid']}/{row['n_judged']} valid"
+    return f"{text} · {NOT_JUDGED}" if row["n"] > 0 else text
 
 
 def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +168,8 @@ def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
     data["reading_key"] = data["reading"].map(READING_KEYS).fillna("")
     data["mark"] = data.apply(_mark_text, axis=1)
     data["mark_x"] = data[["pfr", "ci_high"]].max(axis=1).fillna(0.0)
-    data["count_text"] = data.apply(_count_text, axis=1) if len(data) else ""
+    judged = has_judged(sens)
+    data["count_text"] = data.apply(_count_text, axis=1, judged=judged) if len(data) else ""
     data["mark_at"] = data["pfr"].fillna(0.0)  # a reading mark: the bar's end, else 0
     data["count_x"] = 1.0  # right of the plot, never over a bar or the pooled label
     # only what a mark or a tooltip reads travels (the spec is rebuilt after every batch)
@@ -191,7 +228,9 @@ def sensitivity_chart(
     few (n=…)" or "not measured". Rows follow the pooled ranking (most sensitive on top).
     Clicking a bar or its track, a PFR of 0 or nothing measured included, selects that
     attribute and direction (param ``attribute``; ``selected`` starts it selected); the other
-    bars fade.
+    bars fade. With verdicts (``valid`` judged by a rewrite judge) the tooltip and the count
+    labels carry the valid-rewrite rate; a table computed with ``valid_only=True`` says so in
+    the x axis title ("on rewrites judged valid only").
     """
     data = _chart_data(sens)
     order = [str(a) for a in attribute_order(sens)]
@@ -232,7 +271,7 @@ def sensitivity_chart(
         alt.Chart(_rows(bar_rows))
         .mark_bar(aria=alt.expr(f"!({is_hit})"))
         .encode(
-            x=alt.X("pfr:Q", title="preference flip rate", scale=x_scale, stack=None),
+            x=alt.X("pfr:Q", title=x_title(sens), scale=x_scale, stack=None),
             y=y,
             yOffset=offset,
             color=color,
@@ -292,7 +331,7 @@ def sensitivity_chart(
     )
     chart = (
         alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
-        .encode(tooltip=_TOOLTIP)  # one tooltip for every layer, validated once
+        .encode(tooltip=_tooltip(has_judged(sens)))  # one tooltip for every layer
         .properties(width=420, height=_height(len(order), 40))
     )
     if title:
@@ -307,7 +346,10 @@ def comparison_chart(
     as :func:`sensitivity_chart` (significance, too few, not measured) beside each bar.
 
     Attributes are ordered by the first RM's pooled ranking, so disagreements show up as bars of
-    the second RM out of order. Equal names get " (1)"/" (2)" suffixes so the bars stay apart.
+    the second RM out of order. The tooltip carries the valid-rewrite rate when either table
+    has verdicts, and the axis says "on rewrites judged valid only" when either was computed
+    so (both are named in the tooltip's model). Equal names get " (1)"/" (2)" suffixes so the
+    bars stay apart.
     """
     if str(name_a) == str(name_b):
         name_a, name_b = f"{name_a} (1)", f"{name_b} (2)"
@@ -324,10 +366,13 @@ def comparison_chart(
     y = alt.Y("attribute:N", sort=order, title=None)
     models = [str(name_a), str(name_b)]
     offset = alt.YOffset("model:N", sort=models)
-    tooltip = [alt.Tooltip("model:N", title="reward model")] + _TOOLTIP
+    judged = has_judged(sens_a) or has_judged(sens_b)
+    tooltip = [alt.Tooltip("model:N", title="reward model"), *_tooltip(judged)]
+    only = valid_only_of(sens_a) or valid_only_of(sens_b)
+    axis_title = f"pooled {X_TITLE}" + (f" ({VALID_ONLY_NOTE})" if only else "")
     base = alt.Chart(data[data["reading"] != NOT_MEASURED])
     bars = base.mark_bar().encode(
-        x=alt.X("pfr:Q", title="pooled preference flip rate", scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("pfr:Q", title=axis_title, scale=alt.Scale(domain=[0, 1])),
         y=y,
         yOffset=offset,
         color=alt.Color(

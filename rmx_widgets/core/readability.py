@@ -6,8 +6,10 @@ or a PFR of 1.0 from one rewrite, looks like a finding when it is not; and a PFR
 rate the null perturber reaches says nothing about the attribute. So each face shows, per
 attribute, ``n`` (successful rewrites), the failed rate beside its counts, the PFR with its
 interval, the null PFR, the excess over the null with its interval, the Holm-adjusted p and a
-significance marker, and a *reading* mark: ``"not measured"`` when no rewrite succeeded (never
-PFR 0) and ``"too few"`` when fewer than :data:`MIN_READABLE_N` did.
+significance marker, the valid-rewrite rate beside its counts when a rewrite judge ran
+(``core.validity_rates``: "not measured" for a row nothing was judged in, and for a table made
+before the validity columns existed), and a *reading* mark: ``"not measured"`` when no
+rewrite succeeded (never PFR 0) and ``"too few"`` when fewer than :data:`MIN_READABLE_N` did.
 
 These rules, and the text they produce, live here once so that the faces cannot disagree:
 every face builds its cells with :func:`face_rows` (or the helpers under it) and only lays
@@ -25,6 +27,8 @@ import math
 from typing import Literal
 
 import pandas as pd
+
+from rmx_widgets.core.validity_rates import valid_text
 
 Reading = Literal["not measured", "too few", "ok"]
 
@@ -58,8 +62,12 @@ FACE_COLUMNS = [
     "excess_ci_high",
     "p_adjusted",
     "significant",
+    "n_judged",
+    "n_valid",
+    "valid_rate",
     "n_text",
     "failed_text",
+    "valid_text",
     "pfr_text",
     "null_text",
     "excess_text",
@@ -78,6 +86,13 @@ TEXT_COLUMNS = {
     "significance": "significant",
 }
 """The text cells in display order, with the header every face gives them."""
+
+VALID_HEADER = "valid (judged)"
+"""The header of the ``valid_text`` cell: valid / judged rewrites (rate). It is shown only
+beside a table that has verdicts (:func:`has_judged`), so faces of unjudged runs are unchanged."""
+
+VALID_ONLY_NOTE = "on rewrites judged valid only"
+"""What a face says when its sensitivity was computed with ``valid_only=True``."""
 
 
 def _missing(value: object) -> bool:
@@ -202,6 +217,7 @@ def _face_record(row: dict, digits: int) -> dict:
     null_pfr, null_n = get("null_pfr"), get("null_n")
     has_null = _has_null(null_pfr, null_n)
     n, n_failed = _count(get("n")), _count(get("n_failed"))
+    n_judged, n_valid = _count(get("n_judged")), _count(get("n_valid"))
     mark = reading(n)
     significant = get("significant")
     excess = get("excess_pfr")
@@ -230,8 +246,12 @@ def _face_record(row: dict, digits: int) -> dict:
         "excess_ci_high": _float(get("excess_ci_high")),
         "p_adjusted": _float(get("p_adjusted")),
         "significant": None if _missing(significant) else bool(significant),
+        "n_judged": n_judged,
+        "n_valid": n_valid,
+        "valid_rate": n_valid / n_judged if n_judged else math.nan,
         "n_text": f"{n} ({TOO_FEW})" if mark == TOO_FEW else str(n),
         "failed_text": failed_text(n, n_failed, digits),
+        "valid_text": valid_text(n_valid, n_judged, digits),
         "pfr_text": interval_text(get("pfr"), get("ci_low"), get("ci_high"), digits)
         if n > 0
         else NOT_MEASURED,
@@ -242,6 +262,35 @@ def _face_record(row: dict, digits: int) -> dict:
     }
 
 
+def has_judged(sens: pd.DataFrame) -> bool:
+    """Whether a sensitivity table carries verdicts: its ``n_judged`` column is there and some
+    row has a judged rewrite. Tables from runs without a judge (or saved before the column
+    existed) say no, and their faces show no valid cell."""
+    if "n_judged" not in sens.columns:
+        return False
+    return bool((pd.to_numeric(sens["n_judged"], errors="coerce").fillna(0) > 0).any())
+
+
+def valid_only_of(sens: pd.DataFrame) -> bool:
+    """Whether a sensitivity table was computed on valid rewrites only: ``sens.attrs
+    ["valid_only"]``, which ``sensitivity()`` records."""
+    value = sens.attrs.get("valid_only", False)
+    return False if _missing(value) else bool(value)
+
+
+def text_columns(sens: pd.DataFrame) -> dict[str, str]:
+    """The text cells a face shows for ``sens``, with their headers: :data:`TEXT_COLUMNS`, and
+    the valid cell after the failed one when the table has verdicts (:func:`has_judged`)."""
+    if not has_judged(sens):
+        return dict(TEXT_COLUMNS)
+    out: dict[str, str] = {}
+    for key, header in TEXT_COLUMNS.items():
+        out[key] = header
+        if key == "failed_text":
+            out["valid_text"] = VALID_HEADER
+    return out
+
+
 def alpha_of(sens: pd.DataFrame) -> float:
     """The significance level a sensitivity table was tested at: ``sens.attrs["alpha"]`` when
     its maker recorded one, else :data:`DEFAULT_ALPHA`."""
@@ -249,12 +298,28 @@ def alpha_of(sens: pd.DataFrame) -> float:
     return DEFAULT_ALPHA if _missing(value) else float(value)
 
 
-def legend(alpha: float = DEFAULT_ALPHA, min_n: int = MIN_READABLE_N) -> str:
-    """The one-line key every face prints beside its table."""
+def legend(
+    alpha: float = DEFAULT_ALPHA,
+    min_n: int = MIN_READABLE_N,
+    *,
+    judged: bool = False,
+    valid_only: bool = False,
+) -> str:
+    """The one-line key every face prints beside its table; ``judged`` adds the valid cell's
+    key, ``valid_only`` says the figures count only rewrites judged valid (a PFR of valid
+    rewrites is not the PFR of all rewrites, so the reader must be told)."""
+    valid = "valid (judged) = valid/judged rewrites (rate); " if judged else ""
+    only = f"Figures {VALID_ONLY_NOTE}. " if valid_only else ""
+    head = "n = successful rewrites; failed = failed/attempted rewrites (rate); "
     return (
-        f"n = successful rewrites; failed = failed/attempted rewrites (rate); PFR with its 95% "
-        f"interval; null PFR = the attribute-blind null perturber's PFR; excess = PFR − null "
-        f"PFR; p (Holm) = Holm-adjusted p-value; * = significant at α = {alpha:g} after Holm, "
-        f'n.s. = not; "too few" = fewer than {min_n} successful rewrites, too few to read; '
-        f'"not measured" = no successful rewrite (never PFR 0).'
+        only
+        + head
+        + valid
+        + (
+            f"PFR with its 95% "
+            f"interval; null PFR = the attribute-blind null perturber's PFR; excess = PFR − null "
+            f"PFR; p (Holm) = Holm-adjusted p-value; * = significant at α = {alpha:g} after Holm, "
+            f'n.s. = not; "too few" = fewer than {min_n} successful rewrites, too few to read; '
+            f'"not measured" = no successful rewrite (never PFR 0).'
+        )
     )

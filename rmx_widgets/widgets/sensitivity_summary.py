@@ -3,7 +3,9 @@ the StudyView's, RMCompare's), with the cells every face shows.
 
 Python makes every cell (core.readability: n with its "too few" mark, the failed rate with its
 counts, PFR [interval] or "not measured", the null PFR, the excess over it, the Holm p and the
-significance marker, "no null run" where no null was run); the browser only lays them out, as
+significance marker, "no null run" where no null was run, and the valid-rewrite rate with its
+counts when a rewrite judge ran; the legend says when the figures count only rewrites judged
+valid); the browser only lays them out, as
 text. Only the pooled rows travel, a few hundred bytes per attribute.
 """
 
@@ -13,7 +15,15 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from rmx_widgets.core.readability import TEXT_COLUMNS, alpha_of, face_rows, legend
+from rmx_widgets.core.readability import (
+    TEXT_COLUMNS,
+    alpha_of,
+    face_rows,
+    has_judged,
+    legend,
+    text_columns,
+    valid_only_of,
+)
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets.contract import SummaryRow
 
@@ -21,12 +31,14 @@ WAITING = "No results yet: press Run."
 
 
 def summary_rows(sens: pd.DataFrame) -> list[SummaryRow]:
-    """The pooled rows of a sensitivity table as the widget's ``rows`` payload."""
+    """The pooled rows of a sensitivity table as the widget's ``rows`` payload, one cell per
+    :func:`core.readability.text_columns` of the table (the valid cell only with verdicts)."""
+    columns = text_columns(sens)
     return [
         SummaryRow(
             attribute=str(r["attribute"]),
             reading=r["reading"],
-            cells=[str(r[c]) for c in TEXT_COLUMNS],
+            cells=[str(r[c]) for c in columns],
         )
         for r in face_rows(sens).to_dict("records")
     ]
@@ -50,6 +62,8 @@ class SensitivitySummary(anywidget.AnyWidget):
         if sens is None or not len(sens):
             self.rows = []
             return
+        judged = has_judged(sens)
         with self.hold_sync():
-            self.legend = legend(alpha_of(sens))
+            self.headers = ["attribute", *text_columns(sens).values()]
+            self.legend = legend(alpha_of(sens), judged=judged, valid_only=valid_only_of(sens))
             self.rows = summary_rows(sens)
