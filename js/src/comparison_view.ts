@@ -9,7 +9,7 @@ import { TRAITS, type ComparisonViewState } from "./lib/contract";
 import { h, rebuild, type Child } from "./lib/dom";
 import { plural } from "./lib/format";
 import { getArray, getInt, makeRoot, onChanges, type WidgetProps } from "./lib/model";
-import { humanLabel, prompt, response } from "./comparison_view/comparison";
+import { humanLabel, prompt, response, type PromptView } from "./comparison_view/comparison";
 import { filterBar } from "./comparison_view/filter_bar";
 import { header } from "./comparison_view/header";
 import { navigationKeys } from "./comparison_view/keys";
@@ -22,7 +22,7 @@ function emptyText(model: Model, fallback: string): string {
   return typeof text === "string" && text !== "" ? text : fallback;
 }
 
-function build(model: Model): Child {
+function build(model: Model, promptView: PromptView): Child {
   const c = shown(model);
   if (!c) {
     // the filter bar stays, with its Clear button: a filter that matches nothing is undone here
@@ -36,7 +36,7 @@ function build(model: Model): Child {
   const n = getInt(model, "n_rows", rows.length);
   return [
     header(model, c),
-    prompt(c),
+    prompt(c, promptView),
     h("div", { class: "rmx-cols rmx-responses" }, response(c, "a"), response(c, "b")),
     humanLabel(c),
     h(
@@ -58,7 +58,8 @@ function render({ model, el }: WidgetProps<ComparisonViewState>): () => void {
   root.setAttribute("role", "region");
   root.setAttribute("aria-label", "Comparison view (ArrowLeft/ArrowRight or k/j to navigate)");
 
-  const draw = () => rebuild(root, () => build(model));
+  const promptView: PromptView = { expandedId: null, draw: () => draw() };
+  const draw = () => rebuild(root, () => build(model, promptView));
   const onKey = navigationKeys(model);
   root.addEventListener("keydown", onKey);
   const unsubscribe = onChanges(model, TRAITS.ComparisonView, draw);

@@ -183,8 +183,22 @@ def _rows(frame: pd.DataFrame) -> dict[str, Any]:
     return {"values": values}  # a plain dict: Altair moves it to the spec's datasets
 
 
+LABEL_FONT_SIZE = 11
+"""The smallest text in a chart (axis labels, each bar's n / failed): below 11 px it is
+unreadable at JupyterLab's default zoom."""
+
+
 def _height(n_attributes: int, per: int) -> int:
+    """A fixed height per attribute row, however many there are: squeezing 60 attributes into
+    a fixed plot makes the labels overlap; a tall chart scrolls in its box instead (layout.css
+    caps the box's height)."""
     return max(60, per * max(n_attributes, 1))
+
+
+def _y_axis() -> alt.Axis:
+    """Attribute labels at LABEL_FONT_SIZE, every one shown (rows are ``per`` px apart, so
+    they cannot overlap), long names cut at 200 px rather than pushing the plot aside."""
+    return alt.Axis(labelFontSize=LABEL_FONT_SIZE, labelLimit=200, labelOverlap=False)
 
 
 def _opacity(selection: alt.Parameter) -> Any:
@@ -235,7 +249,7 @@ def sensitivity_chart(
     data = _chart_data(sens)
     order = [str(a) for a in attribute_order(sens)]
     selection = attribute_selection(selected)
-    y = alt.Y("attribute:N", sort=order, title=None)
+    y = alt.Y("attribute:N", sort=order, title=None, axis=_y_axis())
     x_scale = alt.Scale(domain=[0, 1])
     directional = data[data["direction"].isin(DIRECTIONS)]
     by_direction = directional[directional["reading"] != NOT_MEASURED]
@@ -307,7 +321,7 @@ def sensitivity_chart(
     )
     counts = (
         alt.Chart(_rows(directional))
-        .mark_text(align="left", dx=8, fontSize=10, color="#444444")
+        .mark_text(align="left", dx=8, fontSize=LABEL_FONT_SIZE, color="#444444")
         .encode(x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text="count_text:N")
         .properties(name="counts")
     )
@@ -363,7 +377,7 @@ def comparison_chart(
     order = [str(a) for a in attribute_order(sens_a)]
     order += [a for a in pd.unique(data["attribute"]) if a not in order]
     selection = attribute_selection()
-    y = alt.Y("attribute:N", sort=order, title=None)
+    y = alt.Y("attribute:N", sort=order, title=None, axis=_y_axis())
     models = [str(name_a), str(name_b)]
     offset = alt.YOffset("model:N", sort=models)
     judged = has_judged(sens_a) or has_judged(sens_b)

@@ -112,7 +112,11 @@ class Explorer(w.VBox):
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = w.IntProgress(
-            min=0, max=1, value=0, description="", layout=w.Layout(width="320px")
+            min=0,
+            max=1,
+            value=0,
+            description="",
+            layout=w.Layout(width="auto", flex="0 1 320px", min_width="120px"),
         )
         self.status = w.Label("Pick attributes and press Run.")
         # HTML, not a Label: the status line stays the one Label (identities are escaped)
@@ -136,7 +140,15 @@ class Explorer(w.VBox):
         self.view.observe(self._filters_to_chart, "filters")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
-        controls = w.HBox([self.run_button, self.cancel_button, self.progress, self.status])
+        # the row wraps (layout.css sizes its items): squeezed into one line at 800 px the
+        # buttons read "R…" and the status is cut off
+        self.status.add_class("rmx-status")
+        controls = w.HBox(
+            [self.run_button, self.cancel_button, self.progress, self.status],
+            layout=w.Layout(flex_flow="row wrap", align_items="center", width="100%"),
+        )
+        controls.add_class("rmx-controls")
+        self.controls = controls
         super().__init__(
             [
                 self.summary,

@@ -7,6 +7,8 @@ import { toggle, type Model } from "./state";
 export interface ChipView {
   model: Model;
   expanded: Set<string>;
+  /** The search box's text: only matching chips are shown. */
+  query: string;
   draw(): void;
 }
 

@@ -4,22 +4,70 @@ import { h, type Child } from "../lib/dom";
 import { fmtNum, fmtSigned, isNum } from "../lib/format";
 import { pill } from "../lib/rows";
 
-export function prompt(c: Partial<ShownComparison>): Child {
+/** Prompts longer than this many turns start collapsed to their last KEPT_TURNS turns: a
+ * 21-turn conversation otherwise pushes the responses 2,000+ px down the page. */
+export const COLLAPSE_ABOVE = 6;
+export const KEPT_TURNS = 4;
+
+/** Which comparison's prompt the reader expanded (kept across re-renders; another comparison
+ * starts collapsed again). */
+export interface PromptView {
+  expandedId: string | null;
+  draw(): void;
+}
+
+function turn(t: { role?: unknown; content?: unknown } | null | undefined): Child {
+  return h(
+    "div",
+    { class: ["rmx-turn", `rmx-turn-${String(t?.role ?? "").replace(/[^a-z0-9_-]/gi, "")}`] },
+    h("div", { class: "rmx-turn-role" }, String(t?.role ?? "")),
+    h("div", { class: "rmx-text" }, String(t?.content ?? "")),
+  );
+}
+
+export function prompt(c: Partial<ShownComparison>, view?: PromptView): Child {
   const turns = Array.isArray(c.prompt_turns) ? c.prompt_turns : [];
+  const id = String(c.id ?? "");
+  const long = turns.length > COLLAPSE_ABOVE;
+  const expanded = long && !!view && view.expandedId === id;
+  const collapsed = long && !expanded;
+  const hidden = collapsed ? turns.length - KEPT_TURNS : 0;
+  const toggle =
+    long && view
+      ? h(
+          "button",
+          {
+            class: "rmx-btn rmx-prompt-toggle",
+            testid: "rmx-prompt-toggle",
+            attrs: { type: "button", "aria-expanded": expanded ? "true" : "false" },
+            on: {
+              click: () => {
+                view.expandedId = expanded ? null : id;
+                view.draw();
+              },
+            },
+          },
+          expanded ? `Show only the last ${KEPT_TURNS} turns` : `Show all ${turns.length} turns`,
+        )
+      : null;
   return h(
     "section",
-    { class: "rmx-prompt", testid: "rmx-prompt" },
-    h("div", { class: "rmx-section-label" }, "Prompt"),
+    { class: ["rmx-prompt", collapsed && "rmx-prompt-collapsed"], testid: "rmx-prompt" },
+    h(
+      "div",
+      { class: "rmx-prompt-head" },
+      h("span", { class: "rmx-section-label" }, "Prompt"),
+      long ? h("span", { class: "rmx-muted", testid: "rmx-prompt-turns" }, `${turns.length} turns`) : null,
+      toggle,
+    ),
     turns.length === 0
       ? h("div", { class: "rmx-muted" }, "(empty prompt)")
-      : turns.map((t) =>
-          h(
-            "div",
-            { class: ["rmx-turn", `rmx-turn-${String(t?.role ?? "").replace(/[^a-z0-9_-]/gi, "")}`] },
-            h("div", { class: "rmx-turn-role" }, String(t?.role ?? "")),
-            h("div", { class: "rmx-text" }, String(t?.content ?? "")),
-          ),
-        ),
+      : [
+          hidden > 0
+            ? h("div", { class: "rmx-muted rmx-prompt-hidden", testid: "rmx-prompt-hidden" }, `\u2026 ${hidden} earlier turns hidden`)
+            : null,
+          turns.slice(hidden).map(turn),
+        ],
   );
 }
 

@@ -38,7 +38,8 @@ export function header(model: Model, c: Partial<ShownComparison> | null): Child 
     h(
       "span",
       { class: "rmx-title", testid: "rmx-comparison-id" },
-      c ? ["Comparison ", h("code", { class: "rmx-id" }, String(c.id ?? DASH))] : "",
+      // the full id in a title: a long id is ellipsised (layout.css), never overflows the view
+      c ? ["Comparison ", h("code", { class: "rmx-id", title: String(c.id ?? DASH) }, String(c.id ?? DASH))] : "",
     ),
   );
 }
