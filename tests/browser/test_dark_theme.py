@@ -35,14 +35,19 @@ COMPS = [
                    human_preferred="b")
     for i in range(6)
 ]
-ATTRS = ["verbosity", "clarity", "assertiveness"]
+ATTRS = ["verbosity", "clarity", "coherence", "assertiveness"]
 
 def rm(prompts, responses):
     return [-len(r) / 10 for r in responses]
 
 def perturb(prompt, response, attribute, direction):
-    if attribute.name == "assertiveness":
+    name = attribute.name
+    if name == "assertiveness":
         return response  # unchanged: a failed rewrite
+    if name == "clarity":
+        return response + "."  # the preference never flips
+    if name == "coherence":
+        return response + " ok"
     return " ".join([response] * 4) if direction == "worse" else response[:8]
 
 def explainer(**kw):
@@ -237,9 +242,9 @@ def test_every_widget_text_reads_in_light_and_dark_theme(lab: Lab, browser_page:
             page,
         )
         wait_for(
-            lambda: page.locator(".rmx-annotator").count() > 0,
+            lambda: page.locator('.rmx-annotator [data-testid="rmx-ann-row"]').count() > 0,
             30,
-            "the Annotator",
+            "the Annotator's rewrites",
             page,
         )
         # the Explorer without comparisons says so, in its error line, once Run is pressed
