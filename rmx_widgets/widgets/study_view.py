@@ -26,9 +26,14 @@ from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
 _STYLE = (
-    "<style>.rmx-study table{border-collapse:collapse;margin:4px 0 10px;font-size:0.9em}"
-    ".rmx-study th,.rmx-study td{border:1px solid #ddd;padding:2px 8px;text-align:left}"
-    ".rmx-study th{background:#f4f4f4}.rmx-study td.num{text-align:right}</style>"
+    # colours from the JupyterLab theme (light and dark), with fallbacks for other hosts: a
+    # fixed light header background under the dark theme's white text read 1.1:1
+    "<style>.rmx-study table{border-collapse:collapse;margin:4px 0 10px;font-size:0.9em;"
+    "color:var(--jp-ui-font-color1,#1f2328)}"
+    ".rmx-study th,.rmx-study td{border:1px solid var(--jp-border-color2,#ddd);padding:2px 8px;"
+    "text-align:left}"
+    ".rmx-study th{background:var(--jp-layout-color2,#f4f4f4);color:var(--jp-ui-font-color0,#111)}"
+    ".rmx-study td.num{text-align:right}</style>"
 )
 
 
