@@ -28,14 +28,20 @@ describe("source hygiene", () => {
 });
 
 describe("stylesheet", () => {
-  it("scopes every rule under .rmx-root", () => {
+  // Every rule starts at one of our own namespaced classes (.rmx-root, or the ipywidgets
+  // containers the Python side marks .rmx-explorer / .rmx-sensitivity-chart), so nothing leaks
+  // into JupyterLab; a rule may be prefixed by Lab's theme flag (body[data-jp-theme-light=...])
+  // to pick colours per theme.
+  it("scopes every rule under an .rmx- class", () => {
     const css = readFileSync(join(srcDir, "styles.css"), "utf8").replace(/\/\*[\s\S]*?\*\//g, "");
     const selectors = Array.from(css.matchAll(/([^{}]+)\{/g))
       .map((m) => m[1].trim())
       .filter((s) => !s.startsWith("@"));
     expect(selectors.length).toBeGreaterThan(20);
     for (const group of selectors) {
-      for (const sel of group.split(",")) expect(sel.trim(), sel).toMatch(/^\.rmx-root(\s|$|[.:])/);
+      for (const sel of group.split(",")) expect(sel.trim(), sel).toMatch(
+          /^(body\[data-jp-theme-light="(true|false)"\]\s+)?\.rmx-(root|explorer|sensitivity-chart)(\s|$|[.:])/,
+        );
     }
   });
 });
