@@ -34,7 +34,7 @@ from rmx_widgets.core.reward_models.hf.batching import (
     MemoryBudget,
     default_token_budget,
 )
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, pair_key
+from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
 from rmx_widgets.core.reward_models.hf.loading import (
     ModelSource,
     check_sizes,
@@ -209,34 +209,19 @@ class DPORewardModel(BaseRewardModel):
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         """One DPO reward per (prompt, response), in input order; identical pairs run once."""
-        prompts, responses = list(prompts), list(responses)
-        if len(prompts) != len(responses):
-            raise RewardModelError(
-                f"score got {len(prompts)} prompts but {len(responses)} responses; pass one "
-                "prompt per response."
-            )
-        slot: dict[tuple[Any, str], int] = {}
-        uniq: list[int] = []
-        inverse: list[int] = []
-        for i, (p, r) in enumerate(zip(prompts, responses)):
-            key = (pair_key(p), r)
-            if key not in slot:
-                slot[key] = len(uniq)
-                uniq.append(i)
-            inverse.append(slot[key])
-        u_prompts = [prompts[i] for i in uniq]
-        encoded = self._encoder.encode(u_prompts, [responses[i] for i in uniq], self.max_length)
-        for e, i in zip(encoded, uniq):
+        u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
+        encoded = self._encoder.encode(u_prompts, u_responses, self.max_length)
+        for e, response in zip(encoded, u_responses):
             if e.prompt_len is None:
                 raise RewardModelError(
                     f"{self.identity}: cannot tell where the response starts in the rendered "
-                    f"text of {responses[i][:40]!r} (the chat template changed the response, or "
+                    f"text of {response[:40]!r} (the chat template changed the response, or "
                     "the tokenizer gives no character offsets); a DPO reward needs the exact "
                     "prompt/response boundary."
                 )
         self._record_truncation([encoded[u] for u in inverse])
-        self._stats["pairs"] += len(prompts)
-        self._stats["unique_pairs"] += len(uniq)
+        self._stats["pairs"] += len(inverse)
+        self._stats["unique_pairs"] += len(u_prompts)
         try:
             sums = [self._sums(scorer, u_prompts, encoded) for scorer in self._scorers]
         except InputDoesNotFit as e:
@@ -245,7 +230,7 @@ class DPORewardModel(BaseRewardModel):
                 f"memory of {self.device} ({e.detail}). Lower max_length (now "
                 f"{self.max_length}) or load the models in a smaller dtype (e.g. dtype='bf16')."
             ) from None
-        rewards = [self.beta * (sums[0][u] - sums[1][u]) for u in range(len(uniq))]
+        rewards = [self.beta * (sums[0][u] - sums[1][u]) for u in range(len(u_prompts))]
         return [rewards[u] for u in inverse]
 
     def _sums(

@@ -33,7 +33,7 @@ from rmx_widgets.core.devices import DTYPE_ALIASES, local_folder, pretrained_kwa
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.base import BaseRewardModel
 from rmx_widgets.core.reward_models.hf.architecture import architecture_for
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, pair_key
+from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
 from rmx_widgets.core.reward_models.hf.loading import default_max_length
 
 #: The line every unavailable case starts with (no vLLM, or no CUDA GPU).
@@ -302,28 +302,14 @@ class VLLMRewardModel(BaseRewardModel):
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         """One reward per (prompt, response), in input order; identical pairs are scored once
         and every unique input goes to vLLM in one ``encode`` call."""
-        prompts, responses = list(prompts), list(responses)
-        if len(prompts) != len(responses):
-            raise RewardModelError(
-                f"score got {len(prompts)} prompts but {len(responses)} "
-                "responses; pass one prompt per response."
-            )
-        slot: dict[tuple[Any, str], int] = {}
-        uniq: list[int] = []
-        inverse: list[int] = []
-        for i, (p, r) in enumerate(zip(prompts, responses)):
-            key = (pair_key(p), r)
-            if key not in slot:
-                slot[key] = len(uniq)
-                uniq.append(i)
-            inverse.append(slot[key])
-        encoded = self.encode([prompts[i] for i in uniq], [responses[i] for i in uniq])
+        u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
+        encoded = self.encode(u_prompts, u_responses)
         self._record_truncation([encoded[u] for u in inverse])
-        self._stats["pairs"] += len(prompts)
-        self._stats["unique_pairs"] += len(uniq)
+        self._stats["pairs"] += len(inverse)
+        self._stats["unique_pairs"] += len(u_prompts)
         if not encoded:
             return []
-        scores = self._run(encoded, [responses[i] for i in uniq])
+        scores = self._run(encoded, u_responses)
         return [scores[u] for u in inverse]
 
     def _run(self, encoded: Sequence[EncodedInput], responses: Sequence[str]) -> list[float]:

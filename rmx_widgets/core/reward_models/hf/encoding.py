@@ -53,6 +53,30 @@ def pair_key(prompt: Prompt) -> Any:
     return json.dumps(prompt, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def unique_pairs(
+    prompts: Sequence[Prompt], responses: Sequence[str]
+) -> tuple[list[Prompt], list[str], list[int]]:
+    """The distinct (prompt, response) pairs of a batch, in first-seen order, and for every
+    input the index of its distinct pair: a batch of rewrites repeats originals, and scoring
+    each pair once is what every scorer's cost rests on. Raises when the lengths differ."""
+    prompts, responses = list(prompts), list(responses)
+    if len(prompts) != len(responses):
+        raise RewardModelError(
+            f"score got {len(prompts)} prompts but {len(responses)} responses; pass one "
+            "prompt per response."
+        )
+    slot: dict[tuple[Any, str], int] = {}
+    first: list[int] = []
+    inverse: list[int] = []
+    for i, (p, r) in enumerate(zip(prompts, responses)):
+        key = (pair_key(p), r)
+        if key not in slot:
+            slot[key] = len(first)
+            first.append(i)
+        inverse.append(slot[key])
+    return [prompts[i] for i in first], [responses[i] for i in first], inverse
+
+
 class InputEncoder:
     """Renders and tokenises inputs for one tokenizer and architecture.
 

@@ -36,7 +36,7 @@ from rmx_widgets.core.reward_models.hf.batching import (
     padded_inputs,
     scores_of,
 )
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, pair_key
+from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
 from rmx_widgets.core.reward_models.hf.heads import Head, ValueHead, check_head_arg
 from rmx_widgets.core.reward_models.hf.loading import (
     ModelSource,
@@ -339,26 +339,11 @@ class HFRewardModel(BaseRewardModel):
         responses of one prompt) run it once; the rest run as length-sorted, token-budgeted
         full sequences through :meth:`_forward`.
         """
-        prompts, responses = list(prompts), list(responses)
-        if len(prompts) != len(responses):
-            raise RewardModelError(
-                f"score got {len(prompts)} prompts but {len(responses)} "
-                "responses; pass one prompt per response."
-            )
-        slot: dict[tuple[Any, str], int] = {}
-        uniq: list[int] = []
-        inverse: list[int] = []
-        for i, (p, r) in enumerate(zip(prompts, responses)):
-            key = (pair_key(p), r)
-            if key not in slot:
-                slot[key] = len(uniq)
-                uniq.append(i)
-            inverse.append(slot[key])
-        u_prompts = [prompts[i] for i in uniq]
-        encoded = self._encode(u_prompts, [responses[i] for i in uniq])
+        u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
+        encoded = self._encode(u_prompts, u_responses)
         self._record_truncation([encoded[u] for u in inverse])
-        self._stats["pairs"] += len(prompts)
-        self._stats["unique_pairs"] += len(uniq)
+        self._stats["pairs"] += len(inverse)
+        self._stats["unique_pairs"] += len(u_prompts)
         try:
             scores = self._score_encoded(u_prompts, encoded)
         except InputDoesNotFit as e:
