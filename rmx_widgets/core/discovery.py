@@ -49,8 +49,7 @@ from rmx_widgets.core.attributes import _BY_NAME, _NAME, Attribute
 from rmx_widgets.core.data import Comparison, load_comparisons, render_prompt, text_problem
 from rmx_widgets.core.errors import OptionError, PerturberError
 from rmx_widgets.core.perturbers.chat import chat_asker
-from rmx_widgets.core.perturbers.prompts import FENCE
-from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
+from rmx_widgets.core.strict_json import reply_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,21 +178,7 @@ def parse_discovery_reply(text: str) -> list[Proposal]:
     """The proposals of one reply, or ``DiscoveryReplyError`` saying what is wrong with it."""
     if not isinstance(text, str):
         raise DiscoveryReplyError(f"the reply is {type(text).__name__}, not text")
-    body = text.strip()
-    if not body:
-        raise DiscoveryReplyError("the reply is empty")
-    fenced = FENCE.match(body)
-    if fenced:
-        body = fenced.group("body").strip()
-    try:
-        data = loads_unique(body)
-    except DuplicateKeyError as e:
-        key = ascii(e.key[:40])
-        raise DiscoveryReplyError(f"the reply gives the key {key} twice in one object") from None
-    except json.JSONDecodeError as e:
-        raise DiscoveryReplyError(f"the reply is not JSON ({e.msg} at position {e.pos})") from None
-    except RecursionError:
-        raise DiscoveryReplyError("the reply's JSON is nested too deeply") from None
+    data = reply_json(text, DiscoveryReplyError)
     if not isinstance(data, list):
         raise DiscoveryReplyError(f"the reply is JSON {type(data).__name__}, not a list")
     if not 1 <= len(data) <= MAX_ITEMS:

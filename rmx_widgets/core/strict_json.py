@@ -11,7 +11,12 @@ replies) decodes through :func:`loads_unique` and turns :class:`DuplicateKeyErro
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
+
+#: An LLM reply that is one fenced block (```json ... ```) and nothing else: its body is the JSON.
+FENCE = re.compile(r"\A```(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.DOTALL)
 
 
 class DuplicateKeyError(ValueError):
@@ -38,4 +43,25 @@ def loads_unique(text: str | bytes, *, strict: bool = True) -> Any:
     return json.loads(text, strict=strict, object_pairs_hook=unique_keys)
 
 
-__all__ = ["DuplicateKeyError", "loads_unique", "unique_keys"]
+def reply_json(text: str, error: Callable[[str], Exception]) -> Any:
+    """The JSON value of an LLM reply that must be exactly one JSON value (optionally in one
+    ``json`` fence, nothing around it); anything else raises ``error(reason)`` with a short
+    reason, so every strict reply parser (rewrite judge, attribute discovery) refuses the same
+    things in the same words."""
+    body = text.strip()
+    if not body:
+        raise error("the reply is empty")
+    fenced = FENCE.match(body)
+    if fenced:
+        body = fenced.group("body").strip()
+    try:
+        return loads_unique(body)
+    except DuplicateKeyError as e:
+        raise error(f"the reply gives the key {e.key[:40]!a} twice") from None
+    except json.JSONDecodeError as e:
+        raise error(f"the reply is not JSON ({e.msg} at position {e.pos})") from None
+    except RecursionError:
+        raise error("the reply's JSON is nested too deeply") from None
+
+
+__all__ = ["FENCE", "DuplicateKeyError", "loads_unique", "reply_json", "unique_keys"]

@@ -52,7 +52,7 @@ from rmx_widgets.core.perturbers.base import (
     PerturbationResult,
     check_rewrite,
 )
-from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
+from rmx_widgets.core.strict_json import FENCE, DuplicateKeyError, loads_unique
 
 #: v2 (both templates): the conversation's tags cannot be closed by the text inside them
 #: (``conversation_tags``) and the prompt says the tagged text is data, not instructions.
@@ -121,8 +121,6 @@ Answer with ONLY this JSON object, with no text before or after it:
 {{"rewritten": "<the full paraphrased response>"}}
 """
 )
-
-FENCE = re.compile(r"\A```(?:json|JSON)?[ \t]*\n(?P<body>.*?)\n?[ \t]*```\Z", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ at request time; a reason quoting it is masked).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -41,8 +40,8 @@ from rmx_widgets.core.data import render_prompt, text_problem
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.failures import FailureKind
 from rmx_widgets.core.perturbers.chat import ChatClient, chat_asker
-from rmx_widgets.core.perturbers.prompts import FENCE, TemplatedLLM
-from rmx_widgets.core.strict_json import DuplicateKeyError, loads_unique
+from rmx_widgets.core.perturbers.prompts import TemplatedLLM
+from rmx_widgets.core.strict_json import reply_json
 from rmx_widgets.core.validity.base import JudgeRequest, Verdict
 
 JUDGE_VERSION = "judge-v1"
@@ -131,20 +130,7 @@ def parse_judge_reply(text: Any) -> Verdict:
         raise JudgeReplyError(f"the reply is {type(text).__name__}, not text")
     if len(text) > MAX_REPLY_CHARS:
         raise JudgeReplyError(f"the reply has {len(text):,} characters, over {MAX_REPLY_CHARS:,}")
-    body = text.strip()
-    if not body:
-        raise JudgeReplyError("the reply is empty")
-    fenced = FENCE.match(body)
-    if fenced:
-        body = fenced.group("body").strip()
-    try:
-        data = loads_unique(body)
-    except DuplicateKeyError as e:
-        raise JudgeReplyError(f"the reply gives the key {e.key[:40]!a} twice") from None
-    except json.JSONDecodeError as e:
-        raise JudgeReplyError(f"the reply is not JSON ({e.msg} at position {e.pos})") from None
-    except RecursionError:
-        raise JudgeReplyError("the reply's JSON is nested too deeply") from None
+    data = reply_json(text, JudgeReplyError)
     if not isinstance(data, dict):
         raise JudgeReplyError(f"the reply is JSON {type(data).__name__}, not an object")
     missing = [k for k in _KEYS if k not in data]
