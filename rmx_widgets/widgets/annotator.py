@@ -23,6 +23,7 @@ from rmx_widgets.core.compare import contrasting_examples
 from rmx_widgets.core.explain import ExplanationResult
 from rmx_widgets.core.representatives import representatives
 from rmx_widgets.core.store import Store
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import clean, originals_by_id, rows_payload
 from rmx_widgets.widgets.annotator_export import (
@@ -110,6 +111,16 @@ class Annotator(anywidget.AnyWidget):
             reward_chosen=rewards[rm_pref] if rm_pref else None,
             reward_rejected=rewards[other[rm_pref]] if rm_pref else None,
             margin=clean(o.get("margin")),
+        )
+
+    def _repr_mimebundle_(self, **kwargs: dict) -> tuple[dict, dict] | None:
+        """The live view plus the examples as a static table (nbconvert, GitHub)."""
+        return static_view.with_static_pair(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page(
+                [static_view.examples_html(self.examples, self.annotations)], "Annotator"
+            ),
+            f"Annotator: {len(self.examples)} example(s), {len(self.annotations)} annotated",
         )
 
     def _load(self) -> None:

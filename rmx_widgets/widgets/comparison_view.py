@@ -16,6 +16,7 @@ import traitlets
 from traitlets import TraitType
 
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import (
     comparison_payload,
@@ -76,6 +77,19 @@ class ComparisonView(anywidget.AnyWidget):
         self.set_data(comparisons or [], table, originals)
 
     # -- data in ---------------------------------------------------------------------------
+    def static_html(self) -> str:
+        """The comparison on screen and this page of its rewrites, escaped, for outputs
+        without a widget manager (nbconvert, GitHub)."""
+        return static_view.comparison_html(self.comparison, self.rows, self.n_rows, self.empty)
+
+    def _repr_mimebundle_(self, **kwargs: dict) -> tuple[dict, dict] | None:
+        """The live view plus :meth:`static_html` (see static_view)."""
+        return static_view.with_static_pair(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page([self.static_html()], "Comparison"),
+            static_view.comparison_plain(self.comparison, self.n_rows, self.empty),
+        )
+
     def set_data(
         self,
         comparisons: Sequence[Comparison],

@@ -30,7 +30,7 @@ from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.core.reward_models.base import PairwiseJudge
-from rmx_widgets.widgets import run_progress
+from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.contract import Filters, SideFilter
@@ -372,6 +372,18 @@ class Explorer(w.VBox):
         if message:
             self.status.value = "stopped with an error"
             self.progress.bar_style = "danger"
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        """The live view plus a static rendering (nbconvert, GitHub): the run's summary and
+        status, any error, the sensitivity table and the comparison on screen (static_view)."""
+        status = f"<p>{html.escape(self.status.value)}</p>"
+        parts = [self.summary.value, status, self.error_box.value]
+        parts += [self.chart.static_html(), self.view.static_html()]
+        return static_view.with_static(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page(parts, "Explorer"),
+            f"Explorer: {len(self.comparisons)} comparison(s); {self.status.value}",
+        )
 
     def _summary_html(self) -> str:
         n = len(self.comparisons)

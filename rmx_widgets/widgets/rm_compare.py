@@ -20,6 +20,7 @@ import ipywidgets as w
 from rmx_widgets.core.compare import RMComparison, compare
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.explain import ExplanationResult
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
@@ -57,6 +58,23 @@ class RMCompare(w.VBox):
         super().__init__([header, self.chart, self.which, self.view])
         self.add_class("rmx-rm-compare")
         self._show(0)
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        """The live view plus a static rendering (nbconvert, GitHub): the header, each RM's
+        sensitivity table and the contrasting comparison on screen (static_view)."""
+        c, (a, b) = self.comparison, self.names
+        parts = [
+            f"<p>{html.escape(a)} vs {html.escape(b)}: Kendall's τ-b = "
+            f"{_tau_text(c, self.names)} over {c.n_agree} comparisons</p>"
+        ]
+        for name, sens in ((a, c.sens_a), (b, c.sens_b)):
+            parts += [f"<p><b>{html.escape(name)}</b></p>", static_view.sensitivity_html(sens)]
+        parts.append(self.view.static_html())
+        return static_view.with_static(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page(parts, "RMCompare"),
+            f"RMCompare: {a} vs {b}, {len(self.contrasting_ids)} contrasting example(s)",
+        )
 
     def _show(self, i: int) -> None:
         result = self.results[i]

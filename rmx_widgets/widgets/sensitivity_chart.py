@@ -29,6 +29,7 @@ from rmx_widgets.core.charts import (
 )
 from rmx_widgets.core.readability import MIN_READABLE_N
 from rmx_widgets.core.sensitivity import sensitivity
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
 
@@ -108,6 +109,18 @@ class SensitivityChart(w.VBox):
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
             self.update(table)
+
+    def static_html(self) -> str:
+        """What the chart shows as an escaped HTML table, for outputs without a widget manager."""
+        return static_view.sensitivity_html(self.sens)
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        """The live view plus its static rendering (nbconvert, GitHub): see static_view."""
+        return static_view.with_static(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page([self.static_html()], "Sensitivity (PFR per attribute)"),
+            static_view.sensitivity_plain(self.sens),
+        )
 
     def update(self, table: pd.DataFrame) -> pd.DataFrame:
         """Recompute PFRs from the (possibly partial) table and redraw."""

@@ -24,6 +24,7 @@ from rmx_widgets.core.readability import (
     text_columns,
     valid_only_of,
 )
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets.contract import SummaryRow
 
@@ -56,9 +57,11 @@ class SensitivitySummary(anywidget.AnyWidget):
     )
     legend = traitlets.Unicode(legend()).tag(sync=True)
     empty = traitlets.Unicode(WAITING).tag(sync=True)
+    _sens: pd.DataFrame | None = None
 
     def show(self, sens: pd.DataFrame | None) -> None:
         """Show a sensitivity table's pooled rows (``None`` or empty: the waiting line)."""
+        self._sens = sens  # kept for the static rendering
         if sens is None or not len(sens):
             self.rows = []
             return
@@ -67,3 +70,13 @@ class SensitivitySummary(anywidget.AnyWidget):
             self.headers = ["attribute", *text_columns(sens).values()]
             self.legend = legend(alpha_of(sens), judged=judged, valid_only=valid_only_of(sens))
             self.rows = summary_rows(sens)
+
+    def _repr_mimebundle_(self, **kwargs: dict) -> tuple[dict, dict] | None:
+        """The live view plus the table as static HTML (nbconvert, GitHub): see static_view."""
+        return static_view.with_static_pair(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page(
+                [static_view.sensitivity_html(self._sens, WAITING)], "Per-attribute summary"
+            ),
+            f"SensitivitySummary: {len(self.rows)} attribute(s)",
+        )

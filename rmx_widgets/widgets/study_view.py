@@ -22,6 +22,7 @@ import pandas as pd
 from rmx_widgets.core.html import html_table
 from rmx_widgets.core.study.report import SIDE_NOTES, SIDES
 from rmx_widgets.core.validity_rates import valid_text
+from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
@@ -136,6 +137,17 @@ class StudyView(w.VBox):
 
     def _when_loud(self, fn: Any) -> Any:
         return lambda _change: None if self._quiet else fn()
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict:
+        """The live view plus a static rendering (nbconvert, GitHub): the study header and the
+        data set's Table 1 and Table 2, escaped (static_view)."""
+        parts = [self._header_html(), f"<p>Data set: {_esc(self.dataset)}</p>"]
+        parts += [self.paper_tables[n].value for n in (1, 2)]
+        return static_view.with_static(
+            super()._repr_mimebundle_(**kwargs),
+            static_view.page(parts, "StudyView"),
+            f"StudyView: {len(self.result.rms)} reward model(s); data set {self.dataset}",
+        )
 
     # -- what is on screen -------------------------------------------------------------------
     @property
