@@ -48,7 +48,7 @@ class RMCompare(w.VBox):
         self.view = ComparisonView()
         self.cards = w.HTML()
         self.cards.add_class("rmx-pair-cards")
-        self.view.observe(lambda ch: self._show_cards(), "comparison")
+        self.view.observe(lambda ch: self._show_cards(), ["comparison", "filters"])
         self.chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
         tau = _tau_text(c, self.names)
         header = w.HTML(
@@ -72,12 +72,16 @@ class RMCompare(w.VBox):
         self._show_cards()
 
     def _show_cards(self) -> None:
-        """Both RMs' rows of the comparison on screen, matched on the rewritten response."""
+        """Both RMs' rows of the comparison on screen, matched on the rewritten response; the
+        view's attribute filter (a chart click) narrows the cards too, so both stay in step."""
         shown = self.view.comparison
         if not shown:
             self.cards.value = ""
             return
         entries = pair_rows(self.results[0].table, self.results[1].table, shown["id"])
+        attribute = self.view.filters.get("attribute") or ""
+        if attribute:
+            entries = [x for x in entries if x["attribute"] == attribute]
         head = f"<b>Rewrites of {html.escape(shown['id'])} under both RMs</b>"
         self.cards.value = head + cards_html(entries, self.names)
 

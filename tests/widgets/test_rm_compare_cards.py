@@ -165,3 +165,19 @@ def test_rm_compare_shows_cards_not_a_toggle(results):
         cmp.view.index = 1
         nxt = cmp.view.comparison["id"]
         assert nxt != cid and html.escape(nxt) in cmp.cards.value
+
+
+def test_cards_follow_the_views_attribute_filter(results):
+    a, _ = results
+    mild = TransparentRewardModel({"pleasantries": 2.0, "follow_up": 9.0}, only=True, name="mild")
+    b = rmx.Explainer(
+        mild, rmx.RulePerturber(), attributes=["manner", "engagement", "verbosity"], progress=False
+    ).explain(COMPS)
+    cmp = RMCompare(a, b, names=("polite", "mild"))
+    cmp.view.show_attribute("engagement")  # what a chart click does
+    cid = cmp.view.comparison["id"]
+    want = [x for x in pair_rows(a.table, b.table, cid) if x["attribute"] == "engagement"]
+    assert want and cards_html(want, cmp.names) in cmp.cards.value
+    assert "manner ·" not in cmp.cards.value
+    cmp.view.show_attribute(None)
+    assert cards_html(pair_rows(a.table, b.table, cid), cmp.names) in cmp.cards.value
