@@ -2,12 +2,13 @@
 
 Shows both sensitivity profiles as grouped bars, Kendall's τ between their attribute rankings
 (over comparisons where both agree on the original preference), and the most contrasting
-comparisons in a ComparisonView that can switch between the two RMs' rewrites.
+comparisons in a ComparisonView (RM A's rewrites with their diffs) above one card per
+rewrite with its rewards, margin and outcome under both RMs side by side (rm_pair_card).
 
 Without ``names=``, each RM is labelled by the readable part of its identity (the model's
 folder or hub name, the function's name, the ``name=`` it was given) and never by its cache
 hash; an identity that is only a hash reads "RM A" / "RM B", and equal labels get " (A)" /
-" (B)" so the toggle can tell the two apart.
+" (B)" so the cards can tell the two apart.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.explain import ExplanationResult
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.comparison_view import ComparisonView
+from rmx_widgets.widgets.rm_pair_card import cards_html, pair_rows
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 
 
@@ -44,9 +46,10 @@ class RMCompare(w.VBox):
         self.chart.show_comparison(c.sens_a, c.sens_b, self.names[0], self.names[1])
         ids = list(c.contrasting["comparison_id"]) if len(c.contrasting) else []
         self.contrasting_ids = ids
-        self.which = w.ToggleButtons(options=list(self.names), description="Rewrites of")
         self.view = ComparisonView()
-        self.which.observe(lambda ch: self._show(self.names.index(ch["new"])), "value")
+        self.cards = w.HTML()
+        self.cards.add_class("rmx-pair-cards")
+        self.view.observe(lambda ch: self._show_cards(), ["comparison", "filters"])
         self.chart.observe(lambda ch: self.view.show_attribute(ch["new"] or None), "selected")
         tau = _tau_text(c, self.names)
         header = w.HTML(
@@ -55,9 +58,9 @@ class RMCompare(w.VBox):
             f"{c.n_agree} comparisons where both agree on the original preference; "
             f"{len(ids)} most contrasting examples below.</div>"
         )
-        super().__init__([header, self.chart, self.which, self.view])
+        super().__init__([header, self.chart, self.view, self.cards])
         self.add_class("rmx-rm-compare")
-        self._show(0)
+        self._show()
 
     def _repr_mimebundle_(self, **kwargs: object) -> dict:
         """The live view plus a static rendering (nbconvert, GitHub): the header, each RM's
@@ -70,20 +73,36 @@ class RMCompare(w.VBox):
         for name, sens in ((a, c.sens_a), (b, c.sens_b)):
             parts += [f"<p><b>{html.escape(name)}</b></p>", static_view.sensitivity_html(sens)]
         parts.append(self.view.static_html())
+        parts.append(self.cards.value)  # both RMs per rewrite (rm_pair_card escapes every value)
         return static_view.with_static(
             super()._repr_mimebundle_(**kwargs),
             static_view.page(parts, "RMCompare"),
             f"RMCompare: {a} vs {b}, {len(self.contrasting_ids)} contrasting example(s)",
         )
 
-    def _show(self, i: int) -> None:
-        result = self.results[i]
+    def _show(self) -> None:
+        result = self.results[0]
         keep = set(self.contrasting_ids)
         comps = [c for c in result.comparisons if c.id in keep]
         order = {cid: n for n, cid in enumerate(self.contrasting_ids)}
         comps.sort(key=lambda c: order[c.id])
         table = result.table[result.table["comparison_id"].isin(keep)]
         self.view.set_data(comps, table, result.originals)
+        self._show_cards()
+
+    def _show_cards(self) -> None:
+        """Both RMs' rows of the comparison on screen, matched on the rewritten response; the
+        view's attribute filter (a chart click) narrows the cards too, so both stay in step."""
+        shown = self.view.comparison
+        if not shown:
+            self.cards.value = ""
+            return
+        entries = pair_rows(self.results[0].table, self.results[1].table, shown["id"])
+        attribute = self.view.filters.get("attribute") or ""
+        if attribute:
+            entries = [x for x in entries if x["attribute"] == attribute]
+        head = f"<b>Rewrites of {html.escape(shown['id'])} under both RMs</b>"
+        self.cards.value = head + cards_html(entries, self.names)
 
 
 # Parts of an identity that are cache-key detail, not a name: content digests (``w`` marks a
@@ -120,7 +139,7 @@ def default_labels(identity_a: str, identity_b: str) -> tuple[str, str]:
 
 
 def _check_names(names: tuple[str, str]) -> tuple[str, str]:
-    """``names=`` as given, refused when the toggle could not tell the two RMs apart."""
+    """``names=`` as given, refused when the cards could not tell the two RMs apart."""
     if (
         isinstance(names, str)
         or len(names) != 2
