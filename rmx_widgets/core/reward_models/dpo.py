@@ -34,7 +34,12 @@ from rmx_widgets.core.reward_models.hf.batching import (
     MemoryBudget,
     default_token_budget,
 )
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
+from rmx_widgets.core.reward_models.hf.encoding import (
+    EncodedInput,
+    InputEncoder,
+    truncation_report,
+    unique_pairs,
+)
 from rmx_widgets.core.reward_models.hf.loading import (
     ModelSource,
     check_sizes,
@@ -258,23 +263,12 @@ class DPORewardModel(BaseRewardModel):
 
     # ------------------------------------------------------------------ reporting
     def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
-        self.last_truncated = [i for i, e in enumerate(encoded) if e.truncated]
-        if not self.last_truncated:
-            return
-        self.n_truncated += len(self.last_truncated)
-        cut = sum(1 for i in self.last_truncated if encoded[i].response_cut)
-        detail = (
-            f"; for {cut} of them the response alone was too long and lost its beginning "
-            "(only its kept tokens are summed)"
-            if cut
-            else "; every response was kept whole"
+        self.last_truncated, message = truncation_report(
+            self.identity, encoded, self.max_length, " (only its kept tokens are summed)"
         )
-        warnings.warn(
-            f"{self.identity}: {len(self.last_truncated)} of {len(encoded)} inputs were longer "
-            f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
-            f"first{detail}. Their indices are in .last_truncated.",
-            stacklevel=3,
-        )
+        if message is not None:
+            self.n_truncated += len(self.last_truncated)
+            warnings.warn(message, stacklevel=3)
 
     def _disable_prefix_sharing(self, why: str) -> None:
         self.prefix_sharing = False

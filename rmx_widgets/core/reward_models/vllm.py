@@ -33,7 +33,12 @@ from rmx_widgets.core.devices import DTYPE_ALIASES, local_folder, pretrained_kwa
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.base import BaseRewardModel
 from rmx_widgets.core.reward_models.hf.architecture import architecture_for
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
+from rmx_widgets.core.reward_models.hf.encoding import (
+    EncodedInput,
+    InputEncoder,
+    truncation_report,
+    unique_pairs,
+)
 from rmx_widgets.core.reward_models.hf.loading import default_max_length
 
 #: The line every unavailable case starts with (no vLLM, or no CUDA GPU).
@@ -359,22 +364,10 @@ class VLLMRewardModel(BaseRewardModel):
 
     def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
         """As ``HFRewardModel``: indices in :attr:`last_truncated`, one warning per call."""
-        self.last_truncated = [i for i, e in enumerate(encoded) if e.truncated]
-        if not self.last_truncated:
-            return
-        self.n_truncated += len(self.last_truncated)
-        cut = sum(1 for i in self.last_truncated if encoded[i].response_cut)
-        detail = (
-            f"; for {cut} of them the response alone was too long and lost its beginning"
-            if cut
-            else "; every response was kept whole"
-        )
-        warnings.warn(
-            f"{self.identity}: {len(self.last_truncated)} of {len(encoded)} inputs were longer "
-            f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
-            f"first{detail}. Their indices are in .last_truncated.",
-            stacklevel=3,
-        )
+        self.last_truncated, message = truncation_report(self.identity, encoded, self.max_length)
+        if message is not None:
+            self.n_truncated += len(self.last_truncated)
+            warnings.warn(message, stacklevel=3)
 
     def __repr__(self) -> str:
         return (

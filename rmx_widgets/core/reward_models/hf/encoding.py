@@ -77,6 +77,28 @@ def unique_pairs(
     return [prompts[i] for i in first], [responses[i] for i in first], inverse
 
 
+def truncation_report(
+    identity: str, encoded: Sequence[EncodedInput], max_length: int | None, cut_note: str = ""
+) -> tuple[list[int], str | None]:
+    """The indices of the truncated inputs and the one warning every local scorer gives for
+    them (None when nothing was cut), so HF, DPO and vLLM scores say the same thing about the
+    same inputs; ``cut_note`` adds what a lost response beginning means for that scorer."""
+    cut_at = [i for i, e in enumerate(encoded) if e.truncated]
+    if not cut_at:
+        return cut_at, None
+    cut = sum(1 for i in cut_at if encoded[i].response_cut)
+    detail = (
+        f"; for {cut} of them the response alone was too long and lost its beginning{cut_note}"
+        if cut
+        else "; every response was kept whole"
+    )
+    return cut_at, (
+        f"{identity}: {len(cut_at)} of {len(encoded)} inputs were longer than "
+        f"max_length={max_length} tokens and were truncated from the left, prompt "
+        f"first{detail}. Their indices are in .last_truncated."
+    )
+
+
 class InputEncoder:
     """Renders and tokenises inputs for one tokenizer and architecture.
 

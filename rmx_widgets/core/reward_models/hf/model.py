@@ -36,7 +36,12 @@ from rmx_widgets.core.reward_models.hf.batching import (
     padded_inputs,
     scores_of,
 )
-from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, InputEncoder, unique_pairs
+from rmx_widgets.core.reward_models.hf.encoding import (
+    EncodedInput,
+    InputEncoder,
+    truncation_report,
+    unique_pairs,
+)
 from rmx_widgets.core.reward_models.hf.heads import Head, ValueHead, check_head_arg
 from rmx_widgets.core.reward_models.hf.loading import (
     ModelSource,
@@ -414,22 +419,10 @@ class HFRewardModel(BaseRewardModel):
 
     # ------------------------------------------------------------------ reporting
     def _record_truncation(self, encoded: Sequence[EncodedInput]) -> None:
-        self.last_truncated = [i for i, e in enumerate(encoded) if e.truncated]
-        if not self.last_truncated:
-            return
-        self.n_truncated += len(self.last_truncated)
-        cut = sum(1 for i in self.last_truncated if encoded[i].response_cut)
-        detail = (
-            f"; for {cut} of them the response alone was too long and lost its beginning"
-            if cut
-            else "; every response was kept whole"
-        )
-        warnings.warn(
-            f"{self.identity}: {len(self.last_truncated)} of {len(encoded)} inputs were longer "
-            f"than max_length={self.max_length} tokens and were truncated from the left, prompt "
-            f"first{detail}. Their indices are in .last_truncated.",
-            stacklevel=3,
-        )
+        self.last_truncated, message = truncation_report(self.identity, encoded, self.max_length)
+        if message is not None:
+            self.n_truncated += len(self.last_truncated)
+            warnings.warn(message, stacklevel=3)
 
     def _disable_prefix_sharing(self, why: str) -> None:
         self.prefix_sharing = False
