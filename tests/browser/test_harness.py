@@ -27,3 +27,20 @@ def test_browser_reaches_only_the_lab_server(lab: Lab, browser_page: Browser) ->
     assert '"started"' in page.content()
     with pytest.raises(Exception, match="ERR_NAME_NOT_RESOLVED"):
         page.goto("http://example.com/")
+
+
+def test_notebook7_tolerance_is_only_for_its_own_bundles(lab: Lab, browser_page: Browser) -> None:
+    """An error thrown from a page script is recorded with its origin; the Notebook 7 tolerance
+    matches only errors from Notebook 7's own bundles, never one from the widgets' code."""
+    from lab_harness import NOTEBOOK7_OWN_ERRORS
+
+    page = browser_page.page
+    page.goto(f"{lab.url}/api/status?token={lab.token}")
+    page.evaluate("setTimeout(() => { throw new Error('widget bug'); }, 0)")
+    wait_for(lambda: any("widget bug" in c for c in browser_page.console), 10, "the error", page)
+    seen = next(c for c in browser_page.console if "widget bug" in c)
+    assert not any(k.match(seen) for k in NOTEBOOK7_OWN_ERRORS), seen
+    own = "pageerror: boom [at /static/notebook/notebook_core.c9a6d9df5de5df84.js]"
+    assert any(k.match(own) for k in NOTEBOOK7_OWN_ERRORS)
+    widget = "pageerror: boom [at /lab/extensions/anywidget/static/remoteEntry.js]"
+    assert not any(k.match(widget) for k in NOTEBOOK7_OWN_ERRORS)

@@ -336,13 +336,12 @@ def _origin(error: Any) -> str:
     return f" [at {match.group(1)}]" if match else ""
 
 
-# A known Notebook 7 error of its own bundle (a settings schema read while plugins load, seen
-# on 7.6 with no widget on the page); it is not the widgets', so its tests tolerate exactly it.
-NOTEBOOK7_OWN_ERRORS = (
-    re.compile(
-        r"^pageerror: .*reading 'schema'\) \[at /static/notebook/notebook_core\.[0-9a-f]+\.js\]$"
-    ),
-)
+# Notebook 7's own shell raises now and then, from its own bundles, with no widget involved
+# (seen on 7.6: a settings schema read while plugins load; "filebrowser:open-path not
+# registered" after JupyterLab used the same server). The widgets' code never ships in those
+# bundles (it runs from the anywidget ESM and the lab extensions), so Notebook 7 tests tolerate
+# exactly the errors whose first stack frame is in them.
+NOTEBOOK7_OWN_ERRORS = (re.compile(r"^pageerror: .* \[at /static/notebook/[\w.-]+\.js\]$"),)
 
 
 def launch_browser(driver: Any, lab: Lab) -> Browser:
