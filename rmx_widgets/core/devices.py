@@ -143,6 +143,7 @@ def local_folder(
     (a hub id). A local path that is not an existing folder raises ``error`` at once: the
     loaders would otherwise try the hub with it and fail with a confusing message."""
     if not looks_local(name_or_path):
+        _check_hub_name(name_or_path, owner=owner, error=error, example=example)
         return None
     path = os.path.abspath(os.path.expanduser(name_or_path))
     if not os.path.isdir(path):
@@ -152,6 +153,24 @@ def local_folder(
             f"tokenizer files, or a hub name such as {example!r}."
         )
     return path
+
+
+def _check_hub_name(name: str, *, owner: str, error: type[RMXError], example: str) -> None:
+    """A name that is no hub id either (``bad name!``, a mistyped spec ``kind:x``) fails here
+    in one line: huggingface_hub would raise its own validation error from deep inside the
+    cache lookup, a traceback that never says what rmx accepts."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError as e:
+        reason = " ".join(str(e).split()).rstrip(".")
+        raise error(
+            f"cannot load {owner}: {name!r} is neither an existing local folder nor a valid "
+            f"Hugging Face hub name ({reason}). Give the folder that holds config.json and the "
+            f"tokenizer files, or a hub name such as {example!r}."
+        ) from None
 
 
 #: File endings of pickled weights (``pytorch_model.bin``, ``*.pt``, ``*.pkl``, ...): loading

@@ -134,6 +134,7 @@ def test_manifest_covers_the_issue_list():
         "truncation",
         "attributes",
         "rm_name",
+        "rm_spec",  # RM specs of every kind (dpo:, pairwise:, llm-judge:, vllm:, :head=)
         "rm_callable",
         "perturber_callable",
         "llm",
@@ -210,12 +211,12 @@ def cli(tmp_path_factory, tiny_decoder_rm):
     (tmp / "empty_dir").mkdir()
     jobs, local = {}, {}
     for c in MANIFEST["cases"]:
-        if c["kind"] in ("data", "accepted", "tie", "truncation", "attributes", "rm_name") and (
-            c.get("cli") or c["kind"] in ("tie", "truncation")
-        ):
+        kinds = ("data", "accepted", "tie", "truncation", "attributes", "rm_name", "rm_spec")
+        if c["kind"] in kinds and (c.get("cli") or c["kind"] in ("tie", "truncation")):
             out = tmp / c["id"] / "out"
             argv = _cli_argv(c, out, tmp, tiny_decoder_rm)
-            (local if c["id"] in IN_PROCESS else jobs)[c["id"]] = (argv, out)
+            in_process = c["id"] in IN_PROCESS or c["kind"] == "rm_spec"  # (fail before torch)
+            (local if in_process else jobs)[c["id"]] = (argv, out)
     results = {cid: (_main_in_process(argv[3:], tmp), out) for cid, (argv, out) in local.items()}
 
     def run(item):
@@ -400,6 +401,22 @@ def test_unloadable_reward_model(cid, cli, monkeypatch):
         rmx.HFRewardModel(name, device="cpu")
     assert re.search(case["match"], _one_line(str(info.value)))
     assert _one_line(str(info.value)) in proc.stderr  # the same message
+
+
+@pytest.mark.parametrize("cid", _ids("rm_spec"))
+def test_bad_reward_model_spec(cid, cli, monkeypatch):
+    """A spec the CLI's --rm and ``reward_model_from_spec`` share fails in one line, the same
+    line in both, before anything is loaded or written."""
+    from rmx_widgets.core.specs import reward_model_from_spec
+
+    case = CASES[cid]
+    proc, out = cli[cid]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(getattr(errors, case["error"])) as info:
+        reward_model_from_spec(case["rm"])
+    message = _one_line(str(info.value))
+    assert re.search(case["match"], message), message
+    _assert_cli_error(proc, out, case, message)
 
 
 # -- RM and perturber callables (Python API only: the CLI takes names, not functions) -------
