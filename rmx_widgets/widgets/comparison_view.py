@@ -396,7 +396,8 @@ class ComparisonView(anywidget.AnyWidget):
         with self._edit_lock:
             mine = [(i, e) for i, e in self._edits.items() if e.comparison_id == cid]
             self.n_edits = len(self._edits)
-        self.edits_shown = [_shown_edit(i, e) for i, e in mine[-self.MAX_SHOWN_EDITS :]]
+        shown = mine[-self.MAX_SHOWN_EDITS :]
+        self.edits_shown = [_shown_edit(i, e, self._table) for i, e in shown]
 
     def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict):
@@ -432,10 +433,23 @@ def _rescorer(rm: Any, store: str | Store | None) -> Rescorer | None:
     return Rescorer(rm, store if isinstance(store, Store) or store is None else Store(store))
 
 
-def _shown_edit(edit_id: int, e: Rescored) -> ShownEdit:
-    ids = [-1 if i is None else i for i in e.row_ids]
+def _same_row(table: pd.DataFrame, row_id: int, row: pd.Series) -> bool:
+    """Whether table row ``row_id`` is still the rewrite ``row`` re-derives or edits (a new run
+    replaces the table, and its row ids may then name other rewrites)."""
+    if row_id not in table.index:
+        return False
+    t = table.loc[row_id]
+    return all(t.get(k) == row[k] for k in ("comparison_id", "attribute", "side"))
+
+
+def _shown_edit(edit_id: int, e: Rescored, table: pd.DataFrame) -> ShownEdit:
+    """The edit as the browser shows it; rows whose table row is gone (or is another rewrite
+    now) are not attached to a card: an edited rewrite then shows as a written one."""
+    pairs = zip(e.row_ids, e.rows.iterrows())
+    ids = [i if i is not None and _same_row(table, i, r) else -1 for i, (_, r) in pairs]
     rows = rows_payload(e.rows.set_axis(ids))
     target = ids[0] if e.kind == "rewrite" else -1
+    kind: EditKind = "write" if e.kind == "rewrite" and target == -1 else e.kind
     first = e.rows.iloc[0]
     response = None
     if e.kind == "original" and e.originals is not None:
@@ -444,11 +458,11 @@ def _shown_edit(edit_id: int, e: Rescored) -> ShownEdit:
         response = pref if first["side"] == "chosen" else ("b" if pref == "a" else "a")
     return ShownEdit(
         edit_id=edit_id,
-        kind=e.kind,
+        kind=kind,
         target_row=target,
         response="a" if response == "a" else "b" if response == "b" else None,
         row=rows[0],
-        rederived=rows[1:],
+        rederived=[r for r in rows[1:] if r["row_id"] != -1],
         note=e.note,
     )
 

@@ -193,3 +193,26 @@ def test_the_explorer_passes_its_rm_to_the_view(explained):
     exp.view.rescore("tiny", attribute="verbosity", side="rejected")
     exp.view.wait_edit(5)
     assert exp.view.n_edits == 1 and exp.view.edits["rm"].tolist() == [ex.rm.identity]
+
+
+def test_an_edit_whose_row_is_replaced_is_not_attached_to_another_card(explained):
+    """A new run replaces the table and its row ids may name other rewrites: an edited rewrite
+    then shows as a written one and a re-derived row whose table row changed is not shown."""
+    _ex, res = explained
+    view = _view(explained)
+    target = next(r for r in view.rows if r["attribute"] == "verbosity" and r["side"] == "chosen")
+    _send(view, **{**WRITE, "kind": "rewrite", "row_id": target["row_id"]}, text="short")
+    _send(view, **{**WRITE, "kind": "original", "response": "b"}, text="a longer answer")
+    before = view.edits_shown[1]["rederived"]
+    assert len(before) == 8
+    other = res.table[res.table["attribute"] != "verbosity"].reset_index(drop=True)
+    view.set_data(res.comparisons, other, res.originals)
+    view.index = 1
+    edited, original = view.edits_shown
+    assert edited["kind"] == "write" and edited["target_row"] == -1
+    kept = original["rederived"]
+    assert len(kept) < len(before)
+    for r in kept:
+        t = other.loc[r["row_id"]]
+        assert (t["comparison_id"], t["attribute"], t["side"]) == ("c1", r["attribute"], r["side"])
+    assert len(view.edits) == 1 + 1 + 8  # the log itself is unchanged

@@ -10,7 +10,7 @@ import { wordDiff } from "../lib/diff";
 import { h, select, type Child } from "../lib/dom";
 import { DASH, fmtNum, fmtSigned, isNum } from "../lib/format";
 import { getArray, getInt, getString } from "../lib/model";
-import { badge, diffColumns, directionLabel, outcomeOf, pill, rewardSummary, segmentsToNodes } from "../lib/rows";
+import { badge, directionLabel, outcomeOf, pill, rewardSummary, segmentsToNodes } from "../lib/rows";
 import type { Model } from "./state";
 
 /** What Python rescores at most (core.rescore.MAX_EDIT_CHARS); the textarea stops there. */
@@ -253,6 +253,17 @@ function undoButton(model: Model, edit: Partial<ShownEdit>): Child {
   );
 }
 
+/** The original response and the edited text side by side, the word diff marked (lib/diff). */
+function editDiff(row: Partial<Row>, label: string): Child {
+  const d = wordDiff(row.original ?? "", row.perturbed ?? "");
+  return h(
+    "div",
+    { class: "rmx-cols" },
+    h("div", { class: "rmx-col" }, h("div", { class: "rmx-col-label" }, "Original"), h("div", { class: "rmx-text" }, segmentsToNodes(d.original))),
+    h("div", { class: "rmx-col" }, h("div", { class: "rmx-col-label" }, label), h("div", { class: "rmx-text", testid: "rmx-edited-text" }, segmentsToNodes(d.perturbed))),
+  );
+}
+
 /** A rescored rewrite (edited or hand-written): its outcome, the diff against the original
  * response, rewards and margins, labelled as an edit. */
 export function editedRewrite(model: Model, edit: Partial<ShownEdit>): Child {
@@ -269,7 +280,7 @@ export function editedRewrite(model: Model, edit: Partial<ShownEdit>): Child {
       written ? [h("span", { class: "rmx-attribute" }, String(row.attribute ?? "")), h("span", { class: "rmx-direction" }, directionLabel(row.direction)), h("span", { class: "rmx-side" }, `${String(row.side ?? "")} response`)] : null,
       undoButton(model, edit),
     ),
-    diffColumns(row),
+    editDiff(row, written ? "Hand-written" : "Edited"),
     rewardSummary(row),
     edit.note ? h("div", { class: "rmx-muted rmx-edit-note" }, String(edit.note)) : null,
   );
