@@ -334,23 +334,22 @@ class ComparisonView(anywidget.AnyWidget):
         attribute: str | None,
         side: str | None,
     ) -> None:
+        status = error = ""
         try:
             done = self._compute_edit(kind, cid, text, row_id, response, attribute, side)
             with self._edit_lock:
                 edit_id, self._next_edit = self._next_edit, self._next_edit + 1
                 self._edits[edit_id] = done
-            with self.hold_sync():
-                self.edit_status = f"edit {edit_id}: {done.note}"
-                self._show_edits()
+            status = f"edit {edit_id}: {done.note}"
         except RMXError as e:
-            self.edit_error = _one_line(str(e))
+            error = _one_line(str(e))
         except Exception as e:  # shown in the widget, never a silent dead thread
-            self.edit_error = _one_line(f"{type(e).__name__}: {e}")
-        finally:
+            error = _one_line(f"{type(e).__name__}: {e}")
+        finally:  # one message: the browser sees the edit and the end of the rescore together
             with self.hold_sync():
+                self.edit_error, self.edit_status = error, status
+                self._show_edits()
                 self.edit_busy = False
-                if self.edit_error:
-                    self.edit_status = ""
 
     def _compute_edit(
         self,

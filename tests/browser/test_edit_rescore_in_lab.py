@@ -63,7 +63,8 @@ def test_edit_a_rewrite_rescore_and_see_the_new_outcome(lab: Lab, browser_page: 
     text = edited.text_content() or ""
     assert "edited" in text and "\u22121.200" in text and "+3.100" in text
     assert edited.locator("ins").count() >= 1  # the diff against the original response
-    assert card.locator('[data-testid="rmx-editor"]').count() == 0
+    editor = card.locator('[data-testid="rmx-editor"]')
+    wait_for(lambda: editor.count() == 0, 30, "the editor to close", page)
     status = view.locator('[data-testid="rmx-edit-status"]').text_content() or ""
     assert status.startswith("edit 1:") and "CF" in status
 
@@ -76,3 +77,40 @@ def test_edit_a_rewrite_rescore_and_see_the_new_outcome(lab: Lab, browser_page: 
     assert "rm=" in why
     errors = [c for c in browser_page.console if c.startswith("pageerror")]
     assert not errors, errors
+
+
+def test_the_edit_controls_read_in_light_and_dark_theme(lab: Lab, browser_page: Browser) -> None:
+    """The editor, an edited rewrite, an edited response, the status and an error line: every
+    text at least 4.5:1 in both themes (measured as test_dark_theme measures every widget)."""
+    from test_dark_theme import MEASURE, MIN_CONTRAST, set_theme
+
+    page = browser_page.page
+    nb = lab.write_notebook("edit_theme.ipynb", [SETUP, "view"])
+    set_theme(lab, None, "JupyterLab Light")
+    try:
+        open_notebook(lab, page, nb)
+        run_all(lab, page, nb)
+        view = page.locator(".rmx-comparison-view").first
+        card = view.locator('[data-testid="rmx-row"]').filter(has_text="chosen response")
+        card.wait_for()
+        card.locator('[data-testid="rmx-edit-row"]').click()
+        card.locator('[data-testid="rmx-edit-text"]').fill(EDITED)
+        card.locator('[data-testid="rmx-rescore"]').click()
+        card.locator('[data-testid="rmx-edited"]').wait_for(timeout=30_000)
+        view.locator('[data-testid="rmx-edit-response-b"]').click()
+        view.locator('[data-testid="rmx-edit-text"]').fill("a longer answer with many words.")
+        view.locator('[data-testid="rmx-rescore"]').click()
+        view.locator('[data-testid="rmx-rederived"]').first.wait_for(timeout=30_000)
+        view.locator('[data-testid="rmx-write-rewrite"]').click()
+        view.locator('[data-testid="rmx-rescore"]').click()  # empty: the error line
+        view.locator('[data-testid="rmx-edit-error"]').wait_for(timeout=30_000)
+        for theme in ("JupyterLab Light", "JupyterLab Dark"):
+            set_theme(lab, page, theme)
+            items = view.evaluate(MEASURE)["items"]
+            texts = {x["text"] for x in items}
+            assert any(t.startswith("Rescore failed") for t in texts), texts
+            assert "Hand-written" not in texts and "Edited" in texts
+            low = [x for x in items if x["r"] < MIN_CONTRAST]
+            assert not low, f"{theme}: {low[:5]}"
+    finally:
+        set_theme(lab, None, "JupyterLab Light")  # the lab is shared with the other tests
