@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import widget from "../src/comparison_view";
 import type { ShownEdit } from "../src/lib/contract";
-import { changeSelect, click, mount, typeInto } from "./fake_model";
+import { changeSelect, click, key, mount, typeInto } from "./fake_model";
 import { cvState, ROW } from "./fixtures";
 
 let current: ReturnType<typeof mount> | null = null;
@@ -117,6 +117,17 @@ describe("ComparisonView edit and rescore", () => {
     expect(line.textContent).toContain("With edited response B");
     expect(line.textContent).toContain("CF");
     expect(line.textContent).toContain("\u22120.250");
+  });
+
+  it("typing j / k in the textarea does not navigate; another comparison closes the editor", () => {
+    const { q, qa, model } = setup();
+    click(qa("rmx-edit-row")[0]);
+    key(q("rmx-edit-text")!, "j");
+    key(q("rmx-edit-text")!, "k");
+    expect(model.saves).toBe(0);
+    model.pythonSet("comparison", { ...(model.get("comparison") as object), id: "c2", index: 1 });
+    expect(q("rmx-editor")).toBeNull();
+    expect(model.sent).toEqual([]);
   });
 
   it("hides the Edit controls without an RM and says why in a tooltip", () => {
