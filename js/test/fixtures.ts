@@ -75,6 +75,14 @@ export const CV_STATE: ComparisonViewState = {
   page_size: 20,
   n_rows: 3,
   empty: "",
+  edits_shown: [],
+  edit_attributes: ["politeness", "length", "tone"],
+  can_edit: true,
+  edit_unavailable: "",
+  edit_busy: false,
+  edit_status: "",
+  edit_error: "",
+  n_edits: 0,
 };
 
 export const EXAMPLE: Example = {

@@ -3,19 +3,31 @@
 Python holds the explanation table and does every filter and page cut; the browser receives
 only the comparison on screen and one page of its rows. That keeps the comm payload small for
 tables of tens of thousands of rows and lets the Explorer push new batches cheaply.
+
+Edit and rescore (LIT's datapoint editor): with an RM (``rm=``: an RM, an ``Explainer`` or a
+``core.rescore.Rescorer``; the Explorer passes its own), the reader edits an original response
+or a rewrite, or writes a rewrite for an attribute and side, and the RM rescores it on a worker
+thread (``core.rescore``: the run's rows, cache and store); the new row appears in place,
+labelled as edited. ``edits`` gives every edit back as table rows; ``undo`` drops one.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import anywidget
 import pandas as pd
 import traitlets
 from traitlets import TraitType
 
+from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.rescore import Rescored, Rescorer
+from rmx_widgets.core.rows import TABLE_COLUMNS
+from rmx_widgets.core.store import Store
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import (
@@ -24,7 +36,7 @@ from rmx_widgets.widgets._convert import (
     originals_by_id,
     rows_payload,
 )
-from rmx_widgets.widgets.contract import Filters, Row, ShownComparison
+from rmx_widgets.widgets.contract import EditKind, Filters, Row, ShownComparison, ShownEdit
 
 _NO_FILTER = Filters(attribute="", side="all", outcome="all")
 
@@ -50,6 +62,14 @@ class ComparisonView(anywidget.AnyWidget):
     page_size = traitlets.Int(20).tag(sync=True)
     n_rows = traitlets.Int(0).tag(sync=True)
     empty = traitlets.Unicode("").tag(sync=True)
+    edits_shown: traitlets.List[ShownEdit] = traitlets.List().tag(sync=True)
+    edit_attributes: traitlets.List[str] = traitlets.List().tag(sync=True)
+    can_edit = traitlets.Bool(False).tag(sync=True)
+    edit_unavailable = traitlets.Unicode("").tag(sync=True)
+    edit_busy = traitlets.Bool(False).tag(sync=True)
+    edit_status = traitlets.Unicode("").tag(sync=True)
+    edit_error = traitlets.Unicode("").tag(sync=True)
+    n_edits = traitlets.Int(0).tag(sync=True)
 
     #: what ``empty`` says before any rewrite is there (the Explorer names its Run button)
     no_run_text = "No rewrites yet: run an explanation to see them here."
@@ -64,6 +84,9 @@ class ComparisonView(anywidget.AnyWidget):
         table: pd.DataFrame | None = None,
         originals: pd.DataFrame | None = None,
         page_size: int = 20,
+        rm: Any = None,
+        store: str | Store | None = None,
+        attributes: Sequence[Attribute] | None = None,
         **kwargs,
     ) -> None:
         self._comparisons: dict[str, Comparison] = {}
@@ -71,10 +94,18 @@ class ComparisonView(anywidget.AnyWidget):
         self._table = pd.DataFrame()
         self._originals: dict = {}
         self._visible: list[str] = []
+        self._rescorer = _rescorer(rm, store)
+        known = attributes if attributes is not None else getattr(result, "attributes", None)
+        self._attributes: list[Attribute] = list(known or [])
+        self._edits: dict[int, Rescored] = {}
+        self._next_edit = 1
+        self._edit_lock = threading.Lock()
+        self._edit_thread: threading.Thread | None = None
         super().__init__(page_size=page_size, **kwargs)
         if result is not None:
             comparisons, table, originals = result.comparisons, result.table, result.originals
         self.set_data(comparisons or [], table, originals)
+        self.on_msg(self._on_msg)
 
     # -- data in ---------------------------------------------------------------------------
     def static_html(self) -> str:
@@ -104,6 +135,8 @@ class ComparisonView(anywidget.AnyWidget):
         attrs = ordered_unique(self._table["attribute"]) if "attribute" in self._table else []
         with self.hold_sync():
             self.attribute_options = attrs
+            self.edit_attributes = ordered_unique([*(a.name for a in self._attributes), *attrs])
+            self.can_edit, self.edit_unavailable = self._edit_availability()
             self._refresh()
 
     @property
@@ -174,6 +207,7 @@ class ComparisonView(anywidget.AnyWidget):
         if not self._visible:
             with self.hold_sync():
                 self.comparison, self.rows, self.n_rows = None, [], 0
+                self._show_edits()
             return
         index = self.index
         if current in self._visible:
@@ -191,3 +225,251 @@ class ComparisonView(anywidget.AnyWidget):
             )
             self.rows = rows_payload(shown)
             self.n_rows = len(rows)
+            self._show_edits()
+
+    # -- edit and rescore ------------------------------------------------------------------
+    #: an edit of the comparison on screen is shown in place; at most this many per comparison
+    MAX_SHOWN_EDITS = 50
+    NO_RM_TEXT = (
+        "Edit and rescore needs the reward model: build the view with rm=... "
+        "(the Explorer passes its own)."
+    )
+
+    @property
+    def edits(self) -> pd.DataFrame:
+        """Every edit's rows, with the explanation table's columns (``TABLE_COLUMNS``); the
+        index (``edit``) is the edit's id, shared by an edited original and the rewrites it
+        re-derived. Hand-made texts have perturber ``manual`` (re-derived rows
+        ``manual/<perturber>``), so they never mix with a perturber's rows by accident."""
+        with self._edit_lock:
+            edits = list(self._edits.items())
+        frames = [e.rows.set_axis([eid] * len(e.rows)) for eid, e in edits]
+        if not frames:
+            return pd.DataFrame(columns=TABLE_COLUMNS).rename_axis("edit")
+        return pd.concat(frames).rename_axis("edit")
+
+    @property
+    def edit_log(self) -> list[Rescored]:
+        """The edits (``core.rescore.Rescored``: kind, rows, the table rows they replace,
+        note), oldest first."""
+        with self._edit_lock:
+            return list(self._edits.values())
+
+    def rescore(
+        self,
+        text: str,
+        *,
+        row_id: int | None = None,
+        response: str | None = None,
+        attribute: str | None = None,
+        side: str | None = None,
+        comparison_id: str | None = None,
+    ) -> threading.Thread | None:
+        """Rescore one edit on a worker thread (``wait_edit`` joins it): rewrite ``row_id``'s
+        text edited, response ``response`` ("a"/"b") edited, or a rewrite written for
+        ``attribute`` and ``side``; of the comparison on screen unless ``comparison_id``.
+        Returns the thread, or ``None`` when the edit was refused (``edit_error`` says why)."""
+        kind: EditKind = (
+            "rewrite" if row_id is not None else "original" if response is not None else "write"
+        )
+        cid = comparison_id or (self.comparison["id"] if self.comparison else "")
+        reason = self.edit_unavailable if not self.can_edit else None
+        if reason is None and self.edit_busy:
+            reason = "a rescore is already running: wait for it to finish."
+        if reason is None and cid not in self._comparisons:
+            reason = f"no comparison {cid!r} in this view."
+        if reason is not None:
+            self.edit_error = reason
+            return None
+        args = (kind, cid, text, row_id, response, attribute, side)
+        with self.hold_sync():
+            self.edit_busy, self.edit_error = True, ""
+            self.edit_status = (
+                f"rescoring with {self._rescorer.identity if self._rescorer else ''}…"
+            )
+        self._edit_thread = threading.Thread(
+            target=self._rescore_work, args=args, daemon=True, name="rmx-rescore"
+        )
+        self._edit_thread.start()
+        return self._edit_thread
+
+    def wait_edit(self, timeout: float | None = None) -> None:
+        """Wait for the rescore in flight (if any)."""
+        if self._edit_thread is not None:
+            self._edit_thread.join(timeout)
+
+    def undo(self, edit_id: int | None = None) -> bool:
+        """Drop edit ``edit_id`` (the latest one by default); False when there is none."""
+        with self._edit_lock:
+            if edit_id is None and self._edits:
+                edit_id = max(self._edits)
+            found = self._edits.pop(edit_id, None) if edit_id is not None else None
+        if found is None:
+            return False
+        with self.hold_sync():
+            self.edit_error = ""
+            self.edit_status = f"undid edit {edit_id}."
+            self._show_edits()
+        return True
+
+    def _edit_availability(self) -> tuple[bool, str]:
+        """Whether this view can rescore, and why not: it needs the RM that made its rows."""
+        if self._rescorer is None:
+            return False, self.NO_RM_TEXT
+        made = set(self._table["rm"].astype(str)) if "rm" in self._table else set()
+        if made and self._rescorer.identity not in made:
+            return False, (
+                f"Edit and rescore needs the RM of these rows ({sorted(made)[0]}), "
+                f"not {self._rescorer.identity}."
+            )
+        return True, ""
+
+    def _rescore_work(
+        self,
+        kind: EditKind,
+        cid: str,
+        text: str,
+        row_id: int | None,
+        response: str | None,
+        attribute: str | None,
+        side: str | None,
+    ) -> None:
+        status = error = ""
+        try:
+            done = self._compute_edit(kind, cid, text, row_id, response, attribute, side)
+            with self._edit_lock:
+                edit_id, self._next_edit = self._next_edit, self._next_edit + 1
+                self._edits[edit_id] = done
+            status = f"edit {edit_id}: {done.note}"
+        except RMXError as e:
+            error = _one_line(str(e))
+        except Exception as e:  # shown in the widget, never a silent dead thread
+            error = _one_line(f"{type(e).__name__}: {e}")
+        finally:  # one message: the browser sees the edit and the end of the rescore together
+            with self.hold_sync():
+                self.edit_error, self.edit_status = error, status
+                self._show_edits()
+                self.edit_busy = False
+
+    def _compute_edit(
+        self,
+        kind: EditKind,
+        cid: str,
+        text: str,
+        row_id: int | None,
+        response: str | None,
+        attribute: str | None,
+        side: str | None,
+    ) -> Rescored:
+        assert self._rescorer is not None  # (rescore checked can_edit)
+        comp = self._comparisons[cid]
+        o = self._originals.get(cid)
+        originals = pd.DataFrame([o]) if o is not None else None
+        table = self._table
+        if kind == "original":
+            rows = table[table["comparison_id"] == cid] if "comparison_id" in table else None
+            return self._rescorer.original(
+                comp, str(response), text, rows, originals=originals, attributes=self._attributes
+            )
+        previous = None
+        if kind == "rewrite":
+            if row_id not in table.index or table.at[row_id, "comparison_id"] != cid:
+                raise RMXError(f"no rewrite row {row_id} in comparison {cid}.")
+            row = table.loc[row_id]
+            attribute, side = str(row["attribute"]), str(row["side"])
+            previous = row["perturbed"] if isinstance(row["perturbed"], str) else None
+        return self._rescorer.rewrite(
+            comp,
+            str(attribute or ""),
+            str(side or ""),
+            text,
+            originals=originals,
+            row_id=row_id,
+            previous=previous,
+            attributes=self._attributes,
+        )
+
+    def _show_edits(self) -> None:
+        """The edits of the comparison on screen, as the browser shows them in place."""
+        cid = self.comparison["id"] if self.comparison else None
+        with self._edit_lock:
+            mine = [(i, e) for i, e in self._edits.items() if e.comparison_id == cid]
+            self.n_edits = len(self._edits)
+        shown = mine[-self.MAX_SHOWN_EDITS :]
+        self.edits_shown = [_shown_edit(i, e, self._table) for i, e in shown]
+
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "undo":
+            if not self.undo(_int(content.get("edit_id"))):
+                self.edit_error = "that edit is no longer there."
+        elif content.get("type") == "rescore":
+            kind = content.get("kind")
+            text = content.get("text")
+            if not isinstance(text, str):
+                self.edit_error = "the edited text must be text."
+                return
+            self.rescore(
+                text,
+                row_id=_int(content.get("row_id")) if kind == "rewrite" else None,
+                response=str(content.get("response", "")) if kind == "original" else None,
+                attribute=str(content.get("attribute", "")),
+                side=str(content.get("side", "")),
+                comparison_id=str(content.get("comparison_id", "")) or None,
+            )
+
+
+def _rescorer(rm: Any, store: str | Store | None) -> Rescorer | None:
+    """What rescores the view's edits: ``rm`` as given (a ``Rescorer``, an ``Explainer``: its
+    RM, store and embedder) or an RM / callable through ``store`` (in memory without one)."""
+    if rm is None or isinstance(rm, Rescorer):
+        return rm
+    from rmx_widgets.core.explain import Explainer
+
+    if isinstance(rm, Explainer):
+        return Rescorer.from_explainer(rm)
+    return Rescorer(rm, store if isinstance(store, Store) or store is None else Store(store))
+
+
+def _same_row(table: pd.DataFrame, row_id: int, row: pd.Series) -> bool:
+    """Whether table row ``row_id`` is still the rewrite ``row`` re-derives or edits (a new run
+    replaces the table, and its row ids may then name other rewrites)."""
+    if row_id not in table.index:
+        return False
+    t = table.loc[row_id]
+    return all(t.get(k) == row[k] for k in ("comparison_id", "attribute", "side"))
+
+
+def _shown_edit(edit_id: int, e: Rescored, table: pd.DataFrame) -> ShownEdit:
+    """The edit as the browser shows it; rows whose table row is gone (or is another rewrite
+    now) are not attached to a card: an edited rewrite then shows as a written one."""
+    pairs = zip(e.row_ids, e.rows.iterrows())
+    ids = [i if i is not None and _same_row(table, i, r) else -1 for i, (_, r) in pairs]
+    rows = rows_payload(e.rows.set_axis(ids))
+    target = ids[0] if e.kind == "rewrite" else -1
+    kind: EditKind = "write" if e.kind == "rewrite" and target == -1 else e.kind
+    first = e.rows.iloc[0]
+    response = None
+    if e.kind == "original" and e.originals is not None:
+        # the edited side's letter: the RM's preferred one for the chosen side, else the other
+        pref = str(first["preferred"])
+        response = pref if first["side"] == "chosen" else ("b" if pref == "a" else "a")
+    return ShownEdit(
+        edit_id=edit_id,
+        kind=kind,
+        target_row=target,
+        response="a" if response == "a" else "b" if response == "b" else None,
+        row=rows[0],
+        rederived=[r for r in rows[1:] if r["row_id"] != -1],
+        note=e.note,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _one_line(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= 300 else line[:299] + "…"

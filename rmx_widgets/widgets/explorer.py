@@ -132,7 +132,13 @@ class Explorer(w.VBox):
             self.status.value = "0 comparisons given: nothing to run."
         self.error_box = w.HTML()
         self.chart = SensitivityChart()
-        self.view = ComparisonView(comparisons=self.comparisons, page_size=page_size)
+        # edit and rescore through the run's RM, store and embedder (ComparisonView rm=)
+        self.view = ComparisonView(
+            comparisons=self.comparisons,
+            page_size=page_size,
+            rm=self.runner,
+            attributes=self.picker.selected_attributes,
+        )
         self.view.no_run_text = NO_RUN_TEXT
         self.view.set_data(self.comparisons, None)
         # two-way: a click sets the Attribute and Side filters, a filter highlights the bar

@@ -71,7 +71,14 @@ export function prompt(c: Partial<ShownComparison>, view?: PromptView): Child {
   );
 }
 
-export function response(c: Partial<ShownComparison>, which: "a" | "b"): Child {
+/** What edit and rescore adds to a response column (see rows.ts CardEdit). */
+export interface ResponseEdit {
+  button: Child;
+  editor: Child;
+  after: Child;
+}
+
+export function response(c: Partial<ShownComparison>, which: "a" | "b", edit?: ResponseEdit): Child {
   const reward = which === "a" ? c.reward_a : c.reward_b;
   const textValue = which === "a" ? c.response_a : c.response_b;
   const preferred = !c.tie && c.preferred === which;
@@ -86,8 +93,10 @@ export function response(c: Partial<ShownComparison>, which: "a" | "b"): Child {
       preferred ? pill("preferred", "preferred", "The reward model prefers this response") : null,
       preferred && isNum(c.margin) ? h("span", { class: "rmx-metric" }, `margin ${fmtSigned(c.margin)}`) : null,
       c.tie && which === "a" ? pill("tie", "tie", "The rewards are equal: no preference") : null,
+      edit?.button,
     ),
-    h("div", { class: "rmx-text" }, String(textValue ?? "")),
+    edit?.editor ? edit.editor : h("div", { class: "rmx-text" }, String(textValue ?? "")),
+    edit?.after,
   );
 }
 

@@ -5,7 +5,15 @@ import { clamp, getInt } from "../lib/model";
 import { badge, diffColumns, directionLabel, failureReason, outcomeOf, rewardSummary } from "../lib/rows";
 import { goToPage, type Model } from "./state";
 
-export function rowCard(row: Partial<Row>): Child {
+/** What edit and rescore adds to a card: a button in its head, the open editor (in place of
+ * the diff) and what follows the card's own rows (the rescored edit, a re-derived outcome). */
+export interface CardEdit {
+  button: Child;
+  editor: Child;
+  after: Child;
+}
+
+export function rowCard(row: Partial<Row>, edit?: CardEdit): Child {
   const outcome = outcomeOf(row);
   return h(
     "article",
@@ -21,8 +29,10 @@ export function rowCard(row: Partial<Row>): Child {
       h("span", { class: "rmx-attribute" }, String(row.attribute ?? "")),
       h("span", { class: "rmx-direction" }, directionLabel(row.direction)),
       h("span", { class: "rmx-side" }, `${String(row.side ?? "")} response`),
+      edit?.button,
     ),
-    outcome === "failed" ? failureReason(row) : [diffColumns(row), rewardSummary(row)],
+    edit?.editor ? edit.editor : outcome === "failed" ? failureReason(row) : [diffColumns(row), rewardSummary(row)],
+    edit?.after,
   );
 }
 

@@ -18,7 +18,9 @@ export type ExportFormat = "csv" | "jsonl";
 
 export type Reading = "not measured" | "too few" | "ok";
 
-/** ComparisonView's traits: Python filters and pages, the browser shows one page; `empty` is what to say when no row is shown (no run yet, or no row matches the filters). */
+export type EditKind = "original" | "rewrite" | "write";
+
+/** ComparisonView's traits: Python filters and pages, the browser shows one page; `empty` is what to say when no row is shown (no run yet, or no row matches the filters). The `edit_*` traits are edit and rescore: the edits of the comparison on screen, the attributes a rewrite can be written for, whether editing is possible (else `edit_unavailable` says why), a rescore in flight, its status line and its error (one line), and how many edits the view holds. */
 export interface ComparisonViewState {
   comparison: ShownComparison | null;
   rows: Row[];
@@ -29,6 +31,14 @@ export interface ComparisonViewState {
   page_size: number;
   n_rows: number;
   empty: string;
+  edits_shown: ShownEdit[];
+  edit_attributes: string[];
+  can_edit: boolean;
+  edit_unavailable: string;
+  edit_busy: boolean;
+  edit_status: string;
+  edit_error: string;
+  n_edits: number;
 }
 
 /** The comparison on screen, with its position among the visible ones and its rewards; `human_preferred` is the input's human label (None: the data has none). */
@@ -75,6 +85,35 @@ export interface Filters {
   attribute: string;
   side: SideFilter;
   outcome: OutcomeFilter;
+}
+
+/** A hand edit of the comparison on screen, rescored by the RM (core.rescore). `row` is its explanation-table row (an edited original as a rewrite of its side, attribute "hand-edit"); `target_row` the table row an edited rewrite replaces (-1: none); `response` the edited original response (None for a rewrite); `rederived` the comparison's rewrites re-derived against an edited pair (each `row_id` the table row it re-derives); `note` one line saying what happened. */
+export interface ShownEdit {
+  edit_id: number;
+  kind: EditKind;
+  target_row: number;
+  response: Preferred | null;
+  row: Row;
+  rederived: Row[];
+  note: string;
+}
+
+/** ComparisonView: rescore an edit in the background. `kind` "original": response `response` ("a"/"b") edited; "rewrite": table row `row_id` edited; "write": a rewrite typed for `attribute` and `side`. Unused fields are "" (`row_id` -1). */
+export interface RescoreMessage {
+  type: "rescore";
+  kind: EditKind;
+  comparison_id: string;
+  row_id: number;
+  response: string;
+  attribute: string;
+  side: string;
+  text: string;
+}
+
+/** ComparisonView: drop one edit (its id). */
+export interface UndoEditMessage {
+  type: "undo";
+  edit_id: number;
 }
 
 /** AttributePicker's traits; `error` is the last rejected custom attribute's reason. */
@@ -170,7 +209,7 @@ export interface WidgetStates {
 
 /** Each widget's synced trait names, in the contract's order: what its view listens to. */
 export const TRAITS = {
-  ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows", "empty"],
+  ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows", "empty", "edits_shown", "edit_attributes", "can_edit", "edit_unavailable", "edit_busy", "edit_status", "edit_error", "n_edits"],
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
   SensitivitySummary: ["rows", "headers", "legend", "empty"],

@@ -44,6 +44,7 @@ Preferred = Literal["a", "b"]
 ExampleKind = Literal["representative", "contrasting"]
 ExportFormat = Literal["csv", "jsonl"]
 Reading = Literal["not measured", "too few", "ok"]
+EditKind = Literal["original", "rewrite", "write"]
 
 ENUMS: dict[str, Any] = {
     "Side": Side,
@@ -55,6 +56,7 @@ ENUMS: dict[str, Any] = {
     "ExampleKind": ExampleKind,
     "ExportFormat": ExportFormat,
     "Reading": Reading,
+    "EditKind": EditKind,
 }
 """Named so that both sides share one spelling (``Outcome`` in TypeScript is this Literal)."""
 
@@ -111,6 +113,23 @@ class Filters(TypedDict):
     outcome: OutcomeFilter
 
 
+class ShownEdit(TypedDict):
+    """A hand edit of the comparison on screen, rescored by the RM (core.rescore). ``row`` is
+    its explanation-table row (an edited original as a rewrite of its side, attribute
+    "hand-edit"); ``target_row`` the table row an edited rewrite replaces (-1: none);
+    ``response`` the edited original response (None for a rewrite); ``rederived`` the
+    comparison's rewrites re-derived against an edited pair (each ``row_id`` the table row it
+    re-derives); ``note`` one line saying what happened."""
+
+    edit_id: int
+    kind: EditKind
+    target_row: int
+    response: Preferred | None
+    row: Row
+    rederived: list[Row]
+    note: str
+
+
 class PickerAttribute(TypedDict):
     """An attribute the AttributePicker offers; ``custom`` when the user added it."""
 
@@ -162,7 +181,11 @@ class SummaryRow(TypedDict):
 # -- synced traits, per widget --------------------------------------------------------------
 class ComparisonViewState(TypedDict):
     """ComparisonView's traits: Python filters and pages, the browser shows one page; `empty`
-    is what to say when no row is shown (no run yet, or no row matches the filters)."""
+    is what to say when no row is shown (no run yet, or no row matches the filters). The
+    `edit_*` traits are edit and rescore: the edits of the comparison on screen, the attributes
+    a rewrite can be written for, whether editing is possible (else `edit_unavailable` says
+    why), a rescore in flight, its status line and its error (one line), and how many edits
+    the view holds."""
 
     comparison: ShownComparison | None
     rows: list[Row]
@@ -173,6 +196,14 @@ class ComparisonViewState(TypedDict):
     page_size: int
     n_rows: int
     empty: str
+    edits_shown: list[ShownEdit]
+    edit_attributes: list[str]
+    can_edit: bool
+    edit_unavailable: str
+    edit_busy: bool
+    edit_status: str
+    edit_error: str
+    n_edits: int
 
 
 class AttributePickerState(TypedDict):
@@ -228,6 +259,28 @@ class ExportMessage(TypedDict):
     format: ExportFormat
 
 
+class RescoreMessage(TypedDict):
+    """ComparisonView: rescore an edit in the background. ``kind`` "original": response
+    ``response`` ("a"/"b") edited; "rewrite": table row ``row_id`` edited; "write": a rewrite
+    typed for ``attribute`` and ``side``. Unused fields are "" (``row_id`` -1)."""
+
+    type: Literal["rescore"]
+    kind: EditKind
+    comparison_id: str
+    row_id: int
+    response: str
+    attribute: str
+    side: str
+    text: str
+
+
+class UndoEditMessage(TypedDict):
+    """ComparisonView: drop one edit (its id)."""
+
+    type: Literal["undo"]
+    edit_id: int
+
+
 @dataclass(frozen=True)
 class WidgetContract:
     """One widget: its synced traits and the messages its front end may send."""
@@ -237,7 +290,7 @@ class WidgetContract:
 
 
 WIDGETS: dict[str, WidgetContract] = {
-    "ComparisonView": WidgetContract(ComparisonViewState),
+    "ComparisonView": WidgetContract(ComparisonViewState, (RescoreMessage, UndoEditMessage)),
     "AttributePicker": WidgetContract(AttributePickerState, (AddAttributeMessage,)),
     "Annotator": WidgetContract(AnnotatorState, (SaveAnnotationMessage, ExportMessage)),
     "SensitivitySummary": WidgetContract(SensitivitySummaryState),
