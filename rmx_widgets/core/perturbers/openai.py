@@ -31,7 +31,6 @@ import os
 import random
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +69,13 @@ from rmx_widgets.core.perturbers.openai_args import (
     reported_usage,
     rewrite_too_long,
     unreachable_message,
+)
+from rmx_widgets.core.perturbers.openai_session import (
+    CURRENT,
+    BatchState,
+    Session,
+    new_session,
+    run_in_session,
 )
 from rmx_widgets.core.perturbers.prompts import (
     ATTRIBUTE_TEMPLATE,
@@ -113,32 +119,6 @@ class _Attempt:
     reason: str = ""
     kind: FailureKind = FailureKind.OTHER
     delay: float | None = None
-
-
-class _BatchState:
-    """Connection health shared by one batch's requests, for failing fast: ``connect_failures``
-    counts connection failures since the last HTTP response. Before the server has answered
-    once, twice the first wave's size is enough evidence that it is not there; after, the limit
-    is a whole wave's retry budgets, so a server that dies mid-job stops the job."""
-
-    def __init__(self, n: int, concurrency: int, max_retries: int) -> None:
-        wave = max(1, min(n, concurrency))
-        self.fail_fast_after = 2 * wave
-        self.give_up_after = wave * (max_retries + 1)
-        self.reached_server = False
-        self.connect_failures = 0
-        self.last_error = ""
-
-    def answered(self) -> None:
-        self.reached_server = True
-        self.connect_failures = 0
-
-    def connect_failed(self, error: str) -> bool:
-        """Record a connection failure; ``True`` when the whole batch should stop."""
-        self.connect_failures += 1
-        self.last_error = error
-        limit = self.give_up_after if self.reached_server else self.fail_fast_after
-        return self.connect_failures >= limit
 
 
 class OpenAIPerturber(TemplatedLLM, BasePerturber):
@@ -240,6 +220,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_stats_lock"]  # locks do not pickle; copies get their own
+        state.pop("_session", None)  # a live client of this process's loop
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -256,6 +237,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         """The copy gets its own stats lock and backoff RNG (see ``TemplatedLLM``)."""
         self._stats_lock = threading.Lock()
         self._rng = random.Random(self._rng.random())
+        self.__dict__.pop("_session", None)  # its own client, closed when it is collected
 
     # -- public entry points -------------------------------------------------------------
 
@@ -267,22 +249,17 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     ) -> list[PerturbationResult]:
         """Rewrite every request; results come back in input order, one per request.
 
-        Blocking. Inside a running event loop (Jupyter) the batch runs on its own loop in a
-        worker thread, because ``asyncio.run`` cannot nest; async code can await
+        Blocking, from any thread (Jupyter's included): the batch runs on the process's
+        background loop with this perturber's one reused client (``openai_session``), so
+        batches from several threads share ``concurrency``; async code can await
         ``aperturb_batch`` instead. ``on_result(i, result)`` is called as each request
-        finishes (from the thread running the loop).
+        finishes (from the loop's thread).
         """
         requests = list(requests)
         if not requests:
             return []
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.aperturb_batch(requests, on_result=on_result))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmx-openai") as pool:
-            return pool.submit(
-                lambda: asyncio.run(self.aperturb_batch(requests, on_result=on_result))
-            ).result()
+        coro = self.aperturb_batch(requests, on_result=on_result)
+        return run_in_session(self, self.base_url, self.concurrency, coro)
 
     async def aperturb_batch(
         self, requests: Sequence[PerturbationRequest], on_result: ResultCallback | None = None
@@ -308,35 +285,15 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         headers = accept_encoding()
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        state = _BatchState(len(requests), self.concurrency, self.max_retries)
-        sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(
-            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-        )
+        state = BatchState(len(requests), self.concurrency, self.max_retries, headers)
         self._count("requests", len(requests))
-        async with httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            limits=limits,
-            timeout=httpx.Timeout(self.timeout),
-        ) as client:
-            tasks = [
-                asyncio.create_task(self._reported(i, on_result, client, sem, state, req, body))
-                for i, (req, body) in enumerate(zip(requests, payloads))
-            ]
-            try:
-                _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            except BaseException:  # cancelled from outside: do not leave tasks running
-                await cancel_all(tasks)
-                raise
-            errors = [
-                e
-                for t in tasks
-                if t.done() and not t.cancelled() and (e := t.exception()) is not None
-            ]
-            if errors:
-                await cancel_all(pending)
-                raise errors[0]
+        session = CURRENT.get()
+        if session is not None and session.loop is asyncio.get_running_loop():
+            tasks = await self._run_all(requests, payloads, on_result, session, state)
+        else:  # awaited on the caller's own loop: a client for this batch
+            own = new_session(self.base_url, self.concurrency)
+            async with own.client:
+                tasks = await self._run_all(requests, payloads, on_result, own, state)
         results = [t.result() for t in tasks]
         if not state.reached_server:
             raise PerturberError(
@@ -344,6 +301,33 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             )
         self._count("failures", sum(r.text is None for r in results))
         return results
+
+    async def _run_all(
+        self,
+        requests: list[PerturbationRequest],
+        payloads: list[dict[str, Any]],
+        on_result: ResultCallback | None,
+        session: Session,
+        state: BatchState,
+    ) -> list[asyncio.Task[PerturbationResult]]:
+        """Every request of one batch as a task on ``session``; the first job error raised."""
+        client, sem = session.client, session.semaphore
+        tasks = [
+            asyncio.create_task(self._reported(i, on_result, client, sem, state, req, body))
+            for i, (req, body) in enumerate(zip(requests, payloads))
+        ]
+        try:
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except BaseException:  # cancelled from outside: do not leave tasks running
+            await cancel_all(tasks)
+            raise
+        errors = [
+            e for t in tasks if t.done() and not t.cancelled() and (e := t.exception()) is not None
+        ]
+        if errors:
+            await cancel_all(pending)
+            raise errors[0]
+        return tasks
 
     # -- free-form chat (attribute discovery) ------------------------------------------
 
@@ -377,7 +361,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         on_result: ResultCallback | None,
         client: httpx.AsyncClient,
         sem: asyncio.Semaphore,
-        state: _BatchState,
+        state: BatchState,
         request: PerturbationRequest,
         body: dict[str, Any],
     ) -> PerturbationResult:
@@ -391,7 +375,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self,
         client: httpx.AsyncClient,
         sem: asyncio.Semaphore,
-        state: _BatchState,
+        state: BatchState,
         request: PerturbationRequest,
         body: dict[str, Any],
     ) -> PerturbationResult:
@@ -418,7 +402,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     async def _attempt(
         self,
         client: httpx.AsyncClient,
-        state: _BatchState,
+        state: BatchState,
         request: PerturbationRequest,
         body: dict[str, Any],
     ) -> _Attempt:
@@ -460,10 +444,14 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         return self._handle(resp, content, request)
 
     async def _exchange(
-        self, client: httpx.AsyncClient, state: _BatchState, body: dict[str, Any]
+        self, client: httpx.AsyncClient, state: BatchState, body: dict[str, Any]
     ) -> tuple[httpx.Response, bytes]:
         """Send one request and read its body, at most ``max_response_bytes`` of it decoded."""
-        async with client.stream("POST", "chat/completions", json=body) as resp:
+        timeout = httpx.Timeout(self.timeout)
+        post = client.stream(
+            "POST", "chat/completions", json=body, headers=state.headers, timeout=timeout
+        )
+        async with post as resp:
             state.answered()
             if 300 <= resp.status_code < 400:  # refused unread (see _raise_for_job_error)
                 return resp, b""
