@@ -9,9 +9,10 @@ This module is the run loop only. What a row is (margins, CF/SF, distances) live
 ``core.rows``; what a run returns in ``core.result``; and caching, in ``core.cached``: the
 perturber and the RM are used through ``CachedPerturber``/``CachedRewardModel``, which answer
 from the store, claim what they compute (so processes sharing a store split the work) and write
-every result the moment it exists. Work runs in batches of whole comparisons, so a job killed at
+every result the moment it exists. Work lands in batches of whole comparisons, so a job killed at
 any point loses only the work in flight, a rerun resumes with no repeated model calls, a widget
-can redraw after each batch and Cancel stops between two batches.
+can redraw after each batch and Cancel stops between two batches; the rewrites of the next
+batches stream in while the RM scores (``core.pipeline``).
 
 With a null perturber (``core.null_run``) the same planned rewrites are then run again, batch by
 batch, by that attribute-blind perturber, scored by the same RM through the same store: its rows
@@ -28,6 +29,7 @@ import copy
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +37,15 @@ import pandas as pd
 
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
-from rmx_widgets.core.cached import CachedPerturber, CachedRewardModel, CachedScores
+from rmx_widgets.core.cached import Cached, CachedPerturber, CachedRewardModel, CachedScores
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
 from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
-from rmx_widgets.core.perturbers.base import Perturber, as_perturber
+from rmx_widgets.core.perturbers.base import PerturbationResult, Perturber, as_perturber
+from rmx_widgets.core.pipeline import default_ahead, stream_rewrites
 from rmx_widgets.core.result import (
     ExplanationResult,
     RunStats,
@@ -58,6 +61,7 @@ from rmx_widgets.core.rows import (
     PlannedRewrite,
     Rewritten,
     check_restrict,
+    concat_rows,
     explanation_rows,
     originals_table,
     plan_rewrites,
@@ -97,7 +101,10 @@ class Explainer:
     ``judge`` (default ``None``: none) is a rewrite judge (``core.validity``: a
     ``RewriteJudge`` or a callable) that gives each successful rewrite a verdict, the table's
     ``valid`` / ``validity_reason``; ``result.sensitivity(valid_only=True)`` then computes
-    every figure on the valid rewrites only.
+    every figure on the valid rewrites only. ``lookahead`` (default ``None``: automatic) is how
+    many batches the perturber works ahead of the RM (``core.pipeline``): by default enough to
+    keep a ``ConcurrentBatches`` perturber's requests in flight, none for a local one; 0 is
+    the batch-by-batch loop.
     """
 
     def __init__(
@@ -115,18 +122,22 @@ class Explainer:
         restrict: str = "all",
         effects: bool = False,
         judge: Any = None,
+        lookahead: int | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise OptionError(  # before the store is opened: a refused run leaves no file
-                f"batch_size must be a whole number of at least 1, got {batch_size!r}."
-            )
+        for name, value, least in (("batch_size", batch_size, 1), ("lookahead", lookahead, 0)):
+            if name == "lookahead" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise OptionError(  # before the store is opened: a refused run leaves no file
+                    f"{name} must be a whole number of at least {least}, got {value!r}."
+                )
         judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
         self.rm: RewardModel = refuse_pairwise_effects(as_reward_model(rm), effects)
         self.perturber: Perturber = as_perturber(perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
         self.store = store if isinstance(store, Store) else Store(store)
-        self.batch_size = batch_size
+        self.batch_size, self.lookahead = batch_size, lookahead
         self.tie_eps = tie_eps
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
@@ -199,8 +210,8 @@ class Explainer:
             restrict,
             effect_frames.append,
         )
-        null_table = _concat(null_frames) if stats.null_perturber is not None else None
-        result = self._result(_concat(frames), originals, comps, attrs, stats, null_table)
+        null_table = concat_rows(null_frames) if stats.null_perturber is not None else None
+        result = self._result(concat_rows(frames), originals, comps, attrs, stats, null_table)
         result.effects_table = concat_effect_rows(effect_frames) if self.effects else None
         return result
 
@@ -500,20 +511,25 @@ class Explainer:
     ) -> Iterator[pd.DataFrame]:
         """The one batch loop of the main run and of the null's: run ``items`` in batches of
         whole comparisons, stopping between two batches once ``cancel`` is set, and count into
-        ``stats`` (the null's counters if ``null``) what each batch cost."""
+        ``stats`` (the null's counters if ``null``) what each batch cost. The rewrites stream
+        in ahead of scoring (``core.pipeline``; ``lookahead`` batches, 0: none)."""
         from tqdm.auto import tqdm
 
         perturber = self.null_perturber if null else self.perturber
-        assert perturber is not None  # (the null loop runs only with a null perturber)
+        cached = self._null_rewrites if null else self._rewrites
+        assert perturber is not None and cached is not None  # (the null: only with one)
+        size = self.batch_size * 2
+        batches = [items[start : start + size] for start in range(0, len(items), size)]
+        ahead = default_ahead(perturber, size) if self.lookahead is None else self.lookahead
         desc = "null rewrites" if null else "explaining"
-        with tqdm(total=len(items), desc=desc, unit="rewrite", disable=not self.progress) as bar:
-            for start in range(0, len(items), self.batch_size * 2):
+        bar = tqdm(total=len(items), desc=desc, unit="rewrite", disable=not self.progress)
+        with bar, closing(stream_rewrites(batches, cached, ahead, cancel)) as stream:
+            for batch in batches:
                 if cancel is not None and cancel.is_set():
                     stats.cancelled = True
                     return
-                batch = items[start : start + self.batch_size * 2]
                 try:
-                    frame = self._run_batch(batch, stats, null)
+                    frame = self._run_batch(batch, next(stream), stats, null)
                 finally:
                     grown = {k: v - baseline.get(k, 0) for k, v in perturber.stats.items()}
                     if null:
@@ -539,35 +555,23 @@ class Explainer:
         null: bool = False,
     ) -> CachedScores:
         """Score through the cache, counting into ``stats`` (the null's counters if ``null``)."""
-        scored = self._scores.score(prompts, responses)
-        if null:
-            stats.null_scores_computed += scored.computed
-            stats.null_scores_cached += scored.cached
-        else:
-            stats.scores_computed += scored.computed
-            stats.scores_cached += scored.cached
-        stats.computed_elsewhere += scored.elsewhere
-        stats.truncated_inputs += scored.newly_truncated
-        return scored
+        got = self._scores.score(prompts, responses)
+        stats.count_scores(got.computed, got.cached, got.elsewhere, got.newly_truncated, null)
+        return got
 
     def _run_batch(
-        self, batch: Sequence[PlannedRewrite], stats: RunStats, null: bool = False
+        self,
+        batch: Sequence[PlannedRewrite],
+        rewrites: Cached[PerturbationResult],
+        stats: RunStats,
+        null: bool = False,
     ) -> pd.DataFrame:
-        """Perturb, score and turn one batch into rows (every result already stored), with the
-        null perturber if ``null``."""
-        cached = self._null_rewrites if null else self._rewrites
-        assert cached is not None  # (iter_null_batches runs only with a null perturber)
-        rewrites = cached.perturb_batch([it.request for it in batch])
-        failures = sum(r.text is None for r in rewrites.values)
-        if null:
-            stats.null_perturbations_computed += rewrites.computed
-            stats.null_perturbations_cached += rewrites.cached
-            stats.null_failures += failures
-        else:
-            stats.perturbations_computed += rewrites.computed
-            stats.perturbations_cached += rewrites.cached
-            stats.perturbation_failures += failures
-        stats.computed_elsewhere += rewrites.elsewhere
+        """Score one batch's ``rewrites`` (the null perturber's if ``null``) and turn it into
+        rows, every result already stored."""
+        who = self.null_perturber if null else self.perturber
+        assert who is not None  # (the null's batches run only with a null perturber)
+        failed, got = sum(r.text is None for r in rewrites.values), rewrites
+        stats.count_rewrites(got.computed, got.cached, got.elsewhere, failed, null)
         ok = {i: r.text for i, r in enumerate(rewrites.values) if r.text is not None}
         if self._pairs is not None:  # judged against the other response (core.pairwise_run)
             rewritten = self._pairs.rewritten(batch, rewrites.values, stats, null)
@@ -584,16 +588,9 @@ class Explainer:
         frame = explanation_rows(
             rewritten,
             embedder=self.embedder,
-            perturber=cached.perturber.identity,
+            perturber=who.identity,
             rm=self.rm.identity,
         )
         if null or self._validity is None:  # the null's rewrites are never judged
             return frame
         return self._validity(frame, batch, stats)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The landed batches as one table (an empty one with every column if none landed)."""
-    if frames:
-        return pd.concat(frames, ignore_index=True)
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})

@@ -96,6 +96,33 @@ class RunStats:
     rewrite_position_comparisons: int = 0
     rewrite_position_disagreements: int = 0
 
+    def count_rewrites(
+        self, computed: int, cached: int, elsewhere: int, failures: int, null: bool
+    ) -> None:
+        """Count one batch's rewrites (into the null's counters if ``null``)."""
+        if null:
+            self.null_perturbations_computed += computed
+            self.null_perturbations_cached += cached
+            self.null_failures += failures
+        else:
+            self.perturbations_computed += computed
+            self.perturbations_cached += cached
+            self.perturbation_failures += failures
+        self.computed_elsewhere += elsewhere
+
+    def count_scores(
+        self, computed: int, cached: int, elsewhere: int, truncated: int, null: bool
+    ) -> None:
+        """Count one call's RM scores (into the null's counters if ``null``)."""
+        if null:
+            self.null_scores_computed += computed
+            self.null_scores_cached += cached
+        else:
+            self.scores_computed += computed
+            self.scores_cached += cached
+        self.computed_elsewhere += elsewhere
+        self.truncated_inputs += truncated
+
     def as_dict(self) -> dict[str, Any]:
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
 

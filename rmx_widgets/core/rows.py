@@ -322,3 +322,10 @@ def explanation_rows(
     # text with missing values, as Parquet reads it back (an all-None column would be objects)
     frame["validity_reason"] = frame["validity_reason"].astype("str")
     return frame
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The landed batches as one table (an empty one with every column if none landed)."""
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS})

@@ -132,6 +132,18 @@ class Perturber(Protocol):
 
 
 @runtime_checkable
+class ConcurrentBatches(Protocol):
+    """A perturber whose ``perturb_batch`` may be called from several threads at once, every
+    call sharing one bound of ``batch_concurrency`` requests in flight (``OpenAIPerturber``:
+    one client on one event loop). The Explainer streams such a perturber (``core.pipeline``):
+    the next batches' requests stay in flight while the RM scores the current one, which pays
+    only when requests wait on a server rather than on this machine's CPU."""
+
+    @property
+    def batch_concurrency(self) -> int: ...
+
+
+@runtime_checkable
 class BarePerturber(Protocol):
     """The least an object must have to be used as a perturber: ``identity`` and
     ``perturb_batch(requests)`` (``as_perturber`` declares the rest for it, see

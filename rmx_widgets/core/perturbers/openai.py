@@ -210,6 +210,10 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
         self._stats_lock = threading.Lock()
 
+    @property
+    def batch_concurrency(self) -> int:  # ``ConcurrentBatches``: batches share one bound
+        return self.concurrency
+
     def __repr__(self) -> str:
         return (
             f"OpenAIPerturber(model={self.model!r}, base_url={redact(self.base_url)!r}, "

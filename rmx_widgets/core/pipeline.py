@@ -1,0 +1,119 @@
+"""The streaming pipeline of a run: the perturber works ahead while the RM scores.
+
+A run alternates two different costs: rewrites wait on an LLM server (latency-bound) and scores
+wait on this machine's CPU or GPU (compute-bound). Run one after the other, batch by batch, a
+run costs their sum, and each batch's slowest request idles every other slot. Here the rewrites
+of the next ``ahead`` batches are requested (in worker threads) while the caller scores and
+lands the current one, so the run costs about the larger of the two:
+
+- generation never waits for scoring: up to ``ahead`` batches are being rewritten at any time,
+  and with a ``ConcurrentBatches`` perturber (``OpenAIPerturber``) they share its one bound of
+  ``concurrency`` requests, so a batch's slow tail leaves no slot idle while others wait;
+- batches are handed back in plan order, each once all its rewrites are in, so the table, the
+  ``on_batch`` frames and the RM's batches are those of the batch-by-batch loop (``ahead=0``);
+- memory is bounded: at most ``ahead`` batches are generated and not yet handed back;
+- every rewrite goes through ``CachedPerturber`` as before (claims, one store write per result,
+  claims released on the way out), so resume, claims between processes and exactly-once
+  storing hold unchanged. Two batches in flight that share a request would both claim it for
+  this process, so a batch waits for the earlier batches holding any of its requests;
+- Cancel: no batch is started once ``cancel`` is set, the ones in flight finish (their rewrites
+  are stored, a rerun uses them) and nothing after the last landed batch is scored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from rmx_widgets.core.cached import Cached, CachedPerturber
+from rmx_widgets.core.perturbers.base import (
+    ConcurrentBatches,
+    PerturbationRequest,
+    PerturbationResult,
+    Perturber,
+)
+from rmx_widgets.core.rows import PlannedRewrite
+
+MAX_AHEAD = 32  # worker threads at most: each only waits on its batch
+
+
+def default_ahead(perturber: Perturber, batch_items: int) -> int:
+    """How many batches to rewrite ahead of scoring: enough for two waves of the perturber's
+    requests in flight (so its bound is always full) and at least two, for a
+    ``ConcurrentBatches`` perturber; none otherwise: a local perturber computes on the same
+    machine as the RM, and running it in parallel with itself could be unsafe."""
+    if not isinstance(perturber, ConcurrentBatches):
+        return 0
+    waves = -(-2 * max(1, perturber.batch_concurrency) // max(1, batch_items))
+    return max(2, min(MAX_AHEAD, waves))
+
+
+def _perturb_after(
+    cached: CachedPerturber,
+    requests: list[PerturbationRequest],
+    earlier: set[Future[Cached[PerturbationResult] | None]],
+    stop: threading.Event,
+) -> Cached[PerturbationResult] | None:
+    """One batch's rewrites, once the earlier batches that share a request are done (so this
+    one finds those in the store); nothing if the pipeline stopped meanwhile."""
+    if earlier:
+        wait(earlier)
+    if stop.is_set():
+        return None
+    return cached.perturb_batch(requests)
+
+
+def stream_rewrites(
+    batches: Sequence[Sequence[PlannedRewrite]],
+    cached: CachedPerturber,
+    ahead: int,
+    cancel: threading.Event | None = None,
+) -> Generator[Cached[PerturbationResult], None, None]:
+    """The rewrites of each batch, in order, with up to ``ahead`` later batches in flight.
+
+    ``ahead=0`` rewrites each batch when it is asked for, in the caller's thread (the
+    batch-by-batch loop). Close the iterator (or exhaust it) to stop: batches not started are
+    dropped and the ones in flight are waited for, so no rewrite outlives the run. An error
+    of a batch is raised when that batch is asked for, as in the batch-by-batch loop.
+    """
+    if ahead <= 0:
+        for batch in batches:
+            yield cached.perturb_batch([it.request for it in batch])
+        return
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="rmx-perturb")
+    stop = threading.Event()
+    in_flight: deque[Future[Cached[PerturbationResult] | None]] = deque()
+    keys_of: dict[Future[Cached[PerturbationResult] | None], list[str]] = {}
+    holder: dict[str, Future[Cached[PerturbationResult] | None]] = {}  # key → last batch
+    next_batch = 0
+
+    def top_up() -> None:
+        nonlocal next_batch
+        while next_batch < len(batches) and len(in_flight) < ahead:
+            if stop.is_set() or (cancel is not None and cancel.is_set()):
+                return
+            requests = [it.request for it in batches[next_batch]]
+            keys = [cached.key(r) for r in requests]
+            earlier = {holder[k] for k in keys if k in holder}
+            future = pool.submit(_perturb_after, cached, requests, earlier, stop)
+            holder.update(dict.fromkeys(keys, future))
+            keys_of[future] = keys
+            in_flight.append(future)
+            next_batch += 1
+
+    try:
+        top_up()
+        while in_flight:
+            future = in_flight.popleft()
+            rewrites = future.result()
+            for k in keys_of.pop(future):
+                if holder.get(k) is future:
+                    del holder[k]
+            top_up()
+            assert rewrites is not None  # (only a stopped pipeline skips a batch)
+            yield rewrites
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
