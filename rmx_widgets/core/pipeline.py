@@ -75,7 +75,8 @@ def stream_rewrites(
 
     ``ahead=0`` rewrites each batch when it is asked for, in the caller's thread (the
     batch-by-batch loop). Close the iterator (or exhaust it) to stop: batches not started are
-    dropped and the ones in flight are waited for, so no rewrite outlives the run. An error
+    dropped and the ones in flight are waited for, so no rewrite outlives the run (except on
+    Ctrl-C, which returns at once: those batches finish storing in their threads). An error
     of a batch is raised when that batch is asked for, as in the batch-by-batch loop.
     """
     if ahead <= 0:
@@ -103,6 +104,7 @@ def stream_rewrites(
             in_flight.append(future)
             next_batch += 1
 
+    abandon = False
     try:
         top_up()
         while in_flight:
@@ -114,6 +116,9 @@ def stream_rewrites(
             top_up()
             assert rewrites is not None  # (only a stopped pipeline skips a batch)
             yield rewrites
+    except KeyboardInterrupt:  # stop now; the batches in flight finish (and store) behind us
+        abandon = True
+        raise
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not abandon, cancel_futures=True)

@@ -1,8 +1,9 @@
 """LLM perturbations through any OpenAI-compatible chat-completions server.
 
 One backend covers the OpenAI API, vLLM, TGI, Ollama, LM Studio and llama.cpp servers (``POST
-{base_url}/chat/completions``). A batch runs as concurrent requests on one ``httpx.AsyncClient``
-bounded by a semaphore: a job is thousands of short requests, and latency dominates.
+{base_url}/chat/completions``). A batch runs as concurrent requests on the perturber's one
+reused ``httpx.AsyncClient`` bounded by a semaphore (``openai_session``): a job is thousands of
+short requests, and latency dominates.
 
 Failure policy (see ``perturbers/base.py``): a request that keeps failing (rate limits, server
 errors, timeouts, replies that do not parse) becomes a recorded failure with its reason, so one
@@ -149,7 +150,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     Declared capabilities: it streams (``on_result`` hears about each request as it is final)
     and ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
     ``http_requests`` (attempts sent), ``retries``, ``failures`` (recorded failed
-    perturbations) and the ``prompt_tokens``/``completion_tokens`` the server reported.
+    perturbations) and the ``prompt_tokens``/``completion_tokens`` the server reported; and
+    ``perturb_batch`` may be called from several threads at once, all sharing one client and
+    ``concurrency`` (``ConcurrentBatches``), so the Explainer streams it (``core.pipeline``).
     """
 
     streams_results = supports_two_step = True
