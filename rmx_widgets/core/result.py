@@ -170,12 +170,24 @@ class ExplanationResult:
     def ties(self) -> pd.DataFrame:
         return self.originals[self.originals["tie"]]
 
-    def sensitivity(self, **kwargs: Any) -> pd.DataFrame:
+    def sensitivity(self, by: str | None = None, **kwargs: Any) -> pd.DataFrame:
         """PFR per attribute and direction with bootstrap CIs (see ``core.sensitivity``),
         tested against the attached null table unless ``null=`` is given (``null=None``: no
-        null test)."""
+        null test). ``by``: a slice (``"slice.domain"`` or ``"domain"``, ``core.slices``):
+        the same table once per value of that input field, its first column the value."""
         null = kwargs.pop("null", self.null_table)
+        if by is not None:
+            from rmx_widgets.core.slices import sensitivity_by
+
+            return sensitivity_by(self.table, null, by, **kwargs)
         return sensitivity_with_null(self.table, null, **kwargs)
+
+    def objective_effects(self) -> pd.DataFrame:
+        """A multi-objective RM's mean change of each objective's reward per attribute ×
+        direction, with n and failures (``core.objectives``)."""
+        from rmx_widgets.core.objectives import objective_effects
+
+        return objective_effects(self.table)
 
     def effects(self, **kwargs: Any) -> pd.DataFrame:
         """Naive and corrected (RATE) effect per attribute × direction, in units of the RM's
