@@ -98,3 +98,27 @@ def objective_effects(table: pd.DataFrame) -> pd.DataFrame:
                 mean = math.fsum(values) / n if n else math.nan
                 records.append((attribute, direction, name, mean, n, n_failed))
     return pd.DataFrame(records, columns=EFFECT_COLUMNS)
+
+
+def format_objective_effects(table: pd.DataFrame) -> list[str]:
+    """:func:`objective_effects` as aligned text lines for a terminal, one line per attribute
+    × direction: each objective's mean change (``+0.123``, or "not measured"), then n and
+    the failed rewrites."""
+    effects = objective_effects(table)
+    names = list(pd.unique(effects["objective"]))
+    header = ["attribute", "direction", *names, "n", "failed"]
+    lines = [header]
+    for (attribute, direction), cell in effects.groupby(["attribute", "direction"], sort=False):
+        means = dict(zip(cell["objective"], cell["mean_delta"]))
+        n = int(cell["n"].max())
+        lines.append(
+            [
+                str(attribute),
+                str(direction),
+                *(f"{means[o]:+.3f}" if math.isfinite(means[o]) else "not measured" for o in names),
+                str(n),
+                str(int(cell["n_failed"].iloc[0])),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]

@@ -84,6 +84,17 @@ def with_slices(
     return out
 
 
+def check_slice_field(by: str, comps: Sequence[Comparison]) -> str:
+    """The field ``by`` names (``"domain"`` or ``"slice.domain"``) when ``comps`` carry it,
+    else ``RMXError`` listing the fields they do carry: checked before any model loads."""
+    fields = slice_fields(comps)
+    field = by.removeprefix(PREFIX) if isinstance(by, str) else by
+    if field in fields:
+        return field
+    listed = ", ".join(fields) if fields else "none (only prompt, responses and id)"
+    raise RMXError(f"no field {by!r} in the input to split by; its extra fields are: {listed}.")
+
+
 def slice_column(table: pd.DataFrame, by: str) -> str:
     """The table column ``by`` names: ``"slice.domain"`` or ``"domain"``; ``RMXError``
     naming the table's slices when it has no such column."""
