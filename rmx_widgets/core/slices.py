@@ -125,7 +125,8 @@ def sensitivity_by(
 ) -> pd.DataFrame:
     """``sensitivity`` once per slice of ``by``: the sensitivity columns after a first column
     named like the slice (``slice.domain``) holding its value. The null test of a slice uses
-    the null rows of the slice's comparisons; the margin change is scaled by the whole table's
+    the null rows of the slice's comparisons (none: its null columns are not measured, as
+    without a null run); the margin change is scaled by the whole table's
     reward spread (see the module docstring)."""
     from rmx_widgets.core.sensitivity import reward_spread, sensitivity
 
@@ -136,6 +137,8 @@ def sensitivity_by(
         rows = slice_rows(table, column, value)
         ids = set(rows["comparison_id"])
         sub_null = None if null is None else null[null["comparison_id"].isin(ids)]
+        if sub_null is not None and sub_null.empty:
+            sub_null = None  # no null rewrite of this slice: its null test is not measured
         part = sensitivity(rows, null=sub_null, **kwargs)
         part.insert(0, column, value)
         parts.append(part)
