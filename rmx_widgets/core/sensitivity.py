@@ -38,6 +38,7 @@ from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _with_pooled
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
+from rmx_widgets.core.rows import hand_edit_rows
 from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS, valid_only_rows, validity_columns
 
 SENSITIVITY_COLUMNS = [
@@ -166,10 +167,16 @@ def sensitivity(
     ``n_failed`` still counts the failed rewrites. A table without any verdict raises
     ``OptionError``; an attribute with no valid rewrite keeps its rows, n = 0, NaN PFR.
 
+    Hand edits (perturber ``manual``, ``core.rescore``: kept in a table by
+    ``result.keep_edits``) are left out of every figure: a person chose each of them while
+    reading the results, so they are not a sample of the perturber's rewrites, and counting
+    them would bias the rates towards whatever the reader was probing.
+
     ``spread``: the reward spread s to scale the margin change by instead of this table's
     own (``core.slices`` passes the whole table's, so every slice's figure shares one unit).
     """
     _check_arguments(table, n_boot, confidence)
+    table = table[~hand_edit_rows(table)]
     attributes = list(pd.unique(table["attribute"]))
     validity = validity_columns(table, attributes, DIRECTION_ROWS)
     if valid_only:
