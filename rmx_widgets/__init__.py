@@ -29,6 +29,8 @@ _LAZY = {
     "CallablePerturber": "rmx_widgets.core.perturbers.base",
     "PerturbationRequest": "rmx_widgets.core.perturbers.base",
     "CallableRewardModel": "rmx_widgets.core.reward_models.base",
+    "MultiObjectiveRewardModel": "rmx_widgets.core.reward_models.base",
+    "ObjectiveScores": "rmx_widgets.core.reward_models.base",
     "OpenAIPerturber": "rmx_widgets.core.perturbers.openai",
     "HFPerturber": "rmx_widgets.core.perturbers.hf",
     "VLLMPerturber": "rmx_widgets.core.perturbers.vllm",

@@ -30,6 +30,14 @@ def tiny_decoder_rm_no_template(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_multi_objective_rm(tmp_path_factory):
+    """Three outputs named helpfulness, correctness, verbosity (tiny_models.OBJECTIVES)."""
+    from tiny_models import build_multi_objective_rm
+
+    return build_multi_objective_rm(tmp_path_factory.mktemp("multi_objective_rm"))
+
+
+@pytest.fixture(scope="session")
 def tiny_encoder_rm(tmp_path_factory):
     from tiny_models import build_encoder_rm
 

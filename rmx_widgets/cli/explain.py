@@ -64,6 +64,14 @@ def add_parsers(sub: Any) -> None:
         "or 'invariant to ATTRIBUTE'; pass rates go to the summary, expectations.csv and the "
         "report",
     )
+    e.add_argument(
+        "--by",
+        default=None,
+        metavar="FIELD",
+        help="also print the sensitivity once per value of FIELD, an extra column of the input "
+        "(e.g. domain, subset, source): the table's slice.FIELD column, with each slice's n "
+        "and failures",
+    )
     options.add_force_option(e)
     e.set_defaults(func=cmd_explain)
 
@@ -108,6 +116,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from rmx_widgets.core.rows import check_restrict
 
     check_restrict(args.restrict, comps)  # missing human labels fail before any model loads
+    if args.by is not None:  # so does a slice the input does not have
+        from rmx_widgets.core.slices import check_slice_field
+
+        check_slice_field(args.by, comps)
     attributes = options.attributes(args)
     if attributes is not None:  # unknown names fail before any model loads
         from rmx_widgets.core.attributes import resolve_attributes
@@ -143,6 +155,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         expectations=expectations,
         judge=judge,
         valid_only=args.valid_only,
+        by=args.by,
     )
 
 
@@ -187,6 +200,7 @@ def _run(
     expectations: Any = (),
     judge: Any = None,
     valid_only: bool = False,
+    by: str | None = None,
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
@@ -212,6 +226,7 @@ def _run(
                 effects,
                 judge,
                 valid_only,
+                by,
             )
         except BaseException:
             # still holding the lock, so no other run is using the folder we remove
@@ -249,6 +264,7 @@ def _run_locked(
     effects: bool = False,
     judge: Any = None,
     valid_only: bool = False,
+    by: str | None = None,
 ) -> None:
     from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
     from rmx_widgets.core.explain import Explainer
@@ -299,6 +315,7 @@ def _run_locked(
     _print_null(run.summary, skipped or run.stats.null_skipped)
     _print_judge(run.summary)
     _print_sensitivity(run.sensitivity, judged=bool(run.summary.get("judge")))
+    _print_by_slice_and_objectives(run, out, by, valid_only)
     _print_expectations(expected)
     paths = list(run.paths.values())
     if effects:
@@ -417,7 +434,29 @@ def _print_judge(s: Mapping[str, Any]) -> None:
         )
 
 
-def _print_sensitivity(sens: Any, judged: bool = False) -> None:
+def _print_by_slice_and_objectives(run: Any, out: Path, by: str | None, valid_only: bool) -> None:
+    """With ``by``: the sensitivity of each slice (core.slices), n and failures in every row;
+    for a multi-objective RM: each objective's mean change per attribute (core.objectives)."""
+    from rmx_widgets.core.objectives import format_objective_effects, objective_columns
+    from rmx_widgets.core.slices import sensitivity_by, slice_rows, slice_values
+    from rmx_widgets.core.table_io import read_table
+
+    table = read_table(out / "table.parquet")
+    if by is not None:
+        sens = sensitivity_by(table, run.null_table, by, valid_only=valid_only)
+        column = str(sens.columns[0])
+        for value in slice_values(table, column):
+            part = slice_rows(sens, column, value).drop(columns=[column])
+            shown = "(missing)" if value is None else repr(value)
+            n = slice_rows(table, column, value)["comparison_id"].nunique()
+            _print_sensitivity(part, title=f"{column} = {shown}: {n} comparison(s)")
+    if objective_columns(table):
+        print("\nObjectives (mean change of each objective's reward for the rewritten side)")
+        for line in format_objective_effects(table):
+            print(line)
+
+
+def _print_sensitivity(sens: Any, judged: bool = False, title: str | None = None) -> None:
     """The pooled rows, one attribute a line: n, failed rate, valid-rewrite rate (when a
     rewrite judge ran: ``judged``), PFR [interval], null PFR, excess, Holm p and the
     significance marker, with the "too few" / "not measured" marks and a legend (the cells
@@ -437,10 +476,14 @@ def _print_sensitivity(sens: Any, judged: bool = False) -> None:
         for line, row in zip(lines, pooled):
             line.insert(at, row_valid_text(row))
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
+    if title is None:
+        print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
+    else:
+        print(f"\nSlice {title}")
     for line in [header, *lines]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
-    print(legend())
+    if title is None:  # a slice's table reads as the global one above it
+        print(legend())
     if judged:
         print(
             "valid = rewrites the judge found valid / rewrites it judged (rate); "

@@ -47,7 +47,8 @@ PORT = _int_in(1, 65535)
 RM_SPEC = (
     "[NAME=]transparent | transparent:feature=weight,... | hub name or local path of a "
     "sequence-classification RM, with :head=N for output N of several or :head=value_head "
-    "(TRL / OpenRLHF value head) | dpo:policy=PATH,ref=PATH[,beta=0.1] (DPO implicit reward) "
+    "(TRL / OpenRLHF value head) or :objectives=all|A,B|A=w,B=w (a multi-objective RM's "
+    "outputs by id2label name) | dpo:policy=PATH,ref=PATH[,beta=0.1] (DPO implicit reward) "
     "| pairwise:MODULE:FUNCTION (fn(prompts, a, b) -> P(a > b)) | pairwise:bt:RM_SPEC "
     "(Bradley-Terry judge of a scalar RM) | vllm:NAME (the RM on vLLM; CUDA only) "
     "| llm-judge:MODEL[,mode=pairwise|score][,base_url=URL] (an LLM judge, OpenAI-compatible API)"

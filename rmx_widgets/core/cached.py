@@ -37,7 +37,14 @@ from rmx_widgets.core.perturbers.base import (
     Perturber,
     check_rewrite,
 )
-from rmx_widgets.core.reward_models.base import RewardModel, checked_scores, truncated_indices
+from rmx_widgets.core.reward_models.base import (
+    MultiObjectiveRewardModel,
+    RewardModel,
+    checked_objective_scores,
+    checked_scores,
+    objective_identity,
+    truncated_indices,
+)
 from rmx_widgets.core.store import Store, content_key
 
 _POLL_START, _POLL_MAX = 0.01, 0.2  # seconds between looks at results another process owes us
@@ -222,14 +229,47 @@ class CachedScores(Cached[float]):
 
 class CachedRewardModel:
     """``rm`` through ``store``: each distinct (prompt, response) is scored at most once, and
-    every score is checked (``checked_scores``) before it can be stored."""
+    every score is checked (``checked_scores``) before it can be stored.
+
+    A multi-objective RM (``MultiObjectiveRewardModel``) is scored with ``score_objectives``:
+    its combined reward is stored as the score, and each objective's reward beside it, keyed
+    like a score under ``objective_identity(rm.identity, name)``, so ``objective_scores``
+    answers from the store without another forward pass."""
 
     def __init__(self, rm: RewardModel, store: Store) -> None:
         self.rm = rm
         self.store = store
+        self.objectives: tuple[str, ...] = (
+            tuple(rm.objectives) if isinstance(rm, MultiObjectiveRewardModel) else ()
+        )
 
     def key(self, prompt: Prompt, response: str) -> str:
         return content_key("score", self.rm.identity, prompt_key(prompt), response)
+
+    def objective_key(self, objective: str, prompt: Prompt, response: str) -> str:
+        identity = objective_identity(self.rm.identity, objective)
+        return content_key("score", identity, prompt_key(prompt), response)
+
+    def _rewards(
+        self, prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> tuple[list[float], list[tuple]]:
+        """The checked combined rewards, and the store rows of every objective's reward (none
+        for a one-objective RM); ``truncated`` of each is the RM's report for the input."""
+        if not isinstance(self.rm, MultiObjectiveRewardModel) or not self.objectives:
+            return checked_scores(self.rm, prompts, responses), []
+        got = checked_objective_scores(self.rm, prompts, responses)
+        cut = set(truncated_indices(self.rm, len(responses)))
+        rows = [
+            (
+                self.objective_key(name, p, r),
+                objective_identity(self.rm.identity, name),
+                got.objectives[name][j],
+                j in cut,
+            )
+            for name in self.objectives
+            for j, (p, r) in enumerate(zip(prompts, responses))
+        ]
+        return got.combined, rows
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> CachedScores:
         keys = [self.key(p, r) for p, r in zip(prompts, responses)]
@@ -241,12 +281,16 @@ class CachedRewardModel:
         def compute(mine: list[str]) -> dict[str, float]:
             nonlocal cut_here
             idx = [first[k] for k in mine]
-            rewards = checked_scores(
-                self.rm, [prompts[i] for i in idx], [responses[i] for i in idx]
+            rewards, objective_rows = self._rewards(
+                [prompts[i] for i in idx], [responses[i] for i in idx]
             )
             cut = set(truncated_indices(self.rm, len(idx)))
             self.store.put_scores(
-                [(k, self.rm.identity, r, j in cut) for j, (k, r) in enumerate(zip(mine, rewards))]
+                objective_rows
+                + [
+                    (k, self.rm.identity, r, j in cut)
+                    for j, (k, r) in enumerate(zip(mine, rewards))
+                ]
             )
             cut_here += len(cut)
             return dict(zip(mine, rewards))
@@ -261,3 +305,27 @@ class CachedRewardModel:
             truncated=[k in truncated for k in keys],
             newly_truncated=cut_here,
         )
+
+    def objective_scores(
+        self, prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> dict[str, list[float]]:
+        """Each objective's reward of every (prompt, response), by objective name (empty for
+        a one-objective RM): from the store, where ``score`` put them, else scored now with
+        ``score_objectives`` and stored (the combined reward is left to ``score``, whose keys
+        this call has not claimed)."""
+        if not self.objectives:
+            return {}
+        pairs = list(zip(prompts, responses))
+        keys = [self.objective_key(n, p, r) for n in self.objectives for p, r in pairs]
+        where = {k: j % len(pairs) for j, k in enumerate(keys)} if pairs else {}
+
+        def compute(mine: list[str]) -> dict[str, float]:
+            idx = sorted({where[k] for k in mine})
+            ps, rs = [prompts[i] for i in idx], [responses[i] for i in idx]
+            _, rows = self._rewards(ps, rs)
+            self.store.put_scores(rows)
+            return {row[0]: row[2] for row in rows}
+
+        got = claim_or_wait(self.store, "scores", keys, self.store.get_scores, compute)
+        n = len(pairs)
+        return {name: got.values[j * n : (j + 1) * n] for j, name in enumerate(self.objectives)}

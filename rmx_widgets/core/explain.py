@@ -9,19 +9,18 @@ This module is the run loop only. What a row is (margins, CF/SF, distances) live
 ``core.rows``; what a run returns in ``core.result``; and caching, in ``core.cached``: the
 perturber and the RM are used through ``CachedPerturber``/``CachedRewardModel``, which answer
 from the store, claim what they compute (so processes sharing a store split the work) and write
-every result the moment it exists. Work lands in batches of whole comparisons, so a job killed at
-any point loses only the work in flight, a rerun resumes with no repeated model calls, a widget
-can redraw after each batch and Cancel stops between two batches; the rewrites of the next
-batches stream in while the RM scores (``core.pipeline``).
+every result the moment it exists. Work lands in batches of whole comparisons: a killed job loses
+only the work in flight, a rerun repeats no model call, a widget redraws after each batch, and
+the rewrites of the next batches stream in while the RM scores (``core.pipeline``).
 
 With a null perturber (``core.null_run``) the same planned rewrites are then run again, batch by
 batch, by that attribute-blind perturber, scored by the same RM through the same store: its rows
 are the null table (``result.null_table``, ``null_table.parquet``). With ``effects=True`` each
 landed batch is followed by its back-rewrites (``core.effects_run``: RATE's rewrite twice),
 through the same caches; ``result.effects()`` estimates each attribute's effect from them.
-With a rewrite ``judge`` each main batch is judged before it lands (``core.validity_pass``):
-the table's ``valid`` and ``validity_reason`` columns, verdicts cached in the same store.
-"""
+A rewrite ``judge`` judges each main batch before it lands (``core.validity_pass``, cached).
+Rows carry the input's extra fields (``core.slices``) and a multi-objective RM's per-objective
+changes (``core.objectives``)."""
 
 from __future__ import annotations
 
@@ -42,6 +41,7 @@ from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
+from rmx_widgets.core.objectives import with_objective_deltas
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
 from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
 from rmx_widgets.core.perturbers.base import PerturbationResult, Perturber, as_perturber
@@ -67,6 +67,7 @@ from rmx_widgets.core.rows import (
     plan_rewrites,
     skipped_by_restrict,
 )
+from rmx_widgets.core.slices import slice_fields, with_slices
 from rmx_widgets.core.store import Store
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 from rmx_widgets.core.validity.base import as_judge
@@ -150,6 +151,7 @@ class Explainer:
         self._scores = CachedRewardModel(self.rm, self.store)
         self._pairs = PairwisePass.of(self.rm, self.store)  # a pairwise judge's run
         self._validity = ValidityPass(judge, self.store) if judge is not None else None
+        self._slice_fields: tuple[str, ...] = ()  # set per run: core.slices
 
     def with_null(self, null_perturber: Any) -> Explainer:
         """A copy of this Explainer (same models, store and settings) with another null
@@ -444,6 +446,7 @@ class Explainer:
             self.store.delete_failed_perturbations(self.perturber.identity)
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         items = self.plan(comps, attrs, originals, restrict)
+        self._slice_fields = slice_fields(comps)  # the same slice columns in every batch
         stats.skipped_by_restrict = skipped_by_restrict(comps, originals, restrict)
         stats.work_items = len(items)
         stats.work_done = 0
@@ -482,6 +485,7 @@ class Explainer:
             self.store.delete_failed_perturbations(null.identity)
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         items = self.plan(comps, attrs, originals, restrict)
+        self._slice_fields = slice_fields(comps)
         stats.null_work_items, stats.null_work_done = len(items), 0
         yield from self._batches(items, stats, cancel, baseline, null=True)
 
@@ -586,11 +590,10 @@ class Explainer:
                 for i, (it, res) in enumerate(zip(batch, rewrites.values))
             ]
         frame = explanation_rows(
-            rewritten,
-            embedder=self.embedder,
-            perturber=who.identity,
-            rm=self.rm.identity,
+            rewritten, embedder=self.embedder, perturber=who.identity, rm=self.rm.identity
         )
+        frame = with_slices(frame, [it.comparison for it in batch], self._slice_fields)
+        frame = with_objective_deltas(frame, batch, self._scores)  # a multi-objective RM's
         if null or self._validity is None:  # the null's rewrites are never judged
             return frame
         return self._validity(frame, batch, stats)

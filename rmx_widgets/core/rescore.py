@@ -45,6 +45,7 @@ from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationRe
 from rmx_widgets.core.result import RunStats
 from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.rows import (
+    HAND_EDIT,
     TABLE_COLUMNS,
     PlannedRewrite,
     Rewritten,
@@ -54,9 +55,8 @@ from rmx_widgets.core.rows import (
 )
 from rmx_widgets.core.store import Store
 
-#: The perturber identity of every hand-made text (the issue's ``manual``): a rewrite typed or
-#: edited by a person is nobody's perturbation, so it never joins a perturber's cache or rows.
-HAND_EDIT = "manual"
+#: ``HAND_EDIT`` (``rows``): the perturber identity of every hand-made text, "manual"; a rewrite
+#: typed or edited by a person is nobody's perturbation, so it never joins a perturber's cache.
 #: The longest text one edit may rescore (characters): an RM scores it in one forward pass and
 #: the widget echoes it, so a pasted book is refused with a one-line reason instead.
 MAX_EDIT_CHARS = 20_000

@@ -21,9 +21,10 @@ from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.data import Comparison
+from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.failures import legacy_failure_kind
 from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
-from rmx_widgets.core.rows import TABLE_COLUMNS
+from rmx_widgets.core.rows import TABLE_COLUMNS, hand_edit_rows
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 
 
@@ -170,12 +171,56 @@ class ExplanationResult:
     def ties(self) -> pd.DataFrame:
         return self.originals[self.originals["tie"]]
 
-    def sensitivity(self, **kwargs: Any) -> pd.DataFrame:
+    @property
+    def edits(self) -> pd.DataFrame:
+        """The hand edits kept in :attr:`table` (``keep_edits``), empty if none."""
+        return self.table[hand_edit_rows(self.table)]
+
+    def keep_edits(self, edits: pd.DataFrame) -> ExplanationResult:
+        """Keep hand edits (``ComparisonView.edits()``: rows with perturber ``manual``, made by
+        ``core.rescore`` with this result's RM) in :attr:`table`, so the table, ``save`` and
+        every export built on the table carry them; they replace the edits kept before
+        (calling it again with the view's edits never doubles them). The rows they were made
+        from stay: an edit is added beside its row, never over it. Every figure
+        (``sensitivity``, the charts, the report) leaves them out, because a person chose each
+        edit while reading the results: they are not a sample of the perturber's rewrites, and
+        counting them would bias the rates towards what the reader probed."""
+        if not isinstance(edits, pd.DataFrame):
+            raise RMXError(f"keep_edits takes a table of edits (view.edits()), got {edits!r}.")
+        if len(edits) and not bool(hand_edit_rows(edits).all()):
+            raise RMXError(
+                "keep_edits keeps hand edits only (perturber 'manual'); these rows include a "
+                "perturber's rewrites."
+            )
+        made = set(edits["rm"].dropna()) if "rm" in edits.columns else set()
+        if made - {self.rm}:
+            raise RMXError(
+                f"these edits were scored by {sorted(made - {self.rm})[0]}, not this result's "
+                f"RM {self.rm}; rescore them with the result's RM."
+            )
+        runs = self.table[~hand_edit_rows(self.table)]
+        kept = edits.reset_index(drop=True)
+        self.table = pd.concat([runs, kept], ignore_index=True) if len(kept) else runs
+        return self
+
+    def sensitivity(self, by: str | None = None, **kwargs: Any) -> pd.DataFrame:
         """PFR per attribute and direction with bootstrap CIs (see ``core.sensitivity``),
         tested against the attached null table unless ``null=`` is given (``null=None``: no
-        null test)."""
+        null test). ``by``: a slice (``"slice.domain"`` or ``"domain"``, ``core.slices``):
+        the same table once per value of that input field, its first column the value."""
         null = kwargs.pop("null", self.null_table)
+        if by is not None:
+            from rmx_widgets.core.slices import sensitivity_by
+
+            return sensitivity_by(self.table, null, by, **kwargs)
         return sensitivity_with_null(self.table, null, **kwargs)
+
+    def objective_effects(self) -> pd.DataFrame:
+        """A multi-objective RM's mean change of each objective's reward per attribute ×
+        direction, with n and failures (``core.objectives``)."""
+        from rmx_widgets.core.objectives import objective_effects
+
+        return objective_effects(self.table)
 
     def effects(self, **kwargs: Any) -> pd.DataFrame:
         """Naive and corrected (RATE) effect per attribute × direction, in units of the RM's
@@ -206,7 +251,9 @@ class ExplanationResult:
         return failing(self.table, expectation, **kwargs)
 
     def summary(self) -> dict[str, Any]:
-        t = self.table
+        """Counts of the run's rows (hand edits counted apart, in ``hand_edits``)."""
+        edited = hand_edit_rows(self.table)
+        t = self.table[~edited]
         return {
             "rm": self.rm,
             "perturber": self.perturber,
@@ -223,6 +270,7 @@ class ExplanationResult:
             if "truncated" in t
             else 0,
             **null_summary(self.null_perturber, self.null_table),
+            "hand_edits": int(edited.sum()),
             "position_disagreement_rate": self.stats.position_disagreements
             / self.stats.position_comparisons
             if self.stats.position_comparisons

@@ -162,6 +162,21 @@ class PlannedRewrite:
         return self.reward_other - reward
 
 
+#: The perturber identity of every hand-made text (``core.rescore``): a rewrite typed or edited
+#: by a person is nobody's perturbation; rows re-derived against an edited original carry
+#: ``manual/<perturber>``.
+HAND_EDIT = "manual"
+
+
+def hand_edit_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows of ``table`` are hand edits (perturber ``manual`` or ``manual/...``); all
+    False for a table without a ``perturber`` column."""
+    if "perturber" not in table.columns:
+        return pd.Series(False, index=table.index)
+    perturber = table["perturber"].astype("str")
+    return (perturber == HAND_EDIT) | perturber.str.startswith(HAND_EDIT + "/").fillna(False)
+
+
 #: Which comparisons a run explains: every one the RM prefers a side of ("all", the default),
 #: or only those where the RM agrees ("agree") or disagrees ("disagree") with the human label.
 RESTRICT_CHOICES = ("all", "agree", "disagree")

@@ -38,6 +38,7 @@ from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _with_pooled
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
+from rmx_widgets.core.rows import hand_edit_rows
 from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS, valid_only_rows, validity_columns
 
 SENSITIVITY_COLUMNS = [
@@ -103,13 +104,15 @@ def reward_spread(table: pd.DataFrame) -> float:
     return spread if spread > 0 and math.isfinite(spread) else math.nan
 
 
-def margin_change_in_spread(table: pd.DataFrame) -> pd.Series:
+def margin_change_in_spread(table: pd.DataFrame, spread: float | None = None) -> pd.Series:
     """(margin_after − margin_before) / :func:`reward_spread` per row, the unit that
     ``mean_margin_change`` averages; NaN for failed rows, rows without a preference
-    (margin_before ≤ 0) and every row when the spread is not measured (never ±inf)."""
+    (margin_before ≤ 0) and every row when the spread is not measured (never ±inf).
+    ``spread``: the scale to use instead of this table's own (a slice of a table is scaled
+    by the whole table's spread, so slices share one unit)."""
     before = pd.to_numeric(table["margin_before"], errors="coerce").astype(float)
     after = pd.to_numeric(table["margin_after"], errors="coerce").astype(float)
-    spread = reward_spread(table)
+    spread = reward_spread(table) if spread is None else spread
     change = (after - before).where(before > 0) / spread
     return change.where(np.isfinite(change))
 
@@ -123,6 +126,7 @@ def sensitivity(
     null: pd.DataFrame | None = None,
     alpha: float = DEFAULT_ALPHA,
     valid_only: bool = False,
+    spread: float | None = None,
 ) -> pd.DataFrame:
     """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
@@ -162,8 +166,17 @@ def sensitivity(
     reward spread it is scaled by), the length-controlled PFR and the null test's pairs.
     ``n_failed`` still counts the failed rewrites. A table without any verdict raises
     ``OptionError``; an attribute with no valid rewrite keeps its rows, n = 0, NaN PFR.
+
+    Hand edits (perturber ``manual``, ``core.rescore``: kept in a table by
+    ``result.keep_edits``) are left out of every figure: a person chose each of them while
+    reading the results, so they are not a sample of the perturber's rewrites, and counting
+    them would bias the rates towards whatever the reader was probing.
+
+    ``spread``: the reward spread s to scale the margin change by instead of this table's
+    own (``core.slices`` passes the whole table's, so every slice's figure shares one unit).
     """
     _check_arguments(table, n_boot, confidence)
+    table = table[~hand_edit_rows(table)]
     attributes = list(pd.unique(table["attribute"]))
     validity = validity_columns(table, attributes, DIRECTION_ROWS)
     if valid_only:
@@ -181,7 +194,7 @@ def sensitivity(
     n_comparisons = _with_pooled((n_counts > 0).astype(float), n_attr)
     n_comparisons = (n_comparisons > 0).sum(axis=0)
     n_failed = _failed_counts(table, attributes)
-    mean_change = _mean_change(ok, cell, n_attr)
+    mean_change = _mean_change(ok, cell, n_attr, spread)
     records = []
     for a, name in enumerate(attributes):
         for d, direction in enumerate(DIRECTION_ROWS):
@@ -282,10 +295,12 @@ def _intervals(
     return percentile_bounds(_bootstrap_pfr(cf_counts, n_counts, n_attr, n_boot, seed), confidence)
 
 
-def _mean_change(ok: pd.DataFrame, cell: np.ndarray, n_attr: int) -> np.ndarray:
+def _mean_change(
+    ok: pd.DataFrame, cell: np.ndarray, n_attr: int, spread: float | None = None
+) -> np.ndarray:
     """The mean margin change in units of the reward spread (:func:`margin_change_in_spread`)
     per (attribute, direction) row, over the rows where it is defined."""
-    change = margin_change_in_spread(ok).to_numpy()
+    change = margin_change_in_spread(ok, spread).to_numpy()
     change_sum = np.zeros(n_attr * 2)
     change_n = np.zeros(n_attr * 2)
     finite = ~np.isnan(change)

@@ -11,6 +11,10 @@ of importing and constructing classes. ``rmx explain`` and ``rmx evaluate`` both
                [NAME=][hf:]<hub name or path>     a sequence-classification RM (HFRewardModel)
                [NAME=][hf:]<name or path>:head=N  output N of a model with several outputs;
                                                   :head=value_head reads a TRL / OpenRLHF head
+               [NAME=][hf:]<name or path>:objectives=all|A,B|A=w,B=w
+                                                  a multi-objective RM: its outputs' names
+                                                  (id2label); the combined reward is their
+                                                  mean, weighted sum or the :head=N output
                [NAME=]dpo:policy=P,ref=R[,beta=B] DPO implicit reward of two causal LMs
                [NAME=]pairwise:MODULE:FUNCTION    a pairwise judge fn(prompts, a, b) -> P(a≻b)
                [NAME=]pairwise:bt:<RM spec>       the Bradley–Terry judge of a scalar RM
@@ -47,6 +51,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -156,7 +161,7 @@ def reward_model_from_spec(
         )
     from rmx_widgets.core.reward_models.hf import HFRewardModel
 
-    source, head = _hf_options(body)
+    source, head, objectives = _hf_options(body)
     return HFRewardModel(
         source,
         device=device,
@@ -164,34 +169,75 @@ def reward_model_from_spec(
         max_length=max_length,
         trust_remote_code=trust_remote_code,
         head=head,
+        objectives=objectives,
     )
 
 
-def _hf_options(body: str) -> tuple[str, int | str | None]:
-    """``[hf:]SOURCE[:head=N|value_head]`` → (SOURCE, head)."""
+def _hf_options(body: str) -> tuple[str, int | str | None, Any]:
+    """``[hf:]SOURCE[:head=N|value_head][:objectives=all|a,b|a=w,b=w]`` → (SOURCE, head,
+    objectives), the options in either order."""
     source = body.removeprefix("hf:")
-    m = _HF_OPTION.match(source)
-    if not m:
-        return source, None
-    key, value = m.group("key"), m.group("value").strip()
-    if key != "head":
-        raise RewardModelError(
-            f"RM spec {body!r}: unknown option {key!r}; a hub or path RM takes :head=N "
-            "(output N of several) or :head=value_head."
-        )
+    options: dict[str, str] = {}
+    while (m := _HF_OPTION.match(source)) is not None:
+        key, value = m.group("key"), m.group("value").strip()
+        if key not in ("head", "objectives"):
+            raise RewardModelError(
+                f"RM spec {body!r}: unknown option {key!r}; a hub or path RM takes :head=N "
+                "(output N of several), :head=value_head or :objectives=all|NAME,NAME."
+            )
+        if key in options:
+            raise RewardModelError(f"RM spec {body!r}: option {key!r} is given twice.")
+        options[key], source = value, m.group("source")
+    return source, _head_option(body, options), _objectives_option(body, options)
+
+
+def _head_option(body: str, options: dict[str, str]) -> int | str | None:
+    if "head" not in options:
+        return None
+    value = options["head"]
     if not value:
         raise RewardModelError(
-            f"RM spec {body!r}: head= needs an output index or value_head (e.g. {m['source']}"
-            ":head=1)."
+            f"RM spec {body!r}: head= needs an output index or value_head (e.g. ...:head=1)."
         )
     if value == "value_head":
-        return m.group("source"), value
+        return value
     if not value.isdigit():
         raise RewardModelError(
             f"RM spec {body!r}: head={value!r} is not an output index (an integer >= 0) or "
             "value_head."
         )
-    return m.group("source"), int(value)
+    return int(value)
+
+
+def _objectives_option(body: str, options: dict[str, str]) -> Any:
+    """``all``, ``a,b`` (names: equal weights) or ``a=w,b=w`` (names and weights)."""
+    if "objectives" not in options:
+        return None
+    value = options["objectives"]
+    if value == "all":
+        return value
+    items = [p.strip() for p in value.split(",")]
+    if not value or not all(items):
+        raise RewardModelError(
+            f"RM spec {body!r}: objectives= needs all or comma-separated output names "
+            "(e.g. ...:objectives=helpfulness,verbosity or ...:objectives=helpfulness=1,"
+            "verbosity=-0.5)."
+        )
+    if not any("=" in p for p in items):
+        return items
+    weights: dict[str, float] = {}
+    for p in items:
+        name, eq, w = p.partition("=")
+        try:
+            weights[name.strip()] = float(w)
+        except ValueError:
+            weights[name.strip()] = float("nan")
+        if not eq or not name.strip() or not math.isfinite(weights[name.strip()]):
+            raise RewardModelError(
+                f"RM spec {body!r}: objectives item {p!r} is not NAME=WEIGHT with a finite "
+                "number; give every objective a weight, or none."
+            )
+    return weights
 
 
 _PAIRWISE_USAGE = (

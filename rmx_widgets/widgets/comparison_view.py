@@ -26,6 +26,7 @@ from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.rescore import Rescored, Rescorer
+from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.rows import TABLE_COLUMNS
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets import static_view
@@ -101,7 +102,10 @@ class ComparisonView(anywidget.AnyWidget):
         self._next_edit = 1
         self._edit_lock = threading.Lock()
         self._edit_thread: threading.Thread | None = None
+        self._kept_in: ExplanationResult | None = None
         super().__init__(page_size=page_size, **kwargs)
+        if isinstance(result, ExplanationResult):
+            self.keep_edits_in(result)
         if result is not None:
             comparisons, table, originals = result.comparisons, result.table, result.originals
         self.set_data(comparisons or [], table, originals)
@@ -248,6 +252,18 @@ class ComparisonView(anywidget.AnyWidget):
             return pd.DataFrame(columns=TABLE_COLUMNS).rename_axis("edit")
         return pd.concat(frames).rename_axis("edit")
 
+    def keep_edits_in(self, result: ExplanationResult | None) -> None:
+        """Keep every edit in ``result`` (``ExplanationResult.keep_edits``) from now on, after
+        each rescore and undo, so ``result.table`` and its exports carry them (no figure counts
+        them); the view built with ``result=`` does this for it. ``None`` stops it."""
+        self._kept_in = result
+        self._keep_edits()
+
+    def _keep_edits(self) -> None:
+        if self._kept_in is not None:
+            mine = self.edits
+            self._kept_in.keep_edits(mine[mine["rm"] == self._kept_in.rm])
+
     @property
     def edit_log(self) -> list[Rescored]:
         """The edits (``core.rescore.Rescored``: kind, rows, the table rows they replace,
@@ -306,6 +322,7 @@ class ComparisonView(anywidget.AnyWidget):
             found = self._edits.pop(edit_id, None) if edit_id is not None else None
         if found is None:
             return False
+        self._keep_edits()
         with self.hold_sync():
             self.edit_error = ""
             self.edit_status = f"undid edit {edit_id}."
@@ -340,6 +357,7 @@ class ComparisonView(anywidget.AnyWidget):
             with self._edit_lock:
                 edit_id, self._next_edit = self._next_edit, self._next_edit + 1
                 self._edits[edit_id] = done
+            self._keep_edits()
             status = f"edit {edit_id}: {done.note}"
         except RMXError as e:
             error = _one_line(str(e))

@@ -30,6 +30,7 @@ from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.core.reward_models.base import PairwiseJudge
+from rmx_widgets.core.rows import hand_edit_rows
 from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
@@ -219,10 +220,11 @@ class Explorer(w.VBox):
             raise RuntimeError("a run is in progress; cancel it first")
         self.result = result
         self._originals = result.originals
-        with self._lock:
-            self._frames = [result.table]
+        with self._lock:  # the run's rows; its kept hand edits are result.edits
+            self._frames = [result.table[~hand_edit_rows(result.table)]]
         self.comparisons = list(result.comparisons)
         self._redraw()
+        self.view.keep_edits_in(result)
         s = result.summary()
         self.status.value = (
             f"loaded: {s['rows']} rewrites — {s['cf']} CF, {s['sf']} SF, {s['failed']} failed"
@@ -279,6 +281,7 @@ class Explorer(w.VBox):
                 on_null_batch=on_null_batch,
             )
             self._redraw()
+            self.view.keep_edits_in(self.result)  # edits from now on join result.table
             s = self.result.summary()
             verb = "cancelled" if self.result.stats.cancelled else "done"
             self.status.value = (

@@ -86,6 +86,42 @@ def build_decoder_rm(
     return path
 
 
+#: The objectives of :func:`build_multi_objective_rm`, in output order (its ``id2label``).
+OBJECTIVES = ("helpfulness", "correctness", "verbosity")
+
+
+def build_multi_objective_rm(path: str | Path, *, seed: int = 0, labels: bool = True) -> Path:
+    """A Llama sequence-classification RM with three outputs, one per objective (named in
+    ``id2label`` by :data:`OBJECTIVES`, or transformers' default ``LABEL_k`` without
+    ``labels``), saved with ``save_pretrained``: an ArmoRM-style multi-objective RM."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    path = Path(path)
+    tok = build_tokenizer(path)
+    torch.manual_seed(seed)
+    named = dict(enumerate(OBJECTIVES)) if labels else {}
+    extra = {"id2label": named, "label2id": {v: k for k, v in named.items()}} if labels else {}
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        num_labels=len(OBJECTIVES),
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        **extra,
+    )
+    model = LlamaForSequenceClassification(cfg)
+    _spread_head(model.score)
+    model.save_pretrained(str(path))
+    return path
+
+
 def build_encoder_rm(path: str | Path, *, seed: int = 0) -> Path:
     """A DeBERTa-v2-architecture sequence-classification RM (one reward head), no chat template."""
     import torch

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+import rmx_widgets as rmx
 from rmx_widgets.core.sensitivity import SENSITIVITY_COLUMNS
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -179,6 +180,21 @@ def _check_05(run: Run) -> None:
     assert "sycophancy" in run.text and "humour" in run.text  # custom attributes were used
     assert (run.workdir / "runs" / "05.sqlite").exists()
     _check_05_pairwise(run)
+    _check_05_objectives(run)
+
+
+def _check_05_objectives(run: Run) -> None:
+    """The offline multi-objective RM (one objective per transparent feature): a rewrite into
+    a refusal moves the refusal objective by exactly the refusal feature's weight (0 -> 1)."""
+    m = re.search(
+        r"avoid-to-answer, worse: refusal objective ([+-]\d+\.\d+) \(n = (\d+), failed = (\d+)\)",
+        run.text,
+    )
+    assert m, "the objective effects were not printed"
+    weight = rmx.TransparentRewardModel().weights["refusal"]
+    assert float(m.group(1)) == pytest.approx(weight, abs=5e-4)
+    assert int(m.group(2)) + int(m.group(3)) == 52  # every chosen response, rewritten or failed
+    assert int(m.group(2)) > 0
 
 
 def _check_05_pairwise(run: Run) -> None:

@@ -159,7 +159,18 @@ def test_manifest_covers_the_issue_list():
 # -- the CLI, run once per case (concurrently) -----------------------------------------------
 
 
-def _cli_argv(case: dict, out: Path, tmp: Path, rm_path: Path | None) -> list[str]:
+def _rm_of(case: dict, tmp: Path, models: dict[str, Path]) -> str:
+    """The case's RM spec, its ``@empty_dir`` / ``@tiny_rm`` (one output) /
+    ``@multi_objective_rm`` (three named outputs) placeholders replaced by real paths."""
+    rm = case.get("rm", "transparent")
+    if rm == "@empty_dir":
+        return str(tmp / "empty_dir")
+    for token, path in models.items():
+        rm = rm.replace(token, str(path))
+    return rm
+
+
+def _cli_argv(case: dict, out: Path, tmp: Path, models: dict[str, Path]) -> list[str]:
     data = case.get("file") or "data/valid_pairs.jsonl"
     argv = [
         sys.executable,
@@ -179,11 +190,16 @@ def _cli_argv(case: dict, out: Path, tmp: Path, rm_path: Path | None) -> list[st
         if not case.get("attributes"):
             argv.remove("--attributes")
             argv.remove("verbosity,manner")
-    rm = case.get("rm", "transparent")
-    if rm == "@empty_dir":
-        rm = str(tmp / "empty_dir")
+    rm = _rm_of(case, tmp, models)
     if case["kind"] == "truncation":
-        argv += ["--rm", str(rm_path), "--max-length", str(case["max_length"]), "--device", "cpu"]
+        argv += [
+            "--rm",
+            str(models["@tiny_rm"]),
+            "--max-length",
+            str(case["max_length"]),
+            "--device",
+            "cpu",
+        ]
     else:
         argv += ["--rm", rm]
     return argv
@@ -202,7 +218,7 @@ IN_PROCESS = {"local-path-missing", "local-dir-not-a-model", "over-long-response
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory, tiny_decoder_rm):
+def cli(tmp_path_factory, tiny_decoder_rm, tiny_multi_objective_rm):
     """Every CLI-capable case except the LLM ones; id -> (CompletedProcess, out dir).
 
     Subprocesses run in parallel; ``IN_PROCESS`` cases call ``main`` with captured streams.
@@ -210,12 +226,13 @@ def cli(tmp_path_factory, tiny_decoder_rm):
     tmp = tmp_path_factory.mktemp("cli")
     (tmp / "empty_dir").mkdir()
     jobs, local = {}, {}
+    models = {"@tiny_rm": tiny_decoder_rm, "@multi_objective_rm": tiny_multi_objective_rm}
     for c in MANIFEST["cases"]:
         kinds = ("data", "accepted", "tie", "truncation", "attributes", "rm_name", "rm_spec")
         if c["kind"] in kinds and (c.get("cli") or c["kind"] in ("tie", "truncation")):
             out = tmp / c["id"] / "out"
-            argv = _cli_argv(c, out, tmp, tiny_decoder_rm)
-            in_process = c["id"] in IN_PROCESS or c["kind"] == "rm_spec"  # (fail before torch)
+            argv = _cli_argv(c, out, tmp, models)
+            in_process = c["id"] in IN_PROCESS or c["kind"] == "rm_spec"  # (torch loaded once)
             (local if in_process else jobs)[c["id"]] = (argv, out)
     results = {cid: (_main_in_process(argv[3:], tmp), out) for cid, (argv, out) in local.items()}
 
@@ -230,6 +247,7 @@ def cli(tmp_path_factory, tiny_decoder_rm):
     with ThreadPoolExecutor(max_workers=4) as pool:
         results.update({cid: (proc, out) for cid, proc, out in pool.map(run, jobs.items())})
     results["@cwd"] = (None, tmp)
+    results["@models"] = (None, models)  # type: ignore[assignment]
     return results
 
 
@@ -412,8 +430,9 @@ def test_bad_reward_model_spec(cid, cli, monkeypatch):
     case = CASES[cid]
     proc, out = cli[cid]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    models = cli["@models"][1]
     with pytest.raises(getattr(errors, case["error"])) as info:
-        reward_model_from_spec(case["rm"])
+        reward_model_from_spec(_rm_of(case, cli["@cwd"][1], models), device="cpu")
     message = _one_line(str(info.value))
     assert re.search(case["match"], message), message
     _assert_cli_error(proc, out, case, message)

@@ -193,6 +193,11 @@ def test_the_explorer_passes_its_rm_to_the_view(explained):
     exp.view.rescore("tiny", attribute="verbosity", side="rejected")
     exp.view.wait_edit(5)
     assert exp.view.n_edits == 1 and exp.view.edits["rm"].tolist() == [ex.rm.identity]
+    # the Explorer's result keeps the edit (its table and exports), its figures do not count it
+    assert exp.result is not None and exp.result.edits["perturber"].tolist() == [HAND_EDIT]
+    assert exp.result.summary()["hand_edits"] == 1
+    shown = exp.result.sensitivity(n_boot=0)
+    assert shown["n"].sum() == 2 * (exp.result.summary()["rows"] - exp.result.summary()["failed"])
 
 
 def test_an_edit_whose_row_is_replaced_is_not_attached_to_another_card(explained):
@@ -216,3 +221,22 @@ def test_an_edit_whose_row_is_replaced_is_not_attached_to_another_card(explained
         t = other.loc[r["row_id"]]
         assert (t["comparison_id"], t["attribute"], t["side"]) == ("c1", r["attribute"], r["side"])
     assert len(view.edits) == 1 + 1 + 8  # the log itself is unchanged
+
+
+def test_edits_are_kept_with_the_result_and_no_figure_counts_them(explained):
+    """A view built with the result keeps every edit in ``result.table`` (after each rescore
+    and undo), so exports of the table carry it; the sensitivity leaves it out."""
+    _, res = explained
+    before = res.sensitivity(n_boot=0)
+    rows = len(res.table)
+    view = _view(explained)
+    _send(view, **WRITE, text="tiny")  # a CF (see the first test)
+    assert len(res.table) == rows + 1 and res.edits["perturber"].tolist() == [HAND_EDIT]
+    assert res.edits["outcome"].tolist() == ["CF"]
+    assert res.sensitivity(n_boot=0).equals(before)
+    assert res.summary()["hand_edits"] == 1 and res.summary()["rows"] == rows
+    view.undo()
+    assert len(res.table) == rows and res.edits.empty
+    view.keep_edits_in(None)  # stops keeping: a later edit stays in the view only
+    _send(view, **WRITE, text="tiny")
+    assert len(res.table) == rows and len(view.edits) == 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
@@ -130,6 +131,39 @@ class ProtocolRewardModel(BaseRewardModel):
         return self.model.score(prompts, responses)
 
 
+@dataclass(frozen=True)
+class ObjectiveScores:
+    """What a multi-objective RM returns for a batch: ``combined``, the one reward the
+    preference is explained with, and ``objectives``, each objective's own reward, by name, in
+    objective order (one list per objective, one float per input)."""
+
+    combined: list[float]
+    objectives: dict[str, list[float]]
+
+
+@runtime_checkable
+class MultiObjectiveRewardModel(Protocol):
+    """A reward model with several objective heads (ArmoRM-style): ``objectives`` names them,
+    ``score_objectives`` returns every objective's reward beside the combined one in one pass,
+    so the Explainer can say which objectives an attribute moves without scoring twice.
+    ``score`` returns the combined reward (the model is a ``RewardModel`` too)."""
+
+    identity: str
+
+    @property
+    def objectives(self) -> Sequence[str]: ...
+
+    def score_objectives(
+        self, prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> ObjectiveScores: ...
+
+
+def objective_identity(identity: str, objective: str) -> str:
+    """The cache identity of one objective's reward of the RM ``identity``: its scores are
+    stored and keyed like the RM's own (``core.cached``), under this identity."""
+    return f"{identity}#objective={objective}"
+
+
 @runtime_checkable
 class PairwiseJudge(Protocol):
     """What a pairwise judge declares: an ``identity`` (part of every cache key: name it with
@@ -214,7 +248,7 @@ def _shown(value: Any, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _require_sequence(rm: RewardModel, scores: Any, n: int) -> None:
+def _require_sequence(rm: _Identified, scores: Any, n: int) -> None:
     """``scores`` must be a 1-D, ordered sequence (list, tuple, 1-D array or tensor): not a
     scalar, text, a mapping (iterating a dict gives its keys) or a set (no order)."""
     if (
@@ -256,7 +290,34 @@ def checked_scores(
     """``rm.score`` with its output checked: a 1-D sequence of one finite real number per
     input (ints, floats, numpy or torch reals; never bools, text or dicts), as floats, or
     ``RewardModelError`` naming the item and what came back."""
-    scores = rm.score(prompts, responses)
+    return checked_values(rm, rm.score(prompts, responses), responses)
+
+
+def checked_objective_scores(
+    rm: MultiObjectiveRewardModel, prompts: Sequence[Prompt], responses: Sequence[str]
+) -> ObjectiveScores:
+    """``rm.score_objectives`` with every list checked as ``checked_scores`` checks scores
+    (one finite real per input), and exactly the objectives ``rm.objectives`` declares."""
+    got = rm.score_objectives(prompts, responses)
+    names = list(rm.objectives)
+    if not isinstance(got, ObjectiveScores) or list(got.objectives) != names:
+        found = list(got.objectives) if isinstance(got, ObjectiveScores) else type(got).__name__
+        raise RewardModelError(
+            f"reward model {rm.identity} returned objective scores {_shown(found)}; it must "
+            f"return ObjectiveScores with the objectives {names} in that order."
+        )
+    combined = checked_values(rm, got.combined, responses)
+    per = {n: checked_values(rm, got.objectives[n], responses) for n in names}
+    return ObjectiveScores(combined, per)
+
+
+class _Identified(Protocol):
+    identity: str
+
+
+def checked_values(rm: _Identified, scores: Any, responses: Sequence[str]) -> list[float]:
+    """``scores`` (what ``rm`` returned for ``responses``) as checked floats: see
+    ``checked_scores``."""
     _require_sequence(rm, scores, len(responses))
     items = scores.tolist() if hasattr(scores, "tolist") else list(scores)
     if len(items) != len(responses):

@@ -127,8 +127,8 @@ class MemoryBudget:
         length: dict[int, int],
         cap: int,
         extra: int,
-        run: Callable[[list[int]], list[float]],
-    ) -> Iterator[tuple[int, float]]:
+        run: Callable[[list[int]], list[Any]],
+    ) -> Iterator[tuple[int, Any]]:
         """Pack ``order`` (longest first) under the current budget and yield ``(index, score)``
         from ``run(batch)``; after an out-of-memory batch the budget shrinks and the inputs not
         yet scored are re-packed under it. ``extra``: cached prefix tokens every row attends
@@ -184,7 +184,10 @@ class MemoryBudget:
             )
 
 
-def scores_of(logits: Any, column: int = 0) -> list[float]:
+def scores_of(logits: Any, column: int | Callable[[Any], list[Any]] = 0) -> list[Any]:
     """A head's ``logits[:, column]`` as Python floats (the reward of each row; ``column`` is
-    the ``head=`` output of a model with several)."""
+    the ``head=`` output of a model with several), or ``column(logits)`` when it is a readout
+    of several outputs (``objectives.ObjectiveReadout``: one tuple per row)."""
+    if callable(column):
+        return column(logits)
     return logits[:, column].float().cpu().tolist()

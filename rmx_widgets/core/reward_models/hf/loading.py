@@ -36,6 +36,7 @@ from rmx_widgets.core.reward_models.hf.heads import (
     choose_head,
     head_linear,
 )
+from rmx_widgets.core.reward_models.hf.objectives import plan_objectives
 
 if TYPE_CHECKING:
     import torch
@@ -95,13 +96,16 @@ class ModelSource:
         dtype: torch.dtype | str,
         attn_implementation: str | None,
         head: int | str | None = None,
+        objectives: Any = None,
     ) -> tuple[Any, Any, str | None, Head]:
         """(tokenizer, model in eval mode on ``device``, the attention implementation used,
         the reward head: an output index or a value head, see ``heads.py``);
-        ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order."""
+        ``attn_implementation=None`` tries :func:`auto_attn_candidates` in order.
+        ``objectives`` (``objectives.py``) are checked against the config before any weight
+        is loaded; the head is then ``head`` or output 0."""
         self.check_hub()
         with self.quiet_hub():
-            return self._load(device, dtype, attn_implementation, head)
+            return self._load(device, dtype, attn_implementation, head, objectives)
 
     def _load(
         self,
@@ -109,6 +113,7 @@ class ModelSource:
         dtype: torch.dtype | str,
         attn_implementation: str | None,
         head: int | str | None,
+        objectives: Any = None,
     ) -> tuple[Any, Any, str | None, Head]:
         from transformers import AutoConfig, AutoTokenizer
 
@@ -117,7 +122,13 @@ class ModelSource:
             config = AutoConfig.from_pretrained(self.path, **common)
         except Exception as e:  # transformers raises OSError, ValueError, ImportError, ...
             raise self.load_error(e) from self.cause(e)
-        chosen = choose_head(config, head, self.path, self.name_or_path, **common)
+        if objectives is not None:
+            plan_objectives(config, objectives, head, self.name_or_path)
+        chosen: Head = (
+            choose_head(config, head, self.path, self.name_or_path, **common)
+            if objectives is None
+            else (head if isinstance(head, int) else 0)
+        )
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, **common)
         except Exception as e:

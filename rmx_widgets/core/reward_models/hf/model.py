@@ -21,13 +21,13 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.data import Prompt
 from rmx_widgets.core.devices import resolve_device, resolve_dtype
 from rmx_widgets.core.errors import RewardModelError
-from rmx_widgets.core.reward_models.base import BaseRewardModel
+from rmx_widgets.core.reward_models.base import BaseRewardModel, ObjectiveScores
 from rmx_widgets.core.reward_models.hf.architecture import Architecture, architecture_for
 from rmx_widgets.core.reward_models.hf.batching import (
     InputDoesNotFit,
@@ -49,6 +49,12 @@ from rmx_widgets.core.reward_models.hf.loading import (
     default_max_length,
     ensure_pad_token,
     model_identity,
+)
+from rmx_widgets.core.reward_models.hf.objectives import (
+    ObjectivePlan,
+    ObjectiveReadout,
+    check_objectives_arg,
+    plan_objectives,
 )
 from rmx_widgets.core.reward_models.hf.prefix import (
     MIN_PREFIX_TOKENS,
@@ -119,6 +125,11 @@ class HFRewardModel(BaseRewardModel):
             found in a checkpoint that has no single-output head (with a warning). Anything
             but output 0 of a one-output model is in :attr:`identity` (``...:head=1``,
             ``...:head=trl``). Value-head models score full sequences (no prefix sharing).
+        objectives: the outputs of a multi-objective RM to keep (``objectives.py``):
+            ``"all"``, a list of ``id2label`` names, or a mapping name -> weight. The model is
+            then a :class:`MultiObjectiveHFRewardModel`: ``score`` is the combined reward
+            (output ``head=`` when given, else the weighted mean of the objectives) and
+            ``score_objectives`` adds each objective's reward, from the same forward pass.
 
     :attr:`stats` counts what the calls did (cumulative): ``pairs`` (inputs received),
     ``unique_pairs`` (after de-duplication), ``prefix_groups`` (prompts whose prefix was
@@ -142,6 +153,13 @@ class HFRewardModel(BaseRewardModel):
     #: the reward output: an index into the head's outputs, or a value head (``heads.py``)
     head: Head
 
+    def __new__(cls, *args: Any, objectives: Any = None, **kwargs: Any) -> HFRewardModel:
+        """A :class:`MultiObjectiveHFRewardModel` when ``objectives`` is given: the capability
+        is its class's (``MultiObjectiveRewardModel``), never a flag callers must probe."""
+        if objectives is not None and cls is HFRewardModel:
+            cls = MultiObjectiveHFRewardModel
+        return super().__new__(cls)
+
     def __init__(
         self,
         name_or_path: str | os.PathLike[str],
@@ -156,9 +174,12 @@ class HFRewardModel(BaseRewardModel):
         prefix_sharing: bool = True,
         min_prefix_tokens: int = MIN_PREFIX_TOKENS,
         head: int | str | None = None,
+        objectives: str | Sequence[str] | Mapping[str, float] | None = None,
     ) -> None:
         check_sizes(max_length, token_budget, max_batch_size, min_prefix_tokens)
         check_head_arg(head)
+        check_objectives_arg(objectives)
+        self._objectives_arg, self._head_given = objectives, head is not None
         self.name_or_path = os.fspath(name_or_path)
         source = ModelSource.of(self.name_or_path, trust_remote_code)
         self.is_local = source.is_local
@@ -172,7 +193,7 @@ class HFRewardModel(BaseRewardModel):
         ):  # a named model keeps its key at the default dtype; another one changes scores
             name = f"{name}:{str(resolved).removeprefix('torch.')}"
         self.tokenizer, self.model, self.attn_implementation, self.head = source.load(
-            self.device, resolved, attn_implementation, head
+            self.device, resolved, attn_implementation, head, objectives
         )
         self._setup(
             source.path,
@@ -246,7 +267,7 @@ class HFRewardModel(BaseRewardModel):
             "token_type_ids" in params and "token_type_ids" in self.tokenizer.model_input_names
         )
         value_head = self.head if isinstance(self.head, ValueHead) else None
-        self._column = self.head if isinstance(self.head, int) else 0
+        self._column = self._readout()
         self._encoder = InputEncoder(
             self.tokenizer,
             self.architecture,
@@ -255,9 +276,7 @@ class HFRewardModel(BaseRewardModel):
             end_id=self.tokenizer.eos_token_id if value_head and value_head.append_eos else None,
         )
         self._default_max_length = default_max_length(self.tokenizer, self.model)
-        self._identity_base = (name or model_identity(source, self.dtype)) + _head_suffix(
-            self.head, self.model.config
-        )
+        self._identity_base = (name or model_identity(source, self.dtype)) + self._suffix()
         self.max_length = max_length if max_length is not None else self._default_max_length
         self.max_batch_size = max_batch_size
         self.min_prefix_tokens = min_prefix_tokens
@@ -285,6 +304,14 @@ class HFRewardModel(BaseRewardModel):
             )
         )
         self.prefix_sharing = bool(prefix_sharing) and self._sharer is not None
+
+    def _readout(self) -> int | Callable[[Any], list[Any]]:
+        """What a forward pass reads of the head's outputs: the reward column."""
+        return self.head if isinstance(self.head, int) else 0
+
+    def _suffix(self) -> str:
+        """The identity suffix of the reward output (``_head_suffix``)."""
+        return _head_suffix(self.head, self.model.config)
 
     # ------------------------------------------------------------------ state
     @property
@@ -344,6 +371,10 @@ class HFRewardModel(BaseRewardModel):
         responses of one prompt) run it once; the rest run as length-sorted, token-budgeted
         full sequences through :meth:`_forward`.
         """
+        return self._values(prompts, responses)
+
+    def _values(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Any]:
+        """What :meth:`_readout` reads for each input, in input order (see :meth:`score`)."""
         u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
         encoded = self._encode(u_prompts, u_responses)
         self._record_truncation([encoded[u] for u in inverse])
@@ -357,9 +388,9 @@ class HFRewardModel(BaseRewardModel):
 
     def _score_encoded(
         self, prompts: Sequence[Prompt], encoded: Sequence[EncodedInput]
-    ) -> dict[int, float]:
+    ) -> dict[int, Any]:
         """Scores by index: prefix groups through the sharer, the rest as full sequences."""
-        scores: dict[int, float] = {}
+        scores: dict[int, Any] = {}
         sharer = self._sharer if self.prefix_sharing else None
         rest = (
             list(range(len(encoded)))
@@ -381,7 +412,7 @@ class HFRewardModel(BaseRewardModel):
         sharer: PrefixSharer,
         prompts: Sequence[Prompt],
         encoded: Sequence[EncodedInput],
-        scores: dict[int, float],
+        scores: dict[int, Any],
     ) -> list[int]:
         """Score the prefix groups into ``scores``; returns the indices left for full
         sequences (inputs in no group, and groups that fell back)."""
@@ -406,8 +437,9 @@ class HFRewardModel(BaseRewardModel):
         """Render, tokenise and truncate every pair to :attr:`max_length`."""
         return self._encoder.encode(prompts, responses, self.max_length)
 
-    def _forward(self, batch: Sequence[EncodedInput]) -> list[float]:
-        """One right-padded forward pass; returns ``logits[:, 0]`` as Python floats."""
+    def _forward(self, batch: Sequence[EncodedInput]) -> list[Any]:
+        """One right-padded forward pass; returns the reward column (``logits[:, head]``) as
+        Python floats, or the readout's tuples."""
         import torch
 
         inputs = padded_inputs(batch, self._pad_id, self._use_token_types)
@@ -455,3 +487,40 @@ def _head_suffix(head: Head, config: Any) -> str:
     if isinstance(head, ValueHead):
         return f":{head.tag}"
     return "" if head == 0 and getattr(config, "num_labels", 1) == 1 else f":head={head}"
+
+
+class MultiObjectiveHFRewardModel(HFRewardModel):
+    """An :class:`HFRewardModel` with ``objectives=`` (``objectives.py``): declares
+    ``MultiObjectiveRewardModel``. One forward pass reads every kept output; ``score`` returns
+    the combined reward and ``score_objectives`` the objectives' rewards beside it. The
+    objectives (and weights or head) are in :attr:`identity`."""
+
+    plan: ObjectivePlan
+
+    def _readout(self) -> int | Callable[[Any], list[Any]]:
+        head = self.head if isinstance(self.head, int) else None
+        given = head if getattr(self, "_head_given", False) else None
+        self.plan = plan_objectives(
+            self.model.config, self._objectives_arg, given, self.name_or_path
+        )
+        return ObjectiveReadout(self.plan)
+
+    def _suffix(self) -> str:
+        return self.plan.tag
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives' names, in order."""
+        return self.plan.names
+
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        """The combined reward of each (prompt, response)."""
+        return [row[0] for row in self._values(prompts, responses)]
+
+    def score_objectives(
+        self, prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> ObjectiveScores:
+        """The combined reward and every objective's, from one pass over the inputs."""
+        rows = self._values(prompts, responses)
+        per = {n: [row[1 + j] for row in rows] for j, n in enumerate(self.plan.names)}
+        return ObjectiveScores([row[0] for row in rows], per)

@@ -64,7 +64,7 @@ class PrefixSharer:
         pad_id: int | None,
         stats: dict[str, int],
         memory: MemoryBudget,
-        column: int = 0,
+        column: int | Callable[[Any], list[Any]] = 0,
     ) -> None:
         self.model = model
         self.column = column
@@ -127,8 +127,8 @@ class PrefixSharer:
         prefix_len: int,
         members: list[int],
         cap: int,
-        full_forward: Callable[[list[EncodedInput]], list[float]],
-    ) -> dict[int, float]:
+        full_forward: Callable[[list[EncodedInput]], list[Any]],
+    ) -> dict[int, Any]:
         """Run one prompt's prefix once, then its members' continuations in budgeted batches
         of at most ``cap`` rows. ``full_forward`` scores full sequences, for the self-check."""
         prefix = encoded[members[0]].input_ids[:prefix_len]
@@ -136,7 +136,7 @@ class PrefixSharer:
         order = sorted(members, key=lambda i: len(encoded[i].input_ids), reverse=True)
         conts = {i: len(encoded[i].input_ids) - prefix_len for i in members}
 
-        def run(batch: list[int]) -> list[float]:
+        def run(batch: list[int]) -> list[Any]:
             ids = [encoded[i].input_ids[prefix_len:] for i in batch]
             pools = [self.pool_index(encoded[i].input_ids) - prefix_len for i in batch]
             return self.forward_shared(cache, prefix_len, ids, pools)
@@ -151,19 +151,22 @@ class PrefixSharer:
     def _self_check(
         self,
         item: EncodedInput,
-        shared: float,
-        full_forward: Callable[[list[EncodedInput]], list[float]],
+        shared: Any,
+        full_forward: Callable[[list[EncodedInput]], list[Any]],
     ) -> None:
         """Once per model: the shared path must reproduce a full forward pass (guards
         architectures whose attention or positions behave unexpectedly with a cache)."""
         import torch
 
         (ref,) = self.memory.run_single(lambda: full_forward([item]), len(item.input_ids))
-        tol = (1e-3 if self.model.dtype == torch.float32 else 5e-2) * max(1.0, abs(ref))
-        if not abs(shared - ref) <= tol:
-            raise PrefixUnsupported(
-                f"a self-check found {shared:.6g} with a shared prefix vs {ref:.6g} without"
-            )
+        # a readout of several outputs (objectives) gives a tuple: every value must match
+        pairs = zip(shared, ref) if isinstance(ref, tuple) else [(shared, ref)]
+        for got, want in pairs:
+            tol = (1e-3 if self.model.dtype == torch.float32 else 5e-2) * max(1.0, abs(want))
+            if not abs(got - want) <= tol:
+                raise PrefixUnsupported(
+                    f"a self-check found {got:.6g} with a shared prefix vs {want:.6g} without"
+                )
         self.verified = True
 
     def prefix_cache(self, prefix: list[int]) -> KVCache:
@@ -196,7 +199,7 @@ class PrefixSharer:
         prefix_len: int,
         conts: Sequence[Sequence[int]],
         pools: Sequence[int],
-    ) -> list[float]:
+    ) -> list[Any]:
         """Score continuations of one cached prefix in one right-padded pass.
 
         A forward pass appends to the cache it is given, so each pass gets a fresh
