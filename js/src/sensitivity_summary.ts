@@ -1,7 +1,7 @@
 /**
  * SensitivitySummary: the per-attribute table under the sensitivity chart. Python makes every
- * cell (core.readability: n with its "too few" mark, failed rate with counts, PFR [interval]
- * or "not measured", null PFR, excess, Holm p, significance, and the valid-rewrite rate
+ * cell (core.summary_table: n with its "too few" mark, failed rate with counts, CF, SF, PFR [interval]
+ * or "not measured", null PFR, excess, Holm p, significance, length-controlled PFR, the valid-rewrite rate
  * "18/20 (0.90)" when a rewrite judge ran; the headers say which cells came); this view only lays them out,
  * as text (lib/dom's h() puts strings in text nodes, never markup). The row's reading becomes
  * a class, so too-few rows are drawn light and not-measured rows grey.

@@ -123,7 +123,18 @@ export const AP_STATE: AttributePickerState = {
 export const SUMMARY_ROW: SummaryRow = {
   attribute: "tone",
   reading: "ok",
-  cells: ["40", "10/50 (0.20)", "0.50 [0.35, 0.65]", "0.10 (n=40)", "+0.40 [+0.20, +0.60]", "0.001", "*"],
+  cells: [
+    "40",
+    "10/50 (0.20)",
+    "20",
+    "20",
+    "0.50 [0.35, 0.65]",
+    "0.10 (n=40)",
+    "+0.40 [+0.20, +0.60]",
+    "0.001",
+    "*",
+    "no length data",
+  ],
 };
 
 export const SS_STATE: SensitivitySummaryState = {
@@ -132,15 +143,38 @@ export const SS_STATE: SensitivitySummaryState = {
     {
       attribute: "length",
       reading: "too few",
-      cells: ["9 (too few)", "1/10 (0.10)", "0.11 [0.02, 0.43]", "0.11 (n=9)", "0.00 [-0.30, +0.30]", "1.000", "n.s."],
+      cells: [
+        "9 (too few)",
+        "1/10 (0.10)",
+        "1",
+        "8",
+        "0.11 [0.02, 0.43]",
+        "0.11 (n=9)",
+        "0.00 [-0.30, +0.30]",
+        "1.000",
+        "n.s.",
+        "no length data",
+      ],
     },
     {
       attribute: "<b>x</b>&<script>",
       reading: "not measured",
-      cells: ["0", "5/5 (1.00)", "not measured", "0.20 (n=10)", "–", "–", "not tested"],
+      cells: ["0", "5/5 (1.00)", "0", "0", "not measured", "0.20 (n=10)", "–", "–", "not tested", "no length data"],
     },
   ],
-  headers: ["attribute", "n", "failed", "PFR [interval]", "null PFR", "excess [interval]", "p (Holm)", "significant"],
+  headers: [
+    "attribute",
+    "n",
+    "failed",
+    "CF",
+    "SF",
+    "PFR [interval]",
+    "null PFR",
+    "excess [interval]",
+    "p (Holm)",
+    "significant",
+    "length-controlled PFR",
+  ],
   legend: "n = successful rewrites; … * = significant at α = 0.05 after Holm …",
   empty: "No results yet: press Run.",
 };

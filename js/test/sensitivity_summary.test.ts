@@ -20,11 +20,14 @@ describe("SensitivitySummary", () => {
       "attribute",
       "n",
       "failed",
+      "CF",
+      "SF",
       "PFR [interval]",
       "null PFR",
       "excess [interval]",
       "p (Holm)",
       "significant",
+      "length-controlled PFR",
     ]);
     const rows = qa("rmx-summary-row");
     expect(rows).toHaveLength(3);
@@ -32,11 +35,14 @@ describe("SensitivitySummary", () => {
       "tone",
       "40",
       "10/50 (0.20)",
+      "20",
+      "20",
       "0.50 [0.35, 0.65]",
       "0.10 (n=40)",
       "+0.40 [+0.20, +0.60]",
       "0.001",
       "*",
+      "no length data",
     ]);
     expect(q("rmx-summary-legend")!.textContent).toContain("α = 0.05 after Holm");
   });
@@ -49,7 +55,8 @@ describe("SensitivitySummary", () => {
     expect(length.dataset.reading).toBe("too few");
     expect(length.children[1].textContent).toBe("9 (too few)");
     expect(hostile.classList.contains("rmx-not-measured")).toBe(true);
-    expect(hostile.children[3].textContent).toBe("not measured");
+    expect(hostile.children[5].textContent).toBe("not measured");
+    expect([hostile.children[3].textContent, hostile.children[4].textContent]).toEqual(["0", "0"]);
     expect(hostile.textContent).not.toContain("0.00 [");
   });
 

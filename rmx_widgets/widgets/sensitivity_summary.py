@@ -1,12 +1,13 @@
 """SensitivitySummary: the per-attribute table under the sensitivity chart (the Explorer's,
 the StudyView's, RMCompare's), with the cells every face shows.
 
-Python makes every cell (core.readability: n with its "too few" mark, the failed rate with its
-counts, PFR [interval] or "not measured", the null PFR, the excess over it, the Holm p and the
-significance marker, "no null run" where no null was run, and the valid-rewrite rate with its
+Python makes every cell (core.summary_table, in core.readability's words: n with its "too few"
+mark, the failed rate with its counts, the CF and SF counts, PFR [interval] or "not measured",
+the null PFR, the excess over it, the Holm p and the significance marker, "no null run" where
+no null was run, the length-controlled PFR with its n, and the valid-rewrite rate with its
 counts when a rewrite judge ran; the legend says when the figures count only rewrites judged
-valid); the browser only lays them out, as
-text. Only the pooled rows travel, a few hundred bytes per attribute.
+valid); the browser only lays them out, as text. Only the pooled rows travel, a few hundred
+bytes per attribute.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from rmx_widgets.core.readability import (
-    TEXT_COLUMNS,
-    alpha_of,
-    face_rows,
-    has_judged,
-    legend,
-    text_columns,
-    valid_only_of,
+from rmx_widgets.core.readability import alpha_of, has_judged, legend, valid_only_of
+from rmx_widgets.core.summary_table import (
+    SUMMARY_KEY,
+    SUMMARY_TEXT_COLUMNS,
+    summary_table,
+    summary_text_columns,
 )
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
@@ -33,15 +32,16 @@ WAITING = "No results yet: press Run."
 
 def summary_rows(sens: pd.DataFrame) -> list[SummaryRow]:
     """The pooled rows of a sensitivity table as the widget's ``rows`` payload, one cell per
-    :func:`core.readability.text_columns` of the table (the valid cell only with verdicts)."""
-    columns = text_columns(sens)
+    :func:`core.summary_table.summary_text_columns` of the table (the valid cell only with
+    verdicts)."""
+    columns = summary_text_columns(sens)
     return [
         SummaryRow(
             attribute=str(r["attribute"]),
             reading=r["reading"],
             cells=[str(r[c]) for c in columns],
         )
-        for r in face_rows(sens).to_dict("records")
+        for r in summary_table(sens).to_dict("records")
     ]
 
 
@@ -52,10 +52,10 @@ class SensitivitySummary(anywidget.AnyWidget):
     _css = bundle("widgets.css")
 
     rows: traitlets.List[SummaryRow] = traitlets.List().tag(sync=True)
-    headers: traitlets.List[str] = traitlets.List(["attribute", *TEXT_COLUMNS.values()]).tag(
-        sync=True
-    )
-    legend = traitlets.Unicode(legend()).tag(sync=True)
+    headers: traitlets.List[str] = traitlets.List(
+        ["attribute", *SUMMARY_TEXT_COLUMNS.values()]
+    ).tag(sync=True)
+    legend = traitlets.Unicode(f"{legend()} {SUMMARY_KEY}").tag(sync=True)
     empty = traitlets.Unicode(WAITING).tag(sync=True)
     _sens: pd.DataFrame | None = None
 
@@ -67,8 +67,9 @@ class SensitivitySummary(anywidget.AnyWidget):
             return
         judged = has_judged(sens)
         with self.hold_sync():
-            self.headers = ["attribute", *text_columns(sens).values()]
-            self.legend = legend(alpha_of(sens), judged=judged, valid_only=valid_only_of(sens))
+            self.headers = ["attribute", *summary_text_columns(sens).values()]
+            key = legend(alpha_of(sens), judged=judged, valid_only=valid_only_of(sens))
+            self.legend = f"{key} {SUMMARY_KEY}"
             self.rows = summary_rows(sens)
 
     def _repr_mimebundle_(self, **kwargs: dict) -> tuple[dict, dict] | None:

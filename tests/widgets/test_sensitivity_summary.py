@@ -15,11 +15,14 @@ HEADERS = [
     "attribute",
     "n",
     "failed",
+    "CF",
+    "SF",
     "PFR [interval]",
     "null PFR",
     "excess [interval]",
     "p (Holm)",
     "significant",
+    "length-controlled PFR",
 ]
 
 
@@ -41,11 +44,14 @@ def test_rows_are_the_faces_cells_with_a_null_run():
             "cells": [
                 "40",
                 "10/50 (0.20)",  # 10 failed of 40 + 10
+                "20",  # CF = PFR 0.50 x n 40
+                "20",  # SF = 40 - 20
                 "0.50 [0.35, 0.65]",
                 "0.10 (n=40)",
                 "+0.40 [+0.20, +0.60]",
                 "0.001",  # Holm p 0.0012
                 "*",
+                "no length data",  # the hand-made table has no length-controlled rate
             ],
         },
         {
@@ -54,27 +60,42 @@ def test_rows_are_the_faces_cells_with_a_null_run():
             "cells": [
                 "9 (too few)",
                 "1/10 (0.10)",
+                "1",  # CF = 1/9 x 9
+                "8",
                 "0.11 [0.02, 0.43]",
                 "0.11 (n=9)",
                 "0.00 [-0.30, +0.30]",
                 "1.000",
                 "n.s.",
+                "no length data",
             ],
         },
         {
             "attribute": HOSTILE,
             "reading": "not measured",
-            "cells": ["0", "5/5 (1.00)", "not measured", "0.20 (n=10)", "–", "–", "not tested"],
+            "cells": [
+                "0",
+                "5/5 (1.00)",
+                "0",  # no successful rewrite: 0 CF and 0 SF, but the PFR is not measured
+                "0",
+                "not measured",
+                "0.20 (n=10)",
+                "–",
+                "–",
+                "not tested",
+                "no length data",
+            ],
         },
     ]
     assert "α = 0.05" in summary.legend and "fewer than 10" in summary.legend
+    assert "CF + SF = n" in summary.legend and "under 10%" in summary.legend
 
 
 @pytest.mark.parametrize("null", ["na", "absent"])
 def test_rows_without_a_null_run_say_so(null):
     summary = SensitivitySummary()
     summary.show(sens_frame(null))
-    assert [r["cells"][3:] for r in summary.rows] == [["no null run"] * 4] * 3
+    assert [r["cells"][5:9] for r in summary.rows] == [["no null run"] * 4] * 3
     summary.show(None)
     assert summary.rows == []
 
@@ -87,12 +108,12 @@ def test_the_explorer_shows_the_summary_of_its_result(result):
     assert set(rows) == set(ATTRS)
     # assertiveness leaves every response unchanged: all 24 rewrites failed, nothing measured
     assert rows["assertiveness"]["reading"] == "not measured"
-    assert rows["assertiveness"]["cells"][:3] == ["0", "24/24 (1.00)", "not measured"]
+    assert rows["assertiveness"]["cells"][:5] == ["0", "24/24 (1.00)", "0", "0", "not measured"]
     # 12 comparisons x 2 directions = 24 successful verbosity rewrites, every one a flip
     assert rows["verbosity"]["reading"] == "ok"
-    assert rows["verbosity"]["cells"][:2] == ["24", "0/24 (0.00)"]  # 0 failed of 24
-    assert rows["verbosity"]["cells"][2].startswith("1.00 [")
-    assert rows["verbosity"]["cells"][3] == "no null run"  # the engine ran no null here
+    assert rows["verbosity"]["cells"][:4] == ["24", "0/24 (0.00)", "24", "0"]  # 0 failed, 24 CF
+    assert rows["verbosity"]["cells"][4].startswith("1.00 [")
+    assert rows["verbosity"]["cells"][5] == "no null run"  # the engine ran no null here
     assert explorer.sensitivity_summary in explorer.chart.children
 
 

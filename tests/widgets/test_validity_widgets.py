@@ -21,11 +21,14 @@ OLD_HEADERS = [
     "attribute",
     "n",
     "failed",
+    "CF",
+    "SF",
     "PFR [interval]",
     "null PFR",
     "excess [interval]",
     "p (Holm)",
     "significant",
+    "length-controlled PFR",
 ]
 JUDGED_HEADERS = [*OLD_HEADERS[:3], VALID_HEADER, *OLD_HEADERS[3:]]
 # pooled (n_judged, n_valid) by hand: tone 38 of 40 valid; length and HOSTILE nothing judged
