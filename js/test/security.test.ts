@@ -40,7 +40,7 @@ describe("stylesheet", () => {
     expect(selectors.length).toBeGreaterThan(20);
     for (const group of selectors) {
       for (const sel of group.split(",")) expect(sel.trim(), sel).toMatch(
-          /^(body\[data-jp-theme-light="(true|false)"\]\s+)?\.rmx-(root|explorer|sensitivity-chart)(\s|$|[.:])/,
+          /^(body\[data-jp-theme-light="(true|false)"\]\s+)?\.rmx-(root|explorer|sensitivity-chart|study)(\s|$|[.:])/,
         );
     }
   });

@@ -18,9 +18,16 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from rmx_widgets.core.chart_metrics import (
+    DEFAULT_METRIC,
+    ChartMetric,
+    chart_metric,
+    metric_columns,
+    metric_domain,
+    reading_keys,
+)
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import (
-    MIN_READABLE_N,
     NOT_MEASURED,
     TOO_FEW,
     VALID_HEADER,
@@ -43,18 +50,17 @@ DIRECTION_LABELS = {
 DIRECTIONS = ("worse", "better")
 TOO_FEW_OPACITY = 0.35
 """Bars of too-few rows (0 < n < MIN_READABLE_N) are drawn this light, and labelled."""
-READING_KEYS = {
-    TOO_FEW: f"too few: n < {MIN_READABLE_N} (light bar)",
-    NOT_MEASURED: "not measured: n = 0 (no bar)",
-}
-"""The legend entries of the reading marks (a triangle at a too-few bar's end, a cross where a
-bar would be). The threshold is core.readability's MIN_READABLE_N, stated once there."""
+READING_KEYS = reading_keys(chart_metric(DEFAULT_METRIC))
+"""The legend entries of the PFR chart's reading marks (a triangle at a too-few bar's end, a
+cross where a bar would be). The threshold is core.readability's MIN_READABLE_N, stated once
+there; the other metrics' keys are in core.chart_metrics."""
 KEY_WHISKER = "whisker: 95% interval"
 KEY_NULL = "grey tick: null perturber's PFR"
 KEY_POOLED = "black tick: pooled PFR (both sides)"
 HIT_PART = "hit"
 """The ``part`` of the bars layer's invisible full-width rows (the visible bars are "bar")."""
-_KEY_COLORS = {KEY_WHISKER: "#333333", KEY_NULL: "#777777", KEY_POOLED: "#000000"}
+_KEY_COLORS = {KEY_NULL: "#777777"}
+"""Every other key is a whisker (#333333) or a pooled tick (#000000)."""
 _TOOLTIP = [
     alt.Tooltip("attribute:N", title="attribute"),
     alt.Tooltip("direction:N", title="direction"),
@@ -107,6 +113,10 @@ _CHART_FIELDS = [
     "count_x",
     "mark_at",
     "mean_margin_change",
+    "value",
+    "low",
+    "high",
+    "base",
     *(t.shorthand.split(":")[0] for t in _TOOLTIP[3:-1]),
     "valid_text",
 ]
@@ -129,12 +139,14 @@ def selection_value(attribute: str, direction: str = "") -> list[dict[str, str]]
     return [{"attribute": attribute, "direction": d} for d in directions]
 
 
-def _mark_text(row: pd.Series) -> str:
+def _mark_text(row: pd.Series, tests_null: bool = True) -> str:
     """The label beside an attribute's pooled bar: the significance marker when a null was
-    run, "too few (n=…)", or "not measured" in place of a bar."""
+    run (on the PFR and excess axes only), "too few (n=…)", or "not measured" in place of a
+    bar."""
     if row["reading"] == NOT_MEASURED:
         return f"{NOT_MEASURED} ({row['n_failed']} failed)" if row["n_failed"] else NOT_MEASURED
-    parts = [row["significance"]] if row["significance"] in ("*", "n.s.") else []
+    marked = tests_null and row["significance"] in ("*", "n.s.")
+    parts = [row["significance"]] if marked else []
     if row["reading"] == TOO_FEW:
         parts.append(f"{TOO_FEW} (n={row['n']})")
     return " ".join(parts)
@@ -154,24 +166,30 @@ def _count_text(row: pd.Series, judged: bool = False) -> str:
     return f"{text} · {NOT_JUDGED}" if row["n"] > 0 else text
 
 
-def _chart_data(sens: pd.DataFrame) -> pd.DataFrame:
+def _chart_data(sens: pd.DataFrame, metric: ChartMetric | None = None) -> pd.DataFrame:
     """The sensitivity rows with their face cells (core.readability): numbers for the marks,
-    text for tooltips and labels, the reading, the bar opacity and where the labels go."""
+    text for tooltips and labels, the plotted ``value`` / ``low`` / ``high`` of ``metric``
+    (core.chart_metrics; PFR by default) with its reading, the bar opacity and where the
+    labels go."""
+    metric = metric or chart_metric(DEFAULT_METRIC)
     require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the sensitivity chart (a sensitivity() table)")
     face = face_rows(sens, directions=None)
     data = face.drop(columns=["attribute", "direction"])
     data.insert(0, "attribute", sens["attribute"].astype(str).to_numpy())
     data.insert(1, "direction", sens["direction"].to_numpy())
     data["mean_margin_change"] = sens["mean_margin_change"].to_numpy()
+    data = metric_columns(data, metric)
+    high = metric_domain(data, metric)[1]
+    data["base"] = 0.0
     data["label"] = data["direction"].map(DIRECTION_LABELS).fillna(data["direction"])
     data["shade"] = data["reading"].map({TOO_FEW: TOO_FEW_OPACITY}).fillna(1.0)
-    data["reading_key"] = data["reading"].map(READING_KEYS).fillna("")
-    data["mark"] = data.apply(_mark_text, axis=1)
-    data["mark_x"] = data[["pfr", "ci_high"]].max(axis=1).fillna(0.0)
+    data["reading_key"] = data["reading"].map(reading_keys(metric)).fillna("")
+    data["mark"] = data.apply(_mark_text, axis=1, tests_null=metric.tests_null) if len(data) else ""
+    data["mark_x"] = data[["value", "high"]].max(axis=1).fillna(0.0)
     judged = has_judged(sens)
     data["count_text"] = data.apply(_count_text, axis=1, judged=judged) if len(data) else ""
-    data["mark_at"] = data["pfr"].fillna(0.0)  # a reading mark: the bar's end, else 0
-    data["count_x"] = 1.0  # right of the plot, never over a bar or the pooled label
+    data["mark_at"] = data["value"].fillna(0.0)  # a reading mark: the bar's end, else 0
+    data["count_x"] = high  # right of the plot, never over a bar or the pooled label
     # only what a mark or a tooltip reads travels (the spec is rebuilt after every batch)
     return data[_CHART_FIELDS].reset_index(drop=True)
 
@@ -218,18 +236,26 @@ def _keyed(chart: alt.Chart, key: str) -> alt.Chart:
     return chart.transform_calculate(key=json.dumps(key))  # a string literal, quoted
 
 
+def _key_color(key: str) -> str:
+    return _KEY_COLORS.get(key, "#000000" if key.startswith("black tick") else "#333333")
+
+
 def _key_stroke(keys: list[str]) -> alt.Stroke:
     """One legend for the marks that are not bars: what the whiskers and ticks are."""
     return alt.Stroke(
         "key:N",
         title="marks",
         legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, **_LEGEND),
-        scale=alt.Scale(domain=keys, range=[_KEY_COLORS[k] for k in keys]),
+        scale=alt.Scale(domain=keys, range=[_key_color(k) for k in keys]),
     )
 
 
 def sensitivity_chart(
-    sens: pd.DataFrame, *, title: str | None = None, selected: list[dict[str, str]] | None = None
+    sens: pd.DataFrame,
+    *,
+    title: str | None = None,
+    selected: list[dict[str, str]] | None = None,
+    metric: str = DEFAULT_METRIC,
 ) -> alt.LayerChart:
     """Horizontal PFR bars per attribute and direction, with bootstrap CI whiskers.
 
@@ -245,12 +271,19 @@ def sensitivity_chart(
     bars fade. With verdicts (``valid`` judged by a rewrite judge) the tooltip and the count
     labels carry the valid-rewrite rate; a table computed with ``valid_only=True`` says so in
     the x axis title ("on rewrites judged valid only").
+
+    ``metric`` (core.chart_metrics: "pfr", "excess", "margin", "failure") is what the bars
+    show; the axis title states its definition, whiskers are drawn only for a metric with an
+    interval, the null tick and the significance marker only on the PFR and excess axes, and a
+    row whose figure is missing is "not measured" in that metric's words.
     """
-    data = _chart_data(sens)
+    plotted = chart_metric(metric)
+    data = _chart_data(sens, plotted)
     order = [str(a) for a in attribute_order(sens)]
     selection = attribute_selection(selected)
     y = alt.Y("attribute:N", sort=order, title=None, axis=_y_axis())
-    x_scale = alt.Scale(domain=[0, 1])
+    low, high = metric_domain(data, plotted)
+    x_scale = alt.Scale(domain=[low, high])
     directional = data[data["direction"].isin(DIRECTIONS)]
     by_direction = directional[directional["reading"] != NOT_MEASURED]
     pooled = data[data["direction"] == "both"]
@@ -264,28 +297,34 @@ def sensitivity_chart(
         ),
     )
     offset = alt.YOffset("label:N", sort=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]])
-    null_rows = by_direction[by_direction["null_pfr"].notna()]
+    null_rows = by_direction[by_direction["null_pfr"].notna()] if plotted.tests_null else None
+    if null_rows is None or plotted.name != DEFAULT_METRIC:
+        null_rows = by_direction.iloc[0:0]  # the null's PFR belongs on the PFR axis only
     pooled_rows = pooled[pooled["reading"] != NOT_MEASURED]
-    keys = [KEY_WHISKER] + [KEY_NULL] * (len(null_rows) > 0) + [KEY_POOLED] * (len(pooled_rows) > 0)
+    whisker = plotted.whisker_key
+    pooled_key = KEY_POOLED.replace("PFR", plotted.label)
+    keys = [whisker] if whisker else []
+    keys += [KEY_NULL] * (len(null_rows) > 0) + [pooled_key] * (len(pooled_rows) > 0)
     stroke = _key_stroke(keys)
     # a faint 0-1 track per bar: a PFR of 0 reads as a measured 0, not as a missing bar
     track = (
         alt.Chart(_rows(directional))
         .mark_bar(color="#888888", opacity=0.08, aria=False)
-        .encode(x=alt.datum(0, scale=x_scale), x2=alt.datum(1), y=y, yOffset=offset)
+        .encode(x=alt.datum(low, scale=x_scale), x2=alt.datum(high), y=y, yOffset=offset)
         .properties(name="track")
     )
     # the hit area: a full-width, invisible bar under each bar, in the bars' own layer (one
     # selection lives in one layer), so a click anywhere in a bar's band selects that bar, a
     # PFR of 0 or nothing measured included, and a click on the bar itself still hits the bar
-    hits = directional.assign(part=HIT_PART, pfr=1.0)
+    hits = directional.assign(part=HIT_PART, value=high, base=low)
     bar_rows = pd.concat([hits, by_direction.assign(part="bar")], ignore_index=True)
     is_hit = f"datum.part === '{HIT_PART}'"
     bars = (
         alt.Chart(_rows(bar_rows))
         .mark_bar(aria=alt.expr(f"!({is_hit})"))
         .encode(
-            x=alt.X("pfr:Q", title=x_title(sens), scale=x_scale, stack=None),
+            x=alt.X("value:Q", title=x_title(sens, plotted.title), scale=x_scale, stack=None),
+            x2="base:Q",
             y=y,
             yOffset=offset,
             color=color,
@@ -296,9 +335,9 @@ def sensitivity_chart(
         .add_params(selection)
     )
     rules = (
-        _keyed(alt.Chart(_rows(by_direction)), KEY_WHISKER)
+        _keyed(alt.Chart(_rows(by_direction if whisker else by_direction.iloc[0:0])), whisker or "")
         .mark_rule(strokeWidth=1.5)
-        .encode(x="ci_low:Q", x2="ci_high:Q", y=y, yOffset=offset, stroke=stroke)
+        .encode(x="low:Q", x2="high:Q", y=y, yOffset=offset, stroke=stroke)
         .properties(name="rules")
     )
     null_ticks = (
@@ -308,9 +347,9 @@ def sensitivity_chart(
         .properties(name="null_ticks")
     )
     ticks = (
-        _keyed(alt.Chart(_rows(pooled_rows)), KEY_POOLED)
+        _keyed(alt.Chart(_rows(pooled_rows)), pooled_key)
         .mark_tick(thickness=2)
-        .encode(x="pfr:Q", y=y, color=alt.value("black"), stroke=stroke)
+        .encode(x="value:Q", y=y, color=alt.value("black"), stroke=stroke)
         .properties(name="pooled_ticks")
     )
     marks = (
@@ -326,7 +365,7 @@ def sensitivity_chart(
         .properties(name="counts")
     )
     flagged = directional[directional["reading_key"] != ""]
-    readings = [READING_KEYS[r] for r in (TOO_FEW, NOT_MEASURED)]
+    readings = [reading_keys(plotted)[r] for r in (TOO_FEW, NOT_MEASURED)]
     reading_marks = (
         alt.Chart(_rows(flagged))
         .mark_point(filled=True, size=45, color="#444444", opacity=1)

@@ -156,6 +156,26 @@ class Explorer(w.VBox):
         )
         controls.add_class("rmx-controls")
         self.controls = controls
+        #: the chart's metric switch (PFR, excess over the null, margin change, failure rate)
+        self.metric_picker = self.chart.metric_picker
+        #: an empty container under the detail view, where a table of every rewrite goes
+        self.table_slot = w.Box(layout=w.Layout(width="100%"))
+        self.table_slot.add_class("rmx-table-slot")
+        detail = w.VBox([self.view, self.table_slot], layout=w.Layout(min_width="0"))
+        detail.add_class("rmx-explorer-detail")
+        self.chart.add_class("rmx-explorer-chart")
+        #: chart (with the summary under it) and detail side by side, one column when narrow
+        #: (layout.css: a CSS grid whose columns wrap under 2 × 34em)
+        self.split = w.GridBox(
+            [self.chart, detail],
+            layout=w.Layout(
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 34em), 1fr))",
+                grid_gap="12px 16px",
+                align_items="flex-start",
+                width="100%",
+            ),
+        )
+        self.split.add_class("rmx-explorer-split")
         super().__init__(
             [
                 self.summary,
@@ -163,8 +183,7 @@ class Explorer(w.VBox):
                 controls,
                 self.null_label,
                 self.error_box,
-                self.chart,
-                self.view,
+                self.split,
             ]
         )
         self.add_class("rmx-explorer")

@@ -21,6 +21,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from rmx_widgets.core.chart_metrics import DEFAULT_METRIC, METRICS, chart_metric
 from rmx_widgets.core.charts import (
     DIRECTIONS,
     comparison_chart,
@@ -86,12 +87,41 @@ CAPTION = (
 )
 
 
+METRIC_CAPTION = (
+    "{title}, per attribute and direction; {n} successful rewrites. {whisker}Black tick: the "
+    "pooled value of both sides; right: each bar's n and failed rewrites; light bar with a "
+    'triangle: too few rewrites to read (under {min_n}); a cross and "not measured": no '
+    "figure for that bar (never drawn as 0). Click a bar to show its examples."
+)
+
+
+def caption_text(metric: str, n: int) -> str:
+    """The caption under the chart: what the bars, whiskers and ticks of ``metric`` are."""
+    if metric == DEFAULT_METRIC:
+        return CAPTION.format(n=n, min_n=MIN_READABLE_N)
+    plotted = chart_metric(metric)
+    whisker = (
+        f"Whiskers: {plotted.whisker_key.split(': ', 1)[1]}. "
+        if plotted.whisker_key
+        else ("No interval is computed for this metric, so no whiskers. ")
+    )
+    return METRIC_CAPTION.format(
+        title=plotted.title[0].upper() + plotted.title[1:],
+        n=n,
+        whisker=whisker,
+        min_n=MIN_READABLE_N,
+    )
+
+
 class SensitivityChart(w.VBox):
     """``selected`` holds the clicked attribute ('' when none), ``selected_direction`` the
-    clicked bar's direction ("worse" / "better"; '' for none or both)."""
+    clicked bar's direction ("worse" / "better"; '' for none or both); ``metric`` what the
+    bars show (core.chart_metrics: "pfr", "excess", "margin", "failure"), which the
+    ``metric_picker`` dropdown above the chart switches."""
 
     selected = traitlets.Unicode("")
     selected_direction = traitlets.Unicode("")
+    metric = traitlets.Unicode(DEFAULT_METRIC)
 
     def __init__(
         self, table: pd.DataFrame | None = None, *, n_boot: int = 300, title: str | None = None
@@ -105,7 +135,16 @@ class SensitivityChart(w.VBox):
         )
         self.caption = w.HTML()
         self.summary = SensitivitySummary()
-        super().__init__([self.chart, self.caption, self.summary])
+        self.metric_picker = w.Dropdown(
+            options=[(m.label, m.name) for m in METRICS.values()],
+            value=DEFAULT_METRIC,
+            description="Metric",
+            layout=w.Layout(width="auto"),
+        )
+        self.metric_picker.add_class("rmx-metric-picker")
+        w.link((self.metric_picker, "value"), (self, "metric"))
+        self.observe(self._on_metric, "metric")
+        super().__init__([self.metric_picker, self.chart, self.caption, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
             self.update(table)
@@ -135,8 +174,13 @@ class SensitivityChart(w.VBox):
         self._draw()
         self.summary.show(sens)
         self.summary.layout.display = None
-        n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if len(sens) else 0
-        text = CAPTION.format(n=n, min_n=MIN_READABLE_N)
+        self.metric_picker.layout.display = None
+        self._caption()
+
+    def _caption(self) -> None:
+        sens = self.sens
+        n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if sens is not None else 0
+        text = caption_text(self.metric, n)
         self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
 
     def select(self, attribute: str | None, direction: str = "") -> None:
@@ -152,10 +196,26 @@ class SensitivityChart(w.VBox):
         if self.sens is not None:
             self._draw()
 
+    @traitlets.validate("metric")
+    def _valid_metric(self, proposal: dict) -> str:
+        """An unknown metric is refused before it is set, naming the choices."""
+        try:
+            return chart_metric(proposal["value"]).name
+        except ValueError as e:
+            raise traitlets.TraitError(str(e)) from None
+
+    def _on_metric(self, change: dict) -> None:
+        """A new metric redraws the same rows (the selection kept) and its caption."""
+        if self.sens is not None:
+            self._draw()
+            self._caption()
+
     def _draw(self) -> None:
         assert self.sens is not None
         value = selection_value(self.selected, self.selected_direction)
-        self._set_chart(sensitivity_chart(self.sens, title=self.title, selected=value))
+        self._set_chart(
+            sensitivity_chart(self.sens, title=self.title, selected=value, metric=self.metric)
+        )
 
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
@@ -164,6 +224,7 @@ class SensitivityChart(w.VBox):
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
         self.summary.show(None)  # two RMs: the chart's labels and tooltips carry the marks
         self.summary.layout.display = "none"
+        self.metric_picker.layout.display = "none"  # two RMs: pooled PFRs only
         self.caption.value = (
             "<small>Pooled PFR per attribute for each reward model, with "
             "95% CIs (bootstrap, Wilson floor). Click a bar to filter the examples.</small>"

@@ -42,6 +42,16 @@ def _esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+TABS = {
+    "paper": "Paper tables",
+    "quality": "Quality",
+    "sensitivity": "Sensitivity",
+    "tau": "RM vs RM (τ)",
+    "examples": "Examples",
+}
+"""The tabs in the order the paper reads: a key (for :meth:`StudyView.show_tab`) and a title."""
+
+
 def _panel(title: str, cls: str, children: list[w.Widget]) -> w.VBox:
     box = w.VBox([w.HTML(f"<h3>{html.escape(title)}</h3>"), *children])
     box.add_class(cls)
@@ -84,19 +94,37 @@ class StudyView(w.VBox):
         self.example_caption = w.HTML()
         self.view = ComparisonView(page_size=page_size)
 
-        super().__init__(self._panels(datasets))
+        #: the five panels in tabs (one panel on screen, not a 4,000 px column); show_tab
+        self.tabs = w.Tab(self._panels(), titles=list(TABS.values()))
+        self.tabs.add_class("rmx-study-tabs")
+        controls = [self.dataset_picker] if len(datasets) > 1 else []
+        super().__init__([self.header, w.HBox(controls), self.tabs])
         self.add_class("rmx-study")
         self._quiet = False
         self._observe()
         self._show_dataset()
 
-    def _panels(self, datasets: list[str]) -> list[w.Widget]:
-        """The header, the data-set picker (only for several) and the five panels (the paper's
-        tables first), in the order the paper reads."""
-        controls = [self.dataset_picker] if len(datasets) > 1 else []
+    def show_tab(self, name: str) -> None:
+        """Bring a panel's tab to the front: ``name`` is a key of :data:`TABS` ("paper",
+        "quality", "sensitivity", "tau", "examples") or a tab's title."""
+        keys = list(TABS)
+        titles = list(TABS.values())
+        if name in keys:
+            self.tabs.selected_index = keys.index(name)
+        elif name in titles:
+            self.tabs.selected_index = titles.index(name)
+        else:
+            raise ValueError(f"show_tab({name!r}): choose one of {keys}.")
+
+    @property
+    def current_tab(self) -> str:
+        """The key of the tab on screen."""
+        return list(TABS)[self.tabs.selected_index or 0]
+
+    def _panels(self) -> list[w.Widget]:
+        """The five panels (the paper's tables first), in the order the paper reads; the
+        header and the data-set picker stay above the tabs, since they drive every panel."""
         return [
-            self.header,
-            w.HBox(controls),
             _panel("The paper's tables", "rmx-study-paper", list(self.paper_tables.values())),
             _panel("Quality of the explanations", "rmx-study-quality", [self.side, self.quality]),
             _panel(

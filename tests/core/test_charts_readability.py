@@ -127,11 +127,13 @@ def test_every_bar_has_a_full_width_hit_area_that_carries_the_selection(spec):
     assert {(r["attribute"], r["direction"]) for r in hits} == {
         (a, d) for a in ("tone", "length", HOSTILE) for d in ("worse", "better")
     }
-    assert {r["pfr"] for r in hits} == {1.0}  # the whole 0-1 width of the band
+    # the whole 0-1 width of the band
+    assert {(r["value"], r["base"]) for r in hits} == {(1.0, 0.0)}
     assert rows[: len(hits)] == hits  # drawn first: under the bars they belong to
     assert all(r["part"] == "bar" for r in rows[len(hits) :])
     enc = layer["encoding"]
     assert enc["x"]["stack"] is None  # not stacked on the bar: both start at 0
+    assert (enc["x"]["field"], enc["x2"]["field"]) == ("value", "base")
     is_hit = f"datum.part === '{HIT_PART}'"
     assert enc["fillOpacity"] == {"condition": {"test": is_hit, "value": 0}, "value": 1}
     assert layer["mark"]["aria"] == {"expr": f"!({is_hit})"}  # screen readers read the bars

@@ -167,11 +167,13 @@ def test_sensitivity_chart_spec():
     bars = spec["layer"][1]  # over the faint track
     assert bars["mark"]["type"] == "bar" and spec["layer"][0]["name"] == "track"
     assert bars["encoding"]["y"]["sort"] == ["c", "a", "b"]  # pooled PFR 1, 0.5, 0
-    assert bars["encoding"]["x"]["field"] == "pfr"
+    assert bars["encoding"]["x"]["field"] == "value"  # the PFR metric: value = pfr
+    bar_rows = spec["datasets"][bars["data"]["name"]]
+    assert all(r["value"] == r["pfr"] for r in bar_rows if r["part"] == "bar")
     marks = {layer["mark"]["type"] for layer in spec["layer"]}
     assert marks == {"bar", "rule", "tick", "text", "point"}
     rule = spec["layer"][2]["encoding"]
-    assert (rule["x"]["field"], rule["x2"]["field"]) == ("ci_low", "ci_high")
+    assert (rule["x"]["field"], rule["x2"]["field"]) == ("low", "high")  # ci_low, ci_high
     assert spec["title"] == "PFR"
     # only aggregated rows travel: 2 directions x 3 attributes for bars, 3 pooled for ticks and
     # labels (every row has n = 1: "too few"), none for null ticks (no null run); the bars

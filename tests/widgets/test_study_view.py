@@ -152,7 +152,7 @@ def test_paper_tables_per_data_set(two_sets):
     """Table 1 and Table 2 of the data set on screen, every cell escaped text, under the
     caption that says what a cell is; switching the data set switches them."""
     view = StudyView(two_sets)
-    assert view.children[2].children[1:] == tuple(view.paper_tables.values())
+    assert view.tabs.children[0].children[1:] == tuple(view.paper_tables.values())
     second = f"second {SCRIPT}"
     for ds in ("first", second):
         view.dataset_picker.value = ds
@@ -167,3 +167,33 @@ def test_paper_tables_per_data_set(two_sets):
             assert SCRIPT not in widget.value and IMG not in widget.value
     assert html.escape(IMG) in view.paper_tables[1].value  # the RM named like markup
     assert html.escape(SCRIPT) in view.paper_tables[2].value  # in the caption's data-set name
+
+
+def test_panels_are_tabs_and_show_tab_brings_one_forward(study):
+    """The five panels in tabs (not one tall column) in the paper's order; show_tab takes a
+    key or a title and refuses anything else."""
+    view = StudyView(study)
+    assert view.children == (view.header, view.children[1], view.tabs)
+    classes = [panel._dom_classes[0] for panel in view.tabs.children]
+    assert classes == [
+        "rmx-study-paper",
+        "rmx-study-quality",
+        "rmx-study-sensitivity",
+        "rmx-study-tau",
+        "rmx-study-examples",
+    ]
+    assert view.tabs.titles == (
+        "Paper tables",
+        "Quality",
+        "Sensitivity",
+        "RM vs RM (τ)",
+        "Examples",
+    )
+    assert view.tabs.selected_index == 0 and view.current_tab == "paper"
+    view.show_tab("examples")
+    assert view.tabs.selected_index == 4 and view.current_tab == "examples"
+    view.show_tab("Sensitivity")
+    assert view.current_tab == "sensitivity"
+    assert view.charts["planted"] in view.tabs.children[2].children
+    with pytest.raises(ValueError, match="choose one of"):
+        view.show_tab("charts")
