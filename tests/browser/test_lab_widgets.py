@@ -208,9 +208,13 @@ def test_quickstart_explorer_run_chart_and_click_filter(
     rows = summary.locator('[data-testid="rmx-summary-row"]')
     wait_for(lambda: rows.count() == len(supported), 30, "the summary rows")
     cells = rows.first.locator("td").all_text_contents()
-    # n, failed, PFR [interval], null PFR (or "no null run"), excess, p (Holm), significance
-    assert len(cells) == 7 and re.match(r"^\d+ \(|^\d+$", cells[0]), cells
-    assert cells[3] == "no null run" or "(n=" in cells[3], cells
+    # n, failed, CF, SF, PFR [interval], null PFR (or "no null run"), excess, p (Holm),
+    # significance, length-controlled PFR (core.summary_table)
+    assert len(cells) == 10 and re.match(r"^\d+ \(|^\d+$", cells[0]), cells
+    n = int(cells[0].split()[0])
+    assert int(cells[2]) + int(cells[3]) == n, cells  # CF + SF = n
+    assert cells[5] == "no null run" or "(n=" in cells[5], cells
+    assert re.match(r"^(\d\.\d\d|not measured) \(n=\d+\)$", cells[9]), cells
     assert {r.get_attribute("data-reading") for r in rows.all()} <= {"ok", "too few"}
     assert "Holm" in summary.locator('[data-testid="rmx-summary-legend"]').text_content()
 
@@ -220,6 +224,18 @@ def test_quickstart_explorer_run_chart_and_click_filter(
     names = wait_for_filter(page, view, attribute)
     assert all(n == attribute for n in names)
     assert view.locator('[data-testid="rmx-row"] .rmx-attribute').first.is_visible()
+
+    # the metric switch: the failure-rate axis states its definition; the filter stays
+    metric = box.locator(".rmx-metric-picker select")
+    metric.select_option(label="failure rate")
+    wait_for(
+        lambda: "failure rate = failed / attempted rewrites" in chart_svg(chart).text_content(),
+        30,
+        "the failure-rate chart",
+    )
+    assert set(row_attributes(view)) == {attribute}
+    metric.select_option(label="PFR")
+    wait_for(lambda: "preference flip rate" in chart_svg(chart).text_content(), 30, "the PFR chart")
     no_page_errors(browser_page, ui)
 
 

@@ -100,6 +100,12 @@ def measure(page: Any, width: int) -> dict[str, Any]:
     out["chart_overflow_x"] = chart.evaluate("e => getComputedStyle(e).overflowX")
     view = box.locator(".rmx-root.rmx-comparison-view").first
     out["view"], out["view_box"] = _fits(view), _box(view)
+    out["chart_column"] = _box(box.locator(".rmx-explorer-split > .rmx-sensitivity-chart").first)
+    out["detail_column"] = _box(box.locator(".rmx-explorer-split > .rmx-explorer-detail").first)
+    # how much the chart is scaled to fit its column (drawn width / Vega's own width)
+    out["chart_scale"] = chart.locator("svg").first.evaluate(
+        "s => s.getBoundingClientRect().width / parseFloat(s.getAttribute('width'))"
+    )
     head = view.locator(".rmx-header").first
     out["header"] = _fits(head)
     out["id_box"] = _box(view.locator('[data-testid="rmx-comparison-id"]'))
@@ -127,6 +133,15 @@ def check(m: dict[str, Any]) -> None:
     assert left - 1 <= m["chart_box"][0] and m["chart_box"][1] <= right + 1, m["chart_box"]
     if m["chart"][0] > m["chart"][1]:
         assert m["chart_overflow_x"] == "auto", f"{w}px: the chart is clipped {m['chart']}"
+    # linked views: chart and detail side by side at 1,400 px, one above the other at 800 px;
+    # the chart never wider than its column
+    chart_col, detail_col = m["chart_column"], m["detail_column"]
+    if w >= 1400:
+        assert detail_col[0] >= chart_col[1] - 1, (chart_col, detail_col)
+        assert abs(detail_col[2] - chart_col[2]) <= 1, (chart_col, detail_col)
+    else:
+        assert detail_col[2] >= chart_col[3] - 1, (chart_col, detail_col)
+    assert m["chart_box"][1] <= chart_col[1] + 1, (m["chart_box"], chart_col)
     # 60 rows: the chart scrolls in a box under 760 px instead of a 2,400 px column
     assert m["chart_box"][3] - m["chart_box"][2] <= 760, m["chart_box"]
     # 3. the long id: no sideways overflow of the header or the view

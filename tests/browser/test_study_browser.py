@@ -55,6 +55,12 @@ def expected_study() -> Any:
     )
 
 
+def show_tab(study: Any, title: str) -> None:
+    """Click a StudyView tab (its panels are tabs: only the front one is on screen)."""
+    study.locator(".lm-TabBar-tab", has_text=title).first.click()
+    study.locator(".lm-TabBar-tab.lm-mod-current", has_text=title).first.wait_for()
+
+
 def table_cells(locator: Any) -> list[list[str]]:
     return locator.locator("tr").evaluate_all(
         "trs => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim()))"
@@ -69,7 +75,16 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     run_all(lab, page, name)
     study = page.locator(".rmx-study")
     study.wait_for()
-
+    tabs = study.locator(".lm-TabBar-tab").all_text_contents()
+    assert [t.strip() for t in tabs] == [
+        "Paper tables",
+        "Quality",
+        "Sensitivity",
+        "RM vs RM (τ)",
+        "Examples",
+    ]
+    assert not study.locator(".rmx-study-quality").is_visible()  # one panel at a time
+    show_tab(study, "Quality")
     quality = study.locator(".rmx-study-quality table.quality")
     expected = res.main_table(side="both")
     assert table_cells(quality) == [list(expected.columns), *expected.astype(str).values.tolist()]
@@ -86,11 +101,13 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     )
 
     tau = res.tau_matrix()
+    show_tab(study, "RM vs RM")
     rows = table_cells(study.locator(".rmx-study-tau table.tau-matrix"))
     assert rows[0] == ["τ", *res.rms]
     assert rows[1:] == [[a, *[f"{tau.loc[a, b]:.3f}" for b in res.rms]] for a in res.rms]
 
     sens = study.locator(".rmx-study-sensitivity")
+    show_tab(study, "Sensitivity")
     wait_for(
         lambda: sens.locator("svg.marks").count() == len(res.rms),
         30,
@@ -104,6 +121,7 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert titles == [f"{rm} — rules" for rm in res.rms]
 
     examples = study.locator(".rmx-study-examples")
+    show_tab(study, "Examples")
     view = examples.locator(".rmx-comparison-view")
     first = res.representatives.iloc[0].comparison_id
     wait_for(
@@ -142,6 +160,7 @@ def test_study_view_tables_charts_and_examples(lab: Lab, browser_page: Browser) 
     assert examples.locator("button", has_text="reversed").is_visible()
 
     # the hostile RM name is shown as text everywhere, never run
+    show_tab(study, "Quality")
     assert IMG in study.locator(".rmx-study-quality").text_content()
     assert study.locator("img").count() == 0
     page.wait_for_timeout(200)
@@ -177,8 +196,13 @@ def test_screenshots_of_the_study_view(lab: Lab, browser_page: Browser, tmp_path
     study = page.locator(".rmx-study")
     study.wait_for()
     sens = study.locator(".rmx-study-sensitivity")
+    show_tab(study, "Sensitivity")
     wait_for(lambda: sens.locator("svg.marks").count() == 2, 30, "both PFR charts", page)
     page.mouse.move(0, 0)
+    show_tab(study, "Quality")
     shoot(study.locator(".rmx-study-quality"), images / "study_quality.png")
+    show_tab(study, "Sensitivity")
+    page.mouse.move(0, 0)
     shoot(sens, images / "study_sensitivity.png")
+    show_tab(study, "RM vs RM")
     shoot(study.locator(".rmx-study-tau"), images / "study_tau.png")
