@@ -256,6 +256,7 @@ def sensitivity_chart(
     title: str | None = None,
     selected: list[dict[str, str]] | None = None,
     metric: str = DEFAULT_METRIC,
+    width: int | str = 420,
 ) -> alt.LayerChart:
     """Horizontal PFR bars per attribute and direction, with bootstrap CI whiskers.
 
@@ -276,6 +277,10 @@ def sensitivity_chart(
     show; the axis title states its definition, whiskers are drawn only for a metric with an
     interval, the null tick and the significance marker only on the PFR and excess axes, and a
     row whose figure is missing is "not measured" in that metric's words.
+
+    ``width``: the plot's width in px, or "container": the whole chart (labels and legends
+    included) fits the width of the element it is drawn in, and follows it when it resizes, so
+    a chart in a narrow column keeps its 11 px labels instead of being scaled down.
     """
     plotted = chart_metric(metric)
     data = _chart_data(sens, plotted)
@@ -385,8 +390,10 @@ def sensitivity_chart(
     chart = (
         alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
         .encode(tooltip=_tooltip(has_judged(sens)))  # one tooltip for every layer
-        .properties(width=420, height=_height(len(order), 40))
+        .properties(width=width, height=_height(len(order), 40))
     )
+    if width == "container":
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     if title:
         chart = chart.properties(title=title)
     return chart

@@ -132,7 +132,7 @@ class Explorer(w.VBox):
         if not self.comparisons:
             self.status.value = "0 comparisons given: nothing to run."
         self.error_box = w.HTML()
-        self.chart = SensitivityChart()
+        self.chart = SensitivityChart(fit=True)  # fills its column of the split
         # edit and rescore through the run's RM, store and embedder (ComparisonView rm=)
         self.view = ComparisonView(
             comparisons=self.comparisons,

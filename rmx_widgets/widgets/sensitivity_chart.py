@@ -124,8 +124,16 @@ class SensitivityChart(w.VBox):
     metric = traitlets.Unicode(DEFAULT_METRIC)
 
     def __init__(
-        self, table: pd.DataFrame | None = None, *, n_boot: int = 300, title: str | None = None
+        self,
+        table: pd.DataFrame | None = None,
+        *,
+        n_boot: int = 300,
+        title: str | None = None,
+        fit: bool = False,
     ) -> None:
+        #: ``fit``: the chart fills the width of its column (the Explorer's split) and follows
+        #: it, rather than a fixed 420 px plot
+        self.width: int | str = "container" if fit else 420
         self.n_boot = n_boot
         self.title = title
         self.sens: pd.DataFrame | None = None
@@ -214,7 +222,9 @@ class SensitivityChart(w.VBox):
         assert self.sens is not None
         value = selection_value(self.selected, self.selected_direction)
         self._set_chart(
-            sensitivity_chart(self.sens, title=self.title, selected=value, metric=self.metric)
+            sensitivity_chart(
+                self.sens, title=self.title, selected=value, metric=self.metric, width=self.width
+            )
         )
 
     def show_comparison(

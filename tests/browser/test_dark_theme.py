@@ -192,6 +192,7 @@ def measure(page: Any) -> dict[str, dict[str, Any]]:
             "low": low[:8],
             "svg": seen["svgBackgrounds"],
             "page": seen["page"],
+            "texts": {str(x["text"]).strip() for x in items},
         }
     return found
 
@@ -263,6 +264,8 @@ def test_every_widget_text_reads_in_light_and_dark_theme(lab: Lab, browser_page:
             for f in found.values():
                 # a chart draws no background (the page shows through) or one of the page's
                 assert all(bg in ("none", f["page"]) for bg in f["svg"]), text
+        for found in results.values():  # StudyView's tab labels are among the texts measured
+            assert {"Paper tables", "Quality", "Examples"} <= found["StudyView"]["texts"], text
         failing = [(t, n) for t, found in results.items() for n, f in found.items() if f["low"]]
         assert not failing, f"texts under {MIN_CONTRAST}:1 in {failing}\n{text}"
     finally:
