@@ -2,8 +2,11 @@
 
 The run happens on a worker thread so the notebook stays usable; each batch that lands is
 already in the store, then updates the progress bar, the chart and the ComparisonView (redraws
-are throttled so a fast perturber does not flood the browser). Cancel stops after the current
-batch and keeps everything that landed. Errors are shown inside the widget with their message.
+are throttled so a fast perturber does not flood the browser). The chart (with its metric switch
+and the per-attribute summary) and the ComparisonView sit side by side in a responsive grid,
+linked both ways; ``table_slot`` under the ComparisonView is an empty box for a rewrite table.
+Cancel stops after the current batch and keeps everything that landed. Errors are shown inside
+the widget with their message.
 
 After the perturber, the run explains the same rewrites with an attribute-blind null perturber
 (``null_perturber``: by default the explainer's own, else the offline random word edits, which
@@ -201,8 +204,9 @@ class Explorer(w.VBox):
 
     @property
     def sensitivity_summary(self) -> SensitivitySummary:
-        """The per-attribute table under the chart: n, failed rate, PFR [interval], null PFR,
-        excess, Holm p, significance, the "too few" / "not measured" marks."""
+        """The per-attribute table under the chart (core.summary_table): n, failed rate, CF,
+        SF, PFR [interval], null PFR, excess, Holm p, significance, the length-controlled PFR,
+        the "too few" / "not measured" marks."""
         return self.chart.summary
 
     def run(self) -> None:
