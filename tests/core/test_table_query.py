@@ -1,0 +1,211 @@
+"""core.table_query: pages, sorts, filters and request validation, expected values by hand."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from rmx_widgets.core.errors import OutputError
+from rmx_widgets.core.table_query import (
+    MAX_PAGE_SIZE,
+    MAX_SEARCH_CHARS,
+    QueryError,
+    RangeFilter,
+    TableIndex,
+    TableQuery,
+    export_rows,
+    parse_page,
+    parse_query,
+)
+
+
+def _table() -> pd.DataFrame:
+    # margin_change by hand: -2.0, -0.5, NaN (failed), +1.0, -3.0
+    return pd.DataFrame(
+        {
+            "comparison_id": ["c1", "c1", "c2", "c3", "c3"],
+            "attribute": ["verbosity", "clarity", "verbosity", "clarity", "verbosity"],
+            "side": ["chosen", "rejected", "chosen", "rejected", "chosen"],
+            "direction": ["worse", "better", "worse", "better", "worse"],
+            "outcome": ["CF", "SF", "failed", "SF", "CF"],
+            "margin_before": [1.0, 2.0, 3.0, 0.5, 2.0],
+            "margin_after": [-1.0, 1.5, math.nan, 1.5, -1.0],
+            "syntactic_distance": [0.2, 0.5, math.nan, 0.1, 0.9],
+            "length_change": [5.0, -3.0, math.nan, 0.0, 12.0],
+            "valid": pd.array([True, False, pd.NA, True, pd.NA], dtype="boolean"),
+            "perturbed": ["Longer ANSWER", "short", None, "clear text", "<script>x</script>"],
+            "failure_reason": [None, None, "unparseable", None, None],
+        }
+    )
+
+
+def _ids(index: TableIndex, q: TableQuery, page: int = 1, size: int = 10) -> list[int]:
+    return list(index.page(q, page, size).rows.index)
+
+
+def test_unsorted_pages_cut_in_table_order_with_total_and_last_page():
+    index = TableIndex(_table())
+    p = index.page(TableQuery(), 2, 2)
+    assert list(p.rows.index) == [2, 3]
+    assert (p.total, p.last_page, p.page) == (5, 3, 2)
+    last = index.page(TableQuery(), 3, 2)
+    assert list(last.rows.index) == [4]
+    assert index.page(TableQuery(), 99, 2).page == 3  # past the end: the last page
+
+
+def test_margin_change_is_after_minus_before():
+    changes = TableIndex(_table()).table["margin_change"].tolist()
+    assert changes[:2] == [-2.0, -0.5] and math.isnan(changes[2]) and changes[3:] == [1.0, -3.0]
+
+
+def test_sort_ascending_and_descending_keep_missing_last():
+    index = TableIndex(_table())
+    asc = TableQuery(sort=(("margin_change", "asc"),))
+    desc = TableQuery(sort=(("margin_change", "desc"),))
+    assert _ids(index, asc) == [4, 0, 1, 3, 2]
+    assert _ids(index, desc) == [3, 1, 0, 4, 2]
+    # text: by value, missing last in either direction
+    assert _ids(index, TableQuery(sort=(("failure_reason", "desc"),))) == [2, 0, 1, 3, 4]
+    assert _ids(index, TableQuery(sort=(("perturbed", "asc"),))) == [4, 0, 3, 1, 2]
+
+
+def test_multi_column_sort_first_key_most_significant_ties_by_row_id():
+    index = TableIndex(_table())
+    q = TableQuery(sort=(("attribute", "asc"), ("margin_before", "desc")))
+    # clarity: rows 1 (2.0), 3 (0.5); verbosity: 2 (3.0), 4 (2.0), 0 (1.0)
+    assert _ids(index, q) == [1, 3, 2, 4, 0]
+    ties = TableQuery(sort=(("outcome", "asc"),))  # CF: 0, 4; SF: 1, 3; failed: 2
+    assert _ids(index, ties) == [0, 4, 1, 3, 2]
+
+
+def test_sort_by_validity_puts_unjudged_last():
+    q = TableQuery(sort=(("valid", "desc"),))
+    assert _ids(TableIndex(_table()), q) == [0, 3, 1, 2, 4]
+
+
+def test_filters_attribute_side_outcome_validity():
+    index = TableIndex(_table())
+    assert _ids(index, TableQuery(attribute="verbosity")) == [0, 2, 4]
+    assert _ids(index, TableQuery(side="rejected")) == [1, 3]
+    assert _ids(index, TableQuery(outcome="CF")) == [0, 4]
+    assert _ids(index, TableQuery(validity="valid")) == [0, 3]
+    assert _ids(index, TableQuery(validity="invalid")) == [1]
+    assert _ids(index, TableQuery(validity="unjudged")) == [2, 4]
+    assert _ids(index, TableQuery(attribute="verbosity", outcome="CF", side="chosen")) == [0, 4]
+
+
+def test_range_filters_are_inclusive_and_drop_missing_values():
+    index = TableIndex(_table())
+    q = TableQuery(ranges=(RangeFilter("margin_change", -2.0, 1.0),))
+    assert _ids(index, q) == [0, 1, 3]
+    assert _ids(index, TableQuery(ranges=(RangeFilter("length_change", low=0.0),))) == [0, 3, 4]
+    assert _ids(index, TableQuery(ranges=(RangeFilter("syntactic_distance", high=0.2),))) == [0, 3]
+
+
+def test_search_is_case_insensitive_substring_over_ids_attributes_texts():
+    index = TableIndex(_table())
+    assert _ids(index, TableQuery(search="answer")) == [0]
+    assert _ids(index, TableQuery(search="c3")) == [3, 4]
+    assert _ids(index, TableQuery(search="UNPARSE")) == [2]
+    assert _ids(index, TableQuery(search="<script>")) == [4]  # literal, not a pattern
+    assert _ids(index, TableQuery(search="(")) == []
+
+
+def test_empty_result_and_one_row_pages():
+    index = TableIndex(_table())
+    empty = index.page(TableQuery(attribute="nothing"), 1, 10)
+    assert (len(empty.rows), empty.total, empty.last_page, empty.page) == (0, 0, 1, 1)
+    one = index.page(TableQuery(outcome="failed"), 1, 10)
+    assert (list(one.rows.index), one.total, one.last_page) == ([2], 1, 1)
+    single = TableIndex(_table().iloc[[3]])
+    assert list(single.page(TableQuery(sort=(("margin_change", "desc"),)), 1, 1).rows.index) == [3]
+    assert TableIndex(pd.DataFrame()).page(TableQuery(search="x"), 1, 5).total == 0
+
+
+def test_parse_query_reads_the_documented_shape():
+    q = parse_query(
+        {
+            "sort": [
+                {"column": "margin_change", "dir": "desc"},
+                {"column": "attribute", "dir": "asc"},
+            ],
+            "search": "  Verbose ",
+            "filters": {
+                "attribute": "verbosity",
+                "side": "chosen",
+                "outcome": "CF",
+                "validity": "valid",
+                "ranges": [{"column": "length_change", "low": -1, "high": None}],
+            },
+        }
+    )
+    assert q == TableQuery(
+        sort=(("margin_change", "desc"), ("attribute", "asc")),
+        search="Verbose",
+        attribute="verbosity",
+        side="chosen",
+        outcome="CF",
+        validity="valid",
+        ranges=(RangeFilter("length_change", -1.0, None),),
+    )
+    assert parse_query({}) == TableQuery()
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"sort": [{"column": "prompt", "dir": "asc"}]}, "sort[0].column"),
+        ({"sort": [{"column": "outcome", "dir": "up"}]}, "sort[0].dir"),
+        ({"sort": [{"column": "outcome"}, {"column": "outcome"}]}, "twice"),
+        ({"sort": "outcome"}, "must be a list"),
+        ({"sort": [{"column": "outcome"}] * 5}, "at most 4"),
+        ({"search": 3}, "search must be text"),
+        ({"search": "x" * (MAX_SEARCH_CHARS + 1)}, "at most 200"),
+        ({"filters": {"side": "both"}}, "filters.side"),
+        ({"filters": {"outcome": None}}, "filters.outcome"),
+        ({"filters": {"validity": "yes"}}, "filters.validity"),
+        ({"filters": {"colour": "red"}}, "unknown field"),
+        ({"filters": {"ranges": [{"column": "perturbed", "low": 1}]}}, "ranges[0].column"),
+        ({"filters": {"ranges": [{"column": "margin_change", "low": "1"}]}}, "finite number"),
+        ({"filters": {"ranges": [{"column": "margin_change", "low": float("nan")}]}}, "finite"),
+        ({"filters": {"ranges": [{"column": "margin_change", "low": True}]}}, "finite"),
+        ({"filters": {"ranges": [{"column": "margin_change", "low": 2, "high": 1}]}}, "above"),
+        ({"extra": 1}, "unknown field"),
+        ([], "must be an object"),
+    ],
+)
+def test_parse_query_refuses_anything_else_with_one_line(raw, words):
+    with pytest.raises(QueryError) as e:
+        parse_query(raw)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_parse_page_bounds():
+    assert parse_page(3, 50) == (3, 50)
+    for page, size in [(0, 10), (1, 0), (1, MAX_PAGE_SIZE + 1), (1.5, 10), ("1", 10), (True, 10)]:
+        with pytest.raises(QueryError):
+            parse_page(page, size)
+
+
+def test_matching_is_cached_per_query():
+    index = TableIndex(_table())
+    q = TableQuery(sort=(("margin_change", "asc"),))
+    assert index.positions(q) is index.positions(q)
+    assert list(index.positions(q)) == [4, 0, 1, 3, 2]
+
+
+def test_export_writes_csv_and_parquet_and_never_overwrites(tmp_path):
+    index = TableIndex(_table())
+    rows = index.matching(TableQuery(outcome="CF"))
+    csv_path = export_rows(rows, tmp_path / "cf.csv")
+    back = pd.read_csv(csv_path)
+    assert back["row_id"].tolist() == [0, 4] and back["margin_change"].tolist() == [-2.0, -3.0]
+    assert back["perturbed"].tolist()[1] == "<script>x</script>"
+    pq_path = export_rows(rows, tmp_path / "cf.parquet")
+    assert pd.read_parquet(pq_path)["row_id"].tolist() == [0, 4]
+    with pytest.raises(OutputError, match="exists"):
+        export_rows(rows, csv_path)
+    export_rows(index.matching(TableQuery(outcome="SF")), csv_path, force=True)
+    assert pd.read_csv(csv_path)["row_id"].tolist() == [1, 3]
+    with pytest.raises(QueryError, match="csv or parquet"):
+        export_rows(rows, tmp_path / "cf.xlsx")
