@@ -8,7 +8,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "rmx_widgets", "static");
 mkdirSync(outdir, { recursive: true });
 
-const entries = ["comparison_view", "attribute_picker", "annotator", "sensitivity_summary"];
+const entries = ["comparison_view", "attribute_picker", "annotator", "sensitivity_summary", "rewrite_table"];
 
 await esbuild.build({
   absWorkingDir: here,
@@ -32,7 +32,17 @@ await esbuild.build({
   logLevel: "warning",
 });
 
-for (const file of [...entries.map((n) => `${n}.js`), "widgets.css"]) {
+// the RewriteTable's stylesheet: the shared one plus Tabulator's (only that widget loads it)
+await esbuild.build({
+  absWorkingDir: here,
+  entryPoints: [join(here, "src", "rewrite_table", "table.css")],
+  outfile: join(outdir, "rewrite_table.css"),
+  bundle: true,
+  minify: true,
+  logLevel: "warning",
+});
+
+for (const file of [...entries.map((n) => `${n}.js`), "widgets.css", "rewrite_table.css"]) {
   const path = join(outdir, file);
   console.log(`${relative(process.cwd(), path).padEnd(48)} ${(statSync(path).size / 1024).toFixed(1)} KiB`);
 }

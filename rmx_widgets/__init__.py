@@ -58,6 +58,7 @@ _LAZY = {
     "Annotator": "rmx_widgets.widgets",
     "RMCompare": "rmx_widgets.widgets",
     "StudyView": "rmx_widgets.widgets",
+    "RewriteTable": "rmx_widgets.widgets",
     "write_report": "rmx_widgets.core.report",
     "load_hh_rlhf": "rmx_widgets.core.public_data",
     "load_helpsteer2": "rmx_widgets.core.public_data",

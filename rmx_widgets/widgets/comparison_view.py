@@ -156,6 +156,24 @@ class ComparisonView(anywidget.AnyWidget):
         """Filter to one attribute (``None`` clears); the SensitivityChart click lands here."""
         self.filters = {**self.filters, "attribute": attribute or ""}
 
+    def show_row(self, row_id: int) -> bool:
+        """Bring table row ``row_id`` on screen: its comparison and the page that holds it
+        (the rewrite table's selection lands here). Filters that would hide the row are
+        cleared first; ``False`` when the table has no such row."""
+        if row_id not in self._table.index:
+            return False
+        with self.hold_sync():
+            if row_id not in self._matching().index:
+                self.clear_filters()
+            cid = self._table.at[row_id, "comparison_id"]
+            if cid not in self._visible:
+                return False
+            self.index = self._visible.index(cid)
+            rows = self._matching()
+            positions = rows.index[rows["comparison_id"] == cid]
+            self.page = int(positions.get_loc(row_id)) // self.page_size
+        return True
+
     # -- reactions -------------------------------------------------------------------------
     @traitlets.observe("filters")
     def _on_filters(self, change) -> None:

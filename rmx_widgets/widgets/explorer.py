@@ -4,7 +4,8 @@ The run happens on a worker thread so the notebook stays usable; each batch that
 already in the store, then updates the progress bar, the chart and the ComparisonView (redraws
 are throttled so a fast perturber does not flood the browser). The chart (with its metric switch
 and the per-attribute summary) and the ComparisonView sit side by side in a responsive grid,
-linked both ways; ``table_slot`` under the ComparisonView is an empty box for a rewrite table.
+linked both ways; ``table_slot`` under the ComparisonView holds ``rewrite_table`` (every rewrite,
+paged from the kernel; a selected row opens in the ComparisonView).
 Cancel stops after the current batch and keeps everything that landed. Errors are shown inside
 the widget with their message.
 
@@ -38,6 +39,7 @@ from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
 from rmx_widgets.widgets.contract import Filters, SideFilter
+from rmx_widgets.widgets.rewrite_table import RewriteTable
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
@@ -148,6 +150,9 @@ class Explorer(w.VBox):
         # two-way: a click sets the Attribute and Side filters, a filter highlights the bar
         self.chart.observe(self._chart_to_filters, ["selected", "selected_direction"])
         self.view.observe(self._filters_to_chart, "filters")
+        #: every rewrite, paged from the kernel; a selected row opens in the ComparisonView
+        self.rewrite_table = RewriteTable()
+        self.rewrite_table.observe(self._table_to_view, "selected_row")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         # the row wraps (layout.css sizes its items): squeezed into one line at 800 px the
@@ -161,8 +166,8 @@ class Explorer(w.VBox):
         self.controls = controls
         #: the chart's metric switch (PFR, excess over the null, margin change, failure rate)
         self.metric_picker = self.chart.metric_picker
-        #: an empty container under the detail view, where a table of every rewrite goes
-        self.table_slot = w.Box(layout=w.Layout(width="100%"))
+        #: the container under the detail view that holds the table of every rewrite
+        self.table_slot = w.Box([self.rewrite_table], layout=w.Layout(width="100%"))
         self.table_slot.add_class("rmx-table-slot")
         detail = w.VBox([self.view, self.table_slot], layout=w.Layout(min_width="0"))
         detail.add_class("rmx-explorer-detail")
@@ -335,6 +340,12 @@ class Explorer(w.VBox):
         if filters != self.view.filters:
             self.view.filters = filters
 
+    def _table_to_view(self, change) -> None:
+        """A row selected in the rewrite table opens in the ComparisonView (its comparison,
+        the page that holds it; filters that would hide it are cleared)."""
+        if change["new"] >= 0:
+            self.view.show_row(change["new"])
+
     def _filters_to_chart(self, change) -> None:
         f = change["new"]
         side = f.get("side", "all")
@@ -392,6 +403,7 @@ class Explorer(w.VBox):
             return
         self.chart.update(table)
         self.view.set_data(self.comparisons, table, self._originals)
+        self.rewrite_table.set_table(table)
 
     def _show_error(self, message: str | None) -> None:
         self.error = message

@@ -15,7 +15,7 @@ from anywidget import AnyWidget
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
 import rmx_widgets as rmx
-from rmx_widgets.widgets import Annotator, AttributePicker, ComparisonView
+from rmx_widgets.widgets import Annotator, AttributePicker, ComparisonView, RewriteTable
 from rmx_widgets.widgets.contract import (
     SCHEMA_PATH,
     WIDGETS,
@@ -33,6 +33,7 @@ CLASSES: dict[str, type[AnyWidget]] = {
     "AttributePicker": AttributePicker,
     "Annotator": Annotator,
     "SensitivitySummary": SensitivitySummary,
+    "RewriteTable": RewriteTable,
 }
 
 
@@ -177,3 +178,31 @@ def test_the_reading_literal_is_core_readabilitys():
     from rmx_widgets.widgets.contract import Reading
 
     assert get_args(Reading) == get_args(readability.Reading)
+
+
+def test_rewrite_table_state_requests_and_replies_keep_to_the_contract(result):
+    table = RewriteTable(result.table)
+    _check_state(table, "RewriteTable")
+    request = {
+        "type": "page",
+        "request_id": 1,
+        "page": 2,
+        "page_size": 3,
+        "sort": [{"column": "margin_change", "dir": "desc"}],
+        "search": "c1",
+        "filters": {
+            "attribute": "",
+            "side": "all",
+            "outcome": "all",
+            "validity": "all",
+            "ranges": [{"column": "margin_change", "low": None, "high": 0.0}],
+        },
+    }
+    assert _validator("PageRequestMessage").is_valid(request)
+    for reply in (table.answer(request), table.answer({**request, "page_size": 10**6})):
+        errors = [
+            _describe(e) for e in _validator("PageReply").iter_errors(json.loads(json.dumps(reply)))
+        ]
+        assert errors == []
+    assert _validator("ExportTableMessage").is_valid({"type": "export", "format": "parquet"})
+    assert WIDGETS["RewriteTable"].replies

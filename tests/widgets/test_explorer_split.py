@@ -1,6 +1,6 @@
 """The Explorer's linked views: chart (with the summary) and detail side by side in one grid,
-an empty ``table_slot`` under the detail view, and the chart's metric switch, whose redraw keeps
-the selection and the two-way link with the filters."""
+``table_slot`` (holding the rewrite table) under the detail view, and the chart's metric
+switch, whose redraw keeps the selection and the two-way link with the filters."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_chart_summary_and_detail_share_one_grid(result):
     chart, detail = exp.split.children
     assert chart is exp.chart and exp.sensitivity_summary in chart.children
     assert detail.children == (exp.view, exp.table_slot)
-    assert exp.table_slot.children == ()  # left empty for the table of every rewrite
+    assert exp.table_slot.children == (exp.rewrite_table,)  # the table of every rewrite
     assert "rmx-explorer-split" in exp.split._dom_classes
     assert "minmax(min(100%, 34em), 1fr)" in exp.split.layout.grid_template_columns
 

@@ -20,6 +20,14 @@ export type Reading = "not measured" | "too few" | "ok";
 
 export type EditKind = "original" | "rewrite" | "write";
 
+export type ValidityFilter = "all" | "valid" | "invalid" | "unjudged";
+
+export type SortDirection = "asc" | "desc";
+
+export type TableFormat = "csv" | "parquet";
+
+export type ColumnKind = "text" | "number" | "boolean";
+
 /** ComparisonView's traits: Python filters and pages, the browser shows one page; `empty` is what to say when no row is shown (no run yet, or no row matches the filters). The `edit_*` traits are edit and rescore: the edits of the comparison on screen, the attributes a rewrite can be written for, whether editing is possible (else `edit_unavailable` says why), a rescore in flight, its status line and its error (one line), and how many edits the view holds. */
 export interface ComparisonViewState {
   comparison: ShownComparison | null;
@@ -199,12 +207,102 @@ export interface SummaryRow {
   cells: string[];
 }
 
+/** RewriteTable's traits: the columns, the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
+export interface RewriteTableState {
+  columns: TableColumn[];
+  attribute_options: string[];
+  n_rows: number;
+  page_size: number;
+  selected_row: number;
+  data_version: number;
+  export_status: string;
+  empty: string;
+}
+
+/** A column of the RewriteTable: its field in `TableRow`, its header and its kind (what it sorts and filters as). */
+export interface TableColumn {
+  field: string;
+  title: string;
+  kind: ColumnKind;
+}
+
+/** RewriteTable: ask for page `page` (1-based) of the rows the sort, search (at most 200 characters) and filters leave; the kernel answers with a `PageReply` carrying the same `request_id`. */
+export interface PageRequestMessage {
+  type: "page";
+  request_id: number;
+  page: number;
+  page_size: number;
+  sort: SortKey[];
+  search: string;
+  filters: TableFilters;
+}
+
+/** One sort key of a page request, the first the most significant. */
+export interface SortKey {
+  column: string;
+  dir: SortDirection;
+}
+
+/** The RewriteTable's filters (ANDed); an empty attribute means every attribute. */
+export interface TableFilters {
+  attribute: string;
+  side: SideFilter;
+  outcome: OutcomeFilter;
+  validity: ValidityFilter;
+  ranges: RangeBound[];
+}
+
+/** Keep rows whose numeric `column` lies in [low, high]; a null bound is open. */
+export interface RangeBound {
+  column: string;
+  low: number | null;
+  high: number | null;
+}
+
+/** RewriteTable: write the filtered slice to the export folder (next free name). */
+export interface ExportTableMessage {
+  type: "export";
+  format: TableFormat;
+}
+
+/** RewriteTable: the answer to a `PageRequestMessage`: one page of rows, the number of matching rows (`total`) and pages; `error` is one line when the request was refused (then no rows). */
+export interface PageReply {
+  type: "page";
+  request_id: number;
+  page: number;
+  page_size: number;
+  last_page: number;
+  total: number;
+  rows: TableRow[];
+  error: string;
+}
+
+/** One rewrite as a RewriteTable row (core.table_query.COLUMNS; NaN sent as null); `margin_change` is margin_after - margin_before, `perturbed` is cut to `MAX_CELL_CHARS` with an ellipsis (the detail view shows it whole). */
+export interface TableRow {
+  row_id: number;
+  comparison_id: string;
+  attribute: string;
+  side: Side;
+  direction: Direction;
+  outcome: Outcome;
+  margin_before: number | null;
+  margin_after: number | null;
+  margin_change: number | null;
+  syntactic_distance: number | null;
+  semantic_distance: number | null;
+  length_change: number | null;
+  valid: boolean | null;
+  perturbed: string | null;
+  failure_reason: string | null;
+}
+
 /** Each widget's synced traits (its model's state). */
 export interface WidgetStates {
   ComparisonView: ComparisonViewState;
   AttributePicker: AttributePickerState;
   Annotator: AnnotatorState;
   SensitivitySummary: SensitivitySummaryState;
+  RewriteTable: RewriteTableState;
 }
 
 /** Each widget's synced trait names, in the contract's order: what its view listens to. */
@@ -213,4 +311,5 @@ export const TRAITS = {
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
   SensitivitySummary: ["rows", "headers", "legend", "empty"],
+  RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "data_version", "export_status", "empty"],
 } as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

@@ -45,6 +45,10 @@ ExampleKind = Literal["representative", "contrasting"]
 ExportFormat = Literal["csv", "jsonl"]
 Reading = Literal["not measured", "too few", "ok"]
 EditKind = Literal["original", "rewrite", "write"]
+ValidityFilter = Literal["all", "valid", "invalid", "unjudged"]
+SortDirection = Literal["asc", "desc"]
+TableFormat = Literal["csv", "parquet"]
+ColumnKind = Literal["text", "number", "boolean"]
 
 ENUMS: dict[str, Any] = {
     "Side": Side,
@@ -57,6 +61,10 @@ ENUMS: dict[str, Any] = {
     "ExportFormat": ExportFormat,
     "Reading": Reading,
     "EditKind": EditKind,
+    "ValidityFilter": ValidityFilter,
+    "SortDirection": SortDirection,
+    "TableFormat": TableFormat,
+    "ColumnKind": ColumnKind,
 }
 """Named so that both sides share one spelling (``Outcome`` in TypeScript is this Literal)."""
 
@@ -178,6 +186,62 @@ class SummaryRow(TypedDict):
     cells: list[str]
 
 
+class TableColumn(TypedDict):
+    """A column of the RewriteTable: its field in ``TableRow``, its header and its kind
+    (what it sorts and filters as)."""
+
+    field: str
+    title: str
+    kind: ColumnKind
+
+
+class TableRow(TypedDict):
+    """One rewrite as a RewriteTable row (core.table_query.COLUMNS; NaN sent as null);
+    ``margin_change`` is margin_after - margin_before, ``perturbed`` is cut to
+    ``MAX_CELL_CHARS`` with an ellipsis (the detail view shows it whole)."""
+
+    row_id: int
+    comparison_id: str
+    attribute: str
+    side: Side
+    direction: Direction
+    outcome: Outcome
+    margin_before: float | None
+    margin_after: float | None
+    margin_change: float | None
+    syntactic_distance: float | None
+    semantic_distance: float | None
+    length_change: float | None
+    valid: bool | None
+    perturbed: str | None
+    failure_reason: str | None
+
+
+class SortKey(TypedDict):
+    """One sort key of a page request, the first the most significant."""
+
+    column: str
+    dir: SortDirection
+
+
+class RangeBound(TypedDict):
+    """Keep rows whose numeric ``column`` lies in [low, high]; a null bound is open."""
+
+    column: str
+    low: float | None
+    high: float | None
+
+
+class TableFilters(TypedDict):
+    """The RewriteTable's filters (ANDed); an empty attribute means every attribute."""
+
+    attribute: str
+    side: SideFilter
+    outcome: OutcomeFilter
+    validity: ValidityFilter
+    ranges: list[RangeBound]
+
+
 # -- synced traits, per widget --------------------------------------------------------------
 class ComparisonViewState(TypedDict):
     """ComparisonView's traits: Python filters and pages, the browser shows one page; `empty`
@@ -234,6 +298,23 @@ class SensitivitySummaryState(TypedDict):
     empty: str
 
 
+class RewriteTableState(TypedDict):
+    """RewriteTable's traits: the columns, the attributes to filter by, how many rows the
+    table holds (before filters), the page size, the selected row (-1: none; the Explorer
+    opens it in the ComparisonView), `data_version` (bumped when the table changes: the
+    browser asks for its page again), the last export's status line and what to say when
+    the table has no rows."""
+
+    columns: list[TableColumn]
+    attribute_options: list[str]
+    n_rows: int
+    page_size: int
+    selected_row: int
+    data_version: int
+    export_status: str
+    empty: str
+
+
 # -- messages from the browser --------------------------------------------------------------
 class AddAttributeMessage(TypedDict):
     """AttributePicker: validate and add a custom attribute."""
@@ -281,12 +362,51 @@ class UndoEditMessage(TypedDict):
     edit_id: int
 
 
+class PageRequestMessage(TypedDict):
+    """RewriteTable: ask for page ``page`` (1-based) of the rows the sort, search (at most
+    200 characters) and filters leave; the kernel answers with a ``PageReply`` carrying the
+    same ``request_id``."""
+
+    type: Literal["page"]
+    request_id: int
+    page: int
+    page_size: int
+    sort: list[SortKey]
+    search: str
+    filters: TableFilters
+
+
+class ExportTableMessage(TypedDict):
+    """RewriteTable: write the filtered slice to the export folder (next free name)."""
+
+    type: Literal["export"]
+    format: TableFormat
+
+
+# -- messages from the kernel ---------------------------------------------------------------
+class PageReply(TypedDict):
+    """RewriteTable: the answer to a ``PageRequestMessage``: one page of rows, the number of
+    matching rows (``total``) and pages; ``error`` is one line when the request was refused
+    (then no rows)."""
+
+    type: Literal["page"]
+    request_id: int
+    page: int
+    page_size: int
+    last_page: int
+    total: int
+    rows: list[TableRow]
+    error: str
+
+
 @dataclass(frozen=True)
 class WidgetContract:
-    """One widget: its synced traits and the messages its front end may send."""
+    """One widget: its synced traits, the messages its front end may send and the replies
+    its kernel side sends back."""
 
     state: type
     messages: tuple[type, ...] = ()
+    replies: tuple[type, ...] = ()
 
 
 WIDGETS: dict[str, WidgetContract] = {
@@ -294,6 +414,9 @@ WIDGETS: dict[str, WidgetContract] = {
     "AttributePicker": WidgetContract(AttributePickerState, (AddAttributeMessage,)),
     "Annotator": WidgetContract(AnnotatorState, (SaveAnnotationMessage, ExportMessage)),
     "SensitivitySummary": WidgetContract(SensitivitySummaryState),
+    "RewriteTable": WidgetContract(
+        RewriteTableState, (PageRequestMessage, ExportTableMessage), (PageReply,)
+    ),
 }
 
 
@@ -365,7 +488,7 @@ def _records() -> list[type]:
                 visit(arg)
 
     for widget in WIDGETS.values():
-        for record in (widget.state, *widget.messages):
+        for record in (widget.state, *widget.messages, *widget.replies):
             visit(record)
     return list(seen.values())
 
@@ -374,10 +497,15 @@ def schema() -> dict[str, Any]:
     """The contract as a JSON schema (draft 2020-12): ``$defs`` plus a ``widgets`` index."""
     defs: dict[str, Any] = {name: {"enum": list(get_args(enum))} for name, enum in ENUMS.items()}
     defs.update({r.__name__: _record_schema(r) for r in _records()})
-    widgets = {
-        name: {"state": _ref(w.state.__name__), "messages": [_ref(m.__name__) for m in w.messages]}
-        for name, w in WIDGETS.items()
-    }
+    widgets: dict[str, Any] = {}
+    for name, w in WIDGETS.items():
+        entry: dict[str, Any] = {
+            "state": _ref(w.state.__name__),
+            "messages": [_ref(m.__name__) for m in w.messages],
+        }
+        if w.replies:  # only the widgets that answer: the other entries stay as they were
+            entry["replies"] = [_ref(r.__name__) for r in w.replies]
+        widgets[name] = entry
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$comment": "Generated from rmx_widgets/widgets/contract by "

@@ -1,0 +1,139 @@
+/**
+ * The search box, the filters (attribute, side, outcome, validity, and a min / max range for
+ * margin change, the two distances and the length change), Clear filters and Export. Built
+ * once and kept (so typing keeps focus); the bar stays on screen whatever the filters match,
+ * so a filter that matches nothing always leaves the way back (Clear filters).
+ */
+import type { OutcomeFilter, RangeBound, SideFilter, TableFilters, TableFormat, ValidityFilter } from "../lib/contract";
+import { h, select } from "../lib/dom";
+
+export const MAX_SEARCH = 200;
+export const RANGE_COLUMNS: ReadonlyArray<[string, string]> = [
+  ["margin_change", "Margin change"],
+  ["syntactic_distance", "Edit distance"],
+  ["semantic_distance", "Semantic distance"],
+  ["length_change", "Length change"],
+];
+const SIDES: SideFilter[] = ["all", "chosen", "rejected"];
+const OUTCOMES: OutcomeFilter[] = ["all", "CF", "SF", "failed"];
+const VALIDITIES: ValidityFilter[] = ["all", "valid", "invalid", "unjudged"];
+
+export function noFilters(): TableFilters {
+  return { attribute: "", side: "all", outcome: "all", validity: "all", ranges: [] };
+}
+
+/** A typed bound: a finite number, or null when empty; undefined when it is not a number. */
+export function parseBound(text: string): number | null | undefined {
+  const t = text.trim();
+  if (t === "") return null;
+  const x = Number(t);
+  return Number.isFinite(x) ? x : undefined;
+}
+
+export interface FilterBar {
+  el: HTMLElement;
+  filters(): TableFilters;
+  search(): string;
+  filtered(): boolean;
+  setAttributes(options: string[]): void;
+  clear(): void;
+}
+
+export function filterBar(onChange: () => void, onExport: (format: TableFormat) => void): FilterBar {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const later = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      onChange();
+    }, 250);
+  };
+  const search = h("input", {
+    class: "rmx-rt-search",
+    testid: "rmx-rt-search",
+    attrs: { type: "search", maxlength: MAX_SEARCH, placeholder: "Search rewrites, ids, attributes…", "aria-label": "Search" },
+    on: { input: later },
+  });
+  const pick = (name: string, values: string[], label: string) =>
+    select(
+      { testid: `rmx-rt-${name}`, attrs: { "aria-label": label }, on: { change: onChange } },
+      values.map((v) => ({ value: v, label: v === "all" ? `${label}: all` : v })),
+      "all",
+    );
+  const attribute = select({ testid: "rmx-rt-attribute", attrs: { "aria-label": "Attribute" }, on: { change: onChange } }, [], "");
+  const side = pick("side", SIDES, "Side");
+  const outcome = pick("outcome", OUTCOMES, "Outcome");
+  const validity = pick("validity", VALIDITIES, "Validity");
+  const bounds = RANGE_COLUMNS.map(([column, label]) => {
+    const input = (end: "min" | "max") =>
+      h("input", {
+        class: "rmx-rt-bound",
+        testid: `rmx-rt-${end}-${column}`,
+        attrs: { type: "text", inputmode: "decimal", size: 6, placeholder: end, "aria-label": `${label} ${end}` },
+        on: { input: later },
+      });
+    const low = input("min");
+    const high = input("max");
+    return { column, low, high, el: h("span", { class: "rmx-rt-range" }, h("span", { class: "rmx-muted" }, label), low, "–", high) };
+  });
+  const clearButton = h("button", { class: "rmx-btn", testid: "rmx-rt-clear", attrs: { type: "button" }, on: { click: () => bar.clear() } }, "Clear filters");
+  const exportButton = (format: TableFormat) =>
+    h(
+      "button",
+      { class: "rmx-btn", testid: `rmx-rt-export-${format}`, attrs: { type: "button" }, title: `Write the filtered rows to a ${format} file`, on: { click: () => onExport(format) } },
+      `Export ${format.toUpperCase()}`,
+    );
+
+  const ranges = (): RangeBound[] => {
+    const out: RangeBound[] = [];
+    for (const b of bounds) {
+      const low = parseBound(b.low.value);
+      const high = parseBound(b.high.value);
+      b.low.setAttribute("aria-invalid", String(low === undefined));
+      b.high.setAttribute("aria-invalid", String(high === undefined));
+      const lo = low ?? null;
+      const hi = high ?? null;
+      if (lo === null && hi === null) continue;
+      if (lo !== null && hi !== null && lo > hi) continue; // an empty range: not sent, marked below
+      out.push({ column: b.column, low: lo, high: hi });
+    }
+    return out;
+  };
+
+  const bar: FilterBar = {
+    el: h(
+      "div",
+      { class: "rmx-rt-filters", testid: "rmx-rt-filters", attrs: { role: "search" } },
+      h("div", { class: "rmx-rt-filter-row" }, search, attribute, side, outcome, validity),
+      h("div", { class: "rmx-rt-filter-row" }, bounds.map((b) => b.el), clearButton, exportButton("csv"), exportButton("parquet")),
+    ),
+    filters: () => ({
+      attribute: attribute.value,
+      side: side.value as SideFilter,
+      outcome: outcome.value as OutcomeFilter,
+      validity: validity.value as ValidityFilter,
+      ranges: ranges(),
+    }),
+    search: () => search.value.trim().slice(0, MAX_SEARCH),
+    filtered: () => JSON.stringify(bar.filters()) !== JSON.stringify(noFilters()) || bar.search() !== "",
+    setAttributes(options: string[]) {
+      const current = attribute.value;
+      attribute.replaceChildren(
+        ...[{ value: "", label: "Attribute: all" }, ...options.map((o) => ({ value: o, label: o }))].map((o) => {
+          const opt = h("option", null, o.label);
+          opt.value = o.value;
+          return opt;
+        }),
+      );
+      attribute.value = options.includes(current) ? current : "";
+    },
+    clear() {
+      search.value = "";
+      attribute.value = "";
+      side.value = outcome.value = validity.value = "all";
+      for (const b of bounds) b.low.value = b.high.value = "";
+      onChange();
+    },
+  };
+  return bar;
+}

@@ -1,0 +1,198 @@
+/**
+ * RewriteTable in jsdom: Tabulator asks the (fake) kernel for pages through PageRequestMessages,
+ * replies fill the grid as text, sort / search / filters travel in the next request, a filter
+ * that matches nothing keeps the filter bar and Clear filters, selecting a row syncs
+ * selected_row, Export sends ExportTableMessage, and hostile cell text stays text.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { PageReply, PageRequestMessage, TableRow } from "../src/lib/contract";
+import rewriteTable, { columnDefinitions } from "../src/rewrite_table";
+import { cellText } from "../src/rewrite_table/cells";
+import { parseBound } from "../src/rewrite_table/filter_bar";
+import { readReply } from "../src/rewrite_table/pager";
+import { changeSelect, click, mount, typeInto } from "./fake_model";
+import { RT_STATE, TABLE_ROW } from "./rewrite_table_fixtures";
+
+const HOSTILE = '<img src=x onerror="globalThis.pwned=1"><script>globalThis.pwned=2</script>';
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+async function settle(times = 5): Promise<void> {
+  for (let i = 0; i < times; i++) await tick();
+}
+
+function reply(request: PageRequestMessage, rows: TableRow[], total = rows.length, error = ""): PageReply {
+  return {
+    type: "page",
+    request_id: request.request_id,
+    page: request.page,
+    page_size: request.page_size,
+    last_page: Math.max(1, Math.ceil(total / request.page_size)),
+    total,
+    rows,
+    error,
+  };
+}
+
+// jsdom lays nothing out (every offsetWidth is 0) and Tabulator renders rows only into a
+// visible table: give elements a size for these tests, as a browser would.
+const sizes = ["offsetWidth", "offsetHeight"] as const;
+const saved = sizes.map((p) => Object.getOwnPropertyDescriptor(HTMLElement.prototype, p));
+beforeAll(() => {
+  for (const p of sizes) Object.defineProperty(HTMLElement.prototype, p, { configurable: true, get: () => 600 });
+});
+afterAll(() => {
+  sizes.forEach((p, i) => Object.defineProperty(HTMLElement.prototype, p, saved[i]!));
+});
+
+let current: ReturnType<typeof mount> | null = null;
+afterEach(() => {
+  current?.cleanup();
+  current = null;
+});
+
+/** Mount, and answer every page request with `answer` (after the view has sent it). */
+async function mountAnswering(answer: (req: PageRequestMessage) => PageReply, state: object = RT_STATE) {
+  const m = mount(rewriteTable, { ...structuredClone(state) });
+  current = m;
+  let answered = 0;
+  const pump = async () => {
+    for (let i = 0; i < 10; i++) {
+      await settle(2);
+      const pages = m.model.sent.filter((s) => (s as { type?: string }).type === "page") as PageRequestMessage[];
+      while (answered < pages.length) m.model.emit("msg:custom", answer(pages[answered++]));
+    }
+    await settle(3);
+  };
+  await pump();
+  return { ...m, pump, requests: () => m.model.sent.filter((s) => (s as { type?: string }).type === "page") as PageRequestMessage[] };
+}
+
+const cells = (el: HTMLElement, field: string) =>
+  Array.from(el.querySelectorAll<HTMLElement>(`.tabulator-row .tabulator-cell[tabulator-field="${field}"]`)).map((c) => c.textContent);
+
+describe("RewriteTable", () => {
+  it("asks for page 1 and draws the reply's rows as text", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW, { ...TABLE_ROW, row_id: 5, outcome: "SF", margin_change: 0.5 }], 120));
+    const first = t.requests()[0];
+    expect(first).toMatchObject({ type: "page", page: 1, page_size: 50, sort: [], search: "" });
+    expect(first.filters).toEqual({ attribute: "", side: "all", outcome: "all", validity: "all", ranges: [] });
+    expect(cells(t.el, "outcome")).toEqual(["CF", "SF"]);
+    expect(cells(t.el, "margin_change")).toEqual(["\u22121.750", "+0.500"]);
+    expect(cells(t.el, "valid")).toEqual(["yes", "yes"]);
+    expect(t.q("rmx-rt-count")!.textContent).toBe("Rows 1–2 of 120 matching (120 in the table)");
+  });
+
+  it("hostile cell text and titles stay text, never markup", async () => {
+    const state = { ...RT_STATE, columns: [...RT_STATE.columns, { field: "failure_reason", title: HOSTILE, kind: "text" }] };
+    const t = await mountAnswering((req) => reply(req, [{ ...TABLE_ROW, comparison_id: HOSTILE, perturbed: HOSTILE, failure_reason: HOSTILE }]), state);
+    expect(cells(t.el, "perturbed")).toEqual([HOSTILE]);
+    expect(cells(t.el, "comparison_id")).toEqual([HOSTILE]);
+    expect(t.el.querySelector("img, script")).toBeNull();
+    expect((globalThis as { pwned?: number }).pwned).toBeUndefined();
+    const header = t.el.querySelector('.tabulator-col[tabulator-field="failure_reason"] .tabulator-col-title');
+    expect(header!.textContent).toBe(HOSTILE);
+  });
+
+  it("search, filters and ranges travel in the next request (page 1 again)", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1));
+    changeSelect(t.q("rmx-rt-attribute"), "clarity");
+    changeSelect(t.q("rmx-rt-side"), "rejected");
+    changeSelect(t.q("rmx-rt-outcome"), "SF");
+    changeSelect(t.q("rmx-rt-validity"), "unjudged");
+    typeInto(t.q("rmx-rt-min-margin_change"), "-1.5");
+    typeInto(t.q("rmx-rt-max-length_change"), "abc"); // not a number: marked, not sent
+    typeInto(t.q("rmx-rt-search"), "  longer ");
+    await new Promise((r) => setTimeout(r, 300));
+    await t.pump();
+    const last = t.requests().at(-1)!;
+    expect(last.page).toBe(1);
+    expect(last.search).toBe("longer");
+    expect(last.filters).toEqual({
+      attribute: "clarity",
+      side: "rejected",
+      outcome: "SF",
+      validity: "unjudged",
+      ranges: [{ column: "margin_change", low: -1.5, high: null }],
+    });
+    expect(t.q("rmx-rt-max-length_change")!.getAttribute("aria-invalid")).toBe("true");
+  });
+
+  it("a header click asks for the sorted page", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1));
+    const before = t.requests().length;
+    click(t.el.querySelector('.tabulator-col[tabulator-field="margin_change"]'));
+    await t.pump();
+    expect(t.requests().length).toBeGreaterThan(before);
+    expect(t.requests().at(-1)!.sort).toEqual([{ column: "margin_change", dir: "desc" }]);
+  });
+
+  it("a filter that matches nothing keeps the filter bar and Clear filters brings every row back", async () => {
+    const t = await mountAnswering((req) => (req.filters.outcome === "failed" ? reply(req, [], 0) : reply(req, [TABLE_ROW], 120)));
+    changeSelect(t.q("rmx-rt-outcome"), "failed");
+    await t.pump();
+    expect(t.q("rmx-rt-count")!.textContent).toContain("No rewrite matches these filters (120 in the table)");
+    expect(t.q("rmx-rt-filters")).not.toBeNull();
+    expect(cells(t.el, "outcome")).toEqual([]);
+    click(t.q("rmx-rt-clear"));
+    await t.pump();
+    expect((t.q("rmx-rt-outcome") as HTMLSelectElement).value).toBe("all");
+    expect(t.requests().at(-1)!.filters.outcome).toBe("all");
+    expect(cells(t.el, "outcome")).toEqual(["CF"]);
+  });
+
+  it("an error reply is shown in one line, the bar stays", async () => {
+    const t = await mountAnswering((req) => reply(req, [], 0, "Request refused: search is 9000 characters"));
+    expect(t.q("rmx-rt-error")!.textContent).toBe("Request refused: search is 9000 characters");
+    expect(t.q("rmx-rt-search")).not.toBeNull();
+  });
+
+  it("clicking or pressing Enter on a row selects it; the selection is marked", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW, { ...TABLE_ROW, row_id: 9 }], 2));
+    const rows = t.el.querySelectorAll<HTMLElement>(".tabulator-row");
+    rows[1].dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(t.model.get("selected_row")).toBe(9);
+    t.model.pythonSet("selected_row", 9);
+    expect(rows[1].classList.contains("rmx-rt-selected")).toBe(true);
+    rows[0].dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect(t.model.get("selected_row")).toBe(4);
+  });
+
+  it("a new data_version asks for the page again; Export sends ExportTableMessage", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1));
+    const before = t.requests().length;
+    t.model.pythonSet("data_version", 2);
+    await t.pump();
+    expect(t.requests().length).toBe(before + 1);
+    click(t.q("rmx-rt-export-parquet"));
+    expect(t.model.sent.at(-1)).toEqual({ type: "export", format: "parquet" });
+    t.model.pythonSet("export_status", "exported 1 rows to rewrites.parquet");
+    expect(t.q("rmx-rt-export-status")!.textContent).toBe("exported 1 rows to rewrites.parquet");
+  });
+
+  it("an empty table says why", async () => {
+    const t = await mountAnswering((req) => reply(req, [], 0), { ...RT_STATE, n_rows: 0 });
+    expect(t.q("rmx-rt-count")!.textContent).toBe(RT_STATE.empty);
+  });
+});
+
+describe("rewrite table helpers", () => {
+  it("cellText formats by kind", () => {
+    expect(cellText(null, "number")).toBe("\u2014");
+    expect(cellText(Number.NaN, "number")).toBe("\u2014");
+    expect(cellText(3, "number", "length_change")).toBe("+3");
+    expect(cellText(false, "boolean")).toBe("no");
+    expect(cellText(null, "boolean")).toBe("\u2014");
+    expect(cellText(null, "text")).toBe("");
+  });
+
+  it("parseBound and readReply refuse what is not a number or a reply", () => {
+    expect(parseBound(" 2.5 ")).toBe(2.5);
+    expect(parseBound("")).toBeNull();
+    expect(parseBound("1e999")).toBeUndefined();
+    expect(readReply({ rows: "x", total: "9", last_page: -3 })).toEqual({ rows: [], page: 1, lastPage: 1, total: 0, error: "" });
+  });
+
+  it("columnDefinitions drops malformed columns", () => {
+    expect(columnDefinitions([{ field: "a", title: "A", kind: "text" }, { field: 3 as unknown as string }]).map((c) => c.field)).toEqual(["a"]);
+  });
+});
