@@ -405,7 +405,7 @@ results = [
 
 def test_screenshots_for_the_readme(lab: Lab, browser_page: Browser, tmp_path) -> None:
     IMAGES = screenshot_dir(tmp_path)
-    tall = {"width": 1280, "height": 2400}  # tall widgets fit unclipped
+    tall = {"width": 1280, "height": 3200}  # tall widgets fit unclipped (the Explorer: ~2,800 px)
     page = browser_page.new_page(tall)
     open_notebook(lab, page, QUICKSTART)
     run_all(lab, page, QUICKSTART)
