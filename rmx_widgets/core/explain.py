@@ -39,6 +39,7 @@ from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import Cached, CachedPerturber, CachedRewardModel, CachedScores
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
+from rmx_widgets.core.engines import distribute
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.objectives import with_objective_deltas
@@ -105,7 +106,7 @@ class Explainer:
     every figure on the valid rewrites only. ``lookahead`` (default ``None``: automatic) is how
     many batches the perturber works ahead of the RM (``core.pipeline``): by default enough to
     keep a ``ConcurrentBatches`` perturber's requests in flight, none for a local one; 0 is
-    the batch-by-batch loop.
+    the batch-by-batch loop. ``engine="ray"``: the models' calls on Ray (``core.engines``).
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class Explainer:
         effects: bool = False,
         judge: Any = None,
         lookahead: int | None = None,
+        engine: Any = "local",
     ) -> None:
         for name, value, least in (("batch_size", batch_size, 1), ("lookahead", lookahead, 0)):
             if name == "lookahead" and value is None:
@@ -135,6 +137,7 @@ class Explainer:
         judge = as_judge(judge) if judge is not None else None  # a bad one: before the store
         self.rm: RewardModel = refuse_pairwise_effects(as_reward_model(rm), effects)
         self.perturber: Perturber = as_perturber(perturber)
+        self.rm, self.perturber, self.engine = distribute(engine, self.rm, self.perturber)
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
         self.store = store if isinstance(store, Store) else Store(store)
@@ -571,7 +574,7 @@ class Explainer:
         null: bool = False,
     ) -> pd.DataFrame:
         """Score one batch's ``rewrites`` (the null perturber's if ``null``) and turn it into
-        rows, every result already stored."""
+        rows, every result already stored (the null's rows are never judged)."""
         who = self.null_perturber if null else self.perturber
         assert who is not None  # (the null's batches run only with a null perturber)
         failed, got = sum(r.text is None for r in rewrites.values), rewrites
@@ -594,6 +597,4 @@ class Explainer:
         )
         frame = with_slices(frame, [it.comparison for it in batch], self._slice_fields)
         frame = with_objective_deltas(frame, batch, self._scores)  # a multi-objective RM's
-        if null or self._validity is None:  # the null's rewrites are never judged
-            return frame
-        return self._validity(frame, batch, stats)
+        return frame if null or self._validity is None else self._validity(frame, batch, stats)
