@@ -49,6 +49,7 @@ def add_parsers(sub: Any) -> None:
     options.add_null_options(e, NULL_SPECS)
     options.add_restrict_option(e)
     options.add_judge_options(e)
+    options.add_engine_options(e)
     e.add_argument(
         "--effects",
         action="store_true",
@@ -107,6 +108,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
     expectations = _expectations(args)  # a bad --expect fails before anything is read
     options.check_judge(args)  # so do --valid-only without --judge, --judge llm without an LLM
+    engine = options.engine(args)  # so do --engine ray without Ray, --address without it
     check_run_outputs(
         Path(args.out), [args.data], args.store, report=not args.no_report, expectations=True
     )
@@ -156,6 +158,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         judge=judge,
         valid_only=args.valid_only,
         by=args.by,
+        engine=engine,
     )
 
 
@@ -201,6 +204,7 @@ def _run(
     judge: Any = None,
     valid_only: bool = False,
     by: str | None = None,
+    engine: Any = "local",
 ) -> None:
     from rmx_widgets.core.outputs import OutputLock
 
@@ -227,6 +231,7 @@ def _run(
                 judge,
                 valid_only,
                 by,
+                engine,
             )
         except BaseException:
             # still holding the lock, so no other run is using the folder we remove
@@ -265,6 +270,7 @@ def _run_locked(
     judge: Any = None,
     valid_only: bool = False,
     by: str | None = None,
+    engine: Any = "local",
 ) -> None:
     from rmx_widgets.core.effects_run import EFFECTS_FILE, write_effects_csv
     from rmx_widgets.core.explain import Explainer
@@ -286,6 +292,7 @@ def _run_locked(
         restrict=restrict,
         effects=effects,
         judge=judge,
+        engine=engine,
     )
     skipped = "--null none" if null is None else null_skip_reason(explainer.perturber, null)
     if skipped is None:

@@ -363,3 +363,48 @@ def attributes(args: argparse.Namespace) -> Any:
         except AttributeSpecError as e:
             raise AttributeSpecError(f"{p}, attribute {i}: {e}") from None
     return resolve_attributes(([*names.split(",")] if names else []) + custom)
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine`` (local or ray), ``--address`` and ``--workers`` (Ray only)."""
+    g = p.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: RM scoring and rewrites on Ray actors, one "
+        "per GPU (needs pip install 'rmx-widgets[ray]')",
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        help="with --engine ray: the cluster, 'auto' (this node's) or ray://HOST:10001 "
+        "(default: a new local Ray instance)",
+    )
+    g.add_argument(
+        "--workers",
+        type=POSITIVE_INT,
+        default=None,
+        help="with --engine ray and no GPUs: CPU actors (default: the cluster's CPUs, at most 8)",
+    )
+
+
+def engine(args: argparse.Namespace) -> Any:
+    """The ``engine=`` of the Explainer the flags ask for: ``"local"`` or a ``RayEngine`` whose
+    actors build the RM and the perturber from the same specs and options as this process
+    (Ray missing: one line saying how to install it, before any model loads)."""
+    if args.engine != "ray":
+        for flag, value in (("--address", args.address), ("--workers", args.workers)):
+            if value is not None:
+                raise OptionError(f"{flag} needs --engine ray.")
+        return "local"
+    from rmx_widgets.core.engines.ray_engine import RayEngine
+
+    return RayEngine(
+        args.address,
+        workers=args.workers,
+        rm_spec=args.rm,
+        rm_options=rm_options(args),
+        perturber_spec=args.perturber,
+        perturber_options=perturber_options(args),
+    )

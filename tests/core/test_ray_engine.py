@@ -286,3 +286,18 @@ def test_driver_killed_then_resumed_recomputes_nothing_stored(cluster, tmp_path,
     # nothing the killed driver stored is computed again
     assert resumed["perturbations"] == 64 - stored["perturbations"]
     assert resumed["scores"] == clean["scores"] - stored["scores"]
+
+
+def test_cli_engine_ray_writes_the_local_table(cluster, tmp_path):
+    from pathlib import Path
+
+    from rmx_widgets.cli import main
+
+    data = Path(__file__).parents[1] / "robustness" / "bad_inputs" / "data" / "valid_pairs.jsonl"
+    base = ["explain", "--data", str(data), "--rm", "transparent", "--no-report"]
+    base += ["--attributes", ",".join(ATTRS)]
+    assert main([*base, "--out", str(tmp_path / "local")]) == 0
+    assert main([*base, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
+    local = pd.read_parquet(tmp_path / "local" / "table.parquet")
+    _same(pd.read_parquet(tmp_path / "ray" / "table.parquet"), local)
+    assert len(local) > 0
