@@ -73,6 +73,7 @@ bench: install /usr/bin/chromium
 	$(BIN)/python bench/null_calibration.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/hostside.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/pipeline.py $(if $(QUICK),--quick,--out bench/results/pipeline_cpu.txt)
+	$(BIN)/python bench/ray.py $(if $(QUICK),--quick,--out bench/results/ray_cpu.txt)
 
 lab: install
 	$(BIN)/rmx lab --dir notebooks
