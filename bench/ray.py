@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"1 worker / 2 workers: {one / two:.2f}x (median ratio; > 1: two workers faster)",
         f"in-process / 1 worker: {statistics.median(times['in-process']) / one:.2f}x "
-        "(the Ray engine's overhead on one worker: < 1 means slower than in-process)",
+        "(> 1: one Ray worker is faster than in-process, its scoring overlapping the driver's "
+        "row building; < 1: Ray's overhead dominates)",
         f"Tables equal in every round ({rounds} rounds, 3 runs each): every text and CF / SF "
         f"label identical, rewards within float32 noise (largest margin difference "
         f"{worst:.1e}; the actors score other batch compositions).",

@@ -26,6 +26,7 @@ needs shards merged after the fact and gives no single point to claim and store.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -180,6 +181,7 @@ class RayPerturber(BasePerturber):
         self.identity = local.identity
         self.attribute_aware = local.attribute_aware
         self._requests = 0
+        self._lock = threading.Lock()  # the pipeline calls perturb_batch from several threads
 
     def __repr__(self) -> str:
         return f"RayPerturber({self.local!r}, actors={len(self.pool.actors)})"
@@ -217,7 +219,8 @@ class RayPerturber(BasePerturber):
                     on_result(j, res)
 
         outs = self.pool.map("perturb", chunks, heard)
-        self._requests += len(requests)
+        with self._lock:
+            self._requests += len(requests)
         results: list[PerturbationResult] = []
         for r, got in zip(pieces, outs):
             if len(got) != len(r):
