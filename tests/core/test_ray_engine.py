@@ -16,8 +16,14 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import rmx_widgets as rmx  # noqa: E402
-from rmx_widgets.core.engines.ray_engine import RayEngine, RayPerturber, RayRewardModel  # noqa: E402
+from rmx_widgets.core.engines.ray_engine import (  # noqa: E402
+    RayEngine,
+    RayMultiObjectiveRewardModel,
+    RayPerturber,
+    RayRewardModel,
+)
 from rmx_widgets.core.perturbers.rules import RulePerturber  # noqa: E402
+from rmx_widgets.core.reward_models.base import BaseRewardModel, ObjectiveScores  # noqa: E402
 from rmx_widgets.core.reward_models.transparent import TransparentRewardModel  # noqa: E402
 from rmx_widgets.core.store import Store  # noqa: E402
 
@@ -28,6 +34,9 @@ ATTRS = ["verbosity", "assertiveness", "manner"]
 
 @pytest.fixture(scope="module")
 def cluster():
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors cannot import it
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -139,6 +148,46 @@ def test_tiny_hf_rm_built_on_the_actors_from_its_spec(cluster, tmp_path, tiny_de
     _same(got.table, local.table, check_exact=False, rtol=1e-5, atol=1e-5)
     assert (got.table["outcome"] == local.table["outcome"]).all()
     _same(got.originals, local.originals, check_exact=False, rtol=1e-5, atol=1e-5)
+
+
+class TwoObjectives(BaseRewardModel):
+    """A multi-objective RM in plain Python: words and question marks (and characters, so
+    the comparisons are not ties)."""
+
+    identity = "two-objectives:v1"
+    objectives = ("length", "questions")
+
+    def score_objectives(self, prompts, responses):
+        length = [float(len(r.split())) for r in responses]
+        questions = [float(r.count("?")) for r in responses]
+        combined = [a - 2 * b + 0.01 * len(r) for a, b, r in zip(length, questions, responses)]
+        return ObjectiveScores(combined, {"length": length, "questions": questions})
+
+    def score(self, prompts, responses):
+        return self.score_objectives(prompts, responses).combined
+
+
+def test_multi_objective_rm_keeps_its_objective_columns(cluster, tmp_path):
+    comps = _comps(4)
+    local = _local(comps, tmp_path, rm=TwoObjectives())
+    engine = RayEngine(workers=2)
+    try:
+        ex = rmx.Explainer(
+            TwoObjectives(),
+            RulePerturber(),
+            attributes=ATTRS,
+            store=tmp_path / "ray.sqlite",
+            batch_size=2,
+            progress=False,
+            engine=engine,
+        )
+        assert isinstance(ex.rm, RayMultiObjectiveRewardModel)
+        got = ex.explain(comps)
+    finally:
+        engine.close()
+    assert {"objective.length.delta", "objective.questions.delta"} <= set(local.table.columns)
+    assert local.table["objective.length.delta"].notna().sum() >= 8
+    _same(got.table, local.table)
 
 
 def test_actor_with_another_identity_is_refused(cluster):

@@ -12,6 +12,9 @@ resumes on a cluster and back); each call is split into one chunk per actor and 
 come back in order. Ray Data would own the scheduling and write from many workers, which
 needs shards merged after the fact and gives no single point to claim and store.
 
+- A multi-objective RM (``MultiObjectiveRewardModel``) gets ``RayMultiObjectiveRewardModel``:
+  its objectives are scored on the actors in the same pass, so the table keeps its
+  ``objective.<name>.delta`` columns.
 - RM scoring: one actor per GPU (``num_gpus=1``) when the cluster has GPUs, else ``workers``
   CPU actors (``num_cpus=1``), each loading the RM once from its ``Recipe``.
 - Rewrites: ``workers`` perturber actors (``perturber_cpus`` each, default 0: an LLM
@@ -41,7 +44,13 @@ from rmx_widgets.core.perturbers.base import (
     Perturber,
     ResultCallback,
 )
-from rmx_widgets.core.reward_models.base import BaseRewardModel, PairwiseJudge, RewardModel
+from rmx_widgets.core.reward_models.base import (
+    BaseRewardModel,
+    MultiObjectiveRewardModel,
+    ObjectiveScores,
+    PairwiseJudge,
+    RewardModel,
+)
 
 RAY_MISSING = "engine 'ray' needs Ray, which is not installed: pip install 'rmx-widgets[ray]'"
 
@@ -117,7 +126,12 @@ class RayEngine:
         scorers = self._pool(rm_recipe, n_rm, rm_resources)
         p_recipe = Recipe.of("perturber", perturber, self.perturber_spec, self.perturber_options)
         rewriters = self._pool(p_recipe, n_perturb, {"num_cpus": self.perturber_cpus})
-        return RayRewardModel(rm, scorers), RayPerturber(perturber, rewriters)
+        remote_rm = (
+            RayMultiObjectiveRewardModel(rm, scorers)
+            if isinstance(rm, MultiObjectiveRewardModel)
+            else RayRewardModel(rm, scorers)
+        )
+        return remote_rm, RayPerturber(perturber, rewriters)
 
     def _pool(self, recipe: Recipe, size: int, resources: dict[str, float]) -> ActorPool:
         pool = ActorPool(recipe, size, resources, self.max_retries)
@@ -168,6 +182,34 @@ class RayRewardModel(BaseRewardModel):
         self._calls += 1
         self._inputs += len(responses)
         return rewards
+
+
+class RayMultiObjectiveRewardModel(RayRewardModel):
+    """``RayRewardModel`` of a multi-objective RM: it declares the local one's objectives, and
+    ``score_objectives`` runs on the actors (one pass for every objective, as in-process)."""
+
+    def __init__(self, local: MultiObjectiveRewardModel, pool: ActorPool) -> None:
+        super().__init__(local, pool)  # type: ignore[arg-type]
+        self.objectives: tuple[str, ...] = tuple(local.objectives)
+
+    def score_objectives(
+        self, prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> ObjectiveScores:
+        pieces = split(len(responses), len(self.pool.actors))
+        chunks = [([prompts[i] for i in r], [responses[i] for i in r]) for r in pieces]
+        outs = self.pool.map("score_objectives", chunks) if responses else []
+        combined: list[float] = []
+        objectives: dict[str, list[float]] = {name: [] for name in self.objectives}
+        cut: list[int] = []
+        for r, (values, per_objective, truncated) in zip(pieces, outs):
+            combined.extend(values)
+            for name, got in per_objective.items():
+                objectives.setdefault(name, []).extend(got)
+            cut.extend(r.start + int(i) for i in truncated)
+        self.last_truncated = cut
+        self._calls += 1
+        self._inputs += len(responses)
+        return ObjectiveScores(combined, objectives)
 
 
 class RayPerturber(BasePerturber):

@@ -36,6 +36,15 @@ class ModelWorker:
         rewards = rewards.tolist() if hasattr(rewards, "tolist") else list(rewards)
         return rewards, [int(i) for i in self.model.last_truncated]
 
+    def score_objectives(
+        self, prompts: list[Any], responses: list[str]
+    ) -> tuple[list[float], dict[str, list[float]], list[int]]:
+        """A multi-objective RM's combined and per-objective rewards, and what it truncated."""
+        got = self.model.score_objectives(prompts, responses)
+        objectives = {str(k): [float(x) for x in v] for k, v in got.objectives.items()}
+        cut = [int(i) for i in self.model.last_truncated]
+        return [float(x) for x in got.combined], objectives, cut
+
     def perturb(self, requests: list[Any]) -> list[Any]:
         return list(self.model.perturb_batch(requests))
 
