@@ -202,7 +202,9 @@ def test_actor_with_another_identity_is_refused(cluster):
 
 
 def test_killed_actors_are_recovered_and_nothing_is_stored_twice(cluster, tmp_path):
-    comps = _comps(6)
+    # 4 batches: the 4th is submitted only after the kill, its chunks on every listed actor
+    # (the dead one included), so both pools meet a dead actor whatever the timing
+    comps = _comps(8)
     local = _local(comps, tmp_path)
     engine = RayEngine(workers=2)
     store = RecordingStore(tmp_path / "ray.sqlite")
