@@ -105,6 +105,9 @@ class Explorer(w.VBox):
         self.error: str | None = None
         self.last_traceback: str | None = None
         self._frames: list[pd.DataFrame] = []
+        #: the null perturber's rows that landed: the chart and summary test against them (without
+        #: them every null cell read "no null run" although the null had run)
+        self._null_frames: list[pd.DataFrame] = []
         self._originals: pd.DataFrame | None = None
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -228,7 +231,7 @@ class Explorer(w.VBox):
         self._show_error(None)
         self._cancel.clear()
         with self._lock:
-            self._frames = []
+            self._frames, self._null_frames = [], []
         self.run_button.disabled, self.cancel_button.disabled = True, False
         self.status.value = "scoring the original responses…"
         self._thread = threading.Thread(
@@ -250,6 +253,7 @@ class Explorer(w.VBox):
         self._originals = result.originals
         with self._lock:  # the run's rows; its kept hand edits are result.edits
             self._frames = [result.table[~hand_edit_rows(result.table)]]
+            self._null_frames = [] if result.null_table is None else [result.null_table]
         self.comparisons = list(result.comparisons)
         self._redraw()
         self.view.keep_edits_in(result)
@@ -281,6 +285,8 @@ class Explorer(w.VBox):
             clock.start()
 
         def on_null_batch(frame: pd.DataFrame) -> None:
+            with self._lock:
+                self._null_frames.append(frame)
             stats = stats_box["stats"]
             self.null_status = (
                 f"Null perturber {stats.null_perturber}: running, "
@@ -308,6 +314,9 @@ class Explorer(w.VBox):
                 on_batch=on_batch,
                 on_null_batch=on_null_batch,
             )
+            with self._lock:  # the result's null table is the authoritative one
+                nt = self.result.null_table
+                self._null_frames = [] if nt is None else [nt]
             self._redraw()
             self.view.keep_edits_in(self.result)  # edits from now on join result.table
             s = self.result.summary()
@@ -401,7 +410,11 @@ class Explorer(w.VBox):
         table = self.table
         if table.empty:
             return
-        self.chart.update(table)
+        with self._lock:
+            null_frames = list(self._null_frames)
+        self.chart.update(
+            table, null=pd.concat(null_frames, ignore_index=True) if null_frames else None
+        )
         self.view.set_data(self.comparisons, table, self._originals)
         self.rewrite_table.set_table(table)
 

@@ -169,9 +169,10 @@ class SensitivityChart(w.VBox):
             static_view.sensitivity_plain(self.sens),
         )
 
-    def update(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Recompute PFRs from the (possibly partial) table and redraw."""
-        sens = sensitivity(table, n_boot=self.n_boot)
+    def update(self, table: pd.DataFrame, null: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Recompute PFRs from the (possibly partial) table, tested against the null
+        perturber's rows that landed (``null``; ``None``: no null run), and redraw."""
+        sens = sensitivity(table, n_boot=self.n_boot, null=null)
         self.show(sens)
         return sens
 

@@ -122,3 +122,24 @@ def test_a_comparison_chart_hides_the_summary(result):
     assert chart.summary.rows and chart.summary.layout.display is None
     compare = RMCompare(result, result)
     assert compare.chart.summary.rows == [] and compare.chart.summary.layout.display == "none"
+
+
+def test_the_explorer_tests_its_run_against_the_null_that_ran():
+    """The null perturber's rows reach the chart and summary: every null cell read "no null
+    run" although the status line said the null had run."""
+    explainer = rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False)
+    explorer = Explorer(explainer, COMPS, null_perturber="random")
+    explorer.run()
+    result = explorer.wait(120)
+    assert result is not None and result.null_table is not None and len(result.null_table)
+    null = result.null_table
+    # by hand: the null PFR is the null rewrites' flips over its successful rewrites
+    ok = null[(null["attribute"] == "verbosity") & (null["outcome"] != "failed")]
+    expected = f"{(ok['outcome'] == 'CF').sum() / len(ok):.2f}"
+    rows = {r["attribute"]: r for r in explorer.sensitivity_summary.rows}
+    assert rows["verbosity"]["cells"][5].startswith(expected), rows["verbosity"]["cells"]
+    assert rows["verbosity"]["cells"][5] != "no null run"
+    shown = Explorer(explainer, COMPS, null_perturber="random")
+    shown.show_result(result)  # a loaded result is tested against its null table too
+    again = {r["attribute"]: r for r in shown.sensitivity_summary.rows}
+    assert again["verbosity"]["cells"][5] == rows["verbosity"]["cells"][5]
