@@ -19,6 +19,7 @@ import asyncio
 import collections
 import concurrent.futures
 import json
+import os
 import platform
 import re
 import statistics
@@ -215,6 +216,22 @@ def thread_pool(
         return list(pool.map(lambda r: _one_call(client, r), requests))
 
 
+def loop_thread_schedstat() -> tuple[float, float]:
+    """(seconds run on a CPU, seconds waited for one while runnable) of OpenAIPerturber's
+    background loop thread, from Linux's /proc schedstat; (0, 0) before the thread exists,
+    NaN where the file cannot be read (not Linux). The wait is time the client lost to other
+    processes on a busy machine, not time it spent working."""
+    thread = next((t for t in threading.enumerate() if t.name == "rmx-openai-loop"), None)
+    if thread is None:
+        return 0.0, 0.0
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/schedstat") as f:
+            ran, waited = f.read().split()[:2]
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 def bench_openai(n: int, delay: float, concurrency: int) -> dict:
     server = ServerProcess(delay)
     reqs = make_requests(n)
@@ -228,17 +245,27 @@ def bench_openai(n: int, delay: float, concurrency: int) -> dict:
         # the pool and ours: ROUNDS interleaved rounds (the sequential loop, 100x slower, once)
         pool_times: list[float] = []
         our_times: list[float] = []
+        pool_cpu: list[float] = []  # the client process's CPU seconds (the server runs apart)
+        our_cpu: list[float] = []
+        loop_ran: list[float] = []
+        loop_waited: list[float] = []
         lost: list[int] = []
         dup: list[int] = []
         first: dict = {}
         for _ in range(ROUNDS):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             pooled = thread_pool(server.base_url, reqs, concurrency)
             pool_times.append(time.perf_counter() - t0)
+            pool_cpu.append(time.process_time() - c0)
             server.stats(reset=True)
-            t0 = time.perf_counter()
+            s0 = loop_thread_schedstat()
+            c0, t0 = time.process_time(), time.perf_counter()
             ours = [r.text for r in pert.perturb_batch(reqs)]
             our_times.append(time.perf_counter() - t0)
+            our_cpu.append(time.process_time() - c0)
+            s1 = loop_thread_schedstat()
+            loop_ran.append(s1[0] - s0[0])
+            loop_waited.append(s1[1] - s0[1])
             st = server.stats(reset=True)
             first = first if pool_times[1:] else st  # connections opened: the first round's
             lost += [i for i in range(n) if st["seen"][i] == 0]
@@ -258,6 +285,10 @@ def bench_openai(n: int, delay: float, concurrency: int) -> dict:
             "ratio_pool": t_pool / t_ours,
             "pool_range": (min(pool_times), max(pool_times)),
             "ours_range": (min(our_times), max(our_times)),
+            "pool_cpu_ms": 1000 * statistics.median(pool_cpu) / n,
+            "ours_cpu_ms": 1000 * statistics.median(our_cpu) / n,
+            "loop_ran_s": statistics.median(loop_ran),
+            "loop_waited_s": statistics.median(loop_waited),
             "lost": len(lost),
             "duplicated": len(dup),
             "connections_ours": first["connections"] - 1,
@@ -321,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.requests or (64 if args.quick else 192)
     print(
         f"machine: {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores, python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, python {platform.python_version()}, "
         f"torch {torch.__version__}"
     )
     o = bench_openai(n, args.delay, args.concurrency)
@@ -348,6 +379,19 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"  ratio ours/thread pool   {o['ratio_pool']:7.2f}x   (the fair baseline: >= 0.9 means "
         "the async client costs nothing over a pool)"
+    )
+    print(
+        f"  client CPU per request   pool {o['pool_cpu_ms']:.2f} ms, "
+        f"ours {o['ours_cpu_ms']:.2f} ms (process CPU time / requests, median of {ROUNDS})"
+    )
+    waited = (
+        "not measured (no /proc schedstat)"
+        if o["loop_waited_s"] != o["loop_waited_s"]
+        else f"ran {o['loop_ran_s']:.2f} s, waited {o['loop_waited_s']:.2f} s for a CPU"
+    )
+    print(
+        f"  ours' one loop thread    {waited} (median of {ROUNDS}; the pool's "
+        f"{o['concurrency']} threads wait in parallel)"
     )
     h = bench_hf(16 if args.quick else 32, 16, 24 if args.quick else 48)
     print(

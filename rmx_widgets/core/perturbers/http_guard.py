@@ -14,14 +14,18 @@ import html
 import ipaddress
 import json
 import re
+import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
+
+T = TypeVar("T")
 
 # the shortest run of key characters (in any encoding) that is masked wherever it occurs; a
 # shorter fragment (e.g. the public "sk-proj" prefix) says nothing about the key
@@ -281,3 +285,15 @@ async def cancel_all(tasks: Iterable[asyncio.Future]) -> None:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def within(seconds: float, coro: Coroutine[Any, Any, T]) -> T:
+    """``await coro``, raising ``TimeoutError`` (``asyncio.TimeoutError``) once ``seconds`` have
+    passed and the coroutine has been cancelled. On Python 3.11+ the deadline cancels the
+    calling task itself (``asyncio.timeout``); ``asyncio.wait_for`` runs ``coro`` as a second
+    task, which costs a task and two more passes of the event loop per attempt, and in a burst
+    of replies every pass waits for all the other requests' steps."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)  # pragma: no cover - Python 3.10

@@ -2,8 +2,8 @@
 
 One backend covers the OpenAI API, vLLM, TGI, Ollama, LM Studio and llama.cpp servers (``POST
 {base_url}/chat/completions``). A batch runs as concurrent requests on the perturber's one
-reused ``httpx.AsyncClient`` bounded by a semaphore (``openai_session``): a job is thousands of
-short requests, and latency dominates.
+reused session of ``concurrency`` lanes, each a keep-alive connection (``openai_session``): a
+job is thousands of short requests, and latency dominates.
 
 Failure policy (see ``perturbers/base.py``): a request that keeps failing (rate limits, server
 errors, timeouts, replies that do not parse) becomes a recorded failure with its reason, so one
@@ -60,6 +60,7 @@ from rmx_widgets.core.perturbers.http_guard import (
     redirect_message,
     retry_after,
     server_message,
+    within,
 )
 from rmx_widgets.core.perturbers.openai_args import (
     check_arguments,
@@ -299,7 +300,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
             tasks = await self._run_all(requests, payloads, on_result, session, state)
         else:  # awaited on the caller's own loop: a client for this batch
             own = new_session(self.base_url, self.concurrency)
-            async with own.client:
+            async with own:
                 tasks = await self._run_all(requests, payloads, on_result, own, state)
         results = [t.result() for t in tasks]
         if not state.reached_server:
@@ -318,9 +319,8 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         state: BatchState,
     ) -> list[asyncio.Task[PerturbationResult]]:
         """Every request of one batch as a task on ``session``; the first job error raised."""
-        client, sem = session.client, session.semaphore
         tasks = [
-            asyncio.create_task(self._reported(i, on_result, client, sem, state, req, body))
+            asyncio.create_task(self._reported(i, on_result, session, state, req, body))
             for i, (req, body) in enumerate(zip(requests, payloads))
         ]
         try:
@@ -366,22 +366,20 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         self,
         i: int,
         on_result: ResultCallback | None,
-        client: httpx.AsyncClient,
-        sem: asyncio.Semaphore,
+        session: Session,
         state: BatchState,
         request: PerturbationRequest,
         body: dict[str, Any],
     ) -> PerturbationResult:
         """``_one``, then tell ``on_result`` (connection failures excepted, see module doc)."""
-        result = await self._one(client, sem, state, request, body)
+        result = await self._one(session, state, request, body)
         if on_result is not None and result.kind is not FailureKind.CONNECTION:
             on_result(i, result)
         return result
 
     async def _one(
         self,
-        client: httpx.AsyncClient,
-        sem: asyncio.Semaphore,
+        session: Session,
         state: BatchState,
         request: PerturbationRequest,
         body: dict[str, Any],
@@ -391,7 +389,8 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         for attempt in range(attempts):
             if attempt:
                 self._count("retries")
-            async with sem:  # held per attempt, not during backoff, so sleepers free slots
+            # a lane is held per attempt, not during backoff, so sleepers free slots
+            async with session.lane() as client:
                 self._count("http_requests")
                 outcome = await self._attempt(client, state, request, body)
             if outcome.result is not None:
@@ -414,9 +413,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         body: dict[str, Any],
     ) -> _Attempt:
         try:
-            resp, content = await asyncio.wait_for(
-                self._exchange(client, state, body), self.total_timeout
-            )
+            resp, content = await within(self.total_timeout, self._exchange(client, state, body))
         except asyncio.TimeoutError:
             return _Attempt(
                 reason=f"no complete reply within total_timeout={self.total_timeout:g}s (the "

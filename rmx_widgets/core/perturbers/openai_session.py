@@ -9,6 +9,18 @@ threads at once (the streaming pipeline, ``core.pipeline``) therefore share one 
 ``concurrency`` requests and one connection pool: a batch's slow tail no longer idles the other
 slots, because the next batch's requests take them.
 
+Each of the ``concurrency`` slots of a session is a *lane*: its own ``httpx.AsyncClient`` with
+one keep-alive connection (all lanes share one SSL context). A request holds a lane, not just a
+semaphore slot, for one attempt. One client with a pool of ``concurrency`` connections would be
+the obvious design, but httpcore's pool (1.0.x) hands the same idle connection to every request
+that enters it before the first one starts on it; all but one then get
+``ConnectionNotAvailable`` and rescan the pool (each pass checks every connection's socket, and
+its keep-alive test is quadratic), so when a wave of replies lands at once the event loop spends
+its time rescanning (encode/httpcore issues 822 and 1110, pull request 1035). Measured in
+``bench/generation.py``: 2.2 ms of client CPU per request against 0.85 ms for a plain thread pool,
+0.58x the pool's throughput at 100 ms replies. A lane's pool never has more than one request,
+so that race cannot happen and each pass looks at one connection.
+
 A forked child process gets a new loop (the parent's thread does not exist in it), and a
 session made on another loop (or with other connection settings) is replaced, never reused.
 """
@@ -18,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+import ssl
 import threading
 import weakref
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
@@ -41,14 +54,82 @@ CURRENT: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
 )
 
 
-@dataclass
 class Session:
-    """A pooled client and the bound on requests in flight, both of one event loop."""
+    """The ``concurrency`` lanes of one perturber on one event loop, and the semaphore that
+    bounds how many are in use. ``async with session.lane() as client:`` waits for a free lane
+    (first come, first served) and sends on its client; lanes are made on first use (a batch
+    of 3 never opens 32 clients) and the most recently freed one is reused first, so its
+    keep-alive connection is the warmest. Use a session on its own loop only."""
 
-    loop: asyncio.AbstractEventLoop
-    settings: tuple[str, int]  # (base_url, concurrency) the session was made for
-    client: httpx.AsyncClient
-    semaphore: asyncio.Semaphore
+    def __init__(self, base_url: str, concurrency: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.settings = (base_url, concurrency)  # what the session was made for
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.clients: list[httpx.AsyncClient] = []  # every lane's client, for closing
+        self._free: list[httpx.AsyncClient] = []  # invariant: len(_free) >= semaphore's value
+        self._ssl: ssl.SSLContext | None = None
+
+    def lane(self) -> _Lane:
+        """A free lane's client, held until the ``async with`` block ends."""
+        return _Lane(self)
+
+    def _take(self) -> httpx.AsyncClient:
+        if self._free:
+            return self._free.pop()
+        base_url, _ = self.settings
+        if self._ssl is None:  # loading the CA bundle costs milliseconds: once per session
+            self._ssl = httpx.create_ssl_context()
+        # one connection per lane; headers that carry a key are sent per request, never here
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        client = httpx.AsyncClient(
+            base_url=base_url, headers=accept_encoding(), limits=limits, verify=self._ssl
+        )
+        self.clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        """Close every lane's client (their connections go back to the OS)."""
+        clients, self.clients, self._free = self.clients, [], []
+        for client in clients:
+            await client.aclose()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _Lane:
+    """``Session.lane()``: the semaphore is held exactly as long as the lane's client, and no
+    ``await`` separates taking one from taking the other, so a lane is always free for the
+    task the semaphore lets in."""
+
+    __slots__ = ("_client", "_session")
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        await self._session.semaphore.acquire()
+        try:
+            self._client = self._session._take()
+        except BaseException:
+            self._session.semaphore.release()
+            raise
+        return self._client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            self._session._free.append(self._client)
+            self._client = None
+        self._session.semaphore.release()
 
 
 def _forget_loop() -> None:  # in a forked child: the parent's loop thread is not there
@@ -71,19 +152,14 @@ def background_loop() -> asyncio.AbstractEventLoop:
 
 
 def new_session(base_url: str, concurrency: int) -> Session:
-    """A session on the running loop (call it there): one client with ``concurrency``
-    pooled connections. Headers that carry a key are sent per request, never kept here."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = httpx.AsyncClient(base_url=base_url, headers=accept_encoding(), limits=limits)
-    return Session(
-        asyncio.get_running_loop(), (base_url, concurrency), client, asyncio.Semaphore(concurrency)
-    )
+    """A session of ``concurrency`` lanes on the running loop (call it there)."""
+    return Session(base_url, concurrency)
 
 
-def _close_later(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
-    """Close a dead perturber's client on its loop (its connections go back to the OS)."""
+def _close_later(loop: asyncio.AbstractEventLoop, session: Session) -> None:
+    """Close a dead perturber's lanes on their loop (their connections go back to the OS)."""
     if not loop.is_closed():
-        loop.call_soon_threadsafe(lambda: loop.create_task(client.aclose()))
+        loop.call_soon_threadsafe(lambda: loop.create_task(session.aclose()))
 
 
 def run_in_session(owner: Any, base_url: str, concurrency: int, coro: Coroutine[Any, Any, T]) -> T:
@@ -115,7 +191,7 @@ def run_in_session(owner: Any, base_url: str, concurrency: int, coro: Coroutine[
         ):
             session = new_session(base_url, concurrency)
             owner.__dict__["_session"] = session
-            weakref.finalize(owner, _close_later, loop, session.client)
+            weakref.finalize(owner, _close_later, loop, session)
         CURRENT.set(session)
         return await coro
 
