@@ -152,8 +152,9 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
     and ``stats`` counts, over the object's lifetime: ``requests`` (perturbations asked for),
     ``http_requests`` (attempts sent), ``retries``, ``failures`` (recorded failed
     perturbations) and the ``prompt_tokens``/``completion_tokens`` the server reported; and
-    ``perturb_batch`` may be called from several threads at once, all sharing one client and
-    ``concurrency`` (``ConcurrentBatches``), so the Explainer streams it (``core.pipeline``).
+    ``perturb_batch`` may be called from several threads at once, all sharing one session's
+    connections and ``concurrency`` (``ConcurrentBatches``), so the Explainer streams it
+    (``core.pipeline``).
     """
 
     streams_results = supports_two_step = True
@@ -258,7 +259,7 @@ class OpenAIPerturber(TemplatedLLM, BasePerturber):
         """Rewrite every request; results come back in input order, one per request.
 
         Blocking, from any thread (Jupyter's included): the batch runs on the process's
-        background loop with this perturber's one reused client (``openai_session``), so
+        background loop with this perturber's one reused session (``openai_session``), so
         batches from several threads share ``concurrency``; async code can await
         ``aperturb_batch`` instead. ``on_result(i, result)`` is called as each request
         finishes (from the loop's thread).

@@ -1,12 +1,13 @@
-"""One event loop and one HTTP client per OpenAI-compatible perturber, reused by every batch.
+"""One event loop and one set of HTTP connections per OpenAI-compatible perturber, reused by
+every batch.
 
 Opening an ``httpx.AsyncClient`` and an event loop per batch costs a TCP (and TLS) handshake per
 connection per batch and a loop start, and it keeps two batches from sharing one concurrency
 bound. Here every blocking ``perturb_batch`` of the process runs on one background event loop
-(a daemon thread started on first use), and each perturber keeps one ``Session`` on it: a pooled
-client and the semaphore that bounds its requests in flight. Batches submitted from several
+(a daemon thread started on first use), and each perturber keeps one ``Session`` on it: its
+connections and the semaphore that bounds its requests in flight. Batches submitted from several
 threads at once (the streaming pipeline, ``core.pipeline``) therefore share one bound of
-``concurrency`` requests and one connection pool: a batch's slow tail no longer idles the other
+``concurrency`` requests and one set of connections: a batch's slow tail no longer idles the other
 slots, because the next batch's requests take them.
 
 Each of the ``concurrency`` slots of a session is a *lane*: its own ``httpx.AsyncClient`` with
