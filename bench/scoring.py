@@ -292,6 +292,24 @@ def _check(rep: Report, name: str, got: list[float], ref: list[float], tol: floa
     assert diff < tol, f"{name} disagrees with HFRewardModel.score: {diff}"
 
 
+def pass_line(rep: Report, name: str, stats: dict[str, int]) -> None:
+    """Print the shape of one run's forward passes (HFRewardModel.stats): how many of each
+    kind, and rows and tokens per pass (mean and max). Whether a pass could fill an
+    accelerator is a matter of this shape, so it is visible on a CPU too."""
+    from rmx_widgets.core.reward_models.hf.batching import pass_shape
+
+    sh = pass_shape(stats)
+    if sh["mean_rows_per_pass"] is None:
+        rep(f"  passes {name}: none run (not measured)")
+        return
+    rep(
+        f"  passes {name}: {stats['forward_passes']} forward passes ({stats['prefix_passes']} "
+        f"prefix, {stats['continuation_passes']} continuation, {stats['full_passes']} full); "
+        f"rows/pass mean {sh['mean_rows_per_pass']:.1f} max {sh['max_rows_per_pass']}; "
+        f"tokens/pass mean {sh['mean_tokens_per_pass']:.0f} max {sh['max_tokens_per_pass']}"
+    )
+
+
 def machine(rep: Report) -> None:
     import torch
     import transformers
@@ -374,6 +392,8 @@ def bench_decoder(
         f"shared, {st['prefix_fallbacks']} fell back, {st['prefix_tokens_saved']:,} prefix "
         f"tokens not recomputed, {st['forward_passes']} forward passes"
     )
+    pass_line(rep, "ours", st)
+    pass_line(rep, "ours-noshare", ns_rm.stats)
     ns_real = sum(lengths[:m])
 
     rep(
@@ -485,6 +505,7 @@ def bench_encoder(
         f"  ours: token budget {ours_rm.token_budget}, {ours_rm.stats['forward_passes']} "
         "forward passes"
     )
+    pass_line(rep, "ours", ours_rm.stats)
     rep(
         f"  -- {m} pairs (ours, packed) / {len(idx)} pairs of randomly drawn whole comparisons "
         "in data order (naive, batch16; per-pair rate extrapolated)"
@@ -622,6 +643,7 @@ def run_cuda(args: argparse.Namespace) -> Report:
                 f"{secs:.1f} s: {len(enc) / secs:.1f} pairs/s, {real / secs:,.0f} real tok/s, "
                 f"{processed / secs:,.0f} processed tok/s"
             )
+            pass_line(rep, f"sharing={sharing}", rm.stats)
             rep(
                 f"  effective TFLOP/s (full-sequence FLOPs of the real tokens / time) = "
                 f"{flops_real / secs / 1e12:.1f}; "

@@ -182,3 +182,33 @@ def test_zeroed_stats_keep_counting_every_path(tiny_decoder_rm):
     assert rm.stats["prefix_groups"] == first["prefix_groups"] == 3
     assert rm.stats["pairs"] == first["pairs"] and rm.stats["prefix_tokens_saved"] > 0
     assert 0 < rm.stats["forward_passes"] <= first["forward_passes"]  # no second self-check
+
+
+def test_pass_shape_counts_each_kind_of_pass(tiny_decoder_rm):
+    """One shared prompt (3 responses) and one short prompt: 1 prefix pass (1 row), 1
+    continuation pass (3 rows, padded to the longest continuation), the once-per-model
+    self-check (1 full row) and the short prompt's own full pass (1 row)."""
+    from rmx_widgets.core.reward_models.hf.batching import pass_shape
+
+    rm = HFRewardModel(tiny_decoder_rm)
+    assert pass_shape(rm.stats)["mean_rows_per_pass"] is None  # not measured before a pass
+    prompts = [LONG_PROMPT] * 3 + ["Hi?"]
+    responses = ["Use sorted.", "Call items.sort() to sort in place, it returns None.", "No.", "Hi"]
+    ids = [e.input_ids for e in rm._encode(prompts, responses)]
+    shared = ids[:3]
+    common = 0
+    while all(len(q) > common and q[common] == shared[0][common] for q in shared):
+        common += 1
+    prefix = min(common, min(len(q) for q in shared) - 1)
+    width = max(len(q) for q in shared) - prefix
+    rm.score(prompts, responses)
+    st = rm.stats
+    assert (st["prefix_passes"], st["continuation_passes"], st["full_passes"]) == (1, 1, 2)
+    assert st["forward_passes"] == 4 and st["rows_processed"] == 1 + 3 + 1 + 1
+    assert st["max_rows_per_pass"] == 3
+    tokens = [prefix, 3 * width, len(ids[0]), len(ids[3])]
+    assert st["tokens_processed"] == sum(tokens)
+    assert st["max_tokens_per_pass"] == max(tokens)
+    shape = pass_shape(st)
+    assert shape["mean_rows_per_pass"] == 6 / 4
+    assert shape["mean_tokens_per_pass"] == sum(tokens) / 4

@@ -184,6 +184,43 @@ class MemoryBudget:
             )
 
 
+#: the kinds of forward pass :func:`count_pass` tells apart (``<kind>_passes`` in the stats)
+PASS_KINDS = ("full", "prefix", "continuation")
+PASS_STAT_NAMES = (
+    "full_passes",
+    "prefix_passes",
+    "continuation_passes",
+    "rows_processed",
+    "max_rows_per_pass",
+    "max_tokens_per_pass",
+)
+
+
+def count_pass(stats: dict[str, int], kind: str, rows: int, tokens: int) -> None:
+    """Count one forward pass of ``rows`` rows and ``tokens`` token positions (padding
+    included, a cached prefix not: it is not recomputed) into a model's stats. Why: whether a
+    pass fills an accelerator is a matter of its shape (rows, tokens), which the totals alone
+    hide; the per-kind counts show how many passes a prefix costs."""
+    stats["forward_passes"] += 1
+    stats[f"{kind}_passes"] += 1
+    stats["tokens_processed"] += tokens
+    stats["rows_processed"] += rows
+    stats["max_rows_per_pass"] = max(stats.get("max_rows_per_pass", 0), rows)
+    stats["max_tokens_per_pass"] = max(stats.get("max_tokens_per_pass", 0), tokens)
+
+
+def pass_shape(stats: dict[str, int]) -> dict[str, float | None]:
+    """Mean and max rows and tokens per forward pass from a model's stats (means are
+    ``None``, "not measured", before any pass)."""
+    n = stats.get("forward_passes", 0)
+    return {
+        "mean_rows_per_pass": stats["rows_processed"] / n if n else None,
+        "max_rows_per_pass": stats["max_rows_per_pass"] if n else None,
+        "mean_tokens_per_pass": stats["tokens_processed"] / n if n else None,
+        "max_tokens_per_pass": stats["max_tokens_per_pass"] if n else None,
+    }
+
+
 def scores_of(logits: Any, column: int | Callable[[Any], list[Any]] = 0) -> list[Any]:
     """A head's ``logits[:, column]`` as Python floats (the reward of each row; ``column`` is
     the ``head=`` output of a model with several), or ``column(logits)`` when it is a readout

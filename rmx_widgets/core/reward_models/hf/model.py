@@ -30,8 +30,10 @@ from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.base import BaseRewardModel, ObjectiveScores
 from rmx_widgets.core.reward_models.hf.architecture import Architecture, architecture_for
 from rmx_widgets.core.reward_models.hf.batching import (
+    PASS_STAT_NAMES,
     InputDoesNotFit,
     MemoryBudget,
+    count_pass,
     default_token_budget,
     padded_inputs,
     scores_of,
@@ -75,6 +77,7 @@ STAT_NAMES = (
     "forward_passes",
     "tokens_processed",
     "oom_retries",
+    *PASS_STAT_NAMES,
 )
 
 
@@ -139,8 +142,12 @@ class HFRewardModel(BaseRewardModel):
     ``prefix_boundary_merges`` (groups where a token spans the prompt/response boundary, so
     the prompt tokenised alone is not a prefix of the full tokens; the common token prefix then
     stops before that token, or the group falls back), ``forward_passes``,
-    ``tokens_processed`` (token positions run through the model, padding included) and
-    ``oom_retries`` (token-budget reductions after running out of memory).
+    ``tokens_processed`` (token positions run through the model, padding included),
+    ``oom_retries`` (token-budget reductions after running out of memory), and the shape of
+    the passes (``batching.count_pass``): ``full_passes``, ``prefix_passes`` and
+    ``continuation_passes`` (the three kinds of forward pass), ``rows_processed`` (rows over
+    all passes), ``max_rows_per_pass`` and ``max_tokens_per_pass``; ``batching.pass_shape``
+    gives the means (rows or tokens / ``forward_passes``).
 
     Raises:
         RewardModelError: the model cannot be found or loaded, it has several outputs and no
@@ -445,8 +452,7 @@ class HFRewardModel(BaseRewardModel):
         inputs = padded_inputs(batch, self._pad_id, self._use_token_types)
         with torch.inference_mode():
             logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits
-        self._stats["forward_passes"] += 1
-        self._stats["tokens_processed"] += inputs["input_ids"].numel()
+        count_pass(self._stats, "full", len(batch), inputs["input_ids"].numel())
         return scores_of(logits, self._column)
 
     # ------------------------------------------------------------------ reporting

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.data import Prompt
-from rmx_widgets.core.reward_models.hf.batching import MemoryBudget, scores_of
+from rmx_widgets.core.reward_models.hf.batching import MemoryBudget, count_pass, scores_of
 from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, pair_key
 
 if TYPE_CHECKING:
@@ -178,8 +178,7 @@ class PrefixSharer:
         ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
         with torch.inference_mode():
             out = self.base(input_ids=ids, use_cache=True)
-        self.stats["forward_passes"] += 1
-        self.stats["tokens_processed"] += len(prefix)
+        count_pass(self.stats, "prefix", 1, len(prefix))
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         layers = getattr(cache, "layers", None)
         if (
@@ -235,6 +234,5 @@ class PrefixSharer:
             ).last_hidden_state
             picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
             logits = self.model.score(picked)
-        self.stats["forward_passes"] += 1
-        self.stats["tokens_processed"] += rows * width
+        count_pass(self.stats, "continuation", rows, rows * width)
         return scores_of(logits, self.column)
