@@ -310,6 +310,35 @@ def pass_line(rep: Report, name: str, stats: dict[str, int]) -> None:
     )
 
 
+def tokenisation_line(rep: Report, rm: Any, work: Workload) -> None:
+    """Per-pair render + tokenise time of the whole workload, whole texts (every pair
+    re-tokenises its prompt: the path before the prompt-head cache) against a cold
+    prompt-head cache (the first pair of each prompt learns its head), interleaved rounds;
+    the two must give identical inputs."""
+    from rmx_widgets.core.reward_models.hf.encoding import InputEncoder
+
+    def encoder(cache: int | None) -> Any:
+        kw = {} if cache is None else {"prompt_cache": cache}
+        return InputEncoder(rm.tokenizer, rm.architecture, "bench", rm._use_token_types, **kw)
+
+    res = timed_rounds(
+        {
+            "whole": lambda: encoder(0).encode(work.prompts, work.responses, rm.max_length),
+            "cached": lambda: encoder(None).encode(work.prompts, work.responses, rm.max_length),
+        },
+        REPEATS,
+    )
+    assert res["whole"].result == res["cached"].result, "prompt-head cache changed the inputs"
+    n = len(work.prompts)
+    w, c = res["whole"], res["cached"]
+    rep(
+        f"  tokenisation (render + tokenise, {n} pairs, {work.comparisons} prompts, cold cache):"
+        f" whole texts {w.seconds / n * 1e6:.0f} us/pair ({w.spread}), prompt-head cache "
+        f"{c.seconds / n * 1e6:.0f} us/pair ({c.spread}): {w.seconds / c.seconds:.1f}x; "
+        "identical input ids"
+    )
+
+
 def machine(rep: Report) -> None:
     import torch
     import transformers
@@ -394,6 +423,7 @@ def bench_decoder(
     )
     pass_line(rep, "ours", st)
     pass_line(rep, "ours-noshare", ns_rm.stats)
+    tokenisation_line(rep, ours_rm, work)
     ns_real = sum(lengths[:m])
 
     rep(

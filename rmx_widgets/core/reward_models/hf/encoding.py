@@ -22,6 +22,12 @@ from typing import Any
 from rmx_widgets.core.data import Prompt, render_prompt
 from rmx_widgets.core.errors import RewardModelError
 from rmx_widgets.core.reward_models.hf.architecture import Architecture, RenderedInput
+from rmx_widgets.core.reward_models.hf.prompt_heads import (
+    DEFAULT_PROMPT_CACHE,
+    PromptHead,
+    PromptHeads,
+    joined,
+)
 
 
 @dataclass
@@ -104,7 +110,8 @@ class InputEncoder:
 
     ``model_name`` appears in errors; ``use_token_types``: the model takes ``token_type_ids``
     (encoders with segment embeddings), so they are kept; ``end_id``: a token every input must
-    end with (appended when it does not; OpenRLHF RMs read their reward at the EOS).
+    end with (appended when it does not; OpenRLHF RMs read their reward at the EOS);
+    ``prompt_cache``: how many prompts' head tokens to keep (``prompt_heads.py``; 0: none).
     """
 
     def __init__(
@@ -114,6 +121,7 @@ class InputEncoder:
         model_name: str,
         use_token_types: bool,
         end_id: int | None = None,
+        prompt_cache: int = DEFAULT_PROMPT_CACHE,
     ) -> None:
         self.tokenizer = tokenizer
         self.end_id = end_id
@@ -123,6 +131,8 @@ class InputEncoder:
         self.head_ids = {
             t for t in (tokenizer.bos_token_id, tokenizer.cls_token_id) if t is not None
         }
+        added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+        self.heads = PromptHeads(set(added) | set(tokenizer.all_special_ids), prompt_cache)
 
     def render(self, prompt: Prompt, response: str) -> RenderedInput:
         """The text the tokenizer gets, in the format the RM was trained on.
@@ -173,45 +183,141 @@ class InputEncoder:
         self, prompts: Sequence[Prompt], responses: Sequence[str], max_length: int | None
     ) -> list[EncodedInput]:
         """Render and tokenise every pair (batched through the fast tokenizer), then truncate
-        to ``max_length`` tokens (``None``: no limit)."""
+        to ``max_length`` tokens (``None``: no limit). Single texts reuse their prompt's cached
+        head tokens (``prompt_heads.py``): the same ids, without re-tokenising the prompt; the
+        first pair of a new prompt is tokenised whole first, to learn its head."""
         rendered = [self.render(p, r) for p, r in zip(prompts, responses)]
         encoded: dict[int, EncodedInput] = {}
         groups: dict[tuple[bool, bool], list[int]] = {}
         for i, r in enumerate(rendered):
             groups.setdefault((r.text_pair is not None, r.add_special_tokens), []).append(i)
         for (is_pair, add_special), idx in groups.items():
-            texts = [rendered[i].text for i in idx]
-            pairs = [rendered[i].text_pair for i in idx] if is_pair else None
-            kwargs = {
-                "add_special_tokens": add_special,
-                "return_token_type_ids": self.use_token_types,
-                "verbose": False,
-            }
-            try:
-                batch = self.tokenizer(texts, pairs, return_offsets_mapping=True, **kwargs)
-                offsets = batch["offset_mapping"]
-            except (NotImplementedError, ValueError, TypeError):  # slow tokenizers: no offsets
-                batch, offsets = self.tokenizer(texts, pairs, **kwargs), None
-            for j, i in enumerate(idx):
-                ids = list(batch["input_ids"][j])
-                types = list(batch["token_type_ids"][j]) if self.use_token_types else None
-                if self.end_id is not None and (not ids or ids[-1] != self.end_id):
-                    ids.append(self.end_id)
-                    if types is not None:
-                        types.append(types[-1] if types else 0)
-                merged = False
-                if is_pair:
-                    prompt_len = _pair_prompt_len(batch, j, len(ids))
+            if is_pair or self.use_token_types or self.heads.size <= 0:
+                self._encode_whole(idx, prompts, responses, rendered, max_length, encoded)
+                continue
+            keys = {i: (pair_key(prompts[i]), add_special) for i in idx}
+            first: dict[Any, int] = {}
+            for i in idx:
+                if not self.heads.lookup(keys[i])[0]:
+                    first.setdefault(keys[i], i)
+            learned = self._encode_whole(
+                list(first.values()), prompts, responses, rendered, max_length, encoded
+            )
+            for i, (ids, offsets) in learned.items():
+                self._learn_head(keys[i], rendered[i].text, responses[i], ids, offsets)
+            split: list[tuple[int, PromptHead]] = []
+            whole: list[int] = []
+            for i in idx:
+                if i in encoded:
+                    continue
+                head = self.heads.lookup(keys[i])[1]
+                if head is not None and rendered[i].text.startswith(head.text):
+                    split.append((i, head))
                 else:
-                    prompt_len, merged = _text_prompt_len(
-                        rendered[i].text, responses[i], None if offsets is None else offsets[j]
-                    )
-                encoded[i] = truncate(
-                    EncodedInput(ids, types, prompt_len, boundary_merged=merged),
-                    max_length,
-                    self.head_ids,
+                    whole.append(i)
+            self._encode_whole(whole, prompts, responses, rendered, max_length, encoded)
+            rests = self._tokenize_rest([rendered[i].text[h.end :] for i, h in split])
+            for (i, head), (rest_ids, rest_offsets) in zip(split, rests):
+                ids, offsets = joined(head, rest_ids, rest_offsets)
+                encoded[i] = self._finish(
+                    ids, None, rendered[i].text, responses[i], offsets, max_length
                 )
         return [encoded[i] for i in range(len(rendered))]
+
+    def _encode_whole(
+        self,
+        idx: Sequence[int],
+        prompts: Sequence[Prompt],
+        responses: Sequence[str],
+        rendered: Sequence[RenderedInput],
+        max_length: int | None,
+        encoded: dict[int, EncodedInput],
+    ) -> dict[int, tuple[list[int], Any]]:
+        """Tokenise the whole texts of ``idx`` (one group: same kind and special-token flag)
+        into ``encoded``; returns each single text's raw ids and offsets (when the tokenizer
+        gives offsets), from which a prompt head is learned."""
+        if not idx:
+            return {}
+        is_pair = rendered[idx[0]].text_pair is not None
+        texts = [rendered[i].text for i in idx]
+        pairs = [rendered[i].text_pair for i in idx] if is_pair else None
+        kwargs = {
+            "add_special_tokens": rendered[idx[0]].add_special_tokens,
+            "return_token_type_ids": self.use_token_types,
+            "verbose": False,
+        }
+        try:
+            batch = self.tokenizer(texts, pairs, return_offsets_mapping=True, **kwargs)
+            offsets = batch["offset_mapping"]
+        except (NotImplementedError, ValueError, TypeError):  # slow tokenizers: no offsets
+            batch, offsets = self.tokenizer(texts, pairs, **kwargs), None
+        raw: dict[int, tuple[list[int], Any]] = {}
+        for j, i in enumerate(idx):
+            ids = list(batch["input_ids"][j])
+            types = list(batch["token_type_ids"][j]) if self.use_token_types else None
+            if is_pair:
+                encoded[i] = self._finish(ids, types, None, None, None, max_length, batch, j)
+                continue
+            off = None if offsets is None else offsets[j]
+            if off is not None:
+                raw[i] = (list(ids), off)
+            encoded[i] = self._finish(ids, types, texts[j], responses[i], off, max_length)
+        return raw
+
+    def _learn_head(self, key: Any, text: str, response: str, ids: list[int], offsets: Any) -> None:
+        """Cache the head of a prompt seen for the first time (None where it cannot be split
+        exactly: ``PromptHeads.head_of``)."""
+        start = _response_start(text, response)
+        head = (
+            None
+            if start is None
+            else self.heads.head_of(text, ids, offsets, start, self._tokenize_rest)
+        )
+        self.heads.store(key, head)
+
+    def _finish(
+        self,
+        ids: list[int],
+        types: list[int] | None,
+        text: str | None,
+        response: str | None,
+        offsets: Any,
+        max_length: int | None,
+        batch: Any = None,
+        j: int = 0,
+    ) -> EncodedInput:
+        """One pair as the model reads it: an end token appended where required, the prompt
+        length (from the offsets of a single ``text``, else the text pair's sequence ids in
+        ``batch`` row ``j``), truncated to ``max_length``."""
+        ids = list(ids)
+        types = None if types is None else list(types)
+        if self.end_id is not None and (not ids or ids[-1] != self.end_id):
+            ids.append(self.end_id)
+            if types is not None:
+                types.append(types[-1] if types else 0)
+        merged = False
+        if text is None:
+            prompt_len = _pair_prompt_len(batch, j, len(ids))
+        else:
+            prompt_len, merged = _text_prompt_len(text, response or "", offsets)
+        return truncate(
+            EncodedInput(ids, types, prompt_len, boundary_merged=merged),
+            max_length,
+            self.head_ids,
+        )
+
+    def _tokenize_rest(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Ids and offsets of the text after a cached head (no special tokens added: the
+        head holds those the whole text got)."""
+        if not texts:
+            return []
+        batch = self.tokenizer(
+            texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        return [
+            (list(batch["input_ids"][j]), list(batch["offset_mapping"][j]))
+            for j in range(len(texts))
+        ]
 
 
 def _pair_prompt_len(batch: Any, j: int, n: int) -> int | None:
@@ -224,16 +330,23 @@ def _pair_prompt_len(batch: Any, j: int, n: int) -> int | None:
     return next((k for k, s in enumerate(seq) if s == 1), n)
 
 
+def _response_start(text: str, response: str) -> int | None:
+    """Where the response begins in the rendered text (its last occurrence; a template may
+    strip it), or None when it cannot be found."""
+    start = text.rfind(response)
+    if start < 0 and response.strip():
+        start = text.rfind(response.strip())
+    return None if start < 0 else start
+
+
 def _text_prompt_len(
     text: str, response: str, offsets: Sequence[tuple[int, int]] | None
 ) -> tuple[int | None, bool]:
     """(tokens entirely before the response, whether the next token straddles its start)."""
     if offsets is None:
         return None, False
-    start = text.rfind(response)
-    if start < 0 and response.strip():
-        start = text.rfind(response.strip())
-    if start < 0:
+    start = _response_start(text, response)
+    if start is None:
         return None, False
     k = next((k for k, (_, end) in enumerate(offsets) if end > start), len(offsets))
     return k, k < len(offsets) and offsets[k][0] < start
