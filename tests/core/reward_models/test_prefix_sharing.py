@@ -212,3 +212,32 @@ def test_pass_shape_counts_each_kind_of_pass(tiny_decoder_rm):
     shape = pass_shape(st)
     assert shape["mean_rows_per_pass"] == 6 / 4
     assert shape["mean_tokens_per_pass"] == sum(tokens) / 4
+
+
+def test_budget_counts_a_shared_prefix_once_per_batch():
+    """extra + rows x widest <= budget: a 1,000-token prefix and 10-token continuations at a
+    budget of 1,025 fit two rows (1,020), not three (1,030); counted once per row (the old
+    rule) not even two would."""
+    from rmx_widgets.core.reward_models.hf.batching import pack
+
+    lengths = {0: 10, 1: 10, 2: 10}
+    assert list(pack([0, 1, 2], lengths, 64, 1025, 1000)) == [[0, 1], [2]]
+    assert list(pack([0, 1, 2], lengths, 64, 1030, 1000)) == [[0, 1, 2]]
+    assert list(pack([0, 1, 2], lengths, 2, 1030, 1000)) == [[0, 1], [2]]  # row cap
+    assert list(pack([0, 1, 2], lengths, 64, 500, 1000)) == [[0], [1], [2]]  # over: alone
+
+
+@pytest.mark.parametrize("budget", [None, 120])
+def test_several_prompts_prefixes_run_in_one_pass(tiny_decoder_rm, budget):
+    """The three shared prompts' prefixes run as one right-padded pass (at the default
+    budget), or as several under a budget too small for them together; the rewards equal
+    full-sequence scoring either way."""
+    rm, full = _pair(tiny_decoder_rm, token_budget=budget)
+    prompts, responses = _workload()
+    shared, reference = rm.score(prompts, responses), full.score(prompts, responses)
+    assert _max_diff(shared, reference) < TOL
+    assert rm.stats["prefix_groups"] == 3
+    if budget is None:
+        assert rm.stats["prefix_passes"] == 1 and rm.stats["max_rows_per_pass"] >= 3
+    else:
+        assert rm.stats["prefix_passes"] > 1

@@ -46,9 +46,11 @@ def pack(
     order: Sequence[int], length: Sequence[int] | dict[int, int], cap: int, budget: int, extra: int
 ) -> Iterator[list[int]]:
     """Greedy batches over ``order`` (sorted longest first): at most ``cap`` rows and
-    ``rows x (extra + widest) <= budget`` (``extra``: cached prefix tokens every row attends
-    to); a batch of MIN_ROWS_BEFORE_SPLIT or more rows closes rather than let padding exceed
-    MAX_PAD_WASTE of its tokens. A single over-budget input runs alone. Batches are
+    ``extra + rows x widest <= budget`` (``extra``: cached prefix tokens every row attends to,
+    counted once: they are computed once per group, and a per-row count would let a 1,000-token
+    prompt have at most 16 rows at a 16,384 budget however short its responses); a batch of
+    MIN_ROWS_BEFORE_SPLIT or more rows closes rather than let padding exceed MAX_PAD_WASTE of
+    its tokens. A single over-budget input runs alone. Batches are
     consecutive runs of ``order``."""
     batch: list[int] = []
     width = real = 0
@@ -58,7 +60,7 @@ def pack(
         rows = len(batch) + 1
         if batch and (
             len(batch) >= cap
-            or rows * (extra + grown) > budget
+            or extra + rows * grown > budget
             or (
                 len(batch) >= MIN_ROWS_BEFORE_SPLIT
                 and rows * grown - (real + n) > MAX_PAD_WASTE * rows * grown
@@ -171,7 +173,7 @@ class MemoryBudget:
             raise InputDoesNotFit(extra + width, extra, detail)
         self.stats["oom_retries"] += 1
         old, total = self.tokens, extra + width
-        self.tokens = max(1, min(old, rows * total) // 2)
+        self.tokens = max(1, min(old, extra + rows * width) // 2)
         if not self._warned:
             self._warned = True
             shared = f" ({extra} of them a shared prompt prefix)" if extra else ""

@@ -424,20 +424,18 @@ class HFRewardModel(BaseRewardModel):
         """Score the prefix groups into ``scores``; returns the indices left for full
         sequences (inputs in no group, and groups that fell back)."""
         groups, rest = sharer.plan(prompts, encoded, self.min_prefix_tokens)
-        for prefix_len, members in groups:
-            if self.prefix_sharing:  # an earlier group may have turned it off
-                try:
-                    scores.update(
-                        sharer.score_group(
-                            encoded, prefix_len, members, self.max_batch_size, self._forward
-                        )
-                    )
-                    continue
-                except (PrefixUnsupported, TypeError, ValueError, AttributeError, IndexError) as e:
-                    # An architecture whose cache API differs: same rewards via full sequences.
-                    self._disable_prefix_sharing(f"{type(e).__name__}: {e}")
-            self._stats["prefix_fallbacks"] += 1
-            rest.extend(members)
+        done: set[int] = set()
+        try:
+            for g, got in sharer.score_groups(encoded, groups, self.max_batch_size, self._forward):
+                scores.update(got)
+                done.add(g)
+        except (PrefixUnsupported, TypeError, ValueError, AttributeError, IndexError) as e:
+            # An architecture whose cache API differs: same rewards via full sequences.
+            self._disable_prefix_sharing(f"{type(e).__name__}: {e}")
+        for g, (_, members) in enumerate(groups):
+            if g not in done:
+                self._stats["prefix_fallbacks"] += 1
+                rest.extend(members)
         return rest
 
     def _encode(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[EncodedInput]:

@@ -15,7 +15,7 @@ Only decoders can share (``architecture.py`` says which models qualify).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.data import Prompt
@@ -121,18 +121,40 @@ class PrefixSharer:
             return len(ids) - 1
         return next((k for k in range(len(ids) - 1, -1, -1) if ids[k] != self.pad_id), 0)
 
-    def score_group(
+    def score_groups(
         self,
         encoded: Sequence[EncodedInput],
+        groups: Sequence[tuple[int, list[int]]],
+        cap: int,
+        full_forward: Callable[[list[EncodedInput]], list[Any]],
+    ) -> Iterator[tuple[int, dict[int, Any]]]:
+        """Score prefix groups ``(prefix_len, members)``: the prefixes of several prompts run
+        as one right-padded pass (token-budgeted, longest first), then each group's members'
+        continuations in budgeted batches of at most ``cap`` rows. Yields ``(group index,
+        scores by input index)`` as each group finishes, so only one prefix batch's keys and
+        values are held at a time. ``full_forward`` scores full sequences, for the self-check.
+        """
+        order = sorted(range(len(groups)), key=lambda g: groups[g][0], reverse=True)
+        lengths = {g: groups[g][0] for g in order}
+
+        def prefixes(batch: list[int]) -> list[KVCache]:
+            return self.prefix_caches(
+                [encoded[groups[g][1][0]].input_ids[: groups[g][0]] for g in batch]
+            )
+
+        for g, cache in self.memory.run_batches(order, lengths, cap, 0, prefixes):
+            yield g, self._score_members(encoded, cache, *groups[g], cap, full_forward)
+
+    def _score_members(
+        self,
+        encoded: Sequence[EncodedInput],
+        cache: KVCache,
         prefix_len: int,
         members: list[int],
         cap: int,
         full_forward: Callable[[list[EncodedInput]], list[Any]],
     ) -> dict[int, Any]:
-        """Run one prompt's prefix once, then its members' continuations in budgeted batches
-        of at most ``cap`` rows. ``full_forward`` scores full sequences, for the self-check."""
-        prefix = encoded[members[0]].input_ids[:prefix_len]
-        cache = self.memory.run_single(lambda: self.prefix_cache(prefix), prefix_len)
+        """One group's continuations of its cached prefix, in budgeted batches."""
         order = sorted(members, key=lambda i: len(encoded[i].input_ids), reverse=True)
         conts = {i: len(encoded[i].input_ids) - prefix_len for i in members}
 
@@ -169,16 +191,25 @@ class PrefixSharer:
                 )
         self.verified = True
 
-    def prefix_cache(self, prefix: list[int]) -> KVCache:
-        """Keys and values of every layer for the prefix (batch 1), from one forward pass."""
+    def prefix_caches(self, prefixes: Sequence[Sequence[int]]) -> list[KVCache]:
+        """Keys and values of every layer for each prefix (each batch 1, its own length),
+        from one right-padded forward pass: a causal model's states over a row's real tokens
+        do not depend on the padding after them, and the positions count from 0 in every row,
+        as they would alone."""
         import torch
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
 
-        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        rows, width = len(prefixes), max(len(q) for q in prefixes)
+        ids = torch.full((rows, width), 0 if self.pad_id is None else self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, width), dtype=torch.long)
+        for row, q in enumerate(prefixes):
+            ids[row, : len(q)] = torch.tensor(list(q), dtype=torch.long)
+            mask[row, : len(q)] = 1
+        masked = {} if rows == 1 else {"attention_mask": mask.to(self.device)}
         with torch.inference_mode():
-            out = self.base(input_ids=ids, use_cache=True)
-        count_pass(self.stats, "prefix", 1, len(prefix))
+            out = self.base(input_ids=ids.to(self.device), use_cache=True, **masked)
+        count_pass(self.stats, "prefix", rows, rows * width)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         layers = getattr(cache, "layers", None)
         if (
@@ -190,7 +221,13 @@ class PrefixSharer:
                 f"the model returned a {type(cache).__name__} cache "
                 "(sliding-window, hybrid or legacy layers)"
             )
-        return [(layer.keys, layer.values) for layer in layers]
+        return [
+            [
+                (layer.keys[row : row + 1, :, : len(q)], layer.values[row : row + 1, :, : len(q)])
+                for layer in layers
+            ]
+            for row, q in enumerate(prefixes)
+        ]
 
     def forward_shared(
         self,
