@@ -576,6 +576,81 @@ def bench_encoder(
     )
 
 
+def bench_dtype(
+    rep: Report, path: Path, label: str, prompts: list[Any], responses: list[str]
+) -> None:
+    """HFRewardModel.score in bf16 against fp32 on the CPU, same model and inputs, interleaved
+    rounds: the speed ratio (bf16 matrix units, e.g. AMX, make the difference) and the reward
+    error relative to the reward spread (the standard deviation of the fp32 rewards over the
+    workload), since a reward is only ever read against other rewards."""
+    import torch
+
+    from rmx_widgets.core.reward_models.hf import HFRewardModel
+
+    fp32 = HFRewardModel(path, device="cpu")
+    bf16 = HFRewardModel(path, device="cpu", dtype="bf16")
+    assert bf16.dtype == torch.bfloat16 and fp32.dtype == torch.float32
+    for rm in (fp32, bf16):
+        rm.score(prompts[:32], responses[:32])  # warm-up
+    res = timed_rounds(
+        {
+            "fp32": lambda: fp32.score(prompts, responses),
+            "bf16": lambda: bf16.score(prompts, responses),
+        },
+        REPEATS,
+    )
+    ref, got = res["fp32"].result, res["bf16"].result
+    spread = statistics.pstdev(ref)
+    errors = sorted(abs(a - b) for a, b in zip(got, ref))
+    n = len(ref)
+    rep(
+        f"\n== {label}: {n} pairs; prefix sharing fp32 {fp32.prefix_sharing}, bf16 "
+        f"{bf16.prefix_sharing}"
+    )
+    rep(f"  fp32 {res['fp32'].seconds:.2f} s ({res['fp32'].spread})")
+    rep(f"  bf16 {res['bf16'].seconds:.2f} s ({res['bf16'].spread})")
+    rep(
+        f"  RATIO {label}: bf16/fp32 speed = {res['fp32'].seconds / res['bf16'].seconds:.2f}x; "
+        f"|bf16 - fp32| max {errors[-1]:.4f}, median {statistics.median(errors):.4f} = "
+        f"{errors[-1] / spread:.2%} / {statistics.median(errors) / spread:.2%} of the reward "
+        f"spread (sd of the fp32 rewards {spread:.4f}, n={n})"
+    )
+
+
+def run_cpu_dtype(args: argparse.Namespace) -> Report:
+    """``--dtype bf16``: bf16 vs fp32 for the decoder and encoder RMs on the quick or full
+    workload (the other methods are the fp32 bench's)."""
+    import subprocess
+
+    import torch
+
+    from bench.models import build_decoder_rm, build_encoder_rm
+
+    torch.set_num_threads(args.threads)
+    rep = Report()
+    rep(
+        f"bench/scoring.py --dtype bf16 {'--quick' if args.quick else '(full)'}; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    machine(rep)
+    flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    amx = sorted({w for w in flags.split() if w.startswith("amx")})
+    rep(f"bf16 matrix units: {', '.join(amx) if amx else 'no AMX flags in lscpu'}")
+    comps = 12 if args.quick else 60
+    with tempfile.TemporaryDirectory() as tmp:
+        from transformers import AutoTokenizer
+
+        dec = build_decoder_rm(Path(tmp) / "dec")
+        enc = build_encoder_rm(Path(tmp) / "enc")
+        work = make_workload(comps, AutoTokenizer.from_pretrained(dec), seed=args.seed)
+        bench_dtype(rep, dec, "decoder RM (Llama 4x256)", work.prompts, work.responses)
+        m = (4 if args.quick else 12) * (2 + 2 * N_ATTRIBUTES)
+        bench_dtype(rep, enc, "encoder RM (DeBERTa-v2)", work.prompts[:m], work.responses[:m])
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    rep(f"\nload average at end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load)}")
+    return rep
+
+
 def run_cpu(args: argparse.Namespace) -> Report:
     import torch
 
@@ -706,6 +781,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--token-budget", type=int, default=32768)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=("fp32", "bf16"),
+        help="CPU only: bf16 times HFRewardModel in bf16 against fp32 (speed and reward error)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tol", type=float, default=1e-3, help="max abs reward diff allowed")
     ap.add_argument("--out", type=Path, help="also write the printed report to this file")
@@ -713,7 +794,10 @@ def main(argv: list[str] | None = None) -> None:
     args.model = args.model or ("llama8b" if args.device == "cuda" else "small")
     if (args.device == "cuda") != (args.model == "llama8b"):
         ap.error("use --device cuda with --model llama8b, and the small models on the CPU")
-    rep = run_cuda(args) if args.device == "cuda" else run_cpu(args)
+    if args.device == "cuda":
+        rep = run_cuda(args)
+    else:
+        rep = run_cpu_dtype(args) if args.dtype == "bf16" else run_cpu(args)
     if args.out and not rep.lines[0].startswith("skipped:"):  # never overwrite results
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(rep.lines) + "\n")
