@@ -17,6 +17,7 @@ export const TABLE_ROW: TableRow = {
   valid: true,
   perturbed: "a longer answer",
   failure_reason: null,
+  perturber: "rules:v1",
 };
 
 export const RT_STATE: RewriteTableState = {

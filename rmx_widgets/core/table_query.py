@@ -47,6 +47,7 @@ COLUMNS: dict[str, ColumnKind] = {
     "valid": "boolean",
     "perturbed": "text",
     "failure_reason": "text",
+    "perturber": "text",
 }
 NUMERIC_COLUMNS = tuple(c for c, kind in COLUMNS.items() if kind == "number")
 #: what the free-text search looks in (case-insensitive substring)

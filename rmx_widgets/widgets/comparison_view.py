@@ -430,7 +430,8 @@ class ComparisonView(anywidget.AnyWidget):
         cid = self.comparison["id"] if self.comparison else None
         with self._edit_lock:
             mine = [(i, e) for i, e in self._edits.items() if e.comparison_id == cid]
-            self.n_edits = len(self._edits)
+            n_edits = len(self._edits)
+        self.n_edits = n_edits  # outside the lock: its observers may read self.edits
         shown = mine[-self.MAX_SHOWN_EDITS :]
         self.edits_shown = [_shown_edit(i, e, self._table) for i, e in shown]
 

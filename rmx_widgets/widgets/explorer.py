@@ -156,6 +156,8 @@ class Explorer(w.VBox):
         #: every rewrite, paged from the kernel; a selected row opens in the ComparisonView
         self.rewrite_table = RewriteTable()
         self.rewrite_table.observe(self._table_to_view, "selected_row")
+        # a rescored hand edit joins the table at once (perturber "manual", "Made by")
+        self.view.observe(lambda ch: self._show_rewrites(), "n_edits")
         self.run_button.on_click(lambda _: self.run())
         self.cancel_button.on_click(lambda _: self.cancel())
         # the row wraps (layout.css sizes its items): squeezed into one line at 800 px the
@@ -352,8 +354,12 @@ class Explorer(w.VBox):
     def _table_to_view(self, change) -> None:
         """A row selected in the rewrite table opens in the ComparisonView (its comparison,
         the page that holds it; filters that would hide it are cleared)."""
-        if change["new"] >= 0:
-            self.view.show_row(change["new"])
+        row = change["new"]
+        if row < 0 or self.view.show_row(row):
+            return
+        shown = self.rewrite_table.table  # a hand edit: not a row of the view's table
+        if row in shown.index and shown.at[row, "comparison_id"] in self.view.visible_ids:
+            self.view.index = self.view.visible_ids.index(shown.at[row, "comparison_id"])
 
     def _filters_to_chart(self, change) -> None:
         f = change["new"]
@@ -416,7 +422,18 @@ class Explorer(w.VBox):
             table, null=pd.concat(null_frames, ignore_index=True) if null_frames else None
         )
         self.view.set_data(self.comparisons, table, self._originals)
-        self.rewrite_table.set_table(table)
+        self._show_rewrites(table)
+
+    def _show_rewrites(self, table: pd.DataFrame | None = None) -> None:
+        """The rewrite table: the run's rows, then the hand edits made in the view (their
+        perturber ``manual``; ``result.keep_edits`` keeps them for exports, and the figures
+        leave them out)."""
+        table = self.table if table is None else table
+        edits = self.view.edits
+        if len(edits):
+            table = pd.concat([table, edits.reset_index(drop=True)], ignore_index=True)
+        if len(table):
+            self.rewrite_table.set_table(table)
 
     def _show_error(self, message: str | None) -> None:
         self.error = message

@@ -58,6 +58,7 @@ TITLES = {
     "semantic_distance": "Semantic distance",
     "length_change": "Length change (words)",
     "valid": "Valid",
+    "perturber": "Made by",
     "perturbed": "Rewrite",
     "failure_reason": "Failure",
 }

@@ -198,6 +198,19 @@ def test_the_explorer_passes_its_rm_to_the_view(explained):
     assert exp.result.summary()["hand_edits"] == 1
     shown = exp.result.sensitivity(n_boot=0)
     assert shown["n"].sum() == 2 * (exp.result.summary()["rows"] - exp.result.summary()["failed"])
+    # the rewrite table shows it at once after the run's rows, "Made by" manual
+    table = exp.rewrite_table.table
+    assert len(table) == len(exp.table) + 1 and exp.rewrite_table.n_rows == len(table)
+    assert table["perturber"].tolist()[-1] == HAND_EDIT
+    assert set(table["perturber"].iloc[:-1]) == {ex.perturber.identity}
+    # selecting it opens its comparison in the view (it is no row of the view's own table)
+    cid = table["comparison_id"].iloc[-1]
+    exp.view.index = 1 - exp.view.visible_ids.index(cid)
+    exp.rewrite_table.selected_row = len(table) - 1
+    assert exp.view.visible_ids[exp.view.index] == cid
+    exp.view.undo()
+    exp.view.wait_edit(5)
+    assert len(exp.rewrite_table.table) == len(exp.table)  # undone: gone from the table too
 
 
 def test_an_edit_whose_row_is_replaced_is_not_attached_to_another_card(explained):

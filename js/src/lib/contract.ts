@@ -294,6 +294,7 @@ export interface TableRow {
   valid: boolean | null;
   perturbed: string | null;
   failure_reason: string | null;
+  perturber: string | null;
 }
 
 /** Each widget's synced traits (its model's state). */

@@ -215,6 +215,8 @@ class TableRow(TypedDict):
     valid: bool | None
     perturbed: str | None
     failure_reason: str | None
+    #: who made the rewrite: the perturber's identity, or ``manual`` for a hand edit
+    perturber: str | None
 
 
 class SortKey(TypedDict):
