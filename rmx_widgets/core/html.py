@@ -31,7 +31,7 @@ import pandas as pd
 
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.outputs import GENERATOR_MARK, write_text
-from rmx_widgets.core.readability import TEXT_COLUMNS, alpha_of, face_rows, legend
+from rmx_widgets.core.summary_table import summary_legend, summary_table, summary_text_columns
 
 _DIFF_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 
@@ -146,29 +146,35 @@ def html_table(df: pd.DataFrame, *, cls: str = "") -> str:
 _READING_CLASS = {"too few": "too-few", "not measured": "not-measured"}
 
 
-def sensitivity_table_html(
+def summary_table_html(
     sens: pd.DataFrame,
     *,
     directions: tuple[str, ...] | None = None,
     extra: Sequence[str] = (),
     cls: str = "sensitivity",
+    max_text: int | None = None,
 ) -> str:
-    """A sensitivity table as the faces show it (:func:`core.readability.face_rows`): per row
-    n, failed rate with counts, PFR [interval], null PFR, excess [interval], Holm p and the
-    significance marker, then the ``extra`` columns of ``sens`` as numbers; too-few and
-    not-measured rows are marked by class and text. Everything escaped."""
-    rows = face_rows(sens, directions)
+    """A sensitivity table as every face shows it: the per-attribute summary's cells
+    (:func:`core.summary_table.summary_table`, headers from ``summary_text_columns``: n,
+    failed, CF, SF, PFR [interval], null PFR, excess [interval], Holm p, significance,
+    length-controlled PFR, and the valid cell when the table has verdicts), then the ``extra``
+    columns of ``sens`` as numbers; too-few and not-measured rows are marked by class and
+    text. The cells are the Explorer's, made in one place, so a report, a static view and the
+    widget cannot disagree. Everything escaped; ``max_text`` cuts a longer cell (an untrusted
+    attribute name) to that many characters, saying how many were left out."""
+    rows = summary_table(sens, directions)
     kept = sens if directions is None else sens[sens["direction"].isin(directions)]
+    columns = summary_text_columns(sens)
     show_direction = directions is None or len(directions) > 1
-    head = ["attribute", *(["direction"] if show_direction else []), *TEXT_COLUMNS.values()]
+    head = ["attribute", *(["direction"] if show_direction else []), *columns.values()]
     head += list(extra)
     body = []
     for r, more in zip(rows.to_dict("records"), kept[list(extra)].itertuples(index=False)):
         cells = [r["attribute"], *([r["direction"]] if show_direction else [])]
-        cells += [r[c] for c in TEXT_COLUMNS]
+        cells += [r[c] for c in columns]
         row_cls = _READING_CLASS.get(r["reading"])
         attr = f' class="{row_cls}"' if row_cls else ""
-        tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
+        tds = "".join(f"<td>{clip(c, max_text)}</td>" for c in cells)
         tds += "".join(f'<td class="num">{fmt(v)}</td>' for v in more)
         body.append(f"<tr{attr}>{tds}</tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
@@ -178,9 +184,20 @@ def sensitivity_table_html(
     )
 
 
+def clip(text: object, limit: int | None) -> str:
+    """A text escaped, cut to ``limit`` characters (``None``: whole), saying how many were left
+    out; ``None`` is the empty text."""
+    s = "" if text is None else str(text)
+    if limit is None or len(s) <= limit:
+        return escape(s)
+    return escape(s[:limit]) + f"… ({len(s) - limit:,} more characters)"
+
+
 def readability_caption(sens: pd.DataFrame) -> str:
-    """The key under every sensitivity table: min n, alpha and the Holm correction (escaped)."""
-    return f'<p class="meta">{escape(legend(alpha_of(sens)))}</p>'
+    """The definitions line under every summary table (``core.summary_table.summary_legend``:
+    each column, min n, alpha and the Holm correction, the valid cell's key with verdicts),
+    escaped."""
+    return f'<p class="meta">{escape(summary_legend(sens))}</p>'
 
 
 def diff_html(original: str, perturbed: str) -> str:

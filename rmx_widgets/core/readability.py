@@ -12,10 +12,12 @@ before the validity columns existed), and a *reading* mark: ``"not measured"`` w
 rewrite succeeded (never PFR 0) and ``"too few"`` when fewer than :data:`MIN_READABLE_N` did.
 
 These rules, and the text they produce, live here once so that the faces cannot disagree:
-every face builds its cells with :func:`face_rows` (or the helpers under it) and only lays
-them out. The null and significance columns (``null_pfr``, ``excess_pfr``, ``p_adjusted``,
-``significant`` ...) are read when a sensitivity table has them; a table without them, or with
-them <NA> (no null run was made), shows ``"no null run"`` in those cells, never 0.
+every face builds its cells with :func:`face_rows` (or the helpers under it; the tables, the
+Explorer's summary, the reports and the static view, through ``core.summary_table``, which adds
+CF, SF and the length-controlled PFR) and only lays them out. The null and significance
+columns (``null_pfr``, ``excess_pfr``, ``p_adjusted``, ``significant`` ...) are read when a
+sensitivity table has them; a table without them, or with them <NA> (no null run was made),
+shows ``"no null run"`` in those cells, never 0.
 
 Only plain text comes out (no markup): the HTML faces escape it, the widget puts it in
 ``textContent``.
@@ -24,6 +26,7 @@ Only plain text comes out (no markup): the HTML faces escape it, the widget puts
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 import pandas as pd
@@ -45,7 +48,7 @@ NO_NULL = "no null run"
 NOT_TESTED = "not tested"
 DASH = "–"
 
-FACE_COLUMNS = [
+FACE_NUMBER_COLUMNS = [
     "attribute",
     "direction",
     "reading",
@@ -65,16 +68,10 @@ FACE_COLUMNS = [
     "n_judged",
     "n_valid",
     "valid_rate",
-    "n_text",
-    "failed_text",
-    "valid_text",
-    "pfr_text",
-    "null_text",
-    "excess_text",
-    "p_text",
-    "significance",
 ]
-"""What :func:`face_rows` returns: the numbers (NaN / None when absent) and their text cells."""
+"""The numbers of a face row (NaN / None when absent), before its text cells. The one base
+list: :data:`FACE_COLUMNS` and ``core.summary_table.SUMMARY_COLUMNS`` both start with it, so
+the faces and the summary cannot drift apart in what a row holds."""
 
 TEXT_COLUMNS = {
     "n_text": "n",
@@ -90,6 +87,16 @@ TEXT_COLUMNS = {
 VALID_HEADER = "valid (judged)"
 """The header of the ``valid_text`` cell: valid / judged rewrites (rate). It is shown only
 beside a table that has verdicts (:func:`has_judged`), so faces of unjudged runs are unchanged."""
+
+FACE_COLUMNS = [
+    *FACE_NUMBER_COLUMNS,
+    "n_text",
+    "failed_text",
+    "valid_text",
+    *(c for c in TEXT_COLUMNS if c not in ("n_text", "failed_text")),
+]
+"""What :func:`face_rows` returns: :data:`FACE_NUMBER_COLUMNS`, then the text cells of
+:data:`TEXT_COLUMNS` with the valid cell after the failed one."""
 
 VALID_ONLY_NOTE = "on rewrites judged valid only"
 """What a face says when its sensitivity was computed with ``valid_only=True``."""
@@ -278,13 +285,14 @@ def valid_only_of(sens: pd.DataFrame) -> bool:
     return False if _missing(value) else bool(value)
 
 
-def text_columns(sens: pd.DataFrame) -> dict[str, str]:
-    """The text cells a face shows for ``sens``, with their headers: :data:`TEXT_COLUMNS`, and
-    the valid cell after the failed one when the table has verdicts (:func:`has_judged`)."""
+def text_columns(sens: pd.DataFrame, columns: Mapping[str, str] = TEXT_COLUMNS) -> dict[str, str]:
+    """The text cells a face shows for ``sens``, with their headers: ``columns`` (the faces'
+    :data:`TEXT_COLUMNS`, or the summary's), and the valid cell after the failed one when the
+    table has verdicts (:func:`has_judged`)."""
     if not has_judged(sens):
-        return dict(TEXT_COLUMNS)
+        return dict(columns)
     out: dict[str, str] = {}
-    for key, header in TEXT_COLUMNS.items():
+    for key, header in columns.items():
         out[key] = header
         if key == "failed_text":
             out["valid_text"] = VALID_HEADER

@@ -21,8 +21,8 @@ from rmx_widgets.core.html import (
     example_html,
     html_table,
     readability_caption,
-    sensitivity_table_html,
     standalone_page,
+    summary_table_html,
     write_page,
 )
 from rmx_widgets.core.metrics import quality_summary, require_columns
@@ -210,15 +210,16 @@ def _sensitivity_section(sens: pd.DataFrame, valid_only: bool = False) -> list[s
         "&quot;better&quot; the rejected one; the black tick is the pooled PFR, a grey tick "
         "the null perturber's PFR (when a null was run); light bars have too few rewrites "
         "to read. "
-        "mean_margin_change is the mean change of the reward margin in units of the "
-        "RM's reward spread (the standard deviation of its rewards of the original "
-        "responses; −1: the margin fell by one such spread). pfr_length_controlled is "
-        "the PFR among the n_length_controlled rewrites whose length changed by less than "
-        "10% of the original's words (– when none did).</p>",
+        "The table under the chart is the per-attribute summary the Explorer shows, one row per "
+        "attribute and direction (every column is defined under it), then "
+        "mean_margin_change, the mean change of the reward margin in units of the RM's "
+        "reward spread (the standard deviation of its rewards of the original responses; "
+        "−1: the margin fell by one such spread), and n_comparisons, the comparisons the "
+        "row's rewrites come from.</p>",
         f'<div id="{CHART_ID}"></div>',
         '<noscript><p class="note">The chart needs JavaScript; the table below holds the '
         "same numbers.</p></noscript>",
-        sensitivity_table_html(sens, extra=("mean_margin_change", "n_comparisons")),
+        summary_table_html(sens, extra=("mean_margin_change", "n_comparisons")),
         readability_caption(sens),
     ]
 

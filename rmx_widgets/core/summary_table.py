@@ -33,12 +33,16 @@ import pandas as pd
 
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import (
+    FACE_NUMBER_COLUMNS,
     NOT_MEASURED,
     TEXT_COLUMNS,
-    VALID_HEADER,
+    alpha_of,
     face_rows,
     has_judged,
+    legend,
     number,
+    text_columns,
+    valid_only_of,
 )
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS
 
@@ -51,46 +55,32 @@ SUMMARY_TEXT_COLUMNS: dict[str, str] = {
     "failed_text": TEXT_COLUMNS["failed_text"],
     "cf_text": "CF",
     "sf_text": "SF",
-    "pfr_text": TEXT_COLUMNS["pfr_text"],
-    "null_text": TEXT_COLUMNS["null_text"],
-    "excess_text": TEXT_COLUMNS["excess_text"],
-    "p_text": TEXT_COLUMNS["p_text"],
-    "significance": TEXT_COLUMNS["significance"],
+    **{k: v for k, v in TEXT_COLUMNS.items() if k not in ("n_text", "failed_text")},
     "length_text": "length-controlled PFR",
 }
-"""The summary's text cells in display order, with their headers."""
+"""The summary's text cells in display order, with their headers: the faces' cells
+(``core.readability.TEXT_COLUMNS``, so their words and headers are the same everywhere) with
+CF and SF after "failed" and the length-controlled PFR last."""
 
 SUMMARY_KEY = (
     "CF = rewrites that flipped the preference, SF = successful rewrites that did not "
     "(CF + SF = n); length-controlled PFR = the PFR among the successful rewrites whose length "
-    "changed by under 10% of the original's words, with their n."
+    'changed by under 10% of the original\'s words, with their n ("no length data" = the '
+    "table cannot tell the rewrites' lengths)."
 )
 """The legend's sentence for the columns this module adds to the faces' cells."""
 
+SUMMARY_NUMBER_COLUMNS = ["n_cf", "n_sf", "pfr_length_controlled", "n_length_controlled"]
+"""The numbers the summary adds to a face row's (``core.readability.FACE_NUMBER_COLUMNS``)."""
+
 SUMMARY_COLUMNS = [
-    "attribute",
-    "direction",
-    "reading",
-    "n",
-    "n_failed",
-    "n_cf",
-    "n_sf",
-    "pfr",
-    "ci_low",
-    "ci_high",
-    "null_pfr",
-    "null_n",
-    "excess_pfr",
-    "excess_ci_low",
-    "excess_ci_high",
-    "p_adjusted",
-    "significant",
-    "pfr_length_controlled",
-    "n_length_controlled",
+    *FACE_NUMBER_COLUMNS,
+    *SUMMARY_NUMBER_COLUMNS,
     *SUMMARY_TEXT_COLUMNS,
     "valid_text",
 ]
-"""What :func:`summary_table` returns: the numbers, then the text cells."""
+"""What :func:`summary_table` returns: a face row's numbers, the summary's, then the text
+cells (the valid cell last: it is shown only beside verdicts, :func:`summary_text_columns`)."""
 
 
 def flip_counts(pfr: pd.Series, n: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -132,14 +122,10 @@ def summary_table(
     rows = sens if directions is None else sens[sens["direction"].isin(directions)]
     rows = rows.reset_index(drop=True)
     face = face_rows(rows, directions=None, digits=digits)
-    cf, sf = flip_counts(rows["pfr"], face["n"])
-    out = face[
-        [c for c in face.columns if c in SUMMARY_COLUMNS and c not in ("n_cf", "n_sf")]
-    ].copy()
-    out["n_cf"], out["n_sf"] = cf, sf
-    measured = face["n"].to_numpy() > 0
-    out["cf_text"] = np.where(measured, cf.astype(str), "0")
-    out["sf_text"] = np.where(measured, sf.astype(str), "0")
+    out = face.copy()
+    out["n_cf"], out["n_sf"] = flip_counts(rows["pfr"], face["n"])
+    out["cf_text"] = out["n_cf"].astype(str)  # 0 when n = 0: a count of nothing is 0
+    out["sf_text"] = out["n_sf"].astype(str)
     lc_rate = (
         pd.to_numeric(rows["pfr_length_controlled"], errors="coerce").astype(float)
         if "pfr_length_controlled" in rows
@@ -161,11 +147,16 @@ def summary_table(
 def summary_text_columns(sens: pd.DataFrame) -> dict[str, str]:
     """The text cells a summary of ``sens`` shows, with their headers: the valid-rewrite cell
     (``core.validity_rates``) after "failed" only when the table has verdicts."""
-    if not has_judged(sens):
-        return dict(SUMMARY_TEXT_COLUMNS)
-    out: dict[str, str] = {}
-    for key, header in SUMMARY_TEXT_COLUMNS.items():
-        out[key] = header
-        if key == "failed_text":
-            out["valid_text"] = VALID_HEADER
-    return out
+    return text_columns(sens, SUMMARY_TEXT_COLUMNS)
+
+
+def summary_legend(sens: pd.DataFrame | None = None) -> str:
+    """The definitions line under every summary table (the Explorer's, the report's, the
+    static view's): the faces' key (``core.readability.legend``, at the table's alpha, with
+    the valid cell's key when it has verdicts and a note when its figures count only valid
+    rewrites) and :data:`SUMMARY_KEY` for CF, SF and the length-controlled PFR. One function,
+    so no face can define a column differently from another."""
+    if sens is None:
+        return f"{legend()} {SUMMARY_KEY}"
+    key = legend(alpha_of(sens), judged=has_judged(sens), valid_only=valid_only_of(sens))
+    return f"{key} {SUMMARY_KEY}"

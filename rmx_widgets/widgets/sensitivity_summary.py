@@ -16,10 +16,9 @@ import anywidget
 import pandas as pd
 import traitlets
 
-from rmx_widgets.core.readability import alpha_of, has_judged, legend, valid_only_of
 from rmx_widgets.core.summary_table import (
-    SUMMARY_KEY,
     SUMMARY_TEXT_COLUMNS,
+    summary_legend,
     summary_table,
     summary_text_columns,
 )
@@ -55,7 +54,7 @@ class SensitivitySummary(anywidget.AnyWidget):
     headers: traitlets.List[str] = traitlets.List(
         ["attribute", *SUMMARY_TEXT_COLUMNS.values()]
     ).tag(sync=True)
-    legend = traitlets.Unicode(f"{legend()} {SUMMARY_KEY}").tag(sync=True)
+    legend = traitlets.Unicode(summary_legend()).tag(sync=True)
     empty = traitlets.Unicode(WAITING).tag(sync=True)
     _sens: pd.DataFrame | None = None
 
@@ -65,11 +64,9 @@ class SensitivitySummary(anywidget.AnyWidget):
         if sens is None or not len(sens):
             self.rows = []
             return
-        judged = has_judged(sens)
         with self.hold_sync():
             self.headers = ["attribute", *summary_text_columns(sens).values()]
-            key = legend(alpha_of(sens), judged=judged, valid_only=valid_only_of(sens))
-            self.legend = f"{key} {SUMMARY_KEY}"
+            self.legend = summary_legend(sens)
             self.rows = summary_rows(sens)
 
     def _repr_mimebundle_(self, **kwargs: dict) -> tuple[dict, dict] | None:

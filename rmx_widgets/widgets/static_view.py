@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from rmx_widgets.core.html import fmt, readability_caption, sensitivity_table_html
+from rmx_widgets.core import html as core_html
+from rmx_widgets.core.html import fmt, readability_caption, summary_table_html
 from rmx_widgets.widgets.contract import Annotation, Example, Row, ShownComparison
 
 MAX_ROWS = 50
@@ -36,10 +37,7 @@ NOTE = "Static view (the live widget needs a running kernel)."
 
 def clip(text: object, limit: int = MAX_TEXT) -> str:
     """A text cell cut to ``limit`` characters, escaped; a cut says how much was left out."""
-    s = "" if text is None else str(text)
-    if len(s) <= limit:
-        return escape(s)
-    return escape(s[:limit]) + f"… ({len(s) - limit:,} more characters)"
+    return core_html.clip(text, limit)
 
 
 def more_rows(n_more: int) -> str:
@@ -80,17 +78,21 @@ def with_static_pair(
 
 
 def sensitivity_html(sens: pd.DataFrame | None, empty: str = "No results yet.") -> str:
-    """The pooled rows of a sensitivity table as the faces show them (n, failed, PFR
-    [interval], null PFR, excess, Holm p, significance), at most :data:`MAX_ROWS`, with the
-    readability key under it."""
+    """The pooled rows of a sensitivity table as the Explorer's summary shows them
+    (``core.summary_table``: n, failed, CF, SF, PFR [interval], null PFR, excess, Holm p,
+    significance, length-controlled PFR), at most :data:`MAX_ROWS` rows of cells of at most
+    :data:`MAX_TEXT` characters, with the definitions line under it."""
     if sens is None or not len(sens):
         return f"<p>{escape(empty)}</p>"
     pooled = sens[sens["direction"] == "both"]
     shown = pooled.head(MAX_ROWS)
+    shown.attrs = dict(sens.attrs)  # alpha, valid_only: the caption states the table's own
+    # the header and the caption both read the rows shown, so a valid cell and its key come
+    # together
     return (
-        sensitivity_table_html(shown, directions=("both",))
+        summary_table_html(shown, directions=("both",), max_text=MAX_TEXT)
         + more_rows(len(pooled) - len(shown))
-        + readability_caption(sens)
+        + readability_caption(shown)
     )
 
 

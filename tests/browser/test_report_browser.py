@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from lab_harness import Browser, close_browser, launch_browser
+from summary_cells import HEADERS
 
 from rmx_widgets.core.report import CHART_ID, write_report
 
@@ -167,3 +168,34 @@ def test_chart_renders_offline_from_the_inline_bundle(
         assert svg["marks"] > 10
         assert CLOSE_SCRIPT[:30] in svg["text"]  # Vega shortens long labels with an ellipsis
     assert requests == [] and session.dialogs == []
+
+
+def test_sensitivity_table_is_the_summary_shown_as_text(
+    report_page: tuple[Browser, list[str]],
+) -> None:
+    """The report's table is the Explorer's per-attribute summary (summary_cells.HEADERS), the
+    hostile attribute name a cell's text, with the definitions line under it."""
+    session, _ = report_page
+    table = session.page.locator("table.sensitivity")
+    heads = table.locator("thead th").all_inner_texts()
+    assert heads == [HEADERS[0], "direction", *HEADERS[1:], "mean_margin_change", "n_comparisons"]
+    rows = table.locator("tbody tr")
+    # hostile_table: 4 attributes x (worse, better, both)
+    assert rows.count() == 12
+    cells = {
+        (r[0], r[1]): r[2:]
+        for r in (rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count()))
+    }
+    # verbosity, 4 comparisons: the chosen rewrite's margin ends at -1.0 (a flip: CF) in each,
+    # the rejected one's at 0.5 (no flip: SF); n = 8 < 10 is too few
+    verbosity = cells[("verbosity", "both")]
+    assert verbosity[:4] == ["8 (too few)", "0/8 (0.00)", "4", "4"]
+    # correctness: c0's rejected rewrite failed (1 of 8 attempted; 0.125 shows as 0.12), the
+    # other 3 rejected rewrites end at -0.2 (CF), the 4 chosen ones at 0.5 (SF)
+    assert cells[("correctness", "both")][:4] == ["7 (too few)", "1/8 (0.12)", "3", "4"]
+    assert verbosity[4].startswith("0.50 [") and verbosity[5:9] == ["no null run"] * 4
+    # the hostile name is the text of its row's first cell, and its rows made no element
+    assert (CLOSE_SCRIPT, "both") in cells
+    caption = table.locator("xpath=following-sibling::p[1]").inner_text()
+    assert "CF + SF = n" in caption and "length-controlled PFR = " in caption
+    assert session.dialogs == [] and session.page.evaluate("typeof window.__pwned") == "undefined"

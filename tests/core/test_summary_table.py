@@ -8,39 +8,22 @@ import math
 
 import pandas as pd
 import pytest
-import table_factory as tf
-from scipy import stats
+from sens_frames import sens_frame
+from summary_cells import Z2, outcomes
 
+from rmx_widgets.core.readability import FACE_NUMBER_COLUMNS, TEXT_COLUMNS, face_rows, legend
 from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.core.summary_table import (
     NO_LENGTH,
     SUMMARY_COLUMNS,
+    SUMMARY_KEY,
     SUMMARY_TEXT_COLUMNS,
     flip_counts,
     length_text,
+    summary_legend,
     summary_table,
     summary_text_columns,
 )
-
-Z2 = float(stats.norm.ppf(0.975)) ** 2  # 3.841459
-ORIGINAL = "one two three four five six seven eight nine ten"  # 10 words
-
-
-def outcomes(spec: dict, *, perturber: str = "hand", same_length: bool = False) -> pd.DataFrame:
-    """spec[(comparison, attribute)] = (worse, better), each "CF", "SF", "tie", "failed" or
-    None (no row). Margin 1 before; CF: −1 after, SF: +1, tie: 0 (an SF: no flip). With
-    ``same_length`` every rewrite swaps one word of a 10-word original (length change 0)."""
-    after = {"CF": -1.0, "SF": 1.0, "tie": 0.0, "failed": None}
-    rows = []
-    for (cid, attribute), pair in spec.items():
-        for side, outcome in zip(("chosen", "rejected"), pair):
-            if outcome is None:
-                continue
-            texts = {"original": ORIGINAL, "perturbed": "uno" + ORIGINAL[3:]} if same_length else {}
-            rows.append(
-                tf.row(cid, attribute, side, 1.0, after[outcome], perturber=perturber, **texts)
-            )
-    return tf.table(rows)
 
 
 def row(summary: pd.DataFrame, attribute: str, direction: str = "both") -> pd.Series:
@@ -167,3 +150,27 @@ def test_headers_gain_the_valid_cell_only_with_verdicts():
     sens["n_judged"] = 1
     keys = list(summary_text_columns(sens))
     assert keys[:3] == ["n_text", "failed_text", "valid_text"]
+
+
+def test_the_summary_is_the_face_rows_plus_its_own_columns():
+    """One base list (core.readability.FACE_NUMBER_COLUMNS): the summary's shared numbers and
+    the faces' shared text cells are the face rows' own, value for value."""
+    sens = sens_frame("columns")
+    summary, face = summary_table(sens, directions=None), face_rows(sens, directions=None)
+    assert list(summary.columns[: len(FACE_NUMBER_COLUMNS)]) == FACE_NUMBER_COLUMNS
+    pd.testing.assert_frame_equal(summary[FACE_NUMBER_COLUMNS], face[FACE_NUMBER_COLUMNS])
+    shared = [c for c in SUMMARY_TEXT_COLUMNS if c in TEXT_COLUMNS]
+    assert shared == list(TEXT_COLUMNS)  # every face cell, in the faces' order
+    assert summary[shared].equals(face[shared])
+    assert {SUMMARY_TEXT_COLUMNS[c] for c in shared} == set(TEXT_COLUMNS.values())
+
+
+def test_the_legend_follows_the_table():
+    sens = sens_frame("columns")
+    assert summary_legend(sens) == summary_legend() == f"{legend()} {SUMMARY_KEY}"
+    sens.attrs.update(alpha=0.01, valid_only=True)
+    sens["n_judged"] = 1
+    text = summary_legend(sens)
+    assert "α = 0.01" in text and "valid (judged) = " in text
+    assert text.startswith("Figures on rewrites judged valid only.")
+    assert text.endswith(SUMMARY_KEY)

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from summary_cells import HEADERS
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPERS = ROOT / "tests" / "helpers"
@@ -53,6 +54,9 @@ def test_nbconvert_html_export_shows_the_static_rendering(tmp_path: Path) -> Non
     body, _ = HTMLExporter().from_notebook_node(nb)
     for attribute in ("verbosity", "manner", "assertiveness", "clarity"):
         assert f"<td>{attribute}</td>" in body  # the sensitivity table, as a table
+    # the Explorer's per-attribute summary (core.summary_table), every column defined under it
+    assert "".join(f"<th>{h}</th>" for h in HEADERS) in body
+    assert "CF + SF = n" in body and "length-controlled PFR = " in body
     assert "Comparison 1 of 12" in body and "… 5 more rows" in body
     assert "short answer 0&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert "<script>alert" not in body

@@ -4,26 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from sens_frames import HOSTILE, sens_frame
+from sens_frames import sens_frame
+from summary_cells import HEADERS, NULL_CELLS, POOLED_CELLS
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
 import rmx_widgets as rmx
 from rmx_widgets.widgets import Explorer, RMCompare, SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import WAITING, SensitivitySummary
-
-HEADERS = [
-    "attribute",
-    "n",
-    "failed",
-    "CF",
-    "SF",
-    "PFR [interval]",
-    "null PFR",
-    "excess [interval]",
-    "p (Holm)",
-    "significant",
-    "length-controlled PFR",
-]
 
 
 @pytest.fixture(scope="module")
@@ -37,55 +24,10 @@ def test_rows_are_the_faces_cells_with_a_null_run():
     assert (summary.rows, summary.empty) == ([], WAITING)
     summary.show(sens_frame("columns"))
     assert summary.headers == HEADERS
+    # the hand-computed cells of tests/helpers/summary_cells.py (tone, length, HOSTILE)
     assert summary.rows == [
-        {
-            "attribute": "tone",
-            "reading": "ok",
-            "cells": [
-                "40",
-                "10/50 (0.20)",  # 10 failed of 40 + 10
-                "20",  # CF = PFR 0.50 x n 40
-                "20",  # SF = 40 - 20
-                "0.50 [0.35, 0.65]",
-                "0.10 (n=40)",
-                "+0.40 [+0.20, +0.60]",
-                "0.001",  # Holm p 0.0012
-                "*",
-                "no length data",  # the hand-made table has no length-controlled rate
-            ],
-        },
-        {
-            "attribute": "length",
-            "reading": "too few",  # n = 9 < 10
-            "cells": [
-                "9 (too few)",
-                "1/10 (0.10)",
-                "1",  # CF = 1/9 x 9
-                "8",
-                "0.11 [0.02, 0.43]",
-                "0.11 (n=9)",
-                "0.00 [-0.30, +0.30]",
-                "1.000",
-                "n.s.",
-                "no length data",
-            ],
-        },
-        {
-            "attribute": HOSTILE,
-            "reading": "not measured",
-            "cells": [
-                "0",
-                "5/5 (1.00)",
-                "0",  # no successful rewrite: 0 CF and 0 SF, but the PFR is not measured
-                "0",
-                "not measured",
-                "0.20 (n=10)",
-                "–",
-                "–",
-                "not tested",
-                "no length data",
-            ],
-        },
+        {"attribute": attribute, "reading": reading, "cells": cells}
+        for attribute, (reading, cells) in POOLED_CELLS.items()
     ]
     assert "α = 0.05" in summary.legend and "fewer than 10" in summary.legend
     assert "CF + SF = n" in summary.legend and "under 10%" in summary.legend
@@ -95,7 +37,7 @@ def test_rows_are_the_faces_cells_with_a_null_run():
 def test_rows_without_a_null_run_say_so(null):
     summary = SensitivitySummary()
     summary.show(sens_frame(null))
-    assert [r["cells"][5:9] for r in summary.rows] == [["no null run"] * 4] * 3
+    assert [r["cells"][NULL_CELLS] for r in summary.rows] == [["no null run"] * 4] * 3
     summary.show(None)
     assert summary.rows == []
 

@@ -4,9 +4,13 @@ escaped text/html and a text/plain line for nbconvert exports and GitHub's viewe
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from planted import PLANTED_ORDER, planted_rms
+from sens_frames import sens_frame
+from summary_cells import DEGENERATE, DEGENERATE_CELLS, HEADERS, POOLED_CELLS, outcomes
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
 import rmx_widgets as rmx
@@ -21,6 +25,7 @@ from rmx_widgets.widgets import (
     StudyView,
 )
 from rmx_widgets.widgets import static_view as sv
+from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
 VIEW = "application/vnd.jupyter.widget-view+json"
 SCRIPT = "<script>alert(1)</script>"
@@ -76,6 +81,60 @@ def test_sensitivity_chart_static_table_is_bounded(result):
     assert "… 10 more rows" in text
     waiting = _check_bundle(SensitivityChart())
     assert "No results yet." in waiting
+
+
+def _cells(html_text: str) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The header and the (class, cell texts) body rows of the first table."""
+    table = html_text.split("<table", 1)[1].split("</table>", 1)[0]
+    head, body = table.split("<tbody>", 1)
+    rows = [
+        (cls, re.findall(r"<td[^>]*>(.*?)</td>", cells))
+        for cls, cells in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', body)
+    ]
+    return re.findall(r"<th>(.*?)</th>", head), rows
+
+
+ROW_CLASS = {"ok": "", "too few": "too-few", "not measured": "not-measured"}
+
+
+def test_static_summary_is_the_explorers_ten_cells():
+    """nbconvert / GitHub get the cells the live SensitivitySummary shows (core.summary_table),
+    worked out by hand in tests/helpers/summary_cells.py, with every column's definition."""
+    summary = SensitivitySummary()
+    summary.show(sens_frame("columns"))
+    text = _check_bundle(summary)
+    head, rows = _cells(text)
+    assert head == HEADERS == summary.headers
+    escaped = "&lt;b&gt;x&lt;/b&gt;&amp;&lt;script&gt;"
+    assert rows == [
+        (ROW_CLASS[reading], [escaped if "<" in a else a, *cells])
+        for a, (reading, cells) in POOLED_CELLS.items()
+    ]
+    assert [r[1][1:] for r in rows] == [r["cells"] for r in summary.rows]  # the widget's cells
+    assert "<b>x</b>" not in text
+    assert "CF + SF = n" in text and "fewer than 10 successful rewrites" in text
+    assert "&quot;not measured&quot; = no successful rewrite (never PFR 0)" in text
+
+
+def test_static_summary_of_degenerate_rows():
+    """n = 1, every rewrite failed, no null run: the pooled rows through the real
+    sensitivity()."""
+    sens = sensitivity(outcomes(DEGENERATE, same_length=True), n_boot=200)
+    head, rows = _cells(sv.sensitivity_html(sens))
+    assert head == HEADERS
+    assert rows == [
+        (ROW_CLASS[reading], [a, *cells])
+        for (a, d), (reading, cells) in DEGENERATE_CELLS.items()
+        if d == "both"
+    ]
+
+
+def test_static_summary_cuts_a_long_attribute_name():
+    sens = sens_frame("columns")
+    sens["attribute"] = sens["attribute"].where(sens["attribute"] != "tone", "t" * 5_000)
+    _, rows = _cells(sv.sensitivity_html(sens))
+    cut = "t" * sv.MAX_TEXT + f"… ({5_000 - sv.MAX_TEXT:,} more characters)"
+    assert rows[0][1][0] == cut
 
 
 def test_explorer_static_view_has_summary_chart_and_comparison(result):

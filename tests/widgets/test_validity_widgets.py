@@ -9,6 +9,7 @@ import math
 import pandas as pd
 import pytest
 from sens_frames import HOSTILE, sens_frame
+from summary_cells import HEADERS
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
 import rmx_widgets as rmx
@@ -17,20 +18,7 @@ from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.widgets import SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 
-OLD_HEADERS = [
-    "attribute",
-    "n",
-    "failed",
-    "CF",
-    "SF",
-    "PFR [interval]",
-    "null PFR",
-    "excess [interval]",
-    "p (Holm)",
-    "significant",
-    "length-controlled PFR",
-]
-JUDGED_HEADERS = [*OLD_HEADERS[:3], VALID_HEADER, *OLD_HEADERS[3:]]
+JUDGED_HEADERS = [*HEADERS[:3], VALID_HEADER, *HEADERS[3:]]
 # pooled (n_judged, n_valid) by hand: tone 38 of 40 valid; length and HOSTILE nothing judged
 POOLED = {"tone": (40, 38), "length": (0, 0), HOSTILE: (0, 0)}
 
@@ -67,9 +55,22 @@ def test_summary_says_valid_only_and_reverts_for_an_unjudged_table():
     summary.show(judged(valid_only=True))
     assert summary.legend.startswith(f"Figures {VALID_ONLY_NOTE}.")
     summary.show(sens_frame("columns"))  # a table without verdicts: the old state exactly
-    assert summary.headers == OLD_HEADERS
-    assert all(len(r["cells"]) == len(OLD_HEADERS) - 1 for r in summary.rows)
+    assert summary.headers == HEADERS
+    assert all(len(r["cells"]) == len(HEADERS) - 1 for r in summary.rows)
     assert "valid" not in summary.legend
+
+
+def test_static_summary_shows_the_valid_cell_and_its_key():
+    """The static view (nbconvert, GitHub) of a judged, valid-only table: the live widget's
+    headers and cells, the valid cell's definition and the valid-only note in its caption."""
+    summary = SensitivitySummary()
+    summary.show(judged(valid_only=True))
+    text = summary._repr_mimebundle_()[0]["text/html"]
+    head = "".join(f"<th>{h}</th>" for h in JUDGED_HEADERS)
+    assert head in text
+    assert "<td>tone</td><td>40</td><td>10/50 (0.20)</td><td>38/40 (0.95)</td>" in text
+    assert "valid (judged) = valid/judged rewrites (rate)" in text
+    assert f"Figures {VALID_ONLY_NOTE}." in text
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ from rmx_widgets.core.html import (
     fmt,
     html_table,
     readability_caption,
-    sensitivity_table_html,
     standalone_page,
+    summary_table_html,
     write_page,
 )
 from rmx_widgets.core.readability import TOO_FEW, face_rows
@@ -221,7 +221,8 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
         f"the {n_agree} comparisons on which all reward models agree on the original "
         "preference; &quot;worse&quot; rewrites the chosen response, &quot;better"
         "&quot; the rejected one, the black tick is the pooled PFR; beside each chart, "
-        "the pooled rows with n, failed rate, null PFR and significance.</p>"
+        "the per-attribute summary of its pooled rows (n, failed, CF, SF, PFR, null PFR, "
+        "excess, Holm p, significance, length-controlled PFR; defined under the charts).</p>"
     )
     for pert, by_pert in sens.groupby("perturber", sort=False):
         blocks, pooled = [], {}
@@ -229,7 +230,7 @@ def _sensitivity_html(result: StudyResult, dataset: str, charts: ChartSet) -> st
             # every column: the null-run ones, when the study made them, reach the faces
             rows = by_pert[by_pert["rm"] == rm].reset_index(drop=True)
             chart = sensitivity_chart(rows, title=f"{rm} — {pert}")
-            detail = sensitivity_table_html(rows, directions=("both",), cls="pfr-detail")
+            detail = summary_table_html(rows, directions=("both",), cls="pfr-detail")
             blocks.append(f"<div><h4>{escape(str(rm))}</h4>{charts.add(chart)}{detail}</div>")
             pooled[str(rm)] = _pfr_cells(rows)
         parts.append(f"<h4>Perturber: {escape(str(pert))}</h4>")

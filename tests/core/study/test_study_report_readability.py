@@ -1,5 +1,6 @@
-"""The study report's sensitivity part shows n, failed rate, interval and the readability
-marks per RM, reading the null-run columns when the study has them."""
+"""The study report's sensitivity part shows, per RM, the Explorer's per-attribute summary
+(n, failed, CF, SF, interval, null, excess, Holm p, significance, length-controlled PFR) and the
+readability marks, reading the null-run columns when the study has them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 from sens_frames import HOSTILE, sens_frame
+from summary_cells import HEADERS, POOLED_CELLS, without_null
 
 from rmx_widgets.core.html import ChartSet
 from rmx_widgets.core.study.report import _sensitivity_html
@@ -21,6 +23,10 @@ def _study(null: str) -> SimpleNamespace:
         frames.append(frame.assign(dataset="data", rm=rm, perturber="rules", n_agree=20))
     sens = pd.concat(frames, ignore_index=True)
     return SimpleNamespace(sensitivity=sens, rms=["rm-a", "rm-b"], config={"attributes": []})
+
+
+def _escaped(attribute: str) -> str:
+    return attribute if attribute != HOSTILE else "&lt;b&gt;x&lt;/b&gt;&amp;&lt;script&gt;"
 
 
 def _table(html_text: str, cls: str) -> list[list[str]]:
@@ -43,17 +49,14 @@ def test_pooled_pfr_table_marks_too_few_and_not_measured(null):
     assert HOSTILE not in text
 
 
-def test_per_rm_detail_has_n_failed_null_and_significance():
+def test_per_rm_detail_is_the_summary_table():
     text = _sensitivity_html(_study("columns"), "data", ChartSet("c-"))
     details = text.split('<table class="pfr-detail">')[1:]
     assert len(details) == 2  # one per RM, beside its chart
     a = _table('<table class="pfr-detail">' + details[0], "pfr-detail")
     b = _table('<table class="pfr-detail">' + details[1], "pfr-detail")
-    assert a[1] == [
-        "tone", "40", "10/50 (0.20)", "0.50 [0.35, 0.65]", "0.10 (n=40)",
-        "+0.40 [+0.20, +0.60]", "0.001", "*",
-    ]  # fmt: skip
-    assert a[2][1] == "9 (too few)" and a[2][-1] == "n.s."
-    assert a[3][1:4] == ["0", "5/5 (1.00)", "not measured"]
-    assert b[1][4:] == ["no null run"] * 4  # rm-b's table has no null columns
+    # the Explorer's summary cells (tests/helpers/summary_cells.py), header row first
+    assert a[0] == HEADERS and b[0] == HEADERS
+    assert a[1:] == [[_escaped(k), *cells] for k, (_, cells) in POOLED_CELLS.items()]
+    assert b[1:] == [[_escaped(k), *without_null(c)] for k, (_, c) in POOLED_CELLS.items()]
     assert "fewer than 10 successful rewrites" in text and "Holm" in text
