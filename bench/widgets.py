@@ -37,7 +37,6 @@ import platform
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -46,8 +45,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
+sys.path.insert(0, str(REPO / "bench"))
 
 import lab_harness as lh  # noqa: E402 (needs the sys.path entry above)
+from lab_browser import lab_browser  # noqa: E402 (bench/lab_browser.py: Lab + Chromium)
 
 TARGET_RENDER_S = 2.0
 TARGET_SELECT_MS = 100.0
@@ -441,56 +442,36 @@ def describe(m: Message) -> str:
 
 # -- main ------------------------------------------------------------------------------------
 def run(clicks: int) -> list[str]:
-    import jupyterlab
-    from playwright.sync_api import sync_playwright
-
-    reason = lh.missing_requirement()
-    if reason:
-        raise SystemExit(f"cannot run the widget benchmark: {reason}")
     started = time.monotonic()
     load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="rmx-bench-widgets-") as tmp:
-        lab = lh.start_lab(Path(tmp))
-        try:
-            with sync_playwright() as driver:
-                browser = lh.launch_browser(driver, lab)
-                try:
-                    page = browser.page
-                    frames = Frames()
-                    frames.attach(page)
-                    page.add_init_script(WS_TIMESTAMPS)
-                    name = lab.write_notebook(
-                        "bench_widgets.ipynb",
-                        [
-                            SETUP_CELL,
-                            DISPLAY_CELL.format(var="explorer"),
-                            DISPLAY_CELL.format(var="explorer_warm"),
-                        ],
-                    )
-                    lh.open_notebook(lab, page, name)
-                    t = time.monotonic()
-                    run_cell(page, 0)
-                    wait_executed(lab, page, name, 0, SETUP_TIMEOUT)
-                    settle(lab, page, name)
-                    setup_s = time.monotonic() - t
-                    info = json.loads((lab.root / "bench_info.json").read_text())
-                    cold = measure_render(lab, page, frames, name, 1, "explorer", "render_cold")
-                    sels = measure_selections(lab, page, frames, name, cold["box"], clicks)
-                    warm = measure_render(
-                        lab, page, frames, name, 2, "explorer_warm", "render_warm"
-                    )
-                    errors = [c for c in browser.console if c.startswith("pageerror")]
-                    if errors:
-                        raise RuntimeError("the page raised:\n" + "\n".join(errors))
-                    chromium = browser.browser.version
-                finally:
-                    lh.close_browser(browser.browser, browser.marker)
-        finally:
-            lh.stop_lab(lab)
+    with lab_browser("widget benchmark", "rmx-bench-widgets-") as session:
+        lab, page = session.lab, session.page
+        frames = Frames()
+        frames.attach(page)
+        page.add_init_script(WS_TIMESTAMPS)
+        name = lab.write_notebook(
+            "bench_widgets.ipynb",
+            [
+                SETUP_CELL,
+                DISPLAY_CELL.format(var="explorer"),
+                DISPLAY_CELL.format(var="explorer_warm"),
+            ],
+        )
+        lh.open_notebook(lab, page, name)
+        t = time.monotonic()
+        run_cell(page, 0)
+        wait_executed(lab, page, name, 0, SETUP_TIMEOUT)
+        settle(lab, page, name)
+        setup_s = time.monotonic() - t
+        info = json.loads((lab.root / "bench_info.json").read_text())
+        cold = measure_render(lab, page, frames, name, 1, "explorer", "render_cold")
+        sels = measure_selections(lab, page, frames, name, cold["box"], clicks)
+        warm = measure_render(lab, page, frames, name, 2, "explorer_warm", "render_warm")
     total_s = time.monotonic() - started
     return report(
-        info, cold, warm, sels, frames, chromium, jupyterlab.__version__, load, setup_s, total_s
-    )
+        info, cold, warm, sels, frames, session.chromium, session.jupyterlab, load, setup_s,
+        total_s,
+    )  # fmt: skip
 
 
 def report(

@@ -33,7 +33,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +42,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import lab_harness as lh  # noqa: E402 (needs the sys.path entry above)
 import widgets as wb  # noqa: E402 (bench/widgets.py: cells, WebSocket accounting)
+from lab_browser import lab_browser  # noqa: E402 (bench/lab_browser.py: Lab + Chromium)
 
 TARGET_RENDER_S = 2.0
 TARGET_REPAINT_MS = 200.0
@@ -160,79 +160,56 @@ def spread(xs: list[float], unit: str, digits: int = 0) -> str:
 
 
 def run(rounds: int) -> list[str]:
-    import jupyterlab
-    from playwright.sync_api import sync_playwright
-
-    reason = lh.missing_requirement()
-    if reason:
-        raise SystemExit(f"cannot run the table benchmark: {reason}")
     load_start = os.getloadavg()
     started = time.monotonic()
     renders: list[float] = []
     sorts: list[dict] = []
     filters: list[dict] = []
     payloads: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="rmx-bench-table-") as tmp:
-        lab = lh.start_lab(Path(tmp))
-        try:
-            with sync_playwright() as driver:
-                browser = lh.launch_browser(driver, lab)
-                try:
-                    page = browser.page
-                    frames = wb.Frames()
-                    frames.attach(page)
-                    cells = [SETUP_CELL]
-                    cells += [DISPLAY_CELL.format(i=i) for i in range(rounds)]
-                    cells.append(KERNEL_TIMING_CELL.format(rounds=rounds))
-                    name = lab.write_notebook("bench_table.ipynb", cells)
-                    lh.open_notebook(lab, page, name)
-                    wb.run_cell(page, 0)
-                    wb.wait_executed(lab, page, name, 0, 300)
-                    wb.settle(lab, page, name)
-                    for r in range(rounds):
-                        c = wb.cell(page, r + 1)
-                        c.evaluate(RENDER_PROBE)
-                        frames.phase = f"render{r}"
-                        wb.run_cell(page, r + 1)
-                        lh.wait_for(
-                            lambda: page.evaluate("window.__rmxTable.tFrame !== null"),
-                            60,
-                            f"table {r} to render",
-                            page,
-                            interval=0.02,
-                        )
-                        wb.wait_executed(lab, page, name, r + 1, 60)
-                        wb.settle(lab, page, name)
-                        frames.phase = "between"
-                        log = page.evaluate("window.__rmxTable")
-                        renders.append((log["tFrame"] - log["t0"]) / 1000)
-                        payloads.append(wb.phase_bytes(frames, f"render{r}"))
-                        root = c.locator(".rmx-rewrite-table").element_handle()
-                        # interleaved: sort, filter, sort, filter, ... on this round's table
-                        for k in range(len(SORT_FIELDS)):
-                            field = SORT_FIELDS[k]
-                            sorts.append(
-                                page.evaluate(ACTION, [root, {"kind": "sort", "field": field}])
-                            )
-                            value = OUTCOME_CYCLE[k % len(OUTCOME_CYCLE)]
-                            filters.append(
-                                page.evaluate(ACTION, [root, {"kind": "filter", "value": value}])
-                            )
-                        page.evaluate(ACTION, [root, {"kind": "filter", "value": "all"}])
-                    wb.run_cell(page, rounds + 1)
-                    wb.wait_executed(lab, page, name, rounds + 1, 600)
-                    kernel = json.loads((lab.root / "kernel_times.json").read_text())
-                    errors = [x for x in browser.console if x.startswith("pageerror")]
-                    if errors:
-                        raise RuntimeError("the page raised:\n" + "\n".join(errors))
-                    chromium = browser.browser.version
-                finally:
-                    lh.close_browser(browser.browser, browser.marker)
-        finally:
-            lh.stop_lab(lab)
+    with lab_browser("table benchmark", "rmx-bench-table-") as session:
+        lab, page = session.lab, session.page
+        frames = wb.Frames()
+        frames.attach(page)
+        cells = [SETUP_CELL]
+        cells += [DISPLAY_CELL.format(i=i) for i in range(rounds)]
+        cells.append(KERNEL_TIMING_CELL.format(rounds=rounds))
+        name = lab.write_notebook("bench_table.ipynb", cells)
+        lh.open_notebook(lab, page, name)
+        wb.run_cell(page, 0)
+        wb.wait_executed(lab, page, name, 0, 300)
+        wb.settle(lab, page, name)
+        for r in range(rounds):
+            c = wb.cell(page, r + 1)
+            c.evaluate(RENDER_PROBE)
+            frames.phase = f"render{r}"
+            wb.run_cell(page, r + 1)
+            lh.wait_for(
+                lambda: page.evaluate("window.__rmxTable.tFrame !== null"),
+                60,
+                f"table {r} to render",
+                page,
+                interval=0.02,
+            )
+            wb.wait_executed(lab, page, name, r + 1, 60)
+            wb.settle(lab, page, name)
+            frames.phase = "between"
+            log = page.evaluate("window.__rmxTable")
+            renders.append((log["tFrame"] - log["t0"]) / 1000)
+            payloads.append(wb.phase_bytes(frames, f"render{r}"))
+            root = c.locator(".rmx-rewrite-table").element_handle()
+            # interleaved: sort, filter, sort, filter, ... on this round's table
+            for k in range(len(SORT_FIELDS)):
+                field = SORT_FIELDS[k]
+                sorts.append(page.evaluate(ACTION, [root, {"kind": "sort", "field": field}]))
+                value = OUTCOME_CYCLE[k % len(OUTCOME_CYCLE)]
+                filters.append(page.evaluate(ACTION, [root, {"kind": "filter", "value": value}]))
+            page.evaluate(ACTION, [root, {"kind": "filter", "value": "all"}])
+        wb.run_cell(page, rounds + 1)
+        wb.wait_executed(lab, page, name, rounds + 1, 600)
+        kernel = json.loads((lab.root / "kernel_times.json").read_text())
     load_end = os.getloadavg()
     return report(
-        renders, sorts, filters, payloads, kernel, chromium, jupyterlab.__version__,
+        renders, sorts, filters, payloads, kernel, session.chromium, session.jupyterlab,
         load_start, load_end, time.monotonic() - started,
     )  # fmt: skip
 
@@ -292,12 +269,20 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO / "bench/results/widgets_table_cpu.txt")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench/results/widgets_table_cpu.txt",
+        help="where to save the report ('-' for nowhere)",
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     lines = run(args.rounds)
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.write_text(text, encoding="utf-8")
+    if str(args.out) != "-":
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
