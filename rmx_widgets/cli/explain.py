@@ -321,7 +321,7 @@ def _run_locked(
     _print_summary(run.summary)
     _print_null(run.summary, skipped or run.stats.null_skipped)
     _print_judge(run.summary)
-    _print_sensitivity(run.sensitivity, judged=bool(run.summary.get("judge")))
+    _print_sensitivity(run.sensitivity)
     _print_by_slice_and_objectives(run, out, by, valid_only)
     _print_expectations(expected)
     paths = list(run.paths.values())
@@ -463,25 +463,22 @@ def _print_by_slice_and_objectives(run: Any, out: Path, by: str | None, valid_on
             print(line)
 
 
-def _print_sensitivity(sens: Any, judged: bool = False, title: str | None = None) -> None:
-    """The pooled rows, one attribute a line: n, failed rate, valid-rewrite rate (when a
-    rewrite judge ran: ``judged``), PFR [interval], null PFR, excess, Holm p and the
-    significance marker, with the "too few" / "not measured" marks and a legend (the cells
-    come from core.readability and core.validity_rates, as in every other face)."""
-    from rmx_widgets.core.readability import TEXT_COLUMNS, face_rows, legend
-    from rmx_widgets.core.validity_rates import row_valid_text
+def _print_sensitivity(sens: Any, title: str | None = None) -> None:
+    """The pooled rows, one attribute a line, with the cells of every other face (the
+    Explorer's summary, the report, the static view: ``core.summary_table``): n, failed, CF,
+    SF, the valid-rewrite rate when a rewrite judge ran, PFR [interval], null PFR, excess,
+    Holm p, the significance marker and the length-controlled PFR, with the "too few" / "not
+    measured" marks and the one legend (``summary_legend``)."""
+    from rmx_widgets.core.summary_table import (
+        summary_legend,
+        summary_table,
+        summary_text_columns,
+    )
 
-    rows = face_rows(sens)
-    pooled = sens[sens["direction"] == "both"].to_dict("records")
-    cells = list(TEXT_COLUMNS)
-    header = ["attribute", *TEXT_COLUMNS.values()]
-    lines = [[str(r["attribute"]), *(str(r[c]) for c in cells)] for _, r in rows.iterrows()]
-    judged = judged and "n_judged" in sens.columns
-    if judged:
-        at = cells.index("failed_text") + 2  # after "failed"
-        header.insert(at, "valid (of judged)")
-        for line, row in zip(lines, pooled):
-            line.insert(at, row_valid_text(row))
+    rows = summary_table(sens, ("both",))
+    columns = summary_text_columns(sens)
+    header = ["attribute", *columns.values()]
+    lines = [[str(r["attribute"]), *(str(r[c]) for c in columns)] for _, r in rows.iterrows()]
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
     if title is None:
         print("\nGlobal sensitivity (pooled over directions; PFR = preference flip rate)")
@@ -490,12 +487,7 @@ def _print_sensitivity(sens: Any, judged: bool = False, title: str | None = None
     for line in [header, *lines]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     if title is None:  # a slice's table reads as the global one above it
-        print(legend())
-    if judged:
-        print(
-            "valid = rewrites the judge found valid / rewrites it judged (rate); "
-            '"not measured" = none judged (no --judge, or no test for the attribute).'
-        )
+        print(summary_legend(sens))
 
 
 def _print_effects(table: Any, s: Mapping[str, Any]) -> None:

@@ -218,7 +218,9 @@ def test_not_measured_length_columns_render_as_a_dash_in_the_report_and_chart(tm
 
     html = write_report(t, tmp_path / "r.html", sens=sens, example_rows=rows)
     text = html.read_text(encoding="utf-8")
-    assert "pfr_length_controlled" in text and "&lt;NA&gt;" not in text
+    # the summary's length cell says the table cannot tell lengths; no raw <NA> anywhere
+    assert "<th>length-controlled PFR</th>" in text
+    assert "<td>no length data</td>" in text and "&lt;NA&gt;" not in text
     sens.to_csv(tmp_path / "s.csv", index=False)
     back = pd.read_csv(tmp_path / "s.csv")
     assert back["n_length_controlled"].isna().all()
