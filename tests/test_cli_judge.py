@@ -99,7 +99,13 @@ def test_judge_features_fills_the_table_summary_report_and_caches(tmp_path, caps
     assert f"Rewrite judge {summary['judge']}: {valid} valid" in printed
     assert f"{len(ok)} verdicts computed" in printed or f"{judged} valid" in printed
     header = next(line for line in printed.splitlines() if line.startswith("attribute"))
-    assert header.split()[:5] == ["attribute", "n", "failed", "valid", "(of"]
+    assert header.split()[:5] == [
+        "attribute",
+        "n",
+        "failed",
+        "valid",
+        "(judged)",
+    ]  # every face's header
     sens = pd.read_csv(out / "sensitivity.csv")
     both = sens[sens["direction"] == "both"].set_index("attribute")
     for name, row in both.iterrows():

@@ -8,6 +8,7 @@
  */
 import type { AnyWidget } from "@anywidget/types";
 import type { SensitivitySummaryState, SummaryRow } from "./lib/contract";
+import { announceWidthChanges } from "./lib/container_width";
 import { h, rebuild, type Child } from "./lib/dom";
 import { getArray, getString, makeRoot, onChanges, type Loose, type WidgetProps } from "./lib/model";
 
@@ -55,7 +56,10 @@ function render({ model, el }: WidgetProps<SensitivitySummaryState>): () => void
   const draw = () => rebuild(root, () => build(model));
   const off = onChanges(model, ["rows", "headers", "legend", "empty"], draw);
   draw();
+  // the chart above shares this column: when the column gets its width, Vega must hear it
+  const stopWatching = announceWidthChanges(el);
   return () => {
+    stopWatching();
     off();
     root.remove();
   };
