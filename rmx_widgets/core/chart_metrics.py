@@ -122,8 +122,8 @@ def chart_metric(name: str) -> ChartMetric:
 def metric_columns(data: pd.DataFrame, metric: ChartMetric) -> pd.DataFrame:
     """``data`` (face rows with ``mean_margin_change``) with the plotted ``value``, ``low`` and
     ``high`` (NaN without an interval) and the ``reading`` of this metric: "not measured" where
-    its value is missing, "too few" where fewer than MIN_READABLE_N rewrites (attempted ones,
-    for the failure rate) stand behind it."""
+    its value is missing, "too few" where fewer than MIN_READABLE_N rewrites (attempted ones
+    for the failure rate, paired ones for the excess: :func:`_readable_base`) stand behind it."""
     out = data.copy()
     value = pd.to_numeric(out[metric.column], errors="coerce").astype(float)
     out["value"] = value.to_numpy()
@@ -133,9 +133,21 @@ def metric_columns(data: pd.DataFrame, metric: ChartMetric) -> pd.DataFrame:
             if column is not None
             else np.nan
         )
-    base = out["n"] + out["n_failed"] if metric.name == "failure" else out["n"]
+    base = _readable_base(out, metric)
     out["reading"] = [NOT_MEASURED if math.isnan(v) else reading(b) for v, b in zip(value, base)]
     return out
+
+
+def _readable_base(data: pd.DataFrame, metric: ChartMetric) -> pd.Series:
+    """How many cases stand behind each of ``metric``'s values, for the "too few" mark: the
+    attempted rewrites for the failure rate, the paired rewrites (``null_n``) for the excess,
+    which is computed on the pairs only (a PFR over 50 rewrites can sit beside an excess over
+    3 pairs), and the successful rewrites otherwise."""
+    if metric.name == "failure":
+        return data["n"] + data["n_failed"]
+    if metric.name == "excess" and "null_n" in data.columns:
+        return pd.to_numeric(data["null_n"], errors="coerce").fillna(0)
+    return data["n"]
 
 
 def metric_domain(data: pd.DataFrame, metric: ChartMetric) -> tuple[float, float]:

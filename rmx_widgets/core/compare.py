@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.representatives import (
     check_k,
@@ -151,8 +152,10 @@ class PFRCounts:
 
 def pfr_counts(table: pd.DataFrame, ids: Sequence) -> PFRCounts:
     """:class:`PFRCounts` of an explanation table on the comparisons ``ids`` (rows of other
-    comparisons and failed rewrites are left out)."""
+    comparisons, failed rewrites and hand edits are left out, as ``sensitivity()`` leaves
+    them out, so τ is computed on the rows the rankings beside it rank)."""
     require_columns(table, ["comparison_id", "attribute", "outcome"], "pfr_counts")
+    table = without_hand_edits(table)
     attributes = list(pd.unique(table["attribute"].dropna()))
     ok = table[(table["outcome"] != "failed") & table["attribute"].notna()]
     comp = pd.Index(list(ids)).get_indexer(ok["comparison_id"])

@@ -21,6 +21,7 @@ import pandas as pd
 
 from rmx_widgets.core.edit_distance import TOKEN, token_edit_distance
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.hashing import HashingEmbedder  # defined there, public here
 
 #: Where a comparison's explanations may be found: on the chosen side, the rejected side, on
@@ -195,6 +196,7 @@ def scope_found(table: pd.DataFrame, comparison_ids: Sequence | None = None) -> 
     (or ``comparison_ids``) order, scopes in ``SCOPES`` order within each.
     """
     require_columns(table, ["comparison_id", "side", "outcome"], "coverage")
+    table = without_hand_edits(table)  # a person's probes are no sample of the perturber's
     ids = (
         list(pd.unique(table["comparison_id"])) if comparison_ids is None else list(comparison_ids)
     )
@@ -332,6 +334,7 @@ def quality_summary(table: pd.DataFrame) -> pd.DataFrame:
         ["comparison_id", "side", "outcome", "syntactic_distance", "semantic_distance"],
         "quality_summary",
     )
+    table = without_hand_edits(table)
     cov = coverage(table).set_index("side")
     found = scope_found(table)
     records = []

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.sensitivity import ranking, ranking_key, relative_margin_change, sensitivity
 
@@ -45,6 +46,7 @@ def local_rankings(table: pd.DataFrame) -> pd.DataFrame:
     comparison (first appearance), rank.
     """
     require_columns(table, _NEEDED, "local_rankings")
+    table = without_hand_edits(table)  # as sensitivity() does: the global ranking's rows
     ok = table[table["outcome"] != "failed"]
     frame = pd.DataFrame(
         {

@@ -21,6 +21,7 @@ from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.confounders import length_change
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.hand_edits import HAND_EDIT, hand_edit_rows  # noqa: F401 (public here)
 from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationResult
 
 #: The explanation table's columns, in order. ``failure_kind`` (added after 0.1) is the
@@ -160,21 +161,6 @@ class PlannedRewrite:
         if self.side == "chosen":
             return reward - self.reward_other
         return self.reward_other - reward
-
-
-#: The perturber identity of every hand-made text (``core.rescore``): a rewrite typed or edited
-#: by a person is nobody's perturbation; rows re-derived against an edited original carry
-#: ``manual/<perturber>``.
-HAND_EDIT = "manual"
-
-
-def hand_edit_rows(table: pd.DataFrame) -> pd.Series:
-    """Which rows of ``table`` are hand edits (perturber ``manual`` or ``manual/...``); all
-    False for a table without a ``perturber`` column."""
-    if "perturber" not in table.columns:
-        return pd.Series(False, index=table.index)
-    perturber = table["perturber"].astype("str")
-    return (perturber == HAND_EDIT) | perturber.str.startswith(HAND_EDIT + "/").fillna(False)
 
 
 #: Which comparisons a run explains: every one the RM prefers a side of ("all", the default),

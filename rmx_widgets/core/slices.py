@@ -127,7 +127,8 @@ def sensitivity_by(
     named like the slice (``slice.domain``) holding its value. The null test of a slice uses
     the null rows of the slice's comparisons (none: its null columns are not measured, as
     without a null run); the margin change is scaled by the whole table's
-    reward spread (see the module docstring)."""
+    reward spread (see the module docstring). The Holm correction is over every row of the
+    split table, all slices together (:func:`_holm_over_slices`)."""
     from rmx_widgets.core.sensitivity import reward_spread, sensitivity
 
     column = slice_column(table, by)
@@ -146,4 +147,23 @@ def sensitivity_by(
         return pd.DataFrame(columns=[column])
     out = pd.concat(parts, ignore_index=True)
     out.attrs.update(parts[0].attrs)
+    return _holm_over_slices(out)
+
+
+def _holm_over_slices(out: pd.DataFrame) -> pd.DataFrame:
+    """Holm over every row of the split table: each slice's ``sensitivity()`` corrected over
+    its own attribute × direction rows, but the split table is read (and printed, with its
+    markers) as one family of S × that many tests, whose family-wise error would be up to
+    S · α if each slice kept its own correction."""
+    from rmx_widgets.core.null_test import holm
+    from rmx_widgets.core.readability import alpha_of
+
+    if "p_value" not in out.columns:
+        return out
+    p_adjusted = holm(pd.to_numeric(out["p_value"], errors="coerce").to_numpy(float))
+    alpha = alpha_of(out)
+    out["p_adjusted"] = p_adjusted
+    out["significant"] = pd.array(
+        [pd.NA if math.isnan(q) else bool(q < alpha) for q in p_adjusted], dtype="boolean"
+    )
     return out

@@ -111,3 +111,17 @@ def test_pfr_domain_and_default():
     assert data["value"].equals(data["pfr"])
     nothing = data.assign(value=math.nan, low=math.nan, high=math.nan)
     assert metric_domain(nothing, chart_metric("margin")) == (-1.0, 1.0)
+
+
+def test_the_excess_is_too_few_by_its_pairs_not_by_the_pfr_s_n():
+    from rmx_widgets.core.chart_metrics import metric_columns
+
+    sens = sens_frame("columns")
+    worse = (sens["attribute"] == "tone") & (sens["direction"] == "worse")
+    sens.loc[worse, "null_n"] = 3  # 20 successful rewrites, only 3 of them paired with a null
+    rows = {
+        m: metric_columns(sens, chart_metric(m)).loc[worse, "reading"].item()
+        for m in ("pfr", "excess")
+    }
+    # the PFR rests on n = 20 (readable); the excess on 3 pairs, fewer than 10: too few
+    assert rows["pfr"] == "ok" and rows["excess"] == "too few"

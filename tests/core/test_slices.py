@@ -211,3 +211,25 @@ def test_cli_by_prints_each_slice_with_n_and_failures(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("rmx: error: no field 'topic' in the input to split by")
     assert not (tmp_path / "o2").exists()
+
+
+def test_holm_corrects_over_every_slice_of_the_split_table():
+    # 16 comparisons in two slices of 8: every worse rewrite flips (margin 2 -> -1), its null
+    # rewrite never does, every better rewrite fails
+    ids = [f"c{i}" for i in range(16)]
+    t = table([r for c in ids for r in comparison(c, 2.0, {"verbosity": (-1.0, None)})])
+    t["slice.domain"] = ["a" if int(c[1:]) < 8 else "b" for c in t["comparison_id"]]
+    null = table([r for c in ids for r in comparison(c, 2.0, {"verbosity": (1.0, None)})])
+    sens = sensitivity_by(t, null, "domain", n_boot=0)
+    tested = sens[sens["direction"].isin(["worse", "both"])]
+    # by hand: per slice, worse and both each have 8 pairs with target − null = +1, so the
+    # exact sign test gives p = 2 · 0.5⁸ = 1/128; better has no pair (NaN, not a test)
+    assert tested["p_value"].tolist() == pytest.approx([1 / 128] * 4)
+    assert sens.loc[sens["direction"] == "better", "p_adjusted"].isna().all()
+    # Holm over the 4 tests of the printed table: 4 · 1/128 = 1/32 each (each slice alone
+    # would say 2 · 1/128 = 1/64)
+    assert tested["p_adjusted"].tolist() == pytest.approx([1 / 32] * 4)
+    assert tested["significant"].tolist() == [True] * 4  # 1/32 < 0.05
+    strict = sensitivity_by(t, null, "domain", n_boot=0, alpha=0.025)
+    # 1/32 = 0.03125 ≥ 0.025: not significant over the table (1/64 per slice would have been)
+    assert strict.loc[tested.index, "significant"].tolist() == [False] * 4
