@@ -128,10 +128,7 @@ def null_columns(
         ],
         dtype=float,
     )
-    p_adj = holm(p)
-    significant = pd.array(
-        [pd.NA if np.isnan(q) else bool(q < alpha) for q in p_adj], dtype="boolean"
-    )
+    p_adj, significant = holm_significance(p, alpha)
     frame["null_pfr"] = null_pfr
     frame["null_n"] = pair_tot.astype(np.int64)
     frame["excess_pfr"] = excess
@@ -155,6 +152,17 @@ def sign_test(differences: np.ndarray) -> float:
     if m == 0:
         return 1.0
     return float(stats.binomtest(k, m, 0.5, alternative="two-sided").pvalue)
+
+
+def holm_significance(p_values: np.ndarray, alpha: float) -> tuple[np.ndarray, pd.Series]:
+    """Holm-adjusted p-values and the significance marker at ``alpha`` (nullable: <NA> where
+    there was no test), the one definition of "significant" for a table and for a table split
+    by slices (``core.slices``)."""
+    p_adj = holm(np.asarray(p_values, dtype=float))
+    significant = pd.array(
+        [pd.NA if np.isnan(q) else bool(q < alpha) for q in p_adj], dtype="boolean"
+    )
+    return p_adj, significant
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:

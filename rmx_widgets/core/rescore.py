@@ -40,12 +40,12 @@ from rmx_widgets.core.cached import CachedRewardModel, checked_result
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.core.failures import FailureKind
+from rmx_widgets.core.hand_edits import HAND_EDIT
 from rmx_widgets.core.pairwise_run import PairwisePass
 from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationResult
 from rmx_widgets.core.result import RunStats
 from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.rows import (
-    HAND_EDIT,
     TABLE_COLUMNS,
     PlannedRewrite,
     Rewritten,

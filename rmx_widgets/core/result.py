@@ -23,8 +23,9 @@ from rmx_widgets.core.csv_io import write_csv
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.failures import legacy_failure_kind
+from rmx_widgets.core.hand_edits import hand_edit_rows
 from rmx_widgets.core.outputs import OutputLock, atomic_path, claim_outputs, write_text
-from rmx_widgets.core.rows import TABLE_COLUMNS, hand_edit_rows
+from rmx_widgets.core.rows import TABLE_COLUMNS
 from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 
 

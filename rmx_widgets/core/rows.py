@@ -21,7 +21,6 @@ from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.confounders import length_change
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.errors import RMXError
-from rmx_widgets.core.hand_edits import HAND_EDIT, hand_edit_rows  # noqa: F401 (public here)
 from rmx_widgets.core.perturbers.base import PerturbationRequest, PerturbationResult
 
 #: The explanation table's columns, in order. ``failure_kind`` (added after 0.1) is the

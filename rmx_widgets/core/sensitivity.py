@@ -33,12 +33,12 @@ import pandas as pd
 
 from rmx_widgets.core.confounders import has_length_information, length_controlled
 from rmx_widgets.core.errors import DataError, RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
 from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _with_pooled
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
-from rmx_widgets.core.rows import hand_edit_rows
 from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS, valid_only_rows, validity_columns
 
 SENSITIVITY_COLUMNS = [
@@ -176,7 +176,7 @@ def sensitivity(
     own (``core.slices`` passes the whole table's, so every slice's figure shares one unit).
     """
     _check_arguments(table, n_boot, confidence)
-    table = table[~hand_edit_rows(table)]
+    table = without_hand_edits(table)
     attributes = list(pd.unique(table["attribute"]))
     validity = validity_columns(table, attributes, DIRECTION_ROWS)
     if valid_only:

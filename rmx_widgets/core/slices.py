@@ -155,15 +155,11 @@ def _holm_over_slices(out: pd.DataFrame) -> pd.DataFrame:
     its own attribute × direction rows, but the split table is read (and printed, with its
     markers) as one family of S × that many tests, whose family-wise error would be up to
     S · α if each slice kept its own correction."""
-    from rmx_widgets.core.null_test import holm
+    from rmx_widgets.core.null_test import holm_significance
     from rmx_widgets.core.readability import alpha_of
 
     if "p_value" not in out.columns:
         return out
-    p_adjusted = holm(pd.to_numeric(out["p_value"], errors="coerce").to_numpy(float))
-    alpha = alpha_of(out)
-    out["p_adjusted"] = p_adjusted
-    out["significant"] = pd.array(
-        [pd.NA if math.isnan(q) else bool(q < alpha) for q in p_adjusted], dtype="boolean"
-    )
+    p_values = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(float)
+    out["p_adjusted"], out["significant"] = holm_significance(p_values, alpha_of(out))
     return out

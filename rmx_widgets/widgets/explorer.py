@@ -31,10 +31,10 @@ import traitlets
 from rmx_widgets.core.data import Comparison, load_comparisons
 from rmx_widgets.core.errors import AttributeSpecError, RMXError
 from rmx_widgets.core.explain import Explainer, ExplanationResult, RunStats
+from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.core.reward_models.base import PairwiseJudge
-from rmx_widgets.core.rows import hand_edit_rows
 from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
@@ -254,7 +254,7 @@ class Explorer(w.VBox):
         self.result = result
         self._originals = result.originals
         with self._lock:  # the run's rows; its kept hand edits are result.edits
-            self._frames = [result.table[~hand_edit_rows(result.table)]]
+            self._frames = [without_hand_edits(result.table)]
             self._null_frames = [] if result.null_table is None else [result.null_table]
         self.comparisons = list(result.comparisons)
         self._redraw()
