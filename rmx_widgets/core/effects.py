@@ -107,11 +107,12 @@ def effects(
     For the ``n`` rewrites of a cell whose back-rewrite succeeded, with s the reward spread:
     naive_effect = mean(reward_perturbed − reward_original) / s and corrected_effect =
     mean(reward_perturbed − back_reward) / s. ``n_failed`` counts the cell's failed
-    back-rewrites (left out of both). ``spread`` is s (default: ``reward_spread(rows)``,
-    which equals the run table's, as the rows are its successful rewrites). The intervals at
-    level ``confidence`` are the percentiles of each mean over ``n_boot`` resamples of the
-    comparisons (seed ``seed``; ``n_boot=0``: no interval). A cell with n = 0, or every cell
-    when s is 0 or unknown, has NaN figures and says so in ``note`` (never 0 or ±inf).
+    back-rewrites and those without a back reward (left out of both). ``spread`` is s (default:
+    ``reward_spread(rows)``, which equals the run table's, as the rows are its successful
+    rewrites). The intervals at level ``confidence`` are the percentiles of each mean over
+    ``n_boot`` resamples of the comparisons (seed ``seed``; ``n_boot=0``: no interval). A cell
+    with n = 0, or every cell when s is 0 or unknown, has NaN figures and says so in ``note``
+    (never 0 or ±inf).
     Attributes keep their order of first appearance; directions are worse, then better.
     """
     require_columns(rows, _NEEDED, "effects")
@@ -124,9 +125,10 @@ def effects(
         s = math.nan
     attributes = list(pd.unique(rows["attribute"]))
     n_cells = len(attributes) * 2
-    failed = _back_failed(rows)
     back = pd.to_numeric(rows["back_reward"], errors="coerce").astype(float)
-    ok = rows[~failed & back.notna()]
+    # a back-rewrite without a reward is as unusable as a failed one: counted, not dropped
+    failed = _back_failed(rows) | back.isna().to_numpy()
+    ok = rows[~failed]
     cell = _cells(ok, attributes)
     comp_codes, comp_ids = pd.factorize(ok["comparison_id"])
     n_comp = len(comp_ids)

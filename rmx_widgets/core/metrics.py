@@ -50,6 +50,29 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], what: str) -> N
         )
 
 
+def require_outcomes(table: pd.DataFrame, what: str) -> None:
+    """Raise a :class:`DataError` when a row's ``outcome`` is not CF / SF / failed, or a
+    successful row's ``direction`` is not worse / better: such a row would otherwise be
+    counted silently in the wrong cell (a missing direction compares unequal to "better" and
+    would land in "worse"), so a hand-made or corrupt table is refused, never read leniently."""
+    outcome = table["outcome"]
+    bad = ~outcome.isin(OUTCOMES)
+    if bool(bad.any()):
+        seen = sorted({str(v) for v in outcome[bad].head(1000)})[:3]
+        raise DataError(
+            f"{what}: {int(bad.sum())} row(s) with an outcome other than CF, SF or failed "
+            f"(e.g. {', '.join(seen)})."
+        )
+    direction = table["direction"][outcome != "failed"]
+    bad = ~direction.isin(("worse", "better"))
+    if bool(bad.any()):
+        seen = sorted({str(v) for v in direction[bad].head(1000)})[:3]
+        raise DataError(
+            f"{what}: {int(bad.sum())} successful rewrite(s) whose direction is not worse or "
+            f"better (e.g. {', '.join(seen)}); every CF / SF row needs its direction."
+        )
+
+
 def tokenize(text: str) -> list[str]:
     """Word and punctuation tokens, the unit of the syntactic distance."""
     return _TOKEN.findall(text)

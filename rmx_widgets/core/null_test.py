@@ -58,6 +58,7 @@ from rmx_widgets.core.errors import DataError, RMXError
 from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
 from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _pooled
+from rmx_widgets.core.metrics import require_outcomes
 
 DEFAULT_ALPHA = 0.05
 NULL_COLUMNS = [
@@ -230,6 +231,7 @@ def _check_null(table: pd.DataFrame, null: pd.DataFrame) -> None:
     missing = [col for col in _NULL_NEEDED if col not in null.columns]
     if missing:
         raise DataError(f"{what}; it lacks the column(s) {missing}.")
+    require_outcomes(null, "the null table")
     bad = set(null["direction"].dropna().unique()) - {"worse", "better"}
     if bad:
         raise DataError(

@@ -37,7 +37,7 @@ from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.intervals import bootstrap_sums, percentile_bounds, wilson_interval
 from rmx_widgets.core.intervals import ratio as _ratio
 from rmx_widgets.core.intervals import with_pooled as _with_pooled
-from rmx_widgets.core.metrics import require_columns
+from rmx_widgets.core.metrics import require_columns, require_outcomes
 from rmx_widgets.core.null_test import DEFAULT_ALPHA, NULL_COLUMNS, null_columns
 from rmx_widgets.core.validity_rates import VALIDITY_COLUMNS, valid_only_rows, validity_columns
 
@@ -127,6 +127,7 @@ def sensitivity(
     alpha: float = DEFAULT_ALPHA,
     valid_only: bool = False,
     spread: float | None = None,
+    require_judged: bool = True,
 ) -> pd.DataFrame:
     """PFR per attribute and direction with confidence intervals, sorted by pooled PFR.
 
@@ -174,13 +175,17 @@ def sensitivity(
 
     ``spread``: the reward spread s to scale the margin change by instead of this table's
     own (``core.slices`` passes the whole table's, so every slice's figure shares one unit).
+
+    ``require_judged``: with ``valid_only``, raise when no rewrite of ``table`` was judged
+    (the default: it catches a forgotten ``judge=``). ``core.slices`` checks the whole table
+    once and passes False, so a slice without a verdict gets n = 0 rows instead of an error.
     """
     _check_arguments(table, n_boot, confidence)
     table = without_hand_edits(table)
     attributes = list(pd.unique(table["attribute"]))
     validity = validity_columns(table, attributes, DIRECTION_ROWS)
     if valid_only:
-        table = valid_only_rows(table)
+        table = valid_only_rows(table, require_judged=require_judged)
     n_attr = len(attributes)
     ok = table[table["outcome"] != "failed"]
     cell, cf_counts, n_counts = _cell_counts(ok, attributes)
@@ -252,6 +257,7 @@ def _failed_counts(table: pd.DataFrame, attributes: list) -> np.ndarray:
 
 def _check_arguments(table: pd.DataFrame, n_boot: int, confidence: float) -> None:
     require_columns(table, _NEEDED, "sensitivity")
+    require_outcomes(table, "sensitivity")
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 0:
         raise RMXError(f"n_boot must be a non-negative integer, got {n_boot!r}.")
     if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):

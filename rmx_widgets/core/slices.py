@@ -30,6 +30,8 @@ import pandas as pd
 
 from rmx_widgets.core.data import Comparison, safe_text
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
+from rmx_widgets.core.validity_rates import valid_only_rows
 
 PREFIX = "slice."
 MAX_FIELDS = 32
@@ -80,7 +82,9 @@ def with_slices(
     out = frame.copy()
     for field in fields:
         values = [_metadata_value(c.metadata, field) for c in comps]
-        out[PREFIX + field] = pd.Series(values, index=frame.index, dtype=object).astype("str")
+        column = pd.Series(values, index=frame.index, dtype=object)
+        # astype("str") alone writes a missing value as the text "None" under pandas 2.x
+        out[PREFIX + field] = column.astype("str").where(column.notna(), None)
     return out
 
 
@@ -133,6 +137,9 @@ def sensitivity_by(
 
     column = slice_column(table, by)
     kwargs.setdefault("spread", reward_spread(table))
+    if kwargs.get("valid_only"):
+        valid_only_rows(without_hand_edits(table))  # no verdict anywhere: one OptionError
+        kwargs["require_judged"] = False  # a slice without a verdict: n = 0, not an error
     parts = []
     for value in slice_values(table, column):
         rows = slice_rows(table, column, value)

@@ -62,11 +62,13 @@ def has_verdicts(table: pd.DataFrame) -> bool:
     return bool(valid_flags(table).notna().any())
 
 
-def valid_only_rows(table: pd.DataFrame) -> pd.DataFrame:
+def valid_only_rows(table: pd.DataFrame, *, require_judged: bool = True) -> pd.DataFrame:
     """``table`` without the successful rewrites whose verdict is not True (failed rows kept,
-    for ``n_failed``). Raises ``OptionError`` when no rewrite of the table was judged."""
+    for ``n_failed``). Raises ``OptionError`` when no rewrite of the table was judged, unless
+    ``require_judged`` is False (a slice of a judged table may hold no verdict: its figures
+    are then n = 0, not an error)."""
     flags = valid_flags(table)
-    if not bool(flags.notna().any()):
+    if require_judged and not bool(flags.notna().any()):
         raise OptionError(
             "valid_only=True needs judged rewrites: run with judge=... (rmx explain --judge)."
         )

@@ -102,3 +102,15 @@ def test_arguments_and_exports():
     with pytest.raises(RMXError):
         effects(TABLE.assign(direction="both"))
     assert rmx.effects is effects and rmx.EFFECTS_COLUMNS == EFFECTS_COLUMNS
+
+
+def test_a_back_rewrite_without_a_reward_is_counted_as_failed_not_dropped():
+    # c1's x-better back-rewrite "succeeded" but has no reward: it leaves x-better's figures
+    # (only c2's remains: naive 0.5, corrected 1) and is counted in n_failed, not lost
+    missing = TABLE.copy()
+    missing.loc[1, "back_reward"] = NAN
+    by = effects(missing, n_boot=0, spread=S).set_index(["attribute", "direction"])
+    xb = by.loc[("x", "better")]
+    assert (xb["n"], xb["n_failed"]) == (1, 1)
+    assert xb["naive_effect"] == pytest.approx(0.5 / S)
+    assert xb["corrected_effect"] == pytest.approx(1.0 / S)

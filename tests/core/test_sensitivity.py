@@ -282,3 +282,26 @@ def test_user_errors_are_typed():
     bad.loc[0, "direction"] = "sideways"
     with pytest.raises(DataError, match="sideways"):
         sensitivity(bad)
+
+
+def test_a_successful_row_without_a_direction_is_refused_not_counted_as_worse():
+    rows = tf.comparison("c1", 1.0, {"verbosity": (-1.0, 2.0)})  # worse CF, better SF
+    table = tf.table(rows)
+    assert sensitivity(table, n_boot=0).set_index("direction").loc["worse", "n"] == 1
+    table.loc[table["direction"] == "better", "direction"] = None
+    with pytest.raises(DataError, match="1 successful rewrite.*direction is not worse or better"):
+        sensitivity(table, n_boot=0)
+    cased = tf.table(rows)
+    cased.loc[0, "outcome"] = "cf"
+    with pytest.raises(DataError, match="outcome other than CF, SF or failed.*cf"):
+        sensitivity(cased, n_boot=0)
+    # a failed row may lack its direction (it counts only in the pooled row)
+    failed = tf.table(tf.comparison("c1", 1.0, {"verbosity": (None, 2.0)}))
+    failed.loc[failed["outcome"] == "failed", "direction"] = None
+    both = sensitivity(failed, n_boot=0).set_index("direction").loc["both"]
+    assert (both["n"], both["n_failed"]) == (1, 1)
+    # the null table is held to the same rule
+    null = tf.table(rows)
+    null.loc[null["direction"] == "better", "direction"] = None
+    with pytest.raises(DataError, match="the null table: 1 successful rewrite"):
+        sensitivity(tf.table(rows), n_boot=0, null=null)

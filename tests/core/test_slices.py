@@ -233,3 +233,34 @@ def test_holm_corrects_over_every_slice_of_the_split_table():
     strict = sensitivity_by(t, null, "domain", n_boot=0, alpha=0.025)
     # 1/32 = 0.03125 ≥ 0.025: not significant over the table (1/64 per slice would have been)
     assert strict.loc[tested.index, "significant"].tolist() == [False] * 4
+
+
+def test_a_slice_without_a_verdict_gives_n_0_not_an_error():
+    t = _table()
+    # judged: math's and chat's rewrites; code's failed and c5's rewrites carry no verdict
+    judged = {"c1": True, "c2": False, "c3": True}
+    t["valid"] = t["comparison_id"].map(judged).astype(object)
+    t.loc[t["outcome"] == "failed", "valid"] = None
+    sens = sensitivity_by(t, None, "domain", n_boot=0, valid_only=True)
+    # math: c1's two rewrites valid (worse CF, better SF), c2's worse SF invalid → left out
+    math_worse = _cell(sens, "math", "worse")
+    assert (math_worse["n"], math_worse["pfr"], math_worse["n_judged"]) == (1, 1.0, 2)
+    # c5 (no domain) has successful rewrites but no verdict: n 0, not measured, no error
+    missing = _cell(sens, None, "both")
+    assert (missing["n"], missing["n_failed"], missing["n_judged"]) == (0, 0, 0)
+    assert math.isnan(missing["pfr"]) and math.isnan(missing["valid_rate"])
+    # the whole table without any verdict is still the user's mistake: one clear error
+    t["valid"] = None
+    with pytest.raises(RMXError, match="needs judged rewrites"):
+        sensitivity_by(t, None, "domain", n_boot=0, valid_only=True)
+
+
+def test_a_missing_field_stays_missing_not_the_text_none():
+    comps = [
+        Comparison(id="a", prompt="p", response_a="x", response_b="y", metadata={"domain": "math"}),
+        Comparison(id="b", prompt="p", response_a="x", response_b="y", metadata={}),
+    ]
+    frame = with_slices(pd.DataFrame({"comparison_id": ["a", "b"]}), comps, ("domain",))
+    assert frame["slice.domain"].iloc[0] == "math"
+    assert frame["slice.domain"].isna().tolist() == [False, True]
+    assert "None" not in frame["slice.domain"].dropna().tolist()
