@@ -157,9 +157,7 @@ class SensitivityChart(w.VBox):
         self.metric_picker.add_class("rmx-metric-picker")
         w.link((self.metric_picker, "value"), (self, "metric"))
         self.observe(self._on_metric, "metric")
-        super().__init__(
-            [self.metric_picker, self.chart, self.caption, self.splits, self.summary]
-        )
+        super().__init__([self.metric_picker, self.chart, self.caption, self.splits, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
             self.update(table)

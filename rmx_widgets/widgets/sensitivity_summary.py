@@ -41,7 +41,9 @@ def summary_rows(sens: pd.DataFrame, by: str = "") -> list[SummaryRow]:
     verdicts). ``by``: the slice column of a split table (``slice.domain``): each slice's
     rows in turn, in the split table's order, with their ``split_value``."""
     columns = summary_text_columns(sens)
-    parts = [(None, sens)] if not by else [(v, slice_rows(sens, by, v)) for v in slice_values(sens, by)]
+    parts = (
+        [(None, sens)] if not by else [(v, slice_rows(sens, by, v)) for v in slice_values(sens, by)]
+    )
     return [
         SummaryRow(
             attribute=str(r["attribute"]),
