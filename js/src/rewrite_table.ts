@@ -27,7 +27,7 @@ import type { RewriteTableState, TableColumn, TableFormat } from "./lib/contract
 import { h } from "./lib/dom";
 import { getArray, getInt, getString, makeRoot, onChanges, commit, type WidgetProps } from "./lib/model";
 import { textFormatter, titleNode } from "./rewrite_table/cells";
-import { flatRow } from "./rewrite_table/extra_columns";
+import { extraRanges, flatRow } from "./rewrite_table/extra_columns";
 import { filterBar } from "./rewrite_table/filter_bar";
 import { Pager, type PageResult } from "./rewrite_table/pager";
 
@@ -172,6 +172,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
   });
 
   bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")));
+  bar.setExtraRanges(extraRanges(getArray(model, "columns")));
   status.textContent = getString(model, "export_status");
   const offs = [
     onChanges(model, ["attribute_options"], () => bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")))),
@@ -179,6 +180,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     onChanges(model, ["selected_row"], () => table.getRows().forEach(markSelected)),
     onChanges(model, ["export_status"], () => (status.textContent = getString(model, "export_status"))),
     onChanges(model, ["columns", "page_size"], () => table.setColumns(columnDefinitions(getArray(model, "columns")))),
+    onChanges(model, ["columns"], () => bar.setExtraRanges(extraRanges(getArray(model, "columns")))),
   ];
   return () => {
     for (const off of offs) off();

@@ -6,8 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PageReply, PageRequestMessage, TableColumn, TableRow } from "../src/lib/contract";
 import rewriteTable from "../src/rewrite_table";
-import { flatRow } from "../src/rewrite_table/extra_columns";
-import { click, mount } from "./fake_model";
+import { extraRanges, flatRow } from "../src/rewrite_table/extra_columns";
+import { click, mount, typeInto } from "./fake_model";
 import { RT_STATE, TABLE_ROW } from "./rewrite_table_fixtures";
 
 const EXTRA: TableColumn[] = [
@@ -87,5 +87,20 @@ describe("RewriteTable with a table's own columns", () => {
     click(header);
     await pump();
     expect(pages().at(-1)?.sort).toEqual([{ column: "slice.domain", dir: "asc" }]);
+  });
+
+  it("an objective change gets a min / max that travels in the next request; a slice does not", async () => {
+    expect(extraRanges([...RT_STATE.columns, ...EXTRA])).toEqual([["objective.helpfulness.delta", "Δ helpfulness"]]);
+    const m = mount(rewriteTable, { ...structuredClone(RT_STATE), columns: [...RT_STATE.columns, ...EXTRA] });
+    current = m;
+    const min = m.q("rmx-rt-min-objective.helpfulness.delta");
+    expect(m.q("rmx-rt-min-slice.domain")).toBeNull();
+    typeInto(min, "0.25");
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 5; i++) await tick();
+    const pages = m.model.sent.filter((s) => (s as { type?: string }).type === "page") as PageRequestMessage[];
+    expect(pages.at(-1)?.filters.ranges).toEqual([{ column: "objective.helpfulness.delta", low: 0.25, high: null }]);
+    m.model.pythonSet("columns", RT_STATE.columns); // a table without objectives: the range goes
+    expect(m.q("rmx-rt-min-objective.helpfulness.delta")).toBeNull();
   });
 });

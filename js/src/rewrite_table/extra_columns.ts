@@ -4,7 +4,8 @@
  * `extra_numbers`, keyed by their field in the `columns` trait, and the grid reads them beside
  * the fixed fields (with Tabulator's nestedFieldSeparator off, so a dotted field is one key).
  * Only the fields `columns` lists are copied, each with its kind's type (text, or a finite
- * number), and never over a fixed field: whatever arrives cannot add any other key.
+ * number), and never over a fixed field: whatever arrives cannot add any other key. Each
+ * objective change (a number column named `objective.…`) gets a min / max in the filter bar.
  */
 import type { TableColumn, TableRow } from "../lib/contract";
 
@@ -34,4 +35,11 @@ export function flatRow(row: TableRow, columns: Array<Partial<TableColumn>>): Re
     Object.defineProperty(out, String(c.field), { value: extraValue(row, c), enumerable: true, writable: true, configurable: true });
   }
   return out;
+}
+
+/** The [field, label] of each objective-change column: the filter bar's extra ranges. */
+export function extraRanges(columns: Array<Partial<TableColumn>>): Array<[string, string]> {
+  return columns
+    .filter((c) => c.kind === "number" && typeof c.field === "string" && c.field.startsWith("objective.") && typeof c.title === "string")
+    .map((c) => [String(c.field), String(c.title)]);
 }
