@@ -86,7 +86,7 @@ class SummarySplit(w.VBox):
         )
         self.objective_picker.add_class("rmx-objective-picker")
         #: the chosen objective's mean change per attribute and direction (empty: none chosen)
-        self.objective_view = w.HTML()
+        self.objective_view = w.HTML(layout=w.Layout(display="none"))
         self.objective_view.add_class("rmx-objective-view")
         self.split_picker.observe(lambda _: self._draw_summary(), "value")
         self.objective_picker.observe(lambda _: self._draw_objective(), "value")
@@ -94,7 +94,9 @@ class SummarySplit(w.VBox):
             [self.split_picker, self.objective_picker],
             layout=w.Layout(flex_flow="row wrap", width="100%"),
         )
-        super().__init__([pickers], layout=w.Layout(width="100%", display="none"))
+        super().__init__(
+            [pickers, self.objective_view], layout=w.Layout(width="100%", display="none")
+        )
         self.add_class("rmx-summary-split")
 
     def show(
@@ -140,7 +142,4 @@ class SummarySplit(w.VBox):
         self.objective_view.value = (
             "" if not name or self._table is None else objective_html(self._table, name)
         )
-        if name and self.objective_view not in self.children:
-            self.children = (*self.children, self.objective_view)
-        elif not name and self.objective_view in self.children:
-            self.children = tuple(c for c in self.children if c is not self.objective_view)
+        self.objective_view.layout.display = None if self.objective_view.value else "none"

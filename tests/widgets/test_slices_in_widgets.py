@@ -172,6 +172,7 @@ def test_the_objective_picker_shows_each_objective_s_mean_change(comps):
     assert picker.options == ((NO_OBJECTIVE, ""), ("length", "length"), ("questions", "questions"))
     assert picker.layout.display is None and explorer.chart.splits.objective_view.value == ""
     picker.value = "length"
+    assert explorer.chart.splits.objective_view.layout.display is None
     view = explorer.chart.splits.objective_view.value
     t = result.table
     for direction in ("worse", "better"):
@@ -186,7 +187,8 @@ def test_the_objective_picker_shows_each_objective_s_mean_change(comps):
         ) in view
     assert "mean Δ length" in view
     picker.value = ""
-    assert explorer.chart.splits.objective_view not in explorer.chart.splits.children
+    view = explorer.chart.splits.objective_view
+    assert (view.value, view.layout.display) == ("", "none")
 
 
 def test_hostile_slice_values_stay_text_in_the_static_table():
