@@ -30,6 +30,7 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from rmx_widgets.core import objectives, slices
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.table_query import (
     COLUMNS,
@@ -74,13 +75,11 @@ NO_ROWS_TEXT = "No rewrites yet: run an explanation to fill the table."
 def column_title(column: str) -> str:
     """A column's header: the fixed ones' :data:`TITLES`, a slice by its field (``domain``),
     an objective's change as ``Δ <name>``."""
-    from rmx_widgets.core.objectives import PREFIX, SUFFIX
-
     if column in TITLES:
         return TITLES[column]
-    if column.startswith(PREFIX) and column.endswith(SUFFIX):
-        return f"Δ {column[len(PREFIX) : -len(SUFFIX)]}"
-    return column.removeprefix("slice.")
+    if column.startswith(objectives.PREFIX) and column.endswith(objectives.SUFFIX):
+        return f"Δ {column[len(objectives.PREFIX) : -len(objectives.SUFFIX)]}"
+    return column.removeprefix(slices.PREFIX)
 
 
 def table_columns_payload(columns: dict[str, ColumnKind]) -> list[TableColumn]:
