@@ -27,6 +27,7 @@ import type { RewriteTableState, TableColumn, TableFormat } from "./lib/contract
 import { h } from "./lib/dom";
 import { getArray, getInt, getString, makeRoot, onChanges, commit, type WidgetProps } from "./lib/model";
 import { textFormatter, titleNode } from "./rewrite_table/cells";
+import { extraRanges, flatRow } from "./rewrite_table/extra_columns";
 import { filterBar } from "./rewrite_table/filter_bar";
 import { Pager, type PageResult } from "./rewrite_table/pager";
 
@@ -106,6 +107,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
   let painting = false;
   const table = new Tabulator(gridEl, {
     index: "row_id",
+    nestedFieldSeparator: false, // "slice.domain" is one field (rewrite_table/extra_columns.ts)
     layout: "fitData", // explicit widths; the grid keeps its box and scrolls sideways
     height: Math.min(pageSize, 14) * ROW_HEIGHT + 80,
     rowHeight: ROW_HEIGHT,
@@ -132,7 +134,8 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
       root.dataset.replyMs = (performance.now() - asked).toFixed(1); // for bench/widgets_table.py
       showCount(r);
       painting = true;
-      return { last_page: r.lastPage, last_row: r.total, data: r.rows };
+      const columns = getArray(model, "columns");
+      return { last_page: r.lastPage, last_row: r.total, data: r.rows.map((row) => flatRow(row, columns)) };
     },
     placeholder: h("div", { class: "rmx-empty", testid: "rmx-rt-empty" }, "No rows on this page."),
     rowFormatter: (row: RowComponent) => {
@@ -169,6 +172,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
   });
 
   bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")));
+  bar.setExtraRanges(extraRanges(getArray(model, "columns")));
   status.textContent = getString(model, "export_status");
   const offs = [
     onChanges(model, ["attribute_options"], () => bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")))),
@@ -176,6 +180,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     onChanges(model, ["selected_row"], () => table.getRows().forEach(markSelected)),
     onChanges(model, ["export_status"], () => (status.textContent = getString(model, "export_status"))),
     onChanges(model, ["columns", "page_size"], () => table.setColumns(columnDefinitions(getArray(model, "columns")))),
+    onChanges(model, ["columns"], () => bar.setExtraRanges(extraRanges(getArray(model, "columns")))),
   ];
   return () => {
     for (const off of offs) off();

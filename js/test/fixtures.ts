@@ -123,6 +123,7 @@ export const AP_STATE: AttributePickerState = {
 export const SUMMARY_ROW: SummaryRow = {
   attribute: "tone",
   reading: "ok",
+  split_value: null,
   cells: [
     "40",
     "10/50 (0.20)",
@@ -143,6 +144,7 @@ export const SS_STATE: SensitivitySummaryState = {
     {
       attribute: "length",
       reading: "too few",
+      split_value: null,
       cells: [
         "9 (too few)",
         "1/10 (0.10)",
@@ -159,6 +161,7 @@ export const SS_STATE: SensitivitySummaryState = {
     {
       attribute: "<b>x</b>&<script>",
       reading: "not measured",
+      split_value: null,
       cells: ["0", "5/5 (1.00)", "0", "0", "not measured", "0.20 (n=10)", "–", "–", "not tested", "no length data"],
     },
   ],
@@ -177,6 +180,7 @@ export const SS_STATE: SensitivitySummaryState = {
   ],
   legend: "n = successful rewrites; … * = significant at α = 0.05 after Holm …",
   empty: "No results yet: press Run.",
+  split_by: "",
 };
 
 export const row = (over: Over = {}) => ({ ...structuredClone(ROW), ...over });

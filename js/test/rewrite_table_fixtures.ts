@@ -18,6 +18,8 @@ export const TABLE_ROW: TableRow = {
   perturbed: "a longer answer",
   failure_reason: null,
   perturber: "rules:v1",
+  extra_text: {},
+  extra_numbers: {},
 };
 
 export const RT_STATE: RewriteTableState = {

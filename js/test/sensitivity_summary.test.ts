@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import widget from "../src/sensitivity_summary";
+import widget, { MISSING } from "../src/sensitivity_summary";
 import { mount } from "./fake_model";
 import { ssState } from "./fixtures";
 
@@ -111,5 +111,19 @@ describe("SensitivitySummary", () => {
     model.pythonSet("rows", [{ attribute: 5 }, null, { cells: "x" }].filter(Boolean));
     expect(q("rmx-summary-table")!.querySelectorAll("tbody tr")).toHaveLength(2);
     expect(q("rmx-summary-table")!.querySelectorAll("thead th")).toHaveLength(0);
+  });
+
+  it("split by a slice, each row starts with its slice's value; missing reads (missing)", () => {
+    const [a, b] = ssState().rows;
+    const { q, qa, model } = setup({ split_by: "domain", rows: [{ ...a, split_value: "math" }, { ...b, split_value: null }] });
+    const head = Array.from(q("rmx-summary-table")!.querySelectorAll("thead th")).map((e) => e.textContent);
+    expect(head.slice(0, 3)).toEqual(["domain", "attribute", "n"]);
+    expect(qa("rmx-summary-row").map((r) => [r.children[0].textContent, r.children[1].textContent])).toEqual([
+      ["math", "tone"],
+      [MISSING, "length"],
+    ]);
+    model.pythonSet("split_by", "");
+    expect(q("rmx-summary-table")!.querySelector("thead th")!.textContent).toBe("attribute");
+    expect(qa("rmx-summary-row")[0].children[0].textContent).toBe("tone");
   });
 });

@@ -8,6 +8,12 @@ columns, bounded sizes and lengths, finite numbers) and raise :class:`QueryError
 readable line for anything else, so a widget can answer with that line instead of raising
 inside its comm.
 
+Beside the fixed :data:`COLUMNS`, a table carries its own extra columns
+(:func:`table_columns`): each ``slice.<field>`` of the input (``core.slices``: domain, subset,
+source, human label; text, sorted and searched) and each ``objective.<name>.delta`` of a
+multi-objective RM (``core.objectives``; numbers, sorted and range-filtered). A request is
+checked against the columns of *its* table: a column another table has is still refused.
+
 The derived column ``margin_change`` is ``margin_after - margin_before`` (the change of the RM's
 preference margin a rewrite caused; NaN for a failed rewrite). Sorting puts missing values last
 in either direction and breaks ties by row id, so a page never reorders between requests.
@@ -50,7 +56,8 @@ COLUMNS: dict[str, ColumnKind] = {
     "perturber": "text",
 }
 NUMERIC_COLUMNS = tuple(c for c, kind in COLUMNS.items() if kind == "number")
-#: what the free-text search looks in (case-insensitive substring)
+SLICE_PREFIX = "slice."
+#: what the free-text search looks in (case-insensitive substring), with every slice column
 SEARCH_COLUMNS = ("comparison_id", "attribute", "perturbed", "failure_reason")
 SIDES = ("all", "chosen", "rejected")
 OUTCOMES = ("all", "CF", "SF", "failed")
@@ -123,6 +130,16 @@ def _choice(raw: Any, name: str, allowed: Sequence[str]) -> str:
     return str(raw)
 
 
+def _column(raw: Any, name: str, allowed: Sequence[str]) -> str:
+    """A column name among ``allowed``; the refusal lists them, cut to one readable line
+    (a table with 32 slices would otherwise print them all)."""
+    if raw in allowed:
+        return str(raw)
+    listed = ", ".join(allowed)
+    listed = listed if len(listed) <= 300 else listed[:299] + "…"
+    raise QueryError(f"{name} must be a column of this table ({listed}); got {raw!r:.60}.")
+
+
 def _int(raw: Any, name: str, low: int, high: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise QueryError(f"{name} must be a whole number, got {type(raw).__name__}.")
@@ -156,15 +173,38 @@ def _list(raw: Any, name: str, limit: int) -> list[Any]:
     return raw
 
 
-def parse_query(raw: Any) -> TableQuery:
+def table_columns(table: pd.DataFrame) -> dict[str, ColumnKind]:
+    """The columns a page of ``table`` carries, in display order: :data:`COLUMNS`, then the
+    table's ``slice.<field>`` columns (text) and its ``objective.<name>.delta`` columns
+    (numbers), each in table order. What :func:`parse_query` checks a request against."""
+    from rmx_widgets.core.objectives import objective_columns
+
+    out = dict(COLUMNS)
+    for c in (str(c) for c in table.columns):
+        if c.startswith(SLICE_PREFIX) and len(c) > len(SLICE_PREFIX) and c not in out:
+            out[c] = "text"
+    for c in objective_columns(table).values():
+        out.setdefault(c, "number")
+    return out
+
+
+def extra_columns(columns: Mapping[str, ColumnKind]) -> dict[str, ColumnKind]:
+    """The columns of ``columns`` that are not fixed (a table's slices and objectives)."""
+    return {c: kind for c, kind in columns.items() if c not in COLUMNS}
+
+
+def parse_query(raw: Any, columns: Mapping[str, ColumnKind] = COLUMNS) -> TableQuery:
     """A :class:`TableQuery` from a browser's JSON: ``{"sort": [{"column", "dir"}], "search",
     "filters": {"attribute", "side", "outcome", "validity", "ranges": [{"column", "low",
-    "high"}]}}`` (every field optional). Anything else raises :class:`QueryError`."""
+    "high"}]}}`` (every field optional), its columns among ``columns`` (the table's own,
+    :func:`table_columns`; range filters on its numbers only). Anything else raises
+    :class:`QueryError`."""
+    numeric = tuple(c for c, kind in columns.items() if kind == "number")
     top = _mapping(raw, "the request", ("sort", "search", "filters"))
     sort: list[tuple[str, str]] = []
     for i, key in enumerate(_list(top.get("sort", []), "sort", MAX_SORT_KEYS)):
         key = _mapping(key, f"sort[{i}]", ("column", "dir"))
-        column = _choice(key.get("column"), f"sort[{i}].column", tuple(COLUMNS))
+        column = _column(key.get("column"), f"sort[{i}].column", tuple(columns))
         if column in (c for c, _ in sort):
             raise QueryError(f"sort names {column} twice.")
         sort.append((column, _choice(key.get("dir", "asc"), f"sort[{i}].dir", SORT_DIRECTIONS)))
@@ -173,9 +213,9 @@ def parse_query(raw: Any) -> TableQuery:
         top.get("filters", {}), "filters", ("attribute", "side", "outcome", "validity", "ranges")
     )
     ranges: list[RangeFilter] = []
-    for i, r in enumerate(_list(filters.get("ranges", []), "filters.ranges", len(NUMERIC_COLUMNS))):
+    for i, r in enumerate(_list(filters.get("ranges", []), "filters.ranges", len(numeric))):
         r = _mapping(r, f"ranges[{i}]", ("column", "low", "high"))
-        column = _choice(r.get("column"), f"ranges[{i}].column", NUMERIC_COLUMNS)
+        column = _column(r.get("column"), f"ranges[{i}].column", numeric)
         low, high = (
             _bound(r.get("low"), f"ranges[{i}].low"),
             _bound(r.get("high"), f"ranges[{i}].high"),
@@ -228,6 +268,8 @@ class TableIndex:
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = with_derived(table)
+        #: this table's columns (fixed, then its slices and objectives): what a request may name
+        self.columns = table_columns(self.table)
         self._haystack: pd.Series | None = None
         self._keys: dict[str, np.ndarray] = {}
         self._last: tuple[TableQuery, np.ndarray] | None = None
@@ -237,7 +279,8 @@ class TableIndex:
 
     def _search_text(self) -> pd.Series:
         if self._haystack is None:
-            parts = [self.table[c].fillna("").astype(str) for c in SEARCH_COLUMNS]
+            searched = [*SEARCH_COLUMNS, *(c for c in self.columns if c.startswith(SLICE_PREFIX))]
+            parts = [self.table[c].fillna("").astype(str) for c in searched]
             joined = parts[0]
             for part in parts[1:]:
                 joined = joined + "\x1f" + part
@@ -249,7 +292,7 @@ class TableIndex:
         are, booleans as 0 / 1, text as its rank among the column's distinct values."""
         if column not in self._keys:
             values = self.table[column]
-            kind = COLUMNS[column]
+            kind = self.columns[column]
             if kind == "number":
                 key = values.to_numpy(dtype=float, na_value=np.nan)
             elif kind == "boolean":
@@ -286,6 +329,10 @@ class TableIndex:
             hay = self._search_text()
             mask &= hay.str.contains(q.search.lower(), regex=False, na=False).to_numpy(bool)
         return mask
+
+    def parse(self, raw: Any) -> TableQuery:
+        """:func:`parse_query` against this table's own columns."""
+        return parse_query(raw, self.columns)
 
     def positions(self, q: TableQuery) -> np.ndarray:
         """The positions (0-based, in ``table``) of the rows the query keeps, in its order."""

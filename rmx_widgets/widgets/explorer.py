@@ -171,6 +171,10 @@ class Explorer(w.VBox):
         self.controls = controls
         #: the chart's metric switch (PFR, excess over the null, margin change, failure rate)
         self.metric_picker = self.chart.metric_picker
+        #: split the summary by a slice of the input ("no split" by default), and a
+        #: multi-objective RM's change per objective (each hidden when there is none)
+        self.split_picker = self.chart.splits.split_picker
+        self.objective_picker = self.chart.splits.objective_picker
         #: the container under the detail view that holds the table of every rewrite
         self.table_slot = w.Box([self.rewrite_table], layout=w.Layout(width="100%"))
         self.table_slot.add_class("rmx-table-slot")

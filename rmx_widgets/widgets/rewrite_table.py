@@ -8,6 +8,11 @@ kernel filters, searches and sorts the whole explanation table with pandas
 fast as a 100-row one. Every request is validated: a malformed one is answered with an error
 line, never an exception inside the comm.
 
+A table's own columns follow the fixed ones: each ``slice.<field>`` of the input (domain,
+source, human label; ``core.slices``) and each ``objective.<name>.delta`` of a multi-objective
+RM (``core.objectives``), sortable, searchable (text) or range-filterable (numbers) and
+exported like the rest; ``columns`` lists them per table.
+
 Selecting a row sets ``selected_row`` (the Explorer opens that rewrite in its ComparisonView);
 :meth:`export` writes the filtered slice to CSV or Parquet and the Export buttons write it under
 ``export_dir`` with the next free name, so no earlier export is overwritten.
@@ -25,9 +30,11 @@ import ipywidgets as w
 import pandas as pd
 import traitlets
 
+from rmx_widgets.core import objectives, slices
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.table_query import (
     COLUMNS,
+    ColumnKind,
     Page,
     QueryError,
     TableIndex,
@@ -35,7 +42,7 @@ from rmx_widgets.core.table_query import (
     export_format,
     export_rows,
     parse_page,
-    parse_query,
+    table_columns,
 )
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
@@ -65,14 +72,34 @@ TITLES = {
 NO_ROWS_TEXT = "No rewrites yet: run an explanation to fill the table."
 
 
+def column_title(column: str) -> str:
+    """A column's header: the fixed ones' :data:`TITLES`, a slice by its field (``domain``),
+    an objective's change as ``Δ <name>``."""
+    if column in TITLES:
+        return TITLES[column]
+    if column.startswith(objectives.PREFIX) and column.endswith(objectives.SUFFIX):
+        return f"Δ {column[len(objectives.PREFIX) : -len(objectives.SUFFIX)]}"
+    return column.removeprefix(slices.PREFIX)
+
+
+def table_columns_payload(columns: dict[str, ColumnKind]) -> list[TableColumn]:
+    """The ``columns`` trait for a table's columns (``TableIndex.columns``)."""
+    return [TableColumn(field=c, title=column_title(c), kind=k) for c, k in columns.items()]
+
+
 def _cell_text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return value if len(value) <= MAX_CELL_CHARS else value[: MAX_CELL_CHARS - 1] + "…"
 
 
-def table_rows(rows: pd.DataFrame) -> list[TableRow]:
-    """One ``TableRow`` per row of a page (its index is the row id)."""
+def table_rows(rows: pd.DataFrame, columns: dict[str, ColumnKind] | None = None) -> list[TableRow]:
+    """One ``TableRow`` per row of a page (its index is the row id); the table's own columns
+    (``columns`` beyond :data:`COLUMNS`; default: those of ``rows``) in ``extra_text`` and
+    ``extra_numbers``."""
+    columns = table_columns(rows) if columns is None else columns
+    extra_text = [c for c, k in columns.items() if c not in COLUMNS and k == "text"]
+    extra_numbers = [c for c, k in columns.items() if c not in COLUMNS and k == "number"]
     out: list[TableRow] = []
     for row_id, r in zip(rows.index, rows.to_dict(orient="records")):
         valid = r.get("valid")
@@ -82,8 +109,15 @@ def table_rows(rows: pd.DataFrame) -> list[TableRow]:
         record["failure_reason"] = _cell_text(r.get("failure_reason"))
         record["comparison_id"] = str(r.get("comparison_id", ""))
         record["attribute"] = str(r.get("attribute", ""))
+        record["extra_text"] = {c: _cell_text(r.get(c)) for c in extra_text}
+        record["extra_numbers"] = {c: clean(r.get(c)) for c in extra_numbers}
         out.append(cast(TableRow, {"row_id": int(row_id), **record}))
     return out
+
+
+def _flat(row: TableRow) -> dict[str, Any]:
+    """A row with its own columns beside the fixed ones (what the browser's grid reads)."""
+    return {**row, **row["extra_text"], **row["extra_numbers"]}
 
 
 def _static_cell(value: Any) -> str:
@@ -94,7 +128,12 @@ def _static_cell(value: Any) -> str:
     return static_view.clip(value)
 
 
-def _reply(request_id: int, page: Page | None, error: str = "") -> PageReply:
+def _reply(
+    request_id: int,
+    page: Page | None,
+    error: str = "",
+    columns: dict[str, ColumnKind] | None = None,
+) -> PageReply:
     if page is None:
         return PageReply(
             type="page",
@@ -113,7 +152,7 @@ def _reply(request_id: int, page: Page | None, error: str = "") -> PageReply:
         page_size=page.page_size,
         last_page=page.last_page,
         total=page.total,
-        rows=table_rows(page.rows),
+        rows=table_rows(page.rows, columns),
         error=error,
     )
 
@@ -164,7 +203,10 @@ class RewriteTable(anywidget.AnyWidget):
         browser then asks again for the page it shows."""
         self._index = TableIndex(table)
         attrs = ordered_unique(table["attribute"]) if "attribute" in table else []
+        columns = table_columns_payload(self._index.columns)
         with self.hold_sync():
+            if columns != self.columns:  # the browser rebuilds its columns only on a change
+                self.columns = columns
             self.attribute_options = [str(a) for a in attrs]
             self.n_rows = len(table)
             if self.selected_row not in table.index:
@@ -191,10 +233,11 @@ class RewriteTable(anywidget.AnyWidget):
         if not len(self._index):
             return f"<p>{html.escape(self.empty)}</p>"
         page = self._index.page(self.query, 1, static_view.MAX_ROWS)
-        head = "".join(f"<th>{html.escape(TITLES[c])}</th>" for c in COLUMNS)
+        columns = self._index.columns
+        head = "".join(f"<th>{html.escape(column_title(c))}</th>" for c in columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{_static_cell(r.get(c))}</td>" for c in COLUMNS) + "</tr>"
-            for r in cast("list[dict[str, Any]]", table_rows(page.rows))
+            "<tr>" + "".join(f"<td>{_static_cell(r.get(c))}</td>" for c in columns) + "</tr>"
+            for r in map(_flat, table_rows(page.rows, columns))
         )
         return (
             f"<p>{page.total:,} of {len(self._index):,} rewrites</p>"
@@ -221,7 +264,7 @@ class RewriteTable(anywidget.AnyWidget):
             if not isinstance(content, dict):
                 raise QueryError("the request must be an object.")
             page, page_size = parse_page(content.get("page"), content.get("page_size"))
-            query = parse_query(
+            query = self._index.parse(
                 {k: content[k] for k in ("sort", "search", "filters") if k in content}
             )
             result = self._index.page(query, page, page_size)
@@ -231,7 +274,7 @@ class RewriteTable(anywidget.AnyWidget):
             self.last_traceback = traceback.format_exc()
             return _reply(request_id, None, f"{type(e).__name__}: {e}")
         self.query = query
-        return _reply(request_id, result)
+        return _reply(request_id, result, columns=self._index.columns)
 
     def _export_click(self, fmt: str) -> None:
         fmt = export_format(Path("rewrites"), fmt)

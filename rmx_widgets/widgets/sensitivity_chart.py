@@ -6,7 +6,9 @@ into the ``selected`` / ``selected_direction`` traits, which the Explorer links 
 ComparisonView's Attribute and Side filters. A redraw (after every landed batch) rebuilds the
 chart with the current selection already made, so a mid-run redraw never loses it, and
 :meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
-rows travel to the browser, never the explanation table.
+rows travel to the browser, never the explanation table. Under the chart, ``splits``
+(:class:`~rmx_widgets.widgets.summary_split.SummarySplit`) splits the summary by a slice of
+the input and shows a multi-objective RM's changes per objective.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rmx_widgets.core.readability import MIN_READABLE_N
 from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
+from rmx_widgets.widgets.summary_split import SummarySplit
 
 
 def _offline_bundle_path() -> Path:
@@ -143,6 +146,8 @@ class SensitivityChart(w.VBox):
         )
         self.caption = w.HTML()
         self.summary = SensitivitySummary()
+        #: "Split by" (a slice of the input) and "Objective" for the summary
+        self.splits = SummarySplit(self.summary, n_boot=n_boot)
         self.metric_picker = w.Dropdown(
             options=[(m.label, m.name) for m in METRICS.values()],
             value=DEFAULT_METRIC,
@@ -152,7 +157,7 @@ class SensitivityChart(w.VBox):
         self.metric_picker.add_class("rmx-metric-picker")
         w.link((self.metric_picker, "value"), (self, "metric"))
         self.observe(self._on_metric, "metric")
-        super().__init__([self.metric_picker, self.chart, self.caption, self.summary])
+        super().__init__([self.metric_picker, self.chart, self.caption, self.splits, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
             self.update(table)
@@ -173,15 +178,23 @@ class SensitivityChart(w.VBox):
         """Recompute PFRs from the (possibly partial) table, tested against the null
         perturber's rows that landed (``null``; ``None``: no null run), and redraw."""
         sens = sensitivity(table, n_boot=self.n_boot, null=null)
-        self.show(sens)
+        self.show(sens, table=table, null=null)
         return sens
 
-    def show(self, sens: pd.DataFrame) -> None:
+    def show(
+        self,
+        sens: pd.DataFrame,
+        *,
+        table: pd.DataFrame | None = None,
+        null: pd.DataFrame | None = None,
+    ) -> None:
         """Draw a sensitivity table: the chart and, under it, the pooled rows as the faces show
-        them (n, failed rate, interval, null PFR, Holm p, significance, the marks)."""
+        them (n, failed rate, interval, null PFR, Holm p, significance, the marks); with the
+        explanation ``table`` it came from (and its ``null``), the summary can be split by
+        its slices and its objectives read (``splits``)."""
         self.sens = sens
         self._draw()
-        self.summary.show(sens)
+        self.splits.show(sens, table, null)
         self.summary.layout.display = None
         self.metric_picker.layout.display = None
         self._caption()
@@ -233,7 +246,7 @@ class SensitivityChart(w.VBox):
     ) -> None:
         self.sens = None
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
-        self.summary.show(None)  # two RMs: the chart's labels and tooltips carry the marks
+        self.splits.show(None)  # two RMs: the chart's labels and tooltips carry the marks
         self.summary.layout.display = "none"
         self.metric_picker.layout.display = "none"  # two RMs: pooled PFRs only
         self.caption.value = (

@@ -7,6 +7,7 @@ import pytest
 
 from rmx_widgets.core.errors import OutputError
 from rmx_widgets.core.table_query import (
+    COLUMNS,
     MAX_PAGE_SIZE,
     MAX_SEARCH_CHARS,
     QueryError,
@@ -14,8 +15,10 @@ from rmx_widgets.core.table_query import (
     TableIndex,
     TableQuery,
     export_rows,
+    extra_columns,
     parse_page,
     parse_query,
+    table_columns,
 )
 
 
@@ -209,3 +212,79 @@ def test_export_writes_csv_and_parquet_and_never_overwrites(tmp_path):
     assert pd.read_csv(csv_path)["row_id"].tolist() == [1, 3]
     with pytest.raises(QueryError, match="csv or parquet"):
         export_rows(rows, tmp_path / "cf.xlsx")
+
+
+def _sliced() -> pd.DataFrame:
+    """_table() with the input's domain (c2 has none) and one objective's change (NaN for the
+    failed rewrite), as an explanation table carries them."""
+    t = _table()
+    t["slice.domain"] = pd.Series(["math", "math", None, "Chat", "code"]).astype("str")
+    t["objective.helpfulness.delta"] = [0.5, -0.25, math.nan, 2.0, -1.0]
+    t["objective.helpfulness"] = [1.0] * 5  # not a delta column: not a column of the page
+    t["slice."] = ["x"] * 5  # no field name: not a slice
+    return t
+
+
+def test_a_table_s_slices_and_objective_deltas_are_its_own_columns():
+    index = TableIndex(_sliced())
+    assert list(index.columns)[: len(COLUMNS)] == list(COLUMNS)
+    assert extra_columns(index.columns) == {
+        "slice.domain": "text",
+        "objective.helpfulness.delta": "number",
+    }
+    assert table_columns(_table()) == COLUMNS  # a table without them has the fixed ones
+
+
+def test_slice_columns_sort_as_text_and_are_searched():
+    index = TableIndex(_sliced())
+    up = index.parse({"sort": [{"column": "slice.domain", "dir": "asc"}]})
+    # by hand: Chat < code < math (code points: upper case first), ties by row id, missing last
+    assert _ids(index, up) == [3, 4, 0, 1, 2]
+    down = index.parse({"sort": [{"column": "slice.domain", "dir": "desc"}]})
+    assert _ids(index, down) == [0, 1, 4, 3, 2]
+    assert _ids(index, index.parse({"search": "MATH"})) == [0, 1]  # case-insensitive
+    assert _ids(index, index.parse({"search": "chat"})) == [3]
+
+
+def test_objective_deltas_sort_and_range_filter_as_numbers():
+    index = TableIndex(_sliced())
+    col = "objective.helpfulness.delta"
+    q = index.parse({"sort": [{"column": col, "dir": "desc"}]})
+    assert _ids(index, q) == [3, 0, 1, 4, 2]  # 2.0, 0.5, -0.25, -1.0, then the failed NaN
+    kept = index.parse({"filters": {"ranges": [{"column": col, "low": -0.25, "high": 0.5}]}})
+    assert _ids(index, kept) == [0, 1]  # inclusive bounds; the NaN row dropped
+    assert kept.ranges == (RangeFilter(col, -0.25, 0.5),)
+
+
+def test_export_carries_the_slice_and_objective_columns(tmp_path):
+    index = TableIndex(_sliced())
+    rows = index.matching(index.parse({"search": "math"}))
+    back = pd.read_csv(export_rows(rows, tmp_path / "math.csv"))
+    assert back["slice.domain"].tolist() == ["math", "math"]
+    assert back["objective.helpfulness.delta"].tolist() == [0.5, -0.25]
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"sort": [{"column": "slice.topic"}]}, "sort[0].column must be a column of this table"),
+        ({"sort": [{"column": "objective.honesty.delta"}]}, "sort[0].column"),
+        ({"sort": [{"column": "objective.helpfulness"}]}, "sort[0].column"),
+        ({"sort": [{"column": "slice."}]}, "sort[0].column"),
+        ({"filters": {"ranges": [{"column": "slice.domain", "low": 1}]}}, "ranges[0].column"),
+    ],
+)
+def test_only_the_table_s_own_columns_are_accepted(raw, words):
+    with pytest.raises(QueryError) as e:
+        TableIndex(_sliced()).parse(raw)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_column_of_another_table_is_refused():
+    raw = {"sort": [{"column": "slice.domain"}]}
+    assert TableIndex(_sliced()).parse(raw).sort == (("slice.domain", "asc"),)
+    for index_columns in (TableIndex(_table()).columns, COLUMNS):
+        with pytest.raises(QueryError, match="must be a column of this table"):
+            parse_query(raw, index_columns)
+    with pytest.raises(QueryError, match="must be a column of this table"):
+        parse_query(raw)  # the default: the fixed columns only

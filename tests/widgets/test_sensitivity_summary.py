@@ -26,7 +26,7 @@ def test_rows_are_the_faces_cells_with_a_null_run():
     assert summary.headers == HEADERS
     # the hand-computed cells of tests/helpers/summary_cells.py (tone, length, HOSTILE)
     assert summary.rows == [
-        {"attribute": attribute, "reading": reading, "cells": cells}
+        {"attribute": attribute, "reading": reading, "cells": cells, "split_value": None}
         for attribute, (reading, cells) in POOLED_CELLS.items()
     ]
     assert "α = 0.05" in summary.legend and "fewer than 10" in summary.legend

@@ -192,12 +192,13 @@ export interface ExportMessage {
   format: ExportFormat;
 }
 
-/** SensitivitySummary's traits: the pooled rows, the cells' headers, the legend line (min n, alpha, Holm) and what to say when there are no rows yet. */
+/** SensitivitySummary's traits: the pooled rows, the cells' headers, the legend line (min n, alpha, Holm), what to say when there are no rows yet, and the slice field the rows are split by ("" when not split: one row per attribute). */
 export interface SensitivitySummaryState {
   rows: SummaryRow[];
   headers: string[];
   legend: string;
   empty: string;
+  split_by: string;
 }
 
 /** One attribute's pooled sensitivity row as every face shows it: its reading mark and the text cells core.readability made (n, failed rate, PFR [interval], null PFR, excess, Holm p, significance), in the order of `headers`. */
@@ -205,9 +206,10 @@ export interface SummaryRow {
   attribute: string;
   reading: Reading;
   cells: string[];
+  split_value: string | null;
 }
 
-/** RewriteTable's traits: the columns, the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
+/** RewriteTable's traits: the columns (the fixed ones, then this table's slices and objective changes), the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
 export interface RewriteTableState {
   columns: TableColumn[];
   attribute_options: string[];
@@ -277,7 +279,7 @@ export interface PageReply {
   error: string;
 }
 
-/** One rewrite as a RewriteTable row (core.table_query.COLUMNS; NaN sent as null); `margin_change` is margin_after - margin_before, `perturbed` is cut to `MAX_CELL_CHARS` with an ellipsis (the detail view shows it whole). */
+/** One rewrite as a RewriteTable row (core.table_query.COLUMNS, then the table's own slice and objective columns in `extra_text` / `extra_numbers`; NaN sent as null); `margin_change` is margin_after - margin_before, `perturbed` is cut to `MAX_CELL_CHARS` with an ellipsis (the detail view shows it whole). */
 export interface TableRow {
   row_id: number;
   comparison_id: string;
@@ -295,6 +297,8 @@ export interface TableRow {
   perturbed: string | null;
   failure_reason: string | null;
   perturber: string | null;
+  extra_text: Record<string, string | null>;
+  extra_numbers: Record<string, number | null>;
 }
 
 /** Each widget's synced traits (its model's state). */
@@ -311,6 +315,6 @@ export const TRAITS = {
   ComparisonView: ["comparison", "rows", "attribute_options", "filters", "index", "page", "page_size", "n_rows", "empty", "edits_shown", "edit_attributes", "can_edit", "edit_unavailable", "edit_busy", "edit_status", "edit_error", "n_edits"],
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
-  SensitivitySummary: ["rows", "headers", "legend", "empty"],
+  SensitivitySummary: ["rows", "headers", "legend", "empty", "split_by"],
   RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "data_version", "export_status", "empty"],
 } as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

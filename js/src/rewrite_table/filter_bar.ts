@@ -1,6 +1,7 @@
 /**
  * The search box, the filters (attribute, side, outcome, validity, and a min / max range for
- * margin change, the two distances and the length change), Clear filters and Export. Built
+ * margin change, the two distances and the length change, and one per objective change of a
+ * multi-objective RM: setExtraRanges), Clear filters and Export. Built
  * once and kept (so typing keeps focus); the bar stays on screen whatever the filters match,
  * so a filter that matches nothing always leaves the way back (Clear filters).
  */
@@ -36,6 +37,8 @@ export interface FilterBar {
   search(): string;
   filtered(): boolean;
   setAttributes(options: string[]): void;
+  /** The min / max inputs of the table's own number columns ([field, label]); a kept field keeps what was typed. */
+  setExtraRanges(columns: ReadonlyArray<[string, string]>): void;
   clear(): void;
 }
 
@@ -64,7 +67,7 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
   const side = pick("side", SIDES, "Side");
   const outcome = pick("outcome", OUTCOMES, "Outcome");
   const validity = pick("validity", VALIDITIES, "Validity");
-  const bounds = RANGE_COLUMNS.map(([column, label]) => {
+  const makeBound = (column: string, label: string) => {
     const input = (end: "min" | "max") =>
       h("input", {
         class: "rmx-rt-bound",
@@ -75,7 +78,10 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
     const low = input("min");
     const high = input("max");
     return { column, low, high, el: h("span", { class: "rmx-rt-range" }, h("span", { class: "rmx-muted" }, label), low, "–", high) };
-  });
+  };
+  const bounds = RANGE_COLUMNS.map(([column, label]) => makeBound(column, label));
+  let extraBounds: Array<ReturnType<typeof makeBound>> = [];
+  const extraRanges = h("span", { class: "rmx-rt-extra-ranges", testid: "rmx-rt-extra-ranges" });
   const clearButton = h("button", { class: "rmx-btn", testid: "rmx-rt-clear", attrs: { type: "button" }, on: { click: () => bar.clear() } }, "Clear filters");
   const exportButton = (format: TableFormat) =>
     h(
@@ -86,7 +92,7 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
 
   const ranges = (): RangeBound[] => {
     const out: RangeBound[] = [];
-    for (const b of bounds) {
+    for (const b of [...bounds, ...extraBounds]) {
       const low = parseBound(b.low.value);
       const high = parseBound(b.high.value);
       b.low.setAttribute("aria-invalid", String(low === undefined));
@@ -105,7 +111,7 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
       "div",
       { class: "rmx-rt-filters", testid: "rmx-rt-filters", attrs: { role: "search" } },
       h("div", { class: "rmx-rt-filter-row" }, search, attribute, side, outcome, validity),
-      h("div", { class: "rmx-rt-filter-row" }, bounds.map((b) => b.el), clearButton, exportButton("csv"), exportButton("parquet")),
+      h("div", { class: "rmx-rt-filter-row" }, bounds.map((b) => b.el), extraRanges, clearButton, exportButton("csv"), exportButton("parquet")),
     ),
     filters: () => ({
       attribute: attribute.value,
@@ -127,11 +133,16 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
       );
       attribute.value = options.includes(current) ? current : "";
     },
+    setExtraRanges(columns: ReadonlyArray<[string, string]>) {
+      const old = new Map(extraBounds.map((b) => [b.column, b]));
+      extraBounds = columns.map(([column, label]) => old.get(column) ?? makeBound(column, label));
+      extraRanges.replaceChildren(...extraBounds.map((b) => b.el));
+    },
     clear() {
       search.value = "";
       attribute.value = "";
       side.value = outcome.value = validity.value = "all";
-      for (const b of bounds) b.low.value = b.high.value = "";
+      for (const b of [...bounds, ...extraBounds]) b.low.value = b.high.value = "";
       onChange();
     },
   };

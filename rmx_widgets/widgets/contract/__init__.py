@@ -184,6 +184,9 @@ class SummaryRow(TypedDict):
     attribute: str
     reading: Reading
     cells: list[str]
+    #: the slice the row belongs to when the summary is split (``split_by``); null: the rows
+    #: missing the field, or no split
+    split_value: str | None
 
 
 class TableColumn(TypedDict):
@@ -196,7 +199,8 @@ class TableColumn(TypedDict):
 
 
 class TableRow(TypedDict):
-    """One rewrite as a RewriteTable row (core.table_query.COLUMNS; NaN sent as null);
+    """One rewrite as a RewriteTable row (core.table_query.COLUMNS, then the table's own slice
+    and objective columns in ``extra_text`` / ``extra_numbers``; NaN sent as null);
     ``margin_change`` is margin_after - margin_before, ``perturbed`` is cut to
     ``MAX_CELL_CHARS`` with an ellipsis (the detail view shows it whole)."""
 
@@ -217,6 +221,11 @@ class TableRow(TypedDict):
     failure_reason: str | None
     #: who made the rewrite: the perturber's identity, or ``manual`` for a hand edit
     perturber: str | None
+    #: the table's own text columns (``slice.<field>``: the input's domain, source, ...), keyed
+    #: by their field in ``RewriteTableState.columns``
+    extra_text: dict[str, str | None]
+    #: the table's own number columns (``objective.<name>.delta``), keyed likewise
+    extra_numbers: dict[str, float | None]
 
 
 class SortKey(TypedDict):
@@ -292,16 +301,19 @@ class AnnotatorState(TypedDict):
 
 class SensitivitySummaryState(TypedDict):
     """SensitivitySummary's traits: the pooled rows, the cells' headers, the legend line (min
-    n, alpha, Holm) and what to say when there are no rows yet."""
+    n, alpha, Holm), what to say when there are no rows yet, and the slice field the rows
+    are split by ("" when not split: one row per attribute)."""
 
     rows: list[SummaryRow]
     headers: list[str]
     legend: str
     empty: str
+    split_by: str
 
 
 class RewriteTableState(TypedDict):
-    """RewriteTable's traits: the columns, the attributes to filter by, how many rows the
+    """RewriteTable's traits: the columns (the fixed ones, then this table's slices and
+    objective changes), the attributes to filter by, how many rows the
     table holds (before filters), the page size, the selected row (-1: none; the Explorer
     opens it in the ComparisonView), `data_version` (bumped when the table changes: the
     browser asks for its page again), the last export's status line and what to say when

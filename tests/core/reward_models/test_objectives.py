@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import pytest
 import torch
+from objective_rms import TwoObjectives
 from table_factory import comparison, table
 from tiny_models import OBJECTIVES, build_multi_objective_rm
 from transformers import AutoTokenizer, LlamaForSequenceClassification
@@ -20,7 +21,6 @@ from rmx_widgets.core.data import comparisons_from_records
 from rmx_widgets.core.errors import RewardModelError, RMXError
 from rmx_widgets.core.objectives import format_objective_effects, objective_effects
 from rmx_widgets.core.reward_models.base import (
-    BaseRewardModel,
     MultiObjectiveRewardModel,
     ObjectiveScores,
     checked_objective_scores,
@@ -218,29 +218,6 @@ def test_objective_effects_by_hand():
     assert manner_line.count("not measured") == 2 and manner_line.split()[-2:] == ["0", "2"]
     with pytest.raises(RMXError, match="no objective.<name>.delta columns"):
         objective_effects(table(comparison("c1", 1.0, {"verbosity": (1.0, 1.0)})))
-
-
-class TwoObjectives(BaseRewardModel):
-    """A foreign multi-objective RM in plain Python: length and question marks."""
-
-    identity = "two-objectives:v1"
-    objectives = ("length", "questions")
-
-    def __init__(self, bad: str | None = None) -> None:
-        self.bad = bad
-
-    def score_objectives(self, prompts, responses) -> ObjectiveScores:
-        length = [float(len(r.split())) for r in responses]
-        questions = [float(r.count("?")) for r in responses]
-        if self.bad == "nan":
-            questions = [math.nan for _ in responses]
-        names = ("length", "other") if self.bad == "names" else self.objectives
-        return ObjectiveScores(
-            [a - 2 * b for a, b in zip(length, questions)], dict(zip(names, (length, questions)))
-        )
-
-    def score(self, prompts, responses) -> list[float]:
-        return self.score_objectives(prompts, responses).combined
 
 
 def test_a_foreign_multi_objective_rm_is_checked_and_explained():
