@@ -28,7 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rmx_widgets.core.readability import MIN_READABLE_N, NOT_MEASURED, TOO_FEW, reading
+from rmx_widgets.core.readability import (
+    DEFAULT_CONFIDENCE,
+    MIN_READABLE_N,
+    NOT_MEASURED,
+    TOO_FEW,
+    level_text,
+    reading,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ class ChartMetric:
     tests_null: bool
     """Whether the null tick and the significance marker belong on this axis."""
 
+    def whisker(self, confidence: float = DEFAULT_CONFIDENCE) -> str | None:
+        """The whisker's legend entry at the table's interval level (None: no interval)."""
+        if self.whisker_key is None:
+            return None
+        return self.whisker_key.format(level=level_text(confidence))
+
 
 METRICS: dict[str, ChartMetric] = {
     m.name: m
@@ -61,7 +74,7 @@ METRICS: dict[str, ChartMetric] = {
             low="ci_low",
             high="ci_high",
             title="preference flip rate",
-            whisker_key="whisker: 95% interval",
+            whisker_key="whisker: {level} interval",
             not_measured_key="not measured: n = 0 (no bar)",
             too_few_key=f"too few: n < {MIN_READABLE_N} (light bar)",
             domain=(0.0, 1.0),
@@ -74,7 +87,7 @@ METRICS: dict[str, ChartMetric] = {
             low="excess_ci_low",
             high="excess_ci_high",
             title="excess over the null = PFR − null perturber's PFR on paired rewrites",
-            whisker_key="whisker: 95% interval (bootstrap, Newcombe floor)",
+            whisker_key="whisker: {level} interval (bootstrap, Newcombe floor)",
             not_measured_key="not measured: no null run or no paired rewrite (no bar)",
             too_few_key=f"too few: n < {MIN_READABLE_N} (light bar)",
             domain=(-1.0, 1.0),

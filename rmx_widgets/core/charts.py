@@ -26,14 +26,18 @@ from rmx_widgets.core.chart_metrics import (
     metric_domain,
     reading_keys,
 )
+from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import (
+    DEFAULT_CONFIDENCE,
     NOT_MEASURED,
     TOO_FEW,
     VALID_HEADER,
     VALID_ONLY_NOTE,
+    confidence_of,
     face_rows,
     has_judged,
+    level_text,
     valid_only_of,
 )
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order
@@ -55,6 +59,7 @@ READING_KEYS = reading_keys(chart_metric(DEFAULT_METRIC))
 cross where a bar would be). The threshold is core.readability's MIN_READABLE_N, stated once
 there; the other metrics' keys are in core.chart_metrics."""
 KEY_WHISKER = "whisker: 95% interval"
+"""The PFR whisker's entry at the default level (a table at another level says its own)."""
 KEY_NULL = "grey tick: null perturber's PFR"
 KEY_POOLED = "black tick: pooled PFR (both sides)"
 HIT_PART = "hit"
@@ -80,12 +85,20 @@ NOT_JUDGED = "not judged"
 """The count label's tail for a row with no verdict in a table that has some."""
 
 
-def _tooltip(judged: bool) -> list[alt.Tooltip]:
-    """The shared tooltip; with verdicts, the valid-rewrite rate after the failed rate (a chart
-    of an unjudged run keeps the tooltip it always had)."""
+def _tooltip(judged: bool, confidence: float = DEFAULT_CONFIDENCE) -> list[alt.Tooltip]:
+    """The shared tooltip, its PFR titled with the table's interval level; with verdicts, the
+    valid-rewrite rate after the failed rate (a chart of an unjudged run keeps the tooltip it
+    always had)."""
+    level = level_text(confidence)
+    tips = [
+        alt.Tooltip("pfr_text:N", title=f"PFR [{level} interval]")
+        if t.shorthand == "pfr_text:N"
+        else t
+        for t in _TOOLTIP
+    ]
     if not judged:
-        return list(_TOOLTIP)
-    return [*_TOOLTIP[:5], _VALID_TOOLTIP, *_TOOLTIP[5:]]
+        return tips
+    return [*tips[:5], _VALID_TOOLTIP, *tips[5:]]
 
 
 def x_title(sens: pd.DataFrame, base: str = X_TITLE) -> str:
@@ -306,7 +319,7 @@ def sensitivity_chart(
     if null_rows is None or plotted.name != DEFAULT_METRIC:
         null_rows = by_direction.iloc[0:0]  # the null's PFR belongs on the PFR axis only
     pooled_rows = pooled[pooled["reading"] != NOT_MEASURED]
-    whisker = plotted.whisker_key
+    whisker = plotted.whisker(confidence_of(sens))
     pooled_key = KEY_POOLED.replace("PFR", plotted.label)
     keys = [whisker] if whisker else []
     keys += [KEY_NULL] * (len(null_rows) > 0) + [pooled_key] * (len(pooled_rows) > 0)
@@ -389,7 +402,9 @@ def sensitivity_chart(
     )
     chart = (
         alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
-        .encode(tooltip=_tooltip(has_judged(sens)))  # one tooltip for every layer
+        .encode(
+            tooltip=_tooltip(has_judged(sens), confidence_of(sens))
+        )  # one tooltip for every layer
         .properties(width=width, height=_height(len(order), 40))
     )
     if width == "container":
@@ -427,7 +442,15 @@ def comparison_chart(
     models = [str(name_a), str(name_b)]
     offset = alt.YOffset("model:N", sort=models)
     judged = has_judged(sens_a) or has_judged(sens_b)
-    tooltip = [alt.Tooltip("model:N", title="reward model"), *_tooltip(judged)]
+    levels = {confidence_of(sens_a), confidence_of(sens_b)}
+    level = levels.pop() if len(levels) == 1 else DEFAULT_CONFIDENCE
+    if levels:  # two levels side by side would read as one: refuse rather than mislabel
+        raise RMXError(
+            "the two sensitivity tables' intervals were computed at different levels "
+            f"({level_text(confidence_of(sens_a))} and {level_text(confidence_of(sens_b))}); "
+            "compute both at the same confidence."
+        )
+    tooltip = [alt.Tooltip("model:N", title="reward model"), *_tooltip(judged, level)]
     only = valid_only_of(sens_a) or valid_only_of(sens_b)
     axis_title = f"pooled {X_TITLE}" + (f" ({VALID_ONLY_NOTE})" if only else "")
     base = alt.Chart(data[data["reading"] != NOT_MEASURED])

@@ -299,6 +299,23 @@ def text_columns(sens: pd.DataFrame, columns: Mapping[str, str] = TEXT_COLUMNS) 
     return out
 
 
+DEFAULT_CONFIDENCE = 0.95
+"""The interval level ``sensitivity()`` uses unless told otherwise."""
+
+
+def confidence_of(sens: pd.DataFrame) -> float:
+    """The level a sensitivity table's intervals were computed at: ``sens.attrs
+    ["confidence"]`` when ``sensitivity()`` recorded it, else :data:`DEFAULT_CONFIDENCE`; the
+    faces state it, so an interval computed at 90 % is never labelled 95 %."""
+    value = sens.attrs.get("confidence", DEFAULT_CONFIDENCE)
+    return DEFAULT_CONFIDENCE if _missing(value) else float(value)
+
+
+def level_text(confidence: float) -> str:
+    """``0.95`` → ``"95%"``, ``0.995`` → ``"99.5%"``: an interval's level as the faces print it."""
+    return f"{confidence * 100:.4g}%"
+
+
 def alpha_of(sens: pd.DataFrame) -> float:
     """The significance level a sensitivity table was tested at: ``sens.attrs["alpha"]`` when
     its maker recorded one, else :data:`DEFAULT_ALPHA`."""
@@ -312,6 +329,7 @@ def legend(
     *,
     judged: bool = False,
     valid_only: bool = False,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> str:
     """The one-line key every face prints beside its table; ``judged`` adds the valid cell's
     key, ``valid_only`` says the figures count only rewrites judged valid (a PFR of valid
@@ -324,9 +342,10 @@ def legend(
         + head
         + valid
         + (
-            f"PFR with its 95% "
-            f"interval; null PFR = the attribute-blind null perturber's PFR; excess = PFR − null "
-            f"PFR; p (Holm) = Holm-adjusted p-value; * = significant at α = {alpha:g} after Holm, "
+            f"PFR with its {level_text(confidence)} interval; null PFR = the attribute-blind "
+            "null perturber's PFR; excess = PFR − null PFR on the rewrites paired with a null "
+            f"rewrite; p (Holm) = Holm-adjusted p-value; * = significant at α = {alpha:g} after "
+            "Holm, "
             f'n.s. = not; "too few" = fewer than {min_n} successful rewrites, too few to read; '
             f'"not measured" = no successful rewrite (never PFR 0).'
         )

@@ -221,6 +221,7 @@ def sensitivity(
         out["null_n"] = out["null_n"].fillna(0).astype(np.int64)
     out = out.merge(validity, on=["attribute", "direction"], how="left", validate="1:1")
     out.attrs["alpha"] = alpha  # the faces' legends state the level the markers used
+    out.attrs["confidence"] = confidence  # and the level of the intervals they draw
     out.attrs["valid_only"] = bool(valid_only)  # the faces say when only valid rewrites count
     return out
 

@@ -37,6 +37,7 @@ from rmx_widgets.core.readability import (
     NOT_MEASURED,
     TEXT_COLUMNS,
     alpha_of,
+    confidence_of,
     face_rows,
     has_judged,
     legend,
@@ -158,5 +159,10 @@ def summary_legend(sens: pd.DataFrame | None = None) -> str:
     so no face can define a column differently from another."""
     if sens is None:
         return f"{legend()} {SUMMARY_KEY}"
-    key = legend(alpha_of(sens), judged=has_judged(sens), valid_only=valid_only_of(sens))
+    key = legend(
+        alpha_of(sens),
+        judged=has_judged(sens),
+        valid_only=valid_only_of(sens),
+        confidence=confidence_of(sens),
+    )
     return f"{key} {SUMMARY_KEY}"

@@ -30,7 +30,12 @@ from rmx_widgets.core.charts import (
     selection_value,
     sensitivity_chart,
 )
-from rmx_widgets.core.readability import MIN_READABLE_N
+from rmx_widgets.core.readability import (
+    DEFAULT_CONFIDENCE,
+    MIN_READABLE_N,
+    confidence_of,
+    level_text,
+)
 from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
@@ -81,8 +86,8 @@ def _waiting_chart() -> alt.Chart:
 
 
 CAPTION = (
-    "PFR with 95% CIs (bootstrap over comparisons, Wilson floor); {n} successful rewrites. "
-    "Whiskers: the 95% interval; black tick: the pooled PFR of both sides; grey tick: the null "
+    "PFR with {level} CIs (bootstrap over comparisons, Wilson floor); {n} successful rewrites. "
+    "Whiskers: the {level} interval; black tick: the pooled PFR of both sides; grey tick: the null "
     "perturber's PFR; right: each bar's n and failed rewrites; light bar with a triangle: too "
     'few rewrites to read (n < {min_n}); a cross and "not measured": no rewrite succeeded. '
     "Click a bar (or its row, even at 0) to show its examples: worse bars are the chosen "
@@ -98,14 +103,16 @@ METRIC_CAPTION = (
 )
 
 
-def caption_text(metric: str, n: int) -> str:
-    """The caption under the chart: what the bars, whiskers and ticks of ``metric`` are."""
+def caption_text(metric: str, n: int, confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """The caption under the chart: what the bars, whiskers and ticks of ``metric`` are, at the
+    interval level ``confidence`` the table was computed at."""
     if metric == DEFAULT_METRIC:
-        return CAPTION.format(n=n, min_n=MIN_READABLE_N)
+        return CAPTION.format(n=n, min_n=MIN_READABLE_N, level=level_text(confidence))
     plotted = chart_metric(metric)
+    key = plotted.whisker(confidence)
     whisker = (
-        f"Whiskers: {plotted.whisker_key.split(': ', 1)[1]}. "
-        if plotted.whisker_key
+        f"Whiskers: {key.split(': ', 1)[1]}. "
+        if key
         else ("No interval is computed for this metric, so no whiskers. ")
     )
     return METRIC_CAPTION.format(
@@ -202,7 +209,8 @@ class SensitivityChart(w.VBox):
     def _caption(self) -> None:
         sens = self.sens
         n = int(sens.loc[sens["direction"] == "both", "n"].sum()) if sens is not None else 0
-        text = caption_text(self.metric, n)
+        level = confidence_of(sens) if sens is not None else DEFAULT_CONFIDENCE
+        text = caption_text(self.metric, n, level)
         self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
 
     def select(self, attribute: str | None, direction: str = "") -> None:

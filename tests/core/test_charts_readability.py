@@ -219,3 +219,32 @@ def test_comparison_chart_marks_the_same_rows():
     assert label[("a", HOSTILE)] == label[("b", HOSTILE)] == "not measured (5 failed)"
     assert label[("a", "tone")] == "*" and ("b", "tone") not in label
     assert label[("b", "length")] == "too few (n=9)"
+
+
+def test_every_face_states_the_level_the_intervals_were_computed_at():
+    import table_factory as tf
+
+    from rmx_widgets.core.errors import RMXError
+    from rmx_widgets.core.sensitivity import sensitivity
+    from rmx_widgets.core.summary_table import summary_legend
+    from rmx_widgets.widgets.sensitivity_chart import caption_text
+
+    rows = tf.comparison("c1", 1.0, {"verbosity": (-1.0, 2.0)}) + tf.comparison(
+        "c2", 1.0, {"verbosity": (0.5, -0.5)}
+    )
+    at_90 = sensitivity(tf.table(rows), n_boot=50, confidence=0.9)
+    at_95 = sensitivity(tf.table(rows), n_boot=50)
+    assert (at_90.attrs["confidence"], at_95.attrs["confidence"]) == (0.9, 0.95)
+    legend = summary_legend(at_90)
+    assert "PFR with its 90% interval" in legend and "95%" not in legend
+    assert "excess = PFR − null PFR on the rewrites paired with a null rewrite" in legend
+    assert "PFR with its 95% interval" in summary_legend(at_95)
+    text = json.dumps(sensitivity_chart(at_90).to_dict())
+    assert "whisker: 90% interval" in text and "PFR [90% interval]" in text
+    assert "95%" not in text
+    assert "90% CIs" in caption_text("pfr", 4, 0.9)
+    assert "Whiskers: 99.5% interval (bootstrap" in caption_text("excess", 4, 0.995)
+    # two RMs at different levels side by side would read as one level: refused
+    with pytest.raises(RMXError, match="different levels.*90%.*95%"):
+        comparison_chart(at_90, at_95, "a", "b")
+    assert "PFR [90% interval]" in json.dumps(comparison_chart(at_90, at_90, "a", "b").to_dict())

@@ -64,7 +64,7 @@ def test_the_metric_switch_redraws_keeping_selection_and_links(result):
 
 
 def test_caption_and_unknown_metric(result):
-    assert caption_text("pfr", 12) == CAPTION.format(n=12, min_n=10)
+    assert caption_text("pfr", 12) == CAPTION.format(n=12, min_n=10, level="95%")
     assert "Whiskers: 95% interval (bootstrap, Newcombe floor)." in caption_text("excess", 3)
     chart = SensitivityChart()
     with pytest.raises(TraitError, match="choose one of"):
