@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from rmx_widgets.core.errors import RMXError
+from rmx_widgets.core.hand_edits import without_hand_edits
 
 if TYPE_CHECKING:
     from rmx_widgets.core.cached import CachedRewardModel
@@ -77,14 +78,15 @@ def objective_effects(table: pd.DataFrame) -> pd.DataFrame:
     """Mean ``objective.<name>.delta`` per attribute × direction × objective
     (``EFFECT_COLUMNS``): ``mean_delta`` over the ``n`` successful rewrites with a finite
     change, ``n_failed`` the failed rewrites of that attribute and direction; ``mean_delta`` is
-    NaN ("not measured") when n is 0. Raises ``RMXError`` for a table with no objective
-    columns (its RM declared no objectives)."""
+    NaN ("not measured") when n is 0. Hand edits are left out, as from every figure. Raises
+    ``RMXError`` for a table with no objective columns (its RM declared no objectives)."""
     columns = objective_columns(table)
     if not columns:
         raise RMXError(
             "this table has no objective.<name>.delta columns: its RM declared no objectives "
             "(load a multi-objective RM with HFRewardModel(..., objectives=...))."
         )
+    table = without_hand_edits(table)  # a reader's probes are not a sample (core.hand_edits)
     records = []
     failed = table["outcome"] == "failed"
     for attribute in pd.unique(table["attribute"]):

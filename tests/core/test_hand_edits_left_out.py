@@ -62,3 +62,14 @@ def test_coverage_ignores_hand_edits():
     assert chosen["n_comparisons"] == 2
     assert chosen["cf_coverage"] == 0.0 and chosen["sf_coverage"] == 1.0
     assert (chosen["n_rewrites"], chosen["n_failed"]) == (4, 0)
+
+
+def test_objective_effects_ignore_hand_edits():
+    from rmx_widgets.core.objectives import objective_effects
+
+    # run rewrites change the objective by -0.5 each; the two hand edits by -2.0 (their CFs)
+    table = TABLE.assign(**{"objective.safety.delta": [-0.5] * 4 + [-2.0, -2.0]})
+    by = objective_effects(table).set_index(["attribute", "direction"])
+    # by hand: y worse over its 2 run rewrites only: mean -0.5, n 2 (with the edits: -1.25, 4)
+    assert (by.loc[("y", "worse"), "mean_delta"], by.loc[("y", "worse"), "n"]) == (-0.5, 2)
+    assert by.loc[("x", "worse"), "n"] == 2
