@@ -299,7 +299,10 @@ def _run_locked(
         explainer = explainer.with_null(null)
 
     def refuse_all_ties(originals: Any, stats: Any) -> None:
-        if len(originals) and bool(originals["tie"].all()):
+        # called per chunk with the originals so far: only the last chunk's call has them all
+        # (and if every earlier chunk was all ties, no rewrite has run yet)
+        whole = len(originals) == stats.comparisons
+        if whole and len(originals) and bool(originals["tie"].all()):
             raise DataError(
                 f"every comparison ({len(originals)}) is a tie for "
                 f"{explainer.rm.identity} (|margin| < {explainer.tie_eps}), so "

@@ -11,7 +11,9 @@ perturber and the RM are used through ``CachedPerturber``/``CachedRewardModel``,
 from the store, claim what they compute (so processes sharing a store split the work) and write
 every result the moment it exists. Work lands in batches of whole comparisons: a killed job loses
 only the work in flight, a rerun repeats no model call, a widget redraws after each batch, and
-the rewrites of the next batches stream in while the RM scores (``core.pipeline``).
+the rewrites of the next batches stream in while the RM scores (``core.pipeline``). The
+comparisons are scored and planned ``chunk`` at a time as the batches need them
+(``core.chunks``), so memory and time per comparison stay flat in the number of comparisons.
 
 With a null perturber (``core.null_run``) the same planned rewrites are then run again, batch by
 batch, by that attribute-blind perturber, scored by the same RM through the same store: its rows
@@ -29,6 +31,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +40,14 @@ import pandas as pd
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import Cached, CachedPerturber, CachedRewardModel, CachedScores
+from rmx_widgets.core.chunks import DEFAULT_CHUNK, BatchPlan, concat_originals, originals_by_chunk
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.engines import distribute
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.objectives import with_objective_deltas
+from rmx_widgets.core.originals import score_chunk, warn_ties
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
 from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
 from rmx_widgets.core.perturbers.base import PerturbationResult, Perturber, as_perturber
@@ -53,7 +58,6 @@ from rmx_widgets.core.result import (
     SavedRun,
     failures_by_reason,
     run_file_names,
-    write_run_files,
 )
 from rmx_widgets.core.reward_models.base import RewardModel, as_reward_model
 from rmx_widgets.core.rows import (
@@ -64,13 +68,12 @@ from rmx_widgets.core.rows import (
     check_restrict,
     concat_rows,
     explanation_rows,
-    originals_table,
     plan_rewrites,
     skipped_by_restrict,
 )
+from rmx_widgets.core.run_files_stream import Executed, Land, stream_run_to
 from rmx_widgets.core.slices import slice_fields, with_slices
 from rmx_widgets.core.store import Store
-from rmx_widgets.core.table_io import NULL_TABLE_STEM, TableWriter
 from rmx_widgets.core.validity.base import as_judge
 from rmx_widgets.core.validity_pass import ValidityPass
 
@@ -107,6 +110,8 @@ class Explainer:
     many batches the perturber works ahead of the RM (``core.pipeline``): by default enough to
     keep a ``ConcurrentBatches`` perturber's requests in flight, none for a local one; 0 is
     the batch-by-batch loop. ``engine="ray"``: the models' calls on Ray (``core.engines``).
+    ``chunk`` (default ``DEFAULT_CHUNK``) is how many comparisons are scored and planned at a
+    time (``core.chunks``); the table is the same whatever it is.
     """
 
     def __init__(
@@ -126,8 +131,13 @@ class Explainer:
         judge: Any = None,
         lookahead: int | None = None,
         engine: Any = "local",
+        chunk: int = DEFAULT_CHUNK,
     ) -> None:
-        for name, value, least in (("batch_size", batch_size, 1), ("lookahead", lookahead, 0)):
+        for name, value, least in (
+            ("batch_size", batch_size, 1),
+            ("lookahead", lookahead, 0),
+            ("chunk", chunk, 1),
+        ):
             if name == "lookahead" and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -141,7 +151,7 @@ class Explainer:
         self.null_perturber: Perturber | None = resolve_null_perturber(null_perturber)
         self.attributes = resolve_attributes(attributes)
         self.store = store if isinstance(store, Store) else Store(store)
-        self.batch_size, self.lookahead = batch_size, lookahead
+        self.batch_size, self.lookahead, self.chunk = batch_size, lookahead, chunk
         self.tie_eps = tie_eps
         self.embedder = embedder or metrics.HashingEmbedder()
         self.progress = progress
@@ -181,14 +191,17 @@ class Explainer:
     ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
-        ``on_start`` gets the scored originals and the run's live stats before any rewrite;
-        ``on_batch`` gets each landed batch of rows; then, with a null perturber,
+        ``on_start`` gets the scored originals and the run's live stats before any rewrite,
+        and again, with every original scored so far, before each later chunk's rewrites
+        (``Explainer(chunk=...)``: a run of at most ``chunk`` comparisons calls it once;
+        ``stats.comparisons`` is the whole run's count, ``stats.work_items`` the rewrites
+        planned so far); ``on_batch`` gets each landed batch of rows; then, with a null perturber,
         ``on_null_batch`` each landed batch of the null table. Setting ``cancel`` stops
         cleanly after the current batch (of either), and the result holds what landed.
         ``restrict`` ("all", "agree",
         "disagree"; default the Explainer's) explains only the comparisons where the RM
         agrees / disagrees with the human label (``RunStats.skipped_by_restrict`` counts the
-        others).
+        others). A cancelled run's ``originals`` are those of the chunks it reached.
         """
         frames: list[pd.DataFrame] = []
         null_frames: list[pd.DataFrame] = []
@@ -207,12 +220,12 @@ class Explainer:
         comps, attrs, originals, stats = self._execute(
             comparisons,
             attributes,
-            land,
             cancel,
             on_start,
             retry_failed,
-            land_null,
             restrict,
+            land,
+            land_null,
             effect_frames.append,
         )
         null_table = concat_rows(null_frames) if stats.null_perturber is not None else None
@@ -273,110 +286,62 @@ class Explainer:
             raise OptionError("valid_only=True needs judged rewrites: run with judge=... .")
         with OutputLock(out_dir):
             claim_outputs(out_dir, run_file_names(report), force=force)
-            return self._explain_to(
-                comparisons,
-                out_dir,
-                attributes,
-                report,
-                cancel,
-                on_start,
-                retry_failed,
-                restrict,
-                valid_only,
-            )
 
-    def _explain_to(
-        self,
-        comparisons: Any,
-        out_dir: str | Path,
-        attributes: Any,
-        report: bool,
-        cancel: threading.Event | None,
-        on_start: Callable[[pd.DataFrame, RunStats], None] | None,
-        retry_failed: bool,
-        restrict: str | None,
-        valid_only: bool = False,
-    ) -> SavedRun:
-        writer = TableWriter(out_dir)
-        effect_frames: list[pd.DataFrame] = []  # without texts: memory stays flat
-        null_writer = TableWriter(out_dir, name=NULL_TABLE_STEM) if self.null_perturber else None
-        try:
-            comps, attrs, originals, stats = self._execute(
-                comparisons,
-                attributes,
-                writer.write,
-                cancel,
-                on_start,
-                retry_failed,
-                null_writer.write if null_writer else None,
-                restrict,
-                lambda rows: effect_frames.append(rows.drop(columns=["back_perturbed"])),
+            return stream_run_to(
+                out_dir,
+                partial(
+                    self._execute, comparisons, attributes, cancel, on_start, retry_failed, restrict
+                ),
+                lambda slim, run, null: self._result(slim, run[2], run[0], run[1], run[3], null),
+                with_null=self.null_perturber is not None,
+                effects=self.effects,
+                report=report,
+                valid_only=valid_only,
             )
-            writer.close(empty_columns=TABLE_COLUMNS)
-            if null_writer is not None and stats.null_perturber is None:  # it did not run
-                null_writer.abort()
-                null_writer = None
-            if null_writer is not None:
-                null_writer.close(empty_columns=TABLE_COLUMNS)
-        except BaseException:
-            writer.abort()
-            if null_writer is not None:
-                null_writer.abort()
-            raise
-        slim = writer.slim_table()
-        null_slim = null_writer.slim_table() if null_writer is not None else None
-        result = self._result(slim, originals, comps, attrs, stats, null_slim)
-        saved = write_run_files(
-            writer,
-            slim,
-            result,
-            report=report,
-            example_rows=writer.rows_for,
-            null_writer=null_writer,
-            valid_only=valid_only,
-        )
-        saved.effects_table = concat_effect_rows(effect_frames) if self.effects else None
-        return saved
 
     def _execute(
         self,
         comparisons: Any,
         attributes: Any,
-        land: Callable[[pd.DataFrame], None],
         cancel: threading.Event | None,
         on_start: Callable[[pd.DataFrame, RunStats], None] | None,
         retry_failed: bool,
-        land_null: Callable[[pd.DataFrame], None] | None = None,
-        restrict: str | None = None,
-        land_effects: Callable[[pd.DataFrame], None] | None = None,
-    ) -> tuple[list[Comparison], list[Attribute], pd.DataFrame, RunStats]:
-        """The one run loop behind ``explain`` and ``explain_to``: originals, then batches
-        handed to ``land`` as they are stored (each followed, with ``effects``, by its
-        back-rewrites, handed to ``land_effects``), then the null's batches to ``land_null``."""
+        restrict: str | None,
+        land: Land,
+        land_null: Land | None,
+        land_effects: Land | None,
+    ) -> Executed:
+        """The one run loop behind ``explain`` and ``explain_to``: chunk by chunk
+        (``core.chunks``), the originals, then batches handed to ``land`` as they are stored
+        (each followed, with ``effects``, by its back-rewrites, handed to ``land_effects``);
+        then the null's batches to ``land_null``."""
         comps = self._comparisons(comparisons)
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
-        stats = RunStats()
+        stats = RunStats(comparisons=len(comps))
         baseline = dict(self.perturber.stats)
-        originals = self.score_originals(comps, stats)
-        if on_start is not None:
-            on_start(originals, stats)
+        scored: list[pd.DataFrame] = []
+
+        def originals_of(chunk: Sequence[Comparison]) -> pd.DataFrame:
+            frame = self._originals(chunk, stats)
+            scored.append(frame)
+            if on_start is not None:  # every original so far (one table, kept for the next)
+                scored[:] = [concat_originals(scored)]
+                on_start(scored[0], stats)
+            return frame
+
         back = None
         if self.effects and land_effects is not None:
             back = EffectsPass(self._rewrites, self._scores, comps, attrs, stats, land_effects)
-        for frame in self.iter_batches(
-            comps,
-            attrs,
-            originals,
-            stats=stats,
-            cancel=cancel,
-            retry_failed=retry_failed,
-            restrict=restrict,
-            _baseline=baseline,
-        ):
+        batches = self._main_batches(
+            comps, attrs, originals_of, stats, cancel, retry_failed, restrict, baseline
+        )
+        for frame in batches:
             land(frame)
             if back is not None:
                 back(frame)
+        originals = concat_originals(scored)
+        self._warn_ties(originals, stats)
         if land_null is not None:
             for frame in self.iter_null_batches(
                 comps,
@@ -386,6 +351,7 @@ class Explainer:
                 cancel=cancel,
                 retry_failed=retry_failed,
                 restrict=restrict,
+                _planned=stats.work_items,  # (the main pass finished: the same plan)
             ):
                 land_null(frame)
         else:
@@ -397,27 +363,17 @@ class Explainer:
     ) -> pd.DataFrame:
         """Score every original response once and order each pair by the RM."""
         stats = stats or RunStats()
-        if self._pairs is not None:  # a pairwise judge: both orders, P(a ≻ b), logit margins
-            frame = self._pairs.originals(comps, self.tie_eps, stats)
-        else:
-            scored = self._score(
-                [c.prompt for c in comps for _ in (0, 1)],
-                [r for c in comps for r in (c.response_a, c.response_b)],
-                stats,
-            )
-            frame = originals_table(comps, scored.values, scored.truncated, self.tie_eps)
-        stats.comparisons = len(comps)
-        stats.ties = int(frame["tie"].sum())
-        if stats.ties:
-            ids = ", ".join(frame.loc[frame["tie"], "comparison_id"].head(5))
-            test = "|P(a ≻ b) − 0.5|" if self._pairs is not None else "|margin|"
-            warnings.warn(
-                f"{stats.ties} comparison(s) are ties for {self.rm.identity} "
-                f"({test} < {self.tie_eps}) and are not explained: {ids}"
-                f"{' …' if stats.ties > 5 else ''}. See result.ties.",
-                stacklevel=2,
-            )
+        stats.comparisons, stats.ties = len(comps), 0
+        frame = self._originals(comps, stats)
+        self._warn_ties(frame, stats)
         return frame
+
+    def _originals(self, comps: Sequence[Comparison], stats: RunStats) -> pd.DataFrame:
+        return score_chunk(self._scores, self._pairs, comps, self.tie_eps, stats)
+
+    def _warn_ties(self, originals: pd.DataFrame, stats: RunStats) -> None:
+        pairwise = self._pairs is not None
+        warn_ties(originals, stats, self.rm.identity, self.tie_eps, pairwise=pairwise)
 
     def plan(
         self,
@@ -440,22 +396,45 @@ class Explainer:
         cancel: threading.Event | None = None,
         retry_failed: bool = False,
         restrict: str | None = None,
-        _baseline: Mapping[str, int] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield the explanation table batch by batch, each batch already in the store."""
         stats = stats or RunStats()
-        baseline = dict(_baseline if _baseline is not None else self.perturber.stats)
+        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
+        baseline = dict(self.perturber.stats)
+        rows_of = originals_by_chunk(originals)
+        yield from self._main_batches(
+            comps, attrs, rows_of, stats, cancel, retry_failed, restrict, baseline
+        )
+
+    def _main_batches(
+        self,
+        comps: Sequence[Comparison],
+        attrs: Sequence[Attribute],
+        originals_of: Callable[[Sequence[Comparison]], pd.DataFrame],
+        stats: RunStats,
+        cancel: threading.Event | None,
+        retry_failed: bool,
+        restrict: str,
+        baseline: Mapping[str, int],
+    ) -> Iterator[pd.DataFrame]:
+        """The main pass: each chunk's originals (``originals_of``: scored, or rows of a
+        scored table) planned into rewrites when the batches reach it."""
         if retry_failed:
             self.store.delete_failed_perturbations(self.perturber.identity)
-        restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
-        items = self.plan(comps, attrs, originals, restrict)
         self._slice_fields = slice_fields(comps)  # the same slice columns in every batch
-        stats.skipped_by_restrict = skipped_by_restrict(comps, originals, restrict)
-        stats.work_items = len(items)
-        stats.work_done = 0
+        stats.skipped_by_restrict = stats.work_items = stats.work_done = 0
         stats.judge = self._validity.identity if self._validity is not None else None
+
+        def plan_chunk(chunk: Sequence[Comparison]) -> list[PlannedRewrite]:
+            rows = originals_of(chunk)
+            stats.skipped_by_restrict += skipped_by_restrict(chunk, rows, restrict)
+            items = self.plan(chunk, attrs, rows, restrict)
+            stats.work_items += len(items)
+            return items
+
+        plan = BatchPlan(comps, plan_chunk, self.batch_size * 2, self.chunk)
         self._warn_unsupported(attrs)
-        yield from self._batches(items, stats, cancel, baseline, null=False)
+        yield from self._batches(plan, stats, cancel, baseline, null=False)
 
     def iter_null_batches(
         self,
@@ -467,6 +446,7 @@ class Explainer:
         cancel: threading.Event | None = None,
         retry_failed: bool = False,
         restrict: str | None = None,
+        _planned: int | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield the null table batch by batch: the same planned rewrites (comparisons,
         attributes, directions) as ``iter_batches``, rewritten by the null perturber and scored
@@ -487,10 +467,19 @@ class Explainer:
         if retry_failed:
             self.store.delete_failed_perturbations(null.identity)
         restrict = check_restrict(self.restrict if restrict is None else restrict, comps)
-        items = self.plan(comps, attrs, originals, restrict)
+        rows_of = originals_by_chunk(originals)
         self._slice_fields = slice_fields(comps)
-        stats.null_work_items, stats.null_work_done = len(items), 0
-        yield from self._batches(items, stats, cancel, baseline, null=True)
+        # the whole plan's size when the main pass knows it; else as the chunks are planned
+        stats.null_work_items, stats.null_work_done = _planned or 0, 0
+
+        def plan_chunk(chunk: Sequence[Comparison]) -> list[PlannedRewrite]:
+            items = self.plan(chunk, attrs, rows_of(chunk), restrict)
+            if _planned is None:
+                stats.null_work_items += len(items)
+            return items
+
+        plan = BatchPlan(comps, plan_chunk, self.batch_size * 2, self.chunk)
+        yield from self._batches(plan, stats, cancel, baseline, null=True)
 
     # -- internals -------------------------------------------------------------------------
     def _comparisons(self, comparisons: Any) -> list[Comparison]:
@@ -509,34 +498,42 @@ class Explainer:
 
     def _batches(
         self,
-        items: Sequence[PlannedRewrite],
+        plan: BatchPlan,
         stats: RunStats,
         cancel: threading.Event | None,
         baseline: Mapping[str, int],
         *,
         null: bool,
     ) -> Iterator[pd.DataFrame]:
-        """The one batch loop of the main run and of the null's: run ``items`` in batches of
-        whole comparisons, stopping between two batches once ``cancel`` is set, and count into
-        ``stats`` (the null's counters if ``null``) what each batch cost. The rewrites stream
-        in ahead of scoring (``core.pipeline``; ``lookahead`` batches, 0: none)."""
+        """The one batch loop of the main run and of the null's: run the ``plan``'s batches
+        of whole comparisons, stopping between two batches once ``cancel`` is set, and count
+        into ``stats`` (the null's counters if ``null``) what each batch cost. The rewrites
+        stream in ahead of scoring (``core.pipeline``; ``lookahead`` batches, 0: none)."""
         from tqdm.auto import tqdm
 
         perturber = self.null_perturber if null else self.perturber
         cached = self._null_rewrites if null else self._rewrites
         assert perturber is not None and cached is not None  # (the null: only with one)
         size = self.batch_size * 2
-        batches = [items[start : start + size] for start in range(0, len(items), size)]
         ahead = default_ahead(perturber, size) if self.lookahead is None else self.lookahead
         desc = "null rewrites" if null else "explaining"
-        bar = tqdm(total=len(items), desc=desc, unit="rewrite", disable=not self.progress)
-        with bar, closing(stream_rewrites(batches, cached, ahead, cancel)) as stream:
-            for batch in batches:
+
+        def planned() -> int:  # (grows as the chunks are planned)
+            return stats.null_work_items if null else stats.work_items
+
+        bar = tqdm(total=planned(), desc=desc, unit="rewrite", disable=not self.progress)
+        with bar, closing(stream_rewrites(plan, cached, ahead, cancel)) as stream:
+            while True:
                 if cancel is not None and cancel.is_set():
-                    stats.cancelled = True
+                    stats.cancelled = stats.cancelled or not plan.finished
                     return
                 try:
-                    frame = self._run_batch(batch, next(stream), stats, null)
+                    rewrites = next(stream)
+                except StopIteration:
+                    return
+                batch = plan.landed()
+                try:
+                    frame = self._run_batch(batch, rewrites, stats, null)
                 finally:
                     grown = {k: v - baseline.get(k, 0) for k, v in perturber.stats.items()}
                     if null:
@@ -550,6 +547,7 @@ class Explainer:
                     for kind, n in failures_by_reason(frame).items():
                         stats.failures_by_reason[kind] = stats.failures_by_reason.get(kind, 0) + n
                 yield frame
+                bar.total = max(bar.total or 0, planned())
                 bar.update(len(batch))
                 failed = stats.null_failures if null else stats.perturbation_failures
                 bar.set_postfix(failed=failed, refresh=False)

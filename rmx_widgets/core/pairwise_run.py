@@ -97,8 +97,8 @@ class PairwisePass:
         )
         self._count(prefs, stats, null=False)
         stats.rm_kind = "pairwise"
-        stats.position_comparisons = len(comps)
-        stats.position_disagreements = sum(prefs.disagree)
+        stats.position_comparisons += len(comps)  # (a run's chunks add up: core.chunks)
+        stats.position_disagreements += sum(prefs.disagree)
         rows = []
         for i, c in enumerate(comps):
             p = prefs.p[i]

@@ -17,14 +17,18 @@ lands the current one, so the run costs about the larger of the two:
   storing hold unchanged. Two batches in flight that share a request would both claim it for
   this process, so a batch waits for the earlier batches holding any of its requests;
 - Cancel: no batch is started once ``cancel`` is set, the ones in flight finish (their rewrites
-  are stored, a rerun uses them) and nothing after the last landed batch is scored.
+  are stored, a rerun uses them) and nothing after the last landed batch is scored;
+- the batches may be a lazy iterator (``core.chunks.BatchPlan``, which scores and plans a
+  chunk of comparisons when its batches are first asked for): it is pulled from in the
+  caller's thread, at most ``ahead`` batches ahead, and an error it raises is raised when the
+  batch it failed to make is asked for, after the batches before it, as in the one-by-one loop.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from rmx_widgets.core.cached import Cached, CachedPerturber
@@ -66,7 +70,7 @@ def _perturb_after(
 
 
 def stream_rewrites(
-    batches: Sequence[Sequence[PlannedRewrite]],
+    batches: Iterable[Sequence[PlannedRewrite]],
     cached: CachedPerturber,
     ahead: int,
     cancel: threading.Event | None = None,
@@ -88,26 +92,38 @@ def stream_rewrites(
     in_flight: deque[Future[Cached[PerturbationResult] | None]] = deque()
     keys_of: dict[Future[Cached[PerturbationResult] | None], list[str]] = {}
     holder: dict[str, Future[Cached[PerturbationResult] | None]] = {}  # key → last batch
-    next_batch = 0
+    source = iter(batches)
+    ended = False
+    failed: list[Exception] = []  # the error making the next batch raised: raised in turn
 
     def top_up() -> None:
-        nonlocal next_batch
-        while next_batch < len(batches) and len(in_flight) < ahead:
+        nonlocal ended
+        while not ended and len(in_flight) < ahead:
             if stop.is_set() or (cancel is not None and cancel.is_set()):
                 return
-            requests = [it.request for it in batches[next_batch]]
+            try:
+                batch = next(source)
+            except StopIteration:
+                ended = True
+                return
+            except Exception as e:  # (scoring a chunk's originals): after the batches before
+                ended = True
+                failed.append(e)
+                return
+            requests = [it.request for it in batch]
             keys = [cached.key(r) for r in requests]
             earlier = {holder[k] for k in keys if k in holder}
             future = pool.submit(_perturb_after, cached, requests, earlier, stop)
             holder.update(dict.fromkeys(keys, future))
             keys_of[future] = keys
             in_flight.append(future)
-            next_batch += 1
 
     abandon = False
     try:
         top_up()
-        while in_flight:
+        while in_flight or failed:
+            if not in_flight:
+                raise failed.pop()
             future = in_flight.popleft()
             rewrites = future.result()
             for k in keys_of.pop(future):
