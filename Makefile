@@ -68,6 +68,7 @@ bench: install /usr/bin/chromium
 	$(BIN)/python bench/scoring.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/generation.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/scaling.py $(if $(QUICK),--sizes 100$(,)1000,)
+	$(BIN)/python bench/streaming.py $(if $(QUICK),--quick,--out bench/results/streaming_cpu.txt)
 	$(BIN)/python bench/widgets.py
 	$(BIN)/python bench/study.py $(if $(QUICK),--quick,)
 	$(BIN)/python bench/null_calibration.py $(if $(QUICK),--quick,)
