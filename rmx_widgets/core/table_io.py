@@ -61,7 +61,8 @@ class TableWriter:
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._columns: list[str] | None = None
-        self._slim: list[pd.DataFrame] = []
+        self._slim: list[pd.DataFrame] = []  # the latest batches, compacted 64 at a time
+        self._blocks: list[pd.DataFrame] = []  # into blocks, concatenated once at the end
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -77,7 +78,9 @@ class TableWriter:
             self._jsonl.write("\n")
         self._slim.append(_slim(frame))
         if len(self._slim) >= 64:  # one frame per batch costs more than its rows: compact
-            self._slim = [pd.concat(self._slim, ignore_index=True)]
+            # (the last 64 only: re-concatenating everything so far made a long run quadratic)
+            self._blocks.append(pd.concat(self._slim, ignore_index=True))
+            self._slim = []
         self.rows += len(frame)
 
     def close(self, empty_columns: Sequence[str] | None = None) -> None:
@@ -103,9 +106,12 @@ class TableWriter:
     def slim_table(self) -> pd.DataFrame:
         """Every row without its texts (plus ``original_words``): what sensitivity and
         rankings need."""
-        if not self._slim:
+        parts = self._blocks + self._slim
+        if not parts:
             return pd.DataFrame(columns=[c for c in (self._columns or []) if c not in TEXT_COLUMNS])
-        return pd.concat(self._slim, ignore_index=True)
+        whole = pd.concat(parts, ignore_index=True)
+        self._blocks, self._slim = [whole], []  # one copy kept, not the parts beside it
+        return whole
 
     def rows_for(self, comparison_ids: Sequence[str]) -> pd.DataFrame:
         """Full rows (texts included) of a few comparisons, read back from the Parquet file."""
