@@ -69,3 +69,21 @@ def test_failed_run_leaves_no_partial_table(tmp_path):
         "table.jsonl.partial",
         "report.html",
     }
+
+
+def test_a_table_of_many_batches_is_compacted_in_blocks_and_comes_back_whole(tmp_path):
+    from rmx_widgets.core.table_io import TEXT_COLUMNS, TableWriter, read_table
+
+    table = _explainer(tmp_path / "s.sqlite").explain(rmx.sample_comparisons()[:24]).table
+    writer = TableWriter(tmp_path / "out")
+    for i in range(len(table)):  # one row a batch: two blocks of 64 batches, then the rest
+        writer.write(table.iloc[i : i + 1].reset_index(drop=True))
+    writer.close()
+    assert len(table) > 2 * 64 and len(writer._blocks) == len(table) // 64
+    slim = writer.slim_table()
+    assert len(writer._blocks) == 1 and writer._slim == []  # one copy kept afterwards
+    expected = table.drop(columns=list(TEXT_COLUMNS))
+    pd.testing.assert_frame_equal(slim[expected.columns], expected)
+    back = read_table(writer.parquet_path)
+    assert back["comparison_id"].tolist() == table["comparison_id"].tolist()
+    assert back["perturbed"].tolist() == table["perturbed"].tolist()
