@@ -29,6 +29,7 @@ import { getArray, getInt, getString, makeRoot, onChanges, commit, type WidgetPr
 import { textFormatter, titleNode } from "./rewrite_table/cells";
 import { extraRanges, flatRow } from "./rewrite_table/extra_columns";
 import { filterBar } from "./rewrite_table/filter_bar";
+import { clampPageSize, pageSizeChoices } from "./rewrite_table/page_sizes";
 import { Pager, type PageResult } from "./rewrite_table/pager";
 
 Tabulator.registerModule([AjaxModule, FormatModule, InteractionModule, PageModule, ResizeColumnsModule, SelectRowModule, SortModule]);
@@ -46,7 +47,6 @@ const WIDTHS: Record<string, number> = {
   perturbed: 360,
   failure_reason: 200,
 };
-const MAX_PAGE_SIZE = 500;
 
 export function columnDefinitions(columns: Array<Partial<TableColumn>>): ColumnDefinition[] {
   return columns
@@ -79,7 +79,8 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     (format: TableFormat) => model.send({ type: "export", format }),
   );
   root.append(bar.el, count, error, gridEl, status);
-  const pageSize = Math.min(Math.max(getInt(model, "page_size", 50), 1), MAX_PAGE_SIZE);
+  const pageSize = clampPageSize(getInt(model, "page_size", 50), 50);
+  let shownSize = pageSize; // the size of the page on screen (the user may pick another)
 
   const showCount = (r: PageResult) => {
     const all = getInt(model, "n_rows");
@@ -87,7 +88,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     if (all === 0) count.textContent = getString(model, "empty");
     else if (r.total === 0) count.textContent = `No rewrite matches these filters (${fmtCount(all)} in the table): Clear filters shows them all.`;
     else {
-      const first = (r.page - 1) * pageSize + 1;
+      const first = (r.page - 1) * shownSize + 1;
       const last = Math.min(r.total, first + r.rows.length - 1);
       count.textContent = `Rows ${fmtCount(first)}–${fmtCount(last)} of ${fmtCount(r.total)} matching (${fmtCount(all)} in the table)`;
     }
@@ -116,6 +117,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     pagination: true,
     paginationMode: "remote",
     paginationSize: pageSize,
+    paginationSizeSelector: pageSizeChoices(pageSize),
     paginationButtonCount: 5,
     sortMode: "remote",
     filterMode: "remote",
@@ -124,14 +126,16 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     ajaxURL: "rmx:rewrite-table",
     ajaxRequestFunc: async (_url: string, _config: unknown, params: { page?: number; size?: number; sort?: Array<{ field: string; dir: string }> }) => {
       const asked = performance.now();
+      const size = clampPageSize(params.size, pageSize);
       const r = await pager.ask({
         page: Math.max(1, Math.trunc(params.page ?? 1)),
-        pageSize,
+        pageSize: size,
         sort: (params.sort ?? []).map((s) => ({ column: s.field, dir: s.dir === "desc" ? "desc" : "asc" })),
         search: bar.search(),
         filters: bar.filters(),
       });
       root.dataset.replyMs = (performance.now() - asked).toFixed(1); // for bench/widgets_table.py
+      shownSize = size;
       showCount(r);
       painting = true;
       const columns = getArray(model, "columns");

@@ -9,6 +9,7 @@ import type { PageReply, PageRequestMessage, TableRow } from "../src/lib/contrac
 import rewriteTable, { columnDefinitions } from "../src/rewrite_table";
 import { cellText } from "../src/rewrite_table/cells";
 import { parseBound } from "../src/rewrite_table/filter_bar";
+import { clampPageSize, pageSizeChoices } from "../src/rewrite_table/page_sizes";
 import { readReply } from "../src/rewrite_table/pager";
 import { changeSelect, click, mount, typeInto } from "./fake_model";
 import { RT_STATE, TABLE_ROW } from "./rewrite_table_fixtures";
@@ -194,5 +195,32 @@ describe("rewrite table helpers", () => {
 
   it("columnDefinitions drops malformed columns", () => {
     expect(columnDefinitions([{ field: "a", title: "A", kind: "text" }, { field: 3 as unknown as string }]).map((c) => c.field)).toEqual(["a"]);
+  });
+});
+
+describe("RewriteTable page sizes", () => {
+  it("offers page sizes up to the kernel's bound and asks for the one picked", async () => {
+    const rows = Array.from({ length: 3 }, (_, i) => ({ ...TABLE_ROW, row_id: i }));
+    const t = await mountAnswering((req) => reply(req, rows, 1000), { ...RT_STATE, page_size: 40 });
+    const select = t.el.querySelector<HTMLSelectElement>("select.tabulator-page-size");
+    expect(select).not.toBeNull();
+    expect(Array.from(select!.options).map((o) => o.value)).toEqual(["25", "40", "50", "100", "250", "500"]);
+    expect(t.requests()[0].page_size).toBe(40);
+    select!.value = "100";
+    select!.dispatchEvent(new Event("change", { bubbles: true }));
+    await t.pump();
+    const last = t.requests().at(-1)!;
+    expect(last.page_size).toBe(100);
+    expect(t.q("rmx-rt-count")!.textContent).toBe("Rows 1–3 of 1,000 matching (120 in the table)");
+  });
+
+  it("pageSizeChoices and clampPageSize keep every size within 1..500", () => {
+    expect(pageSizeChoices(50)).toEqual([25, 50, 100, 250, 500]);
+    expect(pageSizeChoices(9999)).toEqual([25, 50, 100, 250, 500]);
+    expect(pageSizeChoices(1)).toEqual([1, 25, 50, 100, 250, 500]);
+    expect(clampPageSize(1e9, 50)).toBe(500);
+    expect(clampPageSize(-3, 50)).toBe(1);
+    expect(clampPageSize("100", 50)).toBe(50);
+    expect(clampPageSize(Number.NaN, 40)).toBe(40);
   });
 });

@@ -1,5 +1,5 @@
 """The rewrite table in a real JupyterLab and Jupyter Notebook 7: sort, search, filter, page,
-select a row (the Explorer's ComparisonView follows), a filter matching nothing keeps the bar
+pick a page size, select a row (the Explorer's ComparisonView follows), a filter matching nothing keeps the bar
 and Clear filters, and a hostile rewrite stays text.
 
 Twelve comparisons (c0 … c11) × three attributes × two sides = 72 rewrites: two pages of 50.
@@ -116,6 +116,25 @@ def test_sort_search_filter_page_select_in_lab(lab: Lab, browser_page: Browser, 
     wait_for(lambda: loads() > n, 30, "page 2", page)
     assert (count.text_content() or "").startswith("Rows 51–72 of 72")
     assert rows.count() == 22
+
+    # page size: 100 a page shows all 72 rows on one page, and back to 25 gives three pages
+    sizes = table.locator("select.tabulator-page-size")
+    assert sizes.locator("option").all_text_contents() == ["25", "50", "100", "250", "500"]
+    n = loads()
+    sizes.select_option("100")
+    wait_for(lambda: loads() > n, 30, "a page of 100", page)
+    assert (count.text_content() or "").startswith("Rows 1–72 of 72") and rows.count() == 72
+    n = loads()
+    sizes.select_option("25")
+    wait_for(lambda: loads() > n, 30, "a page of 25", page)
+    assert (count.text_content() or "").startswith("Rows 1–25 of 72") and rows.count() == 25
+    n = loads()
+    table.locator('.tabulator-page[data-page="next"]').click()
+    wait_for(lambda: loads() > n, 30, "page 2 of 25", page)
+    assert (count.text_content() or "").startswith("Rows 26–50 of 72")
+    n = loads()
+    sizes.select_option("50")
+    wait_for(lambda: loads() > n and rows.count() == 50, 30, "back to 50", page)
 
     # search: one comparison's rewrites (ids are searched)
     n = loads()

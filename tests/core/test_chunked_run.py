@@ -117,6 +117,13 @@ class LivePlans(BasePerturber):
         self.rule = rmx.RulePerturber()
         self.plans: list[int] = []
         self.frames: list[int] = []
+        # frames earlier tests left alive (fixtures, caches) are not this run's
+        gc.collect()
+        self.before = {id(o) for o in gc.get_objects() if self._is_frame(o)}
+
+    @staticmethod
+    def _is_frame(o: object) -> bool:
+        return isinstance(o, pd.DataFrame) and "perturbed" in o.columns
 
     def supports(self, attribute):
         return self.rule.supports(attribute)
@@ -125,9 +132,7 @@ class LivePlans(BasePerturber):
         gc.collect()
         alive = gc.get_objects()
         self.plans.append(sum(isinstance(o, PlannedRewrite) for o in alive))
-        self.frames.append(
-            sum(isinstance(o, pd.DataFrame) and "perturbed" in o.columns for o in alive)
-        )
+        self.frames.append(sum(self._is_frame(o) and id(o) not in self.before for o in alive))
         return self.rule.perturb_batch(requests, on_result)
 
 
