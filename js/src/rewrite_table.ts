@@ -100,9 +100,15 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     row.getElement().classList.toggle("rmx-rt-selected", selected);
     row.getElement().setAttribute("aria-selected", String(selected));
   };
+  // picking the row already selected changes no selected_row: bump reselections instead,
+  // so the kernel hears it and the Explorer reopens that rewrite
+  const select = (id: number) => {
+    if (id === getInt(model, "selected_row", -1)) commit(model, { reselections: getInt(model, "reselections") + 1 });
+    else commit(model, { selected_row: id });
+  };
   const choose = (row: RowComponent) => {
     const id: unknown = row.getData().row_id;
-    if (typeof id === "number") commit(model, { selected_row: id });
+    if (typeof id === "number") select(id);
   };
 
   let painting = false;
@@ -171,7 +177,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     const id = Number(rowEl?.dataset.rowId);
     if (rowEl && Number.isInteger(id)) {
       ev.preventDefault();
-      commit(model, { selected_row: id });
+      select(id);
     }
   });
 
@@ -181,7 +187,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
   const offs = [
     onChanges(model, ["attribute_options"], () => bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")))),
     onChanges(model, ["data_version", "n_rows", "empty"], () => table.setPage(table.getPage() || 1)),
-    onChanges(model, ["selected_row"], () => table.getRows().forEach(markSelected)),
+    onChanges(model, ["selected_row", "reselections"], () => table.getRows().forEach(markSelected)),
     onChanges(model, ["export_status"], () => (status.textContent = getString(model, "export_status"))),
     onChanges(model, ["columns", "page_size"], () => table.setColumns(columnDefinitions(getArray(model, "columns")))),
     onChanges(model, ["columns"], () => bar.setExtraRanges(extraRanges(getArray(model, "columns")))),

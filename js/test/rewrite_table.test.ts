@@ -156,6 +156,18 @@ describe("RewriteTable", () => {
     expect(rows[1].classList.contains("rmx-rt-selected")).toBe(true);
     rows[0].dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
     expect(t.model.get("selected_row")).toBe(4);
+    expect(t.model.get("reselections")).toBe(0);
+  });
+
+  it("picking the row already selected bumps reselections (selected_row cannot change)", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW, { ...TABLE_ROW, row_id: 9 }], 2));
+    const rows = t.el.querySelectorAll<HTMLElement>(".tabulator-row");
+    rows[1].dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect([t.model.get("selected_row"), t.model.get("reselections")]).toEqual([9, 0]);
+    rows[1].dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect([t.model.get("selected_row"), t.model.get("reselections")]).toEqual([9, 1]);
+    rows[1].dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect([t.model.get("selected_row"), t.model.get("reselections")]).toEqual([9, 2]);
   });
 
   it("a new data_version asks for the page again; Export sends ExportTableMessage", async () => {

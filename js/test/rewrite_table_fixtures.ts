@@ -36,6 +36,7 @@ export const RT_STATE: RewriteTableState = {
   n_rows: 120,
   page_size: 50,
   selected_row: -1,
+  reselections: 0,
   data_version: 1,
   export_status: "",
   empty: "No rewrites yet: run an explanation to fill the table.",

@@ -156,6 +156,10 @@ class Explorer(w.VBox):
         #: every rewrite, paged from the kernel; a selected row opens in the ComparisonView
         self.rewrite_table = RewriteTable()
         self.rewrite_table.observe(self._table_to_view, "selected_row")
+        self.rewrite_table.observe(
+            lambda _: self._table_to_view({"new": self.rewrite_table.selected_row}),
+            "reselections",
+        )
         # a rescored hand edit joins the table at once (perturber "manual", "Made by")
         self.view.observe(lambda ch: self._show_rewrites(), "n_edits")
         self.run_button.on_click(lambda _: self.run())

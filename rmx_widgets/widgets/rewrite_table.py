@@ -171,6 +171,9 @@ class RewriteTable(anywidget.AnyWidget):
     n_rows = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(50).tag(sync=True)
     selected_row = traitlets.Int(-1).tag(sync=True)
+    #: bumped when the row already selected is picked again (a click or Enter): its value
+    #: does not change then, so this is how the Explorer hears it and reopens that rewrite
+    reselections = traitlets.Int(0).tag(sync=True)
     data_version = traitlets.Int(0).tag(sync=True)
     export_status = traitlets.Unicode("").tag(sync=True)
     empty = traitlets.Unicode(NO_ROWS_TEXT).tag(sync=True)

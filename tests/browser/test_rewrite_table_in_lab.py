@@ -1,6 +1,7 @@
 """The rewrite table in a real JupyterLab and Jupyter Notebook 7: sort, search, filter, page,
-pick a page size, select a row (the Explorer's ComparisonView follows), a filter matching nothing keeps the bar
-and Clear filters, and a hostile rewrite stays text.
+pick a page size, select a row (the Explorer's ComparisonView follows, also when the same row
+is picked again), a filter matching nothing keeps the bar and Clear filters, and a hostile
+rewrite stays text.
 
 Twelve comparisons (c0 … c11) × three attributes × two sides = 72 rewrites: two pages of 50.
 The toy RM scores -len(response) / 10; "verbosity" repeats a response (longer: its margin
@@ -183,6 +184,11 @@ def test_sort_search_filter_page_select_in_lab(lab: Lab, browser_page: Browser, 
     title = view.locator('[data-testid="rmx-comparison-id"]')
     wait_for(lambda: "c7" in (title.text_content() or ""), 30, "the detail view on c7", page)
     assert "rmx-rt-selected" in (rows.nth(0).get_attribute("class") or "")
+    # browse away in the view, then click the same (still selected) row: it opens again
+    view.locator('[data-testid="rmx-next"]').click()
+    wait_for(lambda: "c7" not in (title.text_content() or ""), 30, "the next comparison", page)
+    rows.nth(0).locator('[tabulator-field="attribute"]').click()
+    wait_for(lambda: "c7" in (title.text_content() or ""), 30, "c7 reopened", page)
     known = NOTEBOOK7_OWN_ERRORS if ui == "notebook" else ()
     errors = [
         c

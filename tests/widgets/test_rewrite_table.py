@@ -172,6 +172,12 @@ def test_explorer_table_follows_the_result_and_a_selected_row_opens_in_the_view(
     exp.rewrite_table.selected_row = int(other)
     assert exp.view.filters["attribute"] == "verbosity" and exp.view.comparison["id"] == "c2"
     assert int(other) in [r["row_id"] for r in exp.view.rows]
+    # the reader browses away, then picks the same row again: selected_row cannot change, the
+    # browser bumps reselections and the view comes back to that rewrite
+    exp.view.index = exp.view.visible_ids.index("c5")
+    assert exp.view.comparison["id"] == "c5"
+    exp.rewrite_table.reselections += 1
+    assert exp.view.comparison["id"] == "c2" and exp.rewrite_table.selected_row == int(other)
     assert exp.view.show_row(10**9) is False
 
 

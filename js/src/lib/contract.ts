@@ -209,13 +209,14 @@ export interface SummaryRow {
   split_value: string | null;
 }
 
-/** RewriteTable's traits: the columns (the fixed ones, then this table's slices and objective changes), the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
+/** RewriteTable's traits: the columns (the fixed ones, then this table's slices and objective changes), the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `reselections` (bumped when the selected row is picked again, so the Explorer reopens it), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
 export interface RewriteTableState {
   columns: TableColumn[];
   attribute_options: string[];
   n_rows: number;
   page_size: number;
   selected_row: number;
+  reselections: number;
   data_version: number;
   export_status: string;
   empty: string;
@@ -316,5 +317,5 @@ export const TRAITS = {
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
   SensitivitySummary: ["rows", "headers", "legend", "empty", "split_by"],
-  RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "data_version", "export_status", "empty"],
+  RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "reselections", "data_version", "export_status", "empty"],
 } as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

@@ -315,7 +315,8 @@ class RewriteTableState(TypedDict):
     """RewriteTable's traits: the columns (the fixed ones, then this table's slices and
     objective changes), the attributes to filter by, how many rows the
     table holds (before filters), the page size, the selected row (-1: none; the Explorer
-    opens it in the ComparisonView), `data_version` (bumped when the table changes: the
+    opens it in the ComparisonView), `reselections` (bumped when the selected row is picked
+    again, so the Explorer reopens it), `data_version` (bumped when the table changes: the
     browser asks for its page again), the last export's status line and what to say when
     the table has no rows."""
 
@@ -324,6 +325,7 @@ class RewriteTableState(TypedDict):
     n_rows: int
     page_size: int
     selected_row: int
+    reselections: int
     data_version: int
     export_status: str
     empty: str
