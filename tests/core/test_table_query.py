@@ -114,6 +114,30 @@ def test_search_is_case_insensitive_substring_over_ids_attributes_texts():
     assert _ids(index, TableQuery(search="(")) == []
 
 
+def test_search_matches_unicode_case_object_and_number_columns_like_python_lower():
+    """The Arrow search (no lower-cased copy) finds what ``str.lower() in`` finds, whatever the
+    columns' dtypes: pandas strings, plain objects, integer ids, a missing text column."""
+    texts = ["École NORMALE", "naïve Straße", None, "plain", "ÉCOLE again", "ΩMEGA greek"]
+    base = pd.DataFrame(
+        {
+            "comparison_id": [10, 11, 12, 13, 14, 15],  # integers: searched as their text
+            "attribute": ["a", "b", "c", "d", "e", "f"],
+            "perturbed": texts,
+        }
+    )
+    for perturbed in (pd.Series(texts, dtype=object), pd.Series(texts, dtype="string")):
+        index = TableIndex(base.assign(perturbed=perturbed))
+        for needle in ("école", "ÉCOLE", "STRASSE", "straße", "ωmeg", "12", "1", "e n", "Ée"):
+            expected = [
+                i
+                for i, row in base.iterrows()
+                if any(
+                    needle.lower() in str(row[c]).lower() for c in row.index if row[c] is not None
+                )
+            ]
+            assert _ids(index, TableQuery(search=needle)) == expected, needle
+
+
 def test_empty_result_and_one_row_pages():
     index = TableIndex(_table())
     empty = index.page(TableQuery(attribute="nothing"), 1, 10)
