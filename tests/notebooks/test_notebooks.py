@@ -102,6 +102,11 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times_f
         nb,
         kernel_name="python3",
         timeout=CELL_TIMEOUT,
+        # nbclient waits only 4 s (by default) for a cell's last output messages after its
+        # reply and then drops them silently: on a loaded 2-core machine a print at the end
+        # of a long cell was lost that way. Wait longer, and fail loudly if one is still late.
+        iopub_timeout=60,
+        raise_on_iopub_timeout=True,
         resources={"metadata": {"path": str(workdir)}},
     )
     start = time.perf_counter()
