@@ -61,6 +61,18 @@ def objective_html(table: pd.DataFrame, objective: str) -> str:
     )
 
 
+def _picker(description: str, first: str, css_class: str) -> w.Dropdown:
+    """A picker whose first option ("" value) means none; its options follow each table."""
+    picker = w.Dropdown(
+        options=_options(first, []),
+        value="",
+        description=description,
+        layout=w.Layout(width="auto"),
+    )
+    picker.add_class(css_class)
+    return picker
+
+
 class SummarySplit(w.VBox):
     """The pickers and the objective view; :meth:`show` is what the chart calls with each
     new sensitivity table (and the explanation table it came from, when it has one)."""
@@ -71,20 +83,8 @@ class SummarySplit(w.VBox):
         self._sens: pd.DataFrame | None = None
         self._table: pd.DataFrame | None = None
         self._null: pd.DataFrame | None = None
-        self.split_picker = w.Dropdown(
-            options=_options(NO_SPLIT, []),
-            value="",
-            description="Split by",
-            layout=w.Layout(width="auto"),
-        )
-        self.split_picker.add_class("rmx-split-picker")
-        self.objective_picker = w.Dropdown(
-            options=_options(NO_OBJECTIVE, []),
-            value="",
-            description="Objective",
-            layout=w.Layout(width="auto"),
-        )
-        self.objective_picker.add_class("rmx-objective-picker")
+        self.split_picker = _picker("Split by", NO_SPLIT, "rmx-split-picker")
+        self.objective_picker = _picker("Objective", NO_OBJECTIVE, "rmx-objective-picker")
         #: the chosen objective's mean change per attribute and direction (empty: none chosen)
         self.objective_view = w.HTML(layout=w.Layout(display="none"))
         self.objective_view.add_class("rmx-objective-view")
