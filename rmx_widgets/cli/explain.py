@@ -134,7 +134,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
         run_attrs = attributes if attributes is not None else DEFAULT_ATTRIBUTES
         check_known(expectations, [a.name for a in run_attrs])
     options.check_null(args)
-    rm = reward_model_from_spec(args.rm, **options.rm_options(args))
+    if engine == "local":
+        rm = reward_model_from_spec(args.rm, **options.rm_options(args))
+    else:  # built on the scoring actors only: the driver never loads the weights
+        rm = engine.remote_reward_model(args.rm, options.rm_options(args))
     perturber = perturber_from_spec(args.perturber, **options.perturber_options(args))
     null = options.null_perturber(args, perturber)
     judge = options.judge(args)

@@ -352,3 +352,94 @@ def test_cli_engine_ray_writes_the_local_table(cluster, tmp_path):
     local = pd.read_parquet(tmp_path / "local" / "table.parquet")
     _same(pd.read_parquet(tmp_path / "ray" / "table.parquet"), local)
     assert len(local) > 0
+
+
+def _refuse_driver_loads(monkeypatch):
+    """Loading an HF model in this (the driver's) process fails the test; the actors are
+    other processes and load as usual."""
+    from rmx_widgets.core.reward_models.hf.loading import ModelSource
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver loaded the reward model")
+
+    monkeypatch.setattr(ModelSource, "load", refuse)
+
+
+def test_remote_reward_model_is_never_loaded_by_the_driver(
+    cluster, tmp_path, tiny_decoder_rm, monkeypatch
+):
+    from rmx_widgets.core.specs import reward_model_from_spec
+
+    spec = f"hf:{tiny_decoder_rm}"
+    comps = _comps(4)
+    in_process = reward_model_from_spec(spec, device="cpu")
+    local = _local(comps, tmp_path, rm=in_process)
+    _refuse_driver_loads(monkeypatch)
+    engine = RayEngine(workers=2)
+    try:
+        rm = engine.remote_reward_model(spec, {"device": "cpu"})
+        assert rm.identity == in_process.identity  # the actors' copy names the same key
+        assert rm.pool.recipe.identity == in_process.identity  # replacements held to it
+        ex = rmx.Explainer(
+            rm,
+            RulePerturber(),
+            attributes=ATTRS,
+            store=tmp_path / "ray.sqlite",
+            batch_size=2,
+            progress=False,
+            engine=engine,
+        )
+        assert ex.rm is rm and len(engine.pools) == 2  # no second scoring pool
+        got = ex.explain(comps)
+    finally:
+        engine.close()
+    _same(got.table, local.table, check_exact=False, rtol=1e-5, atol=1e-5)
+    assert (got.table["outcome"] == local.table["outcome"]).all()
+    assert Store(tmp_path / "ray.sqlite").counts() == Store(tmp_path / "local.sqlite").counts()
+
+
+def test_cli_engine_ray_loads_the_rm_on_the_actors_only(
+    cluster, tmp_path, tiny_decoder_rm, monkeypatch
+):
+    from pathlib import Path
+
+    from rmx_widgets.cli import main
+
+    data = Path(__file__).parents[1] / "robustness" / "bad_inputs" / "data" / "valid_pairs.jsonl"
+    base = ["explain", "--data", str(data), "--rm", f"hf:{tiny_decoder_rm}", "--no-report"]
+    base += ["--attributes", ",".join(ATTRS), "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "local")]) == 0
+    _refuse_driver_loads(monkeypatch)
+    assert main([*base, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
+    local = pd.read_parquet(tmp_path / "local" / "table.parquet")
+    got = pd.read_parquet(tmp_path / "ray" / "table.parquet")
+    _same(got, local, check_exact=False, rtol=1e-5, atol=1e-5)
+    assert len(local) > 0
+
+
+class PidIdentity(BaseRewardModel):
+    """An RM whose identity differs in every process: two workers disagree."""
+
+    @property
+    def identity(self):
+        import os
+
+        return f"pid-rm:{os.getpid()}"
+
+    def score(self, prompts, responses):
+        return [0.0] * len(responses)
+
+
+def test_workers_with_different_identities_are_refused(cluster):
+    from rmx_widgets.core.engines import EngineError, Recipe
+    from rmx_widgets.core.engines.ray_pool import ActorPool
+
+    with pytest.raises(EngineError, match="different identities"):
+        ActorPool(Recipe("rm", None, obj=PidIdentity()), 2, {"num_cpus": 0})
+    pool = ActorPool(Recipe("rm", None, obj=PidIdentity()), 1, {"num_cpus": 0})
+    try:  # one worker: its identity is adopted, so a replacement must match it (it cannot)
+        adopted = pool.recipe.identity
+        assert adopted is not None and adopted.startswith("pid-rm:")
+        assert pool.describe().identity == adopted
+    finally:
+        pool.close()

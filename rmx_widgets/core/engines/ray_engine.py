@@ -22,6 +22,11 @@ needs shards merged after the fact and gives no single point to claim and store.
   handed to the driver's cache as the chunk finishes (``streams_results``), so they are
   stored before the rest of the batch; the pipeline keeps the next batches' rewrites in
   flight while the RM scores (``ConcurrentBatches``: the actors are separate processes).
+- The driver need not load the RM at all: ``RayEngine.remote_reward_model(spec)`` builds it on
+  the scoring actors only and takes their identity (a 16 GB checkpoint is read by the GPU
+  nodes, not by a driver that may have neither the memory nor the GPU, and the identity is the
+  dtype the actors score in: bfloat16 on a GPU actor where the driver's CPU copy would say
+  float32, so the keys follow the numbers). ``rmx explain --engine ray`` does this.
 - A killed actor loses only its chunk in flight (``ActorPool``: retried on a replacement).
   A killed driver loses only what was not stored; its actors go with it (Ray ends actors whose
   owner died) and a rerun, on any engine, resumes from the store.
@@ -35,7 +40,7 @@ from typing import Any
 
 from rmx_widgets.core.attributes import Attribute
 from rmx_widgets.core.data import Prompt
-from rmx_widgets.core.engines.ray_pool import ActorPool, split
+from rmx_widgets.core.engines.ray_pool import ActorPool, ModelDescription, split
 from rmx_widgets.core.engines.recipe import EngineError, Recipe
 from rmx_widgets.core.perturbers.base import (
     BasePerturber,
@@ -53,6 +58,9 @@ from rmx_widgets.core.reward_models.base import (
 )
 
 RAY_MISSING = "engine 'ray' needs Ray, which is not installed: pip install 'rmx-widgets[ray]'"
+PAIRWISE_REFUSED = (
+    "engine 'ray' runs scalar reward models; run a pairwise judge with the default engine."
+)
 
 
 def import_ray() -> Any:
@@ -114,24 +122,50 @@ class RayEngine:
         self, rm: RewardModel, perturber: Perturber
     ) -> tuple[RayRewardModel, RayPerturber]:
         """Stand-ins for the driver's ``rm`` and ``perturber`` whose calls run on Ray actors
-        (started here, each building its model once)."""
-        if isinstance(rm, PairwiseJudge):
-            raise EngineError(
-                "engine 'ray' runs scalar reward models; run a pairwise judge with the "
-                "default engine."
-            )
+        (started here, each building its model once); an ``rm`` from this engine's
+        :meth:`remote_reward_model` is used as it is."""
+        remote_rm = rm if isinstance(rm, RayRewardModel) and rm.pool in self.pools else None
+        if remote_rm is None:
+            if isinstance(rm, PairwiseJudge):
+                raise EngineError(PAIRWISE_REFUSED)
+            self._connect()
+            n_rm, rm_resources, _ = self._layout()
+            rm_recipe = Recipe.of("rm", rm, self.rm_spec, self.rm_options)
+            remote_rm = self._remote_rm(rm, self._pool(rm_recipe, n_rm, rm_resources))
         self._connect()
-        n_rm, rm_resources, n_perturb = self._layout()
-        rm_recipe = Recipe.of("rm", rm, self.rm_spec, self.rm_options)
-        scorers = self._pool(rm_recipe, n_rm, rm_resources)
         p_recipe = Recipe.of("perturber", perturber, self.perturber_spec, self.perturber_options)
-        rewriters = self._pool(p_recipe, n_perturb, {"num_cpus": self.perturber_cpus})
-        remote_rm = (
-            RayMultiObjectiveRewardModel(rm, scorers)
-            if isinstance(rm, MultiObjectiveRewardModel)
-            else RayRewardModel(rm, scorers)
-        )
+        rewriters = self._pool(p_recipe, self._layout()[2], {"num_cpus": self.perturber_cpus})
         return remote_rm, RayPerturber(perturber, rewriters)
+
+    def remote_reward_model(
+        self, spec: str, options: Mapping[str, Any] | None = None
+    ) -> RayRewardModel:
+        """The RM ``spec`` names (``core.specs``, with its keyword ``options``), built on the
+        scoring actors only: the driver never loads it. Its identity (the cache key) is the
+        actors' copy's, e.g. ``hf:/models/rm:bfloat16`` on GPU actors; pass ``dtype=`` in
+        ``options`` to pin it (a study begun in float32 on a laptop resumes on GPUs only
+        under ``dtype="fp32"``). Pass the result to ``Explainer(rm, …, engine=self)``."""
+        self._connect()
+        n_rm, rm_resources, _ = self._layout()
+        pool = self._pool(
+            Recipe("rm", None, spec=spec, options=dict(options or {})), n_rm, rm_resources
+        )
+        description = pool.describe()
+        if description.pairwise:
+            pool.close()
+            self.pools.remove(pool)
+            raise EngineError(PAIRWISE_REFUSED)
+        return self._remote_rm(description, pool)
+
+    @staticmethod
+    def _remote_rm(local: RewardModel | ModelDescription, pool: ActorPool) -> RayRewardModel:
+        if isinstance(local, ModelDescription):
+            if local.objectives is not None:
+                return RayMultiObjectiveRewardModel(local, pool)
+            return RayRewardModel(local, pool)
+        if isinstance(local, MultiObjectiveRewardModel):
+            return RayMultiObjectiveRewardModel(local, pool)
+        return RayRewardModel(local, pool)
 
     def _pool(self, recipe: Recipe, size: int, resources: dict[str, float]) -> ActorPool:
         pool = ActorPool(recipe, size, resources, self.max_retries)
@@ -146,9 +180,10 @@ class RayEngine:
 
 
 class RayRewardModel(BaseRewardModel):
-    """The driver's RM (``local``: its identity, availability) scoring on ``pool``'s actors."""
+    """The driver's RM (``local``: its identity, availability; a ``ModelDescription`` when the
+    driver has no copy) scoring on ``pool``'s actors."""
 
-    def __init__(self, local: RewardModel, pool: ActorPool) -> None:
+    def __init__(self, local: RewardModel | ModelDescription, pool: ActorPool) -> None:
         self.local, self.pool = local, pool
         self.identity = local.identity
         self.last_truncated: Sequence[int] = []
@@ -188,9 +223,11 @@ class RayMultiObjectiveRewardModel(RayRewardModel):
     """``RayRewardModel`` of a multi-objective RM: it declares the local one's objectives, and
     ``score_objectives`` runs on the actors (one pass for every objective, as in-process)."""
 
-    def __init__(self, local: MultiObjectiveRewardModel, pool: ActorPool) -> None:
+    def __init__(
+        self, local: MultiObjectiveRewardModel | ModelDescription, pool: ActorPool
+    ) -> None:
         super().__init__(local, pool)  # type: ignore[arg-type]
-        self.objectives: tuple[str, ...] = tuple(local.objectives)
+        self.objectives: tuple[str, ...] = tuple(local.objectives or ())
 
     def score_objectives(
         self, prompts: Sequence[Prompt], responses: Sequence[str]

@@ -14,11 +14,31 @@ Actors compute; they never write to the store. The driver stores what they retur
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rmx_widgets.core.engines.recipe import EngineError, Recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDescription:
+    """A worker's model as the driver sees it without loading it: its ``identity`` (the cache
+    key), ``summary`` (its repr), ``why_unavailable()``, its ``objectives`` (a
+    multi-objective RM; else ``None``) and whether it is a pairwise judge."""
+
+    identity: str
+    summary: str
+    unavailable: str | None
+    objectives: tuple[str, ...] | None
+    pairwise: bool
+
+    def why_unavailable(self) -> str | None:
+        return self.unavailable
+
+    def __repr__(self) -> str:
+        return self.summary
 
 
 class ModelWorker:
@@ -29,6 +49,23 @@ class ModelWorker:
 
     def ready(self) -> str:
         return str(self.model.identity)
+
+    def describe(self) -> ModelDescription:
+        """What the driver needs of a model it never loads (``RayEngine.remote_reward_model``)."""
+        from rmx_widgets.core.reward_models.base import MultiObjectiveRewardModel, PairwiseJudge
+
+        objectives = (
+            tuple(str(o) for o in self.model.objectives)
+            if isinstance(self.model, MultiObjectiveRewardModel)
+            else None
+        )
+        return ModelDescription(
+            identity=str(self.model.identity),
+            summary=repr(self.model),
+            unavailable=self.model.why_unavailable(),
+            objectives=objectives,
+            pairwise=isinstance(self.model, PairwiseJudge),
+        )
 
     def score(self, prompts: list[Any], responses: list[str]) -> tuple[list[float], list[int]]:
         """Raw rewards and the indices the RM truncated (the driver checks the rewards)."""
@@ -81,13 +118,33 @@ class ActorPool:
         return actor
 
     def _wait_ready(self, actors: list[Any]) -> None:
-        """Every actor built its model (a wrong identity or a load error is raised here)."""
+        """Every actor built its model (a wrong identity or a load error is raised here). A
+        recipe without an identity adopts the actors' one, which must be the same on every
+        actor (each computes under it), and holds replacements to it from then on."""
         ray = self._ray
         try:
-            ray.get([a.ready.remote() for a in actors])
+            identities = ray.get([a.ready.remote() for a in actors])
         except ray.exceptions.RayActorError as e:  # its __init__ raised: the model's error
             cause = getattr(e, "creation_task_error", None) or e
             raise EngineError(f"a Ray worker could not build its model: {cause}") from None
+        if len(set(identities)) > 1:
+            self.close()
+            raise EngineError(
+                f"the Ray workers built {self.recipe.role}s with different identities "
+                f"({', '.join(sorted(set(identities)))}): their results would be stored "
+                "under different keys. Make the same model (path, weights, code) available "
+                "on every node."
+            )
+        if self.recipe.identity is None and identities:
+            self.recipe = dataclasses.replace(self.recipe, identity=identities[0])
+
+    def describe(self) -> ModelDescription:
+        """The model as the first live actor built it (every actor's has its identity)."""
+        with self._lock:
+            if not self.actors:
+                raise EngineError("every Ray worker of this run is gone.")
+            actor = self.actors[0]
+        return self._ray.get(actor.describe.remote())
 
     def _pick(self) -> Any:
         with self._lock:

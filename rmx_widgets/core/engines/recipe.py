@@ -14,6 +14,9 @@ Either way the worker's copy must have the driver's ``identity``: the identity i
 cache key, and the driver stores the workers' results under the keys of its own copy. A worker
 whose copy differs (another checkpoint at the same path on that node, a changed function) is
 refused with ``EngineError`` before it computes anything, so no result lands under the wrong key.
+A recipe without an identity (``identity=None``: the driver has no copy, see
+``RayEngine.remote_reward_model``) takes the first worker's, and ``ActorPool`` holds every
+other worker, and every replacement, to it.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ class EngineError(RMXError):
 @dataclass(frozen=True)
 class Recipe:
     """How to build one model on a worker: ``spec`` with ``options`` or a pickled ``obj``;
-    ``identity`` is the driver's copy's, checked against what the worker built."""
+    ``identity`` is the driver's copy's, checked against what the worker built (``None``:
+    not known yet, the first worker's is adopted)."""
 
     role: Role
-    identity: str
+    identity: str | None
     spec: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     obj: Any = None
@@ -72,7 +76,7 @@ class Recipe:
 
             built = perturber_from_spec(self.spec, **self.options)
         built = as_reward_model(built) if self.role == "rm" else as_perturber(built)
-        if built.identity != self.identity:
+        if self.identity is not None and built.identity != self.identity:
             raise EngineError(
                 f"a worker built the {self.role} {built.identity!r}, but the driver's is "
                 f"{self.identity!r}: its results would be stored under another key. Make the "
