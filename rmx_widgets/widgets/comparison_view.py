@@ -167,7 +167,7 @@ class ComparisonView(anywidget.AnyWidget):
         with self.hold_sync():
             if row_id not in self._matching().index:
                 row = self._table.loc[row_id]
-                f = {**_NO_FILTER, **self.filters}
+                f = Filters(**{**_NO_FILTER, **self.filters})
                 self.filters = Filters(
                     attribute=f["attribute"] if row["attribute"] == f["attribute"] else "",
                     side=f["side"] if row["side"] == f["side"] else "all",

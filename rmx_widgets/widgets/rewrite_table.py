@@ -35,6 +35,7 @@ import anywidget
 import ipywidgets as w
 import pandas as pd
 import traitlets
+from traitlets import TraitType
 
 from rmx_widgets.core import objectives, slices
 from rmx_widgets.core.errors import RMXError
@@ -188,7 +189,10 @@ class RewriteTable(anywidget.AnyWidget):
     empty = traitlets.Unicode(NO_ROWS_TEXT).tag(sync=True)
     #: the filter bar's Attribute ("" every one) and Side ("all", "chosen", "rejected"),
     #: synced both ways: what the Explorer links to the chart and the ComparisonView
-    linked_filters: traitlets.Dict[str, Any] = traitlets.Dict(dict(NO_LINKED_FILTER)).tag(sync=True)
+    linked_filters = cast(
+        "TraitType[LinkedFilters, LinkedFilters]",
+        traitlets.Dict(default_value=dict(NO_LINKED_FILTER)).tag(sync=True),
+    )
 
     def __init__(
         self,
