@@ -4,7 +4,9 @@
  * Tabulator runs in its remote mode (pagination, sort and filter all "remote") with no URL:
  * its ajaxRequestFunc asks the kernel for the page through an anywidget custom message
  * (rewrite_table/pager.ts), so only one page of rows is ever in the browser. The filter bar
- * (rewrite_table/filter_bar.ts) sits outside the grid and never disappears. Repaint cost is kept
+ * (rewrite_table/filter_bar.ts) sits outside the grid and never disappears; its Attribute and
+ * Side are the `linked_filters` trait both ways (the reader's change is committed, the kernel's
+ * is shown and page 1 asked for again: the Explorer links them to the chart and the detail view). Repaint cost is kept
  * flat: fixed column widths and row height (no measuring of cell text), the basic renderer for
  * a page of at most a few hundred rows, and a new page replaces the rows in place
  * (Tabulator's setPage, not a rebuilt table).
@@ -25,10 +27,10 @@ import {
 } from "tabulator-tables";
 import type { RewriteTableState, TableColumn, TableFormat } from "./lib/contract";
 import { h } from "./lib/dom";
-import { getArray, getInt, getString, makeRoot, onChanges, commit, type WidgetProps } from "./lib/model";
+import { getArray, getInt, getObject, getString, makeRoot, onChanges, commit, type WidgetProps } from "./lib/model";
 import { textFormatter, titleNode } from "./rewrite_table/cells";
 import { extraRanges, flatRow } from "./rewrite_table/extra_columns";
-import { filterBar } from "./rewrite_table/filter_bar";
+import { filterBar, readLinked } from "./rewrite_table/filter_bar";
 import { clampPageSize, pageSizeChoices } from "./rewrite_table/page_sizes";
 import { Pager, type PageResult } from "./rewrite_table/pager";
 
@@ -77,7 +79,13 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
   const bar = filterBar(
     () => table && table.setPage(1),
     (format: TableFormat) => model.send({ type: "export", format }),
+    (linked) => commit(model, { linked_filters: linked }),
   );
+  // the first page request reads the bar: the kernel's options and linked filters first
+  const attributeOptions = () => getArray(model, "attribute_options").map((x) => String(x ?? ""));
+  const kernelLinked = () => readLinked(getObject(model, "linked_filters"));
+  bar.setAttributes(attributeOptions());
+  bar.setLinked(kernelLinked());
   root.append(bar.el, count, error, gridEl, status);
   const pageSize = clampPageSize(getInt(model, "page_size", 50), 50);
   let shownSize = pageSize; // the size of the page on screen (the user may pick another)
@@ -181,11 +189,15 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     }
   });
 
-  bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")));
   bar.setExtraRanges(extraRanges(getArray(model, "columns")));
   status.textContent = getString(model, "export_status");
   const offs = [
-    onChanges(model, ["attribute_options"], () => bar.setAttributes(getArray(model, "attribute_options").map((x) => String(x ?? "")))),
+    onChanges(model, ["attribute_options"], () => bar.setAttributes(attributeOptions())),
+    // set by the kernel (the Explorer: a clicked bar, the detail view's filters): shown, and
+    // page 1 of what it keeps asked for; the reader's own change arrives here unchanged
+    onChanges(model, ["linked_filters"], () => {
+      if (bar.setLinked(kernelLinked())) table.setPage(1);
+    }),
     onChanges(model, ["data_version", "n_rows", "empty"], () => table.setPage(table.getPage() || 1)),
     onChanges(model, ["selected_row", "reselections"], () => table.getRows().forEach(markSelected)),
     onChanges(model, ["export_status"], () => (status.textContent = getString(model, "export_status"))),

@@ -2,7 +2,8 @@
  * RewriteTable in jsdom: Tabulator asks the (fake) kernel for pages through PageRequestMessages,
  * replies fill the grid as text, sort / search / filters travel in the next request, a filter
  * that matches nothing keeps the filter bar and Clear filters, selecting a row syncs
- * selected_row, Export sends ExportTableMessage, and hostile cell text stays text.
+ * selected_row, Export sends ExportTableMessage, hostile cell text stays text, and the
+ * Attribute and Side controls are the linked_filters trait both ways.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PageReply, PageRequestMessage, TableRow } from "../src/lib/contract";
@@ -185,6 +186,70 @@ describe("RewriteTable", () => {
   it("an empty table says why", async () => {
     const t = await mountAnswering((req) => reply(req, [], 0), { ...RT_STATE, n_rows: 0 });
     expect(t.q("rmx-rt-count")!.textContent).toBe(RT_STATE.empty);
+  });
+});
+
+describe("RewriteTable linked filters (Attribute and Side)", () => {
+  const attribute = (t: { q: (id: string) => HTMLElement | null }) => t.q("rmx-rt-attribute") as HTMLSelectElement;
+  const side = (t: { q: (id: string) => HTMLElement | null }) => t.q("rmx-rt-side") as HTMLSelectElement;
+  const linkedSaves = (t: { model: { saved: Array<Record<string, unknown>> } }) => t.model.saved.filter((s) => "linked_filters" in s);
+
+  it("the kernel's value is on the controls and in the first request", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1), { ...RT_STATE, linked_filters: { attribute: "clarity", side: "rejected" } });
+    expect([attribute(t).value, side(t).value]).toEqual(["clarity", "rejected"]);
+    expect(t.requests()[0].filters).toMatchObject({ attribute: "clarity", side: "rejected" });
+    expect(linkedSaves(t)).toEqual([]); // shown, not written back
+  });
+
+  it("a kernel change sets the controls and asks for page 1 of what it keeps, once", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 120));
+    click(t.el.querySelector('.tabulator-page[data-page="next"]'));
+    await t.pump();
+    expect(t.requests().at(-1)!.page).toBe(2);
+    const before = t.requests().length;
+    t.model.pythonSet("linked_filters", { attribute: "verbosity", side: "chosen" });
+    await t.pump();
+    expect([attribute(t).value, side(t).value]).toEqual(["verbosity", "chosen"]);
+    expect(t.requests().length).toBe(before + 1);
+    expect(t.requests().at(-1)).toMatchObject({ page: 1, filters: { attribute: "verbosity", side: "chosen", outcome: "all" } });
+    expect(linkedSaves(t)).toEqual([]);
+    // the same value again (an echo) changes nothing and asks for nothing
+    t.model.pythonSet("linked_filters", { attribute: "verbosity", side: "chosen" });
+    await t.pump();
+    expect(t.requests().length).toBe(before + 1);
+  });
+
+  it("an attribute the options do not list yet is shown as its own option, then kept", async () => {
+    const t = await mountAnswering((req) => reply(req, [], 0), { ...RT_STATE, attribute_options: [] });
+    t.model.pythonSet("linked_filters", { attribute: "tone", side: "all" });
+    await t.pump();
+    expect(attribute(t).value).toBe("tone");
+    expect(Array.from(attribute(t).options).map((o) => o.value)).toEqual(["", "tone"]);
+    t.model.pythonSet("attribute_options", ["verbosity", "tone"]);
+    expect(Array.from(attribute(t).options).map((o) => o.value)).toEqual(["", "verbosity", "tone"]);
+    expect(attribute(t).value).toBe("tone");
+    t.model.pythonSet("linked_filters", { attribute: "<b>x</b>", side: "sideways" }); // hostile: text, "all"
+    await t.pump();
+    expect(attribute(t).value).toBe("<b>x</b>");
+    expect(side(t).value).toBe("all");
+    expect(attribute(t).querySelector("b")).toBeNull();
+  });
+
+  it("the reader's change is written to the trait in one save; Clear filters writes the cleared value", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1));
+    changeSelect(attribute(t), "clarity");
+    expect(t.model.get("linked_filters")).toEqual({ attribute: "clarity", side: "all" });
+    changeSelect(side(t), "rejected");
+    expect(t.model.get("linked_filters")).toEqual({ attribute: "clarity", side: "rejected" });
+    await t.pump();
+    expect(t.requests().at(-1)!.filters).toMatchObject({ attribute: "clarity", side: "rejected" });
+    changeSelect(t.q("rmx-rt-outcome"), "SF"); // not linked: travels only in the request
+    expect(linkedSaves(t)).toHaveLength(2);
+    click(t.q("rmx-rt-clear"));
+    expect(t.model.get("linked_filters")).toEqual({ attribute: "", side: "all" });
+    expect(linkedSaves(t)).toHaveLength(3);
+    click(t.q("rmx-rt-clear")); // nothing linked to clear: nothing written
+    expect(linkedSaves(t)).toHaveLength(3);
   });
 });
 

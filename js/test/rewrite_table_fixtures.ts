@@ -40,5 +40,6 @@ export const RT_STATE: RewriteTableState = {
   data_version: 1,
   export_status: "",
   empty: "No rewrites yet: run an explanation to fill the table.",
+  linked_filters: { attribute: "", side: "all" },
 };
 

@@ -158,13 +158,21 @@ class ComparisonView(anywidget.AnyWidget):
 
     def show_row(self, row_id: int) -> bool:
         """Bring table row ``row_id`` on screen: its comparison and the page that holds it
-        (the rewrite table's selection lands here). Filters that would hide the row are
-        cleared first; ``False`` when the table has no such row."""
+        (the rewrite table's selection lands here). The filters that would hide the row are
+        cleared first, only those (the Explorer links Attribute and Side to the chart and the
+        table: clearing them all would undo the reader's choice there); ``False`` when the
+        table has no such row."""
         if row_id not in self._table.index:
             return False
         with self.hold_sync():
             if row_id not in self._matching().index:
-                self.clear_filters()
+                row = self._table.loc[row_id]
+                f = Filters(**{**_NO_FILTER, **self.filters})
+                self.filters = Filters(
+                    attribute=f["attribute"] if row["attribute"] == f["attribute"] else "",
+                    side=f["side"] if row["side"] == f["side"] else "all",
+                    outcome=f["outcome"] if row["outcome"] == f["outcome"] else "all",
+                )
             cid = self._table.at[row_id, "comparison_id"]
             if cid not in self._visible:
                 return False

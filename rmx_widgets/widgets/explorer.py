@@ -3,9 +3,12 @@
 The run happens on a worker thread so the notebook stays usable; each batch that lands is
 already in the store, then updates the progress bar, the chart and the ComparisonView (redraws
 are throttled so a fast perturber does not flood the browser). The chart (with its metric switch
-and the per-attribute summary) and the ComparisonView sit side by side in a responsive grid,
-linked both ways; ``table_slot`` under the ComparisonView holds ``rewrite_table`` (every rewrite,
-paged from the kernel; a selected row opens in the ComparisonView).
+and the per-attribute summary) and the ComparisonView sit side by side in a responsive grid;
+``table_slot`` under the ComparisonView holds ``rewrite_table`` (every rewrite, paged from the
+kernel; a selected row opens in the ComparisonView). The three are linked, every link two-way:
+a clicked bar, the view's Attribute and Side filters and the table's (``linked_filters``) are
+one (attribute, side) choice, and a change made in any of them is made in the other two
+(``_link``), once, with no echo back.
 Cancel stops after the current batch and keeps everything that landed. Errors are shown inside
 the widget with their message.
 
@@ -38,7 +41,7 @@ from rmx_widgets.core.reward_models.base import PairwiseJudge
 from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
-from rmx_widgets.widgets.contract import Filters, SideFilter
+from rmx_widgets.widgets.contract import Filters, LinkedFilters, SideFilter
 from rmx_widgets.widgets.rewrite_table import RewriteTable
 from rmx_widgets.widgets.sensitivity_chart import SensitivityChart
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
@@ -150,11 +153,13 @@ class Explorer(w.VBox):
         )
         self.view.no_run_text = NO_RUN_TEXT
         self.view.set_data(self.comparisons, None)
-        # two-way: a click sets the Attribute and Side filters, a filter highlights the bar
-        self.chart.observe(self._chart_to_filters, ["selected", "selected_direction"])
-        self.view.observe(self._filters_to_chart, "filters")
         #: every rewrite, paged from the kernel; a selected row opens in the ComparisonView
         self.rewrite_table = RewriteTable()
+        # linked three ways, each two-way: a click sets the view's and the table's Attribute
+        # and Side filters, either's filters highlight the bar and set the other's
+        self.chart.observe(self._chart_to_filters, ["selected", "selected_direction"])
+        self.view.observe(self._filters_to_chart, "filters")
+        self.rewrite_table.observe(self._table_filters_to_others, "linked_filters")
         self.rewrite_table.observe(self._table_to_view, "selected_row")
         self.rewrite_table.observe(
             lambda _: self._table_to_view({"new": self.rewrite_table.selected_row}),
@@ -349,15 +354,11 @@ class Explorer(w.VBox):
     def _chart_to_filters(self, change=None) -> None:
         """A clicked bar shows its rewrites: the attribute, and the side its direction rewrote
         (worse: the chosen response, better: the rejected one); no selection clears both."""
-        if self._syncing:  # the chart is following the filters: nothing to send back
-            return
         attribute = self.chart.selected
         side: SideFilter = "all"
         if attribute:
             side = SIDE_OF_DIRECTION.get(self.chart.selected_direction, "all")
-        filters = Filters(**{**self.view.filters, "attribute": attribute, "side": side})
-        if filters != self.view.filters:
-            self.view.filters = filters
+        self._link(attribute, side, "chart")
 
     def _table_to_view(self, change) -> None:
         """A row selected in the rewrite table opens in the ComparisonView (its comparison,
@@ -370,11 +371,36 @@ class Explorer(w.VBox):
             self.view.index = self.view.visible_ids.index(shown.at[row, "comparison_id"])
 
     def _filters_to_chart(self, change) -> None:
+        """The view's Attribute and Side filters highlight the bar and filter the table."""
         f = change["new"]
-        side = f.get("side", "all")
+        self._link(f.get("attribute", ""), f.get("side", "all"), "view")
+
+    def _table_filters_to_others(self, change) -> None:
+        """The table's Attribute and Side (its filter bar) highlight the bar and filter the
+        view."""
+        f = change["new"]
+        self._link(f["attribute"], f["side"], "table")
+
+    def _link(self, attribute: str, side: SideFilter, source: str) -> None:
+        """Make the chart's bar, the view's filters and the table's filters show (attribute,
+        side), leaving ``source`` (which already does) alone. The writes below fire the same
+        observers again: ``_syncing`` turns those away, so a change travels once and never
+        comes back to where it started (each write is also skipped when it changes nothing).
+        The chart has no bar for a side without an attribute: it is cleared then, the view and
+        the table keep the side."""
+        if self._syncing:
+            return
         self._syncing = True
         try:
-            self.chart.select(f.get("attribute", ""), DIRECTION_OF_SIDE.get(side, ""))
+            if source != "chart":
+                self.chart.select(attribute, DIRECTION_OF_SIDE.get(side, ""))
+            if source != "view":
+                filters = Filters(**{**self.view.filters, "attribute": attribute, "side": side})
+                if filters != self.view.filters:
+                    self.view.filters = filters
+            linked = LinkedFilters(attribute=attribute, side=side)
+            if source != "table" and linked != self.rewrite_table.linked_filters:
+                self.rewrite_table.linked_filters = linked
         finally:
             self._syncing = False
 

@@ -13,6 +13,11 @@ source, human label; ``core.slices``) and each ``objective.<name>.delta`` of a m
 RM (``core.objectives``), sortable, searchable (text) or range-filterable (numbers) and
 exported like the rest; ``columns`` lists them per table.
 
+``linked_filters`` is the filter bar's Attribute and Side, synced both ways: set from Python, the
+bar shows it and asks for page 1 again (and :meth:`filtered` and Export follow at once); picked in
+the bar, it lands here, where the Explorer links it to the chart's bar and the ComparisonView's
+filters. The bar's other filters, its search and the sort travel only in page requests.
+
 Selecting a row sets ``selected_row`` (the Explorer opens that rewrite in its ComparisonView);
 :meth:`export` writes the filtered slice to CSV or Parquet and the Export buttons write it under
 ``export_dir`` with the next free name, so no earlier export is overwritten.
@@ -20,6 +25,7 @@ Selecting a row sets ``selected_row`` (the Explorer opens that rewrite in its Co
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import traceback
 from pathlib import Path
@@ -29,11 +35,14 @@ import anywidget
 import ipywidgets as w
 import pandas as pd
 import traitlets
+from traitlets import TraitType
 
 from rmx_widgets.core import objectives, slices
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.table_query import (
     COLUMNS,
+    MAX_ATTRIBUTE_CHARS,
+    SIDES,
     ColumnKind,
     Page,
     QueryError,
@@ -48,7 +57,7 @@ from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
 from rmx_widgets.widgets._convert import clean, ordered_unique
 from rmx_widgets.widgets.annotator_export import free_export_path
-from rmx_widgets.widgets.contract import PageReply, TableColumn, TableRow
+from rmx_widgets.widgets.contract import LinkedFilters, PageReply, TableColumn, TableRow
 
 #: a cell shows at most this many characters of a rewrite (the detail view shows it whole)
 MAX_CELL_CHARS = 240
@@ -70,6 +79,7 @@ TITLES = {
     "failure_reason": "Failure",
 }
 NO_ROWS_TEXT = "No rewrites yet: run an explanation to fill the table."
+NO_LINKED_FILTER = LinkedFilters(attribute="", side="all")
 
 
 def column_title(column: str) -> str:
@@ -177,6 +187,12 @@ class RewriteTable(anywidget.AnyWidget):
     data_version = traitlets.Int(0).tag(sync=True)
     export_status = traitlets.Unicode("").tag(sync=True)
     empty = traitlets.Unicode(NO_ROWS_TEXT).tag(sync=True)
+    #: the filter bar's Attribute ("" every one) and Side ("all", "chosen", "rejected"),
+    #: synced both ways: what the Explorer links to the chart and the ComparisonView
+    linked_filters = cast(
+        "TraitType[LinkedFilters, LinkedFilters]",
+        traitlets.Dict(default_value=dict(NO_LINKED_FILTER)).tag(sync=True),
+    )
 
     def __init__(
         self,
@@ -191,14 +207,44 @@ class RewriteTable(anywidget.AnyWidget):
         # Explorer's table_slot) the grid's fixed column widths would otherwise set the
         # widget's minimum width and push it out of the column; the grid scrolls sideways
         kwargs.setdefault("layout", w.Layout(width="100%", min_width="0"))
+        #: the last query the browser asked for, with the ``linked_filters`` set since (what
+        #: :meth:`filtered` and Export use); first, before a ``linked_filters=`` argument lands
+        self.query = TableQuery()
         super().__init__(page_size=page_size, **kwargs)
         self.export_dir = Path(export_dir)
         self.last_traceback: str | None = None
-        #: the last query the browser asked for (what :meth:`filtered` and Export use)
-        self.query = TableQuery()
         self._index = TableIndex(pd.DataFrame())
         self.set_table(table if table is not None else pd.DataFrame())
         self.on_msg(self._on_msg)
+
+    @traitlets.validate("linked_filters")
+    def _valid_linked(self, proposal: dict) -> LinkedFilters:
+        """Exactly an attribute and a side (missing keys read as "every"); anything else is
+        refused with one line naming what is accepted."""
+        value = proposal["value"]
+        extra = set(value) - set(NO_LINKED_FILTER)
+        if extra:
+            raise traitlets.TraitError(
+                f"linked_filters has attribute and side only, not {', '.join(sorted(extra))}."
+            )
+        attribute, side = value.get("attribute", ""), value.get("side", "all")
+        if not isinstance(attribute, str) or len(attribute) > MAX_ATTRIBUTE_CHARS:
+            raise traitlets.TraitError(
+                f"linked_filters attribute must be text of at most {MAX_ATTRIBUTE_CHARS} "
+                f"characters, got {attribute!r:.60}."
+            )
+        if side not in SIDES:
+            raise traitlets.TraitError(
+                f"linked_filters side must be one of {', '.join(SIDES)}; got {side!r:.60}."
+            )
+        return LinkedFilters(attribute=attribute, side=side)
+
+    @traitlets.observe("linked_filters")
+    def _on_linked(self, change: dict) -> None:
+        """The query follows at once, so :meth:`filtered` and Export agree with the bar even
+        before (or without) a browser asking for a page."""
+        f = change["new"]
+        self.query = dataclasses.replace(self.query, attribute=f["attribute"], side=f["side"])
 
     # -- data ------------------------------------------------------------------------------
     def set_table(self, table: pd.DataFrame) -> None:

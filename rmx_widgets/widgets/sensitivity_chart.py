@@ -3,8 +3,9 @@ per-attribute :class:`SensitivitySummary` table under it.
 
 The chart's point selection (param ``attribute``) is observed on the Python side and mirrored
 into the ``selected`` / ``selected_direction`` traits, which the Explorer links both ways to the
-ComparisonView's Attribute and Side filters. A redraw (after every landed batch) rebuilds the
-chart with the current selection already made, so a mid-run redraw never loses it, and
+ComparisonView's and the RewriteTable's Attribute and Side filters. A redraw (after every landed
+batch) rebuilds the chart with the current selection already made, so a mid-run redraw never
+loses it, and
 :meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
 rows travel to the browser, never the explanation table. Under the chart, ``splits``
 (:class:`~rmx_widgets.widgets.summary_split.SummarySplit`) splits the summary by a slice of

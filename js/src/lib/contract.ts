@@ -209,7 +209,7 @@ export interface SummaryRow {
   split_value: string | null;
 }
 
-/** RewriteTable's traits: the columns (the fixed ones, then this table's slices and objective changes), the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `reselections` (bumped when the selected row is picked again, so the Explorer reopens it), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line and what to say when the table has no rows. */
+/** RewriteTable's traits: the columns (the fixed ones, then this table's slices and objective changes), the attributes to filter by, how many rows the table holds (before filters), the page size, the selected row (-1: none; the Explorer opens it in the ComparisonView), `reselections` (bumped when the selected row is picked again, so the Explorer reopens it), `data_version` (bumped when the table changes: the browser asks for its page again), the last export's status line, what to say when the table has no rows, and `linked_filters`: the filter bar's Attribute and Side, synced both ways (the bar shows what the kernel sets and asks for page 1 again; a change made in the bar is written here, where the Explorer hears it). */
 export interface RewriteTableState {
   columns: TableColumn[];
   attribute_options: string[];
@@ -220,6 +220,7 @@ export interface RewriteTableState {
   data_version: number;
   export_status: string;
   empty: string;
+  linked_filters: LinkedFilters;
 }
 
 /** A column of the RewriteTable: its field in `TableRow`, its header and its kind (what it sorts and filters as). */
@@ -227,6 +228,12 @@ export interface TableColumn {
   field: string;
   title: string;
   kind: ColumnKind;
+}
+
+/** The RewriteTable's Attribute and Side filters, the ones it shares with the chart and the ComparisonView (the Explorer links them); an empty attribute means every attribute. */
+export interface LinkedFilters {
+  attribute: string;
+  side: SideFilter;
 }
 
 /** RewriteTable: ask for page `page` (1-based) of the rows the sort, search (at most 200 characters) and filters leave; the kernel answers with a `PageReply` carrying the same `request_id`. */
@@ -317,5 +324,5 @@ export const TRAITS = {
   AttributePicker: ["attributes", "selected", "error"],
   Annotator: ["examples", "index", "annotations", "tag_options", "status"],
   SensitivitySummary: ["rows", "headers", "legend", "empty", "split_by"],
-  RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "reselections", "data_version", "export_status", "empty"],
+  RewriteTable: ["columns", "attribute_options", "n_rows", "page_size", "selected_row", "reselections", "data_version", "export_status", "empty", "linked_filters"],
 } as const satisfies { [W in keyof WidgetStates]: ReadonlyArray<keyof WidgetStates[W]> };

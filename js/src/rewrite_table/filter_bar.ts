@@ -4,8 +4,14 @@
  * multi-objective RM: setExtraRanges), Clear filters and Export. Built
  * once and kept (so typing keeps focus); the bar stays on screen whatever the filters match,
  * so a filter that matches nothing always leaves the way back (Clear filters).
+ *
+ * Attribute and Side are the linked filters (the `linked_filters` trait): a change the reader
+ * makes there (or by Clear filters) is reported to `onLinked`, and `setLinked` shows what the
+ * kernel set without reporting it back. An attribute the options do not list (the kernel set
+ * it before the run's rows arrived) is shown as an option of its own, so the control always
+ * says what the table is filtered by.
  */
-import type { OutcomeFilter, RangeBound, SideFilter, TableFilters, TableFormat, ValidityFilter } from "../lib/contract";
+import type { LinkedFilters, OutcomeFilter, RangeBound, SideFilter, TableFilters, TableFormat, ValidityFilter } from "../lib/contract";
 import { h, select } from "../lib/dom";
 
 export const MAX_SEARCH = 200;
@@ -18,6 +24,13 @@ export const RANGE_COLUMNS: ReadonlyArray<[string, string]> = [
 const SIDES: SideFilter[] = ["all", "chosen", "rejected"];
 const OUTCOMES: OutcomeFilter[] = ["all", "CF", "SF", "failed"];
 const VALIDITIES: ValidityFilter[] = ["all", "valid", "invalid", "unjudged"];
+
+/** A linked filters value as the bar can show it: an unknown side reads as "all". */
+export function readLinked(raw: Partial<LinkedFilters> | null | undefined): LinkedFilters {
+  const attribute = typeof raw?.attribute === "string" ? raw.attribute : "";
+  const side = SIDES.includes(raw?.side as SideFilter) ? (raw!.side as SideFilter) : "all";
+  return { attribute, side };
+}
 
 export function noFilters(): TableFilters {
   return { attribute: "", side: "all", outcome: "all", validity: "all", ranges: [] };
@@ -37,12 +50,20 @@ export interface FilterBar {
   search(): string;
   filtered(): boolean;
   setAttributes(options: string[]): void;
+  /** The Attribute and Side on screen (the linked filters). */
+  linked(): LinkedFilters;
+  /** Show linked filters set elsewhere (not reported to onLinked); whether anything changed. */
+  setLinked(f: LinkedFilters): boolean;
   /** The min / max inputs of the table's own number columns ([field, label]); a kept field keeps what was typed. */
   setExtraRanges(columns: ReadonlyArray<[string, string]>): void;
   clear(): void;
 }
 
-export function filterBar(onChange: () => void, onExport: (format: TableFormat) => void): FilterBar {
+export function filterBar(
+  onChange: () => void,
+  onExport: (format: TableFormat) => void,
+  onLinked: (f: LinkedFilters) => void = () => {},
+): FilterBar {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const later = () => {
     if (timer) clearTimeout(timer);
@@ -57,14 +78,31 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
     attrs: { type: "search", maxlength: MAX_SEARCH, placeholder: "Search rewrites, ids, attributes…", "aria-label": "Search" },
     on: { input: later },
   });
-  const pick = (name: string, values: string[], label: string) =>
+  const linkedChange = () => {
+    onLinked(bar.linked());
+    onChange();
+  };
+  const pick = (name: string, values: string[], label: string, change: () => void = onChange) =>
     select(
-      { testid: `rmx-rt-${name}`, attrs: { "aria-label": label }, on: { change: onChange } },
+      { testid: `rmx-rt-${name}`, attrs: { "aria-label": label }, on: { change } },
       values.map((v) => ({ value: v, label: v === "all" ? `${label}: all` : v })),
       "all",
     );
-  const attribute = select({ testid: "rmx-rt-attribute", attrs: { "aria-label": "Attribute" }, on: { change: onChange } }, [], "");
-  const side = pick("side", SIDES, "Side");
+  const attribute = select({ testid: "rmx-rt-attribute", attrs: { "aria-label": "Attribute" }, on: { change: linkedChange } }, [], "");
+  let attributeOptions: string[] = [];
+  /** The options, plus `keep` when they do not list it; `keep` selected. */
+  const showAttributes = (keep: string) => {
+    const listed = keep === "" || attributeOptions.includes(keep) ? attributeOptions : [...attributeOptions, keep];
+    attribute.replaceChildren(
+      ...[{ value: "", label: "Attribute: all" }, ...listed.map((o) => ({ value: o, label: o }))].map((o) => {
+        const opt = h("option", null, o.label);
+        opt.value = o.value;
+        return opt;
+      }),
+    );
+    attribute.value = keep;
+  };
+  const side = pick("side", SIDES, "Side", linkedChange);
   const outcome = pick("outcome", OUTCOMES, "Outcome");
   const validity = pick("validity", VALIDITIES, "Validity");
   const makeBound = (column: string, label: string) => {
@@ -123,15 +161,15 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
     search: () => search.value.trim().slice(0, MAX_SEARCH),
     filtered: () => JSON.stringify(bar.filters()) !== JSON.stringify(noFilters()) || bar.search() !== "",
     setAttributes(options: string[]) {
-      const current = attribute.value;
-      attribute.replaceChildren(
-        ...[{ value: "", label: "Attribute: all" }, ...options.map((o) => ({ value: o, label: o }))].map((o) => {
-          const opt = h("option", null, o.label);
-          opt.value = o.value;
-          return opt;
-        }),
-      );
-      attribute.value = options.includes(current) ? current : "";
+      attributeOptions = [...options];
+      showAttributes(attribute.value);
+    },
+    linked: () => ({ attribute: attribute.value, side: side.value as SideFilter }),
+    setLinked(f: LinkedFilters) {
+      const changed = f.attribute !== attribute.value || f.side !== side.value;
+      showAttributes(f.attribute);
+      side.value = f.side;
+      return changed;
     },
     setExtraRanges(columns: ReadonlyArray<[string, string]>) {
       const old = new Map(extraBounds.map((b) => [b.column, b]));
@@ -139,10 +177,12 @@ export function filterBar(onChange: () => void, onExport: (format: TableFormat) 
       extraRanges.replaceChildren(...extraBounds.map((b) => b.el));
     },
     clear() {
+      const linked = JSON.stringify(bar.linked());
       search.value = "";
-      attribute.value = "";
+      showAttributes("");
       side.value = outcome.value = validity.value = "all";
       for (const b of [...bounds, ...extraBounds]) b.low.value = b.high.value = "";
+      if (JSON.stringify(bar.linked()) !== linked) onLinked(bar.linked());
       onChange();
     },
   };

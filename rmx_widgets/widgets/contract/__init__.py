@@ -121,6 +121,14 @@ class Filters(TypedDict):
     outcome: OutcomeFilter
 
 
+class LinkedFilters(TypedDict):
+    """The RewriteTable's Attribute and Side filters, the ones it shares with the chart and
+    the ComparisonView (the Explorer links them); an empty attribute means every attribute."""
+
+    attribute: str
+    side: SideFilter
+
+
 class ShownEdit(TypedDict):
     """A hand edit of the comparison on screen, rescored by the RM (core.rescore). ``row`` is
     its explanation-table row (an edited original as a rewrite of its side, attribute
@@ -317,8 +325,10 @@ class RewriteTableState(TypedDict):
     table holds (before filters), the page size, the selected row (-1: none; the Explorer
     opens it in the ComparisonView), `reselections` (bumped when the selected row is picked
     again, so the Explorer reopens it), `data_version` (bumped when the table changes: the
-    browser asks for its page again), the last export's status line and what to say when
-    the table has no rows."""
+    browser asks for its page again), the last export's status line, what to say when
+    the table has no rows, and `linked_filters`: the filter bar's Attribute and Side, synced
+    both ways (the bar shows what the kernel sets and asks for page 1 again; a change made in
+    the bar is written here, where the Explorer hears it)."""
 
     columns: list[TableColumn]
     attribute_options: list[str]
@@ -329,6 +339,7 @@ class RewriteTableState(TypedDict):
     data_version: int
     export_status: str
     empty: str
+    linked_filters: LinkedFilters
 
 
 # -- messages from the browser --------------------------------------------------------------
