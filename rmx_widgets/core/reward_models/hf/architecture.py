@@ -9,7 +9,9 @@ instead of branching on a flag:
   tokenizer inserts the separators ([SEP] ...) the model was trained with;
 * **prefix sharing**: a causal model's states over the prompt do not depend on the response,
   so the responses of one prompt can reuse its cached keys/values (``prefix.py``); in an
-  encoder every token attends to the response, so nothing can be shared.
+  encoder every token attends to the response, so nothing can be shared. Decoders whose
+  attention layers are known to call transformers' registered attention function plainly
+  read those keys/values at batch 1, with no per-row copy (``shared_kv.py``).
 """
 
 from __future__ import annotations
@@ -46,11 +48,24 @@ class Architecture(ABC):
         """The keyword under which ``model``'s base model takes a KV cache when prompt-prefix
         sharing can work for it, else ``None``."""
 
+    @abstractmethod
+    def shares_kv_in_place(self, model: Any) -> bool:
+        """Whether ``model``'s continuation passes can read a shared prefix's keys/values at
+        batch 1 through the shared-prefix attention function (``shared_kv.py``) instead of
+        an expanded ``DynamicCache`` that copies the prefix once per row."""
+
 
 class DecoderArchitecture(Architecture):
     """Causal LMs with a sequence-classification head: one string, prefix sharing possible."""
 
     is_encoder = False
+    #: model types whose attention layers hand transformers' registered attention function
+    #: ``(module with .layer_idx, query, own key, own value, mask, scaling=..., **forward
+    #: kwargs)`` with full causal attention (read in transformers 5: Llama, Mistral, Qwen2,
+    #: Qwen3); any other decoder keeps the expanded-cache path
+    KV_IN_PLACE_MODEL_TYPES: ClassVar[frozenset[str]] = frozenset(
+        {"llama", "mistral", "qwen2", "qwen3"}
+    )
 
     def plain_input(self, prompt_text: str, response: str) -> RenderedInput:
         return RenderedInput(f"{prompt_text}\n\n{response}", None, True)
@@ -71,6 +86,9 @@ class DecoderArchitecture(Architecture):
         arg = "cache" if "cache" in params else "past_key_values"
         return arg if "position_ids" in params and arg in params else None
 
+    def shares_kv_in_place(self, model: Any) -> bool:
+        return model.config.model_type in self.KV_IN_PLACE_MODEL_TYPES
+
 
 class EncoderArchitecture(Architecture):
     """Bidirectional encoders: a text pair with the tokenizer's separators, no sharing."""
@@ -82,6 +100,9 @@ class EncoderArchitecture(Architecture):
 
     def prefix_cache_arg(self, model: Any) -> str | None:
         return None
+
+    def shares_kv_in_place(self, model: Any) -> bool:
+        return False
 
 
 def architecture_for(config: Any) -> Architecture:

@@ -195,6 +195,7 @@ PASS_STAT_NAMES = (
     "rows_processed",
     "max_rows_per_pass",
     "max_tokens_per_pass",
+    "max_kv_bytes_per_pass",
 )
 
 
@@ -209,6 +210,13 @@ def count_pass(stats: dict[str, int], kind: str, rows: int, tokens: int) -> None
     stats["rows_processed"] += rows
     stats["max_rows_per_pass"] = max(stats.get("max_rows_per_pass", 0), rows)
     stats["max_tokens_per_pass"] = max(stats.get("max_tokens_per_pass", 0), tokens)
+
+
+def count_kv_bytes(stats: dict[str, int], nbytes: int) -> None:
+    """Record the bytes of keys and values one continuation pass attended to (the shared
+    prefix as held, plus the rows' own): the per-row copy of an expanded prefix cache shows
+    here as ``rows x prefix``, the in-place path as ``1 x prefix``."""
+    stats["max_kv_bytes_per_pass"] = max(stats.get("max_kv_bytes_per_pass", 0), nbytes)
 
 
 def pass_shape(stats: dict[str, int]) -> dict[str, float | None]:

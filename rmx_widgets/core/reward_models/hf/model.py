@@ -147,7 +147,9 @@ class HFRewardModel(BaseRewardModel):
     the passes (``batching.count_pass``): ``full_passes``, ``prefix_passes`` and
     ``continuation_passes`` (the three kinds of forward pass), ``rows_processed`` (rows over
     all passes), ``max_rows_per_pass`` and ``max_tokens_per_pass``; ``batching.pass_shape``
-    gives the means (rows or tokens / ``forward_passes``).
+    gives the means (rows or tokens / ``forward_passes``); ``max_kv_bytes_per_pass`` (the
+    most key/value bytes one continuation pass attended to: the shared prefix once where the
+    architecture reads it in place, once per row where it expands a cache).
 
     Raises:
         RewardModelError: the model cannot be found or loaded, it has several outputs and no
@@ -308,6 +310,7 @@ class HFRewardModel(BaseRewardModel):
                 self._stats,
                 self._memory,
                 self._column,
+                in_place=self.architecture.shares_kv_in_place(self.model),
             )
         )
         self.prefix_sharing = bool(prefix_sharing) and self._sharer is not None

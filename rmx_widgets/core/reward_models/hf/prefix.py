@@ -10,7 +10,11 @@ model a self-check compares the shared path with a full forward pass, and any su
 type this cannot reuse, a mismatch) raises :class:`PrefixUnsupported`, which turns sharing off
 in favour of full sequences: same rewards, slower.
 
-Only decoders can share (``architecture.py`` says which models qualify).
+Only decoders can share (``architecture.py`` says which models qualify). Where the architecture
+declares it (``Architecture.shares_kv_in_place``), a continuation pass reads the prefix's keys and
+values at batch 1 through a dedicated attention function (``shared_kv.py``), so no row gets a
+copy of them; elsewhere it gets a ``DynamicCache`` of the prefix expanded over the rows, whose
+``update()`` writes the prefix out once per row.
 """
 
 from __future__ import annotations
@@ -19,8 +23,19 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmx_widgets.core.data import Prompt
-from rmx_widgets.core.reward_models.hf.batching import MemoryBudget, count_pass, scores_of
+from rmx_widgets.core.reward_models.hf.batching import (
+    MemoryBudget,
+    count_kv_bytes,
+    count_pass,
+    scores_of,
+)
 from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, pair_key
+from rmx_widgets.core.reward_models.hf.shared_kv import (
+    PREFIX_KWARG,
+    PrefixUnsupported,
+    SharedPrefixKV,
+    shared_prefix_attention_on,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -30,9 +45,7 @@ MIN_PREFIX_TOKENS = 32
 
 KVCache = list[tuple["torch.Tensor", "torch.Tensor"]]
 
-
-class PrefixUnsupported(RuntimeError):
-    """The model's cache cannot be reused as a shared prefix; turns sharing off."""
+__all__ = ["MIN_PREFIX_TOKENS", "PrefixSharer", "PrefixUnsupported", "common_prefix_len"]
 
 
 def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
@@ -53,7 +66,9 @@ class PrefixSharer:
     ``cache_arg``: the base model's keyword for a KV cache (``architecture.py``); ``device``:
     where the inputs go; ``pad_id``: the pad token the head skips when it looks for the last
     token; ``stats``: the model's counter dict; ``memory``: its token budget, shared with
-    full-sequence scoring; ``column``: the head's output that is the reward (``head=``).
+    full-sequence scoring; ``column``: the head's output that is the reward (``head=``);
+    ``in_place``: continuation passes read the prefix's keys/values at batch 1 through the
+    shared-prefix attention (``shared_kv.py``) rather than an expanded ``DynamicCache``.
     """
 
     def __init__(
@@ -65,8 +80,10 @@ class PrefixSharer:
         stats: dict[str, int],
         memory: MemoryBudget,
         column: int | Callable[[Any], list[Any]] = 0,
+        in_place: bool = False,
     ) -> None:
         self.model = model
+        self.in_place = in_place
         self.column = column
         self.base = getattr(model, model.base_model_prefix)
         self.cache_arg = cache_arg
@@ -238,38 +255,81 @@ class PrefixSharer:
     ) -> list[Any]:
         """Score continuations of one cached prefix in one right-padded pass.
 
-        A forward pass appends to the cache it is given, so each pass gets a fresh
-        ``DynamicCache`` built from the prefix tensors expanded over the batch (the prefix
-        tensors themselves are never modified). Positions continue after the prefix; the mask
-        covers prefix + continuation; ``pools`` are the positions (within each continuation)
-        where the head reads the reward, as the full-sequence head would.
+        Positions continue after the prefix; ``pools`` are the positions (within each
+        continuation) where the head reads the reward, as the full-sequence head would. The
+        prefix tensors are never modified: with ``in_place`` the attention reads them at batch
+        1 (no mask, no cache: right padding needs neither); otherwise each pass gets a fresh
+        ``DynamicCache`` of them expanded over the rows and a mask over prefix + continuation.
         """
         import torch
-        from transformers import DynamicCache
 
         rows, width = len(conts), max(len(c) for c in conts)
         input_ids = torch.full(
             (rows, width), 0 if self.pad_id is None else self.pad_id, dtype=torch.long
         )
-        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-        mask[:, :prefix_len] = 1
         for row, c in enumerate(conts):
             input_ids[row, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[row, prefix_len : prefix_len + len(c)] = 1
-        positions = torch.arange(prefix_len, prefix_len + width).expand(rows, width)
+        dev = self.device
+        positions = torch.arange(prefix_len, prefix_len + width, device=dev).expand(rows, width)
+        with torch.inference_mode():
+            if self.in_place:
+                hidden, kv_bytes = self._in_place_pass(prefix_kv, input_ids.to(dev), positions)
+            else:
+                hidden, kv_bytes = self._expanded_pass(
+                    prefix_kv, input_ids, [len(c) for c in conts], positions
+                )
+            picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
+            logits = self.model.score(picked)
+        count_pass(self.stats, "continuation", rows, rows * width)
+        count_kv_bytes(self.stats, kv_bytes)
+        return scores_of(logits, self.column)
+
+    def _in_place_pass(
+        self, prefix_kv: KVCache, input_ids: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, int]:
+        """(last hidden states, bytes of keys/values attended to: the prefix once plus the
+        rows' own, as the attention function saw them)."""
+        shared = SharedPrefixKV(prefix_kv)
+        with shared_prefix_attention_on(self.model):
+            hidden = self.base(
+                input_ids=input_ids,
+                position_ids=positions,
+                use_cache=False,
+                **{PREFIX_KWARG: shared},
+            ).last_hidden_state
+        if shared.calls != len(shared.layers):
+            raise PrefixUnsupported(
+                f"the shared-prefix attention ran for {shared.calls} of {len(shared.layers)} layers"
+            )
+        return hidden, shared.nbytes() + shared.own_bytes
+
+    def _expanded_pass(
+        self,
+        prefix_kv: KVCache,
+        input_ids: torch.Tensor,
+        lengths: Sequence[int],
+        positions: torch.Tensor,
+    ) -> tuple[torch.Tensor, int]:
+        """(last hidden states, bytes of the cache's keys/values after the pass: the prefix
+        written out once per row, plus the rows' own). ``lengths``: each row's real tokens."""
+        import torch
+        from transformers import DynamicCache
+
+        rows, width = input_ids.shape
+        prefix_len = prefix_kv[0][0].shape[-2]
+        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for row, n in enumerate(lengths):
+            mask[row, prefix_len : prefix_len + n] = 1
         cache = DynamicCache(
             [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
         )
         dev = self.device
-        with torch.inference_mode():
-            hidden = self.base(
-                input_ids=input_ids.to(dev),
-                attention_mask=mask.to(dev),
-                position_ids=positions.to(dev),
-                use_cache=True,
-                **{self.cache_arg: cache},
-            ).last_hidden_state
-            picked = hidden[torch.arange(rows, device=dev), torch.tensor(pools, device=dev)]
-            logits = self.model.score(picked)
-        count_pass(self.stats, "continuation", rows, rows * width)
-        return scores_of(logits, self.column)
+        hidden = self.base(
+            input_ids=input_ids.to(dev),
+            attention_mask=mask.to(dev),
+            position_ids=positions,
+            use_cache=True,
+            **{self.cache_arg: cache},
+        ).last_hidden_state
+        return hidden, sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
