@@ -168,7 +168,14 @@ class DPORewardModel(BaseRewardModel):
             self._stats,
         )
         self._scorers = [
-            LogProbScorer(m, self.device, self._pad_id, self._stats, self._memory)
+            LogProbScorer(
+                m,
+                self.device,
+                self._pad_id,
+                self._stats,
+                self._memory,
+                in_place=DecoderArchitecture().shares_kv_in_place(m),
+            )
             for m in (self.policy, self.reference)
         ]
         self.prefix_sharing = bool(prefix_sharing) and all(s.can_share for s in self._scorers)

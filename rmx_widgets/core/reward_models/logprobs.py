@@ -14,8 +14,10 @@ batch; and, for the responses of one prompt, the longest token prefix common to 
 (stopping at or before the first response token) runs once, its KV cache and its last logits
 reused by every continuation. A causal LM's outputs over a prefix do not depend on what follows,
 so both paths give the same sums; a once-per-model self-check compares them, and any surprise
-turns sharing off (same sums, slower). Log-softmax is taken in float32 over the response
-positions only, so memory is ``budget x vocabulary`` at most.
+turns sharing off (same sums, slower). Where the architecture declares it, the continuations
+read the prefix's keys/values at batch 1 with no per-row copy (``hf/shared_kv.py``).
+Log-softmax is taken in float32 over the response positions only, so memory is ``budget x
+vocabulary`` at most.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from rmx_widgets.core.data import Prompt
 from rmx_widgets.core.reward_models.hf.batching import MemoryBudget
 from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, pair_key
 from rmx_widgets.core.reward_models.hf.prefix import PrefixUnsupported, common_prefix_len
+from rmx_widgets.core.reward_models.hf.shared_kv import (
+    PREFIX_KWARG,
+    SharedPrefixKV,
+    shared_prefix_attention_on,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +81,9 @@ class LogProbScorer:
     """Summed response log-probabilities for one causal LM.
 
     ``device``: where its inputs go; ``pad_id``: the id padding uses (the attention mask hides
-    it); ``stats``: the owner's counter dict; ``memory``: its token budget.
+    it); ``stats``: the owner's counter dict; ``memory``: its token budget; ``in_place``: the
+    continuations read the prefix's keys/values at batch 1 (``Architecture.shares_kv_in_place``)
+    instead of an expanded ``DynamicCache`` that copies them once per row.
     """
 
     def __init__(
@@ -84,8 +93,10 @@ class LogProbScorer:
         pad_id: int | None,
         stats: dict[str, int],
         memory: MemoryBudget,
+        in_place: bool = False,
     ) -> None:
         self.model = model
+        self.in_place = in_place
         self.device = device
         self.pad_id = 0 if pad_id is None else pad_id
         self.stats = stats
@@ -196,32 +207,49 @@ class LogProbScorer:
         prefix_len: int,
         batch: Sequence[EncodedInput],
     ) -> list[float]:
-        """The sums for continuations of one cached prefix, in one right-padded pass (a fresh
-        cache per pass, the prefix tensors expanded over the rows and never modified)."""
+        """The sums for continuations of one cached prefix, in one right-padded pass (the
+        prefix tensors never modified: read at batch 1 with ``in_place``, else a fresh cache
+        per pass with them expanded over the rows)."""
         import torch
         from transformers import DynamicCache
 
         conts = [e.input_ids[prefix_len:] for e in batch]
         rows, width = len(conts), max(len(c) for c in conts)
         ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-        mask[:, :prefix_len] = 1
         for r, c in enumerate(conts):
             ids[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-            mask[r, prefix_len : prefix_len + len(c)] = 1
-        positions = torch.arange(prefix_len, prefix_len + width).expand(rows, width)
-        cache = DynamicCache(
-            [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
-        )
         dev = self.device
+        positions = torch.arange(prefix_len, prefix_len + width, device=dev).expand(rows, width)
         with torch.inference_mode():
-            logits = self.model(
-                input_ids=ids.to(dev),
-                attention_mask=mask.to(dev),
-                position_ids=positions.to(dev),
-                use_cache=True,
-                **{self.cache_arg: cache},
-            ).logits
+            if self.in_place:
+                # right padding needs no mask: a real token never attends to the pads after it
+                shared = SharedPrefixKV(prefix_kv)
+                with shared_prefix_attention_on(self.model):
+                    logits = self.model(
+                        input_ids=ids.to(dev),
+                        position_ids=positions,
+                        use_cache=False,
+                        **{PREFIX_KWARG: shared},
+                    ).logits
+                if shared.calls != len(shared.layers):
+                    raise PrefixUnsupported(
+                        "the shared-prefix attention did not run for every layer"
+                    )
+            else:
+                mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+                mask[:, :prefix_len] = 1
+                for r, c in enumerate(conts):
+                    mask[r, prefix_len : prefix_len + len(c)] = 1
+                cache = DynamicCache(
+                    [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
+                )
+                logits = self.model(
+                    input_ids=ids.to(dev),
+                    attention_mask=mask.to(dev),
+                    position_ids=positions,
+                    use_cache=True,
+                    **{self.cache_arg: cache},
+                ).logits
             out = []
             for r, e in enumerate(batch):
                 n = len(e.input_ids)

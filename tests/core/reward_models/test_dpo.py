@@ -89,7 +89,23 @@ def test_rewards_equal_a_plain_per_example_loop(lms):
         # two prompts with several responses, shared once per model
         assert rm.stats["prefix_groups"] == (4 if sharing else 0)
         assert rm.last_truncated == []
+        # Llama reads the shared prefix's keys/values in place (no per-row copy)
+        assert all(sc.in_place for sc in rm._scorers)
     assert len({round(w, 4) for w in want}) == len(set(zip(PROMPTS, RESPONSES)))  # not constant
+
+
+def test_in_place_prefix_equals_the_expanded_cache(lms):
+    """The DPO continuations read the prefix at batch 1 (shared_kv.py) and give the sums the
+    expanded DynamicCache gives (the path other architectures keep)."""
+    policy, reference = lms
+    got = {}
+    for in_place in (True, False):
+        rm = DPORewardModel(policy, reference, device="cpu", min_prefix_tokens=4)
+        for sc in rm._scorers:
+            sc.in_place = in_place
+        got[in_place] = rm.score(PROMPTS, RESPONSES)
+        assert rm.prefix_sharing and rm.stats["prefix_groups"] == 4
+    assert max(abs(a - b) for a, b in zip(got[True], got[False])) < 1e-5
 
 
 def test_prompt_tokens_are_excluded(lms):

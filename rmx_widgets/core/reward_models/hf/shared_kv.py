@@ -83,7 +83,9 @@ def _with_lse_kernel(
         if q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] <= 256:
             got = ops._scaled_dot_product_flash_attention(q, k, v, 0.0, causal, False, scale=scale)
             return got[0], got[1]
-        got = ops._scaled_dot_product_efficient_attention(q, k, v, None, True, 0.0, causal, scale=scale)
+        got = ops._scaled_dot_product_efficient_attention(
+            q, k, v, None, True, 0.0, causal, scale=scale
+        )
         return got[0], got[1][..., : q.shape[-2]]  # the kernel may pad the lse's length
     return None
 
