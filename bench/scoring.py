@@ -22,7 +22,10 @@ and batch16 loops are timed on randomly drawn whole comparisons (all their pairs
 so batch16 pads as it would on the real workload) and their per-pair rate extrapolated; this is
 printed. Every time is the median of interleaved rounds, printed with its range. Figures:
 pairs/s, real tokens/s (tokens of the pairs scored), tokens the model actually processed
-(padding included, a shared prefix counted once), and ratios.
+(padding included, a shared prefix counted once), and ratios. The decoder section also puts the
+prefix's keys/values read in place (after) beside the expanded cache (before) on the longest
+prompt's group: key/value bytes and peak heap growth per pass, rows and tokens per pass, time,
+rewards checked equal (``kv_sharing.py``).
 
 CUDA mode: an 8B Llama-architecture RM with random bf16 weights built directly on the GPU
 (nothing downloaded), scored by HFRewardModel; prints tokens/s and MFU against the GPU's dense
@@ -48,6 +51,7 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.kv_sharing import kv_sharing_lines
 from bench.models import TextGen
 from bench.scoring_vllm import vllm_side_by_side
 
@@ -424,6 +428,7 @@ def bench_decoder(
     pass_line(rep, "ours", st)
     pass_line(rep, "ours-noshare", ns_rm.stats)
     tokenisation_line(rep, ours_rm, work)
+    kv_sharing_lines(rep, path, work.prompts, work.responses, pass_line, REPEATS, tol)
     ns_real = sum(lengths[:m])
 
     rep(

@@ -82,3 +82,49 @@ def test_cache_is_bounded_least_recently_used_first():
     assert heads.lookup("a")[0]  # "a" is now the most recently used
     heads.store("c", None)
     assert heads.lookup("a")[0] and heads.lookup("c")[0] and not heads.lookup("b")[0]
+
+
+class _CountingTokenizer:
+    """The real tokenizer, recording every text it is asked to tokenise."""
+
+    def __init__(self, tok) -> None:
+        self._tok = tok
+        self.texts: list[str] = []
+
+    def __call__(self, texts, *args, **kwargs):
+        self.texts.extend([texts] if isinstance(texts, str) else texts)
+        return self._tok(texts, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+
+def test_each_prompt_is_tokenised_once(tiny_decoder_rm):
+    """Tokenizer calls counted: the first call tokenises each prompt's text once (its first
+    pair, whole, to learn the head) and only the text after the head for every other pair; a
+    second call tokenises no prompt text at all. Without the cache every pair re-tokenises
+    its prompt."""
+    from transformers import AutoConfig
+
+    long_prompt = "Explain how sorting a list in Python works, with examples. " * 3
+    prompts = [long_prompt] * 6 + [MULTI_TURN] * 6
+    responses = [f"Answer number {k}: use sorted." for k in range(12)]
+    arch = architecture_for(AutoConfig.from_pretrained(tiny_decoder_rm))
+    counts = {}
+    for cache in (1024, 0):
+        tok = _CountingTokenizer(AutoTokenizer.from_pretrained(tiny_decoder_rm))
+        enc = InputEncoder(tok, arch, "tiny", False, prompt_cache=cache)
+        first = enc.encode(prompts, responses, None)
+        n_first = len(tok.texts)
+        with_prompt = [t for t in tok.texts if "Explain how sorting" in t]
+        assert enc.encode(prompts, responses, None) == first
+        again = tok.texts[n_first:]
+        counts[cache] = (with_prompt, again)
+    with_prompt, again = counts[1024]
+    assert len(with_prompt) == 1  # the long prompt: once, in its first pair
+    assert len(again) == 12 and not any("Explain how sorting" in t for t in again)
+    # only the text after the head: the response (and the template's closing markers)
+    assert all(t.lstrip().startswith("Answer number") for t in again), again[:2]
+    plain_with_prompt, plain_again = counts[0]
+    assert len(plain_with_prompt) == 6 and len(plain_again) == 12
+    assert sum(map(len, again)) < sum(map(len, plain_again)) / 3
