@@ -332,4 +332,9 @@ class PrefixSharer:
             use_cache=True,
             **{self.cache_arg: cache},
         ).last_hidden_state
-        return hidden, sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+        # the layers were checked to be DynamicLayers when the prefix was cached
+        held = 0
+        for layer in cache.layers:
+            for t in (layer.keys, layer.values):  # type: ignore[union-attr]
+                held += 0 if t is None else int(t.nbytes)
+        return hidden, held
