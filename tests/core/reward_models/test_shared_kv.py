@@ -147,3 +147,21 @@ def test_an_undeclared_decoder_keeps_the_expanded_cache(tmp_path):
     shared = rm.score(prompts, RESPONSES)
     assert rm.prefix_sharing and rm.stats["prefix_groups"] == 1
     assert max(abs(a - b) for a, b in zip(shared, full.score(prompts, RESPONSES))) < 1e-4
+
+
+def test_the_model_runs_on_the_fused_kernel_not_the_math(tiny_decoder_rm, monkeypatch):
+    """In a real scoring call (fp32 and bf16, prefixes sliced from a multi-prompt batch) every
+    attention goes through torch's fused kernel: the score-materialising math fallback never
+    runs."""
+    import rmx_widgets.core.reward_models.hf.shared_kv as shared_kv
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the math fallback ran")
+
+    monkeypatch.setattr(shared_kv, "_with_lse_math", refuse)
+    prompts = [LONG_PROMPT] * 3 + [LONG_PROMPT + " Briefly."] * 3
+    for dtype in ("fp32", "bf16"):
+        rm = HFRewardModel(tiny_decoder_rm, dtype=dtype)
+        rm.score(prompts, RESPONSES * 2)
+        assert rm.prefix_sharing and rm.stats["prefix_groups"] == 2
+        assert rm.stats["prefix_passes"] == 1  # both prefixes in one right-padded pass
