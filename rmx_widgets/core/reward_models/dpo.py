@@ -48,6 +48,7 @@ from rmx_widgets.core.reward_models.hf.loading import (
     model_identity,
 )
 from rmx_widgets.core.reward_models.hf.prefix import MIN_PREFIX_TOKENS, PrefixUnsupported
+from rmx_widgets.core.reward_models.hf.shared_kv import scoring_lock
 from rmx_widgets.core.reward_models.logprobs import LogProbScorer, plan_groups
 
 if TYPE_CHECKING:
@@ -220,7 +221,12 @@ class DPORewardModel(BaseRewardModel):
         return self._encoder.format(prompt, response)
 
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
-        """One DPO reward per (prompt, response), in input order; identical pairs run once."""
+        """One DPO reward per (prompt, response), in input order; identical pairs run once;
+        one thread at a time (``scoring_lock``)."""
+        with scoring_lock(self):
+            return self._score_locked(prompts, responses)
+
+    def _score_locked(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
         encoded = self._encoder.encode(u_prompts, u_responses, self.max_length)
         for e, response in zip(encoded, u_responses):

@@ -165,3 +165,27 @@ def test_the_model_runs_on_the_fused_kernel_not_the_math(tiny_decoder_rm, monkey
         rm.score(prompts, RESPONSES * 2)
         assert rm.prefix_sharing and rm.stats["prefix_groups"] == 2
         assert rm.stats["prefix_passes"] == 1  # both prefixes in one right-padded pass
+
+
+def test_two_threads_never_score_through_one_model_at_once(tiny_decoder_rm):
+    """A shared pass switches the model's attention setting, so a second thread (an edit
+    rescored while a run scores) waits for the first: held here, the worker's score() cannot
+    finish; released, it gives the rewards of a serial call, and pickling still works."""
+    import pickle
+    import threading
+
+    from rmx_widgets.core.reward_models.hf.shared_kv import scoring_lock
+
+    rm = HFRewardModel(tiny_decoder_rm)
+    prompts = [LONG_PROMPT] * 3
+    serial = rm.score(prompts, RESPONSES)
+    got: list[list[float]] = []
+    worker = threading.Thread(target=lambda: got.append(rm.score(prompts, RESPONSES)))
+    with scoring_lock(rm):
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive() and not got  # blocked on the lock
+    worker.join(timeout=60)
+    assert got == [serial]
+    assert scoring_lock(rm) is scoring_lock(rm)
+    assert pickle.loads(pickle.dumps(rm)).identity == rm.identity

@@ -63,6 +63,7 @@ from rmx_widgets.core.reward_models.hf.prefix import (
     PrefixSharer,
     PrefixUnsupported,
 )
+from rmx_widgets.core.reward_models.hf.shared_kv import scoring_lock
 
 if TYPE_CHECKING:
     import torch
@@ -384,7 +385,12 @@ class HFRewardModel(BaseRewardModel):
         return self._values(prompts, responses)
 
     def _values(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Any]:
-        """What :meth:`_readout` reads for each input, in input order (see :meth:`score`)."""
+        """What :meth:`_readout` reads for each input, in input order (see :meth:`score`);
+        one thread at a time (``scoring_lock``)."""
+        with scoring_lock(self):
+            return self._values_locked(prompts, responses)
+
+    def _values_locked(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Any]:
         u_prompts, u_responses, inverse = unique_pairs(prompts, responses)
         encoded = self._encode(u_prompts, u_responses)
         self._record_truncation([encoded[u] for u in inverse])

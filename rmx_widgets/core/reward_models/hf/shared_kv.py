@@ -26,11 +26,15 @@ others keep the expanded cache.
 
 The model's ``config._attn_implementation`` is switched for the duration of a shared pass and
 restored after it, so one model object must not run a shared pass and another pass at the same
-time from two threads (``HFRewardModel`` never does).
+time from two threads: ``HFRewardModel`` and ``DPORewardModel`` score under
+:func:`scoring_lock` (an edit rescored on the widget's worker thread while a run scores would
+otherwise see the switched setting).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -186,3 +190,19 @@ def shared_prefix_attention_on(model: Any) -> Iterator[None]:
         yield
     finally:
         config._attn_implementation = before
+
+
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def scoring_lock(owner: Any) -> threading.RLock:
+    """The lock ``owner`` (a reward model) scores under, one per object: its passes switch its
+    model's attention setting (:func:`shared_prefix_attention_on`) and update its counters, so
+    two threads must not score through it at once. Kept beside the object, not on it, so the
+    model still pickles (a Ray recipe may ship it)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(owner)
+        if lock is None:
+            lock = _LOCKS[owner] = threading.RLock()
+        return lock
