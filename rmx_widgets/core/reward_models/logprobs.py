@@ -29,7 +29,11 @@ from typing import TYPE_CHECKING, Any
 from rmx_widgets.core.data import Prompt
 from rmx_widgets.core.reward_models.hf.batching import MemoryBudget
 from rmx_widgets.core.reward_models.hf.encoding import EncodedInput, pair_key
-from rmx_widgets.core.reward_models.hf.prefix import PrefixUnsupported, common_prefix_len
+from rmx_widgets.core.reward_models.hf.prefix import (
+    PrefixUnsupported,
+    common_prefix_len,
+    expanded_prefix_inputs,
+)
 from rmx_widgets.core.reward_models.hf.shared_kv import (
     PREFIX_KWARG,
     SharedPrefixKV,
@@ -211,7 +215,6 @@ class LogProbScorer:
         prefix tensors never modified: read at batch 1 with ``in_place``, else a fresh cache
         per pass with them expanded over the rows)."""
         import torch
-        from transformers import DynamicCache
 
         conts = [e.input_ids[prefix_len:] for e in batch]
         rows, width = len(conts), max(len(c) for c in conts)
@@ -236,13 +239,7 @@ class LogProbScorer:
                         "the shared-prefix attention did not run for every layer"
                     )
             else:
-                mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-                mask[:, :prefix_len] = 1
-                for r, c in enumerate(conts):
-                    mask[r, prefix_len : prefix_len + len(c)] = 1
-                cache = DynamicCache(
-                    [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
-                )
+                mask, cache = expanded_prefix_inputs(prefix_kv, [len(c) for c in conts], width)
                 logits = self.model(
                     input_ids=ids.to(dev),
                     attention_mask=mask.to(dev),

@@ -60,6 +60,28 @@ def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
+def expanded_prefix_inputs(
+    prefix_kv: KVCache, lengths: Sequence[int], width: int
+) -> tuple[torch.Tensor, Any]:
+    """(attention mask, ``DynamicCache``) of a continuation pass on the expanded-cache path,
+    for architectures that cannot read the prefix in place: the prefix's keys/values
+    ``expand()``-ed over the rows (the cache's updates then write them out once per row) and a
+    mask over prefix + each row's ``lengths`` real tokens of the ``width`` columns."""
+    import torch
+    from transformers import DynamicCache
+
+    rows = len(lengths)
+    prefix_len = prefix_kv[0][0].shape[-2]
+    mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+    mask[:, :prefix_len] = 1
+    for row, n in enumerate(lengths):
+        mask[row, prefix_len : prefix_len + n] = 1
+    cache = DynamicCache(
+        [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
+    )
+    return mask, cache
+
+
 class PrefixSharer:
     """Plans prefix groups and scores them for one decoder RM with a generic head.
 
@@ -312,18 +334,7 @@ class PrefixSharer:
     ) -> tuple[torch.Tensor, int]:
         """(last hidden states, bytes of the cache's keys/values after the pass: the prefix
         written out once per row, plus the rows' own). ``lengths``: each row's real tokens."""
-        import torch
-        from transformers import DynamicCache
-
-        rows, width = input_ids.shape
-        prefix_len = prefix_kv[0][0].shape[-2]
-        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-        mask[:, :prefix_len] = 1
-        for row, n in enumerate(lengths):
-            mask[row, prefix_len : prefix_len + n] = 1
-        cache = DynamicCache(
-            [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in prefix_kv]
-        )
+        mask, cache = expanded_prefix_inputs(prefix_kv, lengths, input_ids.shape[1])
         dev = self.device
         hidden = self.base(
             input_ids=input_ids.to(dev),
@@ -335,6 +346,6 @@ class PrefixSharer:
         # the layers were checked to be DynamicLayers when the prefix was cached
         held = 0
         for layer in cache.layers:
-            for t in (layer.keys, layer.values):  # type: ignore[union-attr]
+            for t in (layer.keys, layer.values):
                 held += 0 if t is None else int(t.nbytes)
         return hidden, held
