@@ -125,16 +125,15 @@ class RayEngine:
         (started here, each building its model once); an ``rm`` from this engine's
         :meth:`remote_reward_model` is used as it is."""
         remote_rm = rm if isinstance(rm, RayRewardModel) and rm.pool in self.pools else None
+        if remote_rm is None and isinstance(rm, PairwiseJudge):
+            raise EngineError(PAIRWISE_REFUSED)
+        self._connect()
+        n_rm, rm_resources, n_rewriters = self._layout()
         if remote_rm is None:
-            if isinstance(rm, PairwiseJudge):
-                raise EngineError(PAIRWISE_REFUSED)
-            self._connect()
-            n_rm, rm_resources, _ = self._layout()
             rm_recipe = Recipe.of("rm", rm, self.rm_spec, self.rm_options)
             remote_rm = self._remote_rm(rm, self._pool(rm_recipe, n_rm, rm_resources))
-        self._connect()
         p_recipe = Recipe.of("perturber", perturber, self.perturber_spec, self.perturber_options)
-        rewriters = self._pool(p_recipe, self._layout()[2], {"num_cpus": self.perturber_cpus})
+        rewriters = self._pool(p_recipe, n_rewriters, {"num_cpus": self.perturber_cpus})
         return remote_rm, RayPerturber(perturber, rewriters)
 
     def remote_reward_model(
