@@ -36,6 +36,7 @@ import threading
 import weakref
 from collections.abc import Coroutine
 from concurrent.futures import Future
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -83,7 +84,11 @@ class Session:
         # one connection per lane; headers that carry a key are sent per request, never here
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         client = httpx.AsyncClient(
-            base_url=base_url, headers=accept_encoding(), limits=limits, verify=self._ssl
+            base_url=base_url,
+            headers=accept_encoding(),
+            limits=limits,
+            verify=self._ssl,
+            cookies=_refusing_jar(),
         )
         self.clients.append(client)
         return client
@@ -99,6 +104,13 @@ class Session:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _refusing_jar() -> CookieJar:
+    """A cookie jar that stores nothing: a server's (or its gateway's) cookies would otherwise
+    be sent back on every later request of the lane, tying requests and batches together and
+    carrying state the user never asked for between studies."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 class _Lane:

@@ -122,3 +122,27 @@ def test_a_burst_of_replies_never_makes_httpcore_retry_a_connection(monkeypatch)
             assert all(o.text for o in out)
         assert len(server.requests) == 96 and server.max_in_flight == 8
     assert retried == []
+
+
+class _CookieHandler(_Handler):
+    """Sets a cookie on every reply, as a proxy or gateway in front of a server may."""
+
+    def end_headers(self) -> None:
+        self.send_header("Set-Cookie", "session=from-the-server; Path=/")
+        super().end_headers()
+
+
+def test_cookies_a_server_sets_are_never_sent_back():
+    """An LLM server's cookies must not tie one request to the next (or leak between
+    batches and studies): every lane's client refuses to store them."""
+    server = FakeLLMServer()
+    server.handler_base = _CookieHandler
+    with server:
+        pert = make(server, concurrency=1)
+        first = pert.perturb_batch(reqs(3, tag="one"))
+        second = pert.perturb_batch(reqs(3, tag="two"))
+    assert [o.text for o in first + second] == [
+        f"{tag}-{i} answer text. [worse:verbosity]" for tag in ("one", "two") for i in range(3)
+    ]
+    assert len(server.requests) == 6
+    assert [r.headers.get("cookie") for r in server.requests] == [None] * 6
