@@ -9,7 +9,9 @@ loses it, and
 :meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
 rows travel to the browser, never the explanation table. Under the chart, ``splits``
 (:class:`~rmx_widgets.widgets.summary_split.SummarySplit`) splits the summary by a slice of
-the input and shows a multi-objective RM's changes per objective.
+the input and shows a multi-objective RM's changes per objective; the chart follows the
+split ("Split by"): one bar per attribute, direction and slice, and a click on one also says
+its slice (``selected_slice``), which the Explorer turns into a slice filter of the examples.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import traitlets
 from rmx_widgets.core.chart_metrics import DEFAULT_METRIC, METRICS, chart_metric
 from rmx_widgets.core.charts import (
     DIRECTIONS,
+    SLICE_FIELD,
     comparison_chart,
     selection_value,
     sensitivity_chart,
+    split_slices,
 )
 from rmx_widgets.core.readability import (
     DEFAULT_CONFIDENCE,
@@ -128,10 +132,15 @@ class SensitivityChart(w.VBox):
     """``selected`` holds the clicked attribute ('' when none), ``selected_direction`` the
     clicked bar's direction ("worse" / "better"; '' for none or both); ``metric`` what the
     bars show (core.chart_metrics: "pfr", "excess", "margin", "failure"), which the
-    ``metric_picker`` dropdown above the chart switches."""
+    ``metric_picker`` dropdown above the chart switches. Split by a slice (``split_by``: its
+    column, ``slice.domain``; "" none), ``selected_slice`` is the clicked bar's slice as a
+    one-tuple, ``("math",)`` or ``(None,)`` for the rows missing the field, and ``()`` when
+    no one slice is chosen (no split, no click, or one attribute's bars in every slice)."""
 
     selected = traitlets.Unicode("")
     selected_direction = traitlets.Unicode("")
+    selected_slice: traitlets.Tuple = traitlets.Tuple()
+    split_by = traitlets.Unicode("")
     metric = traitlets.Unicode(DEFAULT_METRIC)
 
     def __init__(
@@ -165,6 +174,8 @@ class SensitivityChart(w.VBox):
         self.metric_picker.add_class("rmx-metric-picker")
         w.link((self.metric_picker, "value"), (self, "metric"))
         self.observe(self._on_metric, "metric")
+        #: after the summary's own observer (registered first): the split table is ready
+        self.splits.split_picker.observe(lambda _: self._on_split(), "value")
         super().__init__([self.metric_picker, self.chart, self.caption, self.splits, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
@@ -201,8 +212,9 @@ class SensitivityChart(w.VBox):
         explanation ``table`` it came from (and its ``null``), the summary can be split by
         its slices and its objectives read (``splits``)."""
         self.sens = sens
+        self.splits.show(sens, table, null)  # first: the chart draws the summary's split
+        self._follow_split()
         self._draw()
-        self.splits.show(sens, table, null)
         self.summary.layout.display = None
         self.metric_picker.layout.display = None
         self._caption()
@@ -214,16 +226,49 @@ class SensitivityChart(w.VBox):
         text = caption_text(self.metric, n, level)
         self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
 
-    def select(self, attribute: str | None, direction: str = "") -> None:
+    def select(self, attribute: str | None, direction: str = "", slice_value: tuple = ()) -> None:
         """Highlight ``attribute``'s ``direction`` bar ("worse" / "better"; "" both of its
         bars; ``None`` or "" clears), as if it had been clicked: the chart is redrawn with that
-        selection made (the browser cannot be told a selection any other way)."""
+        selection made (the browser cannot be told a selection any other way). Split by a
+        slice, ``slice_value`` (a one-tuple, as ``selected_slice``) picks that slice's bars;
+        ``()`` (or a slice the split lacks) every slice's."""
         attribute = attribute or ""
         direction = direction if attribute and direction in DIRECTIONS else ""
-        if (attribute, direction) == (self.selected, self.selected_direction):
+        chosen = tuple(slice_value) if attribute and self._slice_ids(tuple(slice_value)) else ()
+        if (attribute, direction, chosen) == (
+            self.selected,
+            self.selected_direction,
+            self.selected_slice,
+        ):
             return
         with self.hold_trait_notifications():
             self.selected, self.selected_direction = attribute, direction
+            self.selected_slice = chosen
+        if self.sens is not None:
+            self._draw()
+
+    def _slices(self) -> list[str | None]:
+        """The slices of the split the chart draws, in its bars' order (none: no split)."""
+        split = self.splits.split
+        return split_slices(split, self.split_by) if split is not None and self.split_by else []
+
+    def _slice_ids(self, chosen: tuple) -> list[int]:
+        """The positions of ``chosen``'s slice among the drawn slices (``[]``: not there)."""
+        slices = self._slices()
+        return [slices.index(chosen[0])] if len(chosen) == 1 and chosen[0] in slices else []
+
+    def _follow_split(self) -> None:
+        """``split_by`` follows the summary's split; a selected slice the split no longer has
+        (another column, or a batch without it) is dropped, the attribute kept."""
+        with self.hold_trait_notifications():
+            moved = self.splits.by != self.split_by  # the same text may be another's slice
+            self.split_by = self.splits.by
+            if self.selected_slice and (moved or not self._slice_ids(self.selected_slice)):
+                self.selected_slice = ()
+
+    def _on_split(self) -> None:
+        """A new "Split by" choice redraws the chart split the same way."""
+        self._follow_split()
         if self.sens is not None:
             self._draw()
 
@@ -243,10 +288,20 @@ class SensitivityChart(w.VBox):
 
     def _draw(self) -> None:
         assert self.sens is not None
-        value = selection_value(self.selected, self.selected_direction)
+        split = self.splits.split if self.split_by else None
+        ids = None
+        if split is not None:
+            ids = self._slice_ids(self.selected_slice) or list(range(len(self._slices())))
+        value = selection_value(self.selected, self.selected_direction, ids)
         self._set_chart(
             sensitivity_chart(
-                self.sens, title=self.title, selected=value, metric=self.metric, width=self.width
+                self.sens,
+                title=self.title,
+                selected=value,
+                metric=self.metric,
+                width=self.width,
+                split=split,
+                by=self.split_by,
             )
         )
 
@@ -256,6 +311,7 @@ class SensitivityChart(w.VBox):
         self.sens = None
         self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
         self.splits.show(None)  # two RMs: the chart's labels and tooltips carry the marks
+        self._follow_split()
         self.summary.layout.display = "none"
         self.metric_picker.layout.display = "none"  # two RMs: pooled PFRs only
         self.caption.value = (
@@ -273,8 +329,14 @@ class SensitivityChart(w.VBox):
     def _on_selection(self, change) -> None:
         value = [v for v in getattr(change["new"], "value", None) or [] if isinstance(v, dict)]
         attribute = str(value[0].get("attribute", "")) if value else ""
-        directions = {str(v.get("direction", "")) for v in value if v.get("attribute") == attribute}
+        mine = [v for v in value if v.get("attribute") == attribute]
+        directions = {str(v.get("direction", "")) for v in mine}
         direction = directions.pop() if len(directions) == 1 else ""
+        ids = {v.get(SLICE_FIELD) for v in mine}
+        slices = self._slices()
+        one = ids.pop() if len(ids) == 1 else None
+        chosen = (slices[one],) if isinstance(one, int) and 0 <= one < len(slices) else ()
         with self.hold_trait_notifications():
             self.selected = attribute
             self.selected_direction = direction if direction in DIRECTIONS else ""
+            self.selected_slice = chosen if attribute else ()
