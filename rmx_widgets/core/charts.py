@@ -27,6 +27,7 @@ from rmx_widgets.core.chart_metrics import (
     metric_domain,
     reading_keys,
 )
+from rmx_widgets.core.chart_spec import Datasets, SensitivityLayers
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import (
@@ -247,13 +248,6 @@ def _chart_data(
     return data[fields].reset_index(drop=True)
 
 
-def _rows(frame: pd.DataFrame) -> dict[str, Any]:
-    """A layer's rows as inline JSON values (NaN as null). Altair would sanitize each layer's
-    DataFrame on its own, which was half the cost of a redraw; this is one cheap pass."""
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return {"values": values}  # a plain dict: Altair moves it to the spec's datasets
-
-
 LABEL_FONT_SIZE = 11
 """The smallest text in a chart (axis labels, each bar's n / failed): below 11 px it is
 unreadable at JupyterLab's default zoom."""
@@ -274,8 +268,9 @@ def _y_axis() -> alt.Axis:
 
 def _opacity(selection: alt.Parameter) -> Any:
     """Too-few bars stay light; unselected attributes fade further."""
-    return alt.condition(
-        selection, alt.Opacity("shade:Q", scale=None, legend=None), alt.value(0.12)
+    # a typed channel: a plain dict would be parsed back through Altair's schema (slow)
+    return alt.OpacityValue(
+        **alt.condition(selection, alt.Opacity("shade:Q", scale=None, legend=None), alt.value(0.12))
     )
 
 
@@ -353,6 +348,7 @@ def sensitivity_chart(
     a chart in a narrow column keeps its 11 px labels instead of being scaled down.
     """
     plotted = chart_metric(metric)
+    rows = Datasets()
     column = slice_column(split, by) if split is not None else ""
     shown = split if split is not None else sens
     data = _chart_data(shown, plotted, column)
@@ -399,9 +395,14 @@ def sensitivity_chart(
     stroke = _key_stroke(keys)
     # a faint 0-1 track per bar: a PFR of 0 reads as a measured 0, not as a missing bar
     track = (
-        alt.Chart(_rows(directional))
+        alt.Chart(rows(directional))
         .mark_bar(color="#888888", opacity=0.08, aria=False)
-        .encode(x=alt.datum(low, scale=x_scale), x2=alt.datum(high), y=y, yOffset=offset)
+        .encode(
+            x=alt.XDatum(datum=low, scale=x_scale),
+            x2=alt.X2Datum(datum=high),
+            y=y,
+            yOffset=offset,
+        )
         .properties(name="track")
     )
     # the hit area: a full-width, invisible bar under each bar, in the bars' own layer (one
@@ -411,58 +412,72 @@ def sensitivity_chart(
     bar_rows = pd.concat([hits, by_direction.assign(part="bar")], ignore_index=True)
     is_hit = f"datum.part === '{HIT_PART}'"
     bars = (
-        alt.Chart(_rows(bar_rows))
+        alt.Chart(rows(bar_rows))
         .mark_bar(aria=alt.expr(f"!({is_hit})"))
         .encode(
             x=alt.X("value:Q", title=x_title(sens, plotted.title), scale=x_scale, stack=None),
-            x2="base:Q",
+            x2=alt.X2("base:Q"),
             y=y,
             yOffset=offset,
             color=color,
             opacity=_opacity(selection),
-            fillOpacity=alt.condition(is_hit, alt.value(0), alt.value(1)),
+            fillOpacity=alt.FillOpacityValue(**alt.condition(is_hit, alt.value(0), alt.value(1))),
         )
         .properties(name="bars")
         .add_params(selection)
     )
     rules = (
-        _keyed(alt.Chart(_rows(by_direction if whisker else by_direction.iloc[0:0])), whisker or "")
+        _keyed(alt.Chart(rows(by_direction if whisker else by_direction.iloc[0:0])), whisker or "")
         .mark_rule(strokeWidth=1.5)
-        .encode(x="low:Q", x2="high:Q", y=y, yOffset=offset, stroke=stroke)
+        .encode(x=alt.X("low:Q"), x2=alt.X2("high:Q"), y=y, yOffset=offset, stroke=stroke)
         .properties(name="rules")
     )
     null_ticks = (
-        _keyed(alt.Chart(_rows(null_rows)), KEY_NULL)
+        _keyed(alt.Chart(rows(null_rows)), KEY_NULL)
         .mark_tick(thickness=2, opacity=0.9)
-        .encode(x="null_pfr:Q", y=y, yOffset=offset, color=alt.value("#777777"), stroke=stroke)
+        .encode(
+            x=alt.X("null_pfr:Q"),
+            y=y,
+            yOffset=offset,
+            color=alt.ColorValue("#777777"),
+            stroke=stroke,
+        )
         .properties(name="null_ticks")
     )
     tick_encoding: dict[str, Any] = {"yOffset": pooled_offset} if pooled_offset else {}
     ticks = (
-        _keyed(alt.Chart(_rows(pooled_rows)), pooled_key)
+        _keyed(alt.Chart(rows(pooled_rows)), pooled_key)
         .mark_tick(thickness=2)
-        .encode(x="value:Q", y=y, color=alt.value("black"), stroke=stroke, **tick_encoding)
+        .encode(
+            x=alt.X("value:Q"),
+            y=y,
+            color=alt.ColorValue("black"),
+            stroke=stroke,
+            **tick_encoding,
+        )
         .properties(name="pooled_ticks")
     )
     labelled = pooled[pooled["mark"] != ""]
     if column:  # beside a slice's bars sit their count labels: its marks are in the tooltip
         labelled = labelled.iloc[0:0]
     marks = (
-        alt.Chart(_rows(labelled))
+        alt.Chart(rows(labelled))
         .mark_text(align="left", dx=4, fontSize=11, color="#444444")
-        .encode(x="mark_x:Q", y=y, text="mark:N", **tick_encoding)
+        .encode(x=alt.X("mark_x:Q"), y=y, text=alt.Text("mark:N"), **tick_encoding)
         .properties(name="marks")
     )
     counts = (
-        alt.Chart(_rows(directional))
+        alt.Chart(rows(directional))
         .mark_text(align="left", dx=8, fontSize=LABEL_FONT_SIZE, color="#444444")
-        .encode(x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text="count_text:N")
+        .encode(
+            x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text=alt.Text("count_text:N")
+        )
         .properties(name="counts")
     )
     flagged = directional[directional["reading_key"] != ""]
     readings = [reading_keys(plotted)[r] for r in (TOO_FEW, NOT_MEASURED)]
     reading_marks = (
-        alt.Chart(_rows(flagged))
+        alt.Chart(rows(flagged))
         .mark_point(filled=True, size=45, color="#444444", opacity=1)
         .encode(
             x=alt.X("mark_at:Q", scale=x_scale),
@@ -481,7 +496,9 @@ def sensitivity_chart(
     if column:
         tooltip = [alt.Tooltip("slice:N", title=column.removeprefix(PREFIX)), *tooltip]
     chart = (
-        alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
+        SensitivityLayers(
+            layer=[track, bars, rules, null_ticks, ticks, marks, counts, reading_marks]
+        )
         .encode(tooltip=tooltip)  # one tooltip for every layer
         .properties(width=width, height=_height(len(order), 40 * n_slices))
     )
@@ -489,6 +506,8 @@ def sensitivity_chart(
         chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     if title:
         chart = chart.properties(title=title)
+    # the layers' rows, set in place: .properties() would check them against the schema
+    chart["datasets"] = rows.values
     return chart
 
 

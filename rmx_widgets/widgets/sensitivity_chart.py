@@ -17,8 +17,6 @@ its slice (``selected_slice``), which the Explorer turns into a slice filter of 
 from __future__ import annotations
 
 import html
-import os
-from pathlib import Path
 from typing import cast
 
 import altair as alt
@@ -42,42 +40,9 @@ from rmx_widgets.core.readability import (
     level_text,
 )
 from rmx_widgets.core.sensitivity import sensitivity
-from rmx_widgets.widgets import static_view
+from rmx_widgets.widgets import offline_bundle, static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 from rmx_widgets.widgets.summary_split import SummarySplit
-
-
-def _offline_bundle_path() -> Path:
-    """Where the offline chart bundle is cached, keyed by the versions that produce it."""
-    from importlib.metadata import version
-
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rmx-widgets"
-    return root / (
-        f"jupyterchart-offline-altair{alt.__version__}-vlconvert{version('vl-convert-python')}.js"
-    )
-
-
-def _enable_offline() -> None:
-    """JupyterChart fetches vega-embed from a CDN unless told otherwise; its offline bundle
-    comes from vl-convert, whose build takes seconds, so it is built once per installation
-    and cached on disk rather than rebuilt in every kernel."""
-    if alt.JupyterChart._is_offline:
-        return
-    path = _offline_bundle_path()
-    try:
-        alt.JupyterChart._esm = path.read_text(encoding="utf-8")
-        alt.JupyterChart._is_offline = True
-        return
-    except OSError:
-        pass
-    alt.JupyterChart.enable_offline()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(alt.JupyterChart._esm, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:  # a read-only home only costs the rebuild next time
-        pass
 
 
 def _waiting_chart() -> alt.Chart:
@@ -157,7 +122,7 @@ class SensitivityChart(w.VBox):
         self.n_boot = n_boot
         self.title = title
         self.sens: pd.DataFrame | None = None
-        _enable_offline()
+        offline_bundle.enable_offline()  # read at install, not built per kernel
         self.chart = alt.JupyterChart(
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )

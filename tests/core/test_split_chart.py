@@ -182,8 +182,28 @@ def test_without_a_split_the_chart_has_no_slice_and_a_bad_column_is_refused(char
         sensitivity_chart(sens, split=split, by="topic")
 
 
-def test_the_split_spec_is_valid_vega_lite(charts):
-    """Checked against Altair's Vega-Lite schema once here (the widgets skip the check)."""
+def test_the_specs_are_valid_vega_lite_though_draws_skip_the_check(charts, monkeypatch):
+    """The widgets' draws skip Altair's JSON-schema check (SensitivityLayers.to_dict): the
+    plain and the split chart are checked against the Vega-Lite schema once, here."""
     sens, split, _ = charts
-    chart = sensitivity_chart(sens, split=split, by="domain", selected=[], width="container")
-    alt.LayerChart.from_dict(chart.to_dict(validate=True), validate=True)
+    chosen = selection_value("verbosity", "worse")
+    for chart in (
+        sensitivity_chart(sens, split=split, by="domain", width="container"),
+        sensitivity_chart(sens, selected=chosen, metric="excess", title="t"),
+        sensitivity_chart(sens.iloc[0:0]),
+    ):
+        spec = chart.to_dict(validate=True)
+        alt.LayerChart.from_dict(spec, validate=True)
+        assert "datasets" in spec and all(
+            layer["data"]["name"] in spec["datasets"] for layer in spec["layer"]
+        )
+    checked: list[bool] = []
+    real = alt.LayerChart.to_dict
+
+    def spy(self, validate=True, **kwargs):
+        checked.append(validate)
+        return real(self, validate, **kwargs)
+
+    monkeypatch.setattr(alt.LayerChart, "to_dict", spy)
+    sensitivity_chart(sens).to_dict()  # what JupyterChart calls after every batch
+    assert checked == [False]
