@@ -1,8 +1,8 @@
-"""Issue 14's split chart as a person uses it, in JupyterLab 4 and Jupyter Notebook 7: "Split
-by" a slice of the input splits the chart's bars too (one worse and one better bar per attribute and slice, each
-labelled with its slice and n), a click on one bar filters the rewrite table and the detail
-view by attribute, side *and* slice, and "Show every slice" brings the other slice back while
-the attribute and side stay.
+"""Issue 14's split chart as a person uses it, in JupyterLab 4 and Jupyter Notebook 7:
+"Split by" a slice of the input splits the chart's bars too (one worse and one better bar per
+attribute and slice, each labelled with its slice and n), a click on one bar filters the
+rewrite table and the detail view by attribute, side *and* slice, and "Show every slice"
+brings the other slice back while the attribute and side stay.
 
 Twelve comparisons (six "math", six "chat") × two attributes × two sides = 48 rewrites; the
 toy RM prefers the shorter response and every "verbosity" rewrite flips (as in
