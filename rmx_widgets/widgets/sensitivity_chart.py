@@ -27,7 +27,9 @@ import traitlets
 from rmx_widgets.core.chart_metrics import DEFAULT_METRIC, METRICS, chart_metric
 from rmx_widgets.core.charts import (
     DIRECTIONS,
+    SELECTION_NAME,
     SLICE_FIELD,
+    Selection,
     comparison_chart,
     selection_value,
     sensitivity_chart,
@@ -43,6 +45,14 @@ from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.widgets import offline_bundle, static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 from rmx_widgets.widgets.summary_split import SummarySplit
+
+
+def _selection_key(value: Selection) -> frozenset:
+    """A selection as a set of bars (attribute, direction, slice), whatever the order."""
+    return frozenset(
+        (str(v.get("attribute", "")), str(v.get("direction", "")), v.get(SLICE_FIELD))
+        for v in value
+    )
 
 
 def _waiting_chart() -> alt.Chart:
@@ -123,9 +133,12 @@ class SensitivityChart(w.VBox):
         self.title = title
         self.sens: pd.DataFrame | None = None
         offline_bundle.enable_offline()  # read at install, not built per kernel
+        self._resetting = False
+        self._echo: frozenset | None = None
         self.chart = alt.JupyterChart(
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )
+        self.chart.observe(self._on_vl_selections, "_vl_selections")
         self.caption = w.HTML()
         self.summary = SensitivitySummary()
         #: "Split by" (a slice of the input) and "Objective" for the summary
@@ -254,10 +267,7 @@ class SensitivityChart(w.VBox):
     def _draw(self) -> None:
         assert self.sens is not None
         split = self.splits.split if self.split_by else None
-        ids = None
-        if split is not None:
-            ids = self._slice_ids(self.selected_slice) or list(range(len(self._slices())))
-        value = selection_value(self.selected, self.selected_direction, ids)
+        value = self._now()
         self._set_chart(
             sensitivity_chart(
                 self.sens,
@@ -267,14 +277,15 @@ class SensitivityChart(w.VBox):
                 width=self.width,
                 split=split,
                 by=self.split_by,
-            )
+            ),
+            value,
         )
 
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
     ) -> None:
         self.sens = None
-        self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
+        self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b), [])
         self.splits.show(None)  # two RMs: the chart's labels and tooltips carry the marks
         self._follow_split()
         self.summary.layout.display = "none"
@@ -284,15 +295,48 @@ class SensitivityChart(w.VBox):
             "95% CIs (bootstrap, Wilson floor). Click a bar to filter the examples.</small>"
         )
 
-    def _set_chart(self, chart: alt.TopLevelMixin) -> None:
-        # a new chart object gets a new Selections object: re-attach the observer each time
-        self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
-        selections = self.chart.selections
-        if "attribute" in selections.trait_names():
-            selections.observe(self._on_selection, ["attribute"])
+    def _set_chart(self, chart: alt.TopLevelMixin, drawn: Selection | None = None) -> None:
+        """Show ``chart``, drawn with the selection ``drawn`` made (None: it has none to
+        make); the browser's first report from it is expected to be that selection."""
+        self._resetting = True  # JupyterChart resets its selections: not a report
+        try:
+            self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
+        finally:
+            self._resetting = False
+        self._echo = None if drawn is None else _selection_key(drawn)
 
-    def _on_selection(self, change) -> None:
-        value = [v for v in getattr(change["new"], "value", None) or [] if isinstance(v, dict)]
+    def _now(self) -> Selection:
+        """The selection as Python holds it, as the chart would be drawn with it."""
+        ids = None
+        if self.split_by and self.splits.split is not None:
+            ids = self._slice_ids(self.selected_slice) or list(range(len(self._slices())))
+        return selection_value(self.selected, self.selected_direction, ids)
+
+    def _on_vl_selections(self, change: dict) -> None:
+        """What the browser reports of the chart's selection (a click, or a freshly drawn
+        view's initial selection, which every redraw sends once).
+
+        That first report of a redraw says what the chart was *built* with. When a click
+        landed after it was built (on the view it replaced), the two differ, and taking the
+        report would undo the click: it is dropped and the chart redrawn with the click's
+        selection. Redraws follow every landed batch, so without this a click made mid-run
+        was lost whenever a redraw was in flight (the faster the redraws, the more often)."""
+        if self._resetting or not isinstance(change["new"], dict):
+            return
+        raw = change["new"].get(SELECTION_NAME)
+        if not isinstance(raw, dict):
+            return
+        signal = raw.get("value")
+        points = signal.get("vlPoint", {}).get("or", []) if isinstance(signal, dict) else []
+        value = [v for v in points if isinstance(v, dict)]
+        if self._echo is not None and _selection_key(value) == self._echo:
+            self._echo = None
+            if _selection_key(value) != _selection_key(self._now()) and self.sens is not None:
+                self._draw()  # a click landed after this chart was built: show it instead
+                return
+        self._on_selection(value)
+
+    def _on_selection(self, value: Selection) -> None:
         attribute = str(value[0].get("attribute", "")) if value else ""
         mine = [v for v in value if v.get("attribute") == attribute]
         directions = {str(v.get("direction", "")) for v in mine}
