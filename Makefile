@@ -26,6 +26,7 @@ js: $(BUNDLE)
 $(STAMP): $(BIN)/python pyproject.toml $(BUNDLE)
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/python -c "from rmx_widgets.widgets.offline_bundle import install; install()"
 	touch $(STAMP)
 
 install: $(STAMP)

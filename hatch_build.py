@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -30,6 +31,7 @@ class JSBuildHook(BuildHookInterface):
         js, static = root / "js", root / "rmx_widgets" / "static"
         if not js.exists():  # building from an sdist that already carries the bundles
             return
+        _offline_chart_bundle(root)
         sources = [p for p in (js / "src").rglob("*") if p.is_file()]
         newest = max((p.stat().st_mtime for p in sources), default=0.0)
         built = [static / b for b in BUNDLES]
@@ -44,3 +46,17 @@ class JSBuildHook(BuildHookInterface):
         if not (js / "node_modules").exists():
             subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=js, check=True)
         subprocess.run([npm, "run", "build"], cwd=js, check=True)
+
+
+def _offline_chart_bundle(root: Path) -> None:
+    """The chart's offline Vega bundle (rmx_widgets/widgets/offline_bundle.py) into static/,
+    when this build environment has Altair and vl-convert (an isolated one usually does not:
+    then the first kernel builds it once and caches it per user). A failure here only costs
+    that first build, so it does not stop the wheel."""
+    try:
+        import altair  # noqa: F401
+        import vl_convert  # noqa: F401
+    except ImportError:
+        return
+    code = "from rmx_widgets.widgets.offline_bundle import install; install()"
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=False)

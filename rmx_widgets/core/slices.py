@@ -36,6 +36,8 @@ from rmx_widgets.core.validity_rates import valid_only_rows
 PREFIX = "slice."
 MAX_FIELDS = 32
 MAX_VALUE_CHARS = 200
+MISSING_LABEL = "(missing)"
+"""How a face names the slice of the rows missing the field (the summary widget's word too)."""
 
 
 def slice_fields(comps: Sequence[Comparison]) -> tuple[str, ...]:
@@ -117,6 +119,11 @@ def slice_values(table: pd.DataFrame, column: str) -> list[str | None]:
     values = table[column]
     present = sorted({str(v) for v in values.dropna()})
     return present + ([None] if values.isna().any() else [])
+
+
+def slice_label(value: str | None) -> str:
+    """A slice value as a face shows it: the text, or :data:`MISSING_LABEL` for None."""
+    return MISSING_LABEL if value is None else value
 
 
 def slice_rows(table: pd.DataFrame, column: str, value: str | None) -> pd.DataFrame:

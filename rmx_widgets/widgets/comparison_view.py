@@ -9,6 +9,10 @@ Edit and rescore (LIT's datapoint editor): with an RM (``rm=``: an RM, an ``Expl
 or a rewrite, or writes a rewrite for an attribute and side, and the RM rescores it on a worker
 thread (``core.rescore``: the run's rows, cache and store); the new row appears in place,
 labelled as edited. ``edits`` gives every edit back as table rows; ``undo`` drops one.
+
+``slice_filter`` (kernel-side only) keeps the rows of one slice of the input, ``("slice.domain",
+"math")`` (``None`` for the rows missing the field; ``()`` every row): the Explorer sets it
+from a bar of its chart split by that slice and says so above the view, with a way back.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from rmx_widgets.core.errors import RMXError
 from rmx_widgets.core.rescore import Rescored, Rescorer
 from rmx_widgets.core.result import ExplanationResult
 from rmx_widgets.core.rows import TABLE_COLUMNS
+from rmx_widgets.core.slices import PREFIX
 from rmx_widgets.core.store import Store
 from rmx_widgets.widgets import static_view
 from rmx_widgets.widgets._assets import bundle
@@ -71,6 +76,9 @@ class ComparisonView(anywidget.AnyWidget):
     edit_status = traitlets.Unicode("").tag(sync=True)
     edit_error = traitlets.Unicode("").tag(sync=True)
     n_edits = traitlets.Int(0).tag(sync=True)
+    #: () every row, or (slice column, value): only that slice's rows (not synced: the
+    #: browser receives only the rows the kernel keeps; the Explorer shows the choice)
+    slice_filter: traitlets.Tuple = traitlets.Tuple()
 
     #: what ``empty`` says before any rewrite is there (the Explorer names its Run button)
     no_run_text = "No rewrites yet: run an explanation to see them here."
@@ -183,7 +191,20 @@ class ComparisonView(anywidget.AnyWidget):
         return True
 
     # -- reactions -------------------------------------------------------------------------
-    @traitlets.observe("filters")
+    @traitlets.validate("slice_filter")
+    def _valid_slice(self, proposal: dict) -> tuple:
+        """() or (a ``slice.`` column, its text or None); anything else is refused."""
+        value = tuple(proposal["value"])
+        if value == ():
+            return value
+        ok = len(value) == 2 and isinstance(value[0], str) and value[0].startswith(PREFIX)
+        if not ok or not (value[1] is None or isinstance(value[1], str)):
+            raise traitlets.TraitError(
+                f"slice_filter is () or (slice column, value), got {value!r:.80}."
+            )
+        return value
+
+    @traitlets.observe("filters", "slice_filter")
     def _on_filters(self, change) -> None:
         with self.hold_sync():
             self.page = 0
@@ -205,6 +226,11 @@ class ComparisonView(anywidget.AnyWidget):
             return t
         f = {**_NO_FILTER, **self.filters}
         mask = pd.Series(True, index=t.index)
+        if self.slice_filter:
+            column, value = self.slice_filter
+            if column not in t.columns:
+                return t.iloc[0:0]  # a slice of a column this table lacks: none of its rows
+            mask &= t[column].isna() if value is None else t[column] == value
         if f["attribute"]:
             mask &= t["attribute"] == f["attribute"]
         if f["side"] != "all":
@@ -227,7 +253,7 @@ class ComparisonView(anywidget.AnyWidget):
     def _refresh(self, keep_id: bool = False) -> None:
         current = self.comparison["id"] if (keep_id and self.comparison) else None
         matching = self._matching()
-        filtered = {**_NO_FILTER, **self.filters} != _NO_FILTER
+        filtered = {**_NO_FILTER, **self.filters} != _NO_FILTER or bool(self.slice_filter)
         if filtered:
             have = set(matching["comparison_id"]) if not matching.empty else set()
             self._visible = [cid for cid in self._order if cid in have]

@@ -8,7 +8,9 @@ and the per-attribute summary) and the ComparisonView sit side by side in a resp
 kernel; a selected row opens in the ComparisonView). The three are linked, every link two-way:
 a clicked bar, the view's Attribute and Side filters and the table's (``linked_filters``) are
 one (attribute, side) choice, and a change made in any of them is made in the other two
-(``_link``), once, with no echo back.
+(``_link``), once, with no echo back. With "Split by" the chart's bars are per slice, and a
+click on one also keeps only that slice's rows in the view and the table (their
+``slice_filter``); ``slice_bar`` above them says which slice and "Show every slice" undoes it.
 Cancel stops after the current batch and keeps everything that landed. Errors are shown inside
 the widget with their message.
 
@@ -38,6 +40,7 @@ from rmx_widgets.core.hand_edits import without_hand_edits
 from rmx_widgets.core.null_run import null_from_spec, null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.perturbers.base import Perturber
 from rmx_widgets.core.reward_models.base import PairwiseJudge
+from rmx_widgets.core.slices import PREFIX, slice_label
 from rmx_widgets.widgets import run_progress, static_view
 from rmx_widgets.widgets.attribute_picker import AttributePicker
 from rmx_widgets.widgets.comparison_view import ComparisonView
@@ -157,7 +160,9 @@ class Explorer(w.VBox):
         self.rewrite_table = RewriteTable()
         # linked three ways, each two-way: a click sets the view's and the table's Attribute
         # and Side filters, either's filters highlight the bar and set the other's
-        self.chart.observe(self._chart_to_filters, ["selected", "selected_direction"])
+        self.chart.observe(
+            self._chart_to_filters, ["selected", "selected_direction", "selected_slice"]
+        )
         self.view.observe(self._filters_to_chart, "filters")
         self.rewrite_table.observe(self._table_filters_to_others, "linked_filters")
         self.rewrite_table.observe(self._table_to_view, "selected_row")
@@ -187,7 +192,19 @@ class Explorer(w.VBox):
         #: the container under the detail view that holds the table of every rewrite
         self.table_slot = w.Box([self.rewrite_table], layout=w.Layout(width="100%"))
         self.table_slot.add_class("rmx-table-slot")
-        detail = w.VBox([self.view, self.table_slot], layout=w.Layout(min_width="0"))
+        #: which slice a split chart's bar keeps in the view and the table, and the way back
+        #: (hidden while every slice is shown)
+        self.slice_label = w.HTML("")
+        self.clear_slice_button = w.Button(description="Show every slice", icon="times")
+        self.clear_slice_button.on_click(lambda _: self.show_every_slice())
+        self.slice_bar = w.HBox(
+            [self.slice_label, self.clear_slice_button],
+            layout=w.Layout(display="none", align_items="center", flex_flow="row wrap"),
+        )
+        self.slice_bar.add_class("rmx-slice-bar")
+        detail = w.VBox(
+            [self.slice_bar, self.view, self.table_slot], layout=w.Layout(min_width="0")
+        )
         detail.add_class("rmx-explorer-detail")
         self.chart.add_class("rmx-explorer-chart")
         #: chart (with the summary under it) and detail side by side, one column when narrow
@@ -351,14 +368,51 @@ class Explorer(w.VBox):
         finally:
             self.run_button.disabled, self.cancel_button.disabled = False, True
 
+    @property
+    def slice_filter(self) -> tuple:
+        """() every slice, or (slice column, value) the view and the table keep (a bar of the
+        chart split by that slice was clicked)."""
+        return tuple(self.view.slice_filter)
+
+    def show_every_slice(self) -> None:
+        """Undo a slice filter: every slice's rows again, the chart's selection keeping its
+        attribute and side (now that attribute's bars in every slice)."""
+        self._set_slice(())
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self.chart.select(self.chart.selected, self.chart.selected_direction)
+            finally:
+                self._syncing = False
+
+    def _set_slice(self, value: tuple) -> None:
+        """The view's and the table's slice filter, and the line above them that says it."""
+        if value != self.view.slice_filter:
+            self.view.slice_filter = value
+        if value != self.rewrite_table.slice_filter:
+            self.rewrite_table.slice_filter = value
+        if value:
+            field = html.escape(str(value[0]).removeprefix(PREFIX))
+            shown = html.escape(slice_label(value[1]))
+            self.slice_label.value = (
+                f"<span class='rmx-slice-note'>Only the rewrites of {field} = "
+                f"<b>{shown}</b> (the chart's bar).</span>"
+            )
+        else:
+            self.slice_label.value = ""
+        self.slice_bar.layout.display = None if value else "none"
+
     def _chart_to_filters(self, change=None) -> None:
         """A clicked bar shows its rewrites: the attribute, and the side its direction rewrote
-        (worse: the chosen response, better: the rejected one); no selection clears both."""
+        (worse: the chosen response, better: the rejected one); no selection clears both. In a
+        chart split by a slice, a bar's slice filters the view and the table too (a click that
+        chooses no one slice, or none, shows every slice)."""
         attribute = self.chart.selected
         side: SideFilter = "all"
         if attribute:
             side = SIDE_OF_DIRECTION.get(self.chart.selected_direction, "all")
-        self._link(attribute, side, "chart")
+        chosen = self.chart.selected_slice
+        self._link(attribute, side, "chart", (self.chart.split_by, *chosen) if chosen else ())
 
     def _table_to_view(self, change) -> None:
         """A row selected in the rewrite table opens in the ComparisonView (its comparison,
@@ -381,19 +435,27 @@ class Explorer(w.VBox):
         f = change["new"]
         self._link(f["attribute"], f["side"], "table")
 
-    def _link(self, attribute: str, side: SideFilter, source: str) -> None:
+    def _link(
+        self, attribute: str, side: SideFilter, source: str, slice_filter: tuple | None = None
+    ) -> None:
         """Make the chart's bar, the view's filters and the table's filters show (attribute,
         side), leaving ``source`` (which already does) alone. The writes below fire the same
         observers again: ``_syncing`` turns those away, so a change travels once and never
         comes back to where it started (each write is also skipped when it changes nothing).
         The chart has no bar for a side without an attribute: it is cleared then, the view and
-        the table keep the side."""
+        the table keep the side. ``slice_filter`` (the chart's clicked slice, ``()`` none) sets
+        the view's and the table's slice filter; ``None`` (a change in the view or the table)
+        keeps it, and the chart highlights the bar of that slice."""
         if self._syncing:
             return
         self._syncing = True
         try:
+            if slice_filter is not None:
+                self._set_slice(slice_filter)
             if source != "chart":
-                self.chart.select(attribute, DIRECTION_OF_SIDE.get(side, ""))
+                kept = self.slice_filter
+                chosen = kept[1:] if kept and kept[0] == self.chart.split_by else ()
+                self.chart.select(attribute, DIRECTION_OF_SIDE.get(side, ""), chosen)
             if source != "view":
                 filters = Filters(**{**self.view.filters, "attribute": attribute, "side": side})
                 if filters != self.view.filters:

@@ -18,6 +18,11 @@ bar shows it and asks for page 1 again (and :meth:`filtered` and Export follow a
 the bar, it lands here, where the Explorer links it to the chart's bar and the ComparisonView's
 filters. The bar's other filters, its search and the sort travel only in page requests.
 
+``slice_filter`` (kernel-side only) keeps one slice of the input's rows, ``("slice.domain",
+"math")`` (``None``: the rows missing the field; ``()`` every row): the Explorer sets it from a
+bar of its chart split by that slice. The table then holds only that slice (``n_rows``, the
+pages, :meth:`filtered` and Export); row ids stay those of the whole table.
+
 Selecting a row sets ``selected_row`` (the Explorer opens that rewrite in its ComparisonView);
 :meth:`export` writes the filtered slice to CSV or Parquet and the Export buttons write it under
 ``export_dir`` with the next free name, so no earlier export is overwritten.
@@ -193,6 +198,9 @@ class RewriteTable(anywidget.AnyWidget):
         "TraitType[LinkedFilters, LinkedFilters]",
         traitlets.Dict(default_value=dict(NO_LINKED_FILTER)).tag(sync=True),
     )
+    #: () every row, or (slice column, value): only that slice's rows (not synced: the
+    #: browser pages what the kernel holds; the Explorer shows the choice)
+    slice_filter: traitlets.Tuple = traitlets.Tuple()
 
     def __init__(
         self,
@@ -214,6 +222,7 @@ class RewriteTable(anywidget.AnyWidget):
         self.export_dir = Path(export_dir)
         self.last_traceback: str | None = None
         self._index = TableIndex(pd.DataFrame())
+        self._whole = pd.DataFrame()
         self.set_table(table if table is not None else pd.DataFrame())
         self.on_msg(self._on_msg)
 
@@ -239,6 +248,24 @@ class RewriteTable(anywidget.AnyWidget):
             )
         return LinkedFilters(attribute=attribute, side=side)
 
+    @traitlets.validate("slice_filter")
+    def _valid_slice(self, proposal: dict) -> tuple:
+        """() or (a ``slice.`` column, its text or None); anything else is refused."""
+        value = tuple(proposal["value"])
+        if value == ():
+            return value
+        ok = len(value) == 2 and isinstance(value[0], str) and value[0].startswith(slices.PREFIX)
+        if not ok or not (value[1] is None or isinstance(value[1], str)):
+            raise traitlets.TraitError(
+                f"slice_filter is () or (slice column, value), got {value!r:.80}."
+            )
+        return value
+
+    @traitlets.observe("slice_filter")
+    def _on_slice(self, change: dict) -> None:
+        """The table holds the new slice's rows at once; the browser asks for its page again."""
+        self.set_table(self._whole)
+
     @traitlets.observe("linked_filters")
     def _on_linked(self, change: dict) -> None:
         """The query follows at once, so :meth:`filtered` and Export agree with the bar even
@@ -249,7 +276,12 @@ class RewriteTable(anywidget.AnyWidget):
     # -- data ------------------------------------------------------------------------------
     def set_table(self, table: pd.DataFrame) -> None:
         """Show ``table`` (an explanation table; the Explorer calls this as batches land); the
-        browser then asks again for the page it shows."""
+        browser then asks again for the page it shows. With a ``slice_filter``, only that
+        slice's rows are held (none when ``table`` lacks its column)."""
+        self._whole = table
+        if self.slice_filter:
+            column, value = self.slice_filter
+            table = slices.slice_rows(table, column, value) if column in table else table.iloc[0:0]
         self._index = TableIndex(table)
         attrs = ordered_unique(table["attribute"]) if "attribute" in table else []
         columns = table_columns_payload(self._index.columns)

@@ -9,14 +9,14 @@ loses it, and
 :meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
 rows travel to the browser, never the explanation table. Under the chart, ``splits``
 (:class:`~rmx_widgets.widgets.summary_split.SummarySplit`) splits the summary by a slice of
-the input and shows a multi-objective RM's changes per objective.
+the input and shows a multi-objective RM's changes per objective; the chart follows the
+split ("Split by"): one bar per attribute, direction and slice, and a click on one also says
+its slice (``selected_slice``), which the Explorer turns into a slice filter of the examples.
 """
 
 from __future__ import annotations
 
 import html
-import os
-from pathlib import Path
 from typing import cast
 
 import altair as alt
@@ -27,9 +27,13 @@ import traitlets
 from rmx_widgets.core.chart_metrics import DEFAULT_METRIC, METRICS, chart_metric
 from rmx_widgets.core.charts import (
     DIRECTIONS,
+    SELECTION_NAME,
+    SLICE_FIELD,
+    Selection,
     comparison_chart,
     selection_value,
     sensitivity_chart,
+    split_slices,
 )
 from rmx_widgets.core.readability import (
     DEFAULT_CONFIDENCE,
@@ -38,42 +42,17 @@ from rmx_widgets.core.readability import (
     level_text,
 )
 from rmx_widgets.core.sensitivity import sensitivity
-from rmx_widgets.widgets import static_view
+from rmx_widgets.widgets import offline_bundle, static_view
 from rmx_widgets.widgets.sensitivity_summary import SensitivitySummary
 from rmx_widgets.widgets.summary_split import SummarySplit
 
 
-def _offline_bundle_path() -> Path:
-    """Where the offline chart bundle is cached, keyed by the versions that produce it."""
-    from importlib.metadata import version
-
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rmx-widgets"
-    return root / (
-        f"jupyterchart-offline-altair{alt.__version__}-vlconvert{version('vl-convert-python')}.js"
+def _selection_key(value: Selection) -> frozenset:
+    """A selection as a set of bars (attribute, direction, slice), whatever the order."""
+    return frozenset(
+        (str(v.get("attribute", "")), str(v.get("direction", "")), v.get(SLICE_FIELD))
+        for v in value
     )
-
-
-def _enable_offline() -> None:
-    """JupyterChart fetches vega-embed from a CDN unless told otherwise; its offline bundle
-    comes from vl-convert, whose build takes seconds, so it is built once per installation
-    and cached on disk rather than rebuilt in every kernel."""
-    if alt.JupyterChart._is_offline:
-        return
-    path = _offline_bundle_path()
-    try:
-        alt.JupyterChart._esm = path.read_text(encoding="utf-8")
-        alt.JupyterChart._is_offline = True
-        return
-    except OSError:
-        pass
-    alt.JupyterChart.enable_offline()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(alt.JupyterChart._esm, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:  # a read-only home only costs the rebuild next time
-        pass
 
 
 def _waiting_chart() -> alt.Chart:
@@ -128,10 +107,15 @@ class SensitivityChart(w.VBox):
     """``selected`` holds the clicked attribute ('' when none), ``selected_direction`` the
     clicked bar's direction ("worse" / "better"; '' for none or both); ``metric`` what the
     bars show (core.chart_metrics: "pfr", "excess", "margin", "failure"), which the
-    ``metric_picker`` dropdown above the chart switches."""
+    ``metric_picker`` dropdown above the chart switches. Split by a slice (``split_by``: its
+    column, ``slice.domain``; "" none), ``selected_slice`` is the clicked bar's slice as a
+    one-tuple, ``("math",)`` or ``(None,)`` for the rows missing the field, and ``()`` when
+    no one slice is chosen (no split, no click, or one attribute's bars in every slice)."""
 
     selected = traitlets.Unicode("")
     selected_direction = traitlets.Unicode("")
+    selected_slice: traitlets.Tuple = traitlets.Tuple()
+    split_by = traitlets.Unicode("")
     metric = traitlets.Unicode(DEFAULT_METRIC)
 
     def __init__(
@@ -148,10 +132,13 @@ class SensitivityChart(w.VBox):
         self.n_boot = n_boot
         self.title = title
         self.sens: pd.DataFrame | None = None
-        _enable_offline()
+        offline_bundle.enable_offline()  # read at install, not built per kernel
+        self._resetting = False
+        self._echo: frozenset | None = None
         self.chart = alt.JupyterChart(
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )
+        self.chart.observe(self._on_vl_selections, "_vl_selections")
         self.caption = w.HTML()
         self.summary = SensitivitySummary()
         #: "Split by" (a slice of the input) and "Objective" for the summary
@@ -165,6 +152,8 @@ class SensitivityChart(w.VBox):
         self.metric_picker.add_class("rmx-metric-picker")
         w.link((self.metric_picker, "value"), (self, "metric"))
         self.observe(self._on_metric, "metric")
+        #: after the summary's own observer (registered first): the split table is ready
+        self.splits.split_picker.observe(lambda _: self._on_split(), "value")
         super().__init__([self.metric_picker, self.chart, self.caption, self.splits, self.summary])
         self.add_class("rmx-sensitivity-chart")
         if table is not None and len(table):
@@ -201,8 +190,9 @@ class SensitivityChart(w.VBox):
         explanation ``table`` it came from (and its ``null``), the summary can be split by
         its slices and its objectives read (``splits``)."""
         self.sens = sens
+        self.splits.show(sens, table, null)  # first: the chart draws the summary's split
+        self._follow_split()
         self._draw()
-        self.splits.show(sens, table, null)
         self.summary.layout.display = None
         self.metric_picker.layout.display = None
         self._caption()
@@ -214,16 +204,49 @@ class SensitivityChart(w.VBox):
         text = caption_text(self.metric, n, level)
         self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
 
-    def select(self, attribute: str | None, direction: str = "") -> None:
+    def select(self, attribute: str | None, direction: str = "", slice_value: tuple = ()) -> None:
         """Highlight ``attribute``'s ``direction`` bar ("worse" / "better"; "" both of its
         bars; ``None`` or "" clears), as if it had been clicked: the chart is redrawn with that
-        selection made (the browser cannot be told a selection any other way)."""
+        selection made (the browser cannot be told a selection any other way). Split by a
+        slice, ``slice_value`` (a one-tuple, as ``selected_slice``) picks that slice's bars;
+        ``()`` (or a slice the split lacks) every slice's."""
         attribute = attribute or ""
         direction = direction if attribute and direction in DIRECTIONS else ""
-        if (attribute, direction) == (self.selected, self.selected_direction):
+        chosen = tuple(slice_value) if attribute and self._slice_ids(tuple(slice_value)) else ()
+        if (attribute, direction, chosen) == (
+            self.selected,
+            self.selected_direction,
+            self.selected_slice,
+        ):
             return
         with self.hold_trait_notifications():
             self.selected, self.selected_direction = attribute, direction
+            self.selected_slice = chosen
+        if self.sens is not None:
+            self._draw()
+
+    def _slices(self) -> list[str | None]:
+        """The slices of the split the chart draws, in its bars' order (none: no split)."""
+        split = self.splits.split
+        return split_slices(split, self.split_by) if split is not None and self.split_by else []
+
+    def _slice_ids(self, chosen: tuple) -> list[int]:
+        """The positions of ``chosen``'s slice among the drawn slices (``[]``: not there)."""
+        slices = self._slices()
+        return [slices.index(chosen[0])] if len(chosen) == 1 and chosen[0] in slices else []
+
+    def _follow_split(self) -> None:
+        """``split_by`` follows the summary's split; a selected slice the split no longer has
+        (another column, or a batch without it) is dropped, the attribute kept."""
+        with self.hold_trait_notifications():
+            moved = self.splits.by != self.split_by  # the same text may be another's slice
+            self.split_by = self.splits.by
+            if self.selected_slice and (moved or not self._slice_ids(self.selected_slice)):
+                self.selected_slice = ()
+
+    def _on_split(self) -> None:
+        """A new "Split by" choice redraws the chart split the same way."""
+        self._follow_split()
         if self.sens is not None:
             self._draw()
 
@@ -243,19 +266,28 @@ class SensitivityChart(w.VBox):
 
     def _draw(self) -> None:
         assert self.sens is not None
-        value = selection_value(self.selected, self.selected_direction)
+        split = self.splits.split if self.split_by else None
+        value = self._now()
         self._set_chart(
             sensitivity_chart(
-                self.sens, title=self.title, selected=value, metric=self.metric, width=self.width
-            )
+                self.sens,
+                title=self.title,
+                selected=value,
+                metric=self.metric,
+                width=self.width,
+                split=split,
+                by=self.split_by,
+            ),
+            value,
         )
 
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
     ) -> None:
         self.sens = None
-        self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b))
+        self._set_chart(comparison_chart(sens_a, sens_b, name_a, name_b), [])
         self.splits.show(None)  # two RMs: the chart's labels and tooltips carry the marks
+        self._follow_split()
         self.summary.layout.display = "none"
         self.metric_picker.layout.display = "none"  # two RMs: pooled PFRs only
         self.caption.value = (
@@ -263,18 +295,57 @@ class SensitivityChart(w.VBox):
             "95% CIs (bootstrap, Wilson floor). Click a bar to filter the examples.</small>"
         )
 
-    def _set_chart(self, chart: alt.TopLevelMixin) -> None:
-        # a new chart object gets a new Selections object: re-attach the observer each time
-        self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
-        selections = self.chart.selections
-        if "attribute" in selections.trait_names():
-            selections.observe(self._on_selection, ["attribute"])
+    def _set_chart(self, chart: alt.TopLevelMixin, drawn: Selection | None = None) -> None:
+        """Show ``chart``, drawn with the selection ``drawn`` made (None: it has none to
+        make); the browser's first report from it is expected to be that selection."""
+        self._resetting = True  # JupyterChart resets its selections: not a report
+        try:
+            self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
+        finally:
+            self._resetting = False
+        self._echo = None if drawn is None else _selection_key(drawn)
 
-    def _on_selection(self, change) -> None:
-        value = [v for v in getattr(change["new"], "value", None) or [] if isinstance(v, dict)]
+    def _now(self) -> Selection:
+        """The selection as Python holds it, as the chart would be drawn with it."""
+        ids = None
+        if self.split_by and self.splits.split is not None:
+            ids = self._slice_ids(self.selected_slice) or list(range(len(self._slices())))
+        return selection_value(self.selected, self.selected_direction, ids)
+
+    def _on_vl_selections(self, change: dict) -> None:
+        """What the browser reports of the chart's selection (a click, or a freshly drawn
+        view's initial selection, which every redraw sends once).
+
+        That first report of a redraw says what the chart was *built* with. When a click
+        landed after it was built (on the view it replaced), the two differ, and taking the
+        report would undo the click: it is dropped and the chart redrawn with the click's
+        selection. Redraws follow every landed batch, so without this a click made mid-run
+        was lost whenever a redraw was in flight (the faster the redraws, the more often)."""
+        if self._resetting or not isinstance(change["new"], dict):
+            return
+        raw = change["new"].get(SELECTION_NAME)
+        if not isinstance(raw, dict):
+            return
+        signal = raw.get("value")
+        points = signal.get("vlPoint", {}).get("or", []) if isinstance(signal, dict) else []
+        value = [v for v in points if isinstance(v, dict)]
+        if self._echo is not None and _selection_key(value) == self._echo:
+            self._echo = None
+            if _selection_key(value) != _selection_key(self._now()) and self.sens is not None:
+                self._draw()  # a click landed after this chart was built: show it instead
+                return
+        self._on_selection(value)
+
+    def _on_selection(self, value: Selection) -> None:
         attribute = str(value[0].get("attribute", "")) if value else ""
-        directions = {str(v.get("direction", "")) for v in value if v.get("attribute") == attribute}
+        mine = [v for v in value if v.get("attribute") == attribute]
+        directions = {str(v.get("direction", "")) for v in mine}
         direction = directions.pop() if len(directions) == 1 else ""
+        ids = {v.get(SLICE_FIELD) for v in mine}
+        slices = self._slices()
+        one = ids.pop() if len(ids) == 1 else None
+        chosen = (slices[one],) if isinstance(one, int) and 0 <= one < len(slices) else ()
         with self.hold_trait_notifications():
             self.selected = attribute
             self.selected_direction = direction if direction in DIRECTIONS else ""
+            self.selected_slice = chosen if attribute else ()

@@ -8,7 +8,8 @@ multi-objective RM's ``objective.<name>.delta`` columns (``core.objectives``) ar
 "Objective": the mean change of that objective per attribute and direction, with n and the
 failed rewrites (``core.objectives.objective_effects``; "not measured" where n is 0). The
 engine computes every figure; this module only picks the slice or objective and lays the
-result out, escaped. Either picker is hidden when the table has nothing to pick.
+result out, escaped. Either picker is hidden when the table has nothing to pick. The split
+table is kept (``split``, ``by``): the sensitivity chart above draws the same split.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ class SummarySplit(w.VBox):
         self._sens: pd.DataFrame | None = None
         self._table: pd.DataFrame | None = None
         self._null: pd.DataFrame | None = None
+        #: the summary's split table (``sensitivity_by``) and its slice column
+        #: (``slice.domain``): None and "" with no split; the chart draws the same split
+        self.split: pd.DataFrame | None = None
+        self.by = ""
         self.split_picker = _picker("Split by", NO_SPLIT, "rmx-split-picker")
         self.objective_picker = _picker("Objective", NO_OBJECTIVE, "rmx-objective-picker")
         #: the chosen objective's mean change per attribute and direction (empty: none chosen)
@@ -132,10 +137,12 @@ class SummarySplit(w.VBox):
     def _draw_summary(self) -> None:
         by = self.split_picker.value
         if not by or self._table is None or self._sens is None or not len(self._sens):
+            self.split, self.by = None, ""
             self.summary.show(self._sens)
             return
-        split = sensitivity_by(self._table, self._null, PREFIX + by, n_boot=self.n_boot)
-        self.summary.show(split, by=PREFIX + by)
+        self.split = sensitivity_by(self._table, self._null, PREFIX + by, n_boot=self.n_boot)
+        self.by = PREFIX + by
+        self.summary.show(self.split, by=self.by)
 
     def _draw_objective(self) -> None:
         name = self.objective_picker.value

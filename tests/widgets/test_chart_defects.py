@@ -16,6 +16,11 @@ from rmx_widgets.widgets.explorer import NO_COMPARISONS, NO_RUN_TEXT
 NO_FILTER = {"attribute": "", "side": "all", "outcome": "all"}
 
 
+ECHO = {"attribute": {"value": {}, "store": []}}
+"""What the browser reports once after drawing a chart with nothing selected (JupyterChart
+sends every new view's initial selection; the chart drops it only when a click came since)."""
+
+
 def _click(*bars: tuple[str, str]) -> dict:
     """What the browser syncs when bars are clicked: Vega-Lite's point-selection signal."""
     points = [{"attribute": a, "direction": d} for a, d in bars]
@@ -36,6 +41,7 @@ def result():
 def explorer(result):
     exp = Explorer(_explainer(), COMPS, redraw_every=0.0)
     exp.show_result(result)
+    exp.chart.chart._vl_selections = ECHO  # the browser drew the chart: its first report
     return exp
 
 
@@ -65,6 +71,24 @@ def test_a_redraw_keeps_the_selection_the_examples_are_filtered_by(explorer, res
     # the new chart reports its (initial) selection back: nothing changes
     explorer.chart.chart._vl_selections = _click(("manner", "better"))
     assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+
+
+def test_a_click_made_while_a_redraw_is_in_flight_is_not_undone_by_it(explorer):
+    """Mid-run, a batch's redraw is built before the browser's click reaches the kernel; the
+    new view then reports the selection it was built with (none). That report is dropped and
+    the chart redrawn with the click's bar, rather than clearing the filters the click set."""
+    explorer._redraw()  # a batch landed: this chart is built with nothing selected
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))  # the old view's click
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    assert _initial_selection(explorer.chart) == []  # the chart in flight has no selection
+    explorer.chart.chart._vl_selections = ECHO  # ... and now reports it
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
+    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
+    # that redraw's own report matches: nothing changes, and a later clear is a clear
+    explorer.chart.chart._vl_selections = _click(("manner", "better"))
+    explorer.chart.chart._vl_selections = _click()
+    assert explorer.view.filters == NO_FILTER
 
 
 def test_setting_the_filters_highlights_the_bar(explorer):

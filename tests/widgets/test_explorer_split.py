@@ -36,7 +36,7 @@ def test_chart_summary_and_detail_share_one_grid(result):
     assert exp.split in exp.children and exp.chart not in exp.children
     chart, detail = exp.split.children
     assert chart is exp.chart and exp.sensitivity_summary in chart.children
-    assert detail.children == (exp.view, exp.table_slot)
+    assert detail.children == (exp.slice_bar, exp.view, exp.table_slot)
     assert exp.table_slot.children == (exp.rewrite_table,)  # the table of every rewrite
     assert "rmx-explorer-split" in exp.split._dom_classes
     assert "minmax(min(100%, 34em), 1fr)" in exp.split.layout.grid_template_columns

@@ -39,7 +39,13 @@ def result():
 def explorer(result) -> Explorer:
     exp = Explorer(_explainer(), COMPS, null_perturber=None, redraw_every=0.0)
     exp.show_result(result)
+    exp.chart.chart._vl_selections = ECHO  # the browser drew the chart: its first report
     return exp
+
+
+ECHO = {"attribute": {"value": {}, "store": []}}
+"""What the browser reports once after drawing a chart with nothing selected (JupyterChart
+sends every new view's initial selection)."""
 
 
 def _click(*bars: tuple[str, str]) -> dict:

@@ -151,7 +151,7 @@ def test_explorer_table_follows_the_result_and_a_selected_row_opens_in_the_view(
     exp = Explorer(rmx.Explainer(rm, perturb, attributes=ATTRS, progress=False), COMPS)
     assert exp.rewrite_table.n_rows == 0 and exp.rewrite_table.empty == NO_ROWS_TEXT
     _, detail = exp.split.children  # under the ComparisonView, in the detail column
-    assert detail.children == (exp.view, exp.table_slot)
+    assert detail.children == (exp.slice_bar, exp.view, exp.table_slot)
     assert exp.table_slot.children == (exp.rewrite_table,)
     version = exp.rewrite_table.data_version
     exp.show_result(result)

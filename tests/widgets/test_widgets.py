@@ -237,21 +237,31 @@ def test_explorer_shows_an_existing_result(result):
 def test_offline_chart_bundle_is_built_once_and_cached(tmp_path, monkeypatch):
     import altair as alt
 
-    from rmx_widgets.widgets import sensitivity_chart as sc
+    from rmx_widgets.widgets import offline_bundle as ob
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ob, "STATIC", tmp_path / "static")  # no packaged copy yet
     monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
     monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
-    sc._enable_offline()  # builds with vl-convert and caches
+    ob.enable_offline()  # builds with vl-convert and caches
     built = alt.JupyterChart._esm
     assert alt.JupyterChart._is_offline and "esm.sh" not in built
-    assert sc._offline_bundle_path().read_text() == built
-    assert str(tmp_path) in str(sc._offline_bundle_path())
+    assert ob.cache_path().read_text() == built
+    assert str(tmp_path / "cache") in str(ob.cache_path())
 
     def no_rebuild(*a, **k):
         raise AssertionError("the cached bundle should be used")
 
     monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
     monkeypatch.setattr(alt.JupyterChart, "enable_offline", no_rebuild)
-    sc._enable_offline()  # a new kernel: read from the cache
+    ob.enable_offline()  # a new kernel: read from the cache
     assert alt.JupyterChart._is_offline and alt.JupyterChart._esm == built
+    # the install step writes the packaged copy, which a kernel reads before any cache
+    assert ob.install() == ob.packaged_path() and ob.packaged_path().read_text() == built
+    assert ob.packaged_path().parent == tmp_path / "static"
+    ob.cache_path().unlink()
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
+    monkeypatch.setattr(alt.JupyterChart, "_esm", "")
+    ob.enable_offline()  # a fresh HOME, no cache: the packaged copy, no build
+    assert alt.JupyterChart._is_offline and alt.JupyterChart._esm == built
+    assert not ob.cache_path().exists()
