@@ -83,7 +83,123 @@ def test_a_table_of_many_batches_is_compacted_in_blocks_and_comes_back_whole(tmp
     slim = writer.slim_table()
     assert len(writer._blocks) == 1 and writer._slim == []  # one copy kept afterwards
     expected = table.drop(columns=list(TEXT_COLUMNS))
-    pd.testing.assert_frame_equal(slim[expected.columns], expected)
+    pd.testing.assert_frame_equal(_plain(slim[expected.columns]), expected)
     back = read_table(writer.parquet_path)
     assert back["comparison_id"].tolist() == table["comparison_id"].tolist()
     assert back["perturbed"].tolist() == table["perturbed"].tolist()
+
+
+def _plain(frame):
+    """``frame`` with its categorical columns back as their categories' dtype."""
+    return frame.astype(
+        {c: frame[c].cat.categories.dtype for c in frame if frame[c].dtype == "category"}
+    )
+
+
+def _hand_frame(start, n):
+    """n rows numbered from ``start``: texts, repeated labels and a number."""
+    ids = [f"c{(start + i) // 8}" for i in range(n)]
+    return pd.DataFrame(
+        {
+            "comparison_id": ids,
+            "prompt": [f"prompt of {c}" for c in ids],
+            "attribute": ["verbosity" if (start + i) % 2 else "manner" for i in range(n)],
+            "original": [f"original {start + i}" for i in range(n)],
+            "perturbed": [f"rewrite {start + i} " + "x" * 50 for i in range(n)],
+            "outcome": ["CF" if (start + i) % 3 == 0 else "SF" for i in range(n)],
+            "margin_before": [float(start + i) for i in range(n)],
+        }
+    )
+
+
+def test_parquet_row_groups_gather_batches_and_skip_text_statistics(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from rmx_widgets.core import table_io
+
+    monkeypatch.setattr(table_io, "ROW_GROUP_ROWS", 50)
+    frames = [_hand_frame(start, 20) for start in range(0, 140, 20)]  # 7 batches, 140 rows
+    frames.append(_hand_frame(140, 0))  # an empty batch changes nothing
+    writer = table_io.TableWriter(tmp_path)
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    meta = pq.ParquetFile(writer.parquet_path).metadata
+    # a row group is written once 50 rows are buffered: 3 batches (60 rows), 3 more, the rest
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [60, 60, 20]
+    names = [meta.schema.column(j).name for j in range(meta.num_columns)]
+    first = meta.row_group(0)
+    stats = {names[j]: first.column(j).is_stats_set for j in range(meta.num_columns)}
+    assert stats == {
+        "comparison_id": True,
+        "prompt": False,
+        "attribute": True,
+        "original": False,
+        "perturbed": False,
+        "outcome": True,
+        "margin_before": True,
+    }
+    assert first.column(0).statistics.min == "c0" and first.column(0).statistics.max == "c7"
+    whole = pd.concat(frames[:-1], ignore_index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(writer.parquet_path), whole)
+    back = pd.read_json(writer.jsonl_path, lines=True)  # (JSON gives 1.0 back as 1)
+    pd.testing.assert_frame_equal(back, whole, check_dtype=False)
+    # the report's examples are still read back by comparison id
+    assert writer.rows_for(["c3"])["perturbed"].tolist() == [
+        f"rewrite {i} " + "x" * 50 for i in range(24, 32)
+    ]
+
+
+def test_a_run_smaller_than_a_row_group_is_one_row_group_and_empty_runs_stay_valid(tmp_path):
+    import pyarrow.parquet as pq
+
+    from rmx_widgets.core.table_io import TableWriter
+
+    writer = TableWriter(tmp_path / "small")
+    writer.write(_hand_frame(0, 5))
+    writer.write(_hand_frame(5, 3))
+    writer.close()
+    assert pq.ParquetFile(writer.parquet_path).metadata.num_row_groups == 1
+    assert pd.read_parquet(writer.parquet_path)["margin_before"].tolist() == list(
+        map(float, range(8))
+    )
+    empty = TableWriter(tmp_path / "empty")
+    empty.close(empty_columns=["comparison_id", "attribute"])
+    assert list(pd.read_parquet(empty.parquet_path).columns) == ["comparison_id", "attribute"]
+
+
+def test_the_slim_table_holds_repeated_texts_as_categoricals_with_the_same_values(tmp_path):
+    from rmx_widgets.core.table_io import TableWriter
+
+    frames = [_hand_frame(start, 2) for start in range(0, 200, 2)]  # 100 batches: a block + 36
+    writer = TableWriter(tmp_path)
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    assert len(writer._blocks) == 1 and len(writer._slim) == 36
+    slim = writer.slim_table()
+    for column in ("comparison_id", "attribute", "outcome"):
+        assert slim[column].dtype == "category"
+    # 200 rows of 8 per comparison: 25 ids, united across the two blocks' own categories
+    assert len(slim["comparison_id"].cat.categories) == 25
+    assert sorted(slim["attribute"].cat.categories) == ["manner", "verbosity"]
+    assert slim["margin_before"].dtype == "float64"
+    whole = pd.concat(frames, ignore_index=True).drop(columns=["prompt", "original", "perturbed"])
+    assert slim["original_words"].tolist() == [2] * 200  # "original 17": two words
+    pd.testing.assert_frame_equal(_plain(slim).drop(columns=["original_words"]), whole)
+    assert slim["outcome"].tolist()[:4] == ["CF", "SF", "SF", "CF"]
+    # every row costs a code, not a string: under half of the plain columns' memory
+    labels = ["comparison_id", "attribute", "outcome"]
+    used = slim[labels].memory_usage(deep=True, index=False).sum()
+    assert used < 0.5 * whole[labels].memory_usage(deep=True, index=False).sum()
+
+
+def test_blocks_with_different_columns_are_joined_as_plain_values():
+    from rmx_widgets.core.table_io import _compact, _concat_blocks
+
+    a = _compact([_hand_frame(0, 3)])
+    b = _compact([_hand_frame(3, 2).assign(extra=["x", "y"])])
+    joined = _concat_blocks([a, b])
+    assert joined["attribute"].tolist() == ["manner", "verbosity", "manner", "verbosity", "manner"]
+    assert joined["attribute"].dtype == pd.StringDtype(na_value=float("nan"))
+    assert joined["extra"].isna().tolist() == [True, True, True, False, False]
