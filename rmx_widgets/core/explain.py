@@ -40,14 +40,14 @@ import pandas as pd
 from rmx_widgets.core import metrics
 from rmx_widgets.core.attributes import Attribute, resolve_attributes
 from rmx_widgets.core.cached import Cached, CachedPerturber, CachedRewardModel, CachedScores
-from rmx_widgets.core.chunks import DEFAULT_CHUNK, BatchPlan, concat_originals, originals_by_chunk
+from rmx_widgets.core.chunks import DEFAULT_CHUNK, BatchPlan, originals_by_chunk, run_plan
 from rmx_widgets.core.data import Comparison, Prompt, load_comparisons
 from rmx_widgets.core.effects_run import EffectsPass, concat_effect_rows
 from rmx_widgets.core.engines import distribute
 from rmx_widgets.core.errors import OptionError
 from rmx_widgets.core.null_run import null_skip_reason, resolve_null_perturber
 from rmx_widgets.core.objectives import with_objective_deltas
-from rmx_widgets.core.originals import score_chunk, warn_ties
+from rmx_widgets.core.originals import RunOriginals, score_chunk, warn_ties
 from rmx_widgets.core.outputs import OutputLock, claim_outputs
 from rmx_widgets.core.pairwise_run import PairwisePass, refuse_pairwise_effects
 from rmx_widgets.core.perturbers.base import PerturbationResult, Perturber, as_perturber
@@ -191,14 +191,14 @@ class Explainer:
     ) -> ExplanationResult:
         """Run the whole job (resuming from the store) and return the result.
 
-        ``on_start`` gets the scored originals and the run's live stats before any rewrite,
-        and again, with every original scored so far, before each later chunk's rewrites
-        (``Explainer(chunk=...)``: a run of at most ``chunk`` comparisons calls it once;
-        ``stats.comparisons`` is the whole run's count, ``stats.work_items`` the rewrites
-        planned so far); ``on_batch`` gets each landed batch of rows; then, with a null perturber,
-        ``on_null_batch`` each landed batch of the null table. Setting ``cancel`` stops
-        cleanly after the current batch (of either), and the result holds what landed.
-        ``restrict`` ("all", "agree",
+        ``on_start`` gets the scored originals and the run's live stats before any rewrite
+        lands (a pipeline may have requested some), and again, with every original so far,
+        before each later chunk's (``Explainer(chunk=...)``: a run of at most ``chunk``
+        comparisons calls it once; ``stats.comparisons`` is the whole run's count,
+        ``stats.work_items`` the rewrites of the chunks before); ``on_batch`` gets each landed
+        batch of rows; then, with a null perturber, ``on_null_batch`` each landed batch of the
+        null table. Setting ``cancel`` stops cleanly after the current batch (of either), and
+        the result holds what landed. ``restrict`` ("all", "agree",
         "disagree"; default the Explainer's) explains only the comparisons where the RM
         agrees / disagrees with the human label (``RunStats.skipped_by_restrict`` counts the
         others). A cancelled run's ``originals`` are those of the chunks it reached.
@@ -320,27 +320,18 @@ class Explainer:
         attrs = resolve_attributes(attributes) if attributes is not None else self.attributes
         stats = RunStats(comparisons=len(comps))
         baseline = dict(self.perturber.stats)
-        scored: list[pd.DataFrame] = []
-
-        def originals_of(chunk: Sequence[Comparison]) -> pd.DataFrame:
-            frame = self._originals(chunk, stats)
-            scored.append(frame)
-            if on_start is not None:  # every original so far (one table, kept for the next)
-                scored[:] = [concat_originals(scored)]
-                on_start(scored[0], stats)
-            return frame
-
+        orig = RunOriginals(partial(self._originals, stats=stats), stats, on_start)
         back = None
         if self.effects and land_effects is not None:
             back = EffectsPass(self._rewrites, self._scores, comps, attrs, stats, land_effects)
         batches = self._main_batches(
-            comps, attrs, originals_of, stats, cancel, retry_failed, restrict, baseline
+            comps, attrs, orig, stats, cancel, retry_failed, restrict, baseline, orig.chunk_whole
         )
         for frame in batches:
             land(frame)
             if back is not None:
                 back(frame)
-        originals = concat_originals(scored)
+        originals = orig.table()
         self._warn_ties(originals, stats)
         if land_null is not None:
             for frame in self.iter_null_batches(
@@ -416,23 +407,30 @@ class Explainer:
         retry_failed: bool,
         restrict: str,
         baseline: Mapping[str, int],
+        chunk_whole: Callable[[], None] | None = None,
     ) -> Iterator[pd.DataFrame]:
-        """The main pass: each chunk's originals (``originals_of``: scored, or rows of a
-        scored table) planned into rewrites when the batches reach it."""
+        """The main pass: each chunk's originals (``originals_of``: scored, or a table's rows)
+        planned when the batches reach it, counted once whole, after ``chunk_whole()``."""
         if retry_failed:
             self.store.delete_failed_perturbations(self.perturber.identity)
         self._slice_fields = slice_fields(comps)  # the same slice columns in every batch
         stats.skipped_by_restrict = stats.work_items = stats.work_done = 0
         stats.judge = self._validity.identity if self._validity is not None else None
+        skipped = [0]  # by the chunk being planned (counted once it is whole)
 
-        def plan_chunk(chunk: Sequence[Comparison]) -> list[PlannedRewrite]:
-            rows = originals_of(chunk)
-            stats.skipped_by_restrict += skipped_by_restrict(chunk, rows, restrict)
-            items = self.plan(chunk, attrs, rows, restrict)
-            stats.work_items += len(items)
-            return items
+        def plan_piece(piece: Sequence[Comparison]) -> list[PlannedRewrite]:
+            rows = originals_of(piece)
+            skipped[0] += skipped_by_restrict(piece, rows, restrict)
+            return self.plan(piece, attrs, rows, restrict)
 
-        plan = BatchPlan(comps, plan_chunk, self.batch_size * 2, self.chunk)
+        def chunk_planned(items: int) -> None:
+            if chunk_whole is not None:
+                chunk_whole()
+            stats.skipped_by_restrict, skipped[0] = stats.skipped_by_restrict + skipped[0], 0
+            stats.work_items += items
+
+        ahead = self._ahead(self.perturber)
+        plan = run_plan(comps, plan_piece, self.batch_size, self.chunk, ahead, chunk_planned)
         self._warn_unsupported(attrs)
         yield from self._batches(plan, stats, cancel, baseline, null=False)
 
@@ -478,7 +476,7 @@ class Explainer:
                 stats.null_work_items += len(items)
             return items
 
-        plan = BatchPlan(comps, plan_chunk, self.batch_size * 2, self.chunk)
+        plan = run_plan(comps, plan_chunk, self.batch_size, self.chunk, self._ahead(null))
         yield from self._batches(plan, stats, cancel, baseline, null=True)
 
     # -- internals -------------------------------------------------------------------------
@@ -495,6 +493,10 @@ class Explainer:
                 "those rows are recorded as failed. Use an LLM perturber for them.",
                 stacklevel=3,
             )
+
+    def _ahead(self, perturber: Perturber) -> int:  # batches rewritten ahead (core.pipeline)
+        own = self.lookahead
+        return default_ahead(perturber, self.batch_size * 2) if own is None else own
 
     def _batches(
         self,
@@ -514,8 +516,7 @@ class Explainer:
         perturber = self.null_perturber if null else self.perturber
         cached = self._null_rewrites if null else self._rewrites
         assert perturber is not None and cached is not None  # (the null: only with one)
-        size = self.batch_size * 2
-        ahead = default_ahead(perturber, size) if self.lookahead is None else self.lookahead
+        ahead = self._ahead(perturber)
         desc = "null rewrites" if null else "explaining"
 
         def planned() -> int:  # (grows as the chunks are planned)
@@ -525,6 +526,7 @@ class Explainer:
         with bar, closing(stream_rewrites(plan, cached, ahead, cancel)) as stream:
             while True:
                 if cancel is not None and cancel.is_set():
+                    plan.finish()  # (whole chunks' originals, as the batch loop scores them)
                     stats.cancelled = stats.cancelled or not plan.finished
                     return
                 try:

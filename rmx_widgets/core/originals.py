@@ -1,18 +1,19 @@
 """A run's originals: each comparison's two responses scored once and ordered by the RM.
 
-Scored a chunk at a time (``core.chunks``) through the store, so a resumed run scores nothing
-stored; the run's ties (no preference to explain) are counted per chunk and warned about once,
-for the whole run, when its originals are all scored.
+Scored a chunk, or a piece of one, at a time (``core.chunks``) through the store, so a resumed
+run scores nothing stored; the run's ties (no preference to explain) are counted per piece and
+warned about once, for the whole run, when its originals are all scored.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
 from rmx_widgets.core.cached import CachedRewardModel
+from rmx_widgets.core.chunks import concat_originals
 from rmx_widgets.core.data import Comparison
 from rmx_widgets.core.pairwise_run import PairwisePass
 from rmx_widgets.core.result import RunStats
@@ -39,6 +40,35 @@ def score_chunk(
         frame = originals_table(comps, got.values, got.truncated, tie_eps)
     stats.ties += int(frame["tie"].sum())
     return frame
+
+
+class RunOriginals:
+    """A run's originals as its pieces are scored (``score``: one piece's table); call it on
+    a piece. ``chunk_whole()`` shows ``on_start`` every original so far (with the run's live
+    ``stats``) once a chunk's pieces are all scored; ``table()`` is every one scored."""
+
+    def __init__(
+        self,
+        score: Callable[[Sequence[Comparison]], pd.DataFrame],
+        stats: RunStats,
+        on_start: Callable[[pd.DataFrame, RunStats], None] | None,
+    ) -> None:
+        self._score, self._stats, self._on_start = score, stats, on_start
+        self._frames: list[pd.DataFrame] = []
+
+    def __call__(self, piece: Sequence[Comparison]) -> pd.DataFrame:
+        frame = self._score(piece)
+        self._frames.append(frame)
+        return frame
+
+    def table(self) -> pd.DataFrame:
+        """Every original scored so far, in comparison order (kept as one table)."""
+        self._frames[:] = [concat_originals(self._frames)]
+        return self._frames[0]
+
+    def chunk_whole(self) -> None:
+        if self._on_start is not None:
+            self._on_start(self.table(), self._stats)
 
 
 def warn_ties(

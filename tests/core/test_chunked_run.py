@@ -175,3 +175,84 @@ def test_the_batch_plan_plans_a_chunk_only_when_its_batches_are_needed():
     assert plan.finished
     empty = BatchPlan([], plan_chunk, size=4, chunk=3)
     assert planned[-1] == 0 and list(empty) == [] and empty.finished  # an empty run's table
+
+
+def test_a_pipeline_s_plan_goes_out_after_one_piece_and_lands_whole_chunks():
+    """With ``piece`` a chunk is planned in pieces of 1, 2, 4 … comparisons: the first
+    piece's batches are handed out at once, ``plan_ahead`` plans the next piece of the chunk
+    (never the next chunk), and a batch is taken back only once its chunk is whole."""
+    planned: list[list[int]] = []
+    whole: list[tuple[int, int]] = []  # (comparisons planned, the chunk's items) at on_chunk
+
+    def plan_chunk(piece):
+        planned.append(list(piece))
+        return [c for c in piece for _ in range(2)]  # 2 items a comparison
+
+    def on_chunk(items):
+        whole.append((sum(map(len, planned)), items))
+
+    plan = BatchPlan(list(range(10)), plan_chunk, size=2, chunk=7, piece=1, on_chunk=on_chunk)
+    assert planned == [[0]] and whole == []  # the first piece alone
+    assert next(plan) == [0, 0] and planned == [[0]]
+    assert next(plan) == [1, 1] and planned == [[0], [1, 2]]  # the next piece when needed
+    assert plan.plan_ahead() and planned[-1] == [3, 4, 5, 6] and whole == [(7, 14)]
+    assert not plan.plan_ahead() and len(planned) == 3  # the next chunk waits
+    assert plan.landed() == [0, 0] and plan.landed() == [1, 1]
+    assert [next(plan) for _ in range(5)] == [[2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]
+    assert next(plan) == [7, 7] and planned[-1] == [7] and whole == [(7, 14)]  # chunk 2: 1, then 2
+    for _ in range(5):
+        plan.landed()
+    assert whole == [(7, 14)] and len(planned) == 4
+    plan.landed()  # [7, 7]: its chunk is planned whole first
+    assert planned[-1] == [8, 9] and whole == [(7, 14), (10, 6)]
+    assert list(plan) == [[8, 8], [9, 9]] and not plan.plan_ahead()
+    while plan.pending:
+        plan.landed()
+    assert plan.finished
+    # without ``piece`` (the batch loop) every chunk is planned whole before its first batch
+    planned.clear()
+    loop = BatchPlan(list(range(10)), plan_chunk, size=2, chunk=7)
+    assert planned == [[0, 1, 2, 3, 4, 5, 6]] and not loop.plan_ahead()
+
+
+def test_an_error_planning_ahead_is_raised_where_the_piece_is_needed_and_not_retried():
+    calls: list[list[int]] = []
+
+    def plan_chunk(piece):
+        calls.append(list(piece))
+        if len(calls) == 2:
+            raise RuntimeError("the RM ran out of memory")
+        return [c for c in piece for _ in range(2)]
+
+    plan = BatchPlan(list(range(6)), plan_chunk, size=2, chunk=6, piece=2)
+    assert next(plan) == [0, 0] and next(plan) == [1, 1]
+    assert not plan.plan_ahead()  # (the error is kept, not raised here)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="out of memory"):
+            plan.landed()  # the batch's chunk cannot be planned whole
+    with pytest.raises(RuntimeError, match="out of memory"):
+        next(plan)
+    assert calls == [[0, 1], [2, 3, 4, 5]]  # the failing piece was asked of the RM once
+
+
+def test_a_failing_on_chunk_while_planning_ahead_stops_the_chunk_from_landing():
+    """``on_chunk`` (the run's ``on_start``) raising in ``plan_ahead``: kept, and raised when
+    a batch of that chunk is taken back; a batch of the chunk before still lands."""
+    chunks_seen: list[int] = []
+
+    def on_chunk(items):
+        chunks_seen.append(len(chunks_seen))
+        if len(chunks_seen) == 2:
+            raise ValueError("every comparison is a tie")
+
+    plan = BatchPlan(list(range(6)), lambda p: list(p), size=2, chunk=3, piece=1, on_chunk=on_chunk)
+    assert next(plan) == [0, 1] and chunks_seen == [0]  # chunk 1 ([0], [1, 2]) is whole
+    assert next(plan) == [2, 3] and chunks_seen == [0]  # and chunk 2's first piece, [3]
+    assert not plan.plan_ahead() and chunks_seen == [0, 1]  # [4, 5]: on_chunk raised
+    assert plan.landed() == [0, 1]  # the chunk before lands
+    for _ in range(2):  # the failing chunk's batch never does (and on_chunk is not rerun)
+        with pytest.raises(ValueError, match="tie"):
+            plan.landed()
+    with pytest.raises(ValueError, match="tie"):
+        next(plan)
+    assert chunks_seen == [0, 1]

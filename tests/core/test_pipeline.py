@@ -93,8 +93,10 @@ def explainer(perturber, rm=reward, **kw):
 
 def test_the_declared_capability_decides_the_lookahead():
     assert isinstance(Streaming(), ConcurrentBatches)
-    assert default_ahead(Streaming(), 4) == 2  # two waves of 4 requests in batches of 4
-    assert default_ahead(Streaming(), 1) == 8
+    assert default_ahead(Streaming(), 4) == 4  # four waves of 4 requests in batches of 4
+    assert default_ahead(Streaming(), 16) == 2  # one batch holds them: at least two
+    assert default_ahead(Streaming(), 3) == 6  # 16 requests in batches of 3, rounded up
+    assert default_ahead(Streaming(), 1) == 16
     assert default_ahead(BasePerturber(), 64) == 0  # a local perturber: the batch loop
     p = OpenAIPerturber("m", base_url="http://127.0.0.1:1/v1", concurrency=64)
     assert isinstance(p, ConcurrentBatches) and default_ahead(p, 2) == MAX_AHEAD
@@ -170,9 +172,10 @@ def test_an_rm_error_surfaces_and_no_perturber_work_outlives_the_run():
     calls = []
 
     def rm(prompts, responses):
-        calls.append(len(responses))
-        if len(calls) == 3:  # originals, batch 1, then batch 2 fails
-            raise RuntimeError("out of memory")
+        if any("(" in r for r in responses):  # a batch of rewrites, not originals
+            calls.append(len(responses))
+            if len(calls) == 2:  # batch 1 lands, then batch 2 fails
+                raise RuntimeError("out of memory")
         return reward(prompts, responses)
 
     p = Streaming(delay=0.01)
@@ -230,3 +233,67 @@ def test_openai_batches_from_several_threads_share_one_concurrency_bound():
             t.join(30)
         assert server.max_in_flight == 3 and len(server.requests) == 18
     assert all(r.text is not None for batch in out for r in batch)
+
+
+def test_generation_starts_after_the_first_piece_of_originals_and_nothing_lands_before_all():
+    """The originals are scored in pieces of 2, 4, 6 comparisons (batch_size 2): the RM's
+    second piece waits (up to 5 s) until batch 1's rewrites have been requested, which a run
+    that scores every original before any rewrite would never do. ``on_start`` still comes
+    once, before any batch lands, with every original and no rewrite counted; each landed
+    batch sees the whole plan counted; the table is the batch loop's."""
+    first_batch = threading.Event()
+    pieces: list[int] = []
+    at_first_batch: list[int] = []
+    events: list[tuple[str, int, int]] = []
+
+    def rm(prompts, responses):
+        if not any("(" in r for r in responses):  # originals
+            if pieces:
+                first_batch.wait(5)
+            pieces.append(len(responses) // 2)
+        return reward(prompts, responses)
+
+    def on_start(index):
+        if index == 1:
+            at_first_batch.append(len(pieces))
+            first_batch.set()
+
+    res = explainer(Streaming(on_start=on_start), rm, lookahead=2).explain(
+        comps(12),
+        on_start=lambda o, s: events.append(("start", len(o), s.work_items)),
+        on_batch=lambda f: events.append(("batch", len(f), 0)),
+    )
+    assert pieces == [2, 4, 6] and at_first_batch == [1] and first_batch.is_set()
+    assert events[0] == ("start", 12, 0) and [e[0] for e in events].count("start") == 1
+    assert len(events) == 1 + 12 and res.stats.work_items == 48
+    plain = explainer(Streaming(), lookahead=0).explain(comps(12))
+    pd.testing.assert_frame_equal(res.table, plain.table)
+    pd.testing.assert_frame_equal(res.originals, plain.originals)
+
+
+def test_the_progress_total_is_the_whole_chunk_s_from_the_first_landed_batch():
+    totals: list[tuple[int, int]] = []
+    ex = explainer(Streaming(delay=0.01), lookahead=3)
+    stats_box = {}
+    ex.explain(
+        comps(9),
+        on_start=lambda o, s: stats_box.setdefault("s", s),
+        on_batch=lambda f: totals.append((stats_box["s"].work_done, stats_box["s"].work_items)),
+    )
+    assert totals == [(4 * i, 36) for i in range(1, 10)]
+
+
+def test_cancel_keeps_the_originals_of_whole_chunks_as_the_batch_loop_does():
+    """Chunks of 4 comparisons, 1 a batch, lookahead 4: when batch 1 lands the pipeline has
+    asked for batch 5, so the second chunk's first piece (2 comparisons) is planned; a Cancel
+    then plans the rest of that chunk, as the batch loop would have planned it whole."""
+    cancel, starts = threading.Event(), []
+    ex = explainer(Streaming(), lookahead=4, chunk=4)
+    res = ex.explain(
+        comps(12),
+        cancel=cancel,
+        on_start=lambda o, s: starts.append(len(o)),
+        on_batch=lambda f: cancel.set(),
+    )
+    assert res.stats.cancelled and len(res.table) == 4
+    assert starts == [4, 8] and len(res.originals) == 8
