@@ -26,6 +26,7 @@ For context it prints what a naive widget would ship: the whole table as JSON re
 Everything it starts (server, kernels, Chromium) is killed by PID at the end, as in the tests.
 
 Run: .venv/bin/python bench/widgets.py [--clicks 6] [--out bench/results/widgets_cpu.txt]
+(``--comparisons 5000``: a 100,000-row table, the issue's size.)
 """
 
 from __future__ import annotations
@@ -441,7 +442,7 @@ def describe(m: Message) -> str:
 
 
 # -- main ------------------------------------------------------------------------------------
-def run(clicks: int) -> list[str]:
+def run(clicks: int, comparisons: int = 1000) -> list[str]:
     started = time.monotonic()
     load = os.getloadavg()
     with lab_browser("widget benchmark", "rmx-bench-widgets-") as session:
@@ -452,7 +453,7 @@ def run(clicks: int) -> list[str]:
         name = lab.write_notebook(
             "bench_widgets.ipynb",
             [
-                SETUP_CELL,
+                SETUP_CELL.replace("N_ATTRIBUTES = 1000, 10", f"N_ATTRIBUTES = {comparisons}, 10"),
                 DISPLAY_CELL.format(var="explorer"),
                 DISPLAY_CELL.format(var="explorer_warm"),
             ],
@@ -460,7 +461,7 @@ def run(clicks: int) -> list[str]:
         lh.open_notebook(lab, page, name)
         t = time.monotonic()
         run_cell(page, 0)
-        wait_executed(lab, page, name, 0, SETUP_TIMEOUT)
+        wait_executed(lab, page, name, 0, SETUP_TIMEOUT * max(1, comparisons // 1000))
         settle(lab, page, name)
         setup_s = time.monotonic() - t
         info = json.loads((lab.root / "bench_info.json").read_text())
@@ -614,10 +615,18 @@ def main(argv: list[str] | None = None) -> None:
         default=REPO / "bench" / "results" / "widgets_cpu.txt",
         help="where to save the report ('-' for nowhere)",
     )
+    ap.add_argument(
+        "--comparisons",
+        type=int,
+        default=1000,
+        help="synthetic comparisons (x 10 attributes x 2 sides rows; 5000 for the issue's 100k)",
+    )
     args = ap.parse_args(argv)
+    if args.comparisons < 1:
+        ap.error("--comparisons must be at least 1")
     if not 1 <= args.clicks <= 10:
         ap.error("--clicks must be between 1 and 10 (the table has 10 attributes)")
-    lines = run(args.clicks)
+    lines = run(args.clicks, args.comparisons)
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if str(args.out) != "-":
