@@ -58,23 +58,30 @@ def click_bar(page: object, chart: object, attribute: str, direction: str) -> No
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
 
 
+def open_explorer(lab: Lab, page: object, name: str, setup: str, ui: str) -> tuple:
+    """Run ``setup`` and show ``explorer`` in a new notebook; once its table holds the 48
+    rewrites and its chart its 4 bars, the Explorer's (box, chart, view, table, row count)."""
+    nb = lab.write_notebook(f"{name}.ipynb", [setup, "explorer"])
+    open_notebook(lab, page, nb, ui)
+    run_all(lab, page, nb)
+    box = page.locator(".rmx-explorer").first  # type: ignore[attr-defined]
+    chart = box.locator(".rmx-sensitivity-chart")
+    view = box.locator(".rmx-comparison-view")
+    table = box.locator(".rmx-rewrite-table")
+    count = table.locator('[data-testid="rmx-rt-count"]')
+    wait_for(lambda: (count.text_content() or "").startswith("Rows 1–48 of 48"), 60, "rows", page)
+    wait_for(lambda: len(marks(chart, "bar")) == 4, 60, "the chart's four bars", page)
+    return box, chart, view, table, count
+
+
 @pytest.mark.parametrize("ui", UIS)
 def test_chart_table_and_detail_are_linked_both_ways(
     lab: Lab, browser_page: Browser, ui: str
 ) -> None:
     page = browser_page.page
-    nb = lab.write_notebook(f"linked_views_{ui}.ipynb", [SETUP, "explorer"])
-    open_notebook(lab, page, nb, ui)
-    run_all(lab, page, nb)
-    box = page.locator(".rmx-explorer").first
-    chart = box.locator(".rmx-sensitivity-chart")
-    view = box.locator(".rmx-comparison-view")
-    table = box.locator(".rmx-rewrite-table")
-    count = table.locator('[data-testid="rmx-rt-count"]')
+    _box, chart, view, table, count = open_explorer(lab, page, f"linked_views_{ui}", SETUP, ui)
     attribute = table.locator('[data-testid="rmx-rt-attribute"]')
     side = table.locator('[data-testid="rmx-rt-side"]')
-    wait_for(lambda: (count.text_content() or "").startswith("Rows 1–48 of 48"), 60, "rows", page)
-    wait_for(lambda: len(marks(chart, "bar")) == 4, 60, "the chart's four bars", page)
 
     def column(field: str) -> set[str]:
         cells = table.locator(f'.tabulator-row [tabulator-field="{field}"]')

@@ -12,36 +12,18 @@ test_linked_views_in_lab.py).
 from __future__ import annotations
 
 import pytest
-from lab_harness import NOTEBOOK7_OWN_ERRORS, UIS, Browser, Lab, open_notebook, run_all, wait_for
+from lab_harness import NOTEBOOK7_OWN_ERRORS, UIS, Browser, Lab, wait_for
 from test_chart_defects_in_lab import FADED, filters, marks, shown_rows
+from test_linked_views_in_lab import SETUP as LINKED_SETUP
+from test_linked_views_in_lab import open_explorer
 
 pytestmark = pytest.mark.browser
 
-SETUP = """\
-import rmx_widgets as rmx
-
-comparisons = [rmx.Comparison(id=f"c{i}", prompt=f"question {i}",
-                              response_a=f"short answer {i}",
-                              response_b=f"a much longer answer number {i} with details",
-                              metadata={"domain": "math" if i % 2 else "chat"})
-               for i in range(12)]
-
-
-def rm(prompts, responses):
-    return [-len(r) / 10 for r in responses]
-
-
-def perturb(prompt, response, attribute, direction):
-    if attribute.name == "markup":
-        return response + " with some added markup text here, quite a lot of it"
-    return " ".join([response] * 3) if direction == "worse" else response[:6]
-
-
-explainer = rmx.Explainer(rm, perturb, attributes=["verbosity",
-    rmx.Attribute("markup", "Adds markup.")], progress=False)
-explorer = rmx.Explorer(explainer, comparisons, null_perturber=None)
-explorer.show_result(explainer.explain(comparisons))
-"""
+# test_linked_views_in_lab.py's notebook, its comparisons given a "domain" field to split by
+SPLIT_FIELD = """with details",
+                              metadata={"domain": "math" if i % 2 else "chat"})"""
+SETUP = LINKED_SETUP.replace('with details")', SPLIT_FIELD)
+assert SETUP != LINKED_SETUP
 
 
 def _bar_index(chart: object, attribute: str, direction: str, domain: str) -> int:
@@ -58,16 +40,7 @@ def test_split_by_splits_the_chart_and_a_click_filters_by_the_slice(
     lab: Lab, browser_page: Browser, ui: str
 ) -> None:
     page = browser_page.page
-    nb = lab.write_notebook(f"split_chart_{ui}.ipynb", [SETUP, "explorer"])
-    open_notebook(lab, page, nb, ui)
-    run_all(lab, page, nb)
-    box = page.locator(".rmx-explorer").first
-    chart = box.locator(".rmx-sensitivity-chart")
-    view = box.locator(".rmx-comparison-view")
-    table = box.locator(".rmx-rewrite-table")
-    count = table.locator('[data-testid="rmx-rt-count"]')
-    wait_for(lambda: (count.text_content() or "").startswith("Rows 1–48 of 48"), 60, "rows", page)
-    wait_for(lambda: len(marks(chart, "bar")) == 4, 60, "the chart's four bars", page)
+    box, chart, view, table, count = open_explorer(lab, page, f"split_chart_{ui}", SETUP, ui)
 
     box.locator(".rmx-split-picker select").select_option(label="domain")
     # 2 attributes x 2 sides x 2 slices, each bar named with its slice and n in its label

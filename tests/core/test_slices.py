@@ -11,7 +11,7 @@ import statistics
 
 import pandas as pd
 import pytest
-from table_factory import comparison, table
+from table_factory import comparison, domain_table, table
 
 import rmx_widgets as rmx
 from rmx_widgets.cli import main
@@ -26,21 +26,6 @@ from rmx_widgets.core.slices import (
     with_slices,
 )
 
-DOMAIN = {"c1": "math", "c2": "math", "c3": "chat", "c4": "code", "c5": None}
-
-
-def _table() -> pd.DataFrame:
-    rows = (
-        comparison("c1", 2.0, {"verbosity": (-1.0, 1.0)})  # worse CF, better SF
-        + comparison("c2", 4.0, {"verbosity": (3.0, None)})  # worse SF, better failed
-        + comparison("c3", 1.0, {"verbosity": (-0.5, 0.5)})  # the slice of one comparison
-        + comparison("c4", 3.0, {"verbosity": (None, None)})  # every rewrite failed
-        + comparison("c5", 2.0, {"verbosity": (1.0, -1.0)})  # no domain
-    )
-    t = table(rows)
-    t["slice.domain"] = t["comparison_id"].map(DOMAIN).astype("str")
-    return t
-
 
 def _cell(sens: pd.DataFrame, value, direction: str) -> pd.Series:
     rows = sens[sens["slice.domain"].isna()] if value is None else sens
@@ -50,7 +35,7 @@ def _cell(sens: pd.DataFrame, value, direction: str) -> pd.Series:
 
 
 def test_sensitivity_by_slice_counts_by_hand():
-    t = _table()
+    t = domain_table()
     sens = sensitivity_by(t, None, "domain", n_boot=0)
     assert list(sens.columns[:3]) == ["slice.domain", "attribute", "direction"]
     # slices sorted, the rows missing the field last
@@ -83,7 +68,7 @@ def test_sensitivity_by_slice_counts_by_hand():
 
 
 def test_slice_intervals_are_the_slice_table_s_own():
-    t = _table()
+    t = domain_table()
     sens = sensitivity_by(t, None, "slice.domain", n_boot=200, seed=3)
     math_rows = t[t["slice.domain"] == "math"]
     alone = rmx.sensitivity(math_rows, n_boot=200, seed=3)
@@ -93,7 +78,7 @@ def test_slice_intervals_are_the_slice_table_s_own():
 
 
 def test_the_null_of_a_slice_is_its_comparisons_null_rows():
-    t = _table()
+    t = domain_table()
     null = table(
         comparison("c1", 2.0, {"verbosity": (-1.0, -1.0)})  # both flip
         + comparison("c3", 1.0, {"verbosity": (0.5, 0.5)})  # none flips
@@ -106,7 +91,7 @@ def test_the_null_of_a_slice_is_its_comparisons_null_rows():
 
 def test_unknown_slice_names_the_table_s_slices():
     with pytest.raises(RMXError, match="no slice 'topic' in this table; its slices are: domain"):
-        sensitivity_by(_table(), None, "topic")
+        sensitivity_by(domain_table(), None, "topic")
     with pytest.raises(RMXError, match=r"its slices are: none \(the input had no extra"):
         sensitivity_by(table(comparison("c1", 1.0, {"verbosity": (1.0, 1.0)})), None, "domain")
 
@@ -236,7 +221,7 @@ def test_holm_corrects_over_every_slice_of_the_split_table():
 
 
 def test_a_slice_without_a_verdict_gives_n_0_not_an_error():
-    t = _table()
+    t = domain_table()
     # judged: math's and chat's rewrites; code's failed and c5's rewrites carry no verdict
     judged = {"c1": True, "c2": False, "c3": True}
     t["valid"] = t["comparison_id"].map(judged).astype(object)

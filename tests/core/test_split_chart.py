@@ -10,7 +10,7 @@ import math
 import altair as alt
 import pandas as pd
 import pytest
-from table_factory import comparison, table
+from table_factory import domain_table
 
 from rmx_widgets.core.charts import (
     SLICE_FIELD,
@@ -23,20 +23,11 @@ from rmx_widgets.core.readability import NOT_MEASURED, TOO_FEW
 from rmx_widgets.core.sensitivity import sensitivity
 from rmx_widgets.core.slices import MISSING_LABEL, sensitivity_by
 
-DOMAIN = {"c1": "math", "c2": "math", "c3": "chat", "c4": "code", "c5": None}
 Z = 1.959963984540054  # the standard normal's 97.5% point
 
 
 def _table() -> pd.DataFrame:
-    rows = (
-        comparison("c1", 2.0, {"verbosity": (-1.0, 1.0)})  # worse CF, better SF
-        + comparison("c2", 4.0, {"verbosity": (3.0, None)})  # worse SF, better failed
-        + comparison("c3", 1.0, {"verbosity": (-0.5, 0.5)})  # the slice of one comparison
-        + comparison("c4", 3.0, {"verbosity": (None, None)})  # every rewrite failed
-        + comparison("c5", 2.0, {"verbosity": (1.0, -1.0)})  # no domain
-    )
-    t = table(rows)
-    t["slice.domain"] = t["comparison_id"].map(DOMAIN).astype("str")
+    t = domain_table()
     t.loc[t["comparison_id"] == "c5", "slice.domain"] = None
     return t
 

@@ -128,3 +128,24 @@ def comparison(
             row(comparison_id, attribute, "rejected", margin_before, after_rejected, **kwargs)
         )
     return rows
+
+
+# The sliced table the slice tests count by hand: five comparisons, one rewrite per side for
+# "verbosity", their domain in ``slice.domain`` (c5 has none).
+DOMAIN = {"c1": "math", "c2": "math", "c3": "chat", "c4": "code", "c5": None}
+
+
+def domain_table() -> pd.DataFrame:
+    """c1: worse CF, better SF; c2: worse SF, better failed; c3: the slice of one comparison;
+    c4: every rewrite failed; c5: no domain (its ``slice.domain`` is the string of a missing
+    value, as ``astype("str")`` makes it; callers that need a real missing value set it)."""
+    rows = (
+        comparison("c1", 2.0, {"verbosity": (-1.0, 1.0)})
+        + comparison("c2", 4.0, {"verbosity": (3.0, None)})
+        + comparison("c3", 1.0, {"verbosity": (-0.5, 0.5)})
+        + comparison("c4", 3.0, {"verbosity": (None, None)})
+        + comparison("c5", 2.0, {"verbosity": (1.0, -1.0)})
+    )
+    t = table(rows)
+    t["slice.domain"] = t["comparison_id"].map(DOMAIN).astype("str")
+    return t

@@ -8,10 +8,9 @@ transparent RM and a plain-Python two-objective RM."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
-import pytest
+from domain_data import ATTRS
 from objective_rms import TwoObjectives
 
 import rmx_widgets as rmx
@@ -21,8 +20,6 @@ from rmx_widgets.widgets import Explorer, RewriteTable
 from rmx_widgets.widgets.sensitivity_summary import summary_rows
 from rmx_widgets.widgets.summary_split import NO_OBJECTIVE, NO_SPLIT
 
-DATA = Path(__file__).parents[1] / "data" / "comparisons_with_domain.jsonl"
-ATTRS = ["verbosity", "manner", "avoid-to-answer"]
 NO_FILTERS = {"attribute": "", "side": "all", "outcome": "all", "validity": "all", "ranges": []}
 
 
@@ -33,22 +30,6 @@ def _ask(table: RewriteTable, **over) -> dict:
     reply = table.answer(msg)
     json.dumps(reply, allow_nan=False)  # strict JSON, as the comm sends it
     return dict(reply)
-
-
-@pytest.fixture(scope="module")
-def comps():
-    return rmx.load_comparisons(DATA)
-
-
-@pytest.fixture(scope="module")
-def explainer():
-    rm = rmx.reward_model_from_spec("transparent")
-    return rmx.Explainer(rm, rmx.perturber_from_spec("rules"), ATTRS, progress=False)
-
-
-@pytest.fixture(scope="module")
-def result(explainer, comps):
-    return explainer.explain(comps)
 
 
 def test_the_table_shows_each_slice_as_a_sortable_searchable_column(result):

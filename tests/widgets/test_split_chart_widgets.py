@@ -7,18 +7,14 @@ the transparent RM; every count is made from the table by hand."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from domain_data import ATTRS
 from traitlets import TraitError
 
-import rmx_widgets as rmx
 from rmx_widgets.core.charts import SLICE_FIELD
 from rmx_widgets.widgets import ComparisonView, Explorer, RewriteTable
 
-DATA = Path(__file__).parents[1] / "data" / "comparisons_with_domain.jsonl"
-ATTRS = ["verbosity", "manner", "avoid-to-answer"]
 SLICES = ["chat", "code", "math", None]  # sorted, the comparison without a domain last
 
 
@@ -28,22 +24,6 @@ def _click(*bars: tuple[str, str, int]) -> dict:
     points = [{"attribute": a, "direction": d, SLICE_FIELD: i} for a, d, i in bars]
     store = [{"unit": "bars", "fields": [], "values": [a, d, i]} for a, d, i in bars]
     return {"attribute": {"value": {"vlPoint": {"or": points}} if bars else None, "store": store}}
-
-
-@pytest.fixture(scope="module")
-def comps():
-    return rmx.load_comparisons(DATA)
-
-
-@pytest.fixture(scope="module")
-def explainer():
-    rm = rmx.reward_model_from_spec("transparent")
-    return rmx.Explainer(rm, rmx.perturber_from_spec("rules"), ATTRS, progress=False)
-
-
-@pytest.fixture(scope="module")
-def result(explainer, comps):
-    return explainer.explain(comps)
 
 
 @pytest.fixture
