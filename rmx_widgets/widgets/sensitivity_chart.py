@@ -5,9 +5,10 @@ The chart's point selection (param ``attribute``) is observed on the Python side
 into the ``selected`` / ``selected_direction`` traits, which the Explorer links both ways to the
 ComparisonView's and the RewriteTable's Attribute and Side filters. A redraw (after every landed
 batch) rebuilds the chart with the current selection already made, so a mid-run redraw never
-loses it, and
-:meth:`SensitivityChart.select` highlights a bar from Python. Only the aggregated sensitivity
-rows travel to the browser, never the explanation table. Under the chart, ``splits``
+loses it; the old view stays clickable until the new one is drawn (``offline_bundle``), and a
+click made meanwhile is redrawn onto it; :meth:`SensitivityChart.select` highlights a bar from
+Python. Only the aggregated sensitivity rows travel to the browser, never the explanation
+table. Under the chart, ``splits``
 (:class:`~rmx_widgets.widgets.summary_split.SummarySplit`) splits the summary by a slice of
 the input and shows a multi-objective RM's changes per objective; the chart follows the
 split ("Split by"): one bar per attribute, direction and slice, and a click on one also says
@@ -135,7 +136,7 @@ class SensitivityChart(w.VBox):
         offline_bundle.enable_offline()  # read at install, not built per kernel
         self._resetting = False
         self._echo: frozenset | None = None
-        self.chart = alt.JupyterChart(
+        self.chart = offline_bundle.KeptClickChart(
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )
         self.chart.observe(self._on_vl_selections, "_vl_selections")

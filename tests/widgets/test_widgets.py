@@ -3,6 +3,7 @@
 import html
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -239,29 +240,77 @@ def test_offline_chart_bundle_is_built_once_and_cached(tmp_path, monkeypatch):
 
     from rmx_widgets.widgets import offline_bundle as ob
 
+    chart = ob.KeptClickChart
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(ob, "STATIC", tmp_path / "static")  # no packaged copy yet
-    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
-    monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
+    monkeypatch.setattr(chart, "_is_offline", False)
+    monkeypatch.setattr(chart, "_esm", chart._esm)
+    stock = alt.JupyterChart._esm
     ob.enable_offline()  # builds with vl-convert and caches
-    built = alt.JupyterChart._esm
-    assert alt.JupyterChart._is_offline and "esm.sh" not in built
+    built = chart._esm
+    assert chart._is_offline and "esm.sh" not in built and "rmxStage" in built
+    assert alt.JupyterChart._esm == stock  # a user's own JupyterChart is left alone
     assert ob.cache_path().read_text() == built
     assert str(tmp_path / "cache") in str(ob.cache_path())
 
     def no_rebuild(*a, **k):
         raise AssertionError("the cached bundle should be used")
 
-    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
-    monkeypatch.setattr(alt.JupyterChart, "enable_offline", no_rebuild)
+    monkeypatch.setattr(chart, "_is_offline", False)
+    monkeypatch.setattr(ob, "build", no_rebuild)
     ob.enable_offline()  # a new kernel: read from the cache
-    assert alt.JupyterChart._is_offline and alt.JupyterChart._esm == built
-    # the install step writes the packaged copy, which a kernel reads before any cache
+    assert chart._is_offline and chart._esm == built
+    # the install step writes the packaged copy, which a kernel reads before any cache;
+    # a bundle of other versions (or an older patch) left there is removed
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ob, "STATIC", tmp_path / "static")
+    monkeypatch.setattr(chart, "_esm", chart._esm)
+    stale = tmp_path / "static" / "jupyterchart-offline-altair0-vlconvert0-keptclick0.js"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
     assert ob.install() == ob.packaged_path() and ob.packaged_path().read_text() == built
-    assert ob.packaged_path().parent == tmp_path / "static"
+    assert ob.packaged_path().parent == tmp_path / "static" and not stale.exists()
     ob.cache_path().unlink()
-    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
-    monkeypatch.setattr(alt.JupyterChart, "_esm", "")
+    monkeypatch.setattr(chart, "_is_offline", False)
+    monkeypatch.setattr(chart, "_esm", "")
+    monkeypatch.setattr(ob, "build", no_rebuild)
     ob.enable_offline()  # a fresh HOME, no cache: the packaged copy, no build
-    assert alt.JupyterChart._is_offline and alt.JupyterChart._esm == built
+    assert chart._is_offline and chart._esm == built
     assert not ob.cache_path().exists()
+
+
+def test_the_redraw_patch_changes_each_anchor_once_or_nothing(monkeypatch):
+    """Every anchor of the patch is in the installed Altair's script exactly once and replaced
+    (the browser test test_chart_redraw_keeps_click shows what the result does); a script
+    that moved on is refused whole, and the chart falls back to Altair's own bundle with a
+    warning rather than a half-patched one."""
+    import altair as alt
+    from altair.jupyter.jupyter_chart import load_js_src
+
+    from rmx_widgets.widgets import offline_bundle as ob
+
+    source = load_js_src()
+    patched = ob.patched_source()
+    for old, new in ob.PATCHES:
+        assert source.count(old) == 1 and patched.count(new) == 1
+    assert "vegaEmbed(el, spec" in source and "vegaEmbed(el, spec" not in patched
+    assert "vegaEmbed(rmxTarget, spec" in patched and patched.endswith(ob._HELPERS)
+    moved = source.replace(ob.PATCHES[3][0], "        let api = await vegaEmbed(el, spec);\n")
+    with pytest.raises(ob.PatchError, match="0 copies"):
+        ob.patched_source(moved)
+    with pytest.raises(ob.PatchError, match="2 copies"):
+        ob.patched_source(source + ob.PATCHES[0][0])
+
+    chart = ob.KeptClickChart
+    monkeypatch.setenv("XDG_CACHE_HOME", "/nonexistent/cache")
+    monkeypatch.setattr(ob, "STATIC", Path("/nonexistent/static"))
+    monkeypatch.setattr(chart, "_is_offline", False)
+    monkeypatch.setattr(chart, "_esm", chart._esm)
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
+    monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
+    monkeypatch.setattr(ob, "load_js_src", lambda: moved)
+    with pytest.warns(UserWarning, match="can lose a click made while it redraws"):
+        ob.enable_offline()
+    assert chart._is_offline and chart._esm == alt.JupyterChart._esm
+    assert "esm.sh" not in chart._esm and "rmxStage" not in chart._esm
