@@ -10,10 +10,12 @@ test was that). :func:`patched_source` changes three places of Altair's own ``in
 new spec is drawn hidden beside the old view, which stays live and clickable; the old view's
 pending selection report is sent before the new view's first one; then the views are
 swapped in one step (scroll position kept). A spec superseded while it was being drawn is
-dropped. The kernel side (``SensitivityChart``) already redraws when the new view's first
-report is older than a click, so the click shows on the new view too. Each anchor must match
-Altair's text exactly once: an Altair whose ``index.js`` moved on gets its stock behaviour
-and a warning, never a half-patched script.
+dropped. Every selection report says which of the kernel's draws sent it (the spec's
+``usermeta``, :data:`VIEW_KEY`) and whether it is that view's first report
+(:data:`INITIAL_KEY`), so the kernel side (``SensitivityChart``) never takes a view's own
+starting selection for a click, and redraws a click that landed on a view already
+replaced. Each anchor must match Altair's text exactly once: an Altair whose ``index.js``
+moved on gets its stock behaviour and a warning, never a half-patched script.
 
 **Offline bundle.** ``JupyterChart`` fetches vega-embed from a CDN unless it is given an
 offline bundle, and vl-convert builds that bundle in about a second: more than half of a
@@ -100,6 +102,19 @@ _EMBED_NEW = """        let api;
         }
         rmxShow(el, rmxTarget);
 """
+_SPEC = """        let spec = structuredClone(model.get("spec"));
+"""
+_SPEC_NEW = """        let spec = structuredClone(model.get("spec"));
+        const rmxView = spec?.usermeta?.rmxView ?? null;  // which of the kernel's draws
+"""
+_REPORT = "newSelections[selectionName] = {value, store};"
+_REPORT_NEW = "newSelections[selectionName] = {value, store, rmxView};"
+_INITIAL = """                store: cleanJson(api.view.data(storeName) ?? [])
+            }"""
+_INITIAL_NEW = """                store: cleanJson(api.view.data(storeName) ?? []),
+                rmxView,
+                rmxInitial: true,
+            }"""
 _LISTEN = "lodashDebounce(selectionHandler, wait, debounceOpts));"
 _LISTEN_NEW = "rmxKeep(lodashDebounce(selectionHandler, wait, debounceOpts)));"
 _HELPERS = """
@@ -142,10 +157,20 @@ function rmxShow(el, target) {
 PATCHES = (
     (_STATE, _STATE_NEW),
     (_FINALIZE_FIRST, _FINALIZE_FIRST_NEW),
+    (_SPEC, _SPEC_NEW),
+    (_REPORT, _REPORT_NEW),
+    (_INITIAL, _INITIAL_NEW),
     (_CLEAR, _CLEAR_NEW),
     (_EMBED, _EMBED_NEW),
     (_LISTEN, _LISTEN_NEW),
 )
+
+
+#: the spec's ``usermeta`` key the kernel numbers its draws by, and the keys the patched script
+#: adds to each selection report: which draw reported, and whether it is that view's first
+#: report (the selection it was built with, never a click)
+VIEW_KEY = "rmxView"
+INITIAL_KEY = "rmxInitial"
 
 
 class PatchError(RuntimeError):

@@ -136,6 +136,10 @@ class SensitivityChart(w.VBox):
         offline_bundle.enable_offline()  # read at install, not built per kernel
         self._resetting = False
         self._echo: frozenset | None = None
+        #: the kernel's draws, numbered (each spec says its number in ``usermeta``), and the
+        #: selection the newest one was built with
+        self._views = 0
+        self._drawn: frozenset | None = None
         self.chart = offline_bundle.KeptClickChart(
             _waiting_chart(), embed_options={"actions": False, "renderer": "svg"}
         )
@@ -299,12 +303,14 @@ class SensitivityChart(w.VBox):
     def _set_chart(self, chart: alt.TopLevelMixin, drawn: Selection | None = None) -> None:
         """Show ``chart``, drawn with the selection ``drawn`` made (None: it has none to
         make); the browser's first report from it is expected to be that selection."""
+        self._views += 1
+        chart = chart.properties(usermeta={offline_bundle.VIEW_KEY: self._views})
         self._resetting = True  # JupyterChart resets its selections: not a report
         try:
             self.chart.chart = cast("alt.TopLevelSpec", chart)  # every chart here is top-level
         finally:
             self._resetting = False
-        self._echo = None if drawn is None else _selection_key(drawn)
+        self._drawn = self._echo = None if drawn is None else _selection_key(drawn)
 
     def _now(self) -> Selection:
         """The selection as Python holds it, as the chart would be drawn with it."""
@@ -317,11 +323,14 @@ class SensitivityChart(w.VBox):
         """What the browser reports of the chart's selection (a click, or a freshly drawn
         view's initial selection, which every redraw sends once).
 
-        That first report of a redraw says what the chart was *built* with. When a click
-        landed after it was built (on the view it replaced), the two differ, and taking the
-        report would undo the click: it is dropped and the chart redrawn with the click's
-        selection. Redraws follow every landed batch, so without this a click made mid-run
-        was lost whenever a redraw was in flight (the faster the redraws, the more often)."""
+        That first report of a redraw says what the chart was *built* with, which may be
+        older than a click: redraws follow every landed batch, so mid-run a click often lands
+        on a view that a newer draw is replacing. The chart's bundle (``offline_bundle``)
+        says which draw each report comes from and whether it is a first report: a first
+        report is never a click, and a click on a view already replaced is redrawn onto the
+        newest view when that one was built without it. Under Altair's own bundle (reports
+        say neither), a first report equal to what the newest draw was built with is taken
+        as that echo and, when a click came since, dropped and the click redrawn."""
         if self._resetting or not isinstance(change["new"], dict):
             return
         raw = change["new"].get(SELECTION_NAME)
@@ -330,6 +339,15 @@ class SensitivityChart(w.VBox):
         signal = raw.get("value")
         points = signal.get("vlPoint", {}).get("or", []) if isinstance(signal, dict) else []
         value = [v for v in points if isinstance(v, dict)]
+        view = raw.get(offline_bundle.VIEW_KEY)
+        if isinstance(view, int) and not isinstance(view, bool):
+            if raw.get(offline_bundle.INITIAL_KEY) is True:
+                return  # a view's starting selection, as the kernel built it: not a click
+            self._on_selection(value)
+            replaced = view != self._views
+            if replaced and self.sens is not None and _selection_key(self._now()) != self._drawn:
+                self._draw()  # the click landed on a replaced view: the newest lacks it
+            return
         if self._echo is not None and _selection_key(value) == self._echo:
             self._echo = None
             if _selection_key(value) != _selection_key(self._now()) and self.sens is not None:

@@ -54,13 +54,15 @@ window.rmxReady = true;
 </script></body></html>"""
 
 
-def _spec(values: list[int]) -> dict:
+def _spec(values: list[int], view: int) -> dict:
+    """A clickable bar chart, numbered as the kernel numbers its draws (usermeta)."""
     pick = alt.selection_point(name="pick", fields=["k"])
     data = pd.DataFrame({"k": ["a", "b", "c"], "v": values})
-    return alt.Chart(data).mark_bar().encode(x="v:Q", y="k:N").add_params(pick).to_dict()
+    chart = alt.Chart(data).mark_bar().encode(x="v:Q", y="k:N").add_params(pick)
+    return chart.properties(usermeta={ob.VIEW_KEY: view}).to_dict()
 
 
-SPEC_A, SPEC_B = _spec([1, 2, 3]), _spec([3, 1, 2])
+SPEC_A, SPEC_B = _spec([1, 2, 3], 1), _spec([3, 1, 2], 2)
 
 
 def _open(page: Any, bundle: str) -> None:
@@ -134,7 +136,13 @@ def test_a_click_while_the_chart_redraws_is_reported_before_the_new_view(
     _open(page, ob.KeptClickChart._esm)
     sent = _click_during_redraw(page)
     clicks = [i for i, report in enumerate(sent) if _picked(report) == [{"k": "a"}]]
-    assert clicks, sent  # the click on the old view reached the model
+    assert clicks, sent  # the click on the old view reached the model, saying it came from it
+    assert (
+        sent[clicks[-1]]["pick"][ob.VIEW_KEY] == 1
+        and ob.INITIAL_KEY not in sent[clicks[-1]]["pick"]
+    )
+    # the new view's first report says it is one, and from which draw
+    assert sent[-1]["pick"][ob.VIEW_KEY] == 2 and sent[-1]["pick"][ob.INITIAL_KEY] is True
     # ... before the new view's first report (built with no selection), so the kernel sees
     # that report as older than the click and redraws the click onto the new view
     assert _picked(sent[-1]) == [] and clicks[-1] < len(sent) - 1, sent
@@ -142,6 +150,7 @@ def test_a_click_while_the_chart_redraws_is_reported_before_the_new_view(
     # a click when no redraw is in flight is reported as usual
     page.evaluate(CLICK_FIRST_BAR, None)
     wait_for(lambda: _picked(page.evaluate("window.rmx.sent")[-1]) == [{"k": "a"}], 10, "a", page)
+    assert ob.INITIAL_KEY not in page.evaluate("window.rmx.sent")[-1]["pick"]
 
 
 def test_altairs_stock_redraw_loses_that_click(browser_page: Browser) -> None:

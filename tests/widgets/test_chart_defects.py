@@ -91,6 +91,68 @@ def test_a_click_made_while_a_redraw_is_in_flight_is_not_undone_by_it(explorer):
     assert explorer.view.filters == NO_FILTER
 
 
+def _from_view(report: dict, view: int, *, initial: bool = False) -> dict:
+    """``report`` as the chart's patched bundle sends it: tagged with the draw it came from
+    (the spec's usermeta), and as that view's first report or a click."""
+    tag = {"rmxView": view, **({"rmxInitial": True} if initial else {})}
+    return {name: {**entry, **tag} for name, entry in report.items()}
+
+
+def _view(chart: SensitivityChart) -> int:
+    """The number the newest draw carries in its spec."""
+    return chart.chart.spec["usermeta"]["rmxView"]
+
+
+def test_each_draw_is_numbered_in_its_spec(explorer):
+    first = _view(explorer.chart)
+    explorer._redraw()
+    assert _view(explorer.chart) == first + 1
+    explorer.chart.select("manner", "worse")
+    assert _view(explorer.chart) == first + 2
+
+
+def test_a_views_first_report_is_never_a_click(explorer):
+    """The stale-report race the untagged echo could not tell apart: a click is drawn into
+    view 2; view 1 (built with nothing selected) finishes drawing late and reports its start,
+    which matches no pending echo. Tagged as a first report it changes nothing."""
+    explorer._redraw()
+    stale = _view(explorer.chart)
+    explorer.chart.chart._vl_selections = _from_view(_click(("manner", "better")), stale)
+    explorer._redraw()  # the next batch: drawn with the click's bar
+    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
+    explorer.chart.chart._vl_selections = _from_view(ECHO, stale, initial=True)
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
+    # a first report that *differs* from what the kernel holds is not a click either
+    explorer.chart.chart._vl_selections = _from_view(
+        _click(("verbosity", "worse")), _view(explorer.chart), initial=True
+    )
+    assert explorer.chart.selected == "manner"
+
+
+def test_a_click_on_a_replaced_view_is_redrawn_onto_the_newest(explorer):
+    explorer._redraw()
+    old = _view(explorer.chart)
+    explorer._redraw()  # a newer draw (nothing selected) is on its way to the browser
+    newest = _view(explorer.chart)
+    explorer.chart.chart._vl_selections = _from_view(_click(("clarity", "worse")), old)
+    assert explorer.view.filters == {**NO_FILTER, "attribute": "clarity", "side": "chosen"}
+    assert _view(explorer.chart) == newest + 1  # redrawn: the newest view lacked the click
+    assert _initial_selection(explorer.chart) == [{"attribute": "clarity", "direction": "worse"}]
+    # a click on the newest view shows itself there: no redraw
+    explorer.chart.chart._vl_selections = _from_view(_click(("manner", "better")), newest + 1)
+    assert _view(explorer.chart) == newest + 1 and explorer.view.filters["side"] == "rejected"
+    # a click on an old view that the newest already shows: no redraw either
+    explorer.chart.select("verbosity", "worse")
+    shown = _view(explorer.chart)
+    explorer.chart.chart._vl_selections = _from_view(_click(("verbosity", "worse")), old)
+    assert _view(explorer.chart) == shown and explorer.chart.selected == "verbosity"
+    # a clear on a replaced view clears, and is redrawn
+    explorer.chart.chart._vl_selections = _from_view(_click(), old)
+    assert explorer.view.filters == NO_FILTER and _initial_selection(explorer.chart) == []
+    assert _view(explorer.chart) == shown + 1
+
+
 def test_setting_the_filters_highlights_the_bar(explorer):
     explorer.view.filters = {"attribute": "clarity", "side": "chosen", "outcome": "SF"}
     assert (explorer.chart.selected, explorer.chart.selected_direction) == ("clarity", "worse")
