@@ -189,6 +189,30 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     }
   });
 
+  // mid-run the kernel bumps data_version after every landed batch. While one reload's page is
+  // on its way, later bumps wait for it and then reload once: otherwise each bump superseded
+  // the page before it (Tabulator drops a superseded reply, warning "Data Load Response
+  // Blocked" on the console) and the kernel paged rows nobody saw. The pager always settles
+  // (a timeout is an error reply), so a reload never waits for ever.
+  let reloading = false;
+  let reloadAgain = false;
+  const reload = () => {
+    if (reloading) {
+      reloadAgain = true;
+      return;
+    }
+    reloading = true;
+    void Promise.resolve(table.setPage(table.getPage() || 1))
+      .catch(() => undefined)
+      .finally(() => {
+        reloading = false;
+        if (reloadAgain) {
+          reloadAgain = false;
+          reload();
+        }
+      });
+  };
+
   bar.setExtraRanges(extraRanges(getArray(model, "columns")));
   status.textContent = getString(model, "export_status");
   const offs = [
@@ -198,7 +222,7 @@ function render({ model, el }: WidgetProps<RewriteTableState>): () => void {
     onChanges(model, ["linked_filters"], () => {
       if (bar.setLinked(kernelLinked())) table.setPage(1);
     }),
-    onChanges(model, ["data_version", "n_rows", "empty"], () => table.setPage(table.getPage() || 1)),
+    onChanges(model, ["data_version", "n_rows", "empty"], reload),
     onChanges(model, ["selected_row", "reselections"], () => table.getRows().forEach(markSelected)),
     onChanges(model, ["export_status"], () => (status.textContent = getString(model, "export_status"))),
     onChanges(model, ["columns", "page_size"], () => table.setColumns(columnDefinitions(getArray(model, "columns")))),

@@ -5,7 +5,7 @@
  * selected_row, Export sends ExportTableMessage, hostile cell text stays text, and the
  * Attribute and Side controls are the linked_filters trait both ways.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { PageReply, PageRequestMessage, TableRow } from "../src/lib/contract";
 import rewriteTable, { columnDefinitions } from "../src/rewrite_table";
 import { cellText } from "../src/rewrite_table/cells";
@@ -181,6 +181,22 @@ describe("RewriteTable", () => {
     expect(t.model.sent.at(-1)).toEqual({ type: "export", format: "parquet" });
     t.model.pythonSet("export_status", "exported 1 rows to rewrites.parquet");
     expect(t.q("rmx-rt-export-status")!.textContent).toBe("exported 1 rows to rewrites.parquet");
+  });
+
+  it("data_version bumps while a page is on its way reload once, after it", async () => {
+    const t = await mountAnswering((req) => reply(req, [TABLE_ROW], 1));
+    const before = t.requests().length;
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    t.model.pythonSet("data_version", 2); // asks for the page ...
+    await settle(2);
+    expect(t.requests().length).toBe(before + 1);
+    for (const version of [3, 4, 5]) t.model.pythonSet("data_version", version); // ... unanswered yet
+    await settle(2);
+    expect(t.requests().length).toBe(before + 1); // the three wait for it
+    await t.pump(); // it is answered: one more page, for all three
+    expect(t.requests().length).toBe(before + 2);
+    expect(warn.mock.calls.filter((c) => String(c[0]).includes("Blocked"))).toEqual([]);
+    warn.mockRestore();
   });
 
   it("an empty table says why", async () => {

@@ -132,7 +132,12 @@ class Lab:
         one server serves both, so the same kernel and widgets run under either front end."""
         if ui not in UIS:
             raise ValueError(f"ui must be one of {UIS}, not {ui!r}")
-        path = f"lab/tree/{name}" if ui == "lab" else f"notebooks/{name}"
+        # JupyterLab in a workspace of its own: the default workspace remembers every notebook
+        # any earlier test opened, and restoring it started all their kernels at once (about
+        # 20 late in a run), whose random ports then collided ("Address already in use": the
+        # opened notebook's kernel restarted and the page saw "Kernel is dead")
+        workspace = f"t{uuid.uuid4().hex[:12]}"
+        path = f"lab/workspaces/{workspace}/tree/{name}" if ui == "lab" else f"notebooks/{name}"
         return f"{self.url}/{path}?token={self.token}"
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
