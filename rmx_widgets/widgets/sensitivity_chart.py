@@ -17,8 +17,11 @@ its slice (``selected_slice``), which the Explorer turns into a slice filter of 
 
 from __future__ import annotations
 
+import functools
 import html
-from typing import cast
+import threading
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 import altair as alt
 import ipywidgets as w
@@ -104,6 +107,27 @@ def caption_text(metric: str, n: int, confidence: float = DEFAULT_CONFIDENCE) ->
     )
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_at_a_time(
+    method: Callable[Concatenate[SensitivityChart, _P], _R],
+) -> Callable[Concatenate[SensitivityChart, _P], _R]:
+    """Run ``method`` holding the chart's lock. Mid-run the Explorer redraws from its worker
+    thread while the browser's clicks arrive on the kernel's main thread: unserialised, a
+    click reported while a redraw was assigning the new spec read that redraw's "resetting"
+    flag and was dropped as JupyterChart's own reset (the 'Side = Rejected' CI failure), and
+    the two threads could interleave the selection and the draw numbering."""
+
+    @functools.wraps(method)
+    def locked(self: SensitivityChart, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._drawing:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class SensitivityChart(w.VBox):
     """``selected`` holds the clicked attribute ('' when none), ``selected_direction`` the
     clicked bar's direction ("worse" / "better"; '' for none or both); ``metric`` what the
@@ -135,6 +159,9 @@ class SensitivityChart(w.VBox):
         self.sens: pd.DataFrame | None = None
         offline_bundle.enable_offline()  # read at install, not built per kernel
         self._resetting = False
+        #: held by every draw and every report (_one_at_a_time); re-entrant, as a report's
+        #: filters may redraw
+        self._drawing = threading.RLock()
         self._echo: frozenset | None = None
         #: the kernel's draws, numbered (each spec says its number in ``usermeta``), and the
         #: selection the newest one was built with
@@ -183,6 +210,7 @@ class SensitivityChart(w.VBox):
         self.show(sens, table=table, null=null)
         return sens
 
+    @_one_at_a_time
     def show(
         self,
         sens: pd.DataFrame,
@@ -209,6 +237,7 @@ class SensitivityChart(w.VBox):
         text = caption_text(self.metric, n, level)
         self.caption.value = f"<small class='rmx-chart-caption'>{html.escape(text)}</small>"
 
+    @_one_at_a_time
     def select(self, attribute: str | None, direction: str = "", slice_value: tuple = ()) -> None:
         """Highlight ``attribute``'s ``direction`` bar ("worse" / "better"; "" both of its
         bars; ``None`` or "" clears), as if it had been clicked: the chart is redrawn with that
@@ -249,6 +278,7 @@ class SensitivityChart(w.VBox):
             if self.selected_slice and (moved or not self._slice_ids(self.selected_slice)):
                 self.selected_slice = ()
 
+    @_one_at_a_time
     def _on_split(self) -> None:
         """A new "Split by" choice redraws the chart split the same way."""
         self._follow_split()
@@ -263,6 +293,7 @@ class SensitivityChart(w.VBox):
         except ValueError as e:
             raise traitlets.TraitError(str(e)) from None
 
+    @_one_at_a_time
     def _on_metric(self, change: dict) -> None:
         """A new metric redraws the same rows (the selection kept) and its caption."""
         if self.sens is not None:
@@ -286,6 +317,7 @@ class SensitivityChart(w.VBox):
             value,
         )
 
+    @_one_at_a_time
     def show_comparison(
         self, sens_a: pd.DataFrame, sens_b: pd.DataFrame, name_a: str, name_b: str
     ) -> None:
@@ -319,6 +351,7 @@ class SensitivityChart(w.VBox):
             ids = self._slice_ids(self.selected_slice) or list(range(len(self._slices())))
         return selection_value(self.selected, self.selected_direction, ids)
 
+    @_one_at_a_time
     def _on_vl_selections(self, change: dict) -> None:
         """What the browser reports of the chart's selection (a click, or a freshly drawn
         view's initial selection, which every redraw sends once).

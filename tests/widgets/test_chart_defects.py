@@ -5,6 +5,8 @@ say what happened; bad arguments are one-line RMXErrors."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from widget_inputs import ATTRS, COMPS, perturb, rm
 
@@ -151,6 +153,45 @@ def test_a_click_on_a_replaced_view_is_redrawn_onto_the_newest(explorer):
     explorer.chart.chart._vl_selections = _from_view(_click(), old)
     assert explorer.view.filters == NO_FILTER and _initial_selection(explorer.chart) == []
     assert _view(explorer.chart) == shown + 1
+
+
+def test_a_click_reported_while_the_worker_assigns_a_redraw_is_kept(explorer):
+    """The race of the CI failure: mid-run the worker thread redraws (assigning the new spec,
+    during which JupyterChart resets its selections and the chart ignores that reset) while
+    the browser's click arrives on another thread. The click waits for the redraw instead of
+    reading its "resetting" flag and being dropped as part of the reset."""
+    inside, proceed = threading.Event(), threading.Event()
+    worker: list[threading.Thread] = []
+
+    def hold_the_worker_mid_assignment(change: dict) -> None:
+        if worker and threading.current_thread() is worker[0]:
+            inside.set()
+            assert proceed.wait(10)
+
+    explorer.chart.chart.observe(hold_the_worker_mid_assignment, "spec")
+    explorer._redraw()
+    clicked_on = _view(explorer.chart)
+    worker.append(threading.Thread(target=explorer._redraw))  # a batch landed
+    worker[0].start()
+    assert inside.wait(10)  # the worker is inside the assignment (the reset flag is up)
+    click = threading.Thread(  # the comm delivers the click meanwhile
+        target=lambda: setattr(
+            explorer.chart.chart,
+            "_vl_selections",
+            _from_view(_click(("manner", "better")), clicked_on),
+        )
+    )
+    click.start()
+    click.join(0.3)
+    assert click.is_alive()  # it waits for the redraw rather than racing it
+    proceed.set()
+    worker[0].join(10)
+    click.join(10)
+    assert not worker[0].is_alive() and not click.is_alive()
+    assert explorer.view.filters == {"attribute": "manner", "side": "rejected", "outcome": "all"}
+    assert (explorer.chart.selected, explorer.chart.selected_direction) == ("manner", "better")
+    # the click came from a view the worker's redraw replaced: it is drawn onto the newest
+    assert _initial_selection(explorer.chart) == [{"attribute": "manner", "direction": "better"}]
 
 
 def test_setting_the_filters_highlights_the_bar(explorer):
