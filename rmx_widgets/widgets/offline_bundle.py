@@ -3,10 +3,9 @@ offline once at install, never in a kernel's first draw.
 
 **Redraws that keep a click.** The Explorer redraws its chart after every landed batch
 (``redraw_every``, 0.3 s by default). Altair's ``JupyterChart`` redraws by finalising the
-view on screen and only then embedding the new spec, which takes 50-500 ms in a busy
-browser; a click in that gap lands on a dead view and is lost, so mid-run a person's click
-did nothing about as often as a redraw was in flight (the flaky "Side = Rejected" browser
-test was that). :func:`patched_source` changes three places of Altair's own ``index.js``: the
+view on screen and only then embedding the new spec; a click in that gap lands on a dead
+view and is lost (part of the flaky "Side = Rejected" browser test).
+:func:`patched_source` changes a few places of Altair's own ``index.js`` (:data:`PATCHES`): the
 new spec is drawn hidden beside the old view, which stays live and clickable; the old view's
 pending selection report is sent before the new view's first one; then the views are
 swapped in one step (scroll position kept). A spec superseded while it was being drawn is
@@ -206,14 +205,18 @@ def _strip_imports(source: str) -> str:
     return "\n".join(lines)
 
 
-def build() -> str:
-    """The patched script bundled with vega-embed by vl-convert (about a second)."""
+def bundle(script: str) -> str:
+    """A ``JupyterChart`` script bundled with vega-embed by vl-convert (about a second), as
+    ``JupyterChart.enable_offline`` bundles Altair's own."""
     import vl_convert as vlc
     from altair.utils._importers import vl_version_for_vl_convert
 
-    return vlc.javascript_bundle(
-        _strip_imports(patched_source()), vl_version=vl_version_for_vl_convert()
-    )
+    return vlc.javascript_bundle(_strip_imports(script), vl_version=vl_version_for_vl_convert())
+
+
+def build() -> str:
+    """The patched script's offline bundle."""
+    return bundle(patched_source())
 
 
 def bundle_name() -> str:
@@ -264,21 +267,20 @@ def enable_offline() -> None:
         except OSError:
             continue
     try:
-        bundle = build()
+        built = build()
     except PatchError as e:
         warnings.warn(
             f"{e}: the chart uses Altair's own redraw, which can lose a click made while it "
             "redraws; rmx-widgets supports the Altair versions its tests run on.",
             stacklevel=2,
         )
-        alt.JupyterChart.enable_offline()
-        KeptClickChart._esm = alt.JupyterChart._esm
+        KeptClickChart._esm = bundle(load_js_src())  # Altair's own, still no network
         KeptClickChart._is_offline = True
         return
-    KeptClickChart._esm = bundle
+    KeptClickChart._esm = built
     KeptClickChart._is_offline = True
     with contextlib.suppress(OSError):  # a read-only home only costs the rebuild next time
-        _write(cache_path(), bundle)
+        _write(cache_path(), built)
 
 
 def install(target: Path | None = None) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 import pytest
+from altair.jupyter.jupyter_chart import load_js_src
 from lab_harness import Browser, wait_for
 
 from rmx_widgets.widgets import offline_bundle as ob
@@ -118,16 +119,6 @@ def _click_during_redraw(page: Any) -> list[dict]:
     return page.evaluate("window.rmx.sent")
 
 
-def _stock_bundle() -> str:
-    import vl_convert as vlc
-    from altair.jupyter.jupyter_chart import load_js_src
-    from altair.utils._importers import vl_version_for_vl_convert
-
-    return vlc.javascript_bundle(
-        ob._strip_imports(load_js_src()), vl_version=vl_version_for_vl_convert()
-    )
-
-
 def test_a_click_while_the_chart_redraws_is_reported_before_the_new_view(
     browser_page: Browser,
 ) -> None:
@@ -157,7 +148,7 @@ def test_altairs_stock_redraw_loses_that_click(browser_page: Browser) -> None:
     """The same steps on Altair's own bundle: the click is lost (why the patch exists, and
     proof that the test above can fail)."""
     page = browser_page.page
-    _open(page, _stock_bundle())
+    _open(page, ob.bundle(load_js_src()))
     page.evaluate(CLICK_FIRST_BAR, None)  # the synthetic click works on a live view
     wait_for(lambda: _picked(page.evaluate("window.rmx.sent")[-1]) == [{"k": "a"}], 10, "a", page)
     before = len(page.evaluate("window.rmx.sent"))
